@@ -1,0 +1,6 @@
+//! The pure rules of Exact: aggregates, commands, events, permissions and vector geometry.
+//!
+//! `decide(&state, command, &context)` returns the events a command produces or the rule it
+//! breaks; `evolve(state, &event)` applies a fact and cannot fail. This crate knows no IO: no
+//! database, no files, no clock and no HTTP. Time and the acting user arrive in the context.
+//! Its content arrives with the domain issue; the workspace reserves its place now.

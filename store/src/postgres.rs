@@ -1,0 +1,381 @@
+//! The production backend: PostgreSQL.
+//!
+//! Every append takes one transaction-scoped advisory lock before it reads the head, so that
+//! appenders in any number of processes line up: positions stay gapless and the chain stays one
+//! line. The commit sends `NOTIFY exact_events`, which wakes subscribers in every process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, PgConnection};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::ops::{self, EventRow};
+use crate::plan::{self, BuildAppend, Head, IdAllocator};
+use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+const COLUMNS: &str = "position, stream, version, event_id, type, schema, payload, metadata, recorded_at, prev_hash, hash";
+/// The advisory lock that serializes appenders: "EXACTLOG" as a big-endian integer.
+const APPEND_LOCK: i64 = 0x4558_4143_544C_4F47;
+/// The channel that announces committed positions.
+const CHANNEL: &str = "exact_events";
+/// Rows per `INSERT ... SELECT FROM UNNEST(...)`.
+const INSERT_CHUNK: usize = 10_000;
+
+#[derive(Clone, Debug)]
+pub(crate) struct PgStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+    committed: watch::Sender<i64>,
+    listener: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self.listener.get_mut().ok().and_then(Option::take) {
+            task.abort();
+        }
+    }
+}
+
+enum Outcome {
+    Written(Vec<Envelope>),
+    Stored(Vec<Envelope>),
+}
+
+impl PgStore {
+    pub(crate) async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+        let options: PgConnectOptions =
+            url.parse::<PgConnectOptions>()?.disable_statement_logging();
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        crate::check_migration(MIGRATOR.run(&pool).await, known)?;
+        let last = last_position(&pool).await?;
+        let inner = Arc::new(Inner {
+            pool,
+            clock,
+            committed: watch::Sender::new(last),
+            listener: std::sync::Mutex::new(None),
+        });
+        let task = tokio::spawn(listen(Arc::downgrade(&inner)));
+        *inner
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
+        Ok(Self { inner })
+    }
+}
+
+/// Follows `NOTIFY exact_events` from every process and raises the watched position. After a
+/// lost connection it re-reads the last position, since notifications may have been missed.
+async fn listen(inner: std::sync::Weak<Inner>) {
+    loop {
+        let Some(pool) = inner.upgrade().map(|i| i.pool.clone()) else {
+            return;
+        };
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for new events; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "cannot listen for new events; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        if let (Some(inner), Ok(last)) = (inner.upgrade(), last_position(&pool).await) {
+            inner.committed.send_if_modified(|p| ops::advance(p, last));
+        }
+        drop(pool);
+        loop {
+            match listener.recv().await {
+                Ok(note) => {
+                    let Some(inner) = inner.upgrade() else { return };
+                    if let Ok(position) = note.payload().parse::<i64>() {
+                        inner
+                            .committed
+                            .send_if_modified(|p| ops::advance(p, position));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the event notification connection; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn last_position(pool: &PgPool) -> Result<i64> {
+    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM events")
+        .fetch_one(pool)
+        .await?;
+    Ok(last.unwrap_or(0))
+}
+
+async fn read_head(conn: &mut PgConnection) -> Result<Head> {
+    let row: Option<(i64, Vec<u8>, i64)> = sqlx::query_as(
+        "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    ops::head_from_row(row)
+}
+
+async fn append_in_transaction(
+    conn: &mut PgConnection,
+    context: &AppendContext,
+    build: BuildAppend,
+    clock: &dyn Clock,
+) -> Result<Outcome> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    // The clock is read under the lock, so that time follows position across processes too.
+    let now = clock.now();
+    let head = read_head(conn).await?;
+    let counters: Vec<(String, i64)> = sqlx::query_as("SELECT kind, last_id FROM id_counters")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut ids = IdAllocator::new(counters.into_iter().collect());
+    let appends = build(&mut ids);
+    let event_ids: Vec<uuid::Uuid> = appends
+        .iter()
+        .flat_map(|a| a.events.iter().map(|e| e.event_id))
+        .collect();
+    let Some(first) = event_ids.first() else {
+        return Ok(Outcome::Stored(Vec::new()));
+    };
+    let seen: Option<i64> = sqlx::query_scalar("SELECT position FROM events WHERE event_id = $1")
+        .bind(first)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if seen.is_some() {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM events WHERE event_id = ANY($1)"
+        ))
+        .bind(&event_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        return Ok(Outcome::Stored(ops::stored_batch(rows, &event_ids)?));
+    }
+    let names = plan::stream_names(&appends);
+    let found: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT stream, MAX(version) FROM events WHERE stream = ANY($1) GROUP BY stream",
+    )
+    .bind(&names)
+    .fetch_all(&mut *conn)
+    .await?;
+    let versions: HashMap<String, i64> = found.into_iter().collect();
+    let envelopes = plan::plan(&head, versions, appends, context, now)?;
+    insert(conn, &envelopes).await?;
+    write_counters(conn, &ids.changed(), false).await?;
+    if let Some(last) = envelopes.last() {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(last.position.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(Outcome::Written(envelopes))
+}
+
+async fn insert(conn: &mut PgConnection, envelopes: &[Envelope]) -> Result<()> {
+    for chunk in envelopes.chunks(INSERT_CHUNK) {
+        let mut positions = Vec::with_capacity(chunk.len());
+        let mut streams = Vec::with_capacity(chunk.len());
+        let mut versions = Vec::with_capacity(chunk.len());
+        let mut event_ids = Vec::with_capacity(chunk.len());
+        let mut types = Vec::with_capacity(chunk.len());
+        let mut schemas = Vec::with_capacity(chunk.len());
+        let mut payloads = Vec::with_capacity(chunk.len());
+        let mut metadata = Vec::with_capacity(chunk.len());
+        let mut recorded = Vec::with_capacity(chunk.len());
+        let mut prev_hashes = Vec::with_capacity(chunk.len());
+        let mut hashes = Vec::with_capacity(chunk.len());
+        for e in chunk {
+            positions.push(e.position);
+            streams.push(e.stream.as_str());
+            versions.push(e.version);
+            event_ids.push(e.event_id);
+            types.push(e.event_type.as_str());
+            schemas.push(e.schema);
+            payloads.push(e.payload.as_str());
+            metadata.push(e.metadata.as_str());
+            recorded.push(e.recorded_at.timestamp_micros());
+            prev_hashes.push(e.prev_hash.as_slice());
+            hashes.push(e.hash.as_slice());
+        }
+        sqlx::query(&format!(
+            "INSERT INTO events ({COLUMNS}) SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[], \
+             $4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[], $9::int8[], $10::bytea[], $11::bytea[])"
+        ))
+        .bind(positions)
+        .bind(streams)
+        .bind(versions)
+        .bind(event_ids)
+        .bind(types)
+        .bind(schemas)
+        .bind(payloads)
+        .bind(metadata)
+        .bind(recorded)
+        .bind(prev_hashes)
+        .bind(hashes)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| ops::map_insert_error(e, envelopes))?;
+    }
+    Ok(())
+}
+
+/// Writes counters back; `keep_higher` for imports, which must never lower a counter.
+async fn write_counters(
+    conn: &mut PgConnection,
+    counters: &[(String, i64)],
+    keep_higher: bool,
+) -> Result<()> {
+    let update = if keep_higher {
+        "GREATEST(id_counters.last_id, excluded.last_id)"
+    } else {
+        "excluded.last_id"
+    };
+    for (kind, last_id) in counters {
+        sqlx::query(&format!(
+            "INSERT INTO id_counters (kind, last_id) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET last_id = {update}"
+        ))
+        .bind(kind)
+        .bind(last_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Inner {
+    async fn append(&self, context: AppendContext, build: BuildAppend) -> Result<Vec<Envelope>> {
+        let mut tx = self.pool.begin().await?;
+        match append_in_transaction(&mut tx, &context, build, self.clock.as_ref()).await? {
+            Outcome::Written(envelopes) => {
+                tx.commit().await?;
+                if let Some(last) = envelopes.last() {
+                    self.committed
+                        .send_if_modified(|p| ops::advance(p, last.position));
+                }
+                Ok(envelopes)
+            }
+            Outcome::Stored(envelopes) => Ok(envelopes),
+        }
+    }
+
+    async fn import(&self, envelopes: &[Envelope], counters: &BTreeMap<String, i64>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let head = read_head(&mut tx).await?;
+        ops::check_continues(&head, envelopes)?;
+        insert(&mut tx, envelopes).await?;
+        let counters: Vec<(String, i64)> = counters.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        write_counters(&mut tx, &counters, true).await?;
+        if let Some(last) = envelopes.last() {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(last.position.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if let Some(last) = envelopes.last() {
+            self.committed
+                .send_if_modified(|p| ops::advance(p, last.position));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventStore for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn append_built(
+        &self,
+        context: AppendContext,
+        build: BuildAppend,
+    ) -> Result<Vec<Envelope>> {
+        // On its own task: a caller that gives up cannot cut an append off before its commit.
+        let inner = self.inner.clone();
+        ops::join(tokio::spawn(
+            async move { inner.append(context, build).await },
+        ))
+        .await
+    }
+
+    async fn read_stream(&self, stream: &str, from_version: i64) -> Result<Vec<Envelope>> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM events WHERE stream = $1 AND version >= $2 ORDER BY version"
+        ))
+        .bind(stream)
+        .bind(from_version)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.into_iter().map(EventRow::into_envelope).collect()
+    }
+
+    async fn read_page(&self, from_position: i64, limit: i64) -> Result<Vec<Envelope>> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM events WHERE position >= $1 ORDER BY position LIMIT $2"
+        ))
+        .bind(from_position)
+        .bind(limit)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.into_iter().map(EventRow::into_envelope).collect()
+    }
+
+    async fn last_position(&self) -> Result<i64> {
+        last_position(&self.inner.pool).await
+    }
+
+    async fn counters(&self) -> Result<BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT kind, last_id FROM id_counters")
+            .fetch_all(&self.inner.pool)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    fn subscribe(&self) -> watch::Receiver<i64> {
+        self.inner.committed.subscribe()
+    }
+
+    async fn import(&self, envelopes: &[Envelope], counters: &BTreeMap<String, i64>) -> Result<()> {
+        let inner = self.inner.clone();
+        let envelopes = envelopes.to_vec();
+        let counters = counters.clone();
+        ops::join(tokio::spawn(async move {
+            inner.import(&envelopes, &counters).await
+        }))
+        .await
+    }
+}

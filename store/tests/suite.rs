@@ -1,0 +1,684 @@
+//! The event store's behaviour, the same on SQLite and PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use common::TestDb;
+use exact_store::{
+    AppendContext, Backend, Envelope, EventStore, Expected, NewEvent, ProblemKind, Source,
+    StoreError, StreamAppend, ZERO_HASH,
+};
+use futures_util::TryStreamExt;
+use serde_json::json;
+
+on_both_backends!(
+    genesis_comes_first,
+    appends_number_stamp_and_chain_events,
+    reads_a_stream_from_a_version,
+    conflicts_name_the_stream_and_versions,
+    a_conflicting_batch_leaves_nothing,
+    a_batch_failing_in_the_database_leaves_nothing,
+    retried_appends_are_idempotent,
+    counters_advance_only_with_stored_events,
+    concurrent_tasks_get_gapless_positions,
+    concurrent_appends_to_one_stream_get_gapless_versions,
+    two_processes_get_gapless_positions,
+    a_hundred_thousand_events_in_one_append,
+    reopening_gives_the_same_log,
+    stored_events_cannot_be_updated_or_deleted,
+    verify_names_an_edited_payload,
+    verify_names_a_deleted_row,
+    verify_names_swapped_rows,
+    verify_names_a_changed_time_column,
+    verify_checks_a_range,
+    subscribers_wake_on_commit,
+    a_newer_schema_is_refused,
+    recorded_time_follows_the_clock_and_never_goes_back,
+    bad_names_are_refused,
+);
+
+fn event(n: i64) -> NewEvent {
+    NewEvent::new(
+        "ThingHappened",
+        json!({ "n": n, "x": n as f64 / 3.0, "label": "Zellkern ☃" }),
+    )
+}
+
+fn api(actor: i64) -> AppendContext {
+    AppendContext::new(Source::Api, Some(actor))
+}
+
+async fn all(store: &dyn EventStore) -> Vec<Envelope> {
+    store.read_all(1).try_collect().await.unwrap()
+}
+
+async fn genesis_comes_first(db: TestDb) {
+    let store = db.open().await;
+    assert_eq!(store.last_position().await.unwrap(), 1);
+    let genesis = &store.read_page(1, 10).await.unwrap()[0];
+    assert_eq!((genesis.position, genesis.version), (1, 1));
+    assert_eq!(genesis.stream, exact_store::STORE_STREAM);
+    assert_eq!(genesis.event_type, exact_store::STORE_INITIALIZED);
+    assert_eq!(genesis.prev_hash, ZERO_HASH);
+    let payload = genesis.payload_value().unwrap();
+    assert_eq!(payload["binary_version"], exact_store::BINARY_VERSION);
+    assert!(payload["store_id"]
+        .as_str()
+        .is_some_and(|id| id.len() == 36));
+    assert_eq!(genesis.metadata().unwrap().source, Source::System);
+}
+
+async fn appends_number_stamp_and_chain_events(db: TestDb) {
+    let store = db.open().await;
+    let context = api(7)
+        .with_reason("first cells")
+        .with_client_addr("10.1.2.3");
+    let stored = store
+        .append(
+            "annotation-1",
+            Expected::NoStream,
+            vec![event(1), event(2), event(3)],
+            context.clone(),
+        )
+        .await
+        .unwrap();
+    let placed: Vec<_> = stored.iter().map(|e| (e.position, e.version)).collect();
+    assert_eq!(placed, [(2, 1), (3, 2), (4, 3)]);
+    let genesis = &store.read_page(1, 1).await.unwrap()[0];
+    assert_eq!(stored[0].prev_hash, genesis.hash);
+    assert_eq!(stored[1].prev_hash, stored[0].hash);
+    for e in &stored {
+        assert_eq!(e.compute_hash(), e.hash);
+        let metadata = e.metadata().unwrap();
+        assert_eq!(metadata.actor, Some(7));
+        assert_eq!(metadata.reason.as_deref(), Some("first cells"));
+        assert_eq!(metadata.client_addr.as_deref(), Some("10.1.2.3"));
+        assert_eq!(metadata.correlation_id, context.correlation_id);
+        assert_eq!(metadata.recorded_at, common::start_time());
+    }
+    assert_eq!(
+        stored[0].payload,
+        r#"{"label":"Zellkern ☃","n":1,"x":0.3333333333333333}"#
+    );
+    // What is read back is exactly what the append returned.
+    assert_eq!(all(store.as_ref()).await[1..], stored[..]);
+    assert_eq!(store.last_position().await.unwrap(), 4);
+}
+
+async fn reads_a_stream_from_a_version(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append("a", Expected::NoStream, vec![event(1), event(2)], api(1))
+        .await
+        .unwrap();
+    store
+        .append("b", Expected::NoStream, vec![event(9)], api(1))
+        .await
+        .unwrap();
+    store
+        .append("a", Expected::Exact(2), vec![event(3)], api(1))
+        .await
+        .unwrap();
+    let tail = store.read_stream("a", 2).await.unwrap();
+    let read: Vec<_> = tail.iter().map(|e| (e.version, e.position)).collect();
+    assert_eq!(read, [(2, 3), (3, 5)]);
+    assert!(store.read_stream("missing", 1).await.unwrap().is_empty());
+}
+
+async fn conflicts_name_the_stream_and_versions(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append(
+            "team-1",
+            Expected::NoStream,
+            vec![event(1), event(2)],
+            api(1),
+        )
+        .await
+        .unwrap();
+    let cases = [
+        ("team-1", Expected::NoStream, Some(2)),
+        ("team-1", Expected::Exact(1), Some(2)),
+        ("team-2", Expected::Exact(1), None),
+    ];
+    for (stream, expected, actual) in cases {
+        let err = store
+            .append(stream, expected, vec![event(3)], api(1))
+            .await
+            .unwrap_err();
+        match err {
+            StoreError::Conflict {
+                stream: s,
+                expected: e,
+                actual: a,
+            } => {
+                assert_eq!((s.as_str(), e, a), (stream, expected, actual));
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(store.last_position().await.unwrap(), 3);
+    store
+        .append("team-1", Expected::Exact(2), vec![event(3)], api(1))
+        .await
+        .unwrap();
+    store
+        .append("team-1", Expected::Any, vec![event(4)], api(1))
+        .await
+        .unwrap();
+    assert_eq!(store.read_stream("team-1", 1).await.unwrap().len(), 4);
+}
+
+async fn a_conflicting_batch_leaves_nothing(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append("taken", Expected::NoStream, vec![event(1)], api(1))
+        .await
+        .unwrap();
+    let batch = vec![
+        StreamAppend::new("fresh", Expected::NoStream, vec![event(2), event(3)]),
+        StreamAppend::new("taken", Expected::NoStream, vec![event(4)]),
+    ];
+    let err = store.append_many(batch, api(1)).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { ref stream, .. } if stream == "taken"),
+        "{err:?}"
+    );
+    assert_eq!(store.last_position().await.unwrap(), 2);
+    assert!(store.read_stream("fresh", 1).await.unwrap().is_empty());
+}
+
+async fn a_batch_failing_in_the_database_leaves_nothing(db: TestDb) {
+    let store = db.open().await;
+    let stored = store
+        .append("a", Expected::NoStream, vec![event(1)], api(1))
+        .await
+        .unwrap();
+    // The third event reuses a stored event id: the database refuses it after the first two
+    // rows are written, and the whole append must roll back, ids included.
+    let reused = event(3).with_event_id(stored[0].event_id);
+    let failing = store
+        .append_built(
+            api(1),
+            Box::new(move |ids| {
+                let id = ids.next("annotation");
+                vec![StreamAppend::new(
+                    format!("annotation-{id}"),
+                    Expected::NoStream,
+                    vec![event(1), event(2), reused],
+                )]
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(failing, StoreError::DuplicateEvent { .. }),
+        "{failing:?}"
+    );
+    assert_eq!(store.last_position().await.unwrap(), 2);
+    assert!(store
+        .read_stream("annotation-1", 1)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.counters().await.unwrap(), BTreeMap::new());
+    // The store is still usable afterwards.
+    store
+        .append("b", Expected::NoStream, vec![event(4)], api(1))
+        .await
+        .unwrap();
+    assert!(store.verify(1, None).await.unwrap().is_intact());
+}
+
+async fn retried_appends_are_idempotent(db: TestDb) {
+    let store = db.open().await;
+    let batch = vec![event(1), event(2)];
+    let first = store
+        .append("a", Expected::NoStream, batch.clone(), api(1))
+        .await
+        .unwrap();
+    // The client never saw the answer and sends the same batch again; its expectation no longer
+    // holds, but the append is recognized as stored.
+    let again = store
+        .append("a", Expected::NoStream, batch.clone(), api(1))
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(store.last_position().await.unwrap(), 3);
+    // Reusing only part of a stored batch is not a retry.
+    let mixed = vec![batch[0].clone(), event(3)];
+    let err = store
+        .append("a", Expected::Any, mixed, api(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateEvent { .. }), "{err:?}");
+    assert_eq!(store.last_position().await.unwrap(), 3);
+}
+
+async fn counters_advance_only_with_stored_events(db: TestDb) {
+    let store = db.open().await;
+    let create = |count: usize, expected: Expected| -> exact_store::BuildAppend {
+        Box::new(move |ids| {
+            (0..count)
+                .map(|_| {
+                    let id = ids.next("annotation");
+                    StreamAppend::new(format!("annotation-{id}"), expected, vec![event(id)])
+                })
+                .collect()
+        })
+    };
+    let one = store
+        .append_built(api(1), create(1, Expected::NoStream))
+        .await
+        .unwrap();
+    assert_eq!(one[0].stream, "annotation-1");
+    let three = store
+        .append_built(api(1), create(3, Expected::NoStream))
+        .await
+        .unwrap();
+    let streams: Vec<_> = three.iter().map(|e| e.stream.as_str()).collect();
+    assert_eq!(streams, ["annotation-2", "annotation-3", "annotation-4"]);
+    // A failed append hands out nothing.
+    store
+        .append_built(api(1), create(2, Expected::Exact(5)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        store.counters().await.unwrap(),
+        BTreeMap::from([("annotation".to_string(), 4)])
+    );
+    drop(store);
+    let store = db.open().await;
+    let next = store
+        .append_built(api(1), create(1, Expected::NoStream))
+        .await
+        .unwrap();
+    assert_eq!(next[0].stream, "annotation-5");
+}
+
+async fn concurrent_tasks_get_gapless_positions(db: TestDb) {
+    let store = db.open().await;
+    let mut tasks = Vec::new();
+    for task in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = format!("writer-{task}");
+            for version in 0..500 {
+                let expected = if version == 0 {
+                    Expected::NoStream
+                } else {
+                    Expected::Exact(version)
+                };
+                store
+                    .append(&stream, expected, vec![event(version)], api(task))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let report = store.verify(1, None).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problem);
+    assert_eq!(
+        (report.checked, report.first, report.last),
+        (4001, Some(1), Some(4001))
+    );
+    for task in 0..8 {
+        assert_eq!(
+            store
+                .read_stream(&format!("writer-{task}"), 1)
+                .await
+                .unwrap()
+                .len(),
+            500
+        );
+    }
+}
+
+async fn concurrent_appends_to_one_stream_get_gapless_versions(db: TestDb) {
+    let store = db.open().await;
+    let mut tasks = Vec::new();
+    for task in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..50 {
+                store
+                    .append("shared", Expected::Any, vec![event(n)], api(task))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let versions: Vec<i64> = store
+        .read_stream("shared", 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, (1..=200).collect::<Vec<_>>());
+}
+
+async fn two_processes_get_gapless_positions(db: TestDb) {
+    db.open().await;
+    let url = db.url_string();
+    let spawn = |prefix: &str| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_exact-store-load"))
+            .args([url.as_str(), "4", "250", prefix])
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start a load process")
+    };
+    let (mut first, mut second) = (spawn("first"), spawn("second"));
+    let (a, b) = tokio::join!(first.wait(), second.wait());
+    assert!(
+        a.unwrap().success() && b.unwrap().success(),
+        "a load process failed"
+    );
+    let store = db.open().await;
+    let report = store.verify(1, None).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problem);
+    assert_eq!((report.checked, report.last), (2001, Some(2001)));
+}
+
+async fn a_hundred_thousand_events_in_one_append(db: TestDb) {
+    let store = db.open().await;
+    let batch: Vec<StreamAppend> = (0..10_000)
+        .map(|s| {
+            StreamAppend::new(
+                format!("bulk-{s}"),
+                Expected::NoStream,
+                (0..10).map(event).collect(),
+            )
+        })
+        .collect();
+    let stored = store
+        .append_many(batch, AppendContext::new(Source::Import, Some(1)))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 100_000);
+    assert_eq!(stored.last().map(|e| e.position), Some(100_001));
+    let report = store.verify(1, None).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problem);
+    assert_eq!(report.checked, 100_001);
+    assert_eq!(report.head_hash, Some(stored[99_999].hash));
+}
+
+async fn reopening_gives_the_same_log(db: TestDb) {
+    let store = db.open().await;
+    for n in 0..20 {
+        store
+            .append(
+                &format!("s-{}", n % 3),
+                Expected::Any,
+                vec![event(n)],
+                api(n),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .append_built(
+            api(1),
+            Box::new(|ids| {
+                vec![StreamAppend::new(
+                    format!("image-{}", ids.next("image")),
+                    Expected::NoStream,
+                    vec![event(0)],
+                )]
+            }),
+        )
+        .await
+        .unwrap();
+    let before = all(store.as_ref()).await;
+    let counters = store.counters().await.unwrap();
+    drop(store);
+    let store = db.open().await;
+    assert_eq!(
+        all(store.as_ref()).await,
+        before,
+        "no second genesis, nothing lost or changed"
+    );
+    assert_eq!(store.counters().await.unwrap(), counters);
+    store
+        .append("s-0", Expected::Any, vec![event(99)], api(1))
+        .await
+        .unwrap();
+    assert!(store.verify(1, None).await.unwrap().is_intact());
+}
+
+async fn stored_events_cannot_be_updated_or_deleted(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append("a", Expected::NoStream, vec![event(1)], api(1))
+        .await
+        .unwrap();
+    assert!(db
+        .raw("UPDATE events SET type = 'Other' WHERE position = 2")
+        .await
+        .is_err());
+    assert!(db
+        .raw("DELETE FROM events WHERE position = 2")
+        .await
+        .is_err());
+    assert_eq!(all(store.as_ref()).await[1].event_type, "ThingHappened");
+}
+
+/// A store with five events after genesis, its guard dropped by a tamperer.
+async fn tampered_store(db: &TestDb) -> exact_store::Store {
+    let store = db.open().await;
+    for n in 0..5 {
+        store
+            .append("a", Expected::Any, vec![event(n)], api(1))
+            .await
+            .unwrap();
+    }
+    assert!(store.verify(1, None).await.unwrap().is_intact());
+    db.raw(db.drop_guard_sql()).await.unwrap();
+    store
+}
+
+async fn verify_names_an_edited_payload(db: TestDb) {
+    let store = tampered_store(&db).await;
+    // One byte: the label's last letter.
+    db.raw(
+        "UPDATE events SET payload = replace(payload, 'Zellkern', 'Zellkerm') WHERE position = 4",
+    )
+    .await
+    .unwrap();
+    let problem = store
+        .verify(1, None)
+        .await
+        .unwrap()
+        .problem
+        .expect("the edit is found");
+    assert_eq!(
+        (problem.position, problem.kind),
+        (4, ProblemKind::HashMismatch)
+    );
+}
+
+async fn verify_names_a_deleted_row(db: TestDb) {
+    let store = tampered_store(&db).await;
+    db.raw("DELETE FROM events WHERE position = 3")
+        .await
+        .unwrap();
+    let problem = store
+        .verify(1, None)
+        .await
+        .unwrap()
+        .problem
+        .expect("the deletion is found");
+    assert_eq!((problem.position, problem.kind), (3, ProblemKind::Gap));
+}
+
+async fn verify_names_swapped_rows(db: TestDb) {
+    let store = tampered_store(&db).await;
+    // Swap the content of positions 3 and 5, keeping the positions in place.
+    let columns = [
+        "stream",
+        "version",
+        "event_id",
+        "type",
+        "schema",
+        "payload",
+        "metadata",
+        "recorded_at",
+        "prev_hash",
+        "hash",
+    ];
+    let park = match db.backend() {
+        Backend::Sqlite => "UPDATE events SET event_id = randomblob(16), version = -version WHERE position IN (3, 5)",
+        Backend::Postgres => "UPDATE events SET event_id = gen_random_uuid(), version = -version WHERE position IN (3, 5)",
+    };
+    let sets: Vec<String> = columns.iter().map(|c| format!("{c} = o.{c}")).collect();
+    let sql = format!(
+        "CREATE TABLE originals AS SELECT * FROM events WHERE position IN (3, 5); {park}; \
+         UPDATE events SET {} FROM originals o WHERE o.position = 8 - events.position;",
+        sets.join(", ")
+    );
+    db.raw(&sql).await.unwrap();
+    let swapped = store.read_page(3, 3).await.unwrap();
+    assert_eq!(
+        (swapped[0].version, swapped[2].version),
+        (4, 2),
+        "the rows really were swapped"
+    );
+    let problem = store
+        .verify(1, None)
+        .await
+        .unwrap()
+        .problem
+        .expect("the swap is found");
+    assert_eq!(problem.position, 3);
+    assert_eq!(problem.kind, ProblemKind::BrokenLink);
+}
+
+async fn verify_names_a_changed_time_column(db: TestDb) {
+    let store = tampered_store(&db).await;
+    db.raw("UPDATE events SET recorded_at = recorded_at - 3600000000 WHERE position = 5")
+        .await
+        .unwrap();
+    let problem = store
+        .verify(1, None)
+        .await
+        .unwrap()
+        .problem
+        .expect("the change is found");
+    assert_eq!(
+        (problem.position, problem.kind),
+        (5, ProblemKind::ColumnMismatch)
+    );
+}
+
+async fn verify_checks_a_range(db: TestDb) {
+    let store = tampered_store(&db).await;
+    db.raw("UPDATE events SET payload = '{}' WHERE position = 6")
+        .await
+        .unwrap();
+    let early = store.verify(2, Some(5)).await.unwrap();
+    assert!(early.is_intact());
+    assert_eq!(
+        (early.checked, early.first, early.last),
+        (4, Some(2), Some(5))
+    );
+    let late = store.verify(5, None).await.unwrap();
+    assert_eq!(late.problem.map(|p| p.position), Some(6));
+}
+
+async fn subscribers_wake_on_commit(db: TestDb) {
+    let store = db.open().await;
+    let mut here = store.subscribe();
+    assert_eq!(*here.borrow_and_update(), 1);
+    // A second instance, as another process would hold: on PostgreSQL it hears the commit
+    // through NOTIFY; on SQLite only the writing instance is woken.
+    let other = db.open().await;
+    let mut there = other.subscribe();
+    there.borrow_and_update();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store
+        .append("a", Expected::NoStream, vec![event(1)], api(1))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), here.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(*here.borrow(), 2);
+    if db.backend() == Backend::Postgres {
+        tokio::time::timeout(Duration::from_secs(10), there.wait_for(|p| *p >= 2))
+            .await
+            .expect("another instance is woken by NOTIFY")
+            .unwrap();
+    }
+}
+
+async fn a_newer_schema_is_refused(db: TestDb) {
+    drop(db.open().await);
+    let future = match db.backend() {
+        Backend::Sqlite => "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                           VALUES (99990101000000, 'from a newer exact', 1, X'00', 0)",
+        Backend::Postgres => "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                             VALUES (99990101000000, 'from a newer exact', true, '\\x00', 0)",
+    };
+    db.raw(future).await.unwrap();
+    let err = exact_store::open(&db.url, exact_store::OpenOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                found: 99_990_101_000_000,
+                known: 1
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("newer than this binary"), "{err}");
+}
+
+async fn recorded_time_follows_the_clock_and_never_goes_back(db: TestDb) {
+    let store = db.open().await;
+    db.clock.advance(TimeDelta::milliseconds(1500));
+    let later = store
+        .append("a", Expected::Any, vec![event(1)], api(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        later[0].recorded_at,
+        common::start_time() + TimeDelta::milliseconds(1500)
+    );
+    db.clock.advance(TimeDelta::hours(-2));
+    let skewed = store
+        .append("a", Expected::Any, vec![event(2)], api(1))
+        .await
+        .unwrap();
+    assert_eq!(skewed[0].recorded_at, later[0].recorded_at);
+}
+
+async fn bad_names_are_refused(db: TestDb) {
+    let store = db.open().await;
+    for stream in ["", "with\nnewline"] {
+        let err = store
+            .append(stream, Expected::Any, vec![event(1)], api(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidAppend(_)), "{err:?}");
+    }
+    let nameless = NewEvent::new("", json!({}));
+    let err = store
+        .append("a", Expected::Any, vec![nameless], api(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidAppend(_)), "{err:?}");
+    assert_eq!(store.last_position().await.unwrap(), 1);
+}
