@@ -17,18 +17,18 @@ pub const PAGE: i64 = 5_000;
 /// One row of the `events` table, as both backends store it.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct EventRow {
-    position: i64,
-    stream: String,
-    version: i64,
-    event_id: uuid::Uuid,
+    pub position: i64,
+    pub stream: String,
+    pub version: i64,
+    pub event_id: uuid::Uuid,
     #[sqlx(rename = "type")]
-    event_type: String,
-    schema: i32,
-    payload: String,
-    metadata: String,
-    recorded_at: i64,
-    prev_hash: Vec<u8>,
-    hash: Vec<u8>,
+    pub event_type: String,
+    pub schema: i32,
+    pub payload: String,
+    pub metadata: String,
+    pub recorded_at: i64,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
 }
 
 impl EventRow {
@@ -171,14 +171,19 @@ impl dyn EventStore + '_ {
 
     /// Recomputes the chain from `from` to `to` (inclusive; `None` for the head) and reports the
     /// first position where it breaks.
+    ///
+    /// Every row stores its `prev_hash`, so each event can be checked on its own: a page is
+    /// checked on all cores while the next page is read.
     pub async fn verify(&self, from: i64, to: Option<i64>) -> Result<VerifyReport> {
         let from = from.max(1);
         let mut report = VerifyReport::default();
-        let mut expected_position = from;
-        let mut prev_hash = ZERO_HASH;
+        let mut link = Link {
+            position: from,
+            hash: ZERO_HASH,
+        };
         if from > 1 {
             match self.read_page(from - 1, 1).await?.pop() {
-                Some(e) if e.position == from - 1 => prev_hash = e.hash,
+                Some(e) if e.position == from - 1 => link.hash = e.hash,
                 _ => {
                     report.problem = Some(ChainProblem::new(
                         from - 1,
@@ -189,10 +194,10 @@ impl dyn EventStore + '_ {
                 }
             }
         }
-        let mut events = self.read_all(from);
-        while let Some(envelope) = events.next().await {
-            let envelope = match envelope {
-                Ok(e) => e,
+        let mut page = self.read_page(from, PAGE).await;
+        loop {
+            let mut events = match page {
+                Ok(events) => events,
                 Err(StoreError::Corrupt { position, reason }) => {
                     report.problem =
                         Some(ChainProblem::new(position, ProblemKind::Unreadable, reason));
@@ -200,21 +205,95 @@ impl dyn EventStore + '_ {
                 }
                 Err(e) => return Err(e),
             };
-            if to.is_some_and(|to| envelope.position > to) {
-                break;
+            if let Some(to) = to {
+                events.retain(|e| e.position <= to);
             }
-            if let Some(problem) = check_link(&envelope, expected_position, &prev_hash) {
-                report.problem = Some(problem);
+            let Some(last) = events.last() else { break };
+            let following = last.position + 1;
+            let checking = tokio::task::spawn_blocking(move || check_page(&events, link));
+            let (checked, next) = tokio::join!(checking, self.read_page(following, PAGE));
+            let checked = checked.map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
+            report.checked += checked.good as u64;
+            if checked.good > 0 {
+                report.first.get_or_insert(link.position);
+                report.last = Some(checked.end.position - 1);
+                report.head_hash = Some(checked.end.hash);
+            }
+            if checked.problem.is_some() {
+                report.problem = checked.problem;
                 return Ok(report);
             }
-            prev_hash = envelope.hash;
-            expected_position += 1;
-            report.checked += 1;
-            report.first.get_or_insert(envelope.position);
-            report.last = Some(envelope.position);
-            report.head_hash = Some(envelope.hash);
+            link = checked.end;
+            page = next;
         }
         Ok(report)
+    }
+}
+
+/// Where the next event must attach: its position and the `prev_hash` it must carry.
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    position: i64,
+    hash: Hash,
+}
+
+/// The outcome of checking one page.
+struct PageCheck {
+    /// Events that are good, from the start of the page up to the first problem.
+    good: usize,
+    /// Where the event after the last good one must attach.
+    end: Link,
+    problem: Option<ChainProblem>,
+}
+
+/// Checks a page that must attach at `start`, spreading the hashing over the machine's cores.
+fn check_page(events: &[Envelope], start: Link) -> PageCheck {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let chunk = events.len().div_ceil(threads).max(1);
+    let first_bad: Option<(usize, ChainProblem)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = events
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, slice)| {
+                let offset = i * chunk;
+                scope.spawn(move || {
+                    let mut link = match offset.checked_sub(1) {
+                        Some(before) => Link {
+                            position: events[before].position + 1,
+                            hash: events[before].hash,
+                        },
+                        None => start,
+                    };
+                    for (j, envelope) in slice.iter().enumerate() {
+                        if let Some(problem) = check_link(envelope, link.position, &link.hash) {
+                            return Some((offset + j, problem));
+                        }
+                        link = Link {
+                            position: envelope.position + 1,
+                            hash: envelope.hash,
+                        };
+                    }
+                    None
+                })
+            })
+            .collect();
+        // The first problem in log order is the one to report.
+        workers
+            .into_iter()
+            .find_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    });
+    let good = first_bad.as_ref().map_or(events.len(), |(index, _)| *index);
+    let end = match good.checked_sub(1) {
+        Some(last) => Link {
+            position: events[last].position + 1,
+            hash: events[last].hash,
+        },
+        None => start,
+    };
+    PageCheck {
+        good,
+        end,
+        problem: first_bad.map(|(_, problem)| problem),
     }
 }
 
@@ -257,7 +336,7 @@ fn check_link(
             ),
         ));
     }
-    match envelope.metadata() {
+    match serde_json::from_str::<RecordedAt>(&envelope.metadata) {
         Ok(metadata) if metadata.recorded_at == envelope.recorded_at => None,
         Ok(_) => Some(ChainProblem::new(
             position,
@@ -270,6 +349,13 @@ fn check_link(
             format!("metadata: {e}"),
         )),
     }
+}
+
+/// The one metadata field `verify` compares with its column.
+#[derive(serde::Deserialize)]
+struct RecordedAt {
+    #[serde(with = "crate::micros_rfc3339")]
+    recorded_at: DateTime<Utc>,
 }
 
 /// What `verify` found.

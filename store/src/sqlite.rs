@@ -20,7 +20,7 @@ use tokio::sync::{watch, Mutex};
 
 use crate::ops::{self, EventRow};
 use crate::plan::{self, BuildAppend, Head, IdAllocator};
-use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result};
+use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -70,6 +70,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
+            // sqlx runs each connection on its own thread and hands rows over a channel: a
+            // channel as deep as a page lets a page stream without a wake-up per row.
+            .row_buffer_size(crate::ops::PAGE as usize)
             .disable_statement_logging();
         let mut conn = options.connect().await?;
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
@@ -299,14 +302,26 @@ impl EventStore for SqliteStore {
     }
 
     async fn read_page(&self, from_position: i64, limit: i64) -> Result<Vec<Envelope>> {
-        let rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?"
-        ))
+        // sqlx hands each row from the connection's thread to this task separately, a thread
+        // wake-up per row. Asking SQLite for the page as one JSON array makes it one hand-over;
+        // payload and metadata travel inside as JSON strings, so their bytes are kept exactly.
+        let page: Option<String> = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(position, stream, version, hex(event_id), type, schema, \
+             payload, metadata, recorded_at, hex(prev_hash), hex(hash))) \
+             FROM (SELECT * FROM events WHERE position >= ? ORDER BY position LIMIT ?)",
+        )
         .bind(from_position)
         .bind(limit)
-        .fetch_all(&self.inner.readers)
+        .fetch_one(&self.inner.readers)
         .await?;
-        rows.into_iter().map(EventRow::into_envelope).collect()
+        let rows: Vec<PageRow> =
+            serde_json::from_str(page.as_deref().unwrap_or("[]")).map_err(|e| {
+                StoreError::Corrupt {
+                    position: from_position,
+                    reason: format!("page from this position does not decode: {e}"),
+                }
+            })?;
+        rows.into_iter().map(PageRow::into_envelope).collect()
     }
 
     async fn last_position(&self) -> Result<i64> {
@@ -358,5 +373,60 @@ impl EventStore for SqliteStore {
                 .send_if_modified(|p| ops::advance(p, last));
         }
         Ok(())
+    }
+}
+
+/// One event of a page read as JSON: the `events` columns in order, blobs in hex.
+#[derive(serde::Deserialize)]
+struct PageRow(
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    i32,
+    String,
+    String,
+    i64,
+    String,
+    String,
+);
+
+impl PageRow {
+    fn into_envelope(self) -> Result<Envelope> {
+        let PageRow(
+            position,
+            stream,
+            version,
+            event_id,
+            event_type,
+            schema,
+            payload,
+            metadata,
+            recorded_at,
+            prev_hash,
+            hash,
+        ) = self;
+        let corrupt = |what: &str| StoreError::Corrupt {
+            position,
+            reason: format!("{what} does not decode"),
+        };
+        let event_id = uuid::Uuid::try_parse(&event_id).map_err(|_| corrupt("event_id"))?;
+        let prev_hash = hex::decode(prev_hash).map_err(|_| corrupt("prev_hash"))?;
+        let hash = hex::decode(hash).map_err(|_| corrupt("hash"))?;
+        EventRow {
+            position,
+            stream,
+            version,
+            event_id,
+            event_type,
+            schema,
+            payload,
+            metadata,
+            recorded_at,
+            prev_hash,
+            hash,
+        }
+        .into_envelope()
     }
 }

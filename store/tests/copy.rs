@@ -1,8 +1,6 @@
 //! `copy` moves a whole log between backends with its chain intact.
 
-mod common;
-
-use common::TestDb;
+use exact_store::testing::TestDb;
 use exact_store::{copy, AppendContext, Expected, NewEvent, Source, StoreError, StreamAppend};
 use futures_util::TryStreamExt;
 use serde_json::json;

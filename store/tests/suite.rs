@@ -1,12 +1,10 @@
 //! The event store's behaviour, the same on SQLite and PostgreSQL.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use common::TestDb;
+use exact_store::testing::{self as common, TestDb};
 use exact_store::{
     AppendContext, Backend, Envelope, EventStore, Expected, NewEvent, ProblemKind, Source,
     StoreError, StreamAppend, ZERO_HASH,
@@ -14,7 +12,7 @@ use exact_store::{
 use futures_util::TryStreamExt;
 use serde_json::json;
 
-on_both_backends!(
+exact_store::on_both_backends!(
     genesis_comes_first,
     appends_number_stamp_and_chain_events,
     reads_a_stream_from_a_version,
@@ -34,6 +32,7 @@ on_both_backends!(
     verify_names_swapped_rows,
     verify_names_a_changed_time_column,
     verify_checks_a_range,
+    verify_finds_a_problem_deep_in_a_long_log,
     subscribers_wake_on_commit,
     a_newer_schema_is_refused,
     recorded_time_follows_the_clock_and_never_goes_back,
@@ -592,6 +591,27 @@ async fn verify_checks_a_range(db: TestDb) {
     );
     let late = store.verify(5, None).await.unwrap();
     assert_eq!(late.problem.map(|p| p.position), Some(6));
+}
+
+async fn verify_finds_a_problem_deep_in_a_long_log(db: TestDb) {
+    let store = db.open().await;
+    let batch = (0..12_000).map(event).collect();
+    store
+        .append("long", Expected::NoStream, batch, api(1))
+        .await
+        .unwrap();
+    db.raw(db.drop_guard_sql()).await.unwrap();
+    // Past the first page, and in the second half of its page, which another thread checks.
+    db.raw("UPDATE events SET payload = replace(payload, 'Zellkern', 'Zellkerm') WHERE position = 9000")
+        .await
+        .unwrap();
+    let report = store.verify(1, None).await.unwrap();
+    let problem = report.problem.expect("the edit is found");
+    assert_eq!(
+        (problem.position, problem.kind),
+        (9000, ProblemKind::HashMismatch)
+    );
+    assert_eq!((report.checked, report.last), (8999, Some(8999)));
 }
 
 async fn subscribers_wake_on_commit(db: TestDb) {

@@ -4,24 +4,26 @@
 //! cluster); `make test` starts one with `pg_virtualenv` and sets it. Without it they fail with
 //! that message rather than pass unseen.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 
+use crate::{open, Backend, ManualClock, OpenOptions, Store, StoreUrl};
 use chrono::{DateTime, Utc};
-use exact_store::{open, Backend, ManualClock, OpenOptions, Store, StoreUrl};
 use sqlx::Connection;
 
+/// A scratch store: a temporary SQLite file, or a new database in the test cluster.
+#[derive(Debug)]
 pub struct TestDb {
     pub url: StoreUrl,
     pub clock: Arc<ManualClock>,
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The time on every test clock when it starts.
 pub fn start_time() -> DateTime<Utc> {
     "2026-03-01T12:00:00.000001Z".parse().unwrap()
 }
 
+/// The test cluster's superuser URL.
 pub fn postgres_admin_url() -> String {
     std::env::var("EXACT_TEST_DATABASE_URL").expect(
         "PostgreSQL tests need EXACT_TEST_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/postgres; \
@@ -122,6 +124,7 @@ impl TestDb {
 
 /// Runs each listed `async fn name(db: TestDb)` once per backend, as `sqlite::name` and
 /// `postgres::name`.
+/// `$crate` resolves to `exact_store` wherever the macro is used.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -129,7 +132,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::common::TestDb::new(exact_store::Backend::Sqlite).await).await;
+                    super::$name($crate::testing::TestDb::new($crate::Backend::Sqlite).await).await;
                 }
             )*
         }
@@ -137,7 +140,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::common::TestDb::new(exact_store::Backend::Postgres).await).await;
+                    super::$name($crate::testing::TestDb::new($crate::Backend::Postgres).await).await;
                 }
             )*
         }

@@ -1,0 +1,30 @@
+# Exact: the two commands of the README, and the tools behind them.
+#   make run     install what is missing, build in release mode, serve on http://127.0.0.1:8000
+#   make test    install what is missing, then run every test, PostgreSQL ones included
+#   make bench   the store benchmarks on SQLite and PostgreSQL (numbers in BENCHMARKS.md)
+#   make lint    rustfmt and clippy, as before every submission
+
+BIND ?= 127.0.0.1:8000
+DATA_DIR ?= ./exact-data
+
+.PHONY: run test bench lint setup-run setup-test
+
+run: setup-run
+	cargo build --release --locked --bin exact
+	./target/release/exact serve --bind $(BIND) --data-dir $(DATA_DIR)
+
+test: setup-test
+	PG_OPTIONS="-o fsync=off" scripts/with-postgres.sh cargo test --workspace --locked
+
+bench: setup-test
+	scripts/with-postgres.sh cargo bench --locked -p exact-store --bench store
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+setup-run:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test

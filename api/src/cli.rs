@@ -1,0 +1,263 @@
+//! The `exact` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use exact_store::{OpenOptions, Store, StoreUrl};
+use tokio::io::AsyncWriteExt;
+
+use crate::AppState;
+
+/// Exact: label images and whole-slide images together, with every change on record.
+#[derive(Debug, Parser)]
+#[command(name = "exact", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server.
+    Serve(ServeArgs),
+    /// Look after the event store: verify its chain, export it, copy it to another database.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// Where the store is: shared by every subcommand that opens one.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Folder for the embedded database and the image files.
+    #[arg(long, env = "EXACT_DATA_DIR", default_value = "./exact-data")]
+    pub data_dir: PathBuf,
+    /// postgres://USER:PASSWORD@HOST/DB to keep the store in PostgreSQL instead of
+    /// DATA_DIR/exact.db (SQLite).
+    #[arg(long, env = "EXACT_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn url(&self) -> anyhow::Result<StoreUrl> {
+        match &self.database_url {
+            Some(url) => Ok(StoreUrl::parse(url)?),
+            None => Ok(StoreUrl::in_data_dir(&self.data_dir)),
+        }
+    }
+
+    async fn open(&self) -> anyhow::Result<Store> {
+        let url = self.url()?;
+        exact_store::open(&url, OpenOptions::default())
+            .await
+            .with_context(|| format!("cannot open the store at {}", describe(&url)))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, env = "EXACT_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Recompute the hash chain and name the first position where it breaks.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// First position to check.
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// Last position to check (default: the head).
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Write the whole log, one envelope per line: the input of tests/auditor/verify_chain.py.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// File to write (default: standard output).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Copy the whole log, positions and hashes unchanged, into an empty store (SQLite to
+    /// PostgreSQL or back), then verify the copy.
+    Copy {
+        /// Source: postgres://..., sqlite://PATH or a path to an SQLite file.
+        #[arg(long)]
+        from: String,
+        /// Target, which must hold no events.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// JSON lines: one envelope per line.
+    Jsonl,
+}
+
+/// Logs to standard error; `EXACT_LOG` (or `RUST_LOG`) picks what, `info` by default.
+pub fn init_tracing() {
+    let filter = std::env::var("EXACT_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Store(StoreCommand::Verify { store, from, to }) => verify(&store, from, to).await,
+        Command::Store(StoreCommand::Export {
+            store,
+            format,
+            output,
+        }) => export(&store, format, output).await,
+        Command::Store(StoreCommand::Copy { from, to }) => copy(&from, &to).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.store.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            args.store.data_dir.display()
+        )
+    })?;
+    let url = args.store.url()?;
+    let store = args.store.open().await?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let address = listener.local_addr()?;
+    tracing::info!(store = %describe(&url), position = store.last_position().await?, "store open");
+    // Tests and scripts read this line to find a port chosen by the system.
+    println!("exact listening on http://{address}");
+    axum::serve(listener, crate::app(AppState::new(store)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM; requests in flight are finished before the server exits.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn verify(args: &StoreArgs, from: i64, to: Option<i64>) -> anyhow::Result<ExitCode> {
+    let store = args.open().await?;
+    let report = store.verify(from, to).await?;
+    let range = match (report.first, report.last) {
+        (Some(first), Some(last)) => format!("positions {first} to {last}"),
+        _ => "no events".to_string(),
+    };
+    if let Some(problem) = &report.problem {
+        println!("chain broken at {problem}");
+        println!("{} events before it are intact ({range})", report.checked);
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("chain intact: {} events, {range}", report.checked);
+    if let Some(head) = report.head_hash {
+        println!("head hash {}", hex::encode(head));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export(
+    args: &StoreArgs,
+    format: ExportFormat,
+    output: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let ExportFormat::Jsonl = format;
+    let store = args.open().await?;
+    let count = match &output {
+        Some(path) => {
+            let mut file = tokio::fs::File::create(path)
+                .await
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let count = exact_store::export_jsonl(store.as_ref(), &mut file).await?;
+            file.sync_all().await?;
+            count
+        }
+        None => {
+            let mut out = tokio::io::stdout();
+            let count = exact_store::export_jsonl(store.as_ref(), &mut out).await?;
+            out.flush().await?;
+            count
+        }
+    };
+    tracing::info!(events = count, "exported");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn copy(from: &str, to: &str) -> anyhow::Result<ExitCode> {
+    let (from_url, to_url) = (StoreUrl::parse(from)?, StoreUrl::parse(to)?);
+    if from_url == to_url {
+        bail!("--from and --to are the same store");
+    }
+    let source = exact_store::open(&from_url, OpenOptions::default())
+        .await
+        .with_context(|| format!("cannot open the source {}", describe(&from_url)))?;
+    let target = exact_store::open(
+        &to_url,
+        OpenOptions {
+            initialize: false,
+            ..OpenOptions::default()
+        },
+    )
+    .await
+    .with_context(|| format!("cannot open the target {}", describe(&to_url)))?;
+    let report = exact_store::copy(source.as_ref(), target.as_ref()).await?;
+    if let Some(problem) = report.problem {
+        bail!("the copy does not verify: {problem}");
+    }
+    println!(
+        "copied {} events into {}; chain verified, head hash {}",
+        report.checked,
+        describe(&to_url),
+        report.head_hash.map(hex::encode).unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A store's location for messages, without its password.
+fn describe(url: &StoreUrl) -> String {
+    match url {
+        StoreUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
+        StoreUrl::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}://{}", &url[..scheme], &url[at + 1..])
+            }
+            _ => url.clone(),
+        },
+    }
+}

@@ -1,0 +1,14 @@
+//! The `exact` server and command line: HTTP routes for browsers, scripts and EXACT's clients,
+//! and the subcommands that run it and look after its store.
+//!
+//! It wires the other crates together and owns everything about HTTP: routing, extraction,
+//! and the one mapping from each crate's errors to status codes and JSON bodies (`error.rs`).
+//! Rules live in `exact-domain`, storage in `exact-store`, pixels in `exact-tiles`.
+
+pub mod cli;
+pub mod error;
+mod routes;
+mod state;
+
+pub use routes::app;
+pub use state::{App, AppState};

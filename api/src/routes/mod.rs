@@ -1,0 +1,14 @@
+mod health;
+
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+
+/// The whole HTTP surface; `serve` and the tests both build it here.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", health::router())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

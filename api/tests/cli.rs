@@ -1,0 +1,275 @@
+//! The `exact` binary as an operator uses it: serve, verify, export, copy.
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use exact_store::testing::TestDb;
+use exact_store::{AppendContext, Backend, Expected, NewEvent, Source};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+exact_store::on_both_backends!(
+    the_python_auditor_verifies_the_export,
+    verify_exits_nonzero_naming_the_broken_position,
+    serve_answers_health_and_stops_on_sigterm,
+);
+
+fn exact() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_exact"));
+    command
+        .env_remove("EXACT_DATABASE_URL")
+        .env("EXACT_LOG", "warn");
+    command
+}
+
+async fn run(args: &[&str]) -> Output {
+    exact().args(args).output().await.expect("run exact")
+}
+
+fn auditor() -> String {
+    format!(
+        "{}/../tests/auditor/verify_chain.py",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Events whose payloads hold what canonical JSON must get right: floats in every notation,
+/// large integers, escapes and non-ASCII text.
+async fn fill(db: &TestDb) {
+    let store = db.open().await;
+    let awkward = json!({
+        "floats": [0.1, 1e-7, 0.0001, 1e16, 1e15, -0.0, 2.5e-308, 1.797_693_134_862_315_7e308, 123_456.789],
+        "integers": [0, -1, 9_007_199_254_740_993_i64, u64::MAX],
+        "text": "Zellkern \"mitotisch\" \\ tab\t newline\n bell\u{7} ☃ 𝔼",
+        "vector": {"x1": 10.5, "y1": 20, "x2": 110.25, "y2": 220},
+    });
+    let context = AppendContext::new(Source::Api, Some(3)).with_reason("mitosis, second opinion");
+    store
+        .append(
+            "annotation-1",
+            Expected::NoStream,
+            vec![NewEvent::new("AnnotationCreated", awkward)],
+            context,
+        )
+        .await
+        .unwrap();
+    for n in 0..40 {
+        let event = NewEvent::new(
+            "AnnotationChanged",
+            json!({ "n": n, "x": f64::from(n) / 7.0 }),
+        );
+        let context = AppendContext::new(Source::Ui, Some(n.into()));
+        store
+            .append("annotation-1", Expected::Any, vec![event], context)
+            .await
+            .unwrap();
+    }
+}
+
+async fn the_python_auditor_verifies_the_export(db: TestDb) {
+    fill(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("log.jsonl");
+    let url = db.url_string();
+    let out = run(&[
+        "store",
+        "export",
+        "--format",
+        "jsonl",
+        "--database-url",
+        &url,
+        "--output",
+        export.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let audit = std::process::Command::new("python3")
+        .arg(auditor())
+        .arg(&export)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.status.success(),
+        "auditor: {said} {}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    assert!(said.starts_with("42 events, chain intact"), "{said}");
+
+    // Change one payload value in the export: the auditor names that position.
+    let text = std::fs::read_to_string(&export).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut third: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
+    third["payload"]["n"] = json!(1000);
+    lines[2] = serde_json::to_string(&third).unwrap();
+    std::fs::write(&export, lines.join("\n") + "\n").unwrap();
+    let audit = std::process::Command::new("python3")
+        .arg(auditor())
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert!(!audit.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&audit.stderr).trim(),
+        "chain broken at position 3"
+    );
+}
+
+async fn verify_exits_nonzero_naming_the_broken_position(db: TestDb) {
+    fill(&db).await;
+    let url = db.url_string();
+    let good = run(&["store", "verify", "--database-url", &url]).await;
+    let said = String::from_utf8_lossy(&good.stdout);
+    assert!(good.status.success(), "{said}");
+    assert!(
+        said.contains("chain intact: 42 events, positions 1 to 42"),
+        "{said}"
+    );
+    assert!(said.contains("head hash "), "{said}");
+
+    db.raw(db.drop_guard_sql()).await.unwrap();
+    db.raw(
+        "UPDATE events SET payload = replace(payload, '\"n\":5,', '\"n\":6,') WHERE position = 8",
+    )
+    .await
+    .unwrap();
+    let bad = run(&["store", "verify", "--database-url", &url]).await;
+    let said = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("chain broken at position 8: hash mismatch"),
+        "{said}"
+    );
+    assert!(said.contains("7 events before it are intact"), "{said}");
+}
+
+async fn http_get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+async fn serve_answers_health_and_stops_on_sigterm(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = exact();
+    command.args([
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    if db.backend() == Backend::Postgres {
+        command.args(["--database-url", &db.url_string()]);
+    }
+    let mut server = command
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the server starts")
+        .unwrap()
+        .expect("the server says where it listens");
+    let address = line
+        .strip_prefix("exact listening on http://")
+        .expect(&line)
+        .to_owned();
+
+    let (status, body) = http_get(&address, "/api/v1/health").await;
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["store"], db.backend().name());
+    assert_eq!(health["position"], 1, "a new store holds its genesis event");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    if db.backend() == Backend::Sqlite {
+        assert!(
+            dir.path().join("exact.db").exists(),
+            "the embedded store lives in the data folder"
+        );
+    }
+
+    let pid = server.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), server.wait())
+        .await
+        .expect("the server stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_lists_the_subcommands() {
+    let top = run(&["--help"]).await;
+    let said = String::from_utf8_lossy(&top.stdout);
+    assert!(top.status.success());
+    for word in ["serve", "store"] {
+        assert!(said.contains(word), "{said}");
+    }
+    let store = run(&["store", "--help"]).await;
+    let said = String::from_utf8_lossy(&store.stdout);
+    for word in ["verify", "export", "copy"] {
+        assert!(said.contains(word), "{said}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_moves_a_log_to_postgres_and_refuses_to_overwrite() {
+    let source = TestDb::sqlite();
+    fill(&source).await;
+    let target = TestDb::postgres().await;
+    let (from, to) = (source.url_string(), target.url_string());
+    let out = run(&["store", "copy", "--from", &from, "--to", &to]).await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.starts_with("copied 42 events into postgres://"),
+        "{said}"
+    );
+    assert!(
+        !said.contains(&to),
+        "the password stays out of messages: {said}"
+    );
+
+    let verify = run(&["store", "verify", "--database-url", &to]).await;
+    assert!(verify.status.success());
+    let again = run(&["store", "copy", "--from", &from, "--to", &to]).await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("target store is not empty"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_database_url_is_a_clear_error() {
+    let out = run(&["store", "verify", "--database-url", "mysql://somewhere/db"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("unsupported database URL") && said.contains("postgres://"),
+        "{said}"
+    );
+}

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Installs what building and testing Exact needs and is missing, on Debian or Ubuntu.
+#   scripts/setup.sh run    what `make run` needs: a C toolchain, pkg-config, OpenSlide, libclang
+#   scripts/setup.sh test   that, plus PostgreSQL (pg_virtualenv) and python3 for the tests
+# apt-get runs only when something is missing, as root or through sudo.
+set -eu
+
+need="build-essential pkg-config libopenslide-dev libclang-dev"
+if [ "${1:-run}" = test ]; then
+    need="$need postgresql postgresql-common python3"
+fi
+
+missing=""
+for package in $need; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $package"
+    fi
+done
+
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo=""
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo="sudo"
+    else
+        echo "setup: missing packages:$missing; install them as root (apt-get install$missing)" >&2
+        exit 1
+    fi
+    echo "setup: installing$missing"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        echo "setup: cargo is in ~/.cargo/bin; add it to PATH (. \"\$HOME/.cargo/env\")" >&2
+    else
+        echo "setup: Rust is missing; install it with rustup (https://rustup.rs), then run make again" >&2
+    fi
+    exit 1
+fi
