@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::envelope::{chain_hash, HashedFields};
 use crate::{
-    canonical, AppendContext, Envelope, Expected, Hash, Metadata, StoreError, StreamAppend,
+    canonical, AppendContext, Envelope, Expected, Hash, Metadata, NewEvent, StoreError,
+    StreamAppend,
 };
 
 /// The last event of the log, as the next append sees it.
@@ -78,76 +79,141 @@ pub(crate) fn stream_names(appends: &[StreamAppend]) -> Vec<String> {
     names
 }
 
-/// Checks every stream's expected version and turns the append into envelopes chained on
-/// `head`. `versions` holds the current version of every stream that exists.
+/// Turns an append into envelopes chained on the head, a chunk at a time, so that a backend can
+/// write one chunk while the next is hashed.
 ///
 /// `recorded_at` never goes backwards along the log, even if the clock does, so that a time
 /// maps to one position.
-pub(crate) fn plan(
-    head: &Head,
-    mut versions: HashMap<String, i64>,
-    appends: Vec<StreamAppend>,
-    context: &AppendContext,
-    now: DateTime<Utc>,
-) -> Result<Vec<Envelope>, StoreError> {
-    let recorded_at = crate::clock::to_micros(now.max(head.recorded_at));
-    let metadata = Metadata::new(context, recorded_at).to_canonical();
-    let total: usize = appends.iter().map(|a| a.events.len()).sum();
-    let mut envelopes = Vec::with_capacity(total);
-    let mut position = head.position;
-    let mut prev_hash = head.hash;
-    for append in appends {
-        validate_name("stream", &append.stream)?;
-        let actual = versions.get(&append.stream).copied();
-        let fits = match append.expected {
-            Expected::Any => true,
-            Expected::NoStream => actual.is_none(),
-            Expected::Exact(v) => actual == Some(v),
-        };
-        if !fits {
-            return Err(StoreError::Conflict {
-                stream: append.stream,
-                expected: append.expected,
-                actual,
-            });
+pub(crate) struct Planner {
+    appends: std::vec::IntoIter<StreamAppend>,
+    /// The stream being planned, its last version, and its events still to plan.
+    current: Option<(String, i64, std::vec::IntoIter<NewEvent>)>,
+    versions: HashMap<String, i64>,
+    metadata: String,
+    recorded_at: DateTime<Utc>,
+    position: i64,
+    prev_hash: Hash,
+    remaining: usize,
+}
+
+impl Planner {
+    /// Checks every name and every stream's expected version against `versions` (the current
+    /// version of each stream that exists) before anything is hashed or written.
+    pub(crate) fn new(
+        head: &Head,
+        versions: HashMap<String, i64>,
+        appends: Vec<StreamAppend>,
+        context: &AppendContext,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let mut after = HashMap::new();
+        for append in &appends {
+            validate_name("stream", &append.stream)?;
+            for event in &append.events {
+                validate_name("event type", &event.event_type)?;
+            }
+            let actual = after
+                .get(&append.stream)
+                .or_else(|| versions.get(&append.stream))
+                .copied();
+            let fits = match append.expected {
+                Expected::Any => true,
+                Expected::NoStream => actual.is_none(),
+                Expected::Exact(v) => actual == Some(v),
+            };
+            if !fits {
+                return Err(StoreError::Conflict {
+                    stream: append.stream.clone(),
+                    expected: append.expected,
+                    actual,
+                });
+            }
+            after.insert(
+                append.stream.clone(),
+                actual.unwrap_or(0) + append.events.len() as i64,
+            );
         }
-        let mut version = actual.unwrap_or(0);
-        for event in append.events {
-            validate_name("event type", &event.event_type)?;
-            position += 1;
-            version += 1;
+        let recorded_at = crate::clock::to_micros(now.max(head.recorded_at));
+        Ok(Self {
+            remaining: appends.iter().map(|a| a.events.len()).sum(),
+            appends: appends.into_iter(),
+            current: None,
+            versions,
+            metadata: Metadata::new(context, recorded_at).to_canonical(),
+            recorded_at,
+            position: head.position,
+            prev_hash: head.hash,
+        })
+    }
+
+    /// Events not planned yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    /// The next (at most) `max` envelopes; empty when all are planned.
+    pub(crate) fn next_chunk(&mut self, max: usize) -> Vec<Envelope> {
+        let mut chunk = Vec::with_capacity(max.min(self.remaining));
+        while chunk.len() < max {
+            let Some((stream, version, events)) = &mut self.current else {
+                let Some(append) = self.appends.next() else {
+                    break;
+                };
+                let version = self.versions.get(&append.stream).copied().unwrap_or(0);
+                self.current = Some((append.stream, version, append.events.into_iter()));
+                continue;
+            };
+            let Some(event) = events.next() else {
+                self.versions.insert(std::mem::take(stream), *version);
+                self.current = None;
+                continue;
+            };
+            self.position += 1;
+            *version += 1;
             let payload = canonical::to_string(&event.payload);
             let hash = chain_hash(
-                &prev_hash,
+                &self.prev_hash,
                 &HashedFields {
-                    position,
-                    stream: &append.stream,
-                    version,
+                    position: self.position,
+                    stream,
+                    version: *version,
                     event_id: event.event_id,
                     event_type: &event.event_type,
                     schema: event.schema,
                     payload: &payload,
-                    metadata: &metadata,
+                    metadata: &self.metadata,
                 },
             );
-            envelopes.push(Envelope {
-                position,
-                stream: append.stream.clone(),
-                version,
+            chunk.push(Envelope {
+                position: self.position,
+                stream: stream.clone(),
+                version: *version,
                 event_id: event.event_id,
                 event_type: event.event_type,
                 schema: event.schema,
                 payload,
-                metadata: metadata.clone(),
-                recorded_at,
-                prev_hash,
+                metadata: self.metadata.clone(),
+                recorded_at: self.recorded_at,
+                prev_hash: self.prev_hash,
                 hash,
             });
-            prev_hash = hash;
+            self.prev_hash = hash;
         }
-        versions.insert(append.stream, version);
+        self.remaining -= chunk.len();
+        chunk
     }
-    Ok(envelopes)
+}
+
+/// Plans a whole append at once.
+#[cfg(test)]
+fn plan(
+    head: &Head,
+    versions: HashMap<String, i64>,
+    appends: Vec<StreamAppend>,
+    context: &AppendContext,
+    now: DateTime<Utc>,
+) -> Result<Vec<Envelope>, StoreError> {
+    Ok(Planner::new(head, versions, appends, context, now)?.next_chunk(usize::MAX))
 }
 
 fn validate_name(what: &str, name: &str) -> Result<(), StoreError> {
@@ -162,7 +228,7 @@ fn validate_name(what: &str, name: &str) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{NewEvent, Source, ZERO_HASH};
+    use crate::{Source, ZERO_HASH};
     use serde_json::json;
 
     fn head() -> Head {
@@ -282,6 +348,63 @@ mod tests {
             Utc::now(),
         );
         assert!(matches!(err, Err(StoreError::InvalidAppend(_))));
+    }
+
+    #[test]
+    fn planning_in_chunks_gives_the_same_envelopes() {
+        let appends = vec![
+            append("a", Expected::NoStream, 5),
+            append("b", Expected::Any, 3),
+            append("a", Expected::Exact(5), 4),
+        ];
+        let batch = || appends.clone();
+        let now = Utc::now();
+        let context = AppendContext::system();
+        let whole = plan(&head(), HashMap::new(), batch(), &context, now).unwrap();
+        let mut planner = Planner::new(&head(), HashMap::new(), batch(), &context, now).unwrap();
+        let mut chunked = Vec::new();
+        loop {
+            let chunk = planner.next_chunk(3);
+            if chunk.is_empty() {
+                break;
+            }
+            assert!(chunk.len() <= 3);
+            chunked.extend(chunk);
+        }
+        assert_eq!(chunked, whole);
+        assert_eq!(planner.remaining(), 0);
+        let a_versions: Vec<i64> = whole
+            .iter()
+            .filter(|e| e.stream == "a")
+            .map(|e| e.version)
+            .collect();
+        assert_eq!(a_versions, (1..=9).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_late_conflict_is_found_before_anything_is_planned() {
+        let batch = vec![
+            append("a", Expected::NoStream, 2),
+            append("a", Expected::Exact(1), 1),
+        ];
+        let err = Planner::new(
+            &head(),
+            HashMap::new(),
+            batch,
+            &AppendContext::system(),
+            Utc::now(),
+        )
+        .err();
+        assert!(
+            matches!(
+                err,
+                Some(StoreError::Conflict {
+                    actual: Some(2),
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::ops::{self, EventRow};
-use crate::plan::{self, BuildAppend, Head, IdAllocator};
+use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
 use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -27,6 +27,8 @@ const APPEND_LOCK: i64 = 0x4558_4143_544C_4F47;
 const CHANNEL: &str = "exact_events";
 /// Rows per `INSERT ... SELECT FROM UNNEST(...)`.
 const INSERT_CHUNK: usize = 10_000;
+/// Events hashed while the previous chunk is written.
+const PLAN_CHUNK: usize = 2_000;
 
 #[derive(Clone, Debug)]
 pub(crate) struct PgStore {
@@ -190,8 +192,18 @@ async fn append_in_transaction(
     .fetch_all(&mut *conn)
     .await?;
     let versions: HashMap<String, i64> = found.into_iter().collect();
-    let envelopes = plan::plan(&head, versions, appends, context, now)?;
-    insert(conn, &envelopes).await?;
+    let mut planner = Planner::new(&head, versions, appends, context, now)?;
+    let mut envelopes = Vec::with_capacity(planner.remaining());
+    let mut chunk = planner.next_chunk(PLAN_CHUNK);
+    while !chunk.is_empty() {
+        // A biased `join!` starts the insert first: the database writes this chunk while the
+        // next one is hashed.
+        let (inserted, next) =
+            tokio::join!(biased; insert(conn, &chunk), async { planner.next_chunk(PLAN_CHUNK) });
+        inserted?;
+        envelopes.append(&mut chunk);
+        chunk = next;
+    }
     write_counters(conn, &ids.changed(), false).await?;
     if let Some(last) = envelopes.last() {
         sqlx::query("SELECT pg_notify($1, $2)")

@@ -19,7 +19,7 @@ use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{watch, Mutex};
 
 use crate::ops::{self, EventRow};
-use crate::plan::{self, BuildAppend, Head, IdAllocator};
+use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
 use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -200,8 +200,18 @@ async fn append_in_transaction(
         let found: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
         versions.extend(found);
     }
-    let envelopes = plan::plan(&head, versions, appends, context, now)?;
-    insert(conn, &envelopes).await?;
+    let mut planner = Planner::new(&head, versions, appends, context, now)?;
+    let mut envelopes = Vec::with_capacity(planner.remaining());
+    let mut chunk = planner.next_chunk(INSERT_CHUNK);
+    while !chunk.is_empty() {
+        // A biased `join!` starts the insert first: the database writes this chunk while the
+        // next one is hashed.
+        let (inserted, next) =
+            tokio::join!(biased; insert(conn, &chunk), async { planner.next_chunk(INSERT_CHUNK) });
+        inserted?;
+        envelopes.append(&mut chunk);
+        chunk = next;
+    }
     for (kind, last_id) in ids.changed() {
         sqlx::query(
             "INSERT INTO id_counters (kind, last_id) VALUES (?, ?) \
