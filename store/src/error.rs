@@ -30,6 +30,8 @@ pub enum StoreError {
     Corrupt { position: i64, reason: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("sqlite error: {0}")]
+    Sqlite(String),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("i/o error: {0}")]

@@ -59,6 +59,7 @@ mod ops;
 mod plan;
 mod postgres;
 mod sqlite;
+mod sqlite_readers;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -2,7 +2,8 @@
 //!
 //! Appends go through one writer connection per process, each in a `BEGIN IMMEDIATE`
 //! transaction, so that SQLite's own write lock serializes writers across processes too. Reads
-//! use a small pool of other connections, which WAL lets run beside the writer.
+//! use read-only connections of their own (`sqlite_readers`), which WAL lets run beside the
+//! writer.
 //! `synchronous=FULL`: a committed append survives a power cut, not just a crash.
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,15 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{watch, Mutex};
 
 use crate::ops::{self, EventRow};
 use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
-use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result, StoreError};
+use crate::sqlite_readers::Readers;
+use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -38,7 +38,7 @@ pub(crate) struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     writer: Mutex<Writer>,
-    readers: SqlitePool,
+    readers: Readers,
     clock: Arc<dyn Clock>,
     committed: watch::Sender<i64>,
 }
@@ -70,19 +70,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            // sqlx runs each connection on its own thread and hands rows over a channel: a
-            // channel as deep as a page lets a page stream without a wake-up per row.
-            .row_buffer_size(crate::ops::PAGE as usize)
             .disable_statement_logging();
         let mut conn = options.connect().await?;
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         crate::check_migration(MIGRATOR.run(&mut conn).await, known)?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(1)
-            .connect_with(options)
-            .await?;
-        let last = last_position(&readers).await?;
+        let readers = Readers::new(path);
+        let last = readers.last_position().await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: Mutex::new(Writer {
@@ -95,13 +88,6 @@ impl SqliteStore {
             }),
         })
     }
-}
-
-async fn last_position(pool: &SqlitePool) -> Result<i64> {
-    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM events")
-        .fetch_one(pool)
-        .await?;
-    Ok(last.unwrap_or(0))
 }
 
 impl Inner {
@@ -301,48 +287,19 @@ impl EventStore for SqliteStore {
     }
 
     async fn read_stream(&self, stream: &str, from_version: i64) -> Result<Vec<Envelope>> {
-        let rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM events WHERE stream = ? AND version >= ? ORDER BY version"
-        ))
-        .bind(stream)
-        .bind(from_version)
-        .fetch_all(&self.inner.readers)
-        .await?;
-        rows.into_iter().map(EventRow::into_envelope).collect()
+        self.inner.readers.stream(stream, from_version).await
     }
 
     async fn read_page(&self, from_position: i64, limit: i64) -> Result<Vec<Envelope>> {
-        // sqlx hands each row from the connection's thread to this task separately, a thread
-        // wake-up per row. Asking SQLite for the page as one JSON array makes it one hand-over;
-        // payload and metadata travel inside as JSON strings, so their bytes are kept exactly.
-        let page: Option<String> = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(position, stream, version, hex(event_id), type, schema, \
-             payload, metadata, recorded_at, hex(prev_hash), hex(hash))) \
-             FROM (SELECT * FROM events WHERE position >= ? ORDER BY position LIMIT ?)",
-        )
-        .bind(from_position)
-        .bind(limit)
-        .fetch_one(&self.inner.readers)
-        .await?;
-        let rows: Vec<PageRow> =
-            serde_json::from_str(page.as_deref().unwrap_or("[]")).map_err(|e| {
-                StoreError::Corrupt {
-                    position: from_position,
-                    reason: format!("page from this position does not decode: {e}"),
-                }
-            })?;
-        rows.into_iter().map(PageRow::into_envelope).collect()
+        self.inner.readers.page(from_position, limit).await
     }
 
     async fn last_position(&self) -> Result<i64> {
-        last_position(&self.inner.readers).await
+        self.inner.readers.last_position().await
     }
 
     async fn counters(&self) -> Result<BTreeMap<String, i64>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT kind, last_id FROM id_counters")
-            .fetch_all(&self.inner.readers)
-            .await?;
-        Ok(rows.into_iter().collect())
+        self.inner.readers.counters().await
     }
 
     fn subscribe(&self) -> watch::Receiver<i64> {
@@ -383,60 +340,5 @@ impl EventStore for SqliteStore {
                 .send_if_modified(|p| ops::advance(p, last));
         }
         Ok(())
-    }
-}
-
-/// One event of a page read as JSON: the `events` columns in order, blobs in hex.
-#[derive(serde::Deserialize)]
-struct PageRow(
-    i64,
-    String,
-    i64,
-    String,
-    String,
-    i32,
-    String,
-    String,
-    i64,
-    String,
-    String,
-);
-
-impl PageRow {
-    fn into_envelope(self) -> Result<Envelope> {
-        let PageRow(
-            position,
-            stream,
-            version,
-            event_id,
-            event_type,
-            schema,
-            payload,
-            metadata,
-            recorded_at,
-            prev_hash,
-            hash,
-        ) = self;
-        let corrupt = |what: &str| StoreError::Corrupt {
-            position,
-            reason: format!("{what} does not decode"),
-        };
-        let event_id = uuid::Uuid::try_parse(&event_id).map_err(|_| corrupt("event_id"))?;
-        let prev_hash = hex::decode(prev_hash).map_err(|_| corrupt("prev_hash"))?;
-        let hash = hex::decode(hash).map_err(|_| corrupt("hash"))?;
-        EventRow {
-            position,
-            stream,
-            version,
-            event_id,
-            event_type,
-            schema,
-            payload,
-            metadata,
-            recorded_at,
-            prev_hash,
-            hash,
-        }
-        .into_envelope()
     }
 }
