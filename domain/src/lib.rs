@@ -3,4 +3,9 @@
 //! `decide(&state, command, &context)` returns the events a command produces or the rule it
 //! breaks; `evolve(state, &event)` applies a fact and cannot fail. This crate knows no IO: no
 //! database, no files, no clock and no HTTP. Time and the acting user arrive in the context.
-//! Its content arrives with the domain issue; the workspace reserves its place now.
+//!
+//! Built so far: annotation geometry ([`vector`]) and the image-set permission model
+//! ([`permissions`]). The aggregates and their events come next (issue 3).
+
+pub mod permissions;
+pub mod vector;
