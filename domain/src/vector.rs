@@ -342,8 +342,8 @@ mod tests {
         }
     }
 
-    fn check(t: VectorType, v: Value) -> Result<(), VectorError> {
-        let parsed = Vector::from_json(&v)?;
+    fn check(t: VectorType, v: &Value) -> Result<(), VectorError> {
+        let parsed = Vector::from_json(v)?;
         validate(parsed.as_ref(), &fit(t))
     }
 
@@ -379,14 +379,15 @@ mod tests {
             (VectorType::BoundingBox, Value::Null),
         ];
         for (t, v) in good {
-            assert_eq!(check(t, v.clone()), Ok(()), "{t:?} {v}");
+            assert_eq!(check(t, &v), Ok(()), "{t:?} {v}");
         }
     }
 
     #[test]
     fn refuses_what_does_not_fit_with_a_reason() {
         use VectorError as E;
-        let bad: Vec<(VectorType, Value, fn(&VectorError) -> bool)> = vec![
+        type Expectation = fn(&VectorError) -> bool;
+        let bad: Vec<(VectorType, Value, Expectation)> = vec![
             (VectorType::BoundingBox, json!([1, 2]), |e| {
                 matches!(e, E::NotAnObject)
             }),
@@ -472,7 +473,7 @@ mod tests {
             }),
         ];
         for (t, v, expected) in bad {
-            let err = check(t, v.clone()).expect_err(&format!("{t:?} {v} must be refused"));
+            let err = check(t, &v).expect_err(&format!("{t:?} {v} must be refused"));
             assert!(expected(&err), "{t:?} {v}: got {err:?}");
             assert!(!err.to_string().is_empty());
         }
@@ -502,7 +503,7 @@ mod tests {
         assert_eq!(
             check(
                 VectorType::BoundingBox,
-                json!({"x1": -20, "y1": 0, "x2": 1040, "y2": 830})
+                &json!({"x1": -20, "y1": 0, "x2": 1040, "y2": 830})
             ),
             Ok(())
         );

@@ -1,0 +1,854 @@
+//! The annotation aggregate: one stream per annotation, `annotation-{id}`.
+//!
+//! An annotation is created on an image with a type and a vector, changed, soft-deleted and
+//! restored, and verified (accepted or rejected) by users. Every verdict is an event; a user's
+//! later verdict replaces their earlier one in the state, and both stay in the log.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::permissions::{Permission, Permissions};
+use crate::vector::{self, Fit, Vector, VectorError, VectorType};
+
+/// EXACT's limit on `description`.
+pub const MAX_DESCRIPTION: usize = 1000;
+
+/// The stream of annotation `id`.
+pub fn stream(id: i64) -> String {
+    format!("annotation-{id}")
+}
+
+/// Facts about an annotation, as stored in the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum AnnotationEvent {
+    AnnotationCreated(AnnotationCreated),
+    AnnotationChanged(AnnotationChanged),
+    AnnotationDeleted {
+        id: i64,
+    },
+    AnnotationRestored {
+        id: i64,
+    },
+    /// `verified`: true accepts, false rejects.
+    AnnotationVerified {
+        id: i64,
+        user: i64,
+        verified: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnnotationCreated {
+    pub id: i64,
+    pub image: i64,
+    pub annotation_type: i64,
+    /// EXACT's JSON vector, normalized; `null` for "not in image" and GLOBAL types.
+    pub vector: Value,
+    pub description: String,
+    pub meta_data: Value,
+    pub concealed: bool,
+    pub blurred: bool,
+    pub unique_identifier: uuid::Uuid,
+    /// The creator (EXACT's `user`): the caller, unless an import names someone else.
+    pub user: i64,
+}
+
+/// Only the fields that changed are present.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnnotationChanged {
+    pub id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation_type: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concealed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blurred: Option<bool>,
+}
+
+/// An annotation as its events leave it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Annotation {
+    pub id: i64,
+    pub image: i64,
+    pub annotation_type: i64,
+    pub vector: Value,
+    pub description: String,
+    pub meta_data: Value,
+    pub concealed: bool,
+    pub blurred: bool,
+    pub deleted: bool,
+    pub unique_identifier: uuid::Uuid,
+    pub user: i64,
+    /// The current verdict of each user who gave one.
+    pub verifications: BTreeMap<i64, bool>,
+}
+
+/// What to do with an annotation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnnotationCommand {
+    Create(NewAnnotation),
+    Change(AnnotationChanges),
+    Delete,
+    Restore,
+    Verify { verified: bool },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAnnotation {
+    pub id: i64,
+    pub image: i64,
+    pub annotation_type: i64,
+    pub vector: Value,
+    pub description: String,
+    pub meta_data: Value,
+    pub concealed: bool,
+    pub blurred: bool,
+    pub unique_identifier: uuid::Uuid,
+    /// Creator other than the caller (imports); `None` for the caller.
+    pub user: Option<i64>,
+}
+
+/// A partial update: `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AnnotationChanges {
+    pub annotation_type: Option<i64>,
+    pub vector: Option<Value>,
+    pub description: Option<String>,
+    pub meta_data: Option<Value>,
+    pub concealed: Option<bool>,
+    pub blurred: Option<bool>,
+}
+
+/// The annotation type a command works with (for a change of type, the new one).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TypeInfo {
+    pub id: i64,
+    pub vector_type: VectorType,
+    pub node_count: u32,
+    pub active: bool,
+    /// The type belongs to a product linked to the image's set.
+    pub offered: bool,
+}
+
+/// The image an annotation lies on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageInfo {
+    pub id: i64,
+    pub width: f64,
+    pub height: f64,
+    pub frames: u32,
+}
+
+/// Everything `decide` needs beyond the annotation itself, gathered by the caller from the read
+/// models: who acts, what they may do, and what the type and image allow.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AnnotationContext {
+    pub actor: i64,
+    pub permissions: Permissions,
+    pub annotation_type: TypeInfo,
+    pub image: ImageInfo,
+    /// Another annotation that is not deleted has this GLOBAL type on this image.
+    pub other_global: bool,
+}
+
+/// A rule a command breaks.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AnnotationError {
+    #[error("you may not {0:?} in this image set")]
+    Forbidden(Permission),
+    #[error("annotation not found")]
+    NotFound,
+    #[error("annotation {id} exists already with another unique_identifier")]
+    AlreadyExists { id: i64 },
+    #[error("the annotation is deleted; restore it first")]
+    Deleted,
+    #[error("annotation type {0} is inactive")]
+    TypeInactive(i64),
+    #[error("annotation type {0} is not offered in this image set: link its product to the set")]
+    TypeNotOffered(i64),
+    #[error("the context names type {context} but the command needs type {command}")]
+    WrongType { context: i64, command: i64 },
+    #[error("the context names image {context} but the annotation is on image {annotation}")]
+    WrongImage { context: i64, annotation: i64 },
+    #[error("this image already has a global annotation of this type")]
+    GlobalExists,
+    #[error("description is longer than {MAX_DESCRIPTION} characters")]
+    DescriptionTooLong,
+    #[error("vector: {0}")]
+    Vector(#[from] VectorError),
+}
+
+/// What a command produces, or the rule it breaks. An empty list means there is nothing to do
+/// (a retried create, a change to what already is, a second delete).
+pub fn decide(
+    state: Option<&Annotation>,
+    command: &AnnotationCommand,
+    context: &AnnotationContext,
+) -> Result<Vec<AnnotationEvent>, AnnotationError> {
+    match command {
+        AnnotationCommand::Create(new) => create(state, new, context),
+        AnnotationCommand::Change(changes) => change(existing(state)?, changes, context),
+        AnnotationCommand::Delete => {
+            let current = existing(state)?;
+            require(context, Permission::DeleteAnnotation, current)?;
+            Ok(if current.deleted {
+                vec![]
+            } else {
+                vec![AnnotationEvent::AnnotationDeleted { id: current.id }]
+            })
+        }
+        AnnotationCommand::Restore => {
+            let current = existing(state)?;
+            require(context, Permission::DeleteAnnotation, current)?;
+            if !current.deleted {
+                return Ok(vec![]);
+            }
+            check_type(context, current.annotation_type)?;
+            if context.annotation_type.vector_type == VectorType::Global && context.other_global {
+                return Err(AnnotationError::GlobalExists);
+            }
+            Ok(vec![AnnotationEvent::AnnotationRestored { id: current.id }])
+        }
+        AnnotationCommand::Verify { verified } => {
+            let current = existing(state)?;
+            require(context, Permission::Verify, current)?;
+            if current.deleted {
+                return Err(AnnotationError::Deleted);
+            }
+            if current.verifications.get(&context.actor) == Some(verified) {
+                return Ok(vec![]);
+            }
+            Ok(vec![AnnotationEvent::AnnotationVerified {
+                id: current.id,
+                user: context.actor,
+                verified: *verified,
+            }])
+        }
+    }
+}
+
+/// Applies a fact. Facts are never refused: whatever is in the log happened.
+pub fn evolve(state: Option<Annotation>, event: &AnnotationEvent) -> Option<Annotation> {
+    match (state, event) {
+        (_, AnnotationEvent::AnnotationCreated(created)) => Some(Annotation {
+            id: created.id,
+            image: created.image,
+            annotation_type: created.annotation_type,
+            vector: created.vector.clone(),
+            description: created.description.clone(),
+            meta_data: created.meta_data.clone(),
+            concealed: created.concealed,
+            blurred: created.blurred,
+            deleted: false,
+            unique_identifier: created.unique_identifier,
+            user: created.user,
+            verifications: BTreeMap::new(),
+        }),
+        (Some(mut a), AnnotationEvent::AnnotationChanged(changed)) => {
+            if let Some(t) = changed.annotation_type {
+                a.annotation_type = t;
+            }
+            if let Some(v) = &changed.vector {
+                a.vector = v.clone();
+            }
+            if let Some(d) = &changed.description {
+                a.description = d.clone();
+            }
+            if let Some(m) = &changed.meta_data {
+                a.meta_data = m.clone();
+            }
+            if let Some(c) = changed.concealed {
+                a.concealed = c;
+            }
+            if let Some(b) = changed.blurred {
+                a.blurred = b;
+            }
+            Some(a)
+        }
+        (Some(mut a), AnnotationEvent::AnnotationDeleted { .. }) => {
+            a.deleted = true;
+            Some(a)
+        }
+        (Some(mut a), AnnotationEvent::AnnotationRestored { .. }) => {
+            a.deleted = false;
+            Some(a)
+        }
+        (Some(mut a), AnnotationEvent::AnnotationVerified { user, verified, .. }) => {
+            a.verifications.insert(*user, *verified);
+            Some(a)
+        }
+        (None, _) => None,
+    }
+}
+
+fn existing(state: Option<&Annotation>) -> Result<&Annotation, AnnotationError> {
+    state.ok_or(AnnotationError::NotFound)
+}
+
+fn require(
+    context: &AnnotationContext,
+    permission: Permission,
+    current: &Annotation,
+) -> Result<(), AnnotationError> {
+    if current.image != context.image.id {
+        return Err(AnnotationError::WrongImage {
+            context: context.image.id,
+            annotation: current.image,
+        });
+    }
+    if context.permissions.contains(permission) {
+        Ok(())
+    } else {
+        Err(AnnotationError::Forbidden(permission))
+    }
+}
+
+fn check_type(context: &AnnotationContext, wanted: i64) -> Result<(), AnnotationError> {
+    let t = &context.annotation_type;
+    if t.id != wanted {
+        return Err(AnnotationError::WrongType {
+            context: t.id,
+            command: wanted,
+        });
+    }
+    if !t.active {
+        return Err(AnnotationError::TypeInactive(t.id));
+    }
+    if !t.offered {
+        return Err(AnnotationError::TypeNotOffered(t.id));
+    }
+    Ok(())
+}
+
+/// Parses and validates a vector for the context's type and image; returns its normal form.
+fn checked_vector(raw: &Value, context: &AnnotationContext) -> Result<Value, AnnotationError> {
+    let parsed = Vector::from_json(raw)?;
+    let fit = Fit {
+        vector_type: context.annotation_type.vector_type,
+        node_count: context.annotation_type.node_count,
+        image_width: context.image.width,
+        image_height: context.image.height,
+        image_frames: context.image.frames,
+    };
+    vector::validate(parsed.as_ref(), &fit)?;
+    Ok(parsed.map_or(Value::Null, |v| v.to_json()))
+}
+
+fn create(
+    state: Option<&Annotation>,
+    new: &NewAnnotation,
+    context: &AnnotationContext,
+) -> Result<Vec<AnnotationEvent>, AnnotationError> {
+    if let Some(current) = state {
+        // The same client retrying the same create: already done.
+        if current.unique_identifier == new.unique_identifier {
+            return Ok(vec![]);
+        }
+        return Err(AnnotationError::AlreadyExists { id: current.id });
+    }
+    if new.image != context.image.id {
+        return Err(AnnotationError::WrongImage {
+            context: context.image.id,
+            annotation: new.image,
+        });
+    }
+    if !context.permissions.contains(Permission::Annotate) {
+        return Err(AnnotationError::Forbidden(Permission::Annotate));
+    }
+    check_type(context, new.annotation_type)?;
+    if new.description.chars().count() > MAX_DESCRIPTION {
+        return Err(AnnotationError::DescriptionTooLong);
+    }
+    let vector = checked_vector(&new.vector, context)?;
+    if context.annotation_type.vector_type == VectorType::Global && context.other_global {
+        return Err(AnnotationError::GlobalExists);
+    }
+    Ok(vec![AnnotationEvent::AnnotationCreated(
+        AnnotationCreated {
+            id: new.id,
+            image: new.image,
+            annotation_type: new.annotation_type,
+            vector,
+            description: new.description.clone(),
+            meta_data: new.meta_data.clone(),
+            concealed: new.concealed,
+            blurred: new.blurred,
+            unique_identifier: new.unique_identifier,
+            user: new.user.unwrap_or(context.actor),
+        },
+    )])
+}
+
+fn change(
+    current: &Annotation,
+    changes: &AnnotationChanges,
+    context: &AnnotationContext,
+) -> Result<Vec<AnnotationEvent>, AnnotationError> {
+    require(context, Permission::EditAnnotation, current)?;
+    if current.deleted {
+        return Err(AnnotationError::Deleted);
+    }
+    let new_type = changes
+        .annotation_type
+        .filter(|t| *t != current.annotation_type);
+    let mut changed = AnnotationChanged {
+        id: current.id,
+        annotation_type: new_type,
+        ..AnnotationChanged::default()
+    };
+    // A new vector, or the old one under a new type, must fit the type it will have.
+    if new_type.is_some() || changes.vector.is_some() {
+        check_type(context, new_type.unwrap_or(current.annotation_type))?;
+        let vector = checked_vector(changes.vector.as_ref().unwrap_or(&current.vector), context)?;
+        if vector != current.vector {
+            changed.vector = Some(vector);
+        }
+        if new_type.is_some()
+            && context.annotation_type.vector_type == VectorType::Global
+            && context.other_global
+        {
+            return Err(AnnotationError::GlobalExists);
+        }
+    }
+    if let Some(description) = changes
+        .description
+        .as_ref()
+        .filter(|d| **d != current.description)
+    {
+        if description.chars().count() > MAX_DESCRIPTION {
+            return Err(AnnotationError::DescriptionTooLong);
+        }
+        changed.description = Some(description.clone());
+    }
+    changed.meta_data = changes
+        .meta_data
+        .clone()
+        .filter(|m| *m != current.meta_data);
+    changed.concealed = changes.concealed.filter(|c| *c != current.concealed);
+    changed.blurred = changes.blurred.filter(|b| *b != current.blurred);
+    let nothing = AnnotationChanged {
+        id: current.id,
+        ..AnnotationChanged::default()
+    };
+    Ok(if changed == nothing {
+        vec![]
+    } else {
+        vec![AnnotationEvent::AnnotationChanged(changed)]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::permissions::{image_set_permissions, SetFlags, Standing};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const ALICE: i64 = 7;
+    const BOX: i64 = 3;
+    const CELL: i64 = 4;
+    const LABEL: i64 = 5;
+
+    fn uid(n: u128) -> uuid::Uuid {
+        uuid::Uuid::from_u128(n)
+    }
+
+    fn member() -> Permissions {
+        image_set_permissions(
+            Standing {
+                member: true,
+                ..Standing::default()
+            },
+            SetFlags::default(),
+        )
+    }
+
+    fn context(type_id: i64) -> AnnotationContext {
+        let vector_type = match type_id {
+            BOX => VectorType::BoundingBox,
+            CELL => VectorType::Polygon,
+            _ => VectorType::Global,
+        };
+        AnnotationContext {
+            actor: ALICE,
+            permissions: member(),
+            annotation_type: TypeInfo {
+                id: type_id,
+                vector_type,
+                node_count: 0,
+                active: true,
+                offered: true,
+            },
+            image: ImageInfo {
+                id: 11,
+                width: 1000.0,
+                height: 800.0,
+                frames: 1,
+            },
+            other_global: false,
+        }
+    }
+
+    fn new_box(n: u128) -> NewAnnotation {
+        NewAnnotation {
+            id: 1,
+            image: 11,
+            annotation_type: BOX,
+            vector: json!({"x1": 10, "y1": 20, "x2": 110.5, "y2": 220}),
+            description: String::new(),
+            meta_data: Value::Null,
+            concealed: false,
+            blurred: false,
+            unique_identifier: uid(n),
+            user: None,
+        }
+    }
+
+    /// Given events, when a command, then events or an error.
+    struct Given(Option<Annotation>);
+
+    fn given(events: &[AnnotationEvent]) -> Given {
+        Given(events.iter().fold(None, evolve))
+    }
+
+    impl Given {
+        #[expect(
+            clippy::needless_pass_by_value,
+            reason = "tests read as given(..).when(Command::..)"
+        )]
+        fn when(
+            &self,
+            command: AnnotationCommand,
+            context: &AnnotationContext,
+        ) -> Result<Vec<AnnotationEvent>, AnnotationError> {
+            decide(self.0.as_ref(), &command, context)
+        }
+    }
+
+    fn created() -> AnnotationEvent {
+        AnnotationEvent::AnnotationCreated(AnnotationCreated {
+            id: 1,
+            image: 11,
+            annotation_type: BOX,
+            vector: json!({"x1": 10, "y1": 20, "x2": 110.5, "y2": 220}),
+            description: String::new(),
+            meta_data: Value::Null,
+            concealed: false,
+            blurred: false,
+            unique_identifier: uid(1),
+            user: ALICE,
+        })
+    }
+
+    #[test]
+    fn create_records_the_normalized_vector_and_the_caller_as_creator() {
+        let then = given(&[])
+            .when(AnnotationCommand::Create(new_box(1)), &context(BOX))
+            .unwrap();
+        assert_eq!(then, vec![created()]);
+    }
+
+    #[test]
+    fn creating_again_with_the_same_uuid_is_a_no_op_and_with_another_a_conflict() {
+        let history = given(&[created()]);
+        assert_eq!(
+            history.when(AnnotationCommand::Create(new_box(1)), &context(BOX)),
+            Ok(vec![])
+        );
+        assert_eq!(
+            history.when(AnnotationCommand::Create(new_box(2)), &context(BOX)),
+            Err(AnnotationError::AlreadyExists { id: 1 })
+        );
+    }
+
+    #[test]
+    fn create_refuses_what_breaks_a_rule() {
+        let mut outsider = context(BOX);
+        outsider.permissions = Permissions::NONE;
+        let mut inactive = context(BOX);
+        inactive.annotation_type.active = false;
+        let mut unoffered = context(BOX);
+        unoffered.annotation_type.offered = false;
+        let mut global_taken = context(LABEL);
+        global_taken.other_global = true;
+        let mut bad_vector = new_box(1);
+        bad_vector.vector = json!({"x1": 110, "y1": 20, "x2": 10, "y2": 220});
+        let mut long = new_box(1);
+        long.description = "x".repeat(MAX_DESCRIPTION + 1);
+        let mut label = new_box(1);
+        label.annotation_type = LABEL;
+        label.vector = Value::Null;
+        let mut elsewhere = new_box(1);
+        elsewhere.image = 12;
+
+        let cases = [
+            (
+                new_box(1),
+                outsider,
+                AnnotationError::Forbidden(Permission::Annotate),
+            ),
+            (new_box(1), inactive, AnnotationError::TypeInactive(BOX)),
+            (new_box(1), unoffered, AnnotationError::TypeNotOffered(BOX)),
+            (
+                bad_vector,
+                context(BOX),
+                AnnotationError::Vector(VectorError::CornersNotOrdered),
+            ),
+            (long, context(BOX), AnnotationError::DescriptionTooLong),
+            (label, global_taken, AnnotationError::GlobalExists),
+            (
+                new_box(1),
+                context(CELL),
+                AnnotationError::WrongType {
+                    context: CELL,
+                    command: BOX,
+                },
+            ),
+            (
+                elsewhere,
+                context(BOX),
+                AnnotationError::WrongImage {
+                    context: 11,
+                    annotation: 12,
+                },
+            ),
+        ];
+        for (new, ctx, expected) in cases {
+            assert_eq!(
+                given(&[]).when(AnnotationCommand::Create(new), &ctx),
+                Err(expected)
+            );
+        }
+    }
+
+    #[test]
+    fn one_global_label_per_type_and_image_but_none_needs_no_vector() {
+        let mut label = new_box(9);
+        label.annotation_type = LABEL;
+        label.vector = Value::Null;
+        let then = given(&[])
+            .when(AnnotationCommand::Create(label), &context(LABEL))
+            .unwrap();
+        assert!(matches!(&then[0], AnnotationEvent::AnnotationCreated(c) if c.vector.is_null()));
+    }
+
+    #[test]
+    fn a_change_records_only_what_differs() {
+        let history = given(&[created()]);
+        let changes = AnnotationChanges {
+            vector: Some(json!({"x1": 10, "y1": 20, "x2": 110.5, "y2": 220})),
+            description: Some("mitosis".into()),
+            concealed: Some(false),
+            ..AnnotationChanges::default()
+        };
+        let then = history
+            .when(AnnotationCommand::Change(changes), &context(BOX))
+            .unwrap();
+        assert_eq!(
+            then,
+            vec![AnnotationEvent::AnnotationChanged(AnnotationChanged {
+                id: 1,
+                description: Some("mitosis".into()),
+                ..AnnotationChanged::default()
+            })]
+        );
+        let same = AnnotationChanges {
+            description: Some(String::new()),
+            ..AnnotationChanges::default()
+        };
+        assert_eq!(
+            history.when(AnnotationCommand::Change(same), &context(BOX)),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn changing_the_type_revalidates_the_vector_against_the_new_type() {
+        let history = given(&[created()]);
+        let to_cell = AnnotationChanges {
+            annotation_type: Some(CELL),
+            ..AnnotationChanges::default()
+        };
+        // A box has two nodes; the polygon type needs at least three.
+        let err = history
+            .when(AnnotationCommand::Change(to_cell.clone()), &context(CELL))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AnnotationError::Vector(VectorError::WrongNodeCount { found: 2, .. })
+            ),
+            "{err:?}"
+        );
+        let with_polygon = AnnotationChanges {
+            vector: Some(json!({"x1": 10, "y1": 20, "x2": 110, "y2": 20, "x3": 60, "y3": 90})),
+            ..to_cell
+        };
+        let then = history
+            .when(AnnotationCommand::Change(with_polygon), &context(CELL))
+            .unwrap();
+        assert!(
+            matches!(&then[0], AnnotationEvent::AnnotationChanged(c) if c.annotation_type == Some(CELL) && c.vector.is_some())
+        );
+    }
+
+    #[test]
+    fn delete_and_restore_are_idempotent_and_guarded() {
+        let deleted = AnnotationEvent::AnnotationDeleted { id: 1 };
+        assert_eq!(
+            given(&[created()]).when(AnnotationCommand::Delete, &context(BOX)),
+            Ok(vec![deleted.clone()])
+        );
+        assert_eq!(
+            given(&[created(), deleted.clone()]).when(AnnotationCommand::Delete, &context(BOX)),
+            Ok(vec![])
+        );
+        assert_eq!(
+            given(&[created(), deleted.clone()]).when(
+                AnnotationCommand::Change(AnnotationChanges::default()),
+                &context(BOX)
+            ),
+            Err(AnnotationError::Deleted)
+        );
+        assert_eq!(
+            given(&[created(), deleted.clone()]).when(AnnotationCommand::Restore, &context(BOX)),
+            Ok(vec![AnnotationEvent::AnnotationRestored { id: 1 }])
+        );
+        assert_eq!(
+            given(&[created()]).when(AnnotationCommand::Restore, &context(BOX)),
+            Ok(vec![])
+        );
+        assert_eq!(
+            given(&[]).when(AnnotationCommand::Delete, &context(BOX)),
+            Err(AnnotationError::NotFound)
+        );
+        let mut reader = context(BOX);
+        reader.permissions = image_set_permissions(
+            Standing::default(),
+            SetFlags {
+                public: true,
+                ..SetFlags::default()
+            },
+        );
+        assert_eq!(
+            given(&[created()]).when(AnnotationCommand::Delete, &reader),
+            Err(AnnotationError::Forbidden(Permission::DeleteAnnotation))
+        );
+    }
+
+    #[test]
+    fn a_later_verdict_replaces_the_earlier_one_and_a_repeat_is_a_no_op() {
+        let accept = AnnotationEvent::AnnotationVerified {
+            id: 1,
+            user: ALICE,
+            verified: true,
+        };
+        let history = given(&[created(), accept.clone()]);
+        assert_eq!(
+            history.0.as_ref().unwrap().verifications.get(&ALICE),
+            Some(&true)
+        );
+        assert_eq!(
+            history.when(AnnotationCommand::Verify { verified: true }, &context(BOX)),
+            Ok(vec![])
+        );
+        let reject = AnnotationEvent::AnnotationVerified {
+            id: 1,
+            user: ALICE,
+            verified: false,
+        };
+        assert_eq!(
+            history.when(AnnotationCommand::Verify { verified: false }, &context(BOX)),
+            Ok(vec![reject.clone()])
+        );
+        let after = given(&[created(), accept, reject]);
+        assert_eq!(
+            after.0.unwrap().verifications,
+            BTreeMap::from([(ALICE, false)])
+        );
+    }
+
+    #[test]
+    fn events_serialize_with_their_type_names() {
+        let text = serde_json::to_value(AnnotationEvent::AnnotationDeleted { id: 4 }).unwrap();
+        assert_eq!(
+            text,
+            json!({"type": "AnnotationDeleted", "payload": {"id": 4}})
+        );
+        let back: AnnotationEvent =
+            serde_json::from_value(serde_json::to_value(created()).unwrap()).unwrap();
+        assert_eq!(back, created());
+    }
+
+    fn command() -> impl Strategy<Value = (AnnotationCommand, i64)> {
+        let vector = prop_oneof![
+            (0.0..900.0f64, 0.0..700.0f64, 1.0..200.0f64, 1.0..200.0f64)
+                .prop_map(|(x, y, w, h)| json!({"x1": x, "y1": y, "x2": x + w, "y2": y + h})),
+            (-500.0..1500.0f64, -500.0..1500.0f64)
+                .prop_map(|(x, y)| json!({"x1": x, "y1": y, "x2": x - 1.0, "y2": y})),
+            Just(Value::Null),
+        ];
+        prop_oneof![
+            (vector.clone(), 1u128..3).prop_map(|(v, n)| (
+                AnnotationCommand::Create(NewAnnotation {
+                    vector: v,
+                    ..new_box(n)
+                }),
+                BOX
+            )),
+            vector.prop_map(|v| (
+                AnnotationCommand::Change(AnnotationChanges {
+                    vector: Some(v),
+                    ..AnnotationChanges::default()
+                }),
+                BOX
+            )),
+            "[a-z]{0,5}".prop_map(|d| (
+                AnnotationCommand::Change(AnnotationChanges {
+                    description: Some(d),
+                    ..AnnotationChanges::default()
+                }),
+                BOX
+            )),
+            Just((AnnotationCommand::Delete, BOX)),
+            Just((AnnotationCommand::Restore, BOX)),
+            any::<bool>().prop_map(|verified| (AnnotationCommand::Verify { verified }, BOX)),
+        ]
+    }
+
+    proptest! {
+        /// Whatever commands come, in whatever order, the state only ever holds a vector that
+        /// fits its type and image, and deleted annotations gather no verdicts.
+        #[test]
+        fn no_command_sequence_yields_an_invalid_annotation(commands in prop::collection::vec(command(), 1..30)) {
+            let mut state: Option<Annotation> = None;
+            for (command, type_id) in commands {
+                let ctx = context(type_id);
+                let before = state.clone();
+                if let Ok(events) = decide(state.as_ref(), &command, &ctx) {
+                    for event in &events {
+                        if let AnnotationEvent::AnnotationVerified { .. } = event {
+                            prop_assert!(!before.as_ref().is_some_and(|a| a.deleted));
+                        }
+                        state = evolve(state, event);
+                    }
+                }
+                if let Some(a) = &state {
+                    let parsed = Vector::from_json(&a.vector).unwrap();
+                    let fit = Fit { vector_type: VectorType::BoundingBox, node_count: 0, image_width: 1000.0, image_height: 800.0, image_frames: 1 };
+                    prop_assert!(vector::validate(parsed.as_ref(), &fit).is_ok(), "{}", a.vector);
+                    prop_assert_eq!(a.unique_identifier == uid(1) || a.unique_identifier == uid(2), true);
+                }
+            }
+        }
+    }
+}
