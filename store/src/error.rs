@@ -28,6 +28,9 @@ pub enum StoreError {
     /// A stored row that does not decode (a tampered or foreign database).
     #[error("stored event at position {position} is unreadable: {reason}")]
     Corrupt { position: i64, reason: String },
+    /// An inline projection refused or failed; the append was rolled back.
+    #[error("read model {name} failed: {reason}")]
+    Projection { name: String, reason: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("sqlite error: {0}")]

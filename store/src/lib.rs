@@ -55,6 +55,7 @@ pub mod canonical;
 mod clock;
 mod envelope;
 mod error;
+mod inline;
 mod ops;
 mod plan;
 mod postgres;
@@ -76,6 +77,7 @@ pub use envelope::{
     StreamAppend, ZERO_HASH,
 };
 pub use error::{Result, StoreError};
+pub use inline::{InlineProjection, Tx};
 pub use ops::{copy, export_jsonl, ChainProblem, ProblemKind, VerifyReport};
 pub use plan::{BuildAppend, IdAllocator};
 
@@ -144,6 +146,14 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// head; for `exact store copy`. They must continue the chain: the first one's position is
     /// the head's plus one and its `prev_hash` the head's hash.
     async fn import(&self, envelopes: &[Envelope], counters: &BTreeMap<String, i64>) -> Result<()>;
+
+    /// Brings every inline projection up to the head of the log; returns the events applied.
+    /// `open` does this before anything is appended.
+    async fn catch_up(&self) -> Result<u64>;
+
+    /// Empties the inline projection `name` and replays the whole log into it, in one
+    /// transaction; returns the events applied.
+    async fn rebuild(&self, name: &str) -> Result<u64>;
 }
 
 /// How the store is shared: cheap to clone, one per process.
@@ -222,6 +232,8 @@ pub struct OpenOptions {
     pub clock: Arc<dyn Clock>,
     /// Append the genesis event to an empty log (off only for `store copy` targets).
     pub initialize: bool,
+    /// Read models kept in each append's transaction, in this order.
+    pub projections: Vec<Arc<dyn InlineProjection>>,
 }
 
 impl Default for OpenOptions {
@@ -229,22 +241,27 @@ impl Default for OpenOptions {
         Self {
             clock: Arc::new(SystemClock),
             initialize: true,
+            projections: Vec::new(),
         }
     }
 }
 
 /// Opens (creating and migrating if needed) the store at `url`.
 pub async fn open(url: &StoreUrl, options: OpenOptions) -> Result<Store> {
+    let projections: inline::Projections = options.projections.into();
+    let clock = options.clock;
     let store: Store = match url {
         StoreUrl::Sqlite(path) => {
-            Arc::new(sqlite::SqliteStore::open(path, options.clock.clone()).await?)
+            Arc::new(sqlite::SqliteStore::open(path, clock.clone(), projections).await?)
         }
         StoreUrl::Postgres(url) => {
-            Arc::new(postgres::PgStore::open(url, options.clock.clone()).await?)
+            Arc::new(postgres::PgStore::open(url, clock.clone(), projections).await?)
         }
     };
+    // Read models first catch up with what was appended without them, a page per transaction.
+    store.catch_up().await?;
     if options.initialize {
-        initialize(store.as_ref(), options.clock.as_ref()).await?;
+        initialize(store.as_ref(), clock.as_ref()).await?;
     }
     Ok(store)
 }

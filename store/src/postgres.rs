@@ -14,6 +14,7 @@ use sqlx::{ConnectOptions, PgConnection};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::inline::{self, Projections, Tx};
 use crate::ops::{self, EventRow};
 use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
 use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result};
@@ -39,6 +40,7 @@ pub(crate) struct PgStore {
 struct Inner {
     pool: PgPool,
     clock: Arc<dyn Clock>,
+    projections: Projections,
     committed: watch::Sender<i64>,
     listener: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
@@ -57,7 +59,11 @@ enum Outcome {
 }
 
 impl PgStore {
-    pub(crate) async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub(crate) async fn open(
+        url: &str,
+        clock: Arc<dyn Clock>,
+        projections: Projections,
+    ) -> Result<Self> {
         let options: PgConnectOptions =
             url.parse::<PgConnectOptions>()?.disable_statement_logging();
         let pool = PgPoolOptions::new()
@@ -72,6 +78,7 @@ impl PgStore {
             pool,
             clock,
             committed: watch::Sender::new(last),
+            projections,
             listener: std::sync::Mutex::new(None),
         });
         let task = tokio::spawn(listen(Arc::downgrade(&inner)));
@@ -147,6 +154,7 @@ async fn append_in_transaction(
     context: &AppendContext,
     build: BuildAppend,
     clock: &dyn Clock,
+    projections: &Projections,
 ) -> Result<Outcome> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(APPEND_LOCK)
@@ -212,6 +220,7 @@ async fn append_in_transaction(
             .execute(&mut *conn)
             .await?;
     }
+    inline::apply_all(projections, &mut Tx::Postgres(&mut *conn), &envelopes).await?;
     Ok(Outcome::Written(envelopes))
 }
 
@@ -289,7 +298,15 @@ async fn write_counters(
 impl Inner {
     async fn append(&self, context: AppendContext, build: BuildAppend) -> Result<Vec<Envelope>> {
         let mut tx = self.pool.begin().await?;
-        match append_in_transaction(&mut tx, &context, build, self.clock.as_ref()).await? {
+        match append_in_transaction(
+            &mut tx,
+            &context,
+            build,
+            self.clock.as_ref(),
+            &self.projections,
+        )
+        .await?
+        {
             Outcome::Written(envelopes) => {
                 tx.commit().await?;
                 if let Some(last) = envelopes.last() {
@@ -302,6 +319,64 @@ impl Inner {
         }
     }
 
+    /// A transaction holding the append lock, so that nothing is appended meanwhile.
+    async fn locked_transaction(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Brings every projection up to the head, a page per transaction.
+    async fn catch_up(&self) -> Result<u64> {
+        let mut total = 0;
+        for projection in self.projections.iter() {
+            loop {
+                let mut tx = self.locked_transaction().await?;
+                let head = read_head(&mut tx).await?;
+                let applied = inline::catch_up_page(
+                    projection.as_ref(),
+                    &mut Tx::Postgres(&mut tx),
+                    head.position,
+                )
+                .await?;
+                if applied == 0 {
+                    break;
+                }
+                tx.commit().await?;
+                total += applied as u64;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Empties one projection and replays the whole log into it, in one transaction: readers
+    /// see the old read model until the new one is complete.
+    async fn rebuild(&self, name: &str) -> Result<u64> {
+        let projection = inline::find(&self.projections, name)?;
+        let mut tx = self.locked_transaction().await?;
+        let head = read_head(&mut tx).await?;
+        let mut total = 0;
+        {
+            let mut projection_tx = Tx::Postgres(&mut tx);
+            projection.reset(&mut projection_tx).await?;
+            inline::set_checkpoint(&mut projection_tx, projection.name(), 0).await?;
+            loop {
+                let applied =
+                    inline::catch_up_page(projection.as_ref(), &mut projection_tx, head.position)
+                        .await?;
+                if applied == 0 {
+                    break;
+                }
+                total += applied as u64;
+            }
+        }
+        tx.commit().await?;
+        Ok(total)
+    }
+
     async fn import(&self, envelopes: &[Envelope], counters: &BTreeMap<String, i64>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -311,6 +386,7 @@ impl Inner {
         let head = read_head(&mut tx).await?;
         ops::check_continues(&head, envelopes)?;
         insert(&mut tx, envelopes).await?;
+        inline::apply_all(&self.projections, &mut Tx::Postgres(&mut tx), envelopes).await?;
         let counters: Vec<(String, i64)> = counters.iter().map(|(k, v)| (k.clone(), *v)).collect();
         write_counters(&mut tx, &counters, true).await?;
         if let Some(last) = envelopes.last() {
@@ -383,6 +459,17 @@ impl EventStore for PgStore {
 
     fn subscribe(&self) -> watch::Receiver<i64> {
         self.inner.committed.subscribe()
+    }
+
+    async fn catch_up(&self) -> Result<u64> {
+        let inner = self.inner.clone();
+        ops::join(tokio::spawn(async move { inner.catch_up().await })).await
+    }
+
+    async fn rebuild(&self, name: &str) -> Result<u64> {
+        let inner = self.inner.clone();
+        let name = name.to_owned();
+        ops::join(tokio::spawn(async move { inner.rebuild(&name).await })).await
     }
 
     async fn import(&self, envelopes: &[Envelope], counters: &BTreeMap<String, i64>) -> Result<()> {

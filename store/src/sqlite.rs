@@ -17,6 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{watch, Mutex};
 
+use crate::inline::{self, Projections, Tx};
 use crate::ops::{self, EventRow};
 use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
 use crate::sqlite_readers::Readers;
@@ -41,6 +42,7 @@ struct Inner {
     readers: Readers,
     clock: Arc<dyn Clock>,
     committed: watch::Sender<i64>,
+    projections: Projections,
 }
 
 #[derive(Debug)]
@@ -59,7 +61,11 @@ enum Outcome {
 }
 
 impl SqliteStore {
-    pub(crate) async fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub(crate) async fn open(
+        path: &Path,
+        clock: Arc<dyn Clock>,
+        projections: Projections,
+    ) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
@@ -85,6 +91,7 @@ impl SqliteStore {
                 readers,
                 clock,
                 committed: watch::Sender::new(last),
+                projections,
             }),
         })
     }
@@ -125,10 +132,12 @@ impl Inner {
 
     async fn append(&self, context: AppendContext, build: BuildAppend) -> Result<Vec<Envelope>> {
         let now = self.clock.now();
+        let projections = self.projections.clone();
         let outcome = self
             .in_write_transaction(|conn| {
                 Box::pin(async move {
-                    let outcome = append_in_transaction(conn, &context, build, now).await?;
+                    let outcome =
+                        append_in_transaction(conn, &context, build, now, &projections).await?;
                     let commit = matches!(outcome, Outcome::Written(_));
                     Ok((outcome, commit))
                 })
@@ -147,11 +156,68 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Brings every projection up to the head, a page per transaction.
+    async fn catch_up(&self) -> Result<u64> {
+        let mut total = 0;
+        for projection in self.projections.iter() {
+            loop {
+                let projection = projection.clone();
+                let applied = self
+                    .in_write_transaction(|conn| {
+                        Box::pin(async move {
+                            let head = read_head(conn).await?;
+                            let applied = inline::catch_up_page(
+                                projection.as_ref(),
+                                &mut Tx::Sqlite(conn),
+                                head.position,
+                            )
+                            .await?;
+                            Ok((applied, applied > 0))
+                        })
+                    })
+                    .await?;
+                if applied == 0 {
+                    break;
+                }
+                total += applied as u64;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Empties one projection and replays the whole log into it, in one transaction: readers
+    /// see the old read model until the new one is complete.
+    async fn rebuild(&self, name: &str) -> Result<u64> {
+        let projection = inline::find(&self.projections, name)?;
+        self.in_write_transaction(|conn| {
+            Box::pin(async move {
+                let head = read_head(conn).await?;
+                let mut tx = Tx::Sqlite(conn);
+                projection.reset(&mut tx).await?;
+                inline::set_checkpoint(&mut tx, projection.name(), 0).await?;
+                let mut total = 0;
+                loop {
+                    let applied =
+                        inline::catch_up_page(projection.as_ref(), &mut tx, head.position).await?;
+                    if applied == 0 {
+                        break;
+                    }
+                    total += applied as u64;
+                }
+                Ok((total, true))
+            })
+        })
+        .await
+    }
+}
+
 async fn append_in_transaction(
     conn: &mut SqliteConnection,
     context: &AppendContext,
     build: BuildAppend,
     now: chrono::DateTime<chrono::Utc>,
+    projections: &Projections,
 ) -> Result<Outcome> {
     let head = read_head(conn).await?;
     let counters: Vec<(String, i64)> = sqlx::query_as("SELECT kind, last_id FROM id_counters")
@@ -208,6 +274,7 @@ async fn append_in_transaction(
         .execute(&mut *conn)
         .await?;
     }
+    inline::apply_all(projections, &mut Tx::Sqlite(conn), &envelopes).await?;
     Ok(Outcome::Written(envelopes))
 }
 
@@ -306,11 +373,23 @@ impl EventStore for SqliteStore {
         self.inner.committed.subscribe()
     }
 
+    async fn catch_up(&self) -> Result<u64> {
+        let inner = self.inner.clone();
+        ops::join(tokio::spawn(async move { inner.catch_up().await })).await
+    }
+
+    async fn rebuild(&self, name: &str) -> Result<u64> {
+        let inner = self.inner.clone();
+        let name = name.to_owned();
+        ops::join(tokio::spawn(async move { inner.rebuild(&name).await })).await
+    }
+
     async fn import(&self, envelopes: &[Envelope], counters: &BTreeMap<String, i64>) -> Result<()> {
         let envelopes = envelopes.to_vec();
         let counters = counters.clone();
         let inner = self.inner.clone();
         let last = envelopes.last().map(|e| e.position);
+        let projections = self.inner.projections.clone();
         ops::join(tokio::spawn(async move {
             inner
                 .in_write_transaction(|conn| {
@@ -318,6 +397,7 @@ impl EventStore for SqliteStore {
                         let head = read_head(conn).await?;
                         ops::check_continues(&head, &envelopes)?;
                         insert(conn, &envelopes).await?;
+                        inline::apply_all(&projections, &mut Tx::Sqlite(&mut *conn), &envelopes).await?;
                         for (kind, last_id) in &counters {
                             sqlx::query(
                                 "INSERT INTO id_counters (kind, last_id) VALUES (?, ?) \

@@ -85,15 +85,31 @@ impl TestDb {
     }
 
     pub async fn open_with(&self, initialize: bool) -> Store {
-        open(
-            &self.url,
-            OpenOptions {
-                clock: self.clock.clone(),
-                initialize,
-            },
-        )
+        self.open_with_options(OpenOptions {
+            clock: self.clock.clone(),
+            initialize,
+            projections: Vec::new(),
+        })
         .await
         .expect("open the store")
+    }
+
+    /// Opens with these inline projections and the test clock.
+    pub async fn open_with_projections(
+        &self,
+        projections: Vec<std::sync::Arc<dyn crate::InlineProjection>>,
+    ) -> Store {
+        self.open_with_options(OpenOptions {
+            clock: self.clock.clone(),
+            initialize: true,
+            projections,
+        })
+        .await
+        .expect("open the store")
+    }
+
+    pub async fn open_with_options(&self, options: OpenOptions) -> crate::Result<Store> {
+        open(&self.url, options).await
     }
 
     /// Runs SQL on its own connection, as an operator (or an attacker) with database access.
@@ -111,6 +127,23 @@ impl TestDb {
             }
         }
         Ok(())
+    }
+
+    /// Runs a query that returns (text, integer) rows, on its own connection.
+    pub async fn pairs(&self, sql: &str) -> Vec<(String, i64)> {
+        match &self.url {
+            StoreUrl::Sqlite(path) => {
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .unwrap();
+                sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+            }
+            StoreUrl::Postgres(url) => {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+            }
+        }
     }
 
     /// SQL that removes the append-only guard, the first thing a tamperer would do.

@@ -653,13 +653,11 @@ async fn a_newer_schema_is_refused(db: TestDb) {
     let err = exact_store::open(&db.url, exact_store::OpenOptions::default())
         .await
         .unwrap_err();
+    // `known` is this binary's newest migration, whatever number that has reached.
     assert!(
         matches!(
             err,
-            StoreError::SchemaTooNew {
-                found: 99_990_101_000_000,
-                known: 1
-            }
+            StoreError::SchemaTooNew { found: 99_990_101_000_000, known } if (1..1000).contains(&known)
         ),
         "{err:?}"
     );

@@ -1,0 +1,177 @@
+//! Read models kept in the append's own transaction.
+//!
+//! An inline projection sees every appended event before the append commits, in the same
+//! transaction: a client that appended reads its own writes from the read model at once, and a
+//! read model never runs ahead of or behind the log. If a projection fails, the append fails
+//! with it and nothing is stored. Each projection's checkpoint (the last position it applied) is
+//! kept in `projection_checkpoints`; a store opened with a projection whose checkpoint is behind
+//! the log catches it up first, so a new or rebuilt read model fills itself.
+//!
+//! The store knows nothing of what a projection stores: it hands over envelopes and a
+//! transaction, and keeps the checkpoint.
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, SqliteConnection};
+
+use crate::ops::EventRow;
+use crate::{Envelope, Result, StoreError};
+
+/// The open transaction a projection writes in, on the store's backend.
+#[derive(Debug)]
+pub enum Tx<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+/// A read model updated in the append's transaction.
+#[async_trait]
+pub trait InlineProjection: Send + Sync + std::fmt::Debug {
+    /// A stable name: the checkpoint is kept under it.
+    fn name(&self) -> &'static str;
+
+    /// Applies `events`, in position order, within `tx`. An error rolls the append back.
+    async fn apply(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()>;
+
+    /// Empties the read model, for a rebuild from position 0.
+    async fn reset(&self, tx: &mut Tx<'_>) -> Result<()>;
+}
+
+/// The projections of a store, applied in order.
+pub(crate) type Projections = std::sync::Arc<[std::sync::Arc<dyn InlineProjection>]>;
+
+/// The projection called `name`.
+pub(crate) fn find(
+    projections: &Projections,
+    name: &str,
+) -> Result<std::sync::Arc<dyn InlineProjection>> {
+    projections
+        .iter()
+        .find(|p| p.name() == name)
+        .cloned()
+        .ok_or_else(|| StoreError::Projection {
+            name: name.to_owned(),
+            reason: "no read model of that name is registered".into(),
+        })
+}
+
+/// Events a projection is handed at once while it catches up.
+pub(crate) const CATCH_UP_PAGE: i64 = 5_000;
+
+/// Applies `events` (just written in `tx`) to every projection and moves their checkpoints.
+/// A projection that is behind (another process appended without it) first gets what it
+/// missed, so that no projection ever skips an event.
+pub(crate) async fn apply_all(
+    projections: &Projections,
+    tx: &mut Tx<'_>,
+    events: &[Envelope],
+) -> Result<()> {
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return Ok(());
+    };
+    for projection in projections.iter() {
+        while catch_up_page(projection.as_ref(), tx, first.position - 1).await? > 0 {}
+        projection.apply(tx, events).await?;
+        set_checkpoint(tx, projection.name(), last.position).await?;
+    }
+    Ok(())
+}
+
+/// Applies to `projection` up to one page of the events after its checkpoint and up to
+/// `until`, read through `tx`; returns how many.
+pub(crate) async fn catch_up_page(
+    projection: &dyn InlineProjection,
+    tx: &mut Tx<'_>,
+    until: i64,
+) -> Result<usize> {
+    let from = checkpoint(tx, projection.name()).await?;
+    if from >= until {
+        return Ok(0);
+    }
+    let rows: Vec<EventRow> = match tx {
+        Tx::Sqlite(conn) => {
+            sqlx::query_as(&format!(
+                "{SELECT_EVENTS} WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
+            ))
+            .bind(from)
+            .bind(until)
+            .bind(CATCH_UP_PAGE)
+            .fetch_all(&mut **conn)
+            .await?
+        }
+        Tx::Postgres(conn) => {
+            sqlx::query_as(&format!(
+                "{SELECT_EVENTS} WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3"
+            ))
+            .bind(from)
+            .bind(until)
+            .bind(CATCH_UP_PAGE)
+            .fetch_all(&mut **conn)
+            .await?
+        }
+    };
+    let events = rows
+        .into_iter()
+        .map(EventRow::into_envelope)
+        .collect::<Result<Vec<_>>>()?;
+    let Some(last) = events.last() else {
+        return Ok(0);
+    };
+    if events[0].position != from + 1 || last.position - from != events.len() as i64 {
+        return Err(StoreError::Projection {
+            name: projection.name().into(),
+            reason: format!("the log has a gap after position {from}; run `exact store verify`"),
+        });
+    }
+    projection.apply(tx, &events).await?;
+    set_checkpoint(tx, projection.name(), last.position).await?;
+    Ok(events.len())
+}
+
+const SELECT_EVENTS: &str =
+    "SELECT position, stream, version, event_id, type, schema, payload, metadata, \
+                             recorded_at, prev_hash, hash FROM events";
+
+pub(crate) async fn set_checkpoint(tx: &mut Tx<'_>, name: &str, position: i64) -> Result<()> {
+    match tx {
+        Tx::Sqlite(conn) => {
+            sqlx::query(
+                "INSERT INTO projection_checkpoints (name, position) VALUES (?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            )
+            .bind(name)
+            .bind(position)
+            .execute(&mut **conn)
+            .await?;
+        }
+        Tx::Postgres(conn) => {
+            sqlx::query(
+                "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            )
+            .bind(name)
+            .bind(position)
+            .execute(&mut **conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The last position `name` has applied (0 if none).
+pub(crate) async fn checkpoint(tx: &mut Tx<'_>, name: &str) -> Result<i64> {
+    let found: Option<i64> = match tx {
+        Tx::Sqlite(conn) => {
+            sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut **conn)
+                .await?
+        }
+        Tx::Postgres(conn) => {
+            sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut **conn)
+                .await?
+        }
+    };
+    Ok(found.unwrap_or(0))
+}

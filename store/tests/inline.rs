@@ -1,0 +1,237 @@
+//! Inline projections: read models updated in the append's own transaction.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use exact_store::testing::TestDb;
+use exact_store::{AppendContext, Envelope, Expected, InlineProjection, NewEvent, StoreError, Tx};
+use serde_json::json;
+
+exact_store::on_both_backends!(
+    each_append_updates_the_read_model_before_it_returns,
+    a_failing_projection_rolls_the_append_back,
+    a_projection_added_later_catches_up_when_the_store_opens,
+    a_projection_never_skips_what_another_process_appended,
+    rebuild_replays_the_whole_log_into_an_emptied_read_model,
+);
+
+/// Counts events per stream; refuses events of type `Poison`.
+#[derive(Debug)]
+struct StreamCounts;
+
+#[async_trait]
+impl InlineProjection for StreamCounts {
+    fn name(&self) -> &'static str {
+        "stream_counts"
+    }
+
+    async fn apply(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> exact_store::Result<()> {
+        for e in events {
+            if e.event_type == "Poison" {
+                return Err(StoreError::Projection {
+                    name: self.name().into(),
+                    reason: "poisoned".into(),
+                });
+            }
+            let sql = "INSERT INTO stream_counts (stream, events) VALUES ($1, 1) \
+                       ON CONFLICT (stream) DO UPDATE SET events = stream_counts.events + 1";
+            match tx {
+                Tx::Sqlite(conn) => sqlx::query(sql)
+                    .bind(&e.stream)
+                    .execute(&mut **conn)
+                    .await?
+                    .rows_affected(),
+                Tx::Postgres(conn) => sqlx::query(sql)
+                    .bind(&e.stream)
+                    .execute(&mut **conn)
+                    .await?
+                    .rows_affected(),
+            };
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &mut Tx<'_>) -> exact_store::Result<()> {
+        match tx {
+            Tx::Sqlite(conn) => sqlx::query("DELETE FROM stream_counts")
+                .execute(&mut **conn)
+                .await?
+                .rows_affected(),
+            Tx::Postgres(conn) => sqlx::query("DELETE FROM stream_counts")
+                .execute(&mut **conn)
+                .await?
+                .rows_affected(),
+        };
+        Ok(())
+    }
+}
+
+/// A store with the read model's table, not yet opened with the projection.
+async fn prepared(db: &TestDb) {
+    drop(db.open_with(false).await);
+    db.raw("CREATE TABLE stream_counts (stream TEXT PRIMARY KEY, events BIGINT NOT NULL)")
+        .await
+        .unwrap();
+}
+
+fn projections() -> Vec<Arc<dyn InlineProjection>> {
+    vec![Arc::new(StreamCounts)]
+}
+
+async fn counts(db: &TestDb) -> Vec<(String, i64)> {
+    db.pairs("SELECT stream, events FROM stream_counts ORDER BY stream")
+        .await
+}
+
+async fn checkpoint(db: &TestDb) -> i64 {
+    db.pairs("SELECT name, position FROM projection_checkpoints")
+        .await
+        .first()
+        .map_or(0, |(_, p)| *p)
+}
+
+fn event(n: i64) -> NewEvent {
+    NewEvent::new("Counted", json!({ "n": n }))
+}
+
+async fn each_append_updates_the_read_model_before_it_returns(db: TestDb) {
+    prepared(&db).await;
+    let store = db.open_with_projections(projections()).await;
+    store
+        .append(
+            "a",
+            Expected::NoStream,
+            vec![event(1), event(2), event(3)],
+            AppendContext::system(),
+        )
+        .await
+        .unwrap();
+    store
+        .append(
+            "b",
+            Expected::NoStream,
+            vec![event(4), event(5)],
+            AppendContext::system(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(&db).await,
+        [("$store".into(), 1), ("a".into(), 3), ("b".into(), 2)]
+    );
+    assert_eq!(checkpoint(&db).await, 6);
+}
+
+async fn a_failing_projection_rolls_the_append_back(db: TestDb) {
+    prepared(&db).await;
+    let store = db.open_with_projections(projections()).await;
+    store
+        .append(
+            "a",
+            Expected::NoStream,
+            vec![event(1)],
+            AppendContext::system(),
+        )
+        .await
+        .unwrap();
+    let poisoned = vec![event(2), NewEvent::new("Poison", json!({}))];
+    let err = store
+        .append("a", Expected::Any, poisoned, AppendContext::system())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Projection { ref name, .. } if name == "stream_counts"),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.last_position().await.unwrap(),
+        2,
+        "the events were not stored either"
+    );
+    assert_eq!(counts(&db).await, [("$store".into(), 1), ("a".into(), 1)]);
+    assert_eq!(checkpoint(&db).await, 2);
+}
+
+async fn a_projection_added_later_catches_up_when_the_store_opens(db: TestDb) {
+    prepared(&db).await;
+    let plain = db.open().await;
+    // More than a catch-up page per stream.
+    for stream in ["s0", "s1", "s2"] {
+        let batch = (0..4_000).map(event).collect();
+        plain
+            .append(stream, Expected::NoStream, batch, AppendContext::system())
+            .await
+            .unwrap();
+    }
+    drop(plain);
+    let store = db.open_with_projections(projections()).await;
+    assert_eq!(
+        counts(&db).await,
+        [
+            ("$store".into(), 1),
+            ("s0".into(), 4_000),
+            ("s1".into(), 4_000),
+            ("s2".into(), 4_000)
+        ]
+    );
+    assert_eq!(checkpoint(&db).await, store.last_position().await.unwrap());
+}
+
+async fn a_projection_never_skips_what_another_process_appended(db: TestDb) {
+    prepared(&db).await;
+    let with = db.open_with_projections(projections()).await;
+    // An instance without the projection (an older binary) appends meanwhile.
+    let without = db.open().await;
+    without
+        .append(
+            "old",
+            Expected::NoStream,
+            vec![event(1), event(2)],
+            AppendContext::system(),
+        )
+        .await
+        .unwrap();
+    with.append(
+        "new",
+        Expected::NoStream,
+        vec![event(3)],
+        AppendContext::system(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        counts(&db).await,
+        [("$store".into(), 1), ("new".into(), 1), ("old".into(), 2)]
+    );
+    assert_eq!(checkpoint(&db).await, 4);
+}
+
+async fn rebuild_replays_the_whole_log_into_an_emptied_read_model(db: TestDb) {
+    prepared(&db).await;
+    let store = db.open_with_projections(projections()).await;
+    for n in 0..30 {
+        store
+            .append(
+                &format!("s{}", n % 4),
+                Expected::Any,
+                vec![event(n)],
+                AppendContext::system(),
+            )
+            .await
+            .unwrap();
+    }
+    let built = counts(&db).await;
+    db.raw("UPDATE stream_counts SET events = 999; DELETE FROM stream_counts WHERE stream = 's1'")
+        .await
+        .unwrap();
+    let applied = store.rebuild("stream_counts").await.unwrap();
+    assert_eq!(applied, 31);
+    assert_eq!(
+        counts(&db).await,
+        built,
+        "rebuilt equals incrementally built"
+    );
+    assert_eq!(checkpoint(&db).await, 31);
+    let err = store.rebuild("nonexistent").await.unwrap_err();
+    assert!(matches!(err, StoreError::Projection { .. }), "{err:?}");
+}
