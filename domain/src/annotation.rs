@@ -40,6 +40,30 @@ pub enum AnnotationEvent {
     },
 }
 
+impl AnnotationEvent {
+    /// The event's type name and payload, as the log stores them.
+    pub fn to_parts(&self) -> (String, Value) {
+        let mut tagged = serde_json::to_value(self).expect("annotation events always serialize");
+        let payload = tagged["payload"].take();
+        let name = tagged["type"].as_str().unwrap_or_default().to_owned();
+        (name, payload)
+    }
+
+    /// The annotation event stored as `event_type` with `payload`; `None` for other events.
+    pub fn from_parts(event_type: &str, payload: &Value) -> Option<serde_json::Result<Self>> {
+        const NAMES: [&str; 5] = [
+            "AnnotationCreated",
+            "AnnotationChanged",
+            "AnnotationDeleted",
+            "AnnotationRestored",
+            "AnnotationVerified",
+        ];
+        NAMES.contains(&event_type).then(|| {
+            serde_json::from_value(serde_json::json!({ "type": event_type, "payload": payload }))
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AnnotationCreated {
     pub id: i64,
@@ -774,6 +798,25 @@ mod tests {
         assert_eq!(
             after.0.unwrap().verifications,
             BTreeMap::from([(ALICE, false)])
+        );
+    }
+
+    #[test]
+    fn events_split_into_the_logs_type_and_payload_and_back() {
+        let (name, payload) = created().to_parts();
+        assert_eq!(name, "AnnotationCreated");
+        assert_eq!(payload["unique_identifier"], json!(uid(1)));
+        assert_eq!(
+            AnnotationEvent::from_parts(&name, &payload)
+                .unwrap()
+                .unwrap(),
+            created()
+        );
+        assert!(AnnotationEvent::from_parts("TeamCreated", &json!({})).is_none());
+        assert!(
+            AnnotationEvent::from_parts("AnnotationDeleted", &json!({"oops": 1}))
+                .unwrap()
+                .is_err()
         );
     }
 

@@ -2,4 +2,11 @@
 //! verifications, statistics and the annotation history that answers `as_of` queries.
 //!
 //! A projection reads envelopes from `exact-store` in position order and keeps a checkpoint; it
-//! knows nothing of HTTP or of pixels. Its content arrives with the domain and projections issue.
+//! knows nothing of HTTP or of pixels. Built so far: the annotations read model
+//! ([`annotations`]), kept inline in the append's transaction, and its queries ([`read`]).
+
+pub mod annotations;
+pub mod read;
+
+pub use annotations::AnnotationsProjection;
+pub use read::{ReadDb, Rect};

@@ -1,0 +1,179 @@
+//! Queries on the read models, over a connection pool of their own.
+
+use std::str::FromStr;
+
+use exact_store::StoreUrl;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::annotations::AnnotationRow;
+
+/// A rectangle in level-0 pixels; edges touching count as overlapping.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rect {
+    pub min_x: f64,
+    pub min_y: f64,
+    pub max_x: f64,
+    pub max_y: f64,
+}
+
+/// An annotation as it was at some position, from `annotation_history`.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct AnnotationVersion {
+    pub id: i64,
+    pub version: i64,
+    pub valid_from: i64,
+    pub valid_to: Option<i64>,
+    pub event_type: String,
+    pub actor: Option<i64>,
+    pub recorded_at: i64,
+    pub reason: Option<String>,
+    pub image: i64,
+    pub annotation_type: i64,
+    pub vector: Option<String>,
+    pub description: String,
+    pub deleted: bool,
+}
+
+const ROW_COLUMNS: &str = "a.id, a.image, a.annotation_type, a.vector, a.description, a.meta_data, a.concealed, \
+                           a.blurred, a.deleted, a.unique_identifier, a.user_id, a.last_editor, a.time, \
+                           a.last_edit_time, a.version, a.position";
+const VERSION_COLUMNS: &str =
+    "id, version, valid_from, valid_to, event_type, actor, recorded_at, reason, image, \
+                               annotation_type, vector, description, deleted";
+
+/// Read access to the read models.
+#[derive(Clone, Debug)]
+pub enum ReadDb {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl ReadDb {
+    /// Connects to the store's database (which `exact_store::open` has created and migrated).
+    pub async fn connect(url: &StoreUrl) -> Result<Self, sqlx::Error> {
+        Ok(match url {
+            StoreUrl::Sqlite(path) => {
+                let options = SqliteConnectOptions::from_str("sqlite://")?
+                    .filename(path)
+                    .read_only(true);
+                Self::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(4)
+                        .connect_with(options)
+                        .await?,
+                )
+            }
+            StoreUrl::Postgres(url) => {
+                Self::Postgres(PgPoolOptions::new().max_connections(8).connect(url).await?)
+            }
+        })
+    }
+
+    /// Annotations of `image` (not deleted) whose bounding box overlaps `rect`, by id, answered
+    /// from the spatial index.
+    pub async fn viewport(
+        &self,
+        image: i64,
+        rect: Rect,
+    ) -> Result<Vec<AnnotationRow>, sqlx::Error> {
+        match self {
+            ReadDb::Sqlite(pool) => {
+                sqlx::query_as(&format!(
+                    "SELECT {ROW_COLUMNS} FROM annotations_rtree r JOIN annotations a ON a.id = r.id \
+                     WHERE r.min_x <= $3 AND r.max_x >= $1 AND r.min_y <= $4 AND r.max_y >= $2 \
+                     AND r.min_image <= $5 AND r.max_image >= $5 AND a.image = $5 AND NOT a.deleted ORDER BY a.id"
+                ))
+                .bind(rect.min_x)
+                .bind(rect.min_y)
+                .bind(rect.max_x)
+                .bind(rect.max_y)
+                .bind(image)
+                .fetch_all(pool)
+                .await
+            }
+            ReadDb::Postgres(pool) => {
+                sqlx::query_as(&format!(
+                    "SELECT {ROW_COLUMNS} FROM annotations a \
+                     WHERE a.bbox && box(point($1, $2), point($3, $4)) AND a.image = $5 AND NOT a.deleted \
+                     ORDER BY a.id"
+                ))
+                .bind(rect.min_x)
+                .bind(rect.min_y)
+                .bind(rect.max_x)
+                .bind(rect.max_y)
+                .bind(image)
+                .fetch_all(pool)
+                .await
+            }
+        }
+    }
+
+    /// The same question as [`viewport`](Self::viewport), as the log stood at `position`.
+    pub async fn viewport_as_of(
+        &self,
+        image: i64,
+        rect: Rect,
+        position: i64,
+    ) -> Result<Vec<AnnotationVersion>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM annotation_history \
+             WHERE image = $5 AND valid_from <= $6 AND (valid_to IS NULL OR valid_to > $6) AND NOT deleted \
+             AND min_x <= $3 AND max_x >= $1 AND min_y <= $4 AND max_y >= $2 ORDER BY id"
+        );
+        match self {
+            ReadDb::Sqlite(pool) => {
+                bind_as_of(sqlx::query_as(&sql), image, rect, position)
+                    .fetch_all(pool)
+                    .await
+            }
+            ReadDb::Postgres(pool) => {
+                bind_as_of(sqlx::query_as(&sql), image, rect, position)
+                    .fetch_all(pool)
+                    .await
+            }
+        }
+    }
+
+    /// Every version of one annotation, oldest first: who, when, why, and the state it left.
+    pub async fn history(&self, id: i64) -> Result<Vec<AnnotationVersion>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM annotation_history WHERE id = $1 ORDER BY version"
+        );
+        match self {
+            ReadDb::Sqlite(pool) => sqlx::query_as(&sql).bind(id).fetch_all(pool).await,
+            ReadDb::Postgres(pool) => sqlx::query_as(&sql).bind(id).fetch_all(pool).await,
+        }
+    }
+
+    /// Each user's current verdict on an annotation: (user, accepted).
+    pub async fn verifications(&self, annotation: i64) -> Result<Vec<(i64, bool)>, sqlx::Error> {
+        let sql =
+            "SELECT user_id, verified FROM verifications WHERE annotation = $1 ORDER BY user_id";
+        match self {
+            ReadDb::Sqlite(pool) => sqlx::query_as(sql).bind(annotation).fetch_all(pool).await,
+            ReadDb::Postgres(pool) => sqlx::query_as(sql).bind(annotation).fetch_all(pool).await,
+        }
+    }
+}
+
+fn bind_as_of<'q, DB, O>(
+    query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
+    image: i64,
+    rect: Rect,
+    position: i64,
+) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(rect.min_x)
+        .bind(rect.min_y)
+        .bind(rect.max_x)
+        .bind(rect.max_y)
+        .bind(image)
+        .bind(position)
+}
