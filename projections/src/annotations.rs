@@ -53,6 +53,9 @@ macro_rules! execute {
 const ROW_COLUMNS: &str = "id, image, annotation_type, vector, description, meta_data, concealed, blurred, deleted, \
                            unique_identifier, user_id, last_editor, time, last_edit_time, version, position";
 
+/// Rows per multi-row INSERT: 21 parameters each, within both backends' limits.
+const INSERT_CHUNK: usize = 500;
+
 #[async_trait]
 impl InlineProjection for AnnotationsProjection {
     fn name(&self) -> &'static str {
@@ -60,6 +63,9 @@ impl InlineProjection for AnnotationsProjection {
     }
 
     async fn apply(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> exact_store::Result<()> {
+        // Runs of creations (a bulk import, a client's list POST) are written a chunk of rows
+        // per statement; everything else one event at a time, in log order.
+        let mut created: Vec<Version> = Vec::new();
         for envelope in events {
             let payload = envelope
                 .payload_value()
@@ -69,9 +75,21 @@ impl InlineProjection for AnnotationsProjection {
             };
             let event = event.map_err(|e| failure(envelope, &e))?;
             let metadata = envelope.metadata().map_err(|e| failure(envelope, &e))?;
-            apply_event(tx, envelope, &metadata, &event).await?;
+            if let AnnotationEvent::AnnotationCreated(c) = &event {
+                let at = envelope.recorded_at.timestamp_micros();
+                let state = evolve(None, &event).expect("a creation always yields an annotation");
+                created.push(Version::new(envelope, &metadata, state, c.user, at));
+                if created.len() == INSERT_CHUNK {
+                    insert_created(tx, &created).await?;
+                    created.clear();
+                }
+                continue;
+            }
+            insert_created(tx, &created).await?;
+            created.clear();
+            apply_change(tx, envelope, &metadata, &event).await?;
         }
-        Ok(())
+        insert_created(tx, &created).await
     }
 
     async fn reset(&self, tx: &mut Tx<'_>) -> exact_store::Result<()> {
@@ -92,33 +110,170 @@ fn failure(envelope: &Envelope, error: &dyn std::fmt::Display) -> StoreError {
     }
 }
 
-async fn apply_event(
+/// One version of an annotation, as both tables store it.
+struct Version {
+    state: Annotation,
+    vector: Option<String>,
+    meta_data: Option<String>,
+    bounds: [Option<f64>; 4],
+    frame: Option<i64>,
+    creator: i64,
+    created_at: i64,
+    at: i64,
+    actor: Option<i64>,
+    reason: Option<String>,
+    event_type: String,
+    version: i64,
+    position: i64,
+}
+
+impl Version {
+    fn new(
+        envelope: &Envelope,
+        metadata: &Metadata,
+        state: Annotation,
+        creator: i64,
+        created_at: i64,
+    ) -> Self {
+        let (bounds, frame) = match Vector::from_json(&state.vector) {
+            Ok(Some(v)) => {
+                let b = v.bounds();
+                (
+                    [Some(b.min_x), Some(b.min_y), Some(b.max_x), Some(b.max_y)],
+                    v.frame.map(i64::from),
+                )
+            }
+            _ => ([None; 4], None),
+        };
+        Self {
+            vector: json_text(&state.vector),
+            meta_data: json_text(&state.meta_data),
+            state,
+            bounds,
+            frame,
+            creator,
+            created_at,
+            at: envelope.recorded_at.timestamp_micros(),
+            actor: metadata.actor,
+            reason: metadata.reason.clone(),
+            event_type: envelope.event_type.clone(),
+            version: envelope.version,
+            position: envelope.position,
+        }
+    }
+}
+
+const INSERT_ANNOTATIONS: &str = "INSERT INTO annotations (id, image, annotation_type, vector, description, \
+     meta_data, concealed, blurred, deleted, unique_identifier, user_id, last_editor, time, last_edit_time, min_x, \
+     min_y, max_x, max_y, frame, version, position) ";
+const UPSERT_ANNOTATIONS: &str = " ON CONFLICT (id) DO UPDATE SET image = excluded.image, annotation_type = \
+     excluded.annotation_type, vector = excluded.vector, description = excluded.description, meta_data = \
+     excluded.meta_data, concealed = excluded.concealed, blurred = excluded.blurred, deleted = excluded.deleted, \
+     last_editor = excluded.last_editor, last_edit_time = excluded.last_edit_time, min_x = excluded.min_x, \
+     min_y = excluded.min_y, max_x = excluded.max_x, max_y = excluded.max_y, frame = excluded.frame, \
+     version = excluded.version, position = excluded.position";
+const INSERT_HISTORY: &str = "INSERT INTO annotation_history (id, version, valid_from, event_type, actor, \
+     recorded_at, reason, image, annotation_type, vector, description, meta_data, concealed, blurred, deleted, \
+     min_x, min_y, max_x, max_y) ";
+
+/// Writes `versions` (rows of one kind of statement) into `annotations` and into
+/// `annotation_history`, a statement per table.
+macro_rules! write_versions {
+    ($tx:expr, $versions:expr) => {
+        match $tx {
+            Tx::Sqlite(conn) => {
+                write_versions!(@backend sqlx::Sqlite, conn, $versions)
+            }
+            Tx::Postgres(conn) => {
+                write_versions!(@backend sqlx::Postgres, conn, $versions)
+            }
+        }
+    };
+    (@backend $db:ty, $conn:expr, $versions:expr) => {{
+        let mut rows = sqlx::QueryBuilder::<$db>::new(INSERT_ANNOTATIONS);
+        rows.push_values($versions, |mut b, v| {
+            let a = &v.state;
+            b.push_bind(a.id)
+                .push_bind(a.image)
+                .push_bind(a.annotation_type)
+                .push_bind(&v.vector)
+                .push_bind(&a.description)
+                .push_bind(&v.meta_data)
+                .push_bind(a.concealed)
+                .push_bind(a.blurred)
+                .push_bind(a.deleted)
+                .push_bind(a.unique_identifier.to_string())
+                .push_bind(v.creator)
+                .push_bind(v.actor)
+                .push_bind(v.created_at)
+                .push_bind(v.at)
+                .push_bind(v.bounds[0])
+                .push_bind(v.bounds[1])
+                .push_bind(v.bounds[2])
+                .push_bind(v.bounds[3])
+                .push_bind(v.frame)
+                .push_bind(v.version)
+                .push_bind(v.position);
+        });
+        rows.push(UPSERT_ANNOTATIONS);
+        rows.build().execute(&mut **$conn).await?;
+        let mut history = sqlx::QueryBuilder::<$db>::new(INSERT_HISTORY);
+        history.push_values($versions, |mut b, v| {
+            let a = &v.state;
+            b.push_bind(a.id)
+                .push_bind(v.version)
+                .push_bind(v.position)
+                .push_bind(&v.event_type)
+                .push_bind(v.actor)
+                .push_bind(v.at)
+                .push_bind(&v.reason)
+                .push_bind(a.image)
+                .push_bind(a.annotation_type)
+                .push_bind(&v.vector)
+                .push_bind(&a.description)
+                .push_bind(&v.meta_data)
+                .push_bind(a.concealed)
+                .push_bind(a.blurred)
+                .push_bind(a.deleted)
+                .push_bind(v.bounds[0])
+                .push_bind(v.bounds[1])
+                .push_bind(v.bounds[2])
+                .push_bind(v.bounds[3]);
+        });
+        history.build().execute(&mut **$conn).await?;
+    }};
+}
+
+/// New annotations have no earlier version to close: rows go straight in.
+async fn insert_created(tx: &mut Tx<'_>, created: &[Version]) -> exact_store::Result<()> {
+    if created.is_empty() {
+        return Ok(());
+    }
+    write_versions!(tx, created);
+    Ok(())
+}
+
+/// A change, deletion, restoration or verdict: load, evolve, close the current version, write.
+async fn apply_change(
     tx: &mut Tx<'_>,
     envelope: &Envelope,
     metadata: &Metadata,
     event: &AnnotationEvent,
 ) -> exact_store::Result<()> {
-    let at = envelope.recorded_at.timestamp_micros();
-    let (before, creator, created_at) = match event {
-        AnnotationEvent::AnnotationCreated(c) => (None, c.user, at),
-        _ => {
-            let id = annotation_id(event);
-            let Some(row) = load(tx, id).await? else {
-                return Err(StoreError::Projection {
-                    name: NAME.into(),
-                    reason: format!(
-                        "position {}: annotation {id} was never created",
-                        envelope.position
-                    ),
-                });
-            };
-            let (user, time) = (row.user_id, row.time);
-            (Some(to_domain(&row)?), user, time)
-        }
+    let id = annotation_id(event);
+    let Some(row) = load(tx, id).await? else {
+        return Err(StoreError::Projection {
+            name: NAME.into(),
+            reason: format!(
+                "position {}: annotation {id} was never created",
+                envelope.position
+            ),
+        });
     };
-    let Some(after) = evolve(before, event) else {
+    let Some(after) = evolve(Some(to_domain(&row)?), event) else {
         return Ok(());
     };
+    let at = envelope.recorded_at.timestamp_micros();
     if let AnnotationEvent::AnnotationVerified { id, user, verified } = event {
         execute!(
             tx,
@@ -130,79 +285,14 @@ async fn apply_event(
             at
         );
     }
-    let vector = json_text(&after.vector);
-    let meta_data = json_text(&after.meta_data);
-    let (bounds, frame) = match Vector::from_json(&after.vector) {
-        Ok(Some(v)) => (Some(v.bounds()), v.frame.map(i64::from)),
-        _ => (None, None),
-    };
-    let [min_x, min_y, max_x, max_y] = bounds.map_or([None; 4], |b| {
-        [Some(b.min_x), Some(b.min_y), Some(b.max_x), Some(b.max_y)]
-    });
-    execute!(
-        tx,
-        "INSERT INTO annotations (id, image, annotation_type, vector, description, meta_data, concealed, blurred, \
-         deleted, unique_identifier, user_id, last_editor, time, last_edit_time, min_x, min_y, max_x, max_y, frame, \
-         version, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21) ON CONFLICT (id) DO UPDATE SET image = excluded.image, annotation_type = \
-         excluded.annotation_type, vector = excluded.vector, description = excluded.description, meta_data = \
-         excluded.meta_data, concealed = excluded.concealed, blurred = excluded.blurred, deleted = excluded.deleted, \
-         last_editor = excluded.last_editor, last_edit_time = excluded.last_edit_time, min_x = excluded.min_x, \
-         min_y = excluded.min_y, max_x = excluded.max_x, max_y = excluded.max_y, frame = excluded.frame, \
-         version = excluded.version, position = excluded.position",
-        after.id,
-        after.image,
-        after.annotation_type,
-        &vector,
-        &after.description,
-        &meta_data,
-        after.concealed,
-        after.blurred,
-        after.deleted,
-        after.unique_identifier.to_string(),
-        creator,
-        metadata.actor,
-        created_at,
-        at,
-        min_x,
-        min_y,
-        max_x,
-        max_y,
-        frame,
-        envelope.version,
-        envelope.position,
-    );
     execute!(
         tx,
         "UPDATE annotation_history SET valid_to = $1 WHERE id = $2 AND valid_to IS NULL",
         envelope.position,
-        after.id
+        id
     );
-    execute!(
-        tx,
-        "INSERT INTO annotation_history (id, version, valid_from, valid_to, event_type, actor, recorded_at, reason, \
-         image, annotation_type, vector, description, meta_data, concealed, blurred, deleted, min_x, min_y, max_x, \
-         max_y) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-        after.id,
-        envelope.version,
-        envelope.position,
-        &envelope.event_type,
-        metadata.actor,
-        at,
-        &metadata.reason,
-        after.image,
-        after.annotation_type,
-        &vector,
-        &after.description,
-        &meta_data,
-        after.concealed,
-        after.blurred,
-        after.deleted,
-        min_x,
-        min_y,
-        max_x,
-        max_y,
-    );
+    let version = Version::new(envelope, metadata, after, row.user_id, row.time);
+    write_versions!(tx, std::slice::from_ref(&version));
     Ok(())
 }
 

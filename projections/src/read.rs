@@ -81,7 +81,9 @@ impl ReadDb {
         match self {
             ReadDb::Sqlite(pool) => {
                 sqlx::query_as(&format!(
-                    "SELECT {ROW_COLUMNS} FROM annotations_rtree r JOIN annotations a ON a.id = r.id \
+                    // CROSS JOIN makes SQLite walk the R*Tree first and look rows up by id; a plain
+                    // JOIN let the planner scan the image's rows and probe the tree for each.
+                    "SELECT {ROW_COLUMNS} FROM annotations_rtree r CROSS JOIN annotations a ON a.id = r.id \
                      WHERE r.min_x <= $3 AND r.max_x >= $1 AND r.min_y <= $4 AND r.max_y >= $2 \
                      AND r.min_image <= $5 AND r.max_image >= $5 AND a.image = $5 AND NOT a.deleted ORDER BY a.id"
                 ))
