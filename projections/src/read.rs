@@ -112,25 +112,39 @@ impl ReadDb {
         }
     }
 
-    /// The same question as [`viewport`](Self::viewport), as the log stood at `position`.
+    /// The same question as [`viewport`](Self::viewport), as the log stood at `position`,
+    /// answered from the history's own spatial index.
     pub async fn viewport_as_of(
         &self,
         image: i64,
         rect: Rect,
         position: i64,
     ) -> Result<Vec<AnnotationVersion>, sqlx::Error> {
-        let sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM annotation_history \
-             WHERE image = $5 AND valid_from <= $6 AND (valid_to IS NULL OR valid_to > $6) AND NOT deleted \
-             AND min_x <= $3 AND max_x >= $1 AND min_y <= $4 AND max_y >= $2 ORDER BY id"
-        );
+        // The exact conditions on the row; the indexes only narrow the search.
+        const EXACT: &str = "h.image = $5 AND h.valid_from <= $6 AND (h.valid_to IS NULL OR h.valid_to > $6) \
+                             AND NOT h.deleted AND h.min_x <= $3 AND h.max_x >= $1 AND h.min_y <= $4 AND h.max_y >= $2";
+        let columns = VERSION_COLUMNS
+            .split(", ")
+            .map(|c| format!("h.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         match self {
             ReadDb::Sqlite(pool) => {
+                let sql = format!(
+                    "SELECT {columns} FROM annotation_history_rtree r CROSS JOIN annotation_history h \
+                     ON h.entry = r.entry WHERE r.min_x <= $3 AND r.max_x >= $1 AND r.min_y <= $4 AND r.max_y >= $2 \
+                     AND r.valid_from <= $6 AND r.valid_to >= $6 AND r.min_image <= $5 AND r.max_image >= $5 \
+                     AND {EXACT} ORDER BY h.id"
+                );
                 bind_as_of(sqlx::query_as(&sql), image, rect, position)
                     .fetch_all(pool)
                     .await
             }
             ReadDb::Postgres(pool) => {
+                let sql = format!(
+                    "SELECT {columns} FROM annotation_history h WHERE h.bbox && box(point($1, $2), point($3, $4)) \
+                     AND h.validity @> $6::int8 AND {EXACT} ORDER BY h.id"
+                );
                 bind_as_of(sqlx::query_as(&sql), image, rect, position)
                     .fetch_all(pool)
                     .await
