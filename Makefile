@@ -1,7 +1,7 @@
 # Exact: the two commands of the README, and the tools behind them.
 #   make run     install what is missing, build in release mode, serve on http://127.0.0.1:8000
 #   make test    install what is missing, then run every test, PostgreSQL ones included
-#   make bench   the store benchmarks on SQLite and PostgreSQL (numbers in BENCHMARKS.md)
+#   make bench   the store and read-model benchmarks on SQLite and PostgreSQL (BENCHMARKS.md)
 #   make lint    rustfmt and clippy, as before every submission
 
 BIND ?= 127.0.0.1:8000
@@ -17,7 +17,7 @@ test: setup-test
 	PG_OPTIONS="-o fsync=off" scripts/with-postgres.sh cargo test --workspace --locked
 
 bench: setup-test
-	scripts/with-postgres.sh cargo bench --locked -p exact-store --bench store
+	scripts/with-postgres.sh sh -c 'cargo bench --locked -p exact-store --bench store && cargo bench --locked -p exact-projections --bench annotations'
 
 lint:
 	cargo fmt --all --check
