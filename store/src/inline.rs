@@ -13,7 +13,7 @@
 use async_trait::async_trait;
 use sqlx::{PgConnection, SqliteConnection};
 
-use crate::ops::EventRow;
+use crate::ops::{EventRow, COLUMNS};
 use crate::{Envelope, Result, StoreError};
 
 /// The open transaction a projection writes in, on the store's backend.
@@ -90,7 +90,7 @@ pub(crate) async fn catch_up_page(
     let rows: Vec<EventRow> = match tx {
         Tx::Sqlite(conn) => {
             sqlx::query_as(&format!(
-                "{SELECT_EVENTS} WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
+                "SELECT {COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
             ))
             .bind(from)
             .bind(until)
@@ -100,7 +100,7 @@ pub(crate) async fn catch_up_page(
         }
         Tx::Postgres(conn) => {
             sqlx::query_as(&format!(
-                "{SELECT_EVENTS} WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3"
+                "SELECT {COLUMNS} FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3"
             ))
             .bind(from)
             .bind(until)
@@ -126,10 +126,6 @@ pub(crate) async fn catch_up_page(
     set_checkpoint(tx, projection.name(), last.position).await?;
     Ok(events.len())
 }
-
-const SELECT_EVENTS: &str =
-    "SELECT position, stream, version, event_id, type, schema, payload, metadata, \
-                             recorded_at, prev_hash, hash FROM events";
 
 pub(crate) async fn set_checkpoint(tx: &mut Tx<'_>, name: &str, position: i64) -> Result<()> {
     match tx {

@@ -63,6 +63,7 @@ mod sqlite;
 mod sqlite_readers;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transaction;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

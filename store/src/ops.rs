@@ -14,6 +14,10 @@ use crate::{Envelope, EventStore, Hash, Result, StoreError, ZERO_HASH};
 /// Events per page when the whole log is read.
 pub const PAGE: i64 = 5_000;
 
+/// The columns of `events`, in the order [`EventRow`] reads them.
+pub(crate) const COLUMNS: &str =
+    "position, stream, version, event_id, type, schema, payload, metadata, recorded_at, prev_hash, hash";
+
 /// One row of the `events` table, as both backends store it.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct EventRow {

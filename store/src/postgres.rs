@@ -15,13 +15,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::inline::{self, Projections, Tx};
-use crate::ops::{self, EventRow};
-use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
+use crate::ops::{self, EventRow, COLUMNS};
+use crate::plan::BuildAppend;
+use crate::transaction::{self, Outcome};
 use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
-const COLUMNS: &str = "position, stream, version, event_id, type, schema, payload, metadata, recorded_at, prev_hash, hash";
 /// The advisory lock that serializes appenders: "EXACTLOG" as a big-endian integer.
 const APPEND_LOCK: i64 = 0x4558_4143_544C_4F47;
 /// The channel that announces committed positions.
@@ -29,7 +29,7 @@ const CHANNEL: &str = "exact_events";
 /// Rows per `INSERT ... SELECT FROM UNNEST(...)`.
 const INSERT_CHUNK: usize = 10_000;
 /// Events hashed while the previous chunk is written.
-const PLAN_CHUNK: usize = 2_000;
+pub(crate) const PLAN_CHUNK: usize = 2_000;
 
 #[derive(Clone, Debug)]
 pub(crate) struct PgStore {
@@ -51,11 +51,6 @@ impl Drop for Inner {
             task.abort();
         }
     }
-}
-
-enum Outcome {
-    Written(Vec<Envelope>),
-    Stored(Vec<Envelope>),
 }
 
 impl PgStore {
@@ -140,55 +135,11 @@ async fn last_position(pool: &PgPool) -> Result<i64> {
     Ok(last.unwrap_or(0))
 }
 
-async fn read_head(conn: &mut PgConnection) -> Result<Head> {
-    let row: Option<(i64, Vec<u8>, i64)> = sqlx::query_as(
-        "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    ops::head_from_row(row)
-}
-
-async fn append_in_transaction(
+/// The current version of each named stream that exists.
+pub(crate) async fn stream_versions(
     conn: &mut PgConnection,
-    context: &AppendContext,
-    build: BuildAppend,
-    clock: &dyn Clock,
-    projections: &Projections,
-) -> Result<Outcome> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(APPEND_LOCK)
-        .execute(&mut *conn)
-        .await?;
-    // The clock is read under the lock, so that time follows position across processes too.
-    let now = clock.now();
-    let head = read_head(conn).await?;
-    let counters: Vec<(String, i64)> = sqlx::query_as("SELECT kind, last_id FROM id_counters")
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut ids = IdAllocator::new(counters.into_iter().collect());
-    let appends = build(&mut ids);
-    let event_ids: Vec<uuid::Uuid> = appends
-        .iter()
-        .flat_map(|a| a.events.iter().map(|e| e.event_id))
-        .collect();
-    let Some(first) = event_ids.first() else {
-        return Ok(Outcome::Stored(Vec::new()));
-    };
-    let seen: Option<i64> = sqlx::query_scalar("SELECT position FROM events WHERE event_id = $1")
-        .bind(first)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if seen.is_some() {
-        let rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM events WHERE event_id = ANY($1)"
-        ))
-        .bind(&event_ids)
-        .fetch_all(&mut *conn)
-        .await?;
-        return Ok(Outcome::Stored(ops::stored_batch(rows, &event_ids)?));
-    }
-    let names = plan::stream_names(&appends);
+    names: &[String],
+) -> Result<HashMap<String, i64>> {
     // One index probe per name. (`stream = ANY($1) GROUP BY stream` let the planner's generic
     // plan fall back to scanning the table, which made bulk appends slower with every event.)
     let found: Vec<(String, i64)> = sqlx::query_as(
@@ -196,35 +147,36 @@ async fn append_in_transaction(
          CROSS JOIN LATERAL (SELECT MAX(version) AS version FROM events WHERE stream = n.name) v \
          WHERE version IS NOT NULL",
     )
-    .bind(&names)
+    .bind(names)
     .fetch_all(&mut *conn)
     .await?;
-    let versions: HashMap<String, i64> = found.into_iter().collect();
-    let mut planner = Planner::new(&head, versions, appends, context, now)?;
-    let mut envelopes = Vec::with_capacity(planner.remaining());
-    let mut chunk = planner.next_chunk(PLAN_CHUNK);
-    while !chunk.is_empty() {
-        // A biased `join!` starts the insert first: the database writes this chunk while the
-        // next one is hashed.
-        let (inserted, next) =
-            tokio::join!(biased; insert(conn, &chunk), async { planner.next_chunk(PLAN_CHUNK) });
-        inserted?;
-        envelopes.append(&mut chunk);
-        chunk = next;
-    }
-    write_counters(conn, &ids.changed(), false).await?;
-    if let Some(last) = envelopes.last() {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(last.position.to_string())
-            .execute(&mut *conn)
-            .await?;
-    }
-    inline::apply_all(projections, &mut Tx::Postgres(&mut *conn), &envelopes).await?;
-    Ok(Outcome::Written(envelopes))
+    Ok(found.into_iter().collect())
 }
 
-async fn insert(conn: &mut PgConnection, envelopes: &[Envelope]) -> Result<()> {
+/// The stored rows with these event ids.
+pub(crate) async fn events_by_id(
+    conn: &mut PgConnection,
+    event_ids: &[uuid::Uuid],
+) -> Result<Vec<EventRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM events WHERE event_id = ANY($1)"
+    ))
+    .bind(event_ids)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Wakes the listeners of every process once the transaction commits.
+pub(crate) async fn notify(conn: &mut PgConnection, position: i64) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(position.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert(conn: &mut PgConnection, envelopes: &[Envelope]) -> Result<()> {
     for chunk in envelopes.chunks(INSERT_CHUNK) {
         let mut positions = Vec::with_capacity(chunk.len());
         let mut streams = Vec::with_capacity(chunk.len());
@@ -272,41 +224,18 @@ async fn insert(conn: &mut PgConnection, envelopes: &[Envelope]) -> Result<()> {
     Ok(())
 }
 
-/// Writes counters back; `keep_higher` for imports, which must never lower a counter.
-async fn write_counters(
-    conn: &mut PgConnection,
-    counters: &[(String, i64)],
-    keep_higher: bool,
-) -> Result<()> {
-    let update = if keep_higher {
-        "GREATEST(id_counters.last_id, excluded.last_id)"
-    } else {
-        "excluded.last_id"
-    };
-    for (kind, last_id) in counters {
-        sqlx::query(&format!(
-            "INSERT INTO id_counters (kind, last_id) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET last_id = {update}"
-        ))
-        .bind(kind)
-        .bind(last_id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
 impl Inner {
     async fn append(&self, context: AppendContext, build: BuildAppend) -> Result<Vec<Envelope>> {
-        let mut tx = self.pool.begin().await?;
-        match append_in_transaction(
-            &mut tx,
+        let mut tx = self.locked_transaction().await?;
+        let outcome = transaction::append(
+            &mut Tx::Postgres(&mut tx),
             &context,
             build,
             self.clock.as_ref(),
             &self.projections,
         )
-        .await?
-        {
+        .await?;
+        match outcome {
             Outcome::Written(envelopes) => {
                 tx.commit().await?;
                 if let Some(last) = envelopes.last() {
@@ -335,7 +264,7 @@ impl Inner {
         for projection in self.projections.iter() {
             loop {
                 let mut tx = self.locked_transaction().await?;
-                let head = read_head(&mut tx).await?;
+                let head = transaction::read_head(&mut Tx::Postgres(&mut tx)).await?;
                 let applied = inline::catch_up_page(
                     projection.as_ref(),
                     &mut Tx::Postgres(&mut tx),
@@ -357,7 +286,7 @@ impl Inner {
     async fn rebuild(&self, name: &str) -> Result<u64> {
         let projection = inline::find(&self.projections, name)?;
         let mut tx = self.locked_transaction().await?;
-        let head = read_head(&mut tx).await?;
+        let head = transaction::read_head(&mut Tx::Postgres(&mut tx)).await?;
         let mut total = 0;
         {
             let mut projection_tx = Tx::Postgres(&mut tx);
@@ -378,24 +307,14 @@ impl Inner {
     }
 
     async fn import(&self, envelopes: &[Envelope], counters: &BTreeMap<String, i64>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let head = read_head(&mut tx).await?;
-        ops::check_continues(&head, envelopes)?;
-        insert(&mut tx, envelopes).await?;
-        inline::apply_all(&self.projections, &mut Tx::Postgres(&mut tx), envelopes).await?;
-        let counters: Vec<(String, i64)> = counters.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        write_counters(&mut tx, &counters, true).await?;
-        if let Some(last) = envelopes.last() {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(last.position.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        let mut tx = self.locked_transaction().await?;
+        transaction::import(
+            &mut Tx::Postgres(&mut tx),
+            envelopes,
+            counters,
+            &self.projections,
+        )
+        .await?;
         tx.commit().await?;
         if let Some(last) = envelopes.last() {
             self.committed

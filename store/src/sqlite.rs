@@ -18,16 +18,16 @@ use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{watch, Mutex};
 
 use crate::inline::{self, Projections, Tx};
-use crate::ops::{self, EventRow};
-use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
+use crate::ops::{self, EventRow, COLUMNS};
+use crate::plan::BuildAppend;
 use crate::sqlite_readers::Readers;
+use crate::transaction::{self, Outcome};
 use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
-const COLUMNS: &str = "position, stream, version, event_id, type, schema, payload, metadata, recorded_at, prev_hash, hash";
 /// Rows per multi-row INSERT: 11 parameters each, well under SQLite's variable limit.
-const INSERT_CHUNK: usize = 500;
+pub(crate) const INSERT_CHUNK: usize = 500;
 /// Stream names per version lookup.
 const LOOKUP_CHUNK: usize = 500;
 
@@ -51,13 +51,6 @@ struct Writer {
     /// Set between BEGIN and COMMIT/ROLLBACK; if an append died in between (a panic), the next
     /// one rolls back first.
     in_transaction: bool,
-}
-
-/// What an append's transaction found.
-enum Outcome {
-    Written(Vec<Envelope>),
-    /// A retry of an append that is stored already.
-    Stored(Vec<Envelope>),
 }
 
 impl SqliteStore {
@@ -131,13 +124,19 @@ impl Inner {
     }
 
     async fn append(&self, context: AppendContext, build: BuildAppend) -> Result<Vec<Envelope>> {
-        let now = self.clock.now();
         let projections = self.projections.clone();
+        let clock = self.clock.clone();
         let outcome = self
             .in_write_transaction(|conn| {
                 Box::pin(async move {
-                    let outcome =
-                        append_in_transaction(conn, &context, build, now, &projections).await?;
+                    let outcome = transaction::append(
+                        &mut Tx::Sqlite(conn),
+                        &context,
+                        build,
+                        clock.as_ref(),
+                        &projections,
+                    )
+                    .await?;
                     let commit = matches!(outcome, Outcome::Written(_));
                     Ok((outcome, commit))
                 })
@@ -166,13 +165,11 @@ impl Inner {
                 let applied = self
                     .in_write_transaction(|conn| {
                         Box::pin(async move {
-                            let head = read_head(conn).await?;
-                            let applied = inline::catch_up_page(
-                                projection.as_ref(),
-                                &mut Tx::Sqlite(conn),
-                                head.position,
-                            )
-                            .await?;
+                            let mut tx = Tx::Sqlite(conn);
+                            let head = transaction::read_head(&mut tx).await?;
+                            let applied =
+                                inline::catch_up_page(projection.as_ref(), &mut tx, head.position)
+                                    .await?;
                             Ok((applied, applied > 0))
                         })
                     })
@@ -192,8 +189,8 @@ impl Inner {
         let projection = inline::find(&self.projections, name)?;
         self.in_write_transaction(|conn| {
             Box::pin(async move {
-                let head = read_head(conn).await?;
                 let mut tx = Tx::Sqlite(conn);
+                let head = transaction::read_head(&mut tx).await?;
                 projection.reset(&mut tx).await?;
                 inline::set_checkpoint(&mut tx, projection.name(), 0).await?;
                 let mut total = 0;
@@ -212,35 +209,13 @@ impl Inner {
     }
 }
 
-async fn append_in_transaction(
+/// The current version of each named stream that exists.
+pub(crate) async fn stream_versions(
     conn: &mut SqliteConnection,
-    context: &AppendContext,
-    build: BuildAppend,
-    now: chrono::DateTime<chrono::Utc>,
-    projections: &Projections,
-) -> Result<Outcome> {
-    let head = read_head(conn).await?;
-    let counters: Vec<(String, i64)> = sqlx::query_as("SELECT kind, last_id FROM id_counters")
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut ids = IdAllocator::new(counters.into_iter().collect());
-    let appends = build(&mut ids);
-    let event_ids: Vec<uuid::Uuid> = appends
-        .iter()
-        .flat_map(|a| a.events.iter().map(|e| e.event_id))
-        .collect();
-    let Some(first) = event_ids.first() else {
-        return Ok(Outcome::Stored(Vec::new()));
-    };
-    let seen: Option<i64> = sqlx::query_scalar("SELECT position FROM events WHERE event_id = ?")
-        .bind(first)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if seen.is_some() {
-        return Ok(Outcome::Stored(stored_batch(conn, &event_ids).await?));
-    }
-    let mut versions = HashMap::new();
-    for names in plan::stream_names(&appends).chunks(LOOKUP_CHUNK) {
+    names: &[String],
+) -> Result<HashMap<String, i64>> {
+    let mut versions = HashMap::with_capacity(names.len());
+    for names in names.chunks(LOOKUP_CHUNK) {
         let mut query = QueryBuilder::<Sqlite>::new(
             "SELECT stream, MAX(version) FROM events WHERE stream IN (",
         );
@@ -252,46 +227,14 @@ async fn append_in_transaction(
         let found: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
         versions.extend(found);
     }
-    let mut planner = Planner::new(&head, versions, appends, context, now)?;
-    let mut envelopes = Vec::with_capacity(planner.remaining());
-    let mut chunk = planner.next_chunk(INSERT_CHUNK);
-    while !chunk.is_empty() {
-        // A biased `join!` starts the insert first: the database writes this chunk while the
-        // next one is hashed.
-        let (inserted, next) =
-            tokio::join!(biased; insert(conn, &chunk), async { planner.next_chunk(INSERT_CHUNK) });
-        inserted?;
-        envelopes.append(&mut chunk);
-        chunk = next;
-    }
-    for (kind, last_id) in ids.changed() {
-        sqlx::query(
-            "INSERT INTO id_counters (kind, last_id) VALUES (?, ?) \
-             ON CONFLICT (kind) DO UPDATE SET last_id = excluded.last_id",
-        )
-        .bind(kind)
-        .bind(last_id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    inline::apply_all(projections, &mut Tx::Sqlite(conn), &envelopes).await?;
-    Ok(Outcome::Written(envelopes))
+    Ok(versions)
 }
 
-async fn read_head(conn: &mut SqliteConnection) -> Result<Head> {
-    let row: Option<(i64, Vec<u8>, i64)> = sqlx::query_as(
-        "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    ops::head_from_row(row)
-}
-
-/// The stored envelopes of a retried batch, which must be stored whole.
-async fn stored_batch(
+/// The stored rows with these event ids.
+pub(crate) async fn events_by_id(
     conn: &mut SqliteConnection,
     event_ids: &[uuid::Uuid],
-) -> Result<Vec<Envelope>> {
+) -> Result<Vec<EventRow>> {
     let mut found = Vec::with_capacity(event_ids.len());
     for ids in event_ids.chunks(LOOKUP_CHUNK) {
         let mut query = QueryBuilder::<Sqlite>::new(format!(
@@ -305,10 +248,10 @@ async fn stored_batch(
         let rows: Vec<EventRow> = query.build_query_as().fetch_all(&mut *conn).await?;
         found.extend(rows);
     }
-    ops::stored_batch(found, event_ids)
+    Ok(found)
 }
 
-async fn insert(conn: &mut SqliteConnection, envelopes: &[Envelope]) -> Result<()> {
+pub(crate) async fn insert(conn: &mut SqliteConnection, envelopes: &[Envelope]) -> Result<()> {
     for chunk in envelopes.chunks(INSERT_CHUNK) {
         let mut query = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({COLUMNS}) "));
         query.push_values(chunk, |mut row, e| {
@@ -394,20 +337,13 @@ impl EventStore for SqliteStore {
             inner
                 .in_write_transaction(|conn| {
                     Box::pin(async move {
-                        let head = read_head(conn).await?;
-                        ops::check_continues(&head, &envelopes)?;
-                        insert(conn, &envelopes).await?;
-                        inline::apply_all(&projections, &mut Tx::Sqlite(&mut *conn), &envelopes).await?;
-                        for (kind, last_id) in &counters {
-                            sqlx::query(
-                                "INSERT INTO id_counters (kind, last_id) VALUES (?, ?) \
-                                 ON CONFLICT (kind) DO UPDATE SET last_id = MAX(last_id, excluded.last_id)",
-                            )
-                            .bind(kind)
-                            .bind(last_id)
-                            .execute(&mut *conn)
-                            .await?;
-                        }
+                        transaction::import(
+                            &mut Tx::Sqlite(conn),
+                            &envelopes,
+                            &counters,
+                            &projections,
+                        )
+                        .await?;
                         Ok(((), true))
                     })
                 })

@@ -13,15 +13,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::ops::EventRow;
+use crate::ops::{EventRow, COLUMNS};
 use crate::{Envelope, Result, StoreError};
 
 /// Idle connections kept for reuse.
 const KEEP_IDLE: usize = 4;
-
-const SELECT: &str =
-    "SELECT position, stream, version, event_id, type, schema, payload, metadata, \
-                      recorded_at, prev_hash, hash FROM events";
 
 /// A small pool of read-only connections.
 #[derive(Clone, Debug)]
@@ -79,30 +75,31 @@ impl Readers {
     }
 
     pub(crate) async fn page(&self, from_position: i64, limit: i64) -> Result<Vec<Envelope>> {
-        let rows = self
-            .with(move |conn| {
-                let mut statement = conn.prepare_cached(&format!(
-                    "{SELECT} WHERE position >= ? ORDER BY position LIMIT ?"
-                ))?;
-                let rows = statement.query_map((from_position, limit), event_row)?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .await?;
-        rows.into_iter()
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .map(EventRow::into_envelope)
-            .collect()
+        self.envelopes(
+            "WHERE position >= ?1 ORDER BY position LIMIT ?2",
+            (from_position, limit),
+        )
+        .await
     }
 
     pub(crate) async fn stream(&self, stream: &str, from_version: i64) -> Result<Vec<Envelope>> {
-        let stream = stream.to_owned();
+        self.envelopes(
+            "WHERE stream = ?1 AND version >= ?2 ORDER BY version",
+            (stream.to_owned(), from_version),
+        )
+        .await
+    }
+
+    /// The envelopes that `SELECT ... FROM events {condition}` finds.
+    async fn envelopes<P>(&self, condition: &'static str, params: P) -> Result<Vec<Envelope>>
+    where
+        P: rusqlite::Params + Send + 'static,
+    {
         let rows = self
             .with(move |conn| {
-                let mut statement = conn.prepare_cached(&format!(
-                    "{SELECT} WHERE stream = ? AND version >= ? ORDER BY version"
-                ))?;
-                let rows = statement.query_map((stream, from_version), event_row)?;
+                let mut statement =
+                    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events {condition}"))?;
+                let rows = statement.query_map(params, event_row)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;

@@ -1,0 +1,166 @@
+//! The steps of an append and of an import, written once. The caller has opened the
+//! transaction and holds the append lock (SQLite's write lock; PostgreSQL's advisory lock);
+//! each step runs the backend's SQL through [`Tx`].
+
+use std::collections::BTreeMap;
+
+use crate::inline::{self, Projections, Tx};
+use crate::ops;
+use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
+use crate::{postgres, sqlite, AppendContext, Clock, Envelope, Result};
+
+/// What an append's transaction found.
+pub(crate) enum Outcome {
+    /// New envelopes, to be committed.
+    Written(Vec<Envelope>),
+    /// A retry of an append that is stored already: nothing to commit.
+    Stored(Vec<Envelope>),
+}
+
+/// Runs one statement with its binds on whichever backend `tx` is; SQLite takes `$n`
+/// placeholders as PostgreSQL does.
+macro_rules! on_backend {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            Tx::Sqlite($conn) => $body,
+            Tx::Postgres($conn) => $body,
+        }
+    };
+}
+
+pub(crate) async fn append(
+    tx: &mut Tx<'_>,
+    context: &AppendContext,
+    build: BuildAppend,
+    clock: &dyn Clock,
+    projections: &Projections,
+) -> Result<Outcome> {
+    // Read under the lock, so that time follows position across processes too.
+    let now = clock.now();
+    let head = read_head(tx).await?;
+    let mut ids = IdAllocator::new(counters(tx).await?);
+    let appends = build(&mut ids);
+    let event_ids: Vec<uuid::Uuid> = appends
+        .iter()
+        .flat_map(|a| a.events.iter().map(|e| e.event_id))
+        .collect();
+    let Some(first) = event_ids.first() else {
+        return Ok(Outcome::Stored(Vec::new()));
+    };
+    if is_stored(tx, *first).await? {
+        let rows = match tx {
+            Tx::Sqlite(conn) => sqlite::events_by_id(conn, &event_ids).await?,
+            Tx::Postgres(conn) => postgres::events_by_id(conn, &event_ids).await?,
+        };
+        return Ok(Outcome::Stored(ops::stored_batch(rows, &event_ids)?));
+    }
+    let names = plan::stream_names(&appends);
+    let versions = match tx {
+        Tx::Sqlite(conn) => sqlite::stream_versions(conn, &names).await?,
+        Tx::Postgres(conn) => postgres::stream_versions(conn, &names).await?,
+    };
+    let mut planner = Planner::new(&head, versions, appends, context, now)?;
+    let chunk_size = match tx {
+        Tx::Sqlite(_) => sqlite::INSERT_CHUNK,
+        Tx::Postgres(_) => postgres::PLAN_CHUNK,
+    };
+    let mut envelopes = Vec::with_capacity(planner.remaining());
+    let mut chunk = planner.next_chunk(chunk_size);
+    while !chunk.is_empty() {
+        // A biased `join!` starts the insert first: the database writes this chunk while the
+        // next one is hashed.
+        let (inserted, next) =
+            tokio::join!(biased; insert(tx, &chunk), async { planner.next_chunk(chunk_size) });
+        inserted?;
+        envelopes.append(&mut chunk);
+        chunk = next;
+    }
+    write_counters(tx, &ids.changed(), false).await?;
+    finish(tx, &envelopes, projections).await?;
+    Ok(Outcome::Written(envelopes))
+}
+
+/// Stores envelopes as they are (for `store copy`), after checking that they continue the chain.
+pub(crate) async fn import(
+    tx: &mut Tx<'_>,
+    envelopes: &[Envelope],
+    counters: &BTreeMap<String, i64>,
+    projections: &Projections,
+) -> Result<()> {
+    let head = read_head(tx).await?;
+    ops::check_continues(&head, envelopes)?;
+    insert(tx, envelopes).await?;
+    let counters: Vec<(String, i64)> = counters.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    write_counters(tx, &counters, true).await?;
+    finish(tx, envelopes, projections).await
+}
+
+/// Announces new events to other processes (PostgreSQL) and feeds the inline projections.
+async fn finish(tx: &mut Tx<'_>, envelopes: &[Envelope], projections: &Projections) -> Result<()> {
+    if let (Tx::Postgres(conn), Some(last)) = (&mut *tx, envelopes.last()) {
+        postgres::notify(conn, last.position).await?;
+    }
+    inline::apply_all(projections, tx, envelopes).await
+}
+
+pub(crate) async fn read_head(tx: &mut Tx<'_>) -> Result<Head> {
+    const SQL: &str =
+        "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1";
+    let row: Option<(i64, Vec<u8>, i64)> = on_backend!(tx, |conn| sqlx::query_as(SQL)
+        .fetch_optional(&mut **conn)
+        .await?);
+    ops::head_from_row(row)
+}
+
+async fn counters(tx: &mut Tx<'_>) -> Result<BTreeMap<String, i64>> {
+    const SQL: &str = "SELECT kind, last_id FROM id_counters";
+    let rows: Vec<(String, i64)> = on_backend!(tx, |conn| sqlx::query_as(SQL)
+        .fetch_all(&mut **conn)
+        .await?);
+    Ok(rows.into_iter().collect())
+}
+
+async fn is_stored(tx: &mut Tx<'_>, event_id: uuid::Uuid) -> Result<bool> {
+    const SQL: &str = "SELECT position FROM events WHERE event_id = $1";
+    let found: Option<i64> = on_backend!(tx, |conn| sqlx::query_scalar(SQL)
+        .bind(event_id)
+        .fetch_optional(&mut **conn)
+        .await?);
+    Ok(found.is_some())
+}
+
+async fn insert(tx: &mut Tx<'_>, envelopes: &[Envelope]) -> Result<()> {
+    match tx {
+        Tx::Sqlite(conn) => sqlite::insert(conn, envelopes).await,
+        Tx::Postgres(conn) => postgres::insert(conn, envelopes).await,
+    }
+}
+
+/// Writes counters back; `keep_higher` for imports, which must never lower a counter.
+async fn write_counters(
+    tx: &mut Tx<'_>,
+    counters: &[(String, i64)],
+    keep_higher: bool,
+) -> Result<()> {
+    let higher = match tx {
+        Tx::Sqlite(_) => "MAX(id_counters.last_id, excluded.last_id)",
+        Tx::Postgres(_) => "GREATEST(id_counters.last_id, excluded.last_id)",
+    };
+    let update = if keep_higher {
+        higher
+    } else {
+        "excluded.last_id"
+    };
+    let sql = format!(
+        "INSERT INTO id_counters (kind, last_id) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET last_id = {update}"
+    );
+    for (kind, last_id) in counters {
+        on_backend!(tx, |conn| sqlx::query(&sql)
+            .bind(kind)
+            .bind(last_id)
+            .execute(&mut **conn)
+            .await?
+            .rows_affected());
+    }
+    Ok(())
+}
