@@ -26,6 +26,9 @@ pub enum Command {
     /// Look after the event store: verify its chain, export it, copy it to another database.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Work over the whole log: rebuild the read models.
+    #[command(subcommand)]
+    Replay(ReplayCommand),
 }
 
 /// Where the store is: shared by every subcommand that opens one.
@@ -48,9 +51,19 @@ impl StoreArgs {
         }
     }
 
-    async fn open(&self) -> anyhow::Result<Store> {
+    /// Opens the store; with `read_models`, the read models catch up and follow every append
+    /// (the server), without, nothing but the log is touched (verify, export).
+    async fn open(&self, read_models: bool) -> anyhow::Result<Store> {
         let url = self.url()?;
-        exact_store::open(&url, OpenOptions::default())
+        let options = OpenOptions {
+            projections: if read_models {
+                exact_projections::all()
+            } else {
+                Vec::new()
+            },
+            ..OpenOptions::default()
+        };
+        exact_store::open(&url, options)
             .await
             .with_context(|| format!("cannot open the store at {}", describe(&url)))
     }
@@ -100,6 +113,19 @@ pub enum StoreCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ReplayCommand {
+    /// Empty the read models and replay the whole log into them, each in one transaction
+    /// (readers see the old read model until the new one is complete).
+    Rebuild {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Rebuild only this read model (repeatable); all of them by default.
+        #[arg(long = "projection", value_name = "NAME")]
+        projections: Vec<String>,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ExportFormat {
     /// JSON lines: one envelope per line.
@@ -128,6 +154,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         }) => export(&store, format, output).await,
         Command::Store(StoreCommand::Copy { from, to }) => copy(&from, &to).await,
+        Command::Replay(ReplayCommand::Rebuild { store, projections }) => {
+            rebuild(&store, projections).await
+        }
     }
 }
 
@@ -139,7 +168,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let url = args.store.url()?;
-    let store = args.store.open().await?;
+    let store = args.store.open(true).await?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -175,7 +204,7 @@ async fn shutdown_signal() {
 }
 
 async fn verify(args: &StoreArgs, from: i64, to: Option<i64>) -> anyhow::Result<ExitCode> {
-    let store = args.open().await?;
+    let store = args.open(false).await?;
     let report = store.verify(from, to).await?;
     let range = match (report.first, report.last) {
         (Some(first), Some(last)) => format!("positions {first} to {last}"),
@@ -199,7 +228,7 @@ async fn export(
     output: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let ExportFormat::Jsonl = format;
-    let store = args.open().await?;
+    let store = args.open(false).await?;
     let count = match &output {
         Some(path) => {
             let mut file = tokio::fs::File::create(path)
@@ -232,6 +261,8 @@ async fn copy(from: &str, to: &str) -> anyhow::Result<ExitCode> {
         &to_url,
         OpenOptions {
             initialize: false,
+            // The copy's read models fill as the log arrives.
+            projections: exact_projections::all(),
             ..OpenOptions::default()
         },
     )
@@ -247,6 +278,52 @@ async fn copy(from: &str, to: &str) -> anyhow::Result<ExitCode> {
         describe(&to_url),
         report.head_hash.map(hex::encode).unwrap_or_default()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rebuild(args: &StoreArgs, mut names: Vec<String>) -> anyhow::Result<ExitCode> {
+    let known: Vec<String> = exact_projections::all()
+        .iter()
+        .map(|p| p.name().to_owned())
+        .collect();
+    if let Some(unknown) = names.iter().find(|n| !known.contains(n)) {
+        bail!(
+            "there is no read model called {unknown:?}; the read models are: {}",
+            known.join(", ")
+        );
+    }
+    if names.is_empty() {
+        names = known;
+    }
+    let store = args.open(true).await?;
+    let bars = indicatif::MultiProgress::new();
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix:>12} [{bar:40}] {pos}/{len} events {per_sec} {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let done = exact_replay::rebuild(store.as_ref(), &names, |name| {
+        let bar = bars.add(
+            indicatif::ProgressBar::new(0)
+                .with_style(style.clone())
+                .with_prefix(name.to_owned()),
+        );
+        std::sync::Arc::new(move |applied, head| {
+            bar.set_length(u64::try_from(head).unwrap_or(0));
+            bar.set_position(applied);
+        })
+    })
+    .await?;
+    bars.clear().ok();
+    for rebuilt in done {
+        let seconds = rebuilt.elapsed.as_secs_f64();
+        println!(
+            "rebuilt {}: {} events in {seconds:.2} s ({:.0} events/s)",
+            rebuilt.name,
+            rebuilt.events,
+            rebuilt.events as f64 / seconds.max(1e-9)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,6 +13,7 @@ exact_store::on_both_backends!(
     the_python_auditor_verifies_the_export,
     verify_exits_nonzero_naming_the_broken_position,
     serve_answers_health_and_stops_on_sigterm,
+    replay_rebuild_replays_the_log_into_the_read_models,
 );
 
 fn exact() -> Command {
@@ -47,21 +48,18 @@ async fn fill(db: &TestDb) {
     let context = AppendContext::new(Source::Api, Some(3)).with_reason("mitosis, second opinion");
     store
         .append(
-            "annotation-1",
+            "sample-1",
             Expected::NoStream,
-            vec![NewEvent::new("AnnotationCreated", awkward)],
+            vec![NewEvent::new("PayloadSampled", awkward)],
             context,
         )
         .await
         .unwrap();
     for n in 0..40 {
-        let event = NewEvent::new(
-            "AnnotationChanged",
-            json!({ "n": n, "x": f64::from(n) / 7.0 }),
-        );
+        let event = NewEvent::new("PayloadChanged", json!({ "n": n, "x": f64::from(n) / 7.0 }));
         let context = AppendContext::new(Source::Ui, Some(n.into()));
         store
-            .append("annotation-1", Expected::Any, vec![event], context)
+            .append("sample-1", Expected::Any, vec![event], context)
             .await
             .unwrap();
     }
@@ -270,6 +268,72 @@ async fn a_bad_database_url_is_a_clear_error() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         said.contains("unsupported database URL") && said.contains("postgres://"),
+        "{said}"
+    );
+}
+
+async fn replay_rebuild_replays_the_log_into_the_read_models(db: TestDb) {
+    use exact_domain::annotation::{AnnotationCreated, AnnotationEvent};
+    let store = db.open_with_projections(exact_projections::all()).await;
+    for id in 1..=3 {
+        let (name, payload) = AnnotationEvent::AnnotationCreated(AnnotationCreated {
+            id,
+            image: 1,
+            annotation_type: 1,
+            vector: json!({"x1": 10, "y1": 10, "x2": 50, "y2": 60}),
+            description: String::new(),
+            meta_data: serde_json::Value::Null,
+            concealed: false,
+            blurred: false,
+            unique_identifier: uuid::Uuid::from_u128(id as u128),
+            user: 1,
+        })
+        .to_parts();
+        let stream = format!("annotation-{id}");
+        store
+            .append(
+                &stream,
+                Expected::NoStream,
+                vec![NewEvent::new(name, payload)],
+                AppendContext::system(),
+            )
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let url = db.url_string();
+    let out = run(&["replay", "rebuild", "--database-url", &url]).await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.starts_with("rebuilt annotations: 4 events in "),
+        "genesis and three creations: {said}"
+    );
+    let rows = db
+        .pairs("SELECT unique_identifier, id FROM annotations ORDER BY id")
+        .await;
+    assert_eq!(
+        rows.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+
+    let unknown = run(&[
+        "replay",
+        "rebuild",
+        "--database-url",
+        &url,
+        "--projection",
+        "nope",
+    ])
+    .await;
+    assert_eq!(unknown.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        said.contains("no read model called \"nope\"") && said.contains("annotations"),
         "{said}"
     );
 }

@@ -160,7 +160,7 @@ async fn bench(backend: Backend, count: i64) {
 
     let start = Instant::now();
     let applied = store
-        .rebuild(exact_projections::annotations::NAME)
+        .rebuild(exact_projections::annotations::NAME, Arc::new(|_, _| {}))
         .await
         .unwrap();
     let rebuilt = start.elapsed();

@@ -8,5 +8,15 @@
 pub mod annotations;
 pub mod read;
 
+use std::sync::Arc;
+
+use exact_store::InlineProjection;
+
 pub use annotations::AnnotationsProjection;
 pub use read::{ReadDb, Rect};
+
+/// Every read model Exact keeps, in the order they are applied: what `exact` opens its store
+/// with.
+pub fn all() -> Vec<Arc<dyn InlineProjection>> {
+    vec![Arc::new(AnnotationsProjection)]
+}

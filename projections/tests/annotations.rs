@@ -309,7 +309,7 @@ async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
         incremental.len()
     );
     let applied = store
-        .rebuild(exact_projections::annotations::NAME)
+        .rebuild(exact_projections::annotations::NAME, Arc::new(|_, _| {}))
         .await
         .unwrap();
     assert_eq!(applied as i64, store.last_position().await.unwrap());

@@ -54,6 +54,29 @@ pub(crate) fn find(
         })
 }
 
+/// Told, after each page of a rebuild, how many events were applied and where the log ends.
+pub type Progress = std::sync::Arc<dyn Fn(u64, i64) + Send + Sync>;
+
+/// Empties `projection` and replays the log up to `head` into it, inside `tx`.
+pub(crate) async fn rebuild(
+    projection: &dyn InlineProjection,
+    tx: &mut Tx<'_>,
+    head: i64,
+    progress: &Progress,
+) -> Result<u64> {
+    projection.reset(tx).await?;
+    set_checkpoint(tx, projection.name(), 0).await?;
+    let mut total = 0;
+    loop {
+        let applied = catch_up_page(projection, tx, head).await?;
+        if applied == 0 {
+            return Ok(total);
+        }
+        total += applied as u64;
+        progress(total, head);
+    }
+}
+
 /// Events a projection is handed at once while it catches up.
 pub(crate) const CATCH_UP_PAGE: i64 = 5_000;
 

@@ -78,7 +78,7 @@ pub use envelope::{
     StreamAppend, ZERO_HASH,
 };
 pub use error::{Result, StoreError};
-pub use inline::{InlineProjection, Tx};
+pub use inline::{InlineProjection, Progress, Tx};
 pub use ops::{copy, export_jsonl, ChainProblem, ProblemKind, VerifyReport};
 pub use plan::{BuildAppend, IdAllocator};
 
@@ -153,8 +153,9 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     async fn catch_up(&self) -> Result<u64>;
 
     /// Empties the inline projection `name` and replays the whole log into it, in one
-    /// transaction; returns the events applied.
-    async fn rebuild(&self, name: &str) -> Result<u64>;
+    /// transaction (readers see the old read model until the new one is complete); returns the
+    /// events applied.
+    async fn rebuild(&self, name: &str, progress: Progress) -> Result<u64>;
 }
 
 /// How the store is shared: cheap to clone, one per process.

@@ -14,7 +14,7 @@ use sqlx::{ConnectOptions, PgConnection};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::inline::{self, Projections, Tx};
+use crate::inline::{self, Progress, Projections, Tx};
 use crate::ops::{self, EventRow, COLUMNS};
 use crate::plan::BuildAppend;
 use crate::transaction::{self, Outcome};
@@ -281,27 +281,18 @@ impl Inner {
         Ok(total)
     }
 
-    /// Empties one projection and replays the whole log into it, in one transaction: readers
-    /// see the old read model until the new one is complete.
-    async fn rebuild(&self, name: &str) -> Result<u64> {
+    /// Empties one projection and replays the whole log into it, in one transaction.
+    async fn rebuild(&self, name: &str, progress: Progress) -> Result<u64> {
         let projection = inline::find(&self.projections, name)?;
         let mut tx = self.locked_transaction().await?;
         let head = transaction::read_head(&mut Tx::Postgres(&mut tx)).await?;
-        let mut total = 0;
-        {
-            let mut projection_tx = Tx::Postgres(&mut tx);
-            projection.reset(&mut projection_tx).await?;
-            inline::set_checkpoint(&mut projection_tx, projection.name(), 0).await?;
-            loop {
-                let applied =
-                    inline::catch_up_page(projection.as_ref(), &mut projection_tx, head.position)
-                        .await?;
-                if applied == 0 {
-                    break;
-                }
-                total += applied as u64;
-            }
-        }
+        let total = inline::rebuild(
+            projection.as_ref(),
+            &mut Tx::Postgres(&mut tx),
+            head.position,
+            &progress,
+        )
+        .await?;
         tx.commit().await?;
         Ok(total)
     }
@@ -385,10 +376,13 @@ impl EventStore for PgStore {
         ops::join(tokio::spawn(async move { inner.catch_up().await })).await
     }
 
-    async fn rebuild(&self, name: &str) -> Result<u64> {
+    async fn rebuild(&self, name: &str, progress: Progress) -> Result<u64> {
         let inner = self.inner.clone();
         let name = name.to_owned();
-        ops::join(tokio::spawn(async move { inner.rebuild(&name).await })).await
+        ops::join(tokio::spawn(
+            async move { inner.rebuild(&name, progress).await },
+        ))
+        .await
     }
 
     async fn import(&self, envelopes: &[Envelope], counters: &BTreeMap<String, i64>) -> Result<()> {

@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{watch, Mutex};
 
-use crate::inline::{self, Projections, Tx};
+use crate::inline::{self, Progress, Projections, Tx};
 use crate::ops::{self, EventRow, COLUMNS};
 use crate::plan::BuildAppend;
 use crate::sqlite_readers::Readers;
@@ -183,25 +183,15 @@ impl Inner {
         Ok(total)
     }
 
-    /// Empties one projection and replays the whole log into it, in one transaction: readers
-    /// see the old read model until the new one is complete.
-    async fn rebuild(&self, name: &str) -> Result<u64> {
+    /// Empties one projection and replays the whole log into it, in one transaction.
+    async fn rebuild(&self, name: &str, progress: Progress) -> Result<u64> {
         let projection = inline::find(&self.projections, name)?;
         self.in_write_transaction(|conn| {
             Box::pin(async move {
                 let mut tx = Tx::Sqlite(conn);
                 let head = transaction::read_head(&mut tx).await?;
-                projection.reset(&mut tx).await?;
-                inline::set_checkpoint(&mut tx, projection.name(), 0).await?;
-                let mut total = 0;
-                loop {
-                    let applied =
-                        inline::catch_up_page(projection.as_ref(), &mut tx, head.position).await?;
-                    if applied == 0 {
-                        break;
-                    }
-                    total += applied as u64;
-                }
+                let total =
+                    inline::rebuild(projection.as_ref(), &mut tx, head.position, &progress).await?;
                 Ok((total, true))
             })
         })
@@ -321,10 +311,13 @@ impl EventStore for SqliteStore {
         ops::join(tokio::spawn(async move { inner.catch_up().await })).await
     }
 
-    async fn rebuild(&self, name: &str) -> Result<u64> {
+    async fn rebuild(&self, name: &str, progress: Progress) -> Result<u64> {
         let inner = self.inner.clone();
         let name = name.to_owned();
-        ops::join(tokio::spawn(async move { inner.rebuild(&name).await })).await
+        ops::join(tokio::spawn(
+            async move { inner.rebuild(&name, progress).await },
+        ))
+        .await
     }
 
     async fn import(&self, envelopes: &[Envelope], counters: &BTreeMap<String, i64>) -> Result<()> {

@@ -224,7 +224,10 @@ async fn rebuild_replays_the_whole_log_into_an_emptied_read_model(db: TestDb) {
     db.raw("UPDATE stream_counts SET events = 999; DELETE FROM stream_counts WHERE stream = 's1'")
         .await
         .unwrap();
-    let applied = store.rebuild("stream_counts").await.unwrap();
+    let applied = store
+        .rebuild("stream_counts", Arc::new(|_, _| {}))
+        .await
+        .unwrap();
     assert_eq!(applied, 31);
     assert_eq!(
         counts(&db).await,
@@ -232,6 +235,9 @@ async fn rebuild_replays_the_whole_log_into_an_emptied_read_model(db: TestDb) {
         "rebuilt equals incrementally built"
     );
     assert_eq!(checkpoint(&db).await, 31);
-    let err = store.rebuild("nonexistent").await.unwrap_err();
+    let err = store
+        .rebuild("nonexistent", Arc::new(|_, _| {}))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Projection { .. }), "{err:?}");
 }
