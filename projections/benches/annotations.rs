@@ -158,6 +158,24 @@ async fn bench(backend: Backend, count: i64) {
         );
     }
 
+    for multiple in [1, 16] {
+        let mut times = Vec::new();
+        let mut cells = 0;
+        for _ in 0..50 {
+            let t = Instant::now();
+            cells = read.overview(1, None, multiple).await.unwrap().len();
+            times.push(t.elapsed());
+        }
+        times.sort_unstable();
+        let edge = 1024 * multiple;
+        println!(
+            "| {} | whole-image overview, counts per {edge} px cell ({cells} cells) | p50 {} ms | p95 {} ms |",
+            backend.name(),
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95))
+        );
+    }
+
     let start = Instant::now();
     let applied = store
         .rebuild(exact_projections::annotations::NAME, Arc::new(|_, _| {}))

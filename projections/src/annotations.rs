@@ -6,6 +6,8 @@
 //! both backends; the spatial index is kept by the database (SQLite: an R*Tree filled by
 //! triggers; PostgreSQL: a GiST index on a generated `box` column).
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use exact_domain::annotation::{evolve, Annotation, AnnotationEvent};
 use exact_domain::vector::Vector;
@@ -96,6 +98,7 @@ impl InlineProjection for AnnotationsProjection {
         execute!(tx, "DELETE FROM annotations");
         execute!(tx, "DELETE FROM verifications");
         execute!(tx, "DELETE FROM annotation_history");
+        execute!(tx, "DELETE FROM annotation_density");
         Ok(())
     }
 }
@@ -250,6 +253,63 @@ async fn insert_created(tx: &mut Tx<'_>, created: &[Version]) -> exact_store::Re
         return Ok(());
     }
     write_versions!(tx, created);
+    let mut density: BTreeMap<Cell, i64> = BTreeMap::new();
+    for cell in created.iter().filter_map(|v| density_cell(&v.state)) {
+        *density.entry(cell).or_default() += 1;
+    }
+    add_density(tx, &density).await
+}
+
+/// The edge of a density cell, in level-0 pixels.
+pub const DENSITY_CELL: f64 = 1024.0;
+
+/// (image, annotation type, column, row) of a density cell.
+type Cell = (i64, i64, i64, i64);
+
+/// The cell that counts `a`: where the centre of its box lies. Deleted annotations and those
+/// without a shape count nowhere.
+fn density_cell(a: &Annotation) -> Option<Cell> {
+    if a.deleted {
+        return None;
+    }
+    let bounds = Vector::from_json(&a.vector).ok().flatten()?.bounds();
+    let column = ((bounds.min_x + bounds.max_x) / 2.0 / DENSITY_CELL)
+        .floor()
+        .max(0.0) as i64;
+    let row = ((bounds.min_y + bounds.max_y) / 2.0 / DENSITY_CELL)
+        .floor()
+        .max(0.0) as i64;
+    Some((a.image, a.annotation_type, column, row))
+}
+
+/// Adds `delta` to each cell, a statement for all of them.
+async fn add_density(tx: &mut Tx<'_>, delta: &BTreeMap<Cell, i64>) -> exact_store::Result<()> {
+    if delta.is_empty() {
+        return Ok(());
+    }
+    macro_rules! upsert {
+        ($db:ty, $conn:expr) => {{
+            let mut query = sqlx::QueryBuilder::<$db>::new(
+                "INSERT INTO annotation_density (image, annotation_type, col, row_index, count) ",
+            );
+            query.push_values(delta, |mut b, ((image, kind, col, row), count)| {
+                b.push_bind(*image)
+                    .push_bind(*kind)
+                    .push_bind(*col)
+                    .push_bind(*row)
+                    .push_bind(*count);
+            });
+            query.push(
+                " ON CONFLICT (image, annotation_type, col, row_index) \
+                 DO UPDATE SET count = annotation_density.count + excluded.count",
+            );
+            query.build().execute(&mut **$conn).await?;
+        }};
+    }
+    match tx {
+        Tx::Sqlite(conn) => upsert!(sqlx::Sqlite, conn),
+        Tx::Postgres(conn) => upsert!(sqlx::Postgres, conn),
+    }
     Ok(())
 }
 
@@ -270,9 +330,22 @@ async fn apply_change(
             ),
         });
     };
-    let Some(after) = evolve(Some(to_domain(&row)?), event) else {
+    let before = to_domain(&row)?;
+    let moved_from = density_cell(&before);
+    let Some(after) = evolve(Some(before), event) else {
         return Ok(());
     };
+    let moved_to = density_cell(&after);
+    if moved_from != moved_to {
+        let mut delta = BTreeMap::new();
+        if let Some(cell) = moved_from {
+            delta.insert(cell, -1);
+        }
+        if let Some(cell) = moved_to {
+            delta.insert(cell, 1);
+        }
+        add_density(tx, &delta).await?;
+    }
     let at = envelope.recorded_at.timestamp_micros();
     if let AnnotationEvent::AnnotationVerified { id, user, verified } = event {
         execute!(

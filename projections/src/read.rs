@@ -163,6 +163,40 @@ impl ReadDb {
         }
     }
 
+    /// How many live annotations of `image` (of one type, or all) have their centre in each
+    /// cell of a grid of `cell_multiple` x 1024 px cells: the level-of-detail answer for the
+    /// whole-image overview. Returns (column, row, count) for the cells that hold any.
+    pub async fn overview(
+        &self,
+        image: i64,
+        annotation_type: Option<i64>,
+        cell_multiple: i64,
+    ) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+        let sql = "SELECT col / $2 AS c, row_index / $2 AS r, CAST(SUM(count) AS BIGINT) FROM annotation_density \
+                   WHERE image = $1 AND ($3 IS NULL OR annotation_type = $3) GROUP BY c, r \
+                   HAVING SUM(count) > 0 ORDER BY c, r";
+        let multiple = cell_multiple.max(1);
+        match self {
+            ReadDb::Sqlite(pool) => {
+                sqlx::query_as(sql)
+                    .bind(image)
+                    .bind(multiple)
+                    .bind(annotation_type)
+                    .fetch_all(pool)
+                    .await
+            }
+            ReadDb::Postgres(pool) => {
+                let sql = sql.replace("$3 IS NULL", "$3::bigint IS NULL");
+                sqlx::query_as(&sql)
+                    .bind(image)
+                    .bind(multiple)
+                    .bind(annotation_type)
+                    .fetch_all(pool)
+                    .await
+            }
+        }
+    }
+
     /// Each user's current verdict on an annotation: (user, accepted).
     pub async fn verifications(&self, annotation: i64) -> Result<Vec<(i64, bool)>, sqlx::Error> {
         let sql =

@@ -194,6 +194,14 @@ async fn the_read_model_follows_commands_and_answers_as_of_a_past_position(db: T
         .unwrap();
     assert_eq!(whole_then.iter().map(|v| v.id).collect::<Vec<_>>(), [1, 2]);
 
+    // The overview counts annotations per 1024 px cell by their centre: 1 moved to (5050, 5050),
+    // 2 is deleted; coarser grids sum cells.
+    assert_eq!(read.overview(11, None, 1).await.unwrap(), [(4, 4, 1)]);
+    assert_eq!(read.overview(11, None, 8).await.unwrap(), [(0, 0, 1)]);
+    assert_eq!(read.overview(11, Some(BOX), 1).await.unwrap(), [(4, 4, 1)]);
+    assert_eq!(read.overview(11, Some(99), 1).await.unwrap(), []);
+    assert_eq!(read.overview(12, None, 1).await.unwrap(), [(0, 0, 1)]);
+
     assert_eq!(read.verifications(1).await.unwrap(), [(ALICE, true)]);
     let history = read.history(1).await.unwrap();
     let steps: Vec<_> = history
@@ -234,6 +242,13 @@ async fn dump(db: &TestDb) -> Vec<(String, i64)> {
              id FROM annotations ORDER BY id",
         )
         .await;
+    rows.extend(
+        db.pairs(
+            "SELECT image || '|' || annotation_type || '|' || col || '|' || row_index || '|' || count, count \
+             FROM annotation_density WHERE count <> 0 ORDER BY image, annotation_type, col, row_index",
+        )
+        .await,
+    );
     rows.extend(db.pairs("SELECT annotation || '|' || user_id || '|' || verified || '|' || time, annotation FROM verifications ORDER BY annotation, user_id").await);
     rows.extend(
         db.pairs(
