@@ -136,6 +136,11 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// The position of the last event, 0 for an empty log.
     async fn last_position(&self) -> Result<i64>;
 
+    /// The last position recorded at or before `at` (0 if the log starts later). Times never go
+    /// backwards along the log, so this is the log as it stood at that moment: the way to ask
+    /// any `as_of` question by time.
+    async fn position_at(&self, at: chrono::DateTime<chrono::Utc>) -> Result<i64>;
+
     /// The last id handed out per kind.
     async fn counters(&self) -> Result<BTreeMap<String, i64>>;
 

@@ -367,6 +367,15 @@ impl EventStore for PgStore {
         Ok(rows.into_iter().collect())
     }
 
+    async fn position_at(&self, at: chrono::DateTime<chrono::Utc>) -> Result<i64> {
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(position) FROM events WHERE recorded_at <= $1")
+                .bind(at.timestamp_micros())
+                .fetch_one(&self.inner.pool)
+                .await?;
+        Ok(last.unwrap_or(0))
+    }
+
     fn subscribe(&self) -> watch::Receiver<i64> {
         self.inner.committed.subscribe()
     }

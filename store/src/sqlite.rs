@@ -302,6 +302,10 @@ impl EventStore for SqliteStore {
         self.inner.readers.counters().await
     }
 
+    async fn position_at(&self, at: chrono::DateTime<chrono::Utc>) -> Result<i64> {
+        self.inner.readers.position_at(at.timestamp_micros()).await
+    }
+
     fn subscribe(&self) -> watch::Receiver<i64> {
         self.inner.committed.subscribe()
     }

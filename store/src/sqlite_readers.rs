@@ -120,6 +120,18 @@ impl Readers {
         .await
     }
 
+    pub(crate) async fn position_at(&self, micros: i64) -> Result<i64> {
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT MAX(position) FROM events WHERE recorded_at <= ?1",
+                [micros],
+                |row| row.get::<_, Option<i64>>(0),
+            )
+            .map(|last| last.unwrap_or(0))
+        })
+        .await
+    }
+
     pub(crate) async fn counters(&self) -> Result<BTreeMap<String, i64>> {
         self.with(|conn| {
             let mut statement = conn.prepare_cached("SELECT kind, last_id FROM id_counters")?;

@@ -36,6 +36,7 @@ exact_store::on_both_backends!(
     subscribers_wake_on_commit,
     a_newer_schema_is_refused,
     recorded_time_follows_the_clock_and_never_goes_back,
+    a_time_maps_to_the_last_position_recorded_by_then,
     bad_names_are_refused,
 );
 
@@ -699,4 +700,29 @@ async fn bad_names_are_refused(db: TestDb) {
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidAppend(_)), "{err:?}");
     assert_eq!(store.last_position().await.unwrap(), 1);
+}
+
+async fn a_time_maps_to_the_last_position_recorded_by_then(db: TestDb) {
+    let store = db.open().await;
+    let start = common::start_time();
+    db.clock.advance(TimeDelta::seconds(10));
+    store
+        .append("a", Expected::Any, vec![event(1)], api(1))
+        .await
+        .unwrap();
+    db.clock.advance(TimeDelta::seconds(10));
+    store
+        .append("a", Expected::Any, vec![event(2), event(3)], api(1))
+        .await
+        .unwrap();
+    let cases = [
+        (start - TimeDelta::microseconds(1), 0),
+        (start, 1),
+        (start + TimeDelta::seconds(15), 2),
+        (start + TimeDelta::seconds(20), 4),
+        (start + TimeDelta::days(365), 4),
+    ];
+    for (at, position) in cases {
+        assert_eq!(store.position_at(at).await.unwrap(), position, "at {at}");
+    }
 }
