@@ -50,7 +50,7 @@ impl AnnotationEvent {
     }
 
     /// The annotation event stored as `event_type` with `payload`; `None` for other events.
-    pub fn from_parts(event_type: &str, payload: &Value) -> Option<serde_json::Result<Self>> {
+    pub fn from_parts(event_type: &str, payload: Value) -> Option<serde_json::Result<Self>> {
         const NAMES: [&str; 5] = [
             "AnnotationCreated",
             "AnnotationChanged",
@@ -58,8 +58,12 @@ impl AnnotationEvent {
             "AnnotationRestored",
             "AnnotationVerified",
         ];
+        // The adjacently tagged form, built around the payload without copying it.
         NAMES.contains(&event_type).then(|| {
-            serde_json::from_value(serde_json::json!({ "type": event_type, "payload": payload }))
+            let mut tagged = serde_json::Map::with_capacity(2);
+            tagged.insert("type".into(), Value::String(event_type.to_owned()));
+            tagged.insert("payload".into(), payload);
+            serde_json::from_value(Value::Object(tagged))
         })
     }
 }
@@ -807,14 +811,14 @@ mod tests {
         assert_eq!(name, "AnnotationCreated");
         assert_eq!(payload["unique_identifier"], json!(uid(1)));
         assert_eq!(
-            AnnotationEvent::from_parts(&name, &payload)
+            AnnotationEvent::from_parts(&name, payload)
                 .unwrap()
                 .unwrap(),
             created()
         );
-        assert!(AnnotationEvent::from_parts("TeamCreated", &json!({})).is_none());
+        assert!(AnnotationEvent::from_parts("TeamCreated", json!({})).is_none());
         assert!(
-            AnnotationEvent::from_parts("AnnotationDeleted", &json!({"oops": 1}))
+            AnnotationEvent::from_parts("AnnotationDeleted", json!({"oops": 1}))
                 .unwrap()
                 .is_err()
         );

@@ -52,8 +52,10 @@ macro_rules! execute {
     };
 }
 
-const ROW_COLUMNS: &str = "id, image, annotation_type, vector, description, meta_data, concealed, blurred, deleted, \
-                           unique_identifier, user_id, last_editor, time, last_edit_time, version, position";
+/// The columns of [`AnnotationRow`], for a query that names `annotations` as `a`.
+pub(crate) const ROW_COLUMNS: &str = "a.id, a.image, a.annotation_type, a.vector, a.description, a.meta_data, \
+     a.concealed, a.blurred, a.deleted, a.unique_identifier, a.user_id, a.last_editor, a.time, a.last_edit_time, \
+     a.version, a.position";
 
 /// Rows per multi-row INSERT: 21 parameters each, within both backends' limits.
 const INSERT_CHUNK: usize = 500;
@@ -72,7 +74,7 @@ impl InlineProjection for AnnotationsProjection {
             let payload = envelope
                 .payload_value()
                 .map_err(|e| failure(envelope, &e))?;
-            let Some(event) = AnnotationEvent::from_parts(&envelope.event_type, &payload) else {
+            let Some(event) = AnnotationEvent::from_parts(&envelope.event_type, payload) else {
                 continue;
             };
             let event = event.map_err(|e| failure(envelope, &e))?;
@@ -385,7 +387,7 @@ fn json_text(value: &Value) -> Option<String> {
 }
 
 async fn load(tx: &mut Tx<'_>, id: i64) -> exact_store::Result<Option<AnnotationRow>> {
-    let sql = format!("SELECT {ROW_COLUMNS} FROM annotations WHERE id = $1");
+    let sql = format!("SELECT {ROW_COLUMNS} FROM annotations a WHERE a.id = $1");
     Ok(match tx {
         Tx::Sqlite(conn) => {
             sqlx::query_as(&sql)

@@ -7,7 +7,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::annotations::AnnotationRow;
+use crate::annotations::{AnnotationRow, ROW_COLUMNS};
 
 /// A rectangle in level-0 pixels; edges touching count as overlapping.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,12 +36,11 @@ pub struct AnnotationVersion {
     pub deleted: bool,
 }
 
-const ROW_COLUMNS: &str = "a.id, a.image, a.annotation_type, a.vector, a.description, a.meta_data, a.concealed, \
-                           a.blurred, a.deleted, a.unique_identifier, a.user_id, a.last_editor, a.time, \
-                           a.last_edit_time, a.version, a.position";
+/// The columns of [`AnnotationVersion`], for a query that names `annotation_history` as `h`
+/// (the history's R*Tree has columns of the same names).
 const VERSION_COLUMNS: &str =
-    "id, version, valid_from, valid_to, event_type, actor, recorded_at, reason, image, \
-                               annotation_type, vector, description, deleted";
+    "h.id, h.version, h.valid_from, h.valid_to, h.event_type, h.actor, h.recorded_at, \
+     h.reason, h.image, h.annotation_type, h.vector, h.description, h.deleted";
 
 /// Read access to the read models.
 #[derive(Clone, Debug)]
@@ -123,15 +122,10 @@ impl ReadDb {
         // The exact conditions on the row; the indexes only narrow the search.
         const EXACT: &str = "h.image = $5 AND h.valid_from <= $6 AND (h.valid_to IS NULL OR h.valid_to > $6) \
                              AND NOT h.deleted AND h.min_x <= $3 AND h.max_x >= $1 AND h.min_y <= $4 AND h.max_y >= $2";
-        let columns = VERSION_COLUMNS
-            .split(", ")
-            .map(|c| format!("h.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         match self {
             ReadDb::Sqlite(pool) => {
                 let sql = format!(
-                    "SELECT {columns} FROM annotation_history_rtree r CROSS JOIN annotation_history h \
+                    "SELECT {VERSION_COLUMNS} FROM annotation_history_rtree r CROSS JOIN annotation_history h \
                      ON h.entry = r.entry WHERE r.min_x <= $3 AND r.max_x >= $1 AND r.min_y <= $4 AND r.max_y >= $2 \
                      AND r.valid_from <= $6 AND r.valid_to >= $6 AND r.min_image <= $5 AND r.max_image >= $5 \
                      AND {EXACT} ORDER BY h.id"
@@ -142,7 +136,7 @@ impl ReadDb {
             }
             ReadDb::Postgres(pool) => {
                 let sql = format!(
-                    "SELECT {columns} FROM annotation_history h WHERE h.bbox && box(point($1, $2), point($3, $4)) \
+                    "SELECT {VERSION_COLUMNS} FROM annotation_history h WHERE h.bbox && box(point($1, $2), point($3, $4)) \
                      AND h.validity @> $6::int8 AND {EXACT} ORDER BY h.id"
                 );
                 bind_as_of(sqlx::query_as(&sql), image, rect, position)
@@ -155,7 +149,7 @@ impl ReadDb {
     /// Every version of one annotation, oldest first: who, when, why, and the state it left.
     pub async fn history(&self, id: i64) -> Result<Vec<AnnotationVersion>, sqlx::Error> {
         let sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM annotation_history WHERE id = $1 ORDER BY version"
+            "SELECT {VERSION_COLUMNS} FROM annotation_history h WHERE h.id = $1 ORDER BY h.version"
         );
         match self {
             ReadDb::Sqlite(pool) => sqlx::query_as(&sql).bind(id).fetch_all(pool).await,

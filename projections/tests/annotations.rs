@@ -59,7 +59,7 @@ async fn run(
     let stream = annotation::stream(id);
     let stored = store.read_stream(&stream, 1).await.unwrap();
     let state: Option<Annotation> = stored.iter().fold(None, |state, e| {
-        let event = AnnotationEvent::from_parts(&e.event_type, &e.payload_value().unwrap())
+        let event = AnnotationEvent::from_parts(&e.event_type, e.payload_value().unwrap())
             .unwrap()
             .unwrap();
         evolve(state, &event)
@@ -298,7 +298,7 @@ async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
         let state = stream.iter().fold(None, |s, e| {
             evolve(
                 s,
-                &AnnotationEvent::from_parts(&e.event_type, &e.payload_value().unwrap())
+                &AnnotationEvent::from_parts(&e.event_type, e.payload_value().unwrap())
                     .unwrap()
                     .unwrap(),
             )

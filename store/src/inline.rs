@@ -23,6 +23,17 @@ pub enum Tx<'c> {
     Postgres(&'c mut PgConnection),
 }
 
+/// Runs `$body` with `$conn` bound to the connection of whichever backend `tx` is. SQLite takes
+/// `$n` placeholders as PostgreSQL does, so most statements are written once.
+macro_rules! on_backend {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            Tx::Sqlite($conn) => $body,
+            Tx::Postgres($conn) => $body,
+        }
+    };
+}
+
 /// A read model updated in the append's transaction.
 #[async_trait]
 pub trait InlineProjection: Send + Sync + std::fmt::Debug {
@@ -110,28 +121,15 @@ pub(crate) async fn catch_up_page(
     if from >= until {
         return Ok(0);
     }
-    let rows: Vec<EventRow> = match tx {
-        Tx::Sqlite(conn) => {
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
-            ))
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3");
+    let rows: Vec<EventRow> = on_backend!(tx, |conn| {
+        sqlx::query_as(&sql)
             .bind(from)
             .bind(until)
             .bind(CATCH_UP_PAGE)
             .fetch_all(&mut **conn)
             .await?
-        }
-        Tx::Postgres(conn) => {
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3"
-            ))
-            .bind(from)
-            .bind(until)
-            .bind(CATCH_UP_PAGE)
-            .fetch_all(&mut **conn)
-            .await?
-        }
-    };
+    });
     let events = rows
         .into_iter()
         .map(EventRow::into_envelope)
@@ -151,46 +149,23 @@ pub(crate) async fn catch_up_page(
 }
 
 pub(crate) async fn set_checkpoint(tx: &mut Tx<'_>, name: &str, position: i64) -> Result<()> {
-    match tx {
-        Tx::Sqlite(conn) => {
-            sqlx::query(
-                "INSERT INTO projection_checkpoints (name, position) VALUES (?, ?) \
-                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-            )
-            .bind(name)
-            .bind(position)
-            .execute(&mut **conn)
-            .await?;
-        }
-        Tx::Postgres(conn) => {
-            sqlx::query(
-                "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2) \
-                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-            )
-            .bind(name)
-            .bind(position)
-            .execute(&mut **conn)
-            .await?;
-        }
-    }
+    const SQL: &str = "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2) \
+                       ON CONFLICT (name) DO UPDATE SET position = excluded.position";
+    on_backend!(tx, |conn| sqlx::query(SQL)
+        .bind(name)
+        .bind(position)
+        .execute(&mut **conn)
+        .await?
+        .rows_affected());
     Ok(())
 }
 
 /// The last position `name` has applied (0 if none).
 pub(crate) async fn checkpoint(tx: &mut Tx<'_>, name: &str) -> Result<i64> {
-    let found: Option<i64> = match tx {
-        Tx::Sqlite(conn) => {
-            sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&mut **conn)
-                .await?
-        }
-        Tx::Postgres(conn) => {
-            sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut **conn)
-                .await?
-        }
-    };
+    const SQL: &str = "SELECT position FROM projection_checkpoints WHERE name = $1";
+    let found: Option<i64> = on_backend!(tx, |conn| sqlx::query_scalar(SQL)
+        .bind(name)
+        .fetch_optional(&mut **conn)
+        .await?);
     Ok(found.unwrap_or(0))
 }

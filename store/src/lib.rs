@@ -55,6 +55,7 @@ pub mod canonical;
 mod clock;
 mod envelope;
 mod error;
+#[macro_use]
 mod inline;
 mod ops;
 mod plan;

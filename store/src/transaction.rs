@@ -17,17 +17,6 @@ pub(crate) enum Outcome {
     Stored(Vec<Envelope>),
 }
 
-/// Runs one statement with its binds on whichever backend `tx` is; SQLite takes `$n`
-/// placeholders as PostgreSQL does.
-macro_rules! on_backend {
-    ($tx:expr, |$conn:ident| $body:expr) => {
-        match $tx {
-            Tx::Sqlite($conn) => $body,
-            Tx::Postgres($conn) => $body,
-        }
-    };
-}
-
 pub(crate) async fn append(
     tx: &mut Tx<'_>,
     context: &AppendContext,
