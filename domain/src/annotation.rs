@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::event::DomainEvent;
 use crate::permissions::{Permission, Permissions};
 use crate::vector::{self, Fit, Vector, VectorError, VectorType};
 
@@ -40,32 +41,14 @@ pub enum AnnotationEvent {
     },
 }
 
-impl AnnotationEvent {
-    /// The event's type name and payload, as the log stores them.
-    pub fn to_parts(&self) -> (String, Value) {
-        let mut tagged = serde_json::to_value(self).expect("annotation events always serialize");
-        let payload = tagged["payload"].take();
-        let name = tagged["type"].as_str().unwrap_or_default().to_owned();
-        (name, payload)
-    }
-
-    /// The annotation event stored as `event_type` with `payload`; `None` for other events.
-    pub fn from_parts(event_type: &str, payload: Value) -> Option<serde_json::Result<Self>> {
-        const NAMES: [&str; 5] = [
-            "AnnotationCreated",
-            "AnnotationChanged",
-            "AnnotationDeleted",
-            "AnnotationRestored",
-            "AnnotationVerified",
-        ];
-        // The adjacently tagged form, built around the payload without copying it.
-        NAMES.contains(&event_type).then(|| {
-            let mut tagged = serde_json::Map::with_capacity(2);
-            tagged.insert("type".into(), Value::String(event_type.to_owned()));
-            tagged.insert("payload".into(), payload);
-            serde_json::from_value(Value::Object(tagged))
-        })
-    }
+impl DomainEvent for AnnotationEvent {
+    const NAMES: &'static [&'static str] = &[
+        "AnnotationCreated",
+        "AnnotationChanged",
+        "AnnotationDeleted",
+        "AnnotationRestored",
+        "AnnotationVerified",
+    ];
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -118,6 +101,32 @@ pub struct Annotation {
     pub user: i64,
     /// The current verdict of each user who gave one.
     pub verifications: BTreeMap<i64, bool>,
+}
+
+/// Where an annotation stands after its verdicts, as the statistics count it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consensus {
+    /// Nobody has given a verdict.
+    Unverified,
+    /// More users accept it than reject it.
+    Accepted,
+    /// At least as many reject it as accept it: not confirmed.
+    Rejected,
+}
+
+impl Annotation {
+    /// Net of the current verdicts: accepted when accepts outnumber rejects.
+    pub fn consensus(&self) -> Consensus {
+        if self.verifications.is_empty() {
+            return Consensus::Unverified;
+        }
+        let accepts = self.verifications.values().filter(|v| **v).count();
+        if accepts * 2 > self.verifications.len() {
+            Consensus::Accepted
+        } else {
+            Consensus::Rejected
+        }
+    }
 }
 
 /// What to do with an annotation.

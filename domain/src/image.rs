@@ -1,0 +1,362 @@
+//! The image aggregate (`image-{id}`) and the access log of who opened and closed which image
+//! (`image_access-{image}`, EXACT's `LogImageAction`).
+//!
+//! An image is registered once its file is stored and read: the caller measured width, height,
+//! resolution and frames, and computed the checksum. Beyond EXACT, a set's `image_lock` stops
+//! adding and deleting through every door (see [`crate::permissions`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{name_in, DomainError};
+use crate::event::DomainEvent;
+use crate::permissions::{Permission, Permissions};
+
+pub fn stream(id: i64) -> String {
+    format!("image-{id}")
+}
+
+pub fn access_stream(image: i64) -> String {
+    format!("image_access-{image}")
+}
+
+/// EXACT's `image_type`: 0 an uploaded file, 1 made by the server, 2 a link to a file.
+pub const IMAGE_TYPES: [i64; 3] = [0, 1, 2];
+
+/// What was measured of a stored image file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageFile {
+    /// The original file name.
+    pub name: String,
+    /// The stored file, relative to the set's folder.
+    pub filename: String,
+    /// SHA-256 of the file, lowercase hex.
+    pub checksum: String,
+    pub width: i64,
+    pub height: i64,
+    /// Microns per pixel (mean of x and y), if the file says.
+    pub mpp: Option<f64>,
+    pub objective_power: Option<f64>,
+    /// Z levels.
+    pub depth: i64,
+    /// Time points.
+    pub frames: i64,
+    pub channels: i64,
+    pub image_type: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum ImageEvent {
+    ImageAdded {
+        id: i64,
+        image_set: i64,
+        #[serde(flatten)]
+        file: ImageFile,
+    },
+    ImageDeleted {
+        id: i64,
+    },
+}
+
+impl DomainEvent for ImageEvent {
+    const NAMES: &'static [&'static str] = &["ImageAdded", "ImageDeleted"];
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    pub id: i64,
+    pub image_set: i64,
+    pub file: ImageFile,
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImageCommand {
+    Add {
+        id: i64,
+        image_set: i64,
+        file: ImageFile,
+    },
+    Delete,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageContext {
+    /// The actor's permissions on the image's set.
+    pub permissions: Permissions,
+    /// The set holds an image of this name or checksum already.
+    pub duplicate: bool,
+}
+
+pub fn decide(
+    state: Option<&Image>,
+    command: &ImageCommand,
+    context: &ImageContext,
+) -> Result<Vec<ImageEvent>, DomainError> {
+    let require = |permission: Permission| {
+        if context.permissions.contains(permission) {
+            Ok(())
+        } else {
+            Err(DomainError::ForbiddenInSet(permission))
+        }
+    };
+    match (state, command) {
+        (
+            None,
+            ImageCommand::Add {
+                id,
+                image_set,
+                file,
+            },
+        ) => {
+            require(Permission::AddImages)?;
+            let name = name_in("name", &file.name, 1, 255)?;
+            if context.duplicate {
+                return Err(DomainError::Taken {
+                    field: "name",
+                    value: name,
+                });
+            }
+            if file.width <= 0 || file.height <= 0 {
+                return Err(DomainError::invalid(
+                    "width",
+                    "width and height must be positive",
+                ));
+            }
+            if file.depth < 1 || file.frames < 1 || file.channels < 1 {
+                return Err(DomainError::invalid(
+                    "frames",
+                    "depth, frames and channels must be at least 1",
+                ));
+            }
+            if file.checksum.len() != 64 || !file.checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(DomainError::invalid("checksum", "must be a SHA-256 in hex"));
+            }
+            if !IMAGE_TYPES.contains(&file.image_type) {
+                return Err(DomainError::invalid("image_type", "must be 0, 1 or 2"));
+            }
+            if file.mpp.is_some_and(|m| !(m.is_finite() && m > 0.0)) {
+                return Err(DomainError::invalid("mpp", "must be a positive number"));
+            }
+            Ok(vec![ImageEvent::ImageAdded {
+                id: *id,
+                image_set: *image_set,
+                file: ImageFile {
+                    name,
+                    checksum: file.checksum.to_ascii_lowercase(),
+                    ..file.clone()
+                },
+            }])
+        }
+        (Some(_), ImageCommand::Add { .. }) => Err(DomainError::AlreadyExists("image")),
+        (None, ImageCommand::Delete) => Err(DomainError::NotFound("image")),
+        (Some(image), ImageCommand::Delete) => {
+            require(Permission::DeleteImages)?;
+            Ok(if image.deleted {
+                vec![]
+            } else {
+                vec![ImageEvent::ImageDeleted { id: image.id }]
+            })
+        }
+    }
+}
+
+pub fn evolve(state: Option<Image>, event: &ImageEvent) -> Option<Image> {
+    match (state, event) {
+        (
+            _,
+            ImageEvent::ImageAdded {
+                id,
+                image_set,
+                file,
+            },
+        ) => Some(Image {
+            id: *id,
+            image_set: *image_set,
+            file: file.clone(),
+            deleted: false,
+        }),
+        (Some(mut i), ImageEvent::ImageDeleted { .. }) => {
+            i.deleted = true;
+            Some(i)
+        }
+        (None, _) => None,
+    }
+}
+
+/// The viewer's report that a user opened or closed an image (EXACT's `LogImageAction`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum ImageAccessEvent {
+    ImageOpened { image: i64, user: i64 },
+    ImageClosed { image: i64, user: i64 },
+}
+
+impl DomainEvent for ImageAccessEvent {
+    const NAMES: &'static [&'static str] = &["ImageOpened", "ImageClosed"];
+}
+
+/// Whoever may read an image may say they opened or closed it.
+pub fn record_access(
+    image: &Image,
+    user: i64,
+    opened: bool,
+    permissions: Permissions,
+) -> Result<ImageAccessEvent, DomainError> {
+    if !permissions.contains(Permission::Read) {
+        return Err(DomainError::ForbiddenInSet(Permission::Read));
+    }
+    if image.deleted {
+        return Err(DomainError::Deleted("image"));
+    }
+    let image = image.id;
+    Ok(if opened {
+        ImageAccessEvent::ImageOpened { image, user }
+    } else {
+        ImageAccessEvent::ImageClosed { image, user }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::permissions::{image_set_permissions, SetFlags, Standing};
+
+    fn file() -> ImageFile {
+        ImageFile {
+            name: "slide.svs".into(),
+            filename: "slide.svs".into(),
+            checksum: "AB".repeat(32),
+            width: 50_000,
+            height: 40_000,
+            mpp: Some(0.25),
+            objective_power: Some(40.0),
+            depth: 1,
+            frames: 1,
+            channels: 3,
+            image_type: 0,
+        }
+    }
+
+    fn permissions(image_lock: bool) -> Permissions {
+        image_set_permissions(
+            Standing {
+                member: true,
+                team_admin: true,
+                ..Standing::default()
+            },
+            SetFlags {
+                image_lock,
+                ..SetFlags::default()
+            },
+        )
+    }
+
+    fn add(file: ImageFile) -> ImageCommand {
+        ImageCommand::Add {
+            id: 5,
+            image_set: 6,
+            file,
+        }
+    }
+
+    fn open() -> ImageContext {
+        ImageContext {
+            permissions: permissions(false),
+            duplicate: false,
+        }
+    }
+
+    #[test]
+    fn an_image_is_added_with_a_lowercase_checksum() {
+        let events = decide(None, &add(file()), &open()).unwrap();
+        let image = events.iter().fold(None, evolve).unwrap();
+        assert_eq!(image.file.checksum, "ab".repeat(32));
+        assert_eq!(image.image_set, 6);
+    }
+
+    #[test]
+    fn adding_refuses_locked_sets_duplicates_and_impossible_measurements() {
+        let locked = ImageContext {
+            permissions: permissions(true),
+            duplicate: false,
+        };
+        assert_eq!(
+            decide(None, &add(file()), &locked),
+            Err(DomainError::ForbiddenInSet(Permission::AddImages))
+        );
+        let duplicate = ImageContext {
+            duplicate: true,
+            ..open()
+        };
+        assert!(matches!(
+            decide(None, &add(file()), &duplicate),
+            Err(DomainError::Taken { .. })
+        ));
+        type Spoil = fn(&mut ImageFile);
+        let bad: [(Spoil, &str); 5] = [
+            (|f| f.width = 0, "width"),
+            (|f| f.frames = 0, "frames"),
+            (|f| f.checksum = "xyz".into(), "checksum"),
+            (|f| f.image_type = 3, "image_type"),
+            (|f| f.mpp = Some(f64::NAN), "mpp"),
+        ];
+        for (spoil, field) in bad {
+            let mut f = file();
+            spoil(&mut f);
+            match decide(None, &add(f), &open()) {
+                Err(DomainError::Invalid { field: got, .. }) => assert_eq!(got, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn deleting_needs_delete_images_and_is_idempotent() {
+        let image = decide(None, &add(file()), &open())
+            .unwrap()
+            .iter()
+            .fold(None, evolve)
+            .unwrap();
+        let member = ImageContext {
+            permissions: image_set_permissions(
+                Standing {
+                    member: true,
+                    ..Standing::default()
+                },
+                SetFlags::default(),
+            ),
+            duplicate: false,
+        };
+        assert_eq!(
+            decide(Some(&image), &ImageCommand::Delete, &member),
+            Err(DomainError::ForbiddenInSet(Permission::DeleteImages))
+        );
+        let events = decide(Some(&image), &ImageCommand::Delete, &open()).unwrap();
+        let gone = events.iter().fold(Some(image), evolve).unwrap();
+        assert!(decide(Some(&gone), &ImageCommand::Delete, &open())
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            record_access(&gone, 1, true, open().permissions),
+            Err(DomainError::Deleted("image"))
+        );
+    }
+
+    #[test]
+    fn access_is_recorded_for_readers_only() {
+        let image = decide(None, &add(file()), &open())
+            .unwrap()
+            .iter()
+            .fold(None, evolve)
+            .unwrap();
+        assert_eq!(
+            record_access(&image, 1, false, open().permissions),
+            Ok(ImageAccessEvent::ImageClosed { image: 5, user: 1 })
+        );
+        assert_eq!(
+            record_access(&image, 1, true, Permissions::NONE),
+            Err(DomainError::ForbiddenInSet(Permission::Read))
+        );
+    }
+}
