@@ -6,6 +6,7 @@
 //! Annotations are clustered like cells on tissue: boxes, points and polygons around random
 //! centres on a 100,000 x 80,000 px slide.
 
+use exact_domain::DomainEvent;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use exact_domain::annotation::{evolve, Annotation, AnnotationEvent};
+use exact_domain::annotation::{evolve, Annotation, AnnotationEvent, Consensus};
 use exact_domain::vector::Vector;
+use exact_domain::DomainEvent;
 use exact_store::{Envelope, InlineProjection, Metadata, StoreError, Tx};
 use serde_json::Value;
 
@@ -40,16 +41,6 @@ pub struct AnnotationRow {
     pub last_edit_time: i64,
     pub version: i64,
     pub position: i64,
-}
-
-/// Runs one statement with its binds on whichever backend `tx` is.
-macro_rules! execute {
-    ($tx:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
-        match $tx {
-            Tx::Sqlite(conn) => sqlx::query($sql)$(.bind($bind))*.execute(&mut **conn).await?.rows_affected(),
-            Tx::Postgres(conn) => sqlx::query($sql)$(.bind($bind))*.execute(&mut **conn).await?.rows_affected(),
-        }
-    };
 }
 
 /// The columns of [`AnnotationRow`], for a query that names `annotations` as `a`.
@@ -101,6 +92,7 @@ impl InlineProjection for AnnotationsProjection {
         execute!(tx, "DELETE FROM verifications");
         execute!(tx, "DELETE FROM annotation_history");
         execute!(tx, "DELETE FROM annotation_density");
+        execute!(tx, "DELETE FROM annotation_statistics");
         Ok(())
     }
 }
@@ -259,7 +251,67 @@ async fn insert_created(tx: &mut Tx<'_>, created: &[Version]) -> exact_store::Re
     for cell in created.iter().filter_map(|v| density_cell(&v.state)) {
         *density.entry(cell).or_default() += 1;
     }
-    add_density(tx, &density).await
+    add_density(tx, &density).await?;
+    let mut statistics = Statistics::new();
+    for v in created {
+        count(&mut statistics, &v.state, 1);
+    }
+    add_statistics(tx, &statistics).await
+}
+
+/// (image, annotation type) → [total, accepted, rejected, unverified].
+type Statistics = BTreeMap<(i64, i64), [i64; 4]>;
+
+/// Adds `sign` times `a` to its image and type's counts; deleted annotations count nowhere.
+fn count(statistics: &mut Statistics, a: &Annotation, sign: i64) {
+    if a.deleted {
+        return;
+    }
+    let counts = statistics.entry((a.image, a.annotation_type)).or_default();
+    counts[0] += sign;
+    let column = match a.consensus() {
+        Consensus::Accepted => 1,
+        Consensus::Rejected => 2,
+        Consensus::Unverified => 3,
+    };
+    counts[column] += sign;
+}
+
+/// Adds `delta` to `annotation_statistics`, a statement for all of it.
+async fn add_statistics(tx: &mut Tx<'_>, delta: &Statistics) -> exact_store::Result<()> {
+    let delta: Vec<_> = delta
+        .iter()
+        .filter(|(_, counts)| counts.iter().any(|c| *c != 0))
+        .collect();
+    if delta.is_empty() {
+        return Ok(());
+    }
+    macro_rules! upsert {
+        ($db:ty, $conn:expr) => {{
+            let mut query = sqlx::QueryBuilder::<$db>::new(
+                "INSERT INTO annotation_statistics (image, annotation_type, total, accepted, rejected, unverified) ",
+            );
+            query.push_values(&delta, |mut b, ((image, kind), counts)| {
+                b.push_bind(*image).push_bind(*kind);
+                for c in *counts {
+                    b.push_bind(*c);
+                }
+            });
+            query.push(
+                " ON CONFLICT (image, annotation_type) DO UPDATE SET \
+                 total = annotation_statistics.total + excluded.total, \
+                 accepted = annotation_statistics.accepted + excluded.accepted, \
+                 rejected = annotation_statistics.rejected + excluded.rejected, \
+                 unverified = annotation_statistics.unverified + excluded.unverified",
+            );
+            query.build().execute(&mut **$conn).await?;
+        }};
+    }
+    match tx {
+        Tx::Sqlite(conn) => upsert!(sqlx::Sqlite, conn),
+        Tx::Postgres(conn) => upsert!(sqlx::Postgres, conn),
+    }
+    Ok(())
 }
 
 /// The edge of a density cell, in level-0 pixels.
@@ -332,11 +384,16 @@ async fn apply_change(
             ),
         });
     };
-    let before = to_domain(&row)?;
+    let mut before = to_domain(&row)?;
+    before.verifications = verdicts(tx, id).await?;
     let moved_from = density_cell(&before);
+    let mut statistics = Statistics::new();
+    count(&mut statistics, &before, -1);
     let Some(after) = evolve(Some(before), event) else {
         return Ok(());
     };
+    count(&mut statistics, &after, 1);
+    add_statistics(tx, &statistics).await?;
     let moved_to = density_cell(&after);
     if moved_from != moved_to {
         let mut delta = BTreeMap::new();
@@ -402,6 +459,16 @@ async fn load(tx: &mut Tx<'_>, id: i64) -> exact_store::Result<Option<Annotation
                 .await?
         }
     })
+}
+
+/// Each user's current verdict on annotation `id`.
+async fn verdicts(tx: &mut Tx<'_>, id: i64) -> exact_store::Result<BTreeMap<i64, bool>> {
+    const SQL: &str = "SELECT user_id, verified FROM verifications WHERE annotation = $1";
+    let rows: Vec<(i64, bool)> = match tx {
+        Tx::Sqlite(conn) => sqlx::query_as(SQL).bind(id).fetch_all(&mut **conn).await?,
+        Tx::Postgres(conn) => sqlx::query_as(SQL).bind(id).fetch_all(&mut **conn).await?,
+    };
+    Ok(rows.into_iter().collect())
 }
 
 /// The stored row as the domain's state; verdicts live in their own table.

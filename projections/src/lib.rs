@@ -5,7 +5,20 @@
 //! knows nothing of HTTP or of pixels. Built so far: the annotations read model
 //! ([`annotations`]), kept inline in the append's transaction, and its queries ([`read`]).
 
+/// Runs one statement with its binds on whichever backend `tx` is; the rows it touched.
+macro_rules! execute {
+    ($tx:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        match $tx {
+            exact_store::Tx::Sqlite(conn) => sqlx::query($sql)$(.bind($bind))*.execute(&mut **conn).await?.rows_affected(),
+            exact_store::Tx::Postgres(conn) => sqlx::query($sql)$(.bind($bind))*.execute(&mut **conn).await?.rows_affected(),
+        }
+    };
+}
+
+pub mod annotation_query;
 pub mod annotations;
+pub mod catalog;
+pub mod catalog_read;
 pub mod read;
 
 use std::sync::Arc;
@@ -13,10 +26,11 @@ use std::sync::Arc;
 use exact_store::InlineProjection;
 
 pub use annotations::AnnotationsProjection;
+pub use catalog::CatalogProjection;
 pub use read::{ReadDb, Rect};
 
 /// Every read model Exact keeps, in the order they are applied: what `exact` opens its store
 /// with.
 pub fn all() -> Vec<Arc<dyn InlineProjection>> {
-    vec![Arc::new(AnnotationsProjection)]
+    vec![Arc::new(CatalogProjection), Arc::new(AnnotationsProjection)]
 }

@@ -1,5 +1,6 @@
 //! The annotations read model, fed by domain commands through the store, on both backends.
 
+use exact_domain::DomainEvent;
 use std::sync::Arc;
 
 use exact_domain::annotation::{
@@ -246,6 +247,13 @@ async fn dump(db: &TestDb) -> Vec<(String, i64)> {
         db.pairs(
             "SELECT image || '|' || annotation_type || '|' || col || '|' || row_index || '|' || count, count \
              FROM annotation_density WHERE count <> 0 ORDER BY image, annotation_type, col, row_index",
+        )
+        .await,
+    );
+    rows.extend(
+        db.pairs(
+            "SELECT image || '|' || annotation_type || '|' || total || '|' || accepted || '|' || rejected || '|' \
+             || unverified, total FROM annotation_statistics ORDER BY image, annotation_type",
         )
         .await,
     );

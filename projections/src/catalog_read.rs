@@ -1,0 +1,555 @@
+//! Queries on the catalog: what a command needs to know to decide (is a name taken, how does
+//! the actor stand to a set) and what the API lists (only what the user may read).
+
+use exact_domain::permissions::{
+    image_set_permissions, Permission, Permissions, SetFlags, Standing,
+};
+use exact_domain::{Actor, TeamRole};
+
+use crate::read::ReadDb;
+
+/// Runs one query on whichever backend `db` is: `query_as` or `query_scalar`, then the fetch.
+macro_rules! fetch {
+    ($db:expr, $kind:ident, $fetch:ident, $sql:expr $(, $bind:expr)* $(,)?) => {
+        match $db {
+            ReadDb::Sqlite(pool) => sqlx::$kind($sql)$(.bind($bind))*.$fetch(pool).await,
+            ReadDb::Postgres(pool) => sqlx::$kind($sql)$(.bind($bind))*.$fetch(pool).await,
+        }
+    };
+}
+
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub is_superuser: bool,
+    pub is_staff: bool,
+    pub is_active: bool,
+    pub date_joined: i64,
+    pub version: i64,
+}
+
+impl UserRow {
+    /// The user as the rules see them; an inactive account is allowed nothing special.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: self.id,
+            superuser: self.is_superuser && self.is_active,
+            staff: self.is_staff && self.is_active,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct TeamRow {
+    pub id: i64,
+    pub name: String,
+    pub website: String,
+    pub creator: i64,
+    pub dissolved: bool,
+    pub time: i64,
+    pub version: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct MembershipRow {
+    pub team: i64,
+    pub user_id: i64,
+    pub is_admin: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: i64,
+    pub team: i64,
+    pub name: String,
+    pub description: String,
+    pub creator: i64,
+    pub time: i64,
+    pub version: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct AnnotationTypeRow {
+    pub id: i64,
+    pub product: i64,
+    pub name: String,
+    pub vector_type: i64,
+    pub node_count: i64,
+    pub color_code: String,
+    pub default_width: i64,
+    pub default_height: i64,
+    pub sort_order: i64,
+    pub closed: bool,
+    pub area_hit_test: bool,
+    pub enable_concealed: bool,
+    pub enable_blurred: bool,
+    pub active: bool,
+    pub version: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct ImageSetRow {
+    pub id: i64,
+    pub team: Option<i64>,
+    pub creator: i64,
+    pub name: String,
+    pub location: String,
+    pub description: String,
+    pub public: bool,
+    pub public_collaboration: bool,
+    pub image_lock: bool,
+    pub priority: i64,
+    pub collaboration_type: i64,
+    pub main_annotation_type: Option<i64>,
+    pub deleted: bool,
+    pub time: i64,
+    pub version: i64,
+}
+
+impl ImageSetRow {
+    pub fn flags(&self) -> SetFlags {
+        SetFlags {
+            freed: self.team.is_none(),
+            public: self.public,
+            public_collaboration: self.public_collaboration,
+            image_lock: self.image_lock,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct ImageRow {
+    pub id: i64,
+    pub image_set: i64,
+    pub name: String,
+    pub filename: String,
+    pub checksum: String,
+    pub width: i64,
+    pub height: i64,
+    pub mpp: Option<f64>,
+    pub objective_power: Option<f64>,
+    pub depth: i64,
+    pub frames: i64,
+    pub channels: i64,
+    pub image_type: i64,
+    pub deleted: bool,
+    pub time: i64,
+    pub version: i64,
+}
+
+/// Live annotations by verdict, for an image, a set or a type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Statistics {
+    pub total: i64,
+    pub accepted: i64,
+    pub rejected: i64,
+    pub unverified: i64,
+}
+
+/// One `LogImageAction`: action 1 opened, 2 closed.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct AccessRow {
+    pub position: i64,
+    pub image: i64,
+    pub user_id: i64,
+    pub action: i64,
+    pub time: i64,
+    pub ip: Option<String>,
+}
+
+const USER: &str =
+    "SELECT id, username, email, password_hash, is_superuser, is_staff, is_active, date_joined, \
+                    version FROM users";
+const TEAM: &str = "SELECT id, name, website, creator, dissolved, time, version FROM teams";
+const PRODUCT: &str = "SELECT id, team, name, description, creator, time, version FROM products";
+const TYPE: &str = "SELECT t.id, t.product, t.name, t.vector_type, t.node_count, t.color_code, t.default_width, \
+                    t.default_height, t.sort_order, t.closed, t.area_hit_test, t.enable_concealed, t.enable_blurred, \
+                    t.active, t.version FROM annotation_types t";
+const SET: &str = "SELECT s.id, s.team, s.creator, s.name, s.location, s.description, s.public, \
+                   s.public_collaboration, s.image_lock, s.priority, s.collaboration_type, s.main_annotation_type, \
+                   s.deleted, s.time, s.version FROM image_sets s";
+const IMAGE: &str = "SELECT i.id, i.image_set, i.name, i.filename, i.checksum, i.width, i.height, i.mpp, \
+                     i.objective_power, i.depth, i.frames, i.channels, i.image_type, i.deleted, i.time, i.version \
+                     FROM images i";
+/// The sets user `$1` may read, unless `$2` (a superuser) may read all: public sets, sets of
+/// their teams, and sets they created that still belong to a team.
+const READABLE_SET: &str =
+    "($2 OR s.public OR s.team IN (SELECT team FROM team_memberships WHERE user_id = $1) \
+                            OR (s.team IS NOT NULL AND s.creator = $1))";
+
+impl ReadDb {
+    pub async fn user(&self, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+        fetch!(
+            self,
+            query_as,
+            fetch_optional,
+            &format!("{USER} WHERE id = $1"),
+            id
+        )
+    }
+
+    /// Usernames compare without case, as logins do.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
+        let sql = format!("{USER} WHERE lower(username) = lower($1)");
+        fetch!(self, query_as, fetch_optional, &sql, username)
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>, sqlx::Error> {
+        fetch!(self, query_as, fetch_all, &format!("{USER} ORDER BY id"))
+    }
+
+    pub async fn team(&self, id: i64) -> Result<Option<TeamRow>, sqlx::Error> {
+        fetch!(
+            self,
+            query_as,
+            fetch_optional,
+            &format!("{TEAM} WHERE id = $1"),
+            id
+        )
+    }
+
+    /// A team that still exists with this name.
+    pub async fn team_by_name(&self, name: &str) -> Result<Option<TeamRow>, sqlx::Error> {
+        let sql = format!("{TEAM} WHERE name = $1 AND NOT dissolved");
+        fetch!(self, query_as, fetch_optional, &sql, name.trim())
+    }
+
+    /// The teams `user` is a member of.
+    pub async fn teams_of(&self, user: i64) -> Result<Vec<TeamRow>, sqlx::Error> {
+        let sql = format!(
+            "{TEAM} WHERE id IN (SELECT team FROM team_memberships WHERE user_id = $1) ORDER BY id"
+        );
+        fetch!(self, query_as, fetch_all, &sql, user)
+    }
+
+    pub async fn memberships(&self, team: i64) -> Result<Vec<MembershipRow>, sqlx::Error> {
+        let sql =
+            "SELECT team, user_id, is_admin FROM team_memberships WHERE team = $1 ORDER BY user_id";
+        fetch!(self, query_as, fetch_all, sql, team)
+    }
+
+    pub async fn team_role(&self, team: i64, user: i64) -> Result<TeamRole, sqlx::Error> {
+        let sql = "SELECT is_admin FROM team_memberships WHERE team = $1 AND user_id = $2";
+        let admin: Option<bool> = fetch!(self, query_scalar, fetch_optional, sql, team, user)?;
+        Ok(match admin {
+            None => TeamRole::None,
+            Some(false) => TeamRole::Member,
+            Some(true) => TeamRole::Admin,
+        })
+    }
+
+    pub async fn product(&self, id: i64) -> Result<Option<ProductRow>, sqlx::Error> {
+        fetch!(
+            self,
+            query_as,
+            fetch_optional,
+            &format!("{PRODUCT} WHERE id = $1"),
+            id
+        )
+    }
+
+    pub async fn product_by_name(
+        &self,
+        team: i64,
+        name: &str,
+    ) -> Result<Option<ProductRow>, sqlx::Error> {
+        let sql = format!("{PRODUCT} WHERE team = $1 AND name = $2");
+        fetch!(self, query_as, fetch_optional, &sql, team, name.trim())
+    }
+
+    pub async fn annotation_type(&self, id: i64) -> Result<Option<AnnotationTypeRow>, sqlx::Error> {
+        fetch!(
+            self,
+            query_as,
+            fetch_optional,
+            &format!("{TYPE} WHERE t.id = $1"),
+            id
+        )
+    }
+
+    pub async fn annotation_type_by_name(
+        &self,
+        product: i64,
+        name: &str,
+    ) -> Result<Option<AnnotationTypeRow>, sqlx::Error> {
+        let sql = format!("{TYPE} WHERE t.product = $1 AND t.name = $2");
+        fetch!(self, query_as, fetch_optional, &sql, product, name.trim())
+    }
+
+    /// The active types a set offers: those of every product linked to it, in sort order.
+    pub async fn offered_types(
+        &self,
+        image_set: i64,
+    ) -> Result<Vec<AnnotationTypeRow>, sqlx::Error> {
+        let sql = format!(
+            "{TYPE} WHERE t.active AND t.product IN (SELECT product FROM product_image_sets WHERE image_set = $1) \
+             ORDER BY t.sort_order, t.id"
+        );
+        fetch!(self, query_as, fetch_all, &sql, image_set)
+    }
+
+    /// Whether `annotation_type` is active and linked to `image_set` through a product.
+    pub async fn type_offered(
+        &self,
+        image_set: i64,
+        annotation_type: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let sql = "SELECT COUNT(*) FROM annotation_types t JOIN product_image_sets p ON p.product = t.product \
+                   WHERE p.image_set = $1 AND t.id = $2";
+        let n: i64 = fetch!(
+            self,
+            query_scalar,
+            fetch_one,
+            sql,
+            image_set,
+            annotation_type
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Whether every type in `types` belongs to a product of `team`.
+    pub async fn types_in_team(&self, team: i64, types: &[i64]) -> Result<bool, sqlx::Error> {
+        for t in types {
+            let sql =
+                "SELECT COUNT(*) FROM annotation_types t JOIN products p ON p.id = t.product \
+                       WHERE t.id = $1 AND p.team = $2";
+            let n: i64 = fetch!(self, query_scalar, fetch_one, sql, t, team)?;
+            if n == 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    pub async fn image_set(&self, id: i64) -> Result<Option<ImageSetRow>, sqlx::Error> {
+        fetch!(
+            self,
+            query_as,
+            fetch_optional,
+            &format!("{SET} WHERE s.id = $1"),
+            id
+        )
+    }
+
+    /// A live set of `team` with this name.
+    pub async fn image_set_by_name(
+        &self,
+        team: i64,
+        name: &str,
+    ) -> Result<Option<ImageSetRow>, sqlx::Error> {
+        let sql = format!("{SET} WHERE s.team = $1 AND s.name = $2 AND NOT s.deleted");
+        fetch!(self, query_as, fetch_optional, &sql, team, name.trim())
+    }
+
+    /// The live sets of `team`.
+    pub async fn image_sets_of_team(&self, team: i64) -> Result<Vec<ImageSetRow>, sqlx::Error> {
+        let sql = format!("{SET} WHERE s.team = $1 AND NOT s.deleted ORDER BY s.id");
+        fetch!(self, query_as, fetch_all, &sql, team)
+    }
+
+    /// What `actor` may do with `set`: EXACT's rule, from memberships and the set's flags.
+    pub async fn set_permissions(
+        &self,
+        actor: Actor,
+        set: &ImageSetRow,
+    ) -> Result<Permissions, sqlx::Error> {
+        let role = match set.team {
+            Some(team) => self.team_role(team, actor.id).await?,
+            None => TeamRole::None,
+        };
+        let standing = Standing {
+            superuser: actor.superuser,
+            member: role.is_member(),
+            team_admin: role == TeamRole::Admin,
+            creator: set.creator == actor.id,
+        };
+        Ok(image_set_permissions(standing, set.flags()))
+    }
+
+    /// The live set and `actor`'s permissions on it; `None` if it is gone or unreadable (the
+    /// API answers both with 404).
+    pub async fn readable_set(
+        &self,
+        actor: Actor,
+        id: i64,
+    ) -> Result<Option<(ImageSetRow, Permissions)>, sqlx::Error> {
+        let Some(set) = self.image_set(id).await?.filter(|s| !s.deleted) else {
+            return Ok(None);
+        };
+        let permissions = self.set_permissions(actor, &set).await?;
+        Ok(permissions
+            .contains(Permission::Read)
+            .then_some((set, permissions)))
+    }
+
+    /// The live sets `actor` may read, by id.
+    pub async fn readable_sets(&self, actor: Actor) -> Result<Vec<ImageSetRow>, sqlx::Error> {
+        let sql = format!("{SET} WHERE NOT s.deleted AND {READABLE_SET} ORDER BY s.id");
+        fetch!(self, query_as, fetch_all, &sql, actor.id, actor.superuser)
+    }
+
+    /// The tags of a set, by name.
+    pub async fn set_tags(&self, image_set: i64) -> Result<Vec<String>, sqlx::Error> {
+        let sql = "SELECT name FROM set_tags WHERE image_set = $1 ORDER BY name";
+        fetch!(self, query_scalar, fetch_all, sql, image_set)
+    }
+
+    pub async fn image(&self, id: i64) -> Result<Option<ImageRow>, sqlx::Error> {
+        fetch!(
+            self,
+            query_as,
+            fetch_optional,
+            &format!("{IMAGE} WHERE i.id = $1"),
+            id
+        )
+    }
+
+    /// A live image of `image_set` with this name or this checksum.
+    pub async fn duplicate_image(
+        &self,
+        image_set: i64,
+        name: &str,
+        checksum: &str,
+    ) -> Result<Option<ImageRow>, sqlx::Error> {
+        let sql = format!(
+            "{IMAGE} WHERE i.image_set = $1 AND NOT i.deleted AND (i.name = $2 OR i.checksum = $3) LIMIT 1"
+        );
+        fetch!(
+            self,
+            query_as,
+            fetch_optional,
+            &sql,
+            image_set,
+            name.trim(),
+            checksum.to_ascii_lowercase()
+        )
+    }
+
+    /// The live images of the sets `actor` may read, by id; of one set if `image_set` is given.
+    pub async fn readable_images(
+        &self,
+        actor: Actor,
+        image_set: Option<i64>,
+    ) -> Result<Vec<ImageRow>, sqlx::Error> {
+        let sql = format!(
+            "{IMAGE} JOIN image_sets s ON s.id = i.image_set WHERE NOT i.deleted AND NOT s.deleted \
+             AND {READABLE_SET} AND ($3 = 0 OR i.image_set = $3) ORDER BY i.id"
+        );
+        fetch!(
+            self,
+            query_as,
+            fetch_all,
+            &sql,
+            actor.id,
+            actor.superuser,
+            image_set.unwrap_or(0)
+        )
+    }
+
+    /// The types offered in the sets `actor` may read, by id.
+    pub async fn readable_types(
+        &self,
+        actor: Actor,
+    ) -> Result<Vec<AnnotationTypeRow>, sqlx::Error> {
+        let sql = format!(
+            "{TYPE} WHERE t.product IN (SELECT p.product FROM product_image_sets p JOIN image_sets s \
+             ON s.id = p.image_set WHERE NOT s.deleted AND {READABLE_SET}) \
+             OR t.product IN (SELECT id FROM products WHERE team IN \
+             (SELECT team FROM team_memberships WHERE user_id = $1)) OR $2 ORDER BY t.id"
+        );
+        fetch!(self, query_as, fetch_all, &sql, actor.id, actor.superuser)
+    }
+
+    /// Whether a live export format has this name (names are global).
+    pub async fn export_format_named(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
+        let sql = "SELECT id FROM export_formats WHERE name = $1 AND NOT deleted";
+        fetch!(self, query_scalar, fetch_optional, sql, name.trim())
+    }
+
+    /// The team of an export format, if it exists and is not deleted.
+    pub async fn export_format_team(&self, id: i64) -> Result<Option<i64>, sqlx::Error> {
+        let sql = "SELECT team FROM export_formats WHERE id = $1 AND NOT deleted";
+        fetch!(self, query_scalar, fetch_optional, sql, id)
+    }
+
+    pub async fn dataset_version_named(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
+        let sql = "SELECT id FROM dataset_versions WHERE name = $1";
+        fetch!(self, query_scalar, fetch_optional, sql, name.trim())
+    }
+
+    /// The position and sets a dataset version names.
+    pub async fn dataset_version(&self, id: i64) -> Result<Option<(i64, Vec<i64>)>, sqlx::Error> {
+        let sql = "SELECT position FROM dataset_versions WHERE id = $1";
+        let Some(position): Option<i64> = fetch!(self, query_scalar, fetch_optional, sql, id)?
+        else {
+            return Ok(None);
+        };
+        let sql = "SELECT image_set FROM dataset_version_sets WHERE dataset_version = $1 ORDER BY image_set";
+        let sets = fetch!(self, query_scalar, fetch_all, sql, id)?;
+        Ok(Some((position, sets)))
+    }
+
+    /// Live annotations of one image by verdict, over all types or one.
+    pub async fn image_statistics(
+        &self,
+        image: i64,
+        annotation_type: Option<i64>,
+    ) -> Result<Statistics, sqlx::Error> {
+        let sql = "SELECT CAST(COALESCE(SUM(total), 0) AS BIGINT) AS total, \
+                   CAST(COALESCE(SUM(accepted), 0) AS BIGINT) AS accepted, \
+                   CAST(COALESCE(SUM(rejected), 0) AS BIGINT) AS rejected, \
+                   CAST(COALESCE(SUM(unverified), 0) AS BIGINT) AS unverified \
+                   FROM annotation_statistics WHERE image = $1 AND ($2 = 0 OR annotation_type = $2)";
+        fetch!(
+            self,
+            query_as,
+            fetch_one,
+            sql,
+            image,
+            annotation_type.unwrap_or(0)
+        )
+    }
+
+    /// Live annotations on the live images of one set by verdict, over all types or one.
+    pub async fn set_statistics(
+        &self,
+        image_set: i64,
+        annotation_type: Option<i64>,
+    ) -> Result<Statistics, sqlx::Error> {
+        let sql = "SELECT CAST(COALESCE(SUM(a.total), 0) AS BIGINT) AS total, \
+                   CAST(COALESCE(SUM(a.accepted), 0) AS BIGINT) AS accepted, \
+                   CAST(COALESCE(SUM(a.rejected), 0) AS BIGINT) AS rejected, \
+                   CAST(COALESCE(SUM(a.unverified), 0) AS BIGINT) AS unverified \
+                   FROM annotation_statistics a JOIN images i ON i.id = a.image \
+                   WHERE i.image_set = $1 AND NOT i.deleted AND ($2 = 0 OR a.annotation_type = $2)";
+        fetch!(
+            self,
+            query_as,
+            fetch_one,
+            sql,
+            image_set,
+            annotation_type.unwrap_or(0)
+        )
+    }
+
+    /// Live annotations of one type over every live image.
+    pub async fn type_statistics(&self, annotation_type: i64) -> Result<Statistics, sqlx::Error> {
+        let sql = "SELECT CAST(COALESCE(SUM(a.total), 0) AS BIGINT) AS total, \
+                   CAST(COALESCE(SUM(a.accepted), 0) AS BIGINT) AS accepted, \
+                   CAST(COALESCE(SUM(a.rejected), 0) AS BIGINT) AS rejected, \
+                   CAST(COALESCE(SUM(a.unverified), 0) AS BIGINT) AS unverified \
+                   FROM annotation_statistics a JOIN images i ON i.id = a.image \
+                   WHERE a.annotation_type = $1 AND NOT i.deleted";
+        fetch!(self, query_as, fetch_one, sql, annotation_type)
+    }
+
+    /// Who opened and closed `image`, oldest first.
+    pub async fn image_access(&self, image: i64) -> Result<Vec<AccessRow>, sqlx::Error> {
+        let sql = "SELECT position, image, user_id, action, time, ip FROM image_access_log WHERE image = $1 \
+                   ORDER BY position";
+        fetch!(self, query_as, fetch_all, sql, image)
+    }
+}
