@@ -4,6 +4,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use exact_domain::DomainError;
+use exact_projections::annotation_query::QueryError;
 use exact_store::StoreError;
 use serde::Serialize;
 
@@ -57,6 +59,119 @@ impl From<StoreError> for ApiError {
             code,
             message: e.to_string(),
             field: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{} ({field}): {}", self.code, self.message),
+            None => write!(f, "{}: {}", self.code, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// The caller acted on a version that is no longer current (`If-Match`).
+    pub fn stale(stream: &str, seen: i64, current: i64) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "stale_version",
+            format!("{stream} is at version {current}, not {seen}: reload it and try again"),
+        )
+    }
+
+    /// Others kept changing the same thing while the command was retried.
+    pub fn busy(stream: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "version_conflict",
+            format!("{stream} kept changing while this command was applied; try again"),
+        )
+    }
+
+    fn internal(what: &str, error: &dyn std::fmt::Display) -> Self {
+        // The details (SQL, paths) go to the log, not to the client.
+        tracing::error!(error = %error, "{what}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            format!("{what}; the error is logged"),
+        )
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        use exact_domain::annotation::AnnotationError as A;
+        let (status, code, field) = match &e {
+            DomainError::Invalid { field, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some(*field))
+            }
+            DomainError::Taken { field, .. } => (StatusCode::CONFLICT, "taken", Some(*field)),
+            DomainError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            DomainError::AlreadyExists(_) => (StatusCode::CONFLICT, "already_exists", None),
+            DomainError::Forbidden(_) | DomainError::ForbiddenInSet(_) => {
+                (StatusCode::FORBIDDEN, "forbidden", None)
+            }
+            DomainError::Deleted(_) => (StatusCode::GONE, "deleted", None),
+            DomainError::Annotation(a) => match a {
+                A::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
+                A::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
+                A::AlreadyExists { .. } | A::GlobalExists => {
+                    (StatusCode::CONFLICT, "already_exists", None)
+                }
+                A::Deleted => (StatusCode::CONFLICT, "deleted", None),
+                A::TypeInactive(_) | A::TypeNotOffered(_) | A::WrongType { .. } => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    Some("annotation_type"),
+                ),
+                A::WrongImage { .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("image"))
+                }
+                A::DescriptionTooLong => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    Some("description"),
+                ),
+                A::Vector(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("vector")),
+            },
+        };
+        ApiError {
+            status,
+            code,
+            message: e.to_string(),
+            field: field.map(str::to_owned),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal("reading the read models failed", &e)
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Invalid(message) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+            }
+            QueryError::Database(e) => e.into(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! Rules live in `exact-domain`, storage in `exact-store`, pixels in `exact-tiles`.
 
 pub mod cli;
+pub mod commands;
 pub mod error;
 mod routes;
 mod state;

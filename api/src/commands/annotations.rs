@@ -1,0 +1,326 @@
+//! Commands on annotations: creation in batches (one append for a client's whole list, or a
+//! chunk of an import), changes, soft deletion, restoration and verdicts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use exact_domain::annotation::{
+    self, AnnotationCommand, AnnotationContext, AnnotationEvent, ImageInfo, NewAnnotation, TypeInfo,
+};
+use exact_domain::vector::VectorType;
+use exact_domain::{DomainError, DomainEvent};
+use exact_projections::annotation_query::AnnotationQuery;
+use exact_projections::catalog_read::ImageRow;
+use exact_store::{Expected, NewEvent, Source, StreamAppend};
+use serde_json::Value;
+
+use super::{Aggregate, Caller, Commands, Written};
+use crate::error::ApiError;
+
+pub struct AnnotationAggregate;
+
+impl Aggregate for AnnotationAggregate {
+    type State = annotation::Annotation;
+    type Command = AnnotationCommand;
+    type Event = AnnotationEvent;
+    type Context = AnnotationContext;
+    const KIND: &'static str = "annotation";
+
+    fn evolve(state: Option<Self::State>, event: &Self::Event) -> Option<Self::State> {
+        annotation::evolve(state, event)
+    }
+
+    fn decide(
+        state: Option<&Self::State>,
+        command: &Self::Command,
+        context: &Self::Context,
+    ) -> Result<Vec<Self::Event>, DomainError> {
+        Ok(annotation::decide(state, command, context)?)
+    }
+}
+
+/// Annotations to create on one image. Without a `unique_identifier`, one is made (EXACT
+/// answered 500); with one that exists, the create is a retry and changes nothing.
+#[derive(Clone, Debug, Default)]
+pub struct NewAnnotations {
+    pub image: i64,
+    pub annotations: Vec<AnnotationInput>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnnotationInput {
+    pub annotation_type: i64,
+    pub vector: Value,
+    pub description: String,
+    pub meta_data: Value,
+    pub concealed: bool,
+    pub blurred: bool,
+    pub unique_identifier: Option<uuid::Uuid>,
+    /// A creator other than the caller: imports and superusers only.
+    pub user: Option<i64>,
+}
+
+impl AnnotationInput {
+    pub fn new(annotation_type: i64, vector: Value) -> Self {
+        Self {
+            annotation_type,
+            vector,
+            description: String::new(),
+            meta_data: Value::Null,
+            concealed: false,
+            blurred: false,
+            unique_identifier: None,
+            user: None,
+        }
+    }
+}
+
+impl Commands {
+    /// Creates every annotation of `new` in one append, or none. Returns one result per input,
+    /// in order; a retried one has no position.
+    pub async fn create_annotations(
+        &self,
+        caller: &Caller,
+        new: NewAnnotations,
+    ) -> Result<Vec<Written>, ApiError> {
+        let image = self
+            .read
+            .image(new.image)
+            .await?
+            .filter(|i| !i.deleted)
+            .ok_or(DomainError::NotFound("image"))?;
+        let (_, permissions) = self.set_access(caller, image.image_set).await?;
+        let may_name_creator = caller.actor.superuser || caller.source == Source::Import;
+        let mut types = BTreeMap::new();
+        let mut globals_taken = BTreeSet::new();
+        // UUID → the input that creates it, so that a repeat in one list is its retry.
+        let mut first_with: BTreeMap<uuid::Uuid, usize> = BTreeMap::new();
+        let mut plan: Vec<Planned> = Vec::with_capacity(new.annotations.len());
+        for input in new.annotations {
+            if input.user.is_some_and(|u| u != caller.actor.id) && !may_name_creator {
+                return Err(
+                    DomainError::Forbidden("create annotations in another user's name").into(),
+                );
+            }
+            let uuid = input.unique_identifier.unwrap_or_else(uuid::Uuid::now_v7);
+            if let Some(first) = first_with.get(&uuid) {
+                plan.push(Planned::SameAs(*first));
+                continue;
+            }
+            if input.unique_identifier.is_some() {
+                if let Some(existing) = self.annotation_by_uuid(uuid).await? {
+                    plan.push(Planned::Existing(existing));
+                    continue;
+                }
+            }
+            let type_info = match types.get(&input.annotation_type) {
+                Some(info) => *info,
+                None => {
+                    let info = self
+                        .type_info(image.image_set, input.annotation_type)
+                        .await?;
+                    types.insert(input.annotation_type, info);
+                    info
+                }
+            };
+            let global = type_info.vector_type == VectorType::Global;
+            let other_global = global
+                && (globals_taken.contains(&type_info.id)
+                    || self.global_exists(image.id, type_info.id, None).await?);
+            let context = AnnotationContext {
+                actor: caller.actor.id,
+                permissions,
+                annotation_type: type_info,
+                image: image_info(&image),
+                other_global,
+            };
+            let command = AnnotationCommand::Create(NewAnnotation {
+                id: 0,
+                image: image.id,
+                annotation_type: input.annotation_type,
+                vector: input.vector,
+                description: input.description,
+                meta_data: input.meta_data,
+                concealed: input.concealed,
+                blurred: input.blurred,
+                unique_identifier: uuid,
+                user: input.user,
+            });
+            let mut events = AnnotationAggregate::decide(None, &command, &context)?;
+            if global {
+                globals_taken.insert(type_info.id);
+            }
+            first_with.insert(uuid, plan.len());
+            plan.push(Planned::New(events.remove(0)));
+        }
+        let to_write: Vec<AnnotationEvent> = plan
+            .iter()
+            .filter_map(|p| match p {
+                Planned::New(event) => Some(event.clone()),
+                _ => None,
+            })
+            .collect();
+        let written = if to_write.is_empty() {
+            Vec::new()
+        } else {
+            // The ids are taken inside the append: the events get theirs there.
+            let build = Box::new(move |ids: &mut exact_store::IdAllocator| {
+                to_write
+                    .into_iter()
+                    .map(|mut event| {
+                        let id = ids.next(AnnotationAggregate::KIND);
+                        if let AnnotationEvent::AnnotationCreated(created) = &mut event {
+                            created.id = id;
+                        }
+                        let (name, payload) = event.to_parts();
+                        StreamAppend::new(
+                            annotation::stream(id),
+                            Expected::NoStream,
+                            vec![NewEvent::new(name, payload)],
+                        )
+                    })
+                    .collect()
+            });
+            self.store
+                .append_built(caller.append_context(), build)
+                .await?
+        };
+        // The new annotations were stored in input order, one envelope each.
+        let mut stored = written.iter();
+        let mut results: Vec<Written> = Vec::with_capacity(plan.len());
+        for planned in plan {
+            let result = match planned {
+                Planned::Existing(existing) => existing,
+                Planned::New(_) => {
+                    let envelope = stored.next().expect("one envelope per new annotation");
+                    Written {
+                        id: super::id_of_stream(&envelope.stream),
+                        version: envelope.version,
+                        position: Some(envelope.position),
+                    }
+                }
+                Planned::SameAs(first) => Written {
+                    position: None,
+                    ..results[first]
+                },
+            };
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    /// Changes, deletes, restores or verifies annotation `id`.
+    pub async fn annotation_command(
+        &self,
+        caller: &Caller,
+        id: i64,
+        expected: Option<i64>,
+        command: &AnnotationCommand,
+    ) -> Result<Written, ApiError> {
+        let row = self
+            .read
+            .annotations(&AnnotationQuery {
+                ids: vec![id],
+                ..AnnotationQuery::default()
+            })
+            .await?
+            .pop()
+            .ok_or(DomainError::NotFound("annotation"))?;
+        let image = self
+            .read
+            .image(row.image)
+            .await?
+            .ok_or(DomainError::NotFound("image"))?;
+        // An annotation on a set the caller cannot read does not exist for them.
+        let Ok((_, permissions)) = self.set_access(caller, image.image_set).await else {
+            return Err(DomainError::NotFound("annotation").into());
+        };
+        let type_id = match command {
+            AnnotationCommand::Change(changes) => {
+                changes.annotation_type.unwrap_or(row.annotation_type)
+            }
+            _ => row.annotation_type,
+        };
+        let type_info = self.type_info(image.image_set, type_id).await?;
+        let other_global = type_info.vector_type == VectorType::Global
+            && self.global_exists(image.id, type_id, Some(id)).await?;
+        let context = AnnotationContext {
+            actor: caller.actor.id,
+            permissions,
+            annotation_type: type_info,
+            image: image_info(&image),
+            other_global,
+        };
+        self.execute::<AnnotationAggregate>(caller, id, expected, command, &context)
+            .await
+    }
+
+    /// What the rules need to know of a type, as offered in `image_set`.
+    async fn type_info(&self, image_set: i64, id: i64) -> Result<TypeInfo, ApiError> {
+        let row = self.read.annotation_type(id).await?.ok_or_else(|| {
+            DomainError::invalid("annotation_type", format!("no annotation type {id}"))
+        })?;
+        let vector_type = VectorType::try_from(row.vector_type)
+            .map_err(|m| DomainError::invalid("annotation_type", m))?;
+        Ok(TypeInfo {
+            id,
+            vector_type,
+            node_count: u32::try_from(row.node_count).unwrap_or(0),
+            active: row.active,
+            offered: self.read.type_offered(image_set, id).await?,
+        })
+    }
+
+    async fn global_exists(
+        &self,
+        image: i64,
+        annotation_type: i64,
+        except: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        let live = self
+            .read
+            .annotations(&AnnotationQuery {
+                image: Some(image),
+                annotation_types: vec![annotation_type],
+                deleted: Some(false),
+                limit: Some(2),
+                ..AnnotationQuery::default()
+            })
+            .await?;
+        Ok(live.iter().any(|a| Some(a.id) != except))
+    }
+
+    async fn annotation_by_uuid(&self, uuid: uuid::Uuid) -> Result<Option<Written>, ApiError> {
+        let found = self
+            .read
+            .annotations(&AnnotationQuery {
+                unique_identifier: Some(uuid),
+                ..AnnotationQuery::default()
+            })
+            .await?
+            .pop();
+        Ok(found.map(|a| Written {
+            id: a.id,
+            version: a.version,
+            position: None,
+        }))
+    }
+}
+
+fn image_info(image: &ImageRow) -> ImageInfo {
+    ImageInfo {
+        id: image.id,
+        width: image.width as f64,
+        height: image.height as f64,
+        frames: u32::try_from(image.frames).unwrap_or(1),
+    }
+}
+
+/// What becomes of one input of a batch.
+enum Planned {
+    /// Its UUID exists already: a retry.
+    Existing(Written),
+    /// To be written.
+    New(AnnotationEvent),
+    /// Its UUID came earlier in the same list, at this index.
+    SameAs(usize),
+}

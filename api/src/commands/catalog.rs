@@ -1,0 +1,639 @@
+//! Commands on the catalog: accounts, teams, products, annotation types, image sets, images,
+//! export formats, dataset versions and the image access log. Each method gathers the context
+//! its aggregate's rules need from the read models, then runs the command.
+
+use std::collections::BTreeSet;
+
+use exact_domain::annotation_type::{AnnotationTypeCommand, AnnotationTypeContext, TypeSettings};
+use exact_domain::export_format::{
+    create_dataset_version, dataset_version_stream, DatasetVersionContext, ExportFormatCommand,
+    ExportFormatContext, FormatSettings,
+};
+use exact_domain::image::{access_stream, record_access, ImageCommand, ImageContext, ImageFile};
+use exact_domain::image_set::{ImageSetCommand, ImageSetContext, ImageSetEvent, SetSettings};
+use exact_domain::permissions::{Permission, Permissions};
+use exact_domain::product::{ProductCommand, ProductContext};
+use exact_domain::team::{TeamCommand, TeamContext, TeamEvent};
+use exact_domain::user::{UserCommand, UserContext};
+use exact_domain::{DomainError, DomainEvent, TeamRole};
+use exact_store::{Expected, NewEvent, StreamAppend};
+
+use super::{Aggregate, Caller, Commands, Written};
+use crate::error::ApiError;
+
+/// Implements [`Aggregate`] for a domain module with `decide` and `evolve`.
+macro_rules! aggregate {
+    ($name:ident, $module:ident, $kind:literal, $state:ident, $command:ident, $event:ident, $context:ident) => {
+        pub struct $name;
+
+        impl Aggregate for $name {
+            type State = exact_domain::$module::$state;
+            type Command = exact_domain::$module::$command;
+            type Event = exact_domain::$module::$event;
+            type Context = exact_domain::$module::$context;
+            const KIND: &'static str = $kind;
+
+            fn evolve(state: Option<Self::State>, event: &Self::Event) -> Option<Self::State> {
+                exact_domain::$module::evolve(state, event)
+            }
+
+            fn decide(
+                state: Option<&Self::State>,
+                command: &Self::Command,
+                context: &Self::Context,
+            ) -> Result<Vec<Self::Event>, DomainError> {
+                exact_domain::$module::decide(state, command, context)
+            }
+        }
+    };
+}
+
+aggregate!(
+    UserAggregate,
+    user,
+    "user",
+    User,
+    UserCommand,
+    UserEvent,
+    UserContext
+);
+aggregate!(
+    TeamAggregate,
+    team,
+    "team",
+    Team,
+    TeamCommand,
+    TeamEvent,
+    TeamContext
+);
+aggregate!(
+    ProductAggregate,
+    product,
+    "product",
+    Product,
+    ProductCommand,
+    ProductEvent,
+    ProductContext
+);
+aggregate!(
+    AnnotationTypeAggregate,
+    annotation_type,
+    "annotation_type",
+    AnnotationType,
+    AnnotationTypeCommand,
+    AnnotationTypeEvent,
+    AnnotationTypeContext
+);
+aggregate!(
+    ImageSetAggregate,
+    image_set,
+    "image_set",
+    ImageSet,
+    ImageSetCommand,
+    ImageSetEvent,
+    ImageSetContext
+);
+aggregate!(
+    ImageAggregate,
+    image,
+    "image",
+    Image,
+    ImageCommand,
+    ImageEvent,
+    ImageContext
+);
+aggregate!(
+    ExportFormatAggregate,
+    export_format,
+    "export_format",
+    ExportFormat,
+    ExportFormatCommand,
+    ExportFormatEvent,
+    ExportFormatContext
+);
+
+/// A new account's details; the password is hashed already.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub is_superuser: bool,
+    pub is_staff: bool,
+}
+
+impl Commands {
+    pub async fn create_user(&self, caller: &Caller, new: NewUser) -> Result<Written, ApiError> {
+        let username_taken = self
+            .read
+            .user_by_username(new.username.trim())
+            .await?
+            .is_some();
+        let context = UserContext {
+            actor: caller.actor,
+            username_taken,
+        };
+        self.create::<UserAggregate>(
+            caller,
+            move |id| UserCommand::Create {
+                id,
+                username: new.username.clone(),
+                email: new.email.clone(),
+                password_hash: new.password_hash.clone(),
+                is_superuser: new.is_superuser,
+                is_staff: new.is_staff,
+            },
+            context,
+        )
+        .await
+    }
+
+    /// Changes password, activity or roles of user `id`.
+    pub async fn user_command(
+        &self,
+        caller: &Caller,
+        id: i64,
+        command: &UserCommand,
+    ) -> Result<Written, ApiError> {
+        let context = UserContext {
+            actor: caller.actor,
+            username_taken: false,
+        };
+        self.execute::<UserAggregate>(caller, id, None, command, &context)
+            .await
+    }
+
+    pub async fn create_team(
+        &self,
+        caller: &Caller,
+        name: String,
+        website: String,
+    ) -> Result<Written, ApiError> {
+        let context = TeamContext {
+            actor: caller.actor,
+            name_taken: self.read.team_by_name(&name).await?.is_some(),
+            target_active: true,
+        };
+        self.create::<TeamAggregate>(
+            caller,
+            move |id| TeamCommand::Create {
+                id,
+                name: name.clone(),
+                website: website.clone(),
+            },
+            context,
+        )
+        .await
+    }
+
+    /// Membership commands. When the last member leaves, the team's sets are freed in the same
+    /// append: public and locked, as EXACT does.
+    pub async fn team_command(
+        &self,
+        caller: &Caller,
+        team: i64,
+        expected: Option<i64>,
+        command: &TeamCommand,
+    ) -> Result<Written, ApiError> {
+        let target = match command {
+            TeamCommand::AddMember { user } => Some(*user),
+            _ => None,
+        };
+        let target_active = match target {
+            Some(user) => self.read.user(user).await?.is_some_and(|u| u.is_active),
+            None => true,
+        };
+        let context = TeamContext {
+            actor: caller.actor,
+            name_taken: false,
+            target_active,
+        };
+        let sets = self.read.image_sets_of_team(team).await?;
+        self.execute_with::<TeamAggregate>(
+            caller,
+            team,
+            expected,
+            command,
+            &context,
+            |event, more| {
+                if let TeamEvent::TeamDissolved { .. } = event {
+                    for set in &sets {
+                        let (name, payload) = ImageSetEvent::ImageSetFreed {
+                            id: set.id,
+                            public_collaboration: set.public_collaboration,
+                        }
+                        .to_parts();
+                        more.push(StreamAppend::new(
+                            super::stream_of::<ImageSetAggregate>(set.id),
+                            Expected::Any,
+                            vec![NewEvent::new(name, payload)],
+                        ));
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    pub async fn create_product(
+        &self,
+        caller: &Caller,
+        team: i64,
+        name: String,
+        description: String,
+    ) -> Result<Written, ApiError> {
+        self.live_team(team).await?;
+        let context = ProductContext {
+            actor: caller.actor,
+            team_role: self.read.team_role(team, caller.actor.id).await?,
+            name_taken: self.read.product_by_name(team, &name).await?.is_some(),
+            set_permissions: Permissions::NONE,
+        };
+        self.create::<ProductAggregate>(
+            caller,
+            move |id| ProductCommand::Create {
+                id,
+                team,
+                name: name.clone(),
+                description: description.clone(),
+            },
+            context,
+        )
+        .await
+    }
+
+    pub async fn product_command(
+        &self,
+        caller: &Caller,
+        id: i64,
+        expected: Option<i64>,
+        command: &ProductCommand,
+    ) -> Result<Written, ApiError> {
+        let product = self
+            .read
+            .product(id)
+            .await?
+            .ok_or(DomainError::NotFound("product"))?;
+        let name_taken = match command {
+            ProductCommand::Change {
+                name: Some(name), ..
+            } => self
+                .read
+                .product_by_name(product.team, name)
+                .await?
+                .is_some_and(|other| other.id != id),
+            _ => false,
+        };
+        let set_permissions = match command {
+            ProductCommand::Link { image_set } | ProductCommand::Unlink { image_set } => {
+                self.set_access(caller, *image_set).await?.1
+            }
+            _ => Permissions::NONE,
+        };
+        let context = ProductContext {
+            actor: caller.actor,
+            team_role: self.read.team_role(product.team, caller.actor.id).await?,
+            name_taken,
+            set_permissions,
+        };
+        self.execute::<ProductAggregate>(caller, id, expected, command, &context)
+            .await
+    }
+
+    pub async fn create_annotation_type(
+        &self,
+        caller: &Caller,
+        product: i64,
+        vector_type: i64,
+        settings: TypeSettings,
+    ) -> Result<Written, ApiError> {
+        let team = self
+            .read
+            .product(product)
+            .await?
+            .ok_or(DomainError::NotFound("product"))?
+            .team;
+        let context = AnnotationTypeContext {
+            actor: caller.actor,
+            team_role: self.read.team_role(team, caller.actor.id).await?,
+            name_taken: self
+                .read
+                .annotation_type_by_name(product, &settings.name)
+                .await?
+                .is_some(),
+        };
+        self.create::<AnnotationTypeAggregate>(
+            caller,
+            move |id| AnnotationTypeCommand::Create {
+                id,
+                product,
+                vector_type,
+                settings: settings.clone(),
+            },
+            context,
+        )
+        .await
+    }
+
+    pub async fn change_annotation_type(
+        &self,
+        caller: &Caller,
+        id: i64,
+        expected: Option<i64>,
+        settings: TypeSettings,
+    ) -> Result<Written, ApiError> {
+        let current = self
+            .read
+            .annotation_type(id)
+            .await?
+            .ok_or(DomainError::NotFound("annotation type"))?;
+        let team = self
+            .read
+            .product(current.product)
+            .await?
+            .ok_or(DomainError::NotFound("product"))?
+            .team;
+        let context = AnnotationTypeContext {
+            actor: caller.actor,
+            team_role: self.read.team_role(team, caller.actor.id).await?,
+            name_taken: self
+                .read
+                .annotation_type_by_name(current.product, &settings.name)
+                .await?
+                .is_some_and(|other| other.id != id),
+        };
+        let command = AnnotationTypeCommand::Change(settings);
+        self.execute::<AnnotationTypeAggregate>(caller, id, expected, &command, &context)
+            .await
+    }
+
+    pub async fn create_image_set(
+        &self,
+        caller: &Caller,
+        team: i64,
+        settings: SetSettings,
+    ) -> Result<Written, ApiError> {
+        self.live_team(team).await?;
+        let context = ImageSetContext {
+            actor: caller.actor,
+            team_role: self.read.team_role(team, caller.actor.id).await?,
+            permissions: Permissions::NONE,
+            name_taken: self
+                .read
+                .image_set_by_name(team, &settings.name)
+                .await?
+                .is_some(),
+            // A new set has no products linked yet: it offers no type.
+            main_type_offered: false,
+        };
+        self.create::<ImageSetAggregate>(
+            caller,
+            move |id| ImageSetCommand::Create {
+                id,
+                team,
+                settings: settings.clone(),
+            },
+            context,
+        )
+        .await
+    }
+
+    pub async fn image_set_command(
+        &self,
+        caller: &Caller,
+        id: i64,
+        expected: Option<i64>,
+        command: &ImageSetCommand,
+    ) -> Result<Written, ApiError> {
+        let (set, permissions) = self.set_access(caller, id).await?;
+        let (name_taken, main_type_offered) = match command {
+            ImageSetCommand::Change(settings) => {
+                let taken = match set.team {
+                    Some(team) => self
+                        .read
+                        .image_set_by_name(team, &settings.name)
+                        .await?
+                        .is_some_and(|other| other.id != id),
+                    None => false,
+                };
+                let offered = match settings.main_annotation_type {
+                    Some(t) => self.read.type_offered(id, t).await?,
+                    None => true,
+                };
+                (taken, offered)
+            }
+            _ => (false, false),
+        };
+        let context = ImageSetContext {
+            actor: caller.actor,
+            team_role: TeamRole::None,
+            permissions,
+            name_taken,
+            main_type_offered,
+        };
+        self.execute::<ImageSetAggregate>(caller, id, expected, command, &context)
+            .await
+    }
+
+    /// Registers a stored, measured file as an image of `image_set`.
+    pub async fn add_image(
+        &self,
+        caller: &Caller,
+        image_set: i64,
+        file: ImageFile,
+    ) -> Result<Written, ApiError> {
+        let (_, permissions) = self.set_access(caller, image_set).await?;
+        let duplicate = self
+            .read
+            .duplicate_image(image_set, &file.name, &file.checksum)
+            .await?
+            .is_some();
+        let context = ImageContext {
+            permissions,
+            duplicate,
+        };
+        self.create::<ImageAggregate>(
+            caller,
+            move |id| ImageCommand::Add {
+                id,
+                image_set,
+                file: file.clone(),
+            },
+            context,
+        )
+        .await
+    }
+
+    pub async fn delete_image(
+        &self,
+        caller: &Caller,
+        id: i64,
+        expected: Option<i64>,
+    ) -> Result<Written, ApiError> {
+        let image = self
+            .read
+            .image(id)
+            .await?
+            .ok_or(DomainError::NotFound("image"))?;
+        let (_, permissions) = self.set_access(caller, image.image_set).await?;
+        let context = ImageContext {
+            permissions,
+            duplicate: false,
+        };
+        self.execute::<ImageAggregate>(caller, id, expected, &ImageCommand::Delete, &context)
+            .await
+    }
+
+    /// The viewer's report that the caller opened (or closed) an image.
+    pub async fn record_image_access(
+        &self,
+        caller: &Caller,
+        image: i64,
+        opened: bool,
+    ) -> Result<i64, ApiError> {
+        let loaded = self.load::<ImageAggregate>(image).await?;
+        let state = loaded.state.ok_or(DomainError::NotFound("image"))?;
+        let (_, permissions) = self.set_access(caller, state.image_set).await?;
+        let event = record_access(&state, caller.actor.id, opened, permissions)?;
+        let (name, payload) = event.to_parts();
+        let written = self
+            .store
+            .append(
+                &access_stream(image),
+                Expected::Any,
+                vec![NewEvent::new(name, payload)],
+                caller.append_context(),
+            )
+            .await?;
+        Ok(written[0].position)
+    }
+
+    pub async fn create_export_format(
+        &self,
+        caller: &Caller,
+        team: i64,
+        settings: FormatSettings,
+    ) -> Result<Written, ApiError> {
+        self.live_team(team).await?;
+        let types: Vec<i64> = settings.annotations_types.iter().copied().collect();
+        let context = ExportFormatContext {
+            actor: caller.actor,
+            team_role: self.read.team_role(team, caller.actor.id).await?,
+            name_taken: self
+                .read
+                .export_format_named(&settings.name)
+                .await?
+                .is_some(),
+            types_in_team: self.read.types_in_team(team, &types).await?,
+        };
+        self.create::<ExportFormatAggregate>(
+            caller,
+            move |id| ExportFormatCommand::Create {
+                id,
+                team,
+                settings: settings.clone(),
+            },
+            context,
+        )
+        .await
+    }
+
+    pub async fn export_format_command(
+        &self,
+        caller: &Caller,
+        id: i64,
+        expected: Option<i64>,
+        command: &ExportFormatCommand,
+    ) -> Result<Written, ApiError> {
+        let team = self
+            .read
+            .export_format_team(id)
+            .await?
+            .ok_or(DomainError::NotFound("export format"))?;
+        let (name_taken, types_in_team) = match command {
+            ExportFormatCommand::Change(settings) => {
+                let types: Vec<i64> = settings.annotations_types.iter().copied().collect();
+                (
+                    self.read
+                        .export_format_named(&settings.name)
+                        .await?
+                        .is_some_and(|other| other != id),
+                    self.read.types_in_team(team, &types).await?,
+                )
+            }
+            _ => (false, true),
+        };
+        let context = ExportFormatContext {
+            actor: caller.actor,
+            team_role: self.read.team_role(team, caller.actor.id).await?,
+            name_taken,
+            types_in_team,
+        };
+        self.execute::<ExportFormatAggregate>(caller, id, expected, command, &context)
+            .await
+    }
+
+    /// Names `image_sets` as they stood at `position` (default: now).
+    pub async fn create_dataset_version(
+        &self,
+        caller: &Caller,
+        name: String,
+        position: Option<i64>,
+        image_sets: BTreeSet<i64>,
+    ) -> Result<Written, ApiError> {
+        let mut sets_readable = true;
+        for set in &image_sets {
+            sets_readable &= self.read.readable_set(caller.actor, *set).await?.is_some();
+        }
+        let head = self.store.last_position().await?;
+        let context = DatasetVersionContext {
+            actor: caller.actor,
+            name_taken: self.read.dataset_version_named(&name).await?.is_some(),
+            head,
+            sets_readable,
+        };
+        let position = position.unwrap_or(head);
+        create_dataset_version(false, 0, &name, position, &image_sets, &context)?;
+        let build = Box::new(move |ids: &mut exact_store::IdAllocator| {
+            let id = ids.next("dataset_version");
+            let event = create_dataset_version(false, id, &name, position, &image_sets, &context)
+                .expect("decided above with the same input");
+            let (name, payload) = event.to_parts();
+            vec![StreamAppend::new(
+                dataset_version_stream(id),
+                Expected::NoStream,
+                vec![NewEvent::new(name, payload)],
+            )]
+        });
+        let written = self
+            .store
+            .append_built(caller.append_context(), build)
+            .await?;
+        Ok(Written {
+            id: super::id_of_stream(&written[0].stream),
+            version: 1,
+            position: Some(written[0].position),
+        })
+    }
+
+    /// The live set and the caller's permissions on it; 404 when it is gone or unreadable, so
+    /// that a set's existence is not revealed to those who may not read it.
+    pub async fn set_access(
+        &self,
+        caller: &Caller,
+        image_set: i64,
+    ) -> Result<(exact_projections::catalog_read::ImageSetRow, Permissions), ApiError> {
+        let found = self.read.readable_set(caller.actor, image_set).await?;
+        let (set, permissions) = found.ok_or(DomainError::NotFound("image set"))?;
+        debug_assert!(permissions.contains(Permission::Read));
+        Ok((set, permissions))
+    }
+
+    async fn live_team(&self, team: i64) -> Result<(), ApiError> {
+        match self.read.team(team).await? {
+            Some(t) if !t.dissolved => Ok(()),
+            Some(_) => Err(DomainError::Deleted("team").into()),
+            None => Err(DomainError::NotFound("team").into()),
+        }
+    }
+}
