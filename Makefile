@@ -17,7 +17,7 @@ test: setup-test
 	PG_OPTIONS="-o fsync=off" scripts/with-postgres.sh cargo test --workspace --locked
 
 bench: setup-test
-	scripts/with-postgres.sh sh -c 'cargo bench --locked -p exact-store --bench store && cargo bench --locked -p exact-projections --bench annotations'
+	scripts/with-postgres.sh sh -c 'cargo bench --locked -p exact-store --bench store && cargo bench --locked -p exact-api --bench annotations'
 
 lint:
 	cargo fmt --all --check

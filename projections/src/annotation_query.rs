@@ -3,8 +3,9 @@
 //! ids, now or `as_of` a log position, paged. Each filter is optional; the spatial index
 //! answers the rectangle, the history table answers `as_of`.
 
+use std::fmt::Write;
+
 use exact_domain::annotation::Consensus;
-use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use crate::annotations::AnnotationRow;
 use crate::read::{ReadDb, Rect};
@@ -64,36 +65,153 @@ impl ReadDb {
         query: &AnnotationQuery,
     ) -> Result<Vec<AnnotationRow>, QueryError> {
         query.check()?;
+        let sql = query.build(matches!(self, ReadDb::Postgres(_)), false);
         Ok(match self {
-            ReadDb::Sqlite(pool) => {
-                let mut sql = QueryBuilder::new("");
-                query.build(&mut sql, false, false);
-                sql.build_query_as().fetch_all(pool).await?
-            }
-            ReadDb::Postgres(pool) => {
-                let mut sql = QueryBuilder::new("");
-                query.build(&mut sql, true, false);
-                sql.build_query_as().fetch_all(pool).await?
-            }
+            ReadDb::Postgres(pool) => sql.query_as::<AnnotationRow>().fetch_all(pool).await?,
+            // Thousands of rows per viewport: stepped where they are read, not handed across
+            // threads one by one (see `exact_store::SqliteReaders`).
+            ReadDb::Sqlite(_, readers) => readers
+                .with(move |conn| {
+                    let mut statement = conn.prepare_cached(&sql.text)?;
+                    for (i, param) in sql.params.iter().enumerate() {
+                        param.bind_to(&mut statement, i + 1)?;
+                    }
+                    let rows = statement.raw_query().mapped(row_from_sqlite);
+                    rows.collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .await
+                .map_err(|e| QueryError::Database(sqlx::Error::Protocol(e.to_string())))?,
         })
     }
 
     /// How many annotations match, ignoring `limit` and `offset`: the `count` of a page.
     pub async fn count_annotations(&self, query: &AnnotationQuery) -> Result<i64, QueryError> {
         query.check()?;
+        let sql = query.build(matches!(self, ReadDb::Postgres(_)), true);
         Ok(match self {
-            ReadDb::Sqlite(pool) => {
-                let mut sql = QueryBuilder::new("");
-                query.build(&mut sql, false, true);
-                sql.build_query_scalar().fetch_one(pool).await?
-            }
-            ReadDb::Postgres(pool) => {
-                let mut sql = QueryBuilder::new("");
-                query.build(&mut sql, true, true);
-                sql.build_query_scalar().fetch_one(pool).await?
-            }
+            ReadDb::Postgres(pool) => sql.query_scalar().fetch_one(pool).await?,
+            ReadDb::Sqlite(pool, _) => sql.query_scalar().fetch_one(pool).await?,
         })
     }
+}
+
+/// A value bound to a placeholder.
+#[derive(Clone, Debug, PartialEq)]
+enum Param {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Param {
+    fn bind_to(
+        &self,
+        statement: &mut rusqlite::Statement<'_>,
+        index: usize,
+    ) -> rusqlite::Result<()> {
+        match self {
+            Param::Int(v) => statement.raw_bind_parameter(index, v),
+            Param::Float(v) => statement.raw_bind_parameter(index, v),
+            Param::Bool(v) => statement.raw_bind_parameter(index, v),
+            Param::Text(v) => statement.raw_bind_parameter(index, v),
+        }
+    }
+}
+
+/// SQL text with `$n` placeholders (both backends read them) and the values they stand for,
+/// so that one statement can go through sqlx or rusqlite.
+#[derive(Debug, Default)]
+struct Sql {
+    text: String,
+    params: Vec<Param>,
+}
+
+impl Sql {
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn bind(&mut self, param: Param) -> &mut Self {
+        self.params.push(param);
+        let _ = write!(self.text, "${}", self.params.len());
+        self
+    }
+
+    /// A comma-separated list of placeholders for `values`.
+    fn bind_list(&mut self, values: &[i64]) -> &mut Self {
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(Param::Int(*v));
+        }
+        self
+    }
+
+    fn query_as<'q, O>(
+        &'q self,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let mut query = sqlx::query_as(&self.text);
+        for param in &self.params {
+            query = match param {
+                Param::Int(v) => query.bind(*v),
+                Param::Float(v) => query.bind(*v),
+                Param::Bool(v) => query.bind(*v),
+                Param::Text(v) => query.bind(v.as_str()),
+            };
+        }
+        query
+    }
+
+    fn query_scalar<'q, DB>(
+        &'q self,
+    ) -> sqlx::query::QueryScalar<'q, DB, i64, <DB as sqlx::Database>::Arguments<'q>>
+    where
+        DB: sqlx::Database,
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+        f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    {
+        let mut query = sqlx::query_scalar(&self.text);
+        for param in &self.params {
+            query = match param {
+                Param::Int(v) => query.bind(*v),
+                Param::Float(v) => query.bind(*v),
+                Param::Bool(v) => query.bind(*v),
+                Param::Text(v) => query.bind(v.as_str()),
+            };
+        }
+        query
+    }
+}
+
+/// An [`AnnotationRow`] from a row of `ROW_COLUMNS` (or `AS_OF_COLUMNS`), in that order.
+fn row_from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<AnnotationRow> {
+    Ok(AnnotationRow {
+        id: row.get(0)?,
+        image: row.get(1)?,
+        annotation_type: row.get(2)?,
+        vector: row.get(3)?,
+        description: row.get(4)?,
+        meta_data: row.get(5)?,
+        concealed: row.get(6)?,
+        blurred: row.get(7)?,
+        deleted: row.get(8)?,
+        unique_identifier: row.get(9)?,
+        user_id: row.get(10)?,
+        last_editor: row.get(11)?,
+        time: row.get(12)?,
+        last_edit_time: row.get(13)?,
+        version: row.get(14)?,
+        position: row.get(15)?,
+    })
 }
 
 impl AnnotationQuery {
@@ -119,15 +237,9 @@ impl AnnotationQuery {
         Ok(())
     }
 
-    /// Writes the statement: the rows (or their count) with every filter given.
-    fn build<'a, DB>(&'a self, sql: &mut QueryBuilder<'a, DB>, postgres: bool, count: bool)
-    where
-        DB: Database,
-        i64: Encode<'a, DB> + Type<DB>,
-        f64: Encode<'a, DB> + Type<DB>,
-        bool: Encode<'a, DB> + Type<DB>,
-        String: Encode<'a, DB> + Type<DB>,
-    {
+    /// The statement: the rows (or their count) with every filter given.
+    fn build(&self, postgres: bool, count: bool) -> Sql {
+        let mut sql = Sql::default();
         // `s`: the table that holds the state being filtered, now or as of a position.
         let s = if self.as_of.is_some() { "h" } else { "a" };
         sql.push("SELECT ");
@@ -161,66 +273,65 @@ impl AnnotationQuery {
         }
         if let Some(r) = &self.rect {
             if postgres {
-                sql.push(format!(" AND {s}.bbox && box(point("));
-                sql.push_bind(r.min_x)
+                sql.push(&format!(" AND {s}.bbox && box(point("));
+                sql.bind(Param::Float(r.min_x))
                     .push(", ")
-                    .push_bind(r.min_y)
+                    .bind(Param::Float(r.min_y))
                     .push("), point(");
-                sql.push_bind(r.max_x)
+                sql.bind(Param::Float(r.max_x))
                     .push(", ")
-                    .push_bind(r.max_y)
+                    .bind(Param::Float(r.max_y))
                     .push("))");
                 if let Some(p) = self.as_of {
                     // The second key of the history's GiST index.
-                    sql.push(" AND h.validity @> ").push_bind(p).push("::int8");
+                    sql.push(" AND h.validity @> ")
+                        .bind(Param::Int(p))
+                        .push("::int8");
                 }
             } else {
-                sql.push(" AND r.min_x <= ").push_bind(r.max_x);
-                sql.push(" AND r.max_x >= ").push_bind(r.min_x);
-                sql.push(" AND r.min_y <= ").push_bind(r.max_y);
-                sql.push(" AND r.max_y >= ").push_bind(r.min_y);
+                sql.push(" AND r.min_x <= ").bind(Param::Float(r.max_x));
+                sql.push(" AND r.max_x >= ").bind(Param::Float(r.min_x));
+                sql.push(" AND r.min_y <= ").bind(Param::Float(r.max_y));
+                sql.push(" AND r.max_y >= ").bind(Param::Float(r.min_y));
                 if let Some(image) = self.image {
-                    sql.push(" AND r.min_image <= ").push_bind(image);
-                    sql.push(" AND r.max_image >= ").push_bind(image);
+                    sql.push(" AND r.min_image <= ").bind(Param::Int(image));
+                    sql.push(" AND r.max_image >= ").bind(Param::Int(image));
                 }
                 if let Some(p) = self.as_of {
-                    sql.push(" AND r.valid_from <= ").push_bind(p);
-                    sql.push(" AND r.valid_to >= ").push_bind(p);
+                    sql.push(" AND r.valid_from <= ").bind(Param::Int(p));
+                    sql.push(" AND r.valid_to >= ").bind(Param::Int(p));
                 }
             }
             // The index compares in single precision (SQLite) or by box: the exact test.
-            sql.push(format!(" AND {s}.min_x <= ")).push_bind(r.max_x);
-            sql.push(format!(" AND {s}.max_x >= ")).push_bind(r.min_x);
-            sql.push(format!(" AND {s}.min_y <= ")).push_bind(r.max_y);
-            sql.push(format!(" AND {s}.max_y >= ")).push_bind(r.min_y);
+            sql.push(&format!(" AND {s}.min_x <= "))
+                .bind(Param::Float(r.max_x));
+            sql.push(&format!(" AND {s}.max_x >= "))
+                .bind(Param::Float(r.min_x));
+            sql.push(&format!(" AND {s}.min_y <= "))
+                .bind(Param::Float(r.max_y));
+            sql.push(&format!(" AND {s}.max_y >= "))
+                .bind(Param::Float(r.min_y));
         }
         if let Some(p) = self.as_of {
-            sql.push(" AND h.valid_from <= ").push_bind(p);
+            sql.push(" AND h.valid_from <= ").bind(Param::Int(p));
             sql.push(" AND (h.valid_to IS NULL OR h.valid_to > ")
-                .push_bind(p)
+                .bind(Param::Int(p))
                 .push(")");
         }
         if let Some(image) = self.image {
-            sql.push(format!(" AND {s}.image = ")).push_bind(image);
+            sql.push(&format!(" AND {s}.image = "))
+                .bind(Param::Int(image));
         }
         if !self.ids.is_empty() {
-            sql.push(" AND a.id IN (");
-            let mut list = sql.separated(", ");
-            for id in &self.ids {
-                list.push_bind(*id);
-            }
-            sql.push(")");
+            sql.push(" AND a.id IN (").bind_list(&self.ids).push(")");
         }
         if !self.annotation_types.is_empty() {
-            sql.push(format!(" AND {s}.annotation_type IN ("));
-            let mut list = sql.separated(", ");
-            for t in &self.annotation_types {
-                list.push_bind(*t);
-            }
-            sql.push(")");
+            sql.push(&format!(" AND {s}.annotation_type IN ("))
+                .bind_list(&self.annotation_types)
+                .push(")");
         }
         if let Some(user) = self.user {
-            sql.push(" AND a.user_id = ").push_bind(user);
+            sql.push(" AND a.user_id = ").bind(Param::Int(user));
         }
         if let Some(editor) = self.last_editor {
             let column = if self.as_of.is_some() {
@@ -228,21 +339,23 @@ impl AnnotationQuery {
             } else {
                 "a.last_editor"
             };
-            sql.push(format!(" AND {column} = ")).push_bind(editor);
+            sql.push(&format!(" AND {column} = "))
+                .bind(Param::Int(editor));
         }
         if let Some(deleted) = self.deleted {
-            sql.push(format!(" AND {s}.deleted = ")).push_bind(deleted);
+            sql.push(&format!(" AND {s}.deleted = "))
+                .bind(Param::Bool(deleted));
         }
         if let Some(uuid) = self.unique_identifier {
             sql.push(" AND a.unique_identifier = ")
-                .push_bind(uuid.to_string());
+                .bind(Param::Text(uuid.to_string()));
         }
         if let Some(consensus) = self.consensus {
             // Net of the verdicts: twice the accepts minus all verdicts.
             const NET: &str = "(SELECT 2 * SUM(CASE WHEN v.verified THEN 1 ELSE 0 END) - COUNT(*) \
                                FROM verifications v WHERE v.annotation = a.id)";
             const ANY: &str = "EXISTS (SELECT 1 FROM verifications v WHERE v.annotation = a.id)";
-            sql.push(match consensus {
+            sql.push(&match consensus {
                 Consensus::Unverified => format!(" AND NOT {ANY}"),
                 Consensus::Accepted => format!(" AND {ANY} AND {NET} > 0"),
                 Consensus::Rejected => format!(" AND {ANY} AND {NET} <= 0"),
@@ -255,24 +368,26 @@ impl AnnotationQuery {
         };
         for (column, range) in [("a.time", &self.created), (edited, &self.edited)] {
             if let Some(from) = range.from {
-                sql.push(format!(" AND {column} >= ")).push_bind(from);
+                sql.push(&format!(" AND {column} >= "))
+                    .bind(Param::Int(from));
             }
             if let Some(to) = range.to {
-                sql.push(format!(" AND {column} <= ")).push_bind(to);
+                sql.push(&format!(" AND {column} <= ")).bind(Param::Int(to));
             }
         }
         if count {
-            return;
+            return sql;
         }
-        sql.push(format!(" ORDER BY {s}.id"));
+        sql.push(&format!(" ORDER BY {s}.id"));
         if let Some(limit) = self.limit {
-            sql.push(" LIMIT ").push_bind(limit);
+            sql.push(" LIMIT ").bind(Param::Int(limit));
         } else if self.offset > 0 {
             // Both backends take a LIMIT that never binds before an OFFSET.
-            sql.push(" LIMIT ").push_bind(i64::MAX);
+            sql.push(" LIMIT ").bind(Param::Int(i64::MAX));
         }
         if self.offset > 0 {
-            sql.push(" OFFSET ").push_bind(self.offset);
+            sql.push(" OFFSET ").bind(Param::Int(self.offset));
         }
+        sql
     }
 }

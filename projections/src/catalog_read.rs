@@ -12,7 +12,7 @@ use crate::read::ReadDb;
 macro_rules! fetch {
     ($db:expr, $kind:ident, $fetch:ident, $sql:expr $(, $bind:expr)* $(,)?) => {
         match $db {
-            ReadDb::Sqlite(pool) => sqlx::$kind($sql)$(.bind($bind))*.$fetch(pool).await,
+            ReadDb::Sqlite(pool, _) => sqlx::$kind($sql)$(.bind($bind))*.$fetch(pool).await,
             ReadDb::Postgres(pool) => sqlx::$kind($sql)$(.bind($bind))*.$fetch(pool).await,
         }
     };

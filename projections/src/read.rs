@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use exact_store::StoreUrl;
+use exact_store::{SqliteReaders, StoreUrl};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
@@ -45,7 +45,8 @@ const VERSION_COLUMNS: &str =
 /// Read access to the read models.
 #[derive(Clone, Debug)]
 pub enum ReadDb {
-    Sqlite(SqlitePool),
+    /// sqlx for most queries; rusqlite readers for the ones that return thousands of rows.
+    Sqlite(SqlitePool, SqliteReaders),
     Postgres(PgPool),
 }
 
@@ -62,6 +63,7 @@ impl ReadDb {
                         .max_connections(4)
                         .connect_with(options)
                         .await?,
+                    SqliteReaders::new(path),
                 )
             }
             StoreUrl::Postgres(url) => {
@@ -78,7 +80,7 @@ impl ReadDb {
         rect: Rect,
     ) -> Result<Vec<AnnotationRow>, sqlx::Error> {
         match self {
-            ReadDb::Sqlite(pool) => {
+            ReadDb::Sqlite(pool, _) => {
                 sqlx::query_as(&format!(
                     // CROSS JOIN makes SQLite walk the R*Tree first and look rows up by id; a plain
                     // JOIN let the planner scan the image's rows and probe the tree for each.
@@ -123,7 +125,7 @@ impl ReadDb {
         const EXACT: &str = "h.image = $5 AND h.valid_from <= $6 AND (h.valid_to IS NULL OR h.valid_to > $6) \
                              AND NOT h.deleted AND h.min_x <= $3 AND h.max_x >= $1 AND h.min_y <= $4 AND h.max_y >= $2";
         match self {
-            ReadDb::Sqlite(pool) => {
+            ReadDb::Sqlite(pool, _) => {
                 let sql = format!(
                     "SELECT {VERSION_COLUMNS} FROM annotation_history_rtree r CROSS JOIN annotation_history h \
                      ON h.entry = r.entry WHERE r.min_x <= $3 AND r.max_x >= $1 AND r.min_y <= $4 AND r.max_y >= $2 \
@@ -152,7 +154,7 @@ impl ReadDb {
             "SELECT {VERSION_COLUMNS} FROM annotation_history h WHERE h.id = $1 ORDER BY h.version"
         );
         match self {
-            ReadDb::Sqlite(pool) => sqlx::query_as(&sql).bind(id).fetch_all(pool).await,
+            ReadDb::Sqlite(pool, _) => sqlx::query_as(&sql).bind(id).fetch_all(pool).await,
             ReadDb::Postgres(pool) => sqlx::query_as(&sql).bind(id).fetch_all(pool).await,
         }
     }
@@ -171,7 +173,7 @@ impl ReadDb {
                    HAVING SUM(count) > 0 ORDER BY c, r";
         let multiple = cell_multiple.max(1);
         match self {
-            ReadDb::Sqlite(pool) => {
+            ReadDb::Sqlite(pool, _) => {
                 sqlx::query_as(sql)
                     .bind(image)
                     .bind(multiple)
@@ -196,7 +198,7 @@ impl ReadDb {
         let sql =
             "SELECT user_id, verified FROM verifications WHERE annotation = $1 ORDER BY user_id";
         match self {
-            ReadDb::Sqlite(pool) => sqlx::query_as(sql).bind(annotation).fetch_all(pool).await,
+            ReadDb::Sqlite(pool, _) => sqlx::query_as(sql).bind(annotation).fetch_all(pool).await,
             ReadDb::Postgres(pool) => sqlx::query_as(sql).bind(annotation).fetch_all(pool).await,
         }
     }

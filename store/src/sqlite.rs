@@ -69,6 +69,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
+            // 64 MiB of page cache for the one writer: bulk appends and rebuilds touch the
+            // spatial indexes all over, and SQLite's 2 MiB default spills to disk mid-transaction.
+            .pragma("cache_size", "-65536")
             .disable_statement_logging();
         let mut conn = options.connect().await?;
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);

@@ -19,15 +19,16 @@ use crate::{Envelope, Result, StoreError};
 /// Idle connections kept for reuse.
 const KEEP_IDLE: usize = 4;
 
-/// A small pool of read-only connections.
+/// A small pool of read-only connections: the store reads its log through it, and the read
+/// models' hot queries (`exact-projections`) use one of their own.
 #[derive(Clone, Debug)]
-pub(crate) struct Readers {
+pub struct Readers {
     path: PathBuf,
     idle: Arc<Mutex<Vec<Connection>>>,
 }
 
 impl Readers {
-    pub(crate) fn new(path: &Path) -> Self {
+    pub fn new(path: &Path) -> Self {
         Self {
             path: path.to_owned(),
             idle: Arc::default(),
@@ -35,7 +36,7 @@ impl Readers {
     }
 
     /// Runs `read` on a pooled connection on the blocking pool.
-    async fn with<T: Send + 'static>(
+    pub async fn with<T: Send + 'static>(
         &self,
         read: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {

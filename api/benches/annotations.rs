@@ -1,0 +1,284 @@
+//! One image with many annotations, through the command path: bulk creation in batches (rules,
+//! ids, the log and every read model inline), viewport queries now and as of a past position,
+//! the whole-image overview, and a rebuild of every read model. Printed as a Markdown table.
+//!
+//! `cargo bench -p exact-api --bench annotations`; `EXACT_BENCH_ANNOTATIONS` sets the count
+//! (default 1,000,000); `EXACT_TEST_DATABASE_URL` adds the PostgreSQL rows.
+//! Annotations are clustered like cells on tissue: boxes, points and polygons around random
+//! centres on a 100,000 x 80,000 px slide.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use exact_api::commands::{AnnotationInput, Caller, Commands, NewAnnotations, NewUser};
+use exact_domain::annotation_type::TypeSettings;
+use exact_domain::image::ImageFile;
+use exact_domain::image_set::SetSettings;
+use exact_domain::product::ProductCommand;
+use exact_domain::Actor;
+use exact_projections::annotation_query::AnnotationQuery;
+use exact_projections::{ReadDb, Rect};
+use exact_store::testing::TestDb;
+use exact_store::{Backend, Source};
+use serde_json::json;
+
+const WIDTH: f64 = 100_000.0;
+const HEIGHT: f64 = 80_000.0;
+const BATCH: i64 = 5_000;
+
+/// xorshift64: deterministic, and no dependency for a benchmark's dice.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Roughly normal, from the sum of four uniforms.
+    fn spread(&mut self, sigma: f64) -> f64 {
+        ((0..4).map(|_| self.unit()).sum::<f64>() - 2.0) * sigma
+    }
+}
+
+/// A cell near one of the tissue `centres`: a box, a point or a polygon, of `types` in that
+/// order.
+fn annotation(dice: &mut Dice, centres: &[(f64, f64)], types: [i64; 3]) -> AnnotationInput {
+    let (cx, cy) = centres[(dice.next() % centres.len() as u64) as usize];
+    let x = (cx + dice.spread(1_500.0)).clamp(0.0, WIDTH - 60.0);
+    let y = (cy + dice.spread(1_500.0)).clamp(0.0, HEIGHT - 60.0);
+    let (kind, vector) = match dice.next() % 3 {
+        0 => (
+            types[0],
+            json!({"x1": x, "y1": y, "x2": x + 40.0, "y2": y + 36.0}),
+        ),
+        1 => (
+            types[1],
+            json!({"x1": x, "y1": y, "x2": x + 25.0, "y2": y + 25.0}),
+        ),
+        _ => (
+            types[2],
+            json!({"x1": x, "y1": y, "x2": x + 30.0, "y2": y + 5.0, "x3": x + 22.0, "y3": y + 33.0, "x4": x + 3.0, "y4": y + 28.0}),
+        ),
+    };
+    AnnotationInput::new(kind, vector)
+}
+
+/// A pathologist's team with a set, one slide of `WIDTH` x `HEIGHT` and three types (box,
+/// point, polygon); returns the caller, the image and the types.
+async fn lab(commands: &Commands) -> (Caller, i64, [i64; 3]) {
+    let alice = commands
+        .create_user(
+            &Caller::system(),
+            NewUser {
+                username: "alice".into(),
+                email: String::new(),
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+                is_superuser: false,
+                is_staff: false,
+            },
+        )
+        .await
+        .unwrap();
+    let alice = Caller::new(Actor::user(alice.id), Source::Import);
+    let team = commands
+        .create_team(&alice, "Pathology".into(), String::new())
+        .await
+        .unwrap()
+        .id;
+    let set = SetSettings {
+        name: "Slides".into(),
+        ..SetSettings::default()
+    };
+    let set = commands
+        .create_image_set(&alice, team, set)
+        .await
+        .unwrap()
+        .id;
+    let product = commands
+        .create_product(&alice, team, "Cells".into(), String::new())
+        .await
+        .unwrap()
+        .id;
+    commands
+        .product_command(
+            &alice,
+            product,
+            None,
+            &ProductCommand::Link { image_set: set },
+        )
+        .await
+        .unwrap();
+    let mut types = [0; 3];
+    for (slot, (name, vector_type)) in
+        types
+            .iter_mut()
+            .zip([("Cell", 1), ("Nucleus", 2), ("Outline", 5)])
+    {
+        let settings = TypeSettings {
+            name: name.into(),
+            ..TypeSettings::default()
+        };
+        *slot = commands
+            .create_annotation_type(&alice, product, vector_type, settings)
+            .await
+            .unwrap()
+            .id;
+    }
+    let file = ImageFile {
+        name: "slide.svs".into(),
+        filename: "slide.svs".into(),
+        checksum: "0".repeat(64),
+        width: WIDTH as i64,
+        height: HEIGHT as i64,
+        mpp: Some(0.25),
+        objective_power: Some(40.0),
+        depth: 1,
+        frames: 1,
+        channels: 3,
+        image_type: 0,
+    };
+    let image = commands.add_image(&alice, set, file).await.unwrap().id;
+    (alice, image, types)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+async fn bench(backend: Backend, count: i64) {
+    let db = TestDb::new(backend).await;
+    let store = db.open_with_projections(exact_projections::all()).await;
+    let read = ReadDb::connect(&db.url).await.unwrap();
+    let commands = Commands::new(store.clone(), read.clone());
+    let (alice, image, types) = lab(&commands).await;
+    let mut dice = Dice(0x2545_F491_4F6C_DD1D);
+    let centres: Vec<(f64, f64)> = (0..400)
+        .map(|_| (dice.unit() * WIDTH, dice.unit() * HEIGHT))
+        .collect();
+
+    let start = Instant::now();
+    let mut middle = 0;
+    for batch in 0..count / BATCH {
+        let annotations = (0..BATCH)
+            .map(|_| annotation(&mut dice, &centres, types))
+            .collect();
+        let written = commands
+            .create_annotations(&alice, NewAnnotations { image, annotations })
+            .await
+            .unwrap();
+        if batch == count / BATCH / 2 {
+            middle = written.last().unwrap().position.unwrap();
+        }
+    }
+    let created = start.elapsed();
+    println!(
+        "| {} | create {count} annotations in batches of {BATCH} | {:.2} s | {:.0} /s |",
+        backend.name(),
+        created.as_secs_f64(),
+        count as f64 / created.as_secs_f64()
+    );
+
+    // Windows of 2,000 x 2,000 px at full resolution, centred on clusters (where the viewer is).
+    let windows: Vec<Rect> = (0..200)
+        .map(|i| {
+            let (cx, cy) = centres[i % centres.len()];
+            let (x, y) = (
+                (cx - 1_000.0).clamp(0.0, WIDTH - 2_000.0),
+                (cy - 1_000.0).clamp(0.0, HEIGHT - 2_000.0),
+            );
+            Rect {
+                min_x: x,
+                min_y: y,
+                max_x: x + 2_000.0,
+                max_y: y + 2_000.0,
+            }
+        })
+        .collect();
+    for (label, as_of) in [
+        ("viewport 2000x2000, now", None),
+        ("viewport 2000x2000, as of the middle", Some(middle)),
+    ] {
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for window in &windows {
+            let t = Instant::now();
+            let query = AnnotationQuery {
+                image: Some(image),
+                rect: Some(*window),
+                deleted: Some(false),
+                as_of,
+                ..AnnotationQuery::default()
+            };
+            rows += read.annotations(&query).await.unwrap().len();
+            times.push(t.elapsed());
+        }
+        times.sort_unstable();
+        println!(
+            "| {} | {label} ({} rows on average) | p50 {} ms | p95 {} ms |",
+            backend.name(),
+            rows / windows.len(),
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95))
+        );
+    }
+
+    for multiple in [1, 16] {
+        let mut times = Vec::new();
+        let mut cells = 0;
+        for _ in 0..50 {
+            let t = Instant::now();
+            cells = read.overview(image, None, multiple).await.unwrap().len();
+            times.push(t.elapsed());
+        }
+        times.sort_unstable();
+        let edge = 1024 * multiple;
+        println!(
+            "| {} | whole-image overview, counts per {edge} px cell ({cells} cells) | p50 {} ms | p95 {} ms |",
+            backend.name(),
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95))
+        );
+    }
+
+    for name in [
+        exact_projections::annotations::NAME,
+        exact_projections::catalog::NAME,
+    ] {
+        let start = Instant::now();
+        let applied = store.rebuild(name, Arc::new(|_, _| {})).await.unwrap();
+        let rebuilt = start.elapsed();
+        println!(
+            "| {} | rebuild the {name} read model ({applied} events) | {:.2} s | {:.0} events/s |",
+            backend.name(),
+            rebuilt.as_secs_f64(),
+            applied as f64 / rebuilt.as_secs_f64()
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let count: i64 = std::env::var("EXACT_BENCH_ANNOTATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    println!("| backend | operation | time | rate or latency |");
+    println!("|---|---|---:|---:|");
+    bench(Backend::Sqlite, count).await;
+    if std::env::var("EXACT_TEST_DATABASE_URL").is_ok() {
+        bench(Backend::Postgres, count).await;
+    } else {
+        eprintln!("EXACT_TEST_DATABASE_URL is not set: PostgreSQL rows skipped (run `make bench`)");
+    }
+}
