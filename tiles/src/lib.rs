@@ -1,5 +1,53 @@
-//! Pixels for the viewer: OpenSlide and image pyramids behind one trait, served as DeepZoom,
-//! IIIF, thumbnails and regions, with handle and tile caches.
+//! Pixels for the viewer: OpenSlide (and, to come, image pyramids) behind one trait, served as
+//! DeepZoom tiles, thumbnails and regions.
 //!
 //! Given a file, it answers pixels. It knows nothing of events, users, permissions or
-//! annotations. Its content arrives with the tiles issue.
+//! annotations: the API checks who may ask before it asks here.
+//!
+//! - [`source`]: the [`PixelSource`] trait, slide properties, and [`open`], which picks the
+//!   first source that accepts a file;
+//! - [`openslide`]: every format OpenSlide reads, through the real library;
+//! - [`deepzoom`]: the `.dzi` descriptor and OpenSlide's DeepZoom grid;
+//! - [`render`]: tiles, thumbnails and regions, resized and encoded;
+//! - [`fixture`]: test slides written on the spot (generic TIFF, Aperio SVS, broken files).
+
+pub mod deepzoom;
+pub mod fixture;
+pub mod openslide;
+pub mod render;
+pub mod service;
+pub mod source;
+pub mod tiff;
+
+pub use deepzoom::DeepZoom;
+pub use render::Format;
+pub use service::{Slide, TileConfig, TileService};
+pub use source::{open, Level, PixelSource, Properties};
+
+/// What can go wrong between a file and its pixels.
+#[derive(Debug, thiserror::Error)]
+pub enum TilesError {
+    /// No such file, level, tile or associated image.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A file no source reads.
+    #[error("{file}: unsupported: {reason}")]
+    Unsupported { file: String, reason: String },
+    /// A file a source recognised but cannot read (truncated, damaged).
+    #[error("{file}: cannot be read: {reason}")]
+    Corrupt { file: String, reason: String },
+    /// Reading pixels failed inside a slide that opened: one tile may be damaged. The handle
+    /// should be reopened (OpenSlide keeps an error once it has one).
+    #[error("{file}: pixels could not be decoded: {reason}")]
+    Decode { file: String, reason: String },
+    /// A level, tile, region or size beyond what the slide has or what is served at once.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// More pixels than allowed at once.
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("encoding failed: {0}")]
+    Encode(String),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,492 @@
+//! Slides made on the spot, for tests and benchmarks: pyramidal tiled JPEG TIFFs that OpenSlide
+//! reads as `generic-tiff`, Aperio-style SVS files it reads as `aperio` (JPEG tables shared in
+//! the `JPEGTables` tag, a thumbnail, a label and a macro image), and broken variants. Nothing
+//! is held whole in memory: tiles are drawn from a procedural texture one at a time, so a
+//! 50,000 px slide costs a tile's worth of memory.
+//!
+//! The texture is tissue-like: blobs of pink stroma with purple nuclei over a near-white
+//! background, so JPEG tiles have realistic sizes.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+
+/// Which vendor's layout to write.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Flavor {
+    /// Tiled levels only, each tile a complete JPEG: OpenSlide's `generic-tiff`.
+    GenericTiff,
+    /// Aperio's layout: level 0, a stripped thumbnail, the other levels, a label and a macro;
+    /// tiles share their JPEG tables; `ImageDescription` carries `AppMag` and `MPP`.
+    Aperio { app_mag: u32, mpp: f64 },
+}
+
+/// What to write.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SlideSpec {
+    pub width: u32,
+    pub height: u32,
+    /// Edge of the square tiles (a multiple of 16, as TIFF demands).
+    pub tile: u32,
+    /// Each level is this many times smaller than the one before.
+    pub level_factor: u32,
+    pub quality: u8,
+    pub flavor: Flavor,
+}
+
+impl SlideSpec {
+    /// OpenSlide's test-slide habits: 4x levels down to about one tile.
+    pub fn generic(width: u32, height: u32) -> Self {
+        Self {
+            width,
+            height,
+            tile: 256,
+            level_factor: 4,
+            quality: 80,
+            flavor: Flavor::GenericTiff,
+        }
+    }
+
+    /// Aperio's habits: 240 px tiles, 4x levels, 20x at 0.499 µm/px.
+    pub fn aperio(width: u32, height: u32) -> Self {
+        Self {
+            width,
+            height,
+            tile: 240,
+            level_factor: 4,
+            quality: 70,
+            flavor: Flavor::Aperio {
+                app_mag: 20,
+                mpp: 0.499,
+            },
+        }
+    }
+
+    /// Width and height of each level, largest first: down to the first level that fits in
+    /// one tile (at least level 0).
+    pub fn levels(&self) -> Vec<(u32, u32)> {
+        let mut levels = vec![(self.width, self.height)];
+        let mut factor = 1u32;
+        loop {
+            let (w, h) = *levels.last().expect("level 0 is there");
+            if w <= self.tile && h <= self.tile {
+                return levels;
+            }
+            factor *= self.level_factor;
+            levels.push((
+                self.width.div_ceil(factor).max(1),
+                self.height.div_ceil(factor).max(1),
+            ));
+        }
+    }
+}
+
+/// The slide's colour at level-0 coordinates (x, y): a pure function, so every level and every
+/// test can recompute it.
+pub fn texture(x: f64, y: f64, width: f64) -> [u8; 3] {
+    let tissue_scale = (width / 5.0).max(200.0);
+    let tissue = value_noise(x / tissue_scale, y / tissue_scale, 1);
+    if tissue < 0.5 {
+        let grain = (value_noise(x / 3.0, y / 3.0, 2) * 6.0) as u8;
+        return [242 + grain, 242 + grain, 244 + grain.min(4)];
+    }
+    let stroma = value_noise(x / 40.0, y / 40.0, 3);
+    let nucleus = value_noise(x / 9.0, y / 9.0, 4);
+    if nucleus > 0.72 {
+        let d = (nucleus * 60.0) as u8;
+        [110 - d / 2, 50 + d / 3, 150 - d / 3]
+    } else {
+        let s = (stroma * 50.0) as u8;
+        [225 - s / 2, 150 + s / 2, 195 - s / 4]
+    }
+}
+
+/// Smooth noise in [0, 1): hashed lattice values, bilinearly blended with a smoothstep.
+fn value_noise(x: f64, y: f64, seed: u64) -> f64 {
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let (sx, sy) = (fx * fx * (3.0 - 2.0 * fx), fy * fy * (3.0 - 2.0 * fy));
+    let corner = |dx: f64, dy: f64| lattice((x0 + dx) as i64, (y0 + dy) as i64, seed);
+    let top = corner(0.0, 0.0) + (corner(1.0, 0.0) - corner(0.0, 0.0)) * sx;
+    let bottom = corner(0.0, 1.0) + (corner(1.0, 1.0) - corner(0.0, 1.0)) * sx;
+    top + (bottom - top) * sy
+}
+
+fn lattice(x: i64, y: i64, seed: u64) -> f64 {
+    let mut h = (x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (y as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ seed.wrapping_mul(0x1656_67B1_9E37_79F9);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Draws a `w` x `h` patch of level `downsample` whose top-left pixel is (x, y) in that level;
+/// pixels beyond the slide's `size` are white, as a TIFF pads its edge tiles.
+pub fn draw(x: u32, y: u32, w: u32, h: u32, downsample: f64, size: (u32, u32)) -> Vec<u8> {
+    let level_w = (f64::from(size.0) / downsample).ceil() as u32;
+    let level_h = (f64::from(size.1) / downsample).ceil() as u32;
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for py in y..y + h {
+        for px in x..x + w {
+            let colour = if px < level_w && py < level_h {
+                texture(
+                    (f64::from(px) + 0.5) * downsample,
+                    (f64::from(py) + 0.5) * downsample,
+                    f64::from(size.0),
+                )
+            } else {
+                [255, 255, 255]
+            };
+            rgb.extend_from_slice(&colour);
+        }
+    }
+    rgb
+}
+
+/// A complete baseline JPEG of an RGB buffer (YCbCr 4:2:0, as slide scanners write).
+pub fn encode_jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut encoder = Encoder::new(&mut out, quality);
+    encoder.set_sampling_factor(SamplingFactor::F_2_2);
+    encoder
+        .encode(rgb, w as u16, h as u16, ColorType::Rgb)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(out)
+}
+
+/// Splits a complete JPEG into its tables (an SOI, the DQT and DHT segments, an EOI: what
+/// Aperio keeps in `JPEGTables`) and the abbreviated stream without them.
+pub fn split_tables(jpeg: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut tables = vec![0xFF, 0xD8];
+    let mut stream = vec![0xFF, 0xD8];
+    let mut at = 2;
+    while at + 4 <= jpeg.len() {
+        let marker = jpeg[at + 1];
+        if marker == 0xDA {
+            // Start of scan: the rest is entropy-coded data and the EOI.
+            stream.extend_from_slice(&jpeg[at..]);
+            break;
+        }
+        let length = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        let segment = &jpeg[at..at + 2 + length];
+        if marker == 0xDB || marker == 0xC4 {
+            tables.extend_from_slice(segment);
+        } else if marker != 0xE0 {
+            // APP0 (JFIF) goes: TIFF says the colour space, and Aperio tiles carry none.
+            stream.extend_from_slice(segment);
+        }
+        at += 2 + length;
+    }
+    tables.extend_from_slice(&[0xFF, 0xD9]);
+    (tables, stream)
+}
+
+/// One TIFF directory's entries, by tag.
+struct Directory {
+    entries: Vec<(u16, Value)>,
+}
+
+enum Value {
+    Short(Vec<u16>),
+    Long(Vec<u32>),
+    Ascii(String),
+    Undefined(Vec<u8>),
+}
+
+impl Value {
+    /// (field type, count, bytes).
+    fn encode(&self) -> (u16, u32, Vec<u8>) {
+        match self {
+            Value::Short(v) => (
+                3,
+                v.len() as u32,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            Value::Long(v) => (
+                4,
+                v.len() as u32,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            Value::Ascii(s) => {
+                let mut bytes = s.as_bytes().to_vec();
+                bytes.push(0);
+                (2, bytes.len() as u32, bytes)
+            }
+            Value::Undefined(v) => (7, v.len() as u32, v.clone()),
+        }
+    }
+}
+
+/// Writes a little-endian classic TIFF one directory at a time: its image data first, then the
+/// directory, then the link from the previous one.
+struct TiffWriter {
+    out: BufWriter<File>,
+    at: u64,
+    /// Where the previous directory's "next" pointer sits.
+    link: u64,
+}
+
+impl TiffWriter {
+    fn create(path: &Path) -> io::Result<Self> {
+        let mut out = BufWriter::new(File::create(path)?);
+        out.write_all(b"II\x2A\x00\x00\x00\x00\x00")?;
+        Ok(Self {
+            out,
+            at: 8,
+            link: 4,
+        })
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> io::Result<u32> {
+        let offset = self.at;
+        self.out.write_all(bytes)?;
+        self.at += bytes.len() as u64;
+        u32::try_from(offset)
+            .map_err(|_| io::Error::other("the slide outgrew a classic TIFF (4 GiB)"))
+    }
+
+    fn directory(&mut self, mut directory: Directory) -> io::Result<()> {
+        if self.at % 2 == 1 {
+            self.data(&[0])?;
+        }
+        directory.entries.sort_by_key(|(tag, _)| *tag);
+        let start = self.at;
+        let count = directory.entries.len() as u64;
+        let mut overflow_at = start + 2 + count * 12 + 4;
+        let mut table = Vec::new();
+        let mut overflow = Vec::new();
+        table.extend_from_slice(&(count as u16).to_le_bytes());
+        for (tag, value) in &directory.entries {
+            let (kind, n, mut bytes) = value.encode();
+            table.extend_from_slice(&tag.to_le_bytes());
+            table.extend_from_slice(&kind.to_le_bytes());
+            table.extend_from_slice(&n.to_le_bytes());
+            if bytes.len() <= 4 {
+                bytes.resize(4, 0);
+                table.extend_from_slice(&bytes);
+            } else {
+                table.extend_from_slice(&(overflow_at as u32).to_le_bytes());
+                if bytes.len() % 2 == 1 {
+                    bytes.push(0);
+                }
+                overflow_at += bytes.len() as u64;
+                overflow.extend_from_slice(&bytes);
+            }
+        }
+        let next_pointer = self.at + 2 + count * 12;
+        table.extend_from_slice(&0u32.to_le_bytes());
+        self.data(&table)?;
+        self.data(&overflow)?;
+        // Link the previous directory (or the header) to this one.
+        self.out.seek(SeekFrom::Start(self.link))?;
+        self.out.write_all(&(start as u32).to_le_bytes())?;
+        self.out.seek(SeekFrom::Start(self.at))?;
+        self.link = next_pointer;
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_all()
+    }
+}
+
+/// The entries every image directory has.
+fn image_entries(w: u32, h: u32, description: &str, subfile: u32) -> Vec<(u16, Value)> {
+    vec![
+        (254, Value::Long(vec![subfile])),
+        (256, Value::Long(vec![w])),
+        (257, Value::Long(vec![h])),
+        (258, Value::Short(vec![8, 8, 8])),
+        (259, Value::Short(vec![7])),
+        (262, Value::Short(vec![6])),
+        (270, Value::Ascii(description.to_owned())),
+        (277, Value::Short(vec![3])),
+        (284, Value::Short(vec![1])),
+        (530, Value::Short(vec![2, 2])),
+    ]
+}
+
+/// Writes the slide `spec` describes to `path`.
+pub fn write_slide(path: &Path, spec: &SlideSpec) -> io::Result<()> {
+    let mut tiff = TiffWriter::create(path)?;
+    let levels = spec.levels();
+    let size = (spec.width, spec.height);
+    let aperio = match spec.flavor {
+        Flavor::Aperio { app_mag, mpp } => Some((app_mag, mpp)),
+        Flavor::GenericTiff => None,
+    };
+    for (index, (w, h)) in levels.iter().copied().enumerate() {
+        let downsample = f64::from(spec.width) / f64::from(w);
+        let (columns, rows) = (w.div_ceil(spec.tile), h.div_ceil(spec.tile));
+        let mut offsets = Vec::with_capacity((columns * rows) as usize);
+        let mut counts = Vec::with_capacity(offsets.capacity());
+        let mut tables = None;
+        for row in 0..rows {
+            for column in 0..columns {
+                let rgb = draw(
+                    column * spec.tile,
+                    row * spec.tile,
+                    spec.tile,
+                    spec.tile,
+                    downsample,
+                    size,
+                );
+                let jpeg = encode_jpeg(&rgb, spec.tile, spec.tile, spec.quality)?;
+                let bytes = if aperio.is_some() {
+                    let (t, stream) = split_tables(&jpeg);
+                    tables.get_or_insert(t);
+                    stream
+                } else {
+                    jpeg
+                };
+                offsets.push(tiff.data(&bytes)?);
+                counts.push(bytes.len() as u32);
+            }
+        }
+        let description = match aperio {
+            Some((app_mag, mpp)) => format!(
+                "Aperio Image Library v10.0.50\r\n{}x{} [0,0 {}x{}] ({}x{}) JPEG/RGB Q={}|AppMag = {app_mag}|MPP = {mpp}|Filename = exact-fixture",
+                spec.width, spec.height, w, h, spec.tile, spec.tile, spec.quality
+            ),
+            None => format!("Exact test slide, level {index}"),
+        };
+        // Generic TIFF marks the smaller levels as reduced-resolution images; Aperio does not.
+        let subfile = u32::from(aperio.is_none() && index > 0);
+        let mut entries = image_entries(w, h, &description, subfile);
+        entries.extend([
+            (322, Value::Long(vec![spec.tile])),
+            (323, Value::Long(vec![spec.tile])),
+            (324, Value::Long(offsets)),
+            (325, Value::Long(counts)),
+        ]);
+        if let Some(tables) = tables {
+            entries.push((347, Value::Undefined(tables)));
+        }
+        tiff.directory(Directory { entries })?;
+        if index == 0 {
+            if let Some((app_mag, mpp)) = aperio {
+                let (tw, th) = fit(spec.width, spec.height, 1024);
+                let description = format!(
+                    "Aperio Image Library v10.0.50\r\n{}x{} -> {tw}x{th} - |AppMag = {app_mag}|MPP = {mpp}",
+                    spec.width, spec.height
+                );
+                let ds = f64::from(spec.width) / f64::from(tw);
+                strip_image(
+                    &mut tiff,
+                    &draw(0, 0, tw, th, ds, size),
+                    tw,
+                    th,
+                    &description,
+                    0,
+                )?;
+            }
+        }
+    }
+    if aperio.is_some() {
+        let label: Vec<u8> = (0..300 * 200)
+            .flat_map(|i| {
+                if (i / 20) % 2 == 0 {
+                    [20, 20, 20]
+                } else {
+                    [250, 250, 250]
+                }
+            })
+            .collect();
+        strip_image(
+            &mut tiff,
+            &label,
+            300,
+            200,
+            "Aperio Image Library v10.0.50\nlabel 300x200",
+            1,
+        )?;
+        let (mw, mh) = fit(spec.width, spec.height, 600);
+        let ds = f64::from(spec.width) / f64::from(mw);
+        strip_image(
+            &mut tiff,
+            &draw(0, 0, mw, mh, ds, size),
+            mw,
+            mh,
+            "Aperio Image Library v10.0.50\nmacro 600x400",
+            9,
+        )?;
+    }
+    tiff.finish()
+}
+
+/// The size of `w` x `h` scaled to fit `longest` on its longer side.
+fn fit(w: u32, h: u32, longest: u32) -> (u32, u32) {
+    let scale = f64::from(longest) / f64::from(w.max(h));
+    (
+        ((f64::from(w) * scale).round() as u32).max(1),
+        ((f64::from(h) * scale).round() as u32).max(1),
+    )
+}
+
+/// An associated image: one JPEG strip.
+fn strip_image(
+    tiff: &mut TiffWriter,
+    rgb: &[u8],
+    w: u32,
+    h: u32,
+    description: &str,
+    subfile: u32,
+) -> io::Result<()> {
+    let jpeg = encode_jpeg(rgb, w, h, 85)?;
+    let offset = tiff.data(&jpeg)?;
+    let mut entries = image_entries(w, h, description, subfile);
+    entries.extend([
+        (273, Value::Long(vec![offset])),
+        (278, Value::Long(vec![h])),
+        (279, Value::Long(vec![jpeg.len() as u32])),
+    ]);
+    tiff.directory(Directory { entries })
+}
+
+/// Broken files, each as a slide upload might arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Breakage {
+    /// The file ends halfway.
+    Truncated,
+    /// Not an image at all.
+    Garbage,
+    /// Zero bytes.
+    Empty,
+}
+
+/// Writes a good slide to `path` and breaks it.
+pub fn write_broken(path: &Path, spec: &SlideSpec, breakage: Breakage) -> io::Result<()> {
+    match breakage {
+        Breakage::Truncated => {
+            write_slide(path, spec)?;
+            let length = std::fs::metadata(path)?.len();
+            File::options().write(true).open(path)?.set_len(length / 2)
+        }
+        Breakage::Garbage => std::fs::write(
+            path,
+            b"PK\x03\x04 this is not a slide, it only pretends to be".repeat(100),
+        ),
+        Breakage::Empty => std::fs::write(path, b""),
+    }
+}
+
+/// Overwrites the entropy-coded data of level 0's first tile with garbage: a slide that opens
+/// but has one tile that does not decode. Returns the offset of the tile.
+pub fn corrupt_first_tile(path: &Path) -> io::Result<u64> {
+    // The first tile's data follows the 8-byte header; its scan data starts after the first SOS.
+    let mut bytes = std::fs::read(path)?;
+    let sos = bytes
+        .windows(2)
+        .position(|w| w == [0xFF, 0xDA])
+        .ok_or_else(|| io::Error::other("no JPEG scan in the file"))?;
+    for b in &mut bytes[sos + 20..sos + 400] {
+        *b = 0xFF;
+    }
+    std::fs::write(path, bytes)?;
+    Ok(sos as u64)
+}

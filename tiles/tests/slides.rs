@@ -1,0 +1,292 @@
+//! The tiles crate on real files: slides written by the fixture generator, read back through
+//! the real OpenSlide, rendered as DeepZoom tiles, and broken in the ways uploads break.
+
+use std::path::{Path, PathBuf};
+
+use exact_tiles::fixture::{self, Breakage, SlideSpec};
+use exact_tiles::{render, DeepZoom, Format, TilesError};
+use image::RgbImage;
+
+fn slide(dir: &Path, name: &str, spec: &SlideSpec) -> PathBuf {
+    let path = dir.join(name);
+    fixture::write_slide(&path, spec).unwrap();
+    path
+}
+
+/// Mean absolute difference per channel between `pixels` at `level` from (x, y) and the
+/// fixture's texture there.
+fn difference_from_texture(
+    pixels: &RgbImage,
+    x: i64,
+    y: i64,
+    downsample: f64,
+    size: (u32, u32),
+) -> f64 {
+    let (w, h) = pixels.dimensions();
+    let expected = fixture::draw(
+        (x as f64 / downsample) as u32,
+        (y as f64 / downsample) as u32,
+        w,
+        h,
+        downsample,
+        size,
+    );
+    let total: u64 = pixels
+        .as_raw()
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| u64::from(a.abs_diff(*b)))
+        .sum();
+    total as f64 / expected.len() as f64
+}
+
+#[test]
+fn a_generic_tiff_opens_with_its_pyramid_and_its_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SlideSpec::generic(2_000, 1_500);
+    let source = exact_tiles::open(&slide(dir.path(), "slide.tif", &spec)).unwrap();
+    let p = source.properties();
+    assert_eq!(p.vendor, "generic-tiff");
+    assert_eq!((p.width(), p.height()), (2_000, 1_500));
+    let expected: Vec<(u64, u64)> = spec
+        .levels()
+        .iter()
+        .map(|(w, h)| (u64::from(*w), u64::from(*h)))
+        .collect();
+    assert_eq!(
+        p.levels
+            .iter()
+            .map(|l| (l.width, l.height))
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(p.levels[0].tile_size, Some((256, 256)));
+    // Pixels come back as drawn, within JPEG's error.
+    let pixels = source.read_region(600, 400, 0, 300, 200).unwrap();
+    let diff = difference_from_texture(&pixels, 600, 400, 1.0, (2_000, 1_500));
+    assert!(diff < 6.0, "mean difference {diff}");
+    // Beyond the edge is white.
+    let outside = source.read_region(1_990, 0, 0, 20, 1).unwrap();
+    assert_eq!(outside.get_pixel(19, 0).0, [255, 255, 255]);
+}
+
+#[test]
+fn an_aperio_svs_has_its_vendor_resolution_and_associated_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SlideSpec::aperio(3_000, 2_000);
+    let source = exact_tiles::open(&slide(dir.path(), "slide.svs", &spec)).unwrap();
+    let p = source.properties();
+    assert_eq!(p.vendor, "aperio");
+    assert_eq!(
+        (p.mpp_x, p.mpp_y, p.objective_power),
+        (Some(0.499), Some(0.499), Some(20.0))
+    );
+    assert_eq!(p.levels[0].tile_size, Some((240, 240)));
+    assert_eq!(p.levels.len(), spec.levels().len());
+    let mut names = p.associated.clone();
+    names.sort();
+    assert_eq!(names, ["label", "macro", "thumbnail"]);
+    let label = source.associated_image("label").unwrap();
+    assert_eq!(label.dimensions(), (300, 200));
+    // The label is black and white stripes, 20 px each.
+    assert!(label.get_pixel(5, 0).0[0] < 60 && label.get_pixel(25, 0).0[0] > 200);
+    assert!(matches!(
+        source.associated_image("barcode"),
+        Err(TilesError::NotFound(_))
+    ));
+    // Tiles whose JPEG tables live in the TIFF decode to the texture.
+    let pixels = source.read_region(1_000, 1_000, 0, 240, 240).unwrap();
+    assert!(difference_from_texture(&pixels, 1_000, 1_000, 1.0, (3_000, 2_000)) < 8.0);
+}
+
+#[test]
+fn deepzoom_tiles_are_cut_as_openslide_cuts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SlideSpec::aperio(3_000, 2_000);
+    let source = exact_tiles::open(&slide(dir.path(), "slide.svs", &spec)).unwrap();
+    let grid = DeepZoom::new(source.properties(), 254, 1);
+    let top = grid.level_count() - 1;
+    for (level, col, row) in [
+        (top, 0, 0),
+        (top, 11, 7),
+        (top - 1, 2, 1),
+        (top - 3, 0, 0),
+        (0, 0, 0),
+    ] {
+        let at = grid.tile(level, col, row).unwrap();
+        let jpeg = render::tile(source.as_ref(), &grid, level, col, row, Format::Jpeg, 90).unwrap();
+        let decoded = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+        assert_eq!(
+            decoded.dimensions(),
+            (at.width, at.height),
+            "tile {level}/{col}_{row}"
+        );
+        if level == top {
+            let diff = difference_from_texture(&decoded, at.x, at.y, 1.0, (3_000, 2_000));
+            assert!(diff < 8.0, "tile {level}/{col}_{row}: {diff}");
+        }
+    }
+    let png = render::tile(source.as_ref(), &grid, top, 1, 1, Format::Png, 90).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert!(matches!(
+        grid.tile(top, 12, 0),
+        Err(TilesError::OutOfRange(_))
+    ));
+    let thumbnail = render::thumbnail(source.as_ref(), 300).unwrap();
+    assert_eq!(thumbnail.dimensions(), (300, 200));
+    assert!(matches!(
+        render::region(source.as_ref(), 0, 0, 0, 4_096, 10),
+        Err(TilesError::OutOfRange(_))
+    ));
+    assert!(matches!(
+        render::region(source.as_ref(), 5_000, 0, 0, 10, 10),
+        Err(TilesError::OutOfRange(_))
+    ));
+    assert_eq!(
+        render::region(source.as_ref(), 10, 10, 1, 64, 32)
+            .unwrap()
+            .dimensions(),
+        (64, 32)
+    );
+}
+
+#[test]
+fn broken_files_are_typed_errors_not_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SlideSpec::aperio(1_200, 900);
+    for (breakage, name) in [
+        (Breakage::Garbage, "g.svs"),
+        (Breakage::Empty, "e.svs"),
+        (Breakage::Truncated, "t.svs"),
+    ] {
+        let path = dir.path().join(name);
+        fixture::write_broken(&path, &spec, breakage).unwrap();
+        let opened = exact_tiles::open(&path);
+        match (breakage, &opened) {
+            (
+                Breakage::Truncated,
+                Err(TilesError::Corrupt { .. } | TilesError::Unsupported { .. }),
+            ) => {}
+            // A truncated slide may open; then its missing tiles fail to decode.
+            (Breakage::Truncated, Ok(source)) => {
+                let l = &source.properties().levels[0];
+                let read = source.read_region(0, l.height as i64 - 240, 0, 240, 240);
+                assert!(matches!(read, Err(TilesError::Decode { .. })), "{read:?}");
+            }
+            (_, Err(TilesError::Unsupported { file, .. })) => assert!(file.ends_with(name)),
+            other => panic!("{breakage:?}: {:?}", other.1),
+        }
+    }
+    assert!(matches!(
+        exact_tiles::open(&dir.path().join("missing.svs")),
+        Err(TilesError::NotFound(_))
+    ));
+    // One damaged tile inside a good slide fails alone.
+    let path = slide(dir.path(), "damaged.tif", &SlideSpec::generic(1_024, 1_024));
+    fixture::corrupt_first_tile(&path).unwrap();
+    let source = exact_tiles::open(&path).unwrap();
+    assert!(matches!(
+        source.read_region(0, 0, 0, 256, 256),
+        Err(TilesError::Decode { .. })
+    ));
+}
+
+#[test]
+fn stored_jpeg_tiles_pass_through_untouched_and_match_what_openslide_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SlideSpec::aperio(3_000, 2_000);
+    let path = slide(dir.path(), "slide.svs", &spec);
+    let source = exact_tiles::open(&path).unwrap();
+    let grid = DeepZoom::for_slide(source.properties());
+    assert_eq!((grid.tile_size, grid.overlap), (240, 0));
+    let top = grid.level_count() - 1;
+    let jpeg = render::tile(source.as_ref(), &grid, top, 3, 2, Format::Jpeg, 90).unwrap();
+    // The stored tile's scan data, as it is in the file.
+    let directories = exact_tiles::tiff::directories(&path).unwrap();
+    let level0 = &directories[0];
+    let raw =
+        exact_tiles::tiff::tile_bytes(&path, level0, (2 * level0.columns() + 3) as usize).unwrap();
+    assert!(
+        jpeg.ends_with(&raw[2..]),
+        "the tile is the stored bytes with the tables merged in"
+    );
+    let passed = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+    let rendered = source.read_region(3 * 240, 2 * 240, 0, 240, 240).unwrap();
+    let diff: u64 = passed
+        .as_raw()
+        .iter()
+        .zip(rendered.as_raw())
+        .map(|(a, b)| u64::from(a.abs_diff(*b)))
+        .sum();
+    let mean = diff as f64 / rendered.as_raw().len() as f64;
+    assert!(
+        mean < 2.0,
+        "passthrough and OpenSlide disagree by {mean} per channel"
+    );
+    // An edge tile is narrower than the stored one: rendered, not passed through.
+    let last = grid.tile_counts[top].0 - 1;
+    let edge = render::tile(source.as_ref(), &grid, top, last, 0, Format::Jpeg, 90).unwrap();
+    assert_eq!(
+        image::load_from_memory(&edge).unwrap().width(),
+        3_000 - 240 * last as u32
+    );
+}
+
+#[test]
+fn rgb_coded_tiles_get_the_adobe_marker() {
+    let tables = [0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x03, 0x00, 0xFF, 0xD9];
+    let tile = [0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02, 0x11, 0xFF, 0xD9];
+    let rgb = exact_tiles::tiff::complete_jpeg(&tile, Some(&tables), true).unwrap();
+    assert_eq!(&rgb[2..4], &[0xFF, 0xEE]);
+    assert_eq!(&rgb[4 + 2..4 + 7], b"Adobe");
+    let ycc = exact_tiles::tiff::complete_jpeg(&tile, Some(&tables), false).unwrap();
+    assert_eq!(
+        ycc,
+        [0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x03, 0x00, 0xFF, 0xDA, 0x00, 0x02, 0x11, 0xFF, 0xD9]
+    );
+    assert!(exact_tiles::tiff::complete_jpeg(b"not a jpeg", None, false).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_renders_a_tile_once_for_many_viewers_and_survives_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = slide(dir.path(), "slide.tif", &SlideSpec::generic(2_000, 1_500));
+    let service = exact_tiles::TileService::new(exact_tiles::TileConfig::default());
+    let dzi = service.dzi(&path, Format::Jpeg).await.unwrap();
+    assert!(
+        dzi.contains("TileSize=\"256\"") && dzi.contains("Width=\"2000\""),
+        "{dzi}"
+    );
+    let top = service.slide(&path).await.unwrap().grid.level_count() - 1;
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let (service, path) = (service.clone(), path.clone());
+            tokio::spawn(async move { service.tile(&path, top, 2, 1, Format::Png).await.unwrap() })
+        })
+        .collect();
+    let mut tiles = Vec::new();
+    for r in requests {
+        tiles.push(r.await.unwrap());
+    }
+    // One render: every viewer holds the same cached buffer.
+    assert!(tiles.iter().all(|t| t.as_ptr() == tiles[0].as_ptr()));
+    assert!(matches!(
+        service.tile(&path, top, 99, 0, Format::Jpeg).await,
+        Err(TilesError::OutOfRange(_))
+    ));
+    assert!(matches!(
+        service
+            .tile(&dir.path().join("nope.svs"), 0, 0, 0, Format::Jpeg)
+            .await,
+        Err(TilesError::NotFound(_))
+    ));
+    // A damaged tile fails alone; its neighbours are still served.
+    let damaged = slide(dir.path(), "damaged.tif", &SlideSpec::generic(1_024, 1_024));
+    fixture::corrupt_first_tile(&damaged).unwrap();
+    let top = service.slide(&damaged).await.unwrap().grid.level_count() - 1;
+    assert!(matches!(
+        service.tile(&damaged, top, 0, 0, Format::Png).await,
+        Err(TilesError::Decode { .. })
+    ));
+    assert!(service.tile(&damaged, top, 3, 3, Format::Png).await.is_ok());
+}
