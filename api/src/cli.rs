@@ -29,6 +29,28 @@ pub enum Command {
     /// Work over the whole log: rebuild the read models.
     #[command(subcommand)]
     Replay(ReplayCommand),
+    /// Serve the tile routes alone for one data folder, beside `serve` (scale-out).
+    Tiles(TilesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TilesArgs {
+    /// The folder whose slides are served.
+    #[arg(long, env = "EXACT_DATA_DIR", default_value = "./exact-data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, env = "EXACT_TILES_BIND", default_value = "127.0.0.1:8001")]
+    pub bind: SocketAddr,
+    /// The token every request must carry as `Authorization: Bearer TOKEN`: the main server's
+    /// key to this one. At least 16 characters.
+    #[arg(long, env = "EXACT_TILES_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Megabytes of encoded tiles kept in memory.
+    #[arg(long, default_value_t = 256)]
+    pub cache_mb: u64,
+    /// JPEG quality of rendered tiles (EXACT: 90).
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
 }
 
 /// Where the store is: shared by every subcommand that opens one.
@@ -157,7 +179,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(ReplayCommand::Rebuild { store, projections }) => {
             rebuild(&store, projections).await
         }
+        Command::Tiles(args) => tiles(args).await,
     }
+}
+
+async fn tiles(args: TilesArgs) -> anyhow::Result<ExitCode> {
+    if args.token.chars().count() < 16 {
+        bail!("the tile token must be at least 16 characters long");
+    }
+    if !args.data_dir.is_dir() {
+        bail!("the data folder {} does not exist", args.data_dir.display());
+    }
+    let config = exact_tiles::TileConfig {
+        cache_bytes: args.cache_mb * 1024 * 1024,
+        quality: args.quality,
+        ..exact_tiles::TileConfig::default()
+    };
+    let state = crate::TilesState {
+        data_dir: args.data_dir.clone(),
+        service: exact_tiles::TileService::new(config),
+        token: args.token.into(),
+    };
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    println!("exact tiles listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, crate::tile_server(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {

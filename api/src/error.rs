@@ -84,6 +84,12 @@ impl ApiError {
         }
     }
 
+    #[must_use]
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+
     /// The caller acted on a version that is no longer current (`If-Match`).
     pub fn stale(stream: &str, seen: i64, current: i64) -> Self {
         Self::new(
@@ -173,5 +179,25 @@ impl From<QueryError> for ApiError {
             }
             QueryError::Database(e) => e.into(),
         }
+    }
+}
+
+impl From<exact_tiles::TilesError> for ApiError {
+    fn from(e: exact_tiles::TilesError) -> Self {
+        use exact_tiles::TilesError as T;
+        let (status, code) = match &e {
+            T::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            T::Unsupported { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_file"),
+            T::Corrupt { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unreadable_file"),
+            T::OutOfRange(_) => (StatusCode::BAD_REQUEST, "out_of_range"),
+            T::TooLarge(_) => (StatusCode::UNPROCESSABLE_ENTITY, "too_large"),
+            T::Decode { .. } => {
+                // One damaged tile: logged, answered alone; the slide is reopened.
+                tracing::error!(error = %e, "tile decode failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "tile_unreadable")
+            }
+            T::Encode(_) | T::Io(_) => return Self::internal("rendering pixels failed", &e),
+        };
+        Self::new(status, code, e.to_string())
     }
 }

@@ -11,5 +11,5 @@ pub mod error;
 mod routes;
 mod state;
 
-pub use routes::app;
+pub use routes::{app, tile_server, TilesState};
 pub use state::{App, AppState};

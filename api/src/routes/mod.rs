@@ -1,4 +1,7 @@
 mod health;
+mod tiles;
+
+pub use tiles::{tile_server, TilesState};
 
 use axum::Router;
 use tower_http::trace::TraceLayer;
