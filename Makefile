@@ -2,12 +2,13 @@
 #   make run     install what is missing, build in release mode, serve on http://127.0.0.1:8000
 #   make test    install what is missing, then run every test, PostgreSQL ones included
 #   make bench   the store and read-model benchmarks on SQLite and PostgreSQL (BENCHMARKS.md)
+#   make bench-tiles  exact tiles against OpenSlide's Python tile server (BENCHMARKS.md)
 #   make lint    rustfmt and clippy, as before every submission
 
 BIND ?= 127.0.0.1:8000
 DATA_DIR ?= ./exact-data
 
-.PHONY: run test bench lint setup-run setup-test
+.PHONY: run test bench bench-tiles lint setup-run setup-test
 
 run: setup-run
 	cargo build --release --locked --bin exact
@@ -18,6 +19,9 @@ test: setup-test
 
 bench: setup-test
 	scripts/with-postgres.sh sh -c 'cargo bench --locked -p exact-store --bench store && cargo bench --locked -p exact-api --bench annotations'
+
+bench-tiles: setup-run
+	scripts/bench-tiles.sh
 
 lint:
 	cargo fmt --all --check

@@ -8,10 +8,12 @@
 //! background, so JPEG tiles have realistic sizes.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io;
 use std::path::Path;
 
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+
+use crate::tiff::{self, Directory, TiffWriter, Value};
 
 /// Which vendor's layout to write.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -185,130 +187,11 @@ pub fn split_tables(jpeg: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (tables, stream)
 }
 
-/// One TIFF directory's entries, by tag.
-struct Directory {
-    entries: Vec<(u16, Value)>,
-}
-
-enum Value {
-    Short(Vec<u16>),
-    Long(Vec<u32>),
-    Ascii(String),
-    Undefined(Vec<u8>),
-}
-
-impl Value {
-    /// (field type, count, bytes).
-    fn encode(&self) -> (u16, u32, Vec<u8>) {
-        match self {
-            Value::Short(v) => (
-                3,
-                v.len() as u32,
-                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            ),
-            Value::Long(v) => (
-                4,
-                v.len() as u32,
-                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            ),
-            Value::Ascii(s) => {
-                let mut bytes = s.as_bytes().to_vec();
-                bytes.push(0);
-                (2, bytes.len() as u32, bytes)
-            }
-            Value::Undefined(v) => (7, v.len() as u32, v.clone()),
-        }
-    }
-}
-
-/// Writes a little-endian classic TIFF one directory at a time: its image data first, then the
-/// directory, then the link from the previous one.
-struct TiffWriter {
-    out: BufWriter<File>,
-    at: u64,
-    /// Where the previous directory's "next" pointer sits.
-    link: u64,
-}
-
-impl TiffWriter {
-    fn create(path: &Path) -> io::Result<Self> {
-        let mut out = BufWriter::new(File::create(path)?);
-        out.write_all(b"II\x2A\x00\x00\x00\x00\x00")?;
-        Ok(Self {
-            out,
-            at: 8,
-            link: 4,
-        })
-    }
-
-    fn data(&mut self, bytes: &[u8]) -> io::Result<u32> {
-        let offset = self.at;
-        self.out.write_all(bytes)?;
-        self.at += bytes.len() as u64;
-        u32::try_from(offset)
-            .map_err(|_| io::Error::other("the slide outgrew a classic TIFF (4 GiB)"))
-    }
-
-    fn directory(&mut self, mut directory: Directory) -> io::Result<()> {
-        if self.at % 2 == 1 {
-            self.data(&[0])?;
-        }
-        directory.entries.sort_by_key(|(tag, _)| *tag);
-        let start = self.at;
-        let count = directory.entries.len() as u64;
-        let mut overflow_at = start + 2 + count * 12 + 4;
-        let mut table = Vec::new();
-        let mut overflow = Vec::new();
-        table.extend_from_slice(&(count as u16).to_le_bytes());
-        for (tag, value) in &directory.entries {
-            let (kind, n, mut bytes) = value.encode();
-            table.extend_from_slice(&tag.to_le_bytes());
-            table.extend_from_slice(&kind.to_le_bytes());
-            table.extend_from_slice(&n.to_le_bytes());
-            if bytes.len() <= 4 {
-                bytes.resize(4, 0);
-                table.extend_from_slice(&bytes);
-            } else {
-                table.extend_from_slice(&(overflow_at as u32).to_le_bytes());
-                if bytes.len() % 2 == 1 {
-                    bytes.push(0);
-                }
-                overflow_at += bytes.len() as u64;
-                overflow.extend_from_slice(&bytes);
-            }
-        }
-        let next_pointer = self.at + 2 + count * 12;
-        table.extend_from_slice(&0u32.to_le_bytes());
-        self.data(&table)?;
-        self.data(&overflow)?;
-        // Link the previous directory (or the header) to this one.
-        self.out.seek(SeekFrom::Start(self.link))?;
-        self.out.write_all(&(start as u32).to_le_bytes())?;
-        self.out.seek(SeekFrom::Start(self.at))?;
-        self.link = next_pointer;
-        Ok(())
-    }
-
-    fn finish(mut self) -> io::Result<()> {
-        self.out.flush()?;
-        self.out.get_ref().sync_all()
-    }
-}
-
-/// The entries every image directory has.
+/// The entries of a directory of JPEG-compressed YCbCr 4:2:0 pixels.
 fn image_entries(w: u32, h: u32, description: &str, subfile: u32) -> Vec<(u16, Value)> {
-    vec![
-        (254, Value::Long(vec![subfile])),
-        (256, Value::Long(vec![w])),
-        (257, Value::Long(vec![h])),
-        (258, Value::Short(vec![8, 8, 8])),
-        (259, Value::Short(vec![7])),
-        (262, Value::Short(vec![6])),
-        (270, Value::Ascii(description.to_owned())),
-        (277, Value::Short(vec![3])),
-        (284, Value::Short(vec![1])),
-        (530, Value::Short(vec![2, 2])),
-    ]
+    let mut entries = tiff::base_entries(w, h, description, subfile, tiff::JPEG, tiff::YCBCR);
+    entries.push((530, Value::Short(vec![2, 2])));
+    entries
 }
 
 /// Writes the slide `spec` describes to `path`.

@@ -1,4 +1,4 @@
-//! Pixels for the viewer: OpenSlide (and, to come, image pyramids) behind one trait, served as
+//! Pixels for the viewer: OpenSlide and image pyramids behind one trait, served as
 //! DeepZoom tiles, thumbnails and regions.
 //!
 //! Given a file, it answers pixels. It knows nothing of events, users, permissions or
@@ -7,6 +7,7 @@
 //! - [`source`]: the [`PixelSource`] trait, slide properties, and [`open`], which picks the
 //!   first source that accepts a file;
 //! - [`openslide`]: every format OpenSlide reads, through the real library;
+//! - [`pyramid`]: plain images, turned once into a tiled pyramid OpenSlide serves;
 //! - [`deepzoom`]: the `.dzi` descriptor and OpenSlide's DeepZoom grid;
 //! - [`render`]: tiles, thumbnails and regions, resized and encoded;
 //! - [`fixture`]: test slides written on the spot (generic TIFF, Aperio SVS, broken files).
@@ -14,6 +15,7 @@
 pub mod deepzoom;
 pub mod fixture;
 pub mod openslide;
+pub mod pyramid;
 pub mod render;
 pub mod service;
 pub mod source;

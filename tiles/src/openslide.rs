@@ -20,7 +20,7 @@ pub struct OpenSlideSource {
     file: String,
     path: PathBuf,
     /// Per level: its TIFF directory, where the level is stored as JPEG tiles (passthrough).
-    stored: Vec<Option<tiff::Directory>>,
+    stored: Vec<Option<tiff::StoredDirectory>>,
 }
 
 impl std::fmt::Debug for OpenSlideSource {
@@ -86,6 +86,15 @@ impl OpenSlideSource {
             path: path.to_owned(),
             stored,
         }))
+    }
+}
+
+impl OpenSlideSource {
+    /// The same source under another vendor name (a pyramid Exact built from a plain image).
+    #[must_use]
+    pub fn labelled(mut self, vendor: &str) -> Self {
+        self.properties.vendor = vendor.to_owned();
+        self
     }
 }
 
@@ -167,7 +176,7 @@ impl PixelSource for OpenSlideSource {
 
 /// The TIFF directory of each level whose tiles are JPEG and can be sent as they are: for the
 /// TIFF-based vendors whose levels are whole directories.
-fn stored_levels(path: &Path, properties: &Properties) -> Vec<Option<tiff::Directory>> {
+fn stored_levels(path: &Path, properties: &Properties) -> Vec<Option<tiff::StoredDirectory>> {
     let none = vec![None; properties.levels.len()];
     if !matches!(properties.vendor.as_str(), "aperio" | "generic-tiff") {
         return none;

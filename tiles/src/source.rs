@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
+use crate::pyramid::{self, PyramidLimits};
 use crate::{openslide, TilesError};
 
 /// One stored resolution of a slide.
@@ -93,6 +94,23 @@ pub fn open(path: &Path) -> Result<Arc<dyn PixelSource>, TilesError> {
     }
     if let Some(slide) = openslide::OpenSlideSource::try_open(path)? {
         return Ok(Arc::new(slide));
+    }
+    if pyramid::plain_format(path).is_some() {
+        // Built at ingest; built here if it is missing or older than the image.
+        let built = pyramid::pyramid_path(path);
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let fresh = matches!((modified(&built), modified(path)), (Some(b), Some(o)) if b >= o);
+        let built = if fresh {
+            built
+        } else {
+            pyramid::build(path, PyramidLimits::default())?
+        };
+        let source =
+            openslide::OpenSlideSource::try_open(&built)?.ok_or_else(|| TilesError::Corrupt {
+                file: built.display().to_string(),
+                reason: "the image's pyramid does not open; delete it to have it rebuilt".into(),
+            })?;
+        return Ok(Arc::new(source.labelled("exact-pyramid")));
     }
     Err(TilesError::Unsupported {
         file: path.display().to_string(),

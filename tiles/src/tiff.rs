@@ -3,12 +3,12 @@
 //! reads the container, so that a stored JPEG tile can be sent as it is.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// One image directory, as far as passthrough needs it.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Directory {
+pub struct StoredDirectory {
     pub width: u64,
     pub height: u64,
     pub tile_width: u64,
@@ -20,7 +20,7 @@ pub struct Directory {
     pub jpeg_tables: Option<Vec<u8>>,
 }
 
-impl Directory {
+impl StoredDirectory {
     pub fn is_tiled(&self) -> bool {
         self.tile_width > 0 && self.tile_height > 0 && !self.tile_offsets.is_empty()
     }
@@ -70,7 +70,7 @@ fn invalid(message: &str) -> io::Error {
 }
 
 /// Every directory of the TIFF at `path`, in file order.
-pub fn directories(path: &Path) -> io::Result<Vec<Directory>> {
+pub fn directories(path: &Path) -> io::Result<Vec<StoredDirectory>> {
     let mut file = File::open(path)?;
     let mut header = [0u8; 16];
     file.read_exact(&mut header[..8])?;
@@ -103,7 +103,7 @@ pub fn directories(path: &Path) -> io::Result<Vec<Directory>> {
     Ok(found)
 }
 
-fn read_directory(r: &mut Reader, at: u64) -> io::Result<(Directory, u64)> {
+fn read_directory(r: &mut Reader, at: u64) -> io::Result<(StoredDirectory, u64)> {
     let (count_size, entry_size, pointer_size) = if r.big { (8, 20, 8) } else { (2, 12, 4) };
     let count_bytes = r.bytes(at, count_size)?;
     let count = r.uint(&count_bytes);
@@ -114,7 +114,7 @@ fn read_directory(r: &mut Reader, at: u64) -> io::Result<(Directory, u64)> {
         at + count_size as u64,
         (count as usize) * entry_size + pointer_size,
     )?;
-    let mut d = Directory::default();
+    let mut d = StoredDirectory::default();
     for e in 0..count as usize {
         let entry = &table[e * entry_size..(e + 1) * entry_size];
         let tag = r.uint(&entry[0..2]) as u16;
@@ -160,7 +160,7 @@ fn read_directory(r: &mut Reader, at: u64) -> io::Result<(Directory, u64)> {
 }
 
 /// The bytes of stored tile `index` of `directory`.
-pub fn tile_bytes(path: &Path, directory: &Directory, index: usize) -> io::Result<Vec<u8>> {
+pub fn tile_bytes(path: &Path, directory: &StoredDirectory, index: usize) -> io::Result<Vec<u8>> {
     let (Some(offset), Some(length)) = (
         directory.tile_offsets.get(index),
         directory.tile_byte_counts.get(index),
@@ -205,4 +205,142 @@ pub fn complete_jpeg(tile: &[u8], tables: Option<&[u8]>, rgb_coded: bool) -> io:
     }
     out.extend_from_slice(&tile[2..]);
     Ok(out)
+}
+
+/// Compression 7 (JPEG) and 8 (Deflate); photometric 2 (RGB) and 6 (YCbCr).
+pub(crate) const JPEG: u16 = 7;
+pub(crate) const DEFLATE: u16 = 8;
+pub(crate) const RGB: u16 = 2;
+pub(crate) const YCBCR: u16 = 6;
+
+/// The entries every image directory has (8-bit RGB, chunky).
+pub(crate) fn base_entries(
+    w: u32,
+    h: u32,
+    description: &str,
+    subfile: u32,
+    compression: u16,
+    photometric: u16,
+) -> Vec<(u16, Value)> {
+    vec![
+        (254, Value::Long(vec![subfile])),
+        (256, Value::Long(vec![w])),
+        (257, Value::Long(vec![h])),
+        (258, Value::Short(vec![8, 8, 8])),
+        (259, Value::Short(vec![compression])),
+        (262, Value::Short(vec![photometric])),
+        (270, Value::Ascii(description.to_owned())),
+        (277, Value::Short(vec![3])),
+        (284, Value::Short(vec![1])),
+    ]
+}
+
+/// One directory to write: its entries, by tag.
+pub(crate) struct Directory {
+    pub(crate) entries: Vec<(u16, Value)>,
+}
+
+pub(crate) enum Value {
+    Short(Vec<u16>),
+    Long(Vec<u32>),
+    Ascii(String),
+    Undefined(Vec<u8>),
+}
+
+impl Value {
+    /// (field type, count, bytes).
+    fn encode(&self) -> (u16, u32, Vec<u8>) {
+        match self {
+            Value::Short(v) => (
+                3,
+                v.len() as u32,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            Value::Long(v) => (
+                4,
+                v.len() as u32,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            Value::Ascii(s) => {
+                let mut bytes = s.as_bytes().to_vec();
+                bytes.push(0);
+                (2, bytes.len() as u32, bytes)
+            }
+            Value::Undefined(v) => (7, v.len() as u32, v.clone()),
+        }
+    }
+}
+
+/// Writes a little-endian classic TIFF one directory at a time: its image data first, then the
+/// directory, then the link from the previous one.
+pub(crate) struct TiffWriter {
+    out: BufWriter<File>,
+    at: u64,
+    /// Where the previous directory's "next" pointer sits.
+    link: u64,
+}
+
+impl TiffWriter {
+    pub(crate) fn create(path: &Path) -> io::Result<Self> {
+        let mut out = BufWriter::new(File::create(path)?);
+        out.write_all(b"II\x2A\x00\x00\x00\x00\x00")?;
+        Ok(Self {
+            out,
+            at: 8,
+            link: 4,
+        })
+    }
+
+    pub(crate) fn data(&mut self, bytes: &[u8]) -> io::Result<u32> {
+        let offset = self.at;
+        self.out.write_all(bytes)?;
+        self.at += bytes.len() as u64;
+        u32::try_from(offset)
+            .map_err(|_| io::Error::other("the slide outgrew a classic TIFF (4 GiB)"))
+    }
+
+    pub(crate) fn directory(&mut self, mut directory: Directory) -> io::Result<()> {
+        if self.at % 2 == 1 {
+            self.data(&[0])?;
+        }
+        directory.entries.sort_by_key(|(tag, _)| *tag);
+        let start = self.at;
+        let count = directory.entries.len() as u64;
+        let mut overflow_at = start + 2 + count * 12 + 4;
+        let mut table = Vec::new();
+        let mut overflow = Vec::new();
+        table.extend_from_slice(&(count as u16).to_le_bytes());
+        for (tag, value) in &directory.entries {
+            let (kind, n, mut bytes) = value.encode();
+            table.extend_from_slice(&tag.to_le_bytes());
+            table.extend_from_slice(&kind.to_le_bytes());
+            table.extend_from_slice(&n.to_le_bytes());
+            if bytes.len() <= 4 {
+                bytes.resize(4, 0);
+                table.extend_from_slice(&bytes);
+            } else {
+                table.extend_from_slice(&(overflow_at as u32).to_le_bytes());
+                if bytes.len() % 2 == 1 {
+                    bytes.push(0);
+                }
+                overflow_at += bytes.len() as u64;
+                overflow.extend_from_slice(&bytes);
+            }
+        }
+        let next_pointer = self.at + 2 + count * 12;
+        table.extend_from_slice(&0u32.to_le_bytes());
+        self.data(&table)?;
+        self.data(&overflow)?;
+        // Link the previous directory (or the header) to this one.
+        self.out.seek(SeekFrom::Start(self.link))?;
+        self.out.write_all(&(start as u32).to_le_bytes())?;
+        self.out.seek(SeekFrom::Start(self.at))?;
+        self.link = next_pointer;
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_all()
+    }
 }

@@ -290,3 +290,106 @@ async fn the_service_renders_a_tile_once_for_many_viewers_and_survives_a_bad_one
     ));
     assert!(service.tile(&damaged, top, 3, 3, Format::Png).await.is_ok());
 }
+
+/// A plain RGBA image of the fixture texture, with a transparent band at the top.
+fn plain_image(w: u32, h: u32) -> image::RgbaImage {
+    let rgb = fixture::draw(0, 0, w, h, 1.0, (w, h));
+    image::RgbaImage::from_fn(w, h, |x, y| {
+        let i = ((y * w + x) * 3) as usize;
+        let alpha = if y < 10 { 0 } else { 255 };
+        image::Rgba([rgb[i], rgb[i + 1], rgb[i + 2], alpha])
+    })
+}
+
+#[test]
+fn a_png_becomes_a_lossless_pyramid_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photo.png");
+    let original = plain_image(1_500, 1_000);
+    original.save(&path).unwrap();
+    let source = exact_tiles::open(&path).unwrap();
+    let p = source.properties();
+    assert_eq!(
+        (p.vendor.as_str(), p.width(), p.height()),
+        ("exact-pyramid", 1_500, 1_000)
+    );
+    assert_eq!(
+        p.levels.iter().map(|l| l.width).collect::<Vec<_>>(),
+        [1_500, 750, 375, 188]
+    );
+    let pyramid = exact_tiles::pyramid::pyramid_path(&path);
+    let built_at = std::fs::metadata(&pyramid).unwrap().modified().unwrap();
+    // Lossless: every pixel as in the PNG; transparency is white.
+    let pixels = source.read_region(700, 0, 0, 300, 300).unwrap();
+    for (x, y, pixel) in pixels.enumerate_pixels() {
+        let expected = if y < 10 {
+            [255, 255, 255]
+        } else {
+            let o = original.get_pixel(700 + x, y).0;
+            [o[0], o[1], o[2]]
+        };
+        assert_eq!(pixel.0, expected, "pixel ({x}, {y})");
+    }
+    // Opened again, the pyramid is used as it is.
+    drop(source);
+    let again = exact_tiles::open(&path).unwrap();
+    assert_eq!(again.properties().vendor, "exact-pyramid");
+    assert_eq!(
+        std::fs::metadata(&pyramid).unwrap().modified().unwrap(),
+        built_at
+    );
+}
+
+#[test]
+fn a_jpeg_becomes_a_jpeg_pyramid_whose_tiles_pass_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photo.jpg");
+    let rgb = fixture::draw(0, 0, 2_000, 1_200, 1.0, (2_000, 1_200));
+    std::fs::write(&path, fixture::encode_jpeg(&rgb, 2_000, 1_200, 95).unwrap()).unwrap();
+    let source = exact_tiles::open(&path).unwrap();
+    let grid = DeepZoom::for_slide(source.properties());
+    assert_eq!((grid.tile_size, grid.overlap), (256, 0));
+    let top = grid.level_count() - 1;
+    let jpeg = render::tile(source.as_ref(), &grid, top, 1, 1, Format::Jpeg, 90).unwrap();
+    let decoded = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+    assert!(difference_from_texture(&decoded, 256, 256, 1.0, (2_000, 1_200)) < 6.0);
+}
+
+#[test]
+fn images_too_large_or_broken_are_refused_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.png");
+    plain_image(600, 400).save(&path).unwrap();
+    let limits = exact_tiles::pyramid::PyramidLimits {
+        max_pixels: 100_000,
+    };
+    let refused = exact_tiles::pyramid::build(&path, limits);
+    assert!(
+        matches!(&refused, Err(TilesError::TooLarge(m)) if m.contains("600 x 400")),
+        "{refused:?}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["big.png"]);
+    let bytes = std::fs::read(&path).unwrap();
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, &bytes[..bytes.len() / 3]).unwrap();
+    assert!(matches!(
+        exact_tiles::open(&broken),
+        Err(TilesError::Corrupt { .. })
+    ));
+    // Named like a PNG but not one: the PNG decoder says why.
+    let fake = dir.path().join("notes.png");
+    std::fs::write(&fake, "hello").unwrap();
+    assert!(
+        matches!(exact_tiles::open(&fake), Err(TilesError::Corrupt { file, .. }) if file.ends_with("notes.png"))
+    );
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    assert!(matches!(
+        exact_tiles::open(&text),
+        Err(TilesError::Unsupported { .. })
+    ));
+}
