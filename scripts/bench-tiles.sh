@@ -73,7 +73,7 @@ measure() { # label clients url walk
 
 # One pass over a walk, one request at a time (curl keeps the connection), unmeasured.
 prime() { # url walk
-    sed "s|^|$1|" "$2" | xargs -n 200 curl -s -o /dev/null -H "Authorization: Bearer $token"
+    sed "s|^|$1|" "$2" | xargs -n 200 curl -s -H "Authorization: Bearer $token" >/dev/null
 }
 
 echo "| server, cache | clients | tiles/s | p50 ms | p99 ms | errors |"

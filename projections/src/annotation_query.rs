@@ -119,6 +119,22 @@ impl Param {
     }
 }
 
+/// `query` with every parameter bound, in order.
+macro_rules! bind_all {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for param in $params {
+            query = match param {
+                Param::Int(v) => query.bind(*v),
+                Param::Float(v) => query.bind(*v),
+                Param::Bool(v) => query.bind(*v),
+                Param::Text(v) => query.bind(v.as_str()),
+            };
+        }
+        query
+    }};
+}
+
 /// SQL text with `$n` placeholders (both backends read them) and the values they stand for,
 /// so that one statement can go through sqlx or rusqlite.
 #[derive(Debug, Default)]
@@ -156,16 +172,7 @@ impl Sql {
     where
         O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
     {
-        let mut query = sqlx::query_as(&self.text);
-        for param in &self.params {
-            query = match param {
-                Param::Int(v) => query.bind(*v),
-                Param::Float(v) => query.bind(*v),
-                Param::Bool(v) => query.bind(*v),
-                Param::Text(v) => query.bind(v.as_str()),
-            };
-        }
-        query
+        bind_all!(sqlx::query_as(&self.text), &self.params)
     }
 
     fn query_scalar<'q, DB>(
@@ -179,16 +186,7 @@ impl Sql {
         &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
         (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
     {
-        let mut query = sqlx::query_scalar(&self.text);
-        for param in &self.params {
-            query = match param {
-                Param::Int(v) => query.bind(*v),
-                Param::Float(v) => query.bind(*v),
-                Param::Bool(v) => query.bind(*v),
-                Param::Text(v) => query.bind(v.as_str()),
-            };
-        }
-        query
+        bind_all!(sqlx::query_scalar(&self.text), &self.params)
     }
 }
 

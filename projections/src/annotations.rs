@@ -104,13 +104,7 @@ impl InlineProjection for AnnotationsProjection {
 }
 
 fn failure(envelope: &Envelope, error: &dyn std::fmt::Display) -> StoreError {
-    StoreError::Projection {
-        name: NAME.into(),
-        reason: format!(
-            "event at position {} does not decode: {error}",
-            envelope.position
-        ),
-    }
+    crate::undecodable(NAME, envelope, error)
 }
 
 /// One version of an annotation, as both tables store it.

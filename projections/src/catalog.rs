@@ -112,13 +112,7 @@ impl InlineProjection for CatalogProjection {
 }
 
 fn failure(envelope: &Envelope, error: &dyn std::fmt::Display) -> StoreError {
-    StoreError::Projection {
-        name: NAME.into(),
-        reason: format!(
-            "event at position {} does not decode: {error}",
-            envelope.position
-        ),
-    }
+    crate::undecodable(NAME, envelope, error)
 }
 
 async fn user(tx: &mut Tx<'_>, event: &UserEvent, at: &At) -> exact_store::Result<()> {

@@ -34,3 +34,18 @@ pub use read::{ReadDb, Rect};
 pub fn all() -> Vec<Arc<dyn InlineProjection>> {
     vec![Arc::new(CatalogProjection), Arc::new(AnnotationsProjection)]
 }
+
+/// A stored event a read model cannot decode: the projection fails, and the append with it.
+pub(crate) fn undecodable(
+    projection: &str,
+    envelope: &exact_store::Envelope,
+    error: &dyn std::fmt::Display,
+) -> exact_store::StoreError {
+    exact_store::StoreError::Projection {
+        name: projection.into(),
+        reason: format!(
+            "event at position {} does not decode: {error}",
+            envelope.position
+        ),
+    }
+}

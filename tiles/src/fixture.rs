@@ -358,18 +358,19 @@ pub fn write_broken(path: &Path, spec: &SlideSpec, breakage: Breakage) -> io::Re
     }
 }
 
-/// Overwrites the entropy-coded data of level 0's first tile with garbage: a slide that opens
-/// but has one tile that does not decode. Returns the offset of the tile.
+/// Overwrites the start of level 0's first tile with zeros: a slide that opens but has one tile
+/// that is not a JPEG any more. Returns the offset of the tile.
 pub fn corrupt_first_tile(path: &Path) -> io::Result<u64> {
-    // The first tile's data follows the 8-byte header; its scan data starts after the first SOS.
+    // The writer puts the first tile's data right after the 8-byte header.
     let mut bytes = std::fs::read(path)?;
-    let sos = bytes
-        .windows(2)
-        .position(|w| w == [0xFF, 0xDA])
-        .ok_or_else(|| io::Error::other("no JPEG scan in the file"))?;
-    for b in &mut bytes[sos + 20..sos + 400] {
-        *b = 0xFF;
+    if bytes.get(8..10) != Some(&[0xFF, 0xD8]) {
+        return Err(io::Error::other(
+            "the first tile does not start after the header",
+        ));
+    }
+    for b in &mut bytes[8..72] {
+        *b = 0;
     }
     std::fs::write(path, bytes)?;
-    Ok(sos as u64)
+    Ok(8)
 }
