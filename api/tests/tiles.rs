@@ -228,3 +228,62 @@ async fn bad_requests_and_bad_files_are_json_errors() {
     let (status, _, _) = get(&router, "/tiles/slide.tif_files/10/0_0.jpeg", ok).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iiif_viewers_get_info_and_images() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture::write_slide(
+        &dir.path().join("slide.svs"),
+        &SlideSpec::aperio(3_000, 2_000),
+    )
+    .unwrap();
+    let router = server(dir.path());
+    let ok = Some(TOKEN);
+    let (status, kind, body) = get(&router, "/iiif/slide.svs/info.json", ok).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(kind.starts_with("application/ld+json"), "{kind}");
+    let info = json(&body);
+    assert_eq!(
+        (info["type"].as_str(), info["profile"].as_str()),
+        (Some("ImageService3"), Some("level1"))
+    );
+    assert_eq!(
+        (info["width"].as_u64(), info["height"].as_u64()),
+        (Some(3_000), Some(2_000))
+    );
+    assert!(info["id"].as_str().unwrap().ends_with("/iiif/slide.svs"));
+    assert_eq!(
+        info["tiles"][0]["scaleFactors"].as_array().unwrap().len(),
+        5
+    );
+    let cases = [
+        ("/iiif/slide.svs/full/max/0/default.jpg", 2_048, 1_365),
+        ("/iiif/slide.svs/full/300,/0/default.jpg", 300, 200),
+        (
+            "/iiif/slide.svs/1000,500,480,240/240,120/0/default.png",
+            240,
+            120,
+        ),
+        ("/iiif/slide.svs/square/,100/0/default.jpg", 100, 100),
+    ];
+    for (path, w, h) in cases {
+        let (status, _, body) = get(&router, path, ok).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let decoded = image::load_from_memory(&body).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (w, h), "{path}");
+    }
+    for path in [
+        "/iiif/slide.svs/full/max/90/default.jpg",
+        "/iiif/slide.svs/full/6000,/0/default.jpg",
+        "/iiif/slide.svs/full/max/0/bitonal.png",
+    ] {
+        let (status, _, body) = get(&router, path, ok).await;
+        assert_eq!(
+            (status, json(&body)["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("out_of_range")),
+            "{path}"
+        );
+    }
+    let (status, _, _) = get(&router, "/iiif/slide.svs/info.json", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

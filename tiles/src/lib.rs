@@ -10,10 +10,12 @@
 //! - [`pyramid`]: plain images, turned once into a tiled pyramid OpenSlide serves;
 //! - [`deepzoom`]: the `.dzi` descriptor and OpenSlide's DeepZoom grid;
 //! - [`render`]: tiles, thumbnails and regions, resized and encoded;
+//! - [`iiif`]: IIIF Image API 3.0, level 1;
 //! - [`fixture`]: test slides written on the spot (generic TIFF, Aperio SVS, broken files).
 
 pub mod deepzoom;
 pub mod fixture;
+pub mod iiif;
 pub mod openslide;
 pub mod pyramid;
 pub mod render;

@@ -7,7 +7,9 @@
 //! - `GET /slides/{file}/info` — properties, levels and associated images as JSON;
 //! - `GET /slides/{file}/thumbnail?size=N` — PNG, longest side N (default 256);
 //! - `GET /slides/{file}/associated/{name}` — an associated image as PNG;
-//! - `GET /slides/{file}/region?x=&y=&level=&width=&height=` — EXACT's `get_patch`, PNG.
+//! - `GET /slides/{file}/region?x=&y=&level=&width=&height=` — EXACT's `get_patch`, PNG;
+//! - `GET /iiif/{file}/info.json` and `/iiif/{file}/{region}/{size}/{rotation}/{quality}.{jpg|png}`
+//!   — IIIF Image API 3.0, level 1.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -38,6 +40,7 @@ pub fn tile_server(state: TilesState) -> Router {
     Router::new()
         .route("/tiles/{*rest}", get(tiles))
         .route("/slides/{*rest}", get(slides))
+        .route("/iiif/{*rest}", get(iiif))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -232,6 +235,67 @@ async fn slides(
     let _ = file;
     let png = blocking(move || render::encode(&pixels, Format::Png, 90)).await?;
     Ok(image(Bytes::from(png), "image/png"))
+}
+
+async fn iiif(
+    State(state): State<TilesState>,
+    UrlPath(rest): UrlPath<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(file) = rest.strip_suffix("/info.json") {
+        let slide = state.service.slide(&state.file(file)?).await?;
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let scheme = match headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+        {
+            Some("https") => "https",
+            _ => "http",
+        };
+        let id = format!("{scheme}://{host}/iiif/{file}");
+        let mut info = exact_tiles::iiif::info(slide.source.as_ref(), &id, slide.grid.tile_size);
+        info["tiles"][0]["height"] = info["tiles"][0]["width"].clone();
+        let mut response = Json(info).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(
+                "application/ld+json;profile=\"http://iiif.io/api/image/3/context.json\"",
+            ),
+        );
+        return Ok(response);
+    }
+    let mut parts = rest.rsplitn(5, '/');
+    let (Some(quality_format), Some(rotation), Some(size), Some(region), Some(file)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "IIIF requests are FILE/info.json or FILE/REGION/SIZE/ROTATION/QUALITY.FORMAT",
+        ));
+    };
+    let slide = state.service.slide(&state.file(file)?).await?;
+    let p = slide.source.properties();
+    let request = exact_tiles::iiif::parse(
+        region,
+        size,
+        rotation,
+        quality_format,
+        p.width(),
+        p.height(),
+    )?;
+    let quality = 90;
+    let bytes =
+        blocking(move || exact_tiles::iiif::render(slide.source.as_ref(), &request, quality))
+            .await?;
+    Ok(image(Bytes::from(bytes), request.format.content_type()))
 }
 
 impl TilesState {
