@@ -11,7 +11,8 @@
 //! - [`deepzoom`]: the `.dzi` descriptor and OpenSlide's DeepZoom grid;
 //! - [`render`]: tiles, thumbnails and regions, resized and encoded;
 //! - [`iiif`]: IIIF Image API 3.0, level 1;
-//! - [`fixture`]: test slides written on the spot (generic TIFF, Aperio SVS, broken files).
+//! - [`fixture`]: test slides written on the spot (generic TIFF, Aperio SVS, broken files);
+//! - [`synthetic`]: a slide with no file, whose every pixel is known.
 
 pub mod deepzoom;
 pub mod fixture;
@@ -21,6 +22,7 @@ pub mod pyramid;
 pub mod render;
 pub mod service;
 pub mod source;
+pub mod synthetic;
 pub mod tiff;
 
 pub use deepzoom::DeepZoom;

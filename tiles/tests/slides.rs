@@ -424,3 +424,24 @@ fn stored_tiles_decoded_here_match_what_openslide_renders() {
         );
     }
 }
+
+#[test]
+fn a_synthetic_slide_renders_through_the_same_grid() {
+    use exact_tiles::PixelSource;
+    let source = exact_tiles::synthetic::SyntheticSource::new(5_000, 3_000);
+    let grid = DeepZoom::new(source.properties(), 254, 1);
+    let top = grid.level_count() - 1;
+    let at = grid.tile(top, 3, 2).unwrap();
+    let png = render::tile(&source, &grid, top, 3, 2, Format::Png, 90).unwrap();
+    let decoded = image::load_from_memory(&png).unwrap().to_rgb8();
+    // PNG is lossless: the tile is the texture, exactly.
+    assert_eq!(
+        difference_from_texture(&decoded, at.x, at.y, 1.0, (5_000, 3_000)),
+        0.0
+    );
+    assert_eq!(source.associated_image("label").unwrap().width(), 200);
+    assert!(matches!(
+        source.read_region(0, 0, 9, 10, 10),
+        Err(TilesError::OutOfRange(_))
+    ));
+}
