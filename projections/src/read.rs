@@ -33,14 +33,48 @@ pub struct AnnotationVersion {
     pub annotation_type: i64,
     pub vector: Option<String>,
     pub description: String,
+    pub meta_data: Option<String>,
+    pub concealed: bool,
+    pub blurred: bool,
     pub deleted: bool,
+}
+
+impl AnnotationVersion {
+    /// The fields this version changed against the one before it (empty for a verdict, which
+    /// changes no field of the annotation itself).
+    pub fn changes_from(&self, previous: &AnnotationVersion) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        if self.annotation_type != previous.annotation_type {
+            changed.push("annotation_type");
+        }
+        if self.vector != previous.vector {
+            changed.push("vector");
+        }
+        if self.description != previous.description {
+            changed.push("description");
+        }
+        if self.meta_data != previous.meta_data {
+            changed.push("meta_data");
+        }
+        if self.concealed != previous.concealed {
+            changed.push("concealed");
+        }
+        if self.blurred != previous.blurred {
+            changed.push("blurred");
+        }
+        if self.deleted != previous.deleted {
+            changed.push("deleted");
+        }
+        changed
+    }
 }
 
 /// The columns of [`AnnotationVersion`], for a query that names `annotation_history` as `h`
 /// (the history's R*Tree has columns of the same names).
 const VERSION_COLUMNS: &str =
     "h.id, h.version, h.valid_from, h.valid_to, h.event_type, h.actor, h.recorded_at, \
-     h.reason, h.image, h.annotation_type, h.vector, h.description, h.deleted";
+     h.reason, h.image, h.annotation_type, h.vector, h.description, h.meta_data, h.concealed, h.blurred, \
+     h.deleted";
 
 /// Read access to the read models.
 #[derive(Clone, Debug)]

@@ -231,6 +231,9 @@ async fn the_read_model_follows_commands_and_answers_as_of_a_past_position(db: T
     );
     assert_eq!(history[1].valid_to, Some(history[2].valid_from));
     assert_eq!(history[2].valid_to, None);
+    // Who changed what: the move changed the vector only; a verdict changes no field.
+    assert_eq!(history[1].changes_from(&history[0]), ["vector"]);
+    assert!(history[2].changes_from(&history[1]).is_empty());
 }
 
 /// Every row of the three tables, as text, in a stable order.
