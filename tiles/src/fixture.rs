@@ -11,8 +11,6 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
-
 use crate::tiff::{self, Directory, TiffWriter, Value};
 
 /// Which vendor's layout to write.
@@ -149,17 +147,6 @@ pub fn draw(x: u32, y: u32, w: u32, h: u32, downsample: f64, size: (u32, u32)) -
     rgb
 }
 
-/// A complete baseline JPEG of an RGB buffer (YCbCr 4:2:0, as slide scanners write).
-pub fn encode_jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut encoder = Encoder::new(&mut out, quality);
-    encoder.set_sampling_factor(SamplingFactor::F_2_2);
-    encoder
-        .encode(rgb, w as u16, h as u16, ColorType::Rgb)
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(out)
-}
-
 /// Splits a complete JPEG into its tables (an SOI, the DQT and DHT segments, an EOI: what
 /// Aperio keeps in `JPEGTables`) and the abbreviated stream without them.
 pub fn split_tables(jpeg: &[u8]) -> (Vec<u8>, Vec<u8>) {
@@ -219,7 +206,7 @@ pub fn write_slide(path: &Path, spec: &SlideSpec) -> io::Result<()> {
                     downsample,
                     size,
                 );
-                let jpeg = encode_jpeg(&rgb, spec.tile, spec.tile, spec.quality)?;
+                let jpeg = tiff::encode_jpeg_tile(&rgb, spec.tile, spec.tile, spec.quality)?;
                 let bytes = if aperio.is_some() {
                     let (t, stream) = split_tables(&jpeg);
                     tables.get_or_insert(t);
@@ -320,7 +307,7 @@ fn strip_image(
     description: &str,
     subfile: u32,
 ) -> io::Result<()> {
-    let jpeg = encode_jpeg(rgb, w, h, 85)?;
+    let jpeg = tiff::encode_jpeg_tile(rgb, w, h, 85)?;
     let offset = tiff.data(&jpeg)?;
     let mut entries = image_entries(w, h, description, subfile);
     entries.extend([

@@ -40,7 +40,7 @@ pub fn info(source: &dyn PixelSource, id: &str, tile_size: u32) -> Value {
         "height": p.height(),
         "maxWidth": MAX_REGION,
         "maxHeight": MAX_REGION,
-        "tiles": [{"width": tile_size, "scaleFactors": factors}],
+        "tiles": [{"width": tile_size, "height": tile_size, "scaleFactors": factors}],
         "extraFormats": ["png"],
     })
 }

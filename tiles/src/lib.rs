@@ -30,8 +30,9 @@ pub use render::Format;
 pub use service::{Slide, TileConfig, TileService};
 pub use source::{open, Level, PixelSource, Properties};
 
-/// What can go wrong between a file and its pixels.
-#[derive(Debug, thiserror::Error)]
+/// What can go wrong between a file and its pixels. `Clone`, so that every viewer waiting on
+/// one failed render gets the error.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum TilesError {
     /// No such file, level, tile or associated image.
     #[error("not found: {0}")]
@@ -55,5 +56,11 @@ pub enum TilesError {
     #[error("encoding failed: {0}")]
     Encode(String),
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::sync::Arc<std::io::Error>),
+}
+
+impl From<std::io::Error> for TilesError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(std::sync::Arc::new(e))
+    }
 }

@@ -6,7 +6,7 @@
 //! what a viewer shows where the scanner saw nothing.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use image::RgbImage;
 use openslide_rs::{Address, OpenSlide, Region, Size};
@@ -18,7 +18,9 @@ pub struct OpenSlideSource {
     slide: OpenSlide,
     properties: Properties,
     file: String,
-    path: PathBuf,
+    /// The slide file, open for positioned reads of stored tiles; `None` when no level is
+    /// stored as JPEG tiles.
+    tiff_file: Option<std::fs::File>,
     /// Per level: its TIFF directory, where the level is stored as JPEG tiles (passthrough).
     stored: Vec<Option<tiff::StoredDirectory>>,
 }
@@ -79,11 +81,16 @@ impl OpenSlideSource {
             all,
         };
         let stored = stored_levels(path, &properties);
+        let tiff_file = if stored.iter().any(Option::is_some) {
+            Some(std::fs::File::open(path)?)
+        } else {
+            None
+        };
         Ok(Some(Self {
             slide,
             properties,
             file,
-            path: path.to_owned(),
+            tiff_file,
             stored,
         }))
     }
@@ -157,8 +164,8 @@ impl OpenSlideSource {
             file: self.file.clone(),
             reason: format!("stored tile {col}_{row} of level {level}: {reason}"),
         };
-        let raw =
-            tiff::tile_bytes(&self.path, directory, index).map_err(|e| broken(e.to_string()))?;
+        let raw = tiff::tile_bytes(self.stored_file()?, directory, index)
+            .map_err(|e| broken(e.to_string()))?;
         let jpeg = tiff::complete_jpeg(
             &raw,
             directory.jpeg_tables.as_deref(),
@@ -210,6 +217,14 @@ impl OpenSlideSource {
         Ok(argb_to_rgb(&argb, w, h))
     }
 
+    /// The open slide file (there is one whenever a level is stored as JPEG tiles).
+    fn stored_file(&self) -> Result<&std::fs::File, TilesError> {
+        self.tiff_file.as_ref().ok_or_else(|| TilesError::Decode {
+            file: self.file.clone(),
+            reason: "no stored tiles to read".into(),
+        })
+    }
+
     /// The same source under another vendor name (a pyramid Exact built from a plain image).
     #[must_use]
     pub fn labelled(mut self, vendor: &str) -> Self {
@@ -257,7 +272,7 @@ impl PixelSource for OpenSlideSource {
             file: self.file.clone(),
             reason: format!("stored tile {col}_{row} of level {level}: {e}"),
         };
-        let raw = tiff::tile_bytes(&self.path, directory, index).map_err(corrupt)?;
+        let raw = tiff::tile_bytes(self.stored_file()?, directory, index).map_err(corrupt)?;
         let jpeg = tiff::complete_jpeg(
             &raw,
             directory.jpeg_tables.as_deref(),

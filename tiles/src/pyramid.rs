@@ -223,7 +223,7 @@ fn encode_tile(level: &RgbImage, col: u32, row: u32, lossy: bool) -> Result<Vec<
         pixels[to..to + width * 3].copy_from_slice(&raw[from..from + width * 3]);
     }
     if lossy {
-        return crate::fixture::encode_jpeg(&pixels, TILE, TILE, 95).map_err(TilesError::Io);
+        return Ok(tiff::encode_jpeg_tile(&pixels, TILE, TILE, 95)?);
     }
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(&pixels)?;

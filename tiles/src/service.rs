@@ -178,23 +178,5 @@ async fn blocking<T: Send + 'static>(
 
 /// moka shares one error among the waiters of a failed load; each gets its own copy.
 fn unwrap_shared(shared: Arc<TilesError>) -> TilesError {
-    Arc::try_unwrap(shared).unwrap_or_else(|shared| match shared.as_ref() {
-        TilesError::NotFound(m) => TilesError::NotFound(m.clone()),
-        TilesError::Unsupported { file, reason } => TilesError::Unsupported {
-            file: file.clone(),
-            reason: reason.clone(),
-        },
-        TilesError::Corrupt { file, reason } => TilesError::Corrupt {
-            file: file.clone(),
-            reason: reason.clone(),
-        },
-        TilesError::Decode { file, reason } => TilesError::Decode {
-            file: file.clone(),
-            reason: reason.clone(),
-        },
-        TilesError::OutOfRange(m) => TilesError::OutOfRange(m.clone()),
-        TilesError::TooLarge(m) => TilesError::TooLarge(m.clone()),
-        TilesError::Encode(m) => TilesError::Encode(m.clone()),
-        TilesError::Io(e) => TilesError::Io(std::io::Error::new(e.kind(), e.to_string())),
-    })
+    Arc::unwrap_or_clone(shared)
 }

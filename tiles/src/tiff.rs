@@ -159,8 +159,9 @@ fn read_directory(r: &mut Reader, at: u64) -> io::Result<(StoredDirectory, u64)>
     Ok((d, next))
 }
 
-/// The bytes of stored tile `index` of `directory`.
-pub fn tile_bytes(path: &Path, directory: &StoredDirectory, index: usize) -> io::Result<Vec<u8>> {
+/// The bytes of stored tile `index` of `directory`, read at their offset from an open `file`
+/// (a positioned read: many threads may share one handle).
+pub fn tile_bytes(file: &File, directory: &StoredDirectory, index: usize) -> io::Result<Vec<u8>> {
     let (Some(offset), Some(length)) = (
         directory.tile_offsets.get(index),
         directory.tile_byte_counts.get(index),
@@ -170,10 +171,8 @@ pub fn tile_bytes(path: &Path, directory: &StoredDirectory, index: usize) -> io:
     if *length == 0 || *length > 64 * 1024 * 1024 {
         return Err(invalid("a tile of implausible size"));
     }
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(*offset))?;
     let mut buf = vec![0; *length as usize];
-    file.read_exact(&mut buf)?;
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, *offset)?;
     Ok(buf)
 }
 
@@ -343,4 +342,16 @@ impl TiffWriter {
         self.out.flush()?;
         self.out.get_ref().sync_all()
     }
+}
+
+/// A complete baseline JPEG of an RGB tile, YCbCr 4:2:0: what slide scanners write, and what a
+/// directory's `YCbCrSubsampling` of 2, 2 says.
+pub fn encode_jpeg_tile(rgb: &[u8], w: u32, h: u32, quality: u8) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    encoder
+        .encode(rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(out)
 }

@@ -192,11 +192,7 @@ impl Commands {
                 Planned::Existing(existing) => existing,
                 Planned::New(_) => {
                     let envelope = stored.next().expect("one envelope per new annotation");
-                    Written {
-                        id: super::id_of_stream(&envelope.stream),
-                        version: envelope.version,
-                        position: Some(envelope.position),
-                    }
+                    Written::stored(envelope)
                 }
                 Planned::SameAs(first) => Written {
                     position: None,

@@ -609,11 +609,7 @@ impl Commands {
             .store
             .append_built(caller.append_context(), build)
             .await?;
-        Ok(Written {
-            id: super::id_of_stream(&written[0].stream),
-            version: 1,
-            position: Some(written[0].position),
-        })
+        Ok(Written::stored(&written[0]))
     }
 
     /// The live set and the caller's permissions on it; 404 when it is gone or unreadable, so

@@ -82,6 +82,17 @@ pub struct Written {
     pub position: Option<i64>,
 }
 
+impl Written {
+    /// What appending `envelope` did to its stream, whose name ends in the aggregate's id.
+    fn stored(envelope: &Envelope) -> Self {
+        Self {
+            id: id_of_stream(&envelope.stream),
+            version: envelope.version,
+            position: Some(envelope.position),
+        }
+    }
+}
+
 /// An aggregate as the handler drives it: its stream, its fold and its rules.
 pub trait Aggregate {
     type State: Send + Sync;
@@ -181,11 +192,7 @@ impl Commands {
         let last = written
             .last()
             .expect("a creation writes at least one event");
-        Ok(Written {
-            id: id_of_stream(&last.stream),
-            version: last.version,
-            position: Some(last.position),
-        })
+        Ok(Written::stored(last))
     }
 
     /// Runs `command` on aggregate `id`. With `expected` (what the caller last saw), a stale
@@ -246,11 +253,7 @@ impl Commands {
                 Ok(written) => {
                     let mine = written.iter().rev().find(|e| e.stream == stream);
                     let mine = mine.expect("the aggregate's own events were written");
-                    return Ok(Written {
-                        id,
-                        version: mine.version,
-                        position: Some(mine.position),
-                    });
+                    return Ok(Written::stored(mine));
                 }
                 Err(StoreError::Conflict { stream: s, .. })
                     if s == stream && expected.is_none() =>

@@ -194,13 +194,10 @@ async fn slides(
         };
         return Ok(Json(info).into_response());
     }
-    let (file, pixels) = if let Some(file) = rest.strip_suffix("/thumbnail") {
+    let pixels = if let Some(file) = rest.strip_suffix("/thumbnail") {
         let slide = state.service.slide(&state.file(file)?).await?;
         let size = query.size.unwrap_or(256);
-        (
-            file,
-            blocking(move || render::thumbnail(slide.source.as_ref(), size)).await?,
-        )
+        blocking(move || render::thumbnail(slide.source.as_ref(), size)).await?
     } else if let Some(file) = rest.strip_suffix("/region") {
         let slide = state.service.slide(&state.file(file)?).await?;
         let missing = |name| {
@@ -218,21 +215,14 @@ async fn slides(
             query.width.unwrap_or(256),
             query.height.unwrap_or(256),
         );
-        (
-            file,
-            blocking(move || render::region(slide.source.as_ref(), x, y, level, w, h)).await?,
-        )
+        blocking(move || render::region(slide.source.as_ref(), x, y, level, w, h)).await?
     } else if let Some((file, name)) = rest.rsplit_once("/associated/") {
         let slide = state.service.slide(&state.file(file)?).await?;
         let name = name.to_owned();
-        (
-            file,
-            blocking(move || slide.source.associated_image(&name)).await?,
-        )
+        blocking(move || slide.source.associated_image(&name)).await?
     } else {
         return Err(unknown());
     };
-    let _ = file;
     let png = blocking(move || render::encode(&pixels, Format::Png, 90)).await?;
     Ok(image(Bytes::from(png), "image/png"))
 }
@@ -256,8 +246,7 @@ async fn iiif(
             _ => "http",
         };
         let id = format!("{scheme}://{host}/iiif/{file}");
-        let mut info = exact_tiles::iiif::info(slide.source.as_ref(), &id, slide.grid.tile_size);
-        info["tiles"][0]["height"] = info["tiles"][0]["width"].clone();
+        let info = exact_tiles::iiif::info(slide.source.as_ref(), &id, slide.grid.tile_size);
         let mut response = Json(info).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
