@@ -7,7 +7,7 @@ set -eu
 
 need="build-essential pkg-config libopenslide-dev libclang-dev"
 if [ "${1:-run}" = test ]; then
-    need="$need postgresql postgresql-common python3"
+    need="$need postgresql postgresql-common python3 python3-venv"
 fi
 
 missing=""

@@ -31,6 +31,38 @@ pub enum Command {
     Replay(ReplayCommand),
     /// Serve the tile routes alone for one data folder, beside `serve` (scale-out).
     Tiles(TilesArgs),
+    /// Manage accounts: add one, set a password, deactivate one.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. The password is read from EXACT_PASSWORD or standard input.
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        username: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Give the account every permission.
+        #[arg(long)]
+        superuser: bool,
+        #[arg(long)]
+        staff: bool,
+    },
+    /// Set an account's password, read from EXACT_PASSWORD or standard input.
+    Passwd {
+        #[command(flatten)]
+        store: StoreArgs,
+        username: String,
+    },
+    /// Stop an account from logging in (its record and its work stay).
+    Deactivate {
+        #[command(flatten)]
+        store: StoreArgs,
+        username: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +130,9 @@ pub struct ServeArgs {
     pub bind: SocketAddr,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// The largest upload accepted, in MiB (all files of one request together).
+    #[arg(long, env = "EXACT_MAX_UPLOAD_MB", default_value_t = 20 * 1024)]
+    pub max_upload_mb: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,7 +215,99 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rebuild(&store, projections).await
         }
         Command::Tiles(args) => tiles(args).await,
+        Command::User(command) => user(command).await,
     }
+}
+
+/// The password for `exact user add|passwd`: EXACT_PASSWORD, else the first line of standard
+/// input (so that it never appears in the process list or the shell history).
+async fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("EXACT_PASSWORD") {
+        return Ok(password);
+    }
+    eprintln!("password (one line on standard input):");
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(
+        &mut tokio::io::BufReader::new(tokio::io::stdin()),
+        &mut line,
+    )
+    .await?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        bail!("no password given (set EXACT_PASSWORD or type one line)");
+    }
+    Ok(password)
+}
+
+async fn user(command: UserCommand) -> anyhow::Result<ExitCode> {
+    use crate::commands::{Caller, NewUser};
+    use exact_domain::user::UserCommand as Command;
+    let args = match &command {
+        UserCommand::Add { store, .. }
+        | UserCommand::Passwd { store, .. }
+        | UserCommand::Deactivate { store, .. } => store.clone(),
+    };
+    std::fs::create_dir_all(&args.data_dir)?;
+    let url = args.url()?;
+    let store = args.open(true).await?;
+    let read = exact_projections::ReadDb::connect(&url).await?;
+    let commands = crate::commands::Commands::new(store, read.clone());
+    let caller = Caller::new(exact_domain::Actor::SYSTEM, exact_store::Source::Cli);
+    let fail = |e: crate::error::ApiError| anyhow::anyhow!("{}", e.message);
+    let find = |username: &str| {
+        let read = read.clone();
+        let username = username.to_owned();
+        async move {
+            read.user_by_username(&username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account is called {username:?}"))
+        }
+    };
+    match command {
+        UserCommand::Add {
+            username,
+            email,
+            superuser,
+            staff,
+            ..
+        } => {
+            let hash = crate::auth::password::hash(read_password().await?)
+                .await
+                .map_err(fail)?;
+            let new = NewUser {
+                username: username.clone(),
+                email,
+                password_hash: hash,
+                is_superuser: superuser,
+                is_staff: staff || superuser,
+            };
+            let written = commands.create_user(&caller, new).await.map_err(fail)?;
+            println!("created {username} (id {})", written.id);
+        }
+        UserCommand::Passwd { username, .. } => {
+            let user = find(&username).await?;
+            let hash = crate::auth::password::hash(read_password().await?)
+                .await
+                .map_err(fail)?;
+            let command = Command::ChangePassword {
+                password_hash: hash,
+            };
+            commands
+                .user_command(&caller, user.id, &command)
+                .await
+                .map_err(fail)?;
+            println!("password of {username} changed");
+        }
+        UserCommand::Deactivate { username, .. } => {
+            let user = find(&username).await?;
+            commands
+                .user_command(&caller, user.id, &Command::SetActive(false))
+                .await
+                .map_err(fail)?;
+            println!("{username} deactivated");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn tiles(args: TilesArgs) -> anyhow::Result<ExitCode> {
@@ -219,6 +346,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     let url = args.store.url()?;
     let store = args.store.open(true).await?;
+    let read = exact_projections::ReadDb::connect(&url)
+        .await
+        .with_context(|| format!("cannot read the read models at {}", describe(&url)))?;
+    let mut config = crate::Config::new(args.store.data_dir.clone());
+    config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
+    let state = AppState::new(store.clone(), read, config);
+    state
+        .ensure_admin(std::env::var("EXACT_ADMIN_PASSWORD").ok())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the first account: {e}"))?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -226,7 +363,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(store = %describe(&url), position = store.last_position().await?, "store open");
     // Tests and scripts read this line to find a port chosen by the system.
     println!("exact listening on http://{address}");
-    axum::serve(listener, crate::app(AppState::new(store)))
+    let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("stopped");

@@ -108,7 +108,7 @@ impl ApiError {
         )
     }
 
-    fn internal(what: &str, error: &dyn std::fmt::Display) -> Self {
+    pub fn internal(what: &str, error: &dyn std::fmt::Display) -> Self {
         // The details (SQL, paths) go to the log, not to the client.
         tracing::error!(error = %error, "{what}");
         Self::new(

@@ -5,11 +5,14 @@
 //! and the one mapping from each crate's errors to status codes and JSON bodies (`error.rs`).
 //! Rules live in `exact-domain`, storage in `exact-store`, pixels in `exact-tiles`.
 
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod error;
+mod rest;
 mod routes;
 mod state;
+pub mod uploads;
 
 pub use routes::{app, tile_server, TilesState};
-pub use state::{App, AppState};
+pub use state::{App, AppState, Config};

@@ -1,12 +1,44 @@
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use exact_projections::ReadDb;
 use exact_store::Store;
+use exact_tiles::{TileConfig, TileService};
+
+use crate::auth::Credentials;
+use crate::commands::Commands;
+
+/// How the server is set up, beyond its store.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Uploaded and extracted files live under `DATA_DIR/images/`.
+    pub data_dir: PathBuf,
+    /// The largest upload accepted, in bytes (one request, all files together).
+    pub max_upload_bytes: u64,
+    /// Limits on what a zip archive may expand to.
+    pub zip: crate::uploads::ZipLimits,
+}
+
+impl Config {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            max_upload_bytes: 20 << 30,
+            zip: crate::uploads::ZipLimits::default(),
+        }
+    }
+}
 
 /// Everything a request handler may need, shared by all of them.
 #[derive(Debug)]
 pub struct App {
     pub store: Store,
+    pub read: ReadDb,
+    pub commands: Commands,
+    pub tiles: TileService,
+    pub credentials: Credentials,
+    pub config: Config,
 }
 
 /// Cheap to clone: one `Arc` around the [`App`].
@@ -14,8 +46,15 @@ pub struct App {
 pub struct AppState(pub Arc<App>);
 
 impl AppState {
-    pub fn new(store: Store) -> Self {
-        Self(Arc::new(App { store }))
+    pub fn new(store: Store, read: ReadDb, config: Config) -> Self {
+        Self(Arc::new(App {
+            commands: Commands::new(store.clone(), read.clone()),
+            store,
+            read,
+            tiles: TileService::new(TileConfig::default()),
+            credentials: Credentials::default(),
+            config,
+        }))
     }
 }
 

@@ -14,6 +14,8 @@ use crate::read::{ReadDb, Rect};
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AnnotationQuery {
     pub image: Option<i64>,
+    /// Any of these images (`None`: all; empty: none), e.g. those a user may read.
+    pub images: Option<Vec<i64>>,
     pub ids: Vec<i64>,
     /// Any of these types (empty: all).
     pub annotation_types: Vec<i64>,
@@ -21,6 +23,8 @@ pub struct AnnotationQuery {
     pub user: Option<i64>,
     pub last_editor: Option<i64>,
     pub deleted: Option<bool>,
+    /// Whether the vector is null (GLOBAL types and "not in image"): EXACT's `vector__isnull`.
+    pub vector_is_null: Option<bool>,
     pub unique_identifier: Option<uuid::Uuid>,
     /// Where the current verdicts leave the annotation; not available with `as_of`.
     pub consensus: Option<Consensus>,
@@ -319,6 +323,21 @@ impl AnnotationQuery {
         if let Some(image) = self.image {
             sql.push(&format!(" AND {s}.image = "))
                 .bind(Param::Int(image));
+        }
+        if let Some(images) = &self.images {
+            if images.is_empty() {
+                sql.push(" AND 1 = 0");
+            } else {
+                sql.push(&format!(" AND {s}.image IN ("))
+                    .bind_list(images)
+                    .push(")");
+            }
+        }
+        if let Some(null) = self.vector_is_null {
+            sql.push(&format!(
+                " AND {s}.vector IS {}NULL",
+                if null { "" } else { "NOT " }
+            ));
         }
         if !self.ids.is_empty() {
             sql.push(" AND a.id IN (").bind_list(&self.ids).push(")");

@@ -409,12 +409,14 @@ async fn apply_change(
     if let AnnotationEvent::AnnotationVerified { id, user, verified } = event {
         execute!(
             tx,
-            "INSERT INTO verifications (annotation, user_id, verified, time) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (annotation, user_id) DO UPDATE SET verified = excluded.verified, time = excluded.time",
+            "INSERT INTO verifications (annotation, user_id, verified, time, position) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (annotation, user_id) DO UPDATE \
+             SET verified = excluded.verified, time = excluded.time, position = excluded.position",
             id,
             user,
             verified,
-            at
+            at,
+            envelope.position
         );
     }
     execute!(

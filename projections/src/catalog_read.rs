@@ -463,6 +463,44 @@ impl ReadDb {
         fetch!(self, query_as, fetch_all, &sql, actor.id, actor.superuser)
     }
 
+    /// The live teams `actor` belongs to (a superuser: every live team), by id.
+    pub async fn readable_teams(&self, actor: Actor) -> Result<Vec<TeamRow>, sqlx::Error> {
+        let sql = format!(
+            "{TEAM} WHERE NOT dissolved AND ($2 OR id IN \
+             (SELECT team FROM team_memberships WHERE user_id = $1)) ORDER BY id"
+        );
+        fetch!(self, query_as, fetch_all, &sql, actor.id, actor.superuser)
+    }
+
+    /// Every membership, by team and user.
+    pub async fn all_memberships(&self) -> Result<Vec<MembershipRow>, sqlx::Error> {
+        let sql = "SELECT team, user_id, is_admin FROM team_memberships ORDER BY team, user_id";
+        fetch!(self, query_as, fetch_all, sql)
+    }
+
+    /// The products `actor` may see: those of their teams and those linked to a set they may
+    /// read (a superuser: all), by id.
+    pub async fn readable_products(&self, actor: Actor) -> Result<Vec<ProductRow>, sqlx::Error> {
+        let sql = format!(
+            "{PRODUCT} WHERE $2 OR team IN (SELECT team FROM team_memberships WHERE user_id = $1) \
+             OR id IN (SELECT p.product FROM product_image_sets p JOIN image_sets s \
+             ON s.id = p.image_set WHERE NOT s.deleted AND {READABLE_SET}) ORDER BY id"
+        );
+        fetch!(self, query_as, fetch_all, &sql, actor.id, actor.superuser)
+    }
+
+    /// Every product–set link, as (product, image set).
+    pub async fn product_links(&self) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        let sql = "SELECT product, image_set FROM product_image_sets ORDER BY product, image_set";
+        fetch!(self, query_as, fetch_all, sql)
+    }
+
+    /// Every set's tags, as (image set, name).
+    pub async fn all_set_tags(&self) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        let sql = "SELECT image_set, name FROM set_tags ORDER BY name, image_set";
+        fetch!(self, query_as, fetch_all, sql)
+    }
+
     /// Whether a live export format has this name (names are global).
     pub async fn export_format_named(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
         let sql = "SELECT id FROM export_formats WHERE name = $1 AND NOT deleted";

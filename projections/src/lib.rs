@@ -27,7 +27,7 @@ use exact_store::InlineProjection;
 
 pub use annotations::AnnotationsProjection;
 pub use catalog::CatalogProjection;
-pub use read::{ReadDb, Rect};
+pub use read::{AnnotationVersion, ReadDb, Rect, VerificationRow};
 
 /// Every read model Exact keeps, in the order they are applied: what `exact` opens its store
 /// with.

@@ -76,6 +76,18 @@ const VERSION_COLUMNS: &str =
      h.reason, h.image, h.annotation_type, h.vector, h.description, h.meta_data, h.concealed, h.blurred, \
      h.deleted";
 
+/// A user's current verdict on an annotation.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct VerificationRow {
+    pub annotation: i64,
+    pub user_id: i64,
+    pub verified: bool,
+    pub time: i64,
+    /// The log position of the verdict: its id in the API.
+    pub position: i64,
+    pub image: i64,
+}
+
 /// Read access to the read models.
 #[derive(Clone, Debug)]
 pub enum ReadDb {
@@ -221,6 +233,35 @@ impl ReadDb {
                     .bind(image)
                     .bind(multiple)
                     .bind(annotation_type)
+                    .fetch_all(pool)
+                    .await
+            }
+        }
+    }
+
+    /// Current verdicts, of one annotation and/or one user (0: any), by the position that gave
+    /// them, with the annotation's image (for permission checks).
+    pub async fn verification_rows(
+        &self,
+        annotation: i64,
+        user: i64,
+    ) -> Result<Vec<VerificationRow>, sqlx::Error> {
+        let sql = "SELECT v.annotation, v.user_id, v.verified, v.time, v.position, a.image \
+                   FROM verifications v JOIN annotations a ON a.id = v.annotation \
+                   WHERE ($1 = 0 OR v.annotation = $1) AND ($2 = 0 OR v.user_id = $2) \
+                   ORDER BY v.position";
+        match self {
+            ReadDb::Sqlite(pool, _) => {
+                sqlx::query_as(sql)
+                    .bind(annotation)
+                    .bind(user)
+                    .fetch_all(pool)
+                    .await
+            }
+            ReadDb::Postgres(pool) => {
+                sqlx::query_as(sql)
+                    .bind(annotation)
+                    .bind(user)
                     .fetch_all(pool)
                     .await
             }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use exact_domain::annotation::{
     self, AnnotationCommand, AnnotationContext, AnnotationEvent, ImageInfo, NewAnnotation, TypeInfo,
 };
+use exact_domain::permissions::Permissions;
 use exact_domain::vector::VectorType;
 use exact_domain::{DomainError, DomainEvent};
 use exact_projections::annotation_query::AnnotationQuery;
@@ -38,8 +39,9 @@ impl Aggregate for AnnotationAggregate {
     }
 }
 
-/// Annotations to create on one image. Without a `unique_identifier`, one is made (EXACT
-/// answered 500); with one that exists, the create is a retry and changes nothing.
+/// Annotations to create, on `image` unless an input names its own. Without a
+/// `unique_identifier`, one is made (EXACT answered 500); with one that exists, the create is a
+/// retry and changes nothing.
 #[derive(Clone, Debug, Default)]
 pub struct NewAnnotations {
     pub image: i64,
@@ -48,6 +50,8 @@ pub struct NewAnnotations {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AnnotationInput {
+    /// Another image than [`NewAnnotations::image`].
+    pub image: Option<i64>,
     pub annotation_type: i64,
     pub vector: Value,
     pub description: String,
@@ -62,6 +66,7 @@ pub struct AnnotationInput {
 impl AnnotationInput {
     pub fn new(annotation_type: i64, vector: Value) -> Self {
         Self {
+            image: None,
             annotation_type,
             vector,
             description: String::new(),
@@ -82,20 +87,28 @@ impl Commands {
         caller: &Caller,
         new: NewAnnotations,
     ) -> Result<Vec<Written>, ApiError> {
-        let image = self
-            .read
-            .image(new.image)
-            .await?
-            .filter(|i| !i.deleted)
-            .ok_or(DomainError::NotFound("image"))?;
-        let (_, permissions) = self.set_access(caller, image.image_set).await?;
+        // Image → its row and the caller's permissions in its set, looked up once each.
+        let mut images: BTreeMap<i64, (ImageRow, Permissions)> = BTreeMap::new();
         let may_name_creator = caller.actor.superuser || caller.source == Source::Import;
-        let mut types = BTreeMap::new();
+        let mut types: BTreeMap<(i64, i64), TypeInfo> = BTreeMap::new();
         let mut globals_taken = BTreeSet::new();
         // UUID → the input that creates it, so that a repeat in one list is its retry.
         let mut first_with: BTreeMap<uuid::Uuid, usize> = BTreeMap::new();
         let mut plan: Vec<Planned> = Vec::with_capacity(new.annotations.len());
         for input in new.annotations {
+            let image_id = input.image.unwrap_or(new.image);
+            if let std::collections::btree_map::Entry::Vacant(slot) = images.entry(image_id) {
+                let image = self
+                    .read
+                    .image(image_id)
+                    .await?
+                    .filter(|i| !i.deleted)
+                    .ok_or(DomainError::NotFound("image"))?;
+                let (_, permissions) = self.set_access(caller, image.image_set).await?;
+                slot.insert((image, permissions));
+            }
+            let (image, permissions) = &images[&image_id];
+            let permissions = *permissions;
             if input.user.is_some_and(|u| u != caller.actor.id) && !may_name_creator {
                 return Err(
                     DomainError::Forbidden("create annotations in another user's name").into(),
@@ -112,25 +125,26 @@ impl Commands {
                     continue;
                 }
             }
-            let type_info = match types.get(&input.annotation_type) {
+            let type_key = (image.image_set, input.annotation_type);
+            let type_info = match types.get(&type_key) {
                 Some(info) => *info,
                 None => {
                     let info = self
                         .type_info(image.image_set, input.annotation_type)
                         .await?;
-                    types.insert(input.annotation_type, info);
+                    types.insert(type_key, info);
                     info
                 }
             };
             let global = type_info.vector_type == VectorType::Global;
             let other_global = global
-                && (globals_taken.contains(&type_info.id)
+                && (globals_taken.contains(&(image.id, type_info.id))
                     || self.global_exists(image.id, type_info.id, None).await?);
             let context = AnnotationContext {
                 actor: caller.actor.id,
                 permissions,
                 annotation_type: type_info,
-                image: image_info(&image),
+                image: image_info(image),
                 other_global,
             };
             let command = AnnotationCommand::Create(NewAnnotation {
@@ -147,7 +161,7 @@ impl Commands {
             });
             let mut events = AnnotationAggregate::decide(None, &command, &context)?;
             if global {
-                globals_taken.insert(type_info.id);
+                globals_taken.insert((image.id, type_info.id));
             }
             first_with.insert(uuid, plan.len());
             plan.push(Planned::New(events.remove(0)));

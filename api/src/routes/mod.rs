@@ -11,7 +11,8 @@ use crate::AppState;
 /// The whole HTTP surface; `serve` and the tests both build it here.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .nest("/api/v1", health::router())
+        .nest("/api/v1", health::router().merge(crate::rest::router()))
+        .merge(crate::rest::legacy_router())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -1,0 +1,292 @@
+//! Who is calling. Every route of the main server takes an [`Authenticated`] caller, proven by
+//! HTTP Basic (what `exact-sync` sends on every request).
+//!
+//! Basic auth sends the password with every request, and an argon2 check costs tens of
+//! milliseconds: EXACT paid that on every call. Here a verified password is remembered as a
+//! keyed digest (HMAC-SHA-256 under a key that lives only in this process) next to the user's
+//! stream version, for a few minutes. Any change to the account (password, deactivation, roles)
+//! bumps that version, so the remembered proof stops counting at once.
+//!
+//! Failed logins are counted per account and per client address; past the limit the caller is
+//! told to wait (429) without the password being checked at all.
+
+pub mod password;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use base64::Engine;
+use exact_projections::catalog_read::UserRow;
+use exact_store::Source;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::commands::{Caller, NewUser};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// How long a verified password is taken on trust.
+const REMEMBER: Duration = Duration::from_secs(300);
+/// Failed logins allowed per account within [`FAILURE_WINDOW`]; an address (which a whole lab
+/// may share behind one router) gets five times as many.
+const MAX_FAILURES: u32 = 10;
+const MAX_FAILURES_PER_ADDRESS: u32 = 5 * MAX_FAILURES;
+const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+
+/// A caller whose credentials were checked: the account and the command caller built from it.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub user: UserRow,
+    pub caller: Caller,
+}
+
+/// Verified credentials and failed attempts, in memory.
+#[derive(Debug)]
+pub struct Credentials {
+    key: [u8; 32],
+    verified: Mutex<HashMap<i64, Remembered>>,
+    failures: Mutex<HashMap<String, Failures>>,
+}
+
+#[derive(Debug)]
+struct Remembered {
+    digest: [u8; 32],
+    version: i64,
+    at: Instant,
+}
+
+#[derive(Debug)]
+struct Failures {
+    count: u32,
+    since: Instant,
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key).expect("the system has a source of randomness");
+        Self {
+            key,
+            verified: Mutex::default(),
+            failures: Mutex::default(),
+        }
+    }
+}
+
+impl Credentials {
+    fn digest(&self, user: i64, password: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length works");
+        mac.update(&user.to_le_bytes());
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    fn remembers(&self, user: &UserRow, password: &str) -> bool {
+        let digest = self.digest(user.id, password);
+        let verified = self.verified.lock().expect("not poisoned");
+        verified.get(&user.id).is_some_and(|r| {
+            r.version == user.version
+                && r.at.elapsed() < REMEMBER
+                && constant_time_eq(&r.digest, &digest)
+        })
+    }
+
+    fn remember(&self, user: &UserRow, password: &str) {
+        let digest = self.digest(user.id, password);
+        let mut verified = self.verified.lock().expect("not poisoned");
+        verified.retain(|_, r| r.at.elapsed() < REMEMBER);
+        verified.insert(
+            user.id,
+            Remembered {
+                digest,
+                version: user.version,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    /// Refuses when `keys` (the account, the address) failed too often lately.
+    fn check_throttle(&self, keys: &[String]) -> Result<(), ApiError> {
+        let failures = self.failures.lock().expect("not poisoned");
+        for key in keys {
+            if let Some(f) = failures.get(key) {
+                let limit = if key.starts_with("addr:") {
+                    MAX_FAILURES_PER_ADDRESS
+                } else {
+                    MAX_FAILURES
+                };
+                if f.count >= limit && f.since.elapsed() < FAILURE_WINDOW {
+                    let wait = FAILURE_WINDOW.saturating_sub(f.since.elapsed()).as_secs() + 1;
+                    return Err(ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too_many_attempts",
+                        format!("too many failed logins; try again in {wait} s"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn failed(&self, keys: &[String]) {
+        let mut failures = self.failures.lock().expect("not poisoned");
+        failures.retain(|_, f| f.since.elapsed() < FAILURE_WINDOW);
+        for key in keys {
+            let entry = failures.entry(key.clone()).or_insert(Failures {
+                count: 0,
+                since: Instant::now(),
+            });
+            entry.count += 1;
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let (username, password) = basic_credentials(&parts.headers)?.ok_or_else(|| {
+            unauthorized("log in with HTTP Basic authentication (Authorization: Basic ...)")
+        })?;
+        let user = state
+            .login(&username, &password, address.as_deref())
+            .await?;
+        let mut caller =
+            Caller::new(user.actor(), Source::Api).with_reason(reason(&parts.headers)?);
+        caller.client_addr = address;
+        Ok(Authenticated { user, caller })
+    }
+}
+
+/// `Authorization: Basic base64(user:password)`, if present; malformed is an error.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || unauthorized("the Authorization header is not valid Basic credentials");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return Err(unauthorized(
+            "this server accepts Authorization: Basic credentials",
+        ));
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (user, password) = decoded.split_once(':').ok_or_else(malformed)?;
+    Ok(Some((user.to_owned(), password.to_owned())))
+}
+
+/// Why the caller makes this change: the `X-Exact-Reason` header, stored with the events.
+fn reason(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("x-exact-reason") else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_header",
+            "X-Exact-Reason must be visible ASCII; percent-encode other characters",
+        )
+        .with_field("X-Exact-Reason")
+    })?;
+    let text = text.trim();
+    Ok((!text.is_empty()).then(|| text.chars().take(1000).collect()))
+}
+
+impl AppState {
+    /// The active account `username` proven by `password`.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        address: Option<&str>,
+    ) -> Result<UserRow, ApiError> {
+        let mut keys = vec![format!("user:{}", username.to_lowercase())];
+        if let Some(address) = address {
+            keys.push(format!("addr:{address}"));
+        }
+        let refused = || unauthorized("unknown username or wrong password");
+        let user = self.read.user_by_username(username).await?;
+        if let Some(user) = &user {
+            if user.is_active && self.credentials.remembers(user, password) {
+                return Ok(user.clone());
+            }
+        }
+        self.credentials.check_throttle(&keys)?;
+        let Some(user) = user else {
+            // Spend the time a real check takes, so that timing does not reveal usernames.
+            let _ = password::verify(password.to_owned(), DUMMY_HASH.to_owned()).await;
+            self.credentials.failed(&keys);
+            return Err(refused());
+        };
+        if !password::verify(password.to_owned(), user.password_hash.clone()).await? {
+            self.credentials.failed(&keys);
+            return Err(refused());
+        }
+        if !user.is_active {
+            return Err(unauthorized("this account is deactivated"));
+        }
+        self.credentials.remember(&user, password);
+        Ok(user)
+    }
+
+    /// On first start with no account at all: the superuser `exact`, as EXACT's setup creates
+    /// it, with `EXACT_ADMIN_PASSWORD` or else the password `exact`.
+    pub async fn ensure_admin(&self, password_from_env: Option<String>) -> Result<(), ApiError> {
+        if !self.read.users().await?.is_empty() {
+            return Ok(());
+        }
+        let default = password_from_env.is_none();
+        let password = password_from_env.unwrap_or_else(|| "exact".to_owned());
+        let hash = password::hash(password).await?;
+        self.commands
+            .create_user(
+                &Caller::system(),
+                NewUser {
+                    username: "exact".into(),
+                    email: String::new(),
+                    password_hash: hash,
+                    is_superuser: true,
+                    is_staff: true,
+                },
+            )
+            .await?;
+        if default {
+            tracing::warn!(
+                "created the superuser `exact` with the password `exact`: change it now \
+                 (`exact user passwd exact`) or set EXACT_ADMIN_PASSWORD before the first start"
+            );
+        } else {
+            tracing::warn!(
+                "created the superuser `exact` with the password from EXACT_ADMIN_PASSWORD"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A valid argon2 hash of a random password, checked against when the username is unknown.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8sQ8W8mW+6r4yGqk0uGQF0h3y6uB1o5pJz8Yy3C5y6E";

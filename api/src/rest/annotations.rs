@@ -1,0 +1,665 @@
+//! Annotations (with EXACT's filters, `in_bbox` from the spatial index and `as_of` from the
+//! history), their history, verdicts and the image access log.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use exact_domain::annotation::{AnnotationChanges, AnnotationCommand};
+use exact_domain::DomainError;
+use exact_projections::annotation_query::{AnnotationQuery, TimeRange};
+use exact_projections::annotations::AnnotationRow;
+use exact_projections::{Rect, VerificationRow};
+use serde_json::{json, Value};
+
+use super::input::{wrong, Fields, Input};
+use super::params::{format_time, parse_time, Params};
+use super::{caller_for, if_match, with_etag};
+use crate::auth::Authenticated;
+use crate::commands::{AnnotationInput, NewAnnotations};
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/annotations/annotations/",
+            get(list_annotations).post(create_annotations),
+        )
+        .route(
+            "/annotations/annotations/multiple_delete/",
+            delete(multiple_delete),
+        )
+        .route(
+            "/annotations/annotations/{id}/",
+            get(get_annotation)
+                .patch(update_annotation)
+                .put(update_annotation)
+                .delete(delete_annotation),
+        )
+        .route("/annotations/annotations/{id}/history/", get(history))
+        .route(
+            "/annotations/verifications/",
+            get(list_verifications).post(create_verification),
+        )
+        .route("/annotations/verifications/{id}/", get(get_verification))
+        .route(
+            "/annotations/log_image_actions/",
+            get(list_access).post(create_access),
+        )
+}
+
+fn parse_json_text(text: Option<&str>) -> Value {
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn annotation_json(a: &AnnotationRow) -> Value {
+    json!({
+        "id": a.id,
+        "annotation_type": a.annotation_type,
+        "vector": parse_json_text(a.vector.as_deref()),
+        "image": a.image,
+        "concealed": a.concealed,
+        "blurred": a.blurred,
+        "user": a.user_id,
+        "last_editor": a.last_editor.unwrap_or(a.user_id),
+        "deleted": a.deleted,
+        "description": a.description,
+        "unique_identifier": a.unique_identifier,
+        "uploaded_media_files": [],
+        "annotationversion_set": [],
+        "meta_data": parse_json_text(a.meta_data.as_deref()),
+        "time": format_time(a.time),
+        "last_edit_time": format_time(a.last_edit_time),
+        "version": a.version,
+        "position": a.position,
+    })
+}
+
+/// The images the caller may read, unless they may read all (`None`).
+async fn readable_image_ids(
+    state: &AppState,
+    auth: &Authenticated,
+) -> Result<Option<Vec<i64>>, ApiError> {
+    if auth.caller.actor.superuser {
+        return Ok(None);
+    }
+    let images = state.read.readable_images(auth.caller.actor, None).await?;
+    Ok(Some(images.iter().map(|i| i.id).collect()))
+}
+
+/// `as_of`: a log position, or an RFC 3339 time (the last position recorded by then).
+async fn as_of(state: &AppState, params: &Params) -> Result<Option<i64>, ApiError> {
+    let Some(text) = params.str("as_of") else {
+        return Ok(None);
+    };
+    if let Ok(position) = text.trim().parse::<i64>() {
+        if position < 0 {
+            return Err(wrong(
+                "as_of",
+                "a log position (0 or more) or an RFC 3339 time",
+            ));
+        }
+        return Ok(Some(position));
+    }
+    let micros =
+        parse_time(text).ok_or_else(|| wrong("as_of", "a log position or an RFC 3339 time"))?;
+    let at = chrono::DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| wrong("as_of", "a time within range"))?;
+    Ok(Some(state.store.position_at(at).await?))
+}
+
+/// EXACT's filters that this server does not answer yet: refused rather than ignored, so that
+/// nobody mistakes an unfiltered list for a filtered one.
+const UNANSWERED: &[&str] = &[
+    "unique_identifier__contains",
+    "description__contains",
+    "verified_by",
+    "verified_by__range",
+    "vector_x",
+    "vector_y",
+    "meta_data__isnull",
+    "annotationversion",
+];
+
+async fn query_from(
+    state: &AppState,
+    auth: &Authenticated,
+    params: &Params,
+) -> Result<AnnotationQuery, ApiError> {
+    for name in UNANSWERED {
+        if params.str(name).is_some() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_filter",
+                format!("the filter {name} is not supported by this server yet"),
+            )
+            .with_field(name));
+        }
+    }
+    let mut query = AnnotationQuery {
+        ids: params.id_filter("id")?.unwrap_or_default(),
+        annotation_types: params.id_filter("annotation_type")?.unwrap_or_default(),
+        user: params.int("user")?,
+        last_editor: params.int("last_editor")?,
+        deleted: params.bool("deleted")?,
+        vector_is_null: params.bool("vector__isnull")?,
+        as_of: as_of(state, params).await?,
+        ..AnnotationQuery::default()
+    };
+    // `id=1&id__in=2,3` asks for nothing; an empty id list would otherwise mean "any".
+    let no_ids = params.id_filter("id")?.is_some_and(|ids| ids.is_empty());
+    if let Some(uuid) = params.str("unique_identifier") {
+        query.unique_identifier = Some(
+            uuid.trim()
+                .parse()
+                .map_err(|_| wrong("unique_identifier", "a UUID"))?,
+        );
+    }
+    let (from, to) = params.time_range("time")?;
+    query.created = TimeRange { from, to };
+    let (from, to) = params.time_range("last_edit_time")?;
+    query.edited = TimeRange { from, to };
+    if let Some(text) = params.str("in_bbox") {
+        let numbers: Option<Vec<f64>> = text.split(',').map(|v| v.trim().parse().ok()).collect();
+        match numbers.as_deref() {
+            Some(&[min_x, min_y, max_x, max_y]) => {
+                query.rect = Some(Rect {
+                    min_x,
+                    min_y,
+                    max_x,
+                    max_y,
+                });
+            }
+            _ => return Err(wrong("in_bbox", "min_x,min_y,max_x,max_y")),
+        }
+    }
+    // Images: the filter given, within those the caller may read.
+    let wanted = params.id_filter("image")?;
+    let readable = readable_image_ids(state, auth).await?;
+    query.images = match (wanted, readable) {
+        (Some(w), Some(r)) => Some(w.into_iter().filter(|id| r.contains(id)).collect()),
+        (w, r) => w.or(r),
+    };
+    if no_ids {
+        query.images = Some(Vec::new());
+    }
+    if let Some([one]) = query.images.as_deref() {
+        query.image = Some(*one);
+    }
+    Ok(query)
+}
+
+async fn list_annotations(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let mut query = query_from(&state, &auth, &params).await?;
+    let (limit, offset) = params.page()?;
+    let count = state.read.count_annotations(&query).await?;
+    query.limit = Some(limit);
+    query.offset = offset;
+    let rows = state.read.annotations(&query).await?;
+    let results = rows.iter().map(annotation_json).collect();
+    Ok(Json(params.paginated(count, limit, offset, results)))
+}
+
+/// Annotation `id` if the caller may read its image (deleted ones included, as EXACT).
+async fn readable_annotation(
+    state: &AppState,
+    auth: &Authenticated,
+    id: i64,
+) -> Result<AnnotationRow, ApiError> {
+    let row = state
+        .read
+        .annotations(&AnnotationQuery {
+            ids: vec![id],
+            ..AnnotationQuery::default()
+        })
+        .await?
+        .pop()
+        .ok_or(DomainError::NotFound("annotation"))?;
+    let image = state
+        .read
+        .image(row.image)
+        .await?
+        .ok_or(DomainError::NotFound("annotation"))?;
+    state
+        .read
+        .readable_set(auth.caller.actor, image.image_set)
+        .await?
+        .ok_or(DomainError::NotFound("annotation"))?;
+    Ok(row)
+}
+
+async fn get_annotation(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let row = readable_annotation(&state, &auth, id).await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        params.shape(annotation_json(&row)),
+        row.version,
+    ))
+}
+
+fn annotation_input(value: &Value) -> Result<(Option<i64>, AnnotationInput), ApiError> {
+    let fields = Fields::of(value)?;
+    let annotation_type = fields.required_int("annotation_type")?;
+    let vector = fields.json("vector")?.unwrap_or(Value::Null);
+    let unique_identifier = match fields.string("unique_identifier")? {
+        Some(text) if !text.trim().is_empty() => Some(
+            text.trim()
+                .parse()
+                .map_err(|_| wrong("unique_identifier", "a UUID"))?,
+        ),
+        _ => None,
+    };
+    let input = AnnotationInput {
+        image: fields.int("image")?,
+        annotation_type,
+        vector,
+        description: fields.string("description")?.unwrap_or_default(),
+        meta_data: fields.json("meta_data")?.unwrap_or(Value::Null),
+        concealed: fields.bool("concealed")?.unwrap_or(false),
+        blurred: fields.bool("blurred")?.unwrap_or(false),
+        unique_identifier,
+        user: fields.int("user")?,
+    };
+    Ok((input.image, input))
+}
+
+/// One annotation (an object) or many (a list, in one append). A list answers a list.
+async fn create_annotations(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let (items, is_list) = match &body {
+        Value::Array(items) => (items.iter().collect::<Vec<_>>(), true),
+        single => (vec![single], false),
+    };
+    if items.is_empty() {
+        return Ok((StatusCode::CREATED, Json(json!([]))).into_response());
+    }
+    let mut inputs = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let (image, mut input) = annotation_input(item).map_err(|mut e| {
+            if is_list {
+                e.message = format!("item {index}: {}", e.message);
+            }
+            e
+        })?;
+        let image = image.ok_or_else(|| super::input::missing("image"))?;
+        // The creator is the caller unless a superuser names another.
+        if input.user == Some(auth.caller.actor.id) {
+            input.user = None;
+        }
+        input.image = Some(image);
+        inputs.push(input);
+    }
+    let first_image = inputs[0].image.unwrap_or_default();
+    let caller = caller_for(&auth, if is_list { &Value::Null } else { &body });
+    let written = state
+        .commands
+        .create_annotations(
+            &caller,
+            NewAnnotations {
+                image: first_image,
+                annotations: inputs,
+            },
+        )
+        .await?;
+    let ids: Vec<i64> = written.iter().map(|w| w.id).collect();
+    let rows = state
+        .read
+        .annotations(&AnnotationQuery {
+            ids: ids.clone(),
+            ..AnnotationQuery::default()
+        })
+        .await?;
+    let by_id = |id: i64| rows.iter().find(|r| r.id == id).map(annotation_json);
+    if is_list {
+        let list: Vec<Value> = ids.iter().filter_map(|id| by_id(*id)).collect();
+        return Ok((StatusCode::CREATED, Json(Value::Array(list))).into_response());
+    }
+    let row = by_id(ids[0]).ok_or(DomainError::NotFound("annotation"))?;
+    let version = row["version"].as_i64().unwrap_or_default();
+    Ok(with_etag(StatusCode::CREATED, row, version))
+}
+
+async fn update_annotation(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let current = readable_annotation(&state, &auth, id).await?;
+    if fields
+        .int("image")?
+        .is_some_and(|image| image != current.image)
+    {
+        return Err(wrong(
+            "image",
+            "the annotation's own: annotations do not move between images",
+        ));
+    }
+    let changes = AnnotationChanges {
+        annotation_type: fields.int("annotation_type")?,
+        vector: if fields.has("vector") {
+            Some(fields.json("vector")?.unwrap_or(Value::Null))
+        } else {
+            None
+        },
+        description: fields.string("description")?,
+        meta_data: if fields.has("meta_data") {
+            Some(fields.json("meta_data")?.unwrap_or(Value::Null))
+        } else {
+            None
+        },
+        concealed: fields.bool("concealed")?,
+        blurred: fields.bool("blurred")?,
+    };
+    let caller = caller_for(&auth, &body);
+    let mut expected = if_match(&headers)?;
+    if changes != AnnotationChanges::default() {
+        let written = state
+            .commands
+            .annotation_command(&caller, id, expected, &AnnotationCommand::Change(changes))
+            .await?;
+        expected = expected.map(|_| written.version);
+    }
+    match fields.bool("deleted")? {
+        Some(true) if !current.deleted => {
+            state
+                .commands
+                .annotation_command(&caller, id, expected, &AnnotationCommand::Delete)
+                .await?;
+        }
+        Some(false) if current.deleted => {
+            state
+                .commands
+                .annotation_command(&caller, id, expected, &AnnotationCommand::Restore)
+                .await?;
+        }
+        _ => {}
+    }
+    let row = readable_annotation(&state, &auth, id).await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        annotation_json(&row),
+        row.version,
+    ))
+}
+
+/// A soft delete, as EXACT's viewer does: the annotation stays in the history and can be
+/// restored (`PATCH deleted=false`).
+async fn delete_annotation(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    readable_annotation(&state, &auth, id).await?;
+    state
+        .commands
+        .annotation_command(
+            &auth.caller,
+            id,
+            if_match(&headers)?,
+            &AnnotationCommand::Delete,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE multiple_delete/?id__in=1,2`: every one is checked before any is deleted.
+async fn multiple_delete(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<StatusCode, ApiError> {
+    let ids = params
+        .ids("id__in")?
+        .ok_or_else(|| super::input::missing("id__in"))?;
+    let mut live = Vec::new();
+    for id in ids.iter().copied().collect::<BTreeSet<_>>() {
+        if !readable_annotation(&state, &auth, id).await?.deleted {
+            live.push(id);
+        }
+    }
+    for id in live {
+        state
+            .commands
+            .annotation_command(&auth.caller, id, None, &AnnotationCommand::Delete)
+            .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every version of an annotation: who, when, why, what the state was and which fields changed.
+async fn history(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    readable_annotation(&state, &auth, id).await?;
+    let versions = state.read.history(id).await?;
+    let mut out = Vec::with_capacity(versions.len());
+    for (i, v) in versions.iter().enumerate() {
+        let changed: Vec<&str> = match i.checked_sub(1) {
+            Some(previous) => v.changes_from(&versions[previous]),
+            None => vec![],
+        };
+        out.push(json!({
+            "version": v.version,
+            "position": v.valid_from,
+            "valid_to": v.valid_to,
+            "event": v.event_type,
+            "user": v.actor,
+            "time": format_time(v.recorded_at),
+            "reason": v.reason,
+            "changed": changed,
+            "state": {
+                "image": v.image,
+                "annotation_type": v.annotation_type,
+                "vector": parse_json_text(v.vector.as_deref()),
+                "description": v.description,
+                "meta_data": parse_json_text(v.meta_data.as_deref()),
+                "concealed": v.concealed,
+                "blurred": v.blurred,
+                "deleted": v.deleted,
+            },
+        }));
+    }
+    Ok(Json(json!({"id": id, "count": out.len(), "versions": out})))
+}
+
+// ---- verifications ----
+
+fn verification_json(v: &VerificationRow) -> Value {
+    json!({
+        "id": v.position,
+        "annotation": v.annotation,
+        "user": v.user_id,
+        "time": format_time(v.time),
+        "verified": v.verified,
+    })
+}
+
+async fn visible_verifications(
+    state: &AppState,
+    auth: &Authenticated,
+    annotation: i64,
+    user: i64,
+) -> Result<Vec<VerificationRow>, ApiError> {
+    let readable = readable_image_ids(state, auth).await?;
+    let rows = state.read.verification_rows(annotation, user).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|v| readable.as_ref().is_none_or(|r| r.contains(&v.image)))
+        .collect())
+}
+
+async fn list_verifications(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let (annotation, user) = (params.int("annotation")?, params.int("user")?);
+    let verified = params.bool("verified")?;
+    let id = params.int("id")?;
+    let (from, to) = params.time_range("time")?;
+    let rows = visible_verifications(&state, &auth, annotation.unwrap_or(0), user.unwrap_or(0))
+        .await?
+        .iter()
+        .filter(|v| verified.is_none_or(|b| b == v.verified))
+        .filter(|v| id.is_none_or(|id| id == v.position))
+        .filter(|v| from.is_none_or(|f| v.time >= f) && to.is_none_or(|t| v.time <= t))
+        .map(verification_json)
+        .collect();
+    Ok(Json(params.page_of(rows)?))
+}
+
+async fn get_verification(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let rows = visible_verifications(&state, &auth, 0, 0).await?;
+    rows.iter()
+        .find(|v| v.position == id)
+        .map(|v| Json(verification_json(v)))
+        .ok_or_else(|| DomainError::NotFound("verification").into())
+}
+
+/// The caller's verdict (JSON or form fields): `annotation`, `verified`. A later verdict of
+/// the same user replaces the earlier one; both stay in the log.
+async fn create_verification(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let annotation = fields.required_int("annotation")?;
+    let verified = fields
+        .bool("verified")?
+        .ok_or_else(|| super::input::missing("verified"))?;
+    if fields
+        .int("user")?
+        .is_some_and(|u| u != auth.caller.actor.id)
+    {
+        return Err(wrong("user", "the caller: a verdict is the caller's own"));
+    }
+    readable_annotation(&state, &auth, annotation).await?;
+    state
+        .commands
+        .annotation_command(
+            &caller_for(&auth, &body),
+            annotation,
+            None,
+            &AnnotationCommand::Verify { verified },
+        )
+        .await?;
+    let rows = state
+        .read
+        .verification_rows(annotation, auth.caller.actor.id)
+        .await?;
+    let row = rows.first().ok_or(DomainError::NotFound("verification"))?;
+    Ok((StatusCode::CREATED, Json(verification_json(row))).into_response())
+}
+
+// ---- image access log ----
+
+async fn list_access(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let images = match params.int("image")? {
+        Some(image) => vec![image],
+        None => state
+            .read
+            .readable_images(auth.caller.actor, None)
+            .await?
+            .iter()
+            .map(|i| i.id)
+            .collect(),
+    };
+    let (user, action) = (params.int("user")?, params.int("action")?);
+    let (from, to) = params.time_range("time")?;
+    let readable = readable_image_ids(&state, &auth).await?;
+    let mut rows = Vec::new();
+    for image in images {
+        if readable.as_ref().is_some_and(|r| !r.contains(&image)) {
+            continue;
+        }
+        for entry in state.read.image_access(image).await? {
+            if user.is_none_or(|u| u == entry.user_id)
+                && action.is_none_or(|a| a == entry.action)
+                && from.is_none_or(|f| entry.time >= f)
+                && to.is_none_or(|t| entry.time <= t)
+                && params.text_matches("ip", entry.ip.as_deref().unwrap_or_default())
+            {
+                rows.push(json!({
+                    "id": entry.position,
+                    "image": entry.image,
+                    "user": entry.user_id,
+                    "time": format_time(entry.time),
+                    "action": entry.action,
+                    "ip": entry.ip,
+                }));
+            }
+        }
+    }
+    rows.sort_by_key(|r| r["id"].as_i64());
+    Ok(Json(params.page_of(rows)?))
+}
+
+/// The viewer's report that the caller opened (action 1) or closed (2) an image.
+async fn create_access(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let image = fields.required_int("image")?;
+    let opened = match fields.required_int("action")? {
+        1 => true,
+        2 => false,
+        _ => return Err(wrong("action", "1 (opened) or 2 (closed)")),
+    };
+    let position = state
+        .commands
+        .record_image_access(&caller_for(&auth, &body), image, opened)
+        .await?;
+    let entry = state
+        .read
+        .image_access(image)
+        .await?
+        .into_iter()
+        .find(|e| e.position == position)
+        .ok_or(DomainError::NotFound("log image action"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": entry.position,
+            "image": entry.image,
+            "user": entry.user_id,
+            "time": format_time(entry.time),
+            "action": entry.action,
+            "ip": entry.ip,
+        })),
+    )
+        .into_response())
+}

@@ -1,0 +1,625 @@
+//! Images: upload (multipart, several files, zip archives), lists, the slide routes by image id
+//! (thumbnail, slide information, patches, DeepZoom) and the original file's download. Every
+//! pixel route checks that the caller may read the image's set, as every other route does.
+
+use std::path::{Path as FsPath, PathBuf};
+
+use axum::body::Body;
+use axum::extract::{Multipart, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use exact_domain::image::ImageFile;
+use exact_projections::annotation_query::AnnotationQuery;
+use exact_projections::catalog_read::ImageRow;
+use exact_tiles::{render, Format};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use super::input::{missing, wrong};
+use super::params::{format_time, Params};
+use super::{if_match, with_etag};
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::uploads::{self, Received};
+use crate::AppState;
+
+pub fn api_router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/images/images/",
+            get(list_images)
+                .post(upload)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/images/images/{id}/",
+            get(get_image)
+                .patch(update_image)
+                .put(update_image)
+                .delete(delete_image),
+        )
+        .route("/images/images/{id}/thumbnail/", get(thumbnail))
+        .route(
+            "/images/images/{id}/slide_information/",
+            get(slide_information),
+        )
+        .route("/images/images/{id}/get_patch", get(get_patch))
+        .route("/images/images/{id}/get_patch/", get(get_patch))
+        .route("/images/images/{id}/{z}/{frame}/tile/", get(dzi))
+        .route(
+            "/images/images/{id}/{z}/{frame}/tile_files/{level}/{tile}",
+            get(tile),
+        )
+}
+
+/// EXACT's routes outside the API: the viewer's DeepZoom and the download `exact-sync` uses.
+pub fn legacy_router() -> Router<AppState> {
+    Router::new()
+        .route("/images/image/{id}/{z}/{frame}/tile/", get(dzi))
+        .route(
+            "/images/image/{id}/{z}/{frame}/tile_files/{level}/{tile}",
+            get(tile),
+        )
+        .route("/images/api/image/download/{id}/", get(download))
+}
+
+/// Where the files of set `image_set` are kept.
+fn set_folder(state: &AppState, image_set: i64) -> PathBuf {
+    state
+        .config
+        .data_dir
+        .join("images")
+        .join(image_set.to_string())
+}
+
+fn image_path(state: &AppState, image: &ImageRow) -> PathBuf {
+    set_folder(state, image.image_set).join(&image.filename)
+}
+
+fn image_json(image: &ImageRow, annotations: Option<Vec<i64>>) -> Value {
+    let mut value = json!({
+        "id": image.id,
+        "name": image.name,
+        "filename": image.filename,
+        "time": format_time(image.time),
+        "height": image.height,
+        "width": image.width,
+        "mpp": image.mpp,
+        "objective_power": image.objective_power,
+        "image_type": image.image_type,
+        "image_set": image.image_set,
+        "depth": image.depth,
+        "frames": image.frames,
+        "channels": image.channels,
+        "checksum": image.checksum,
+    });
+    if let Some(ids) = annotations {
+        value["annotations"] = json!(ids);
+    }
+    value
+}
+
+/// Whether the response keeps `field` after `fields`/`omit`: costly fields are only computed
+/// when they are shown.
+fn shows(params: &Params, field: &str) -> bool {
+    let kept = params
+        .str("fields")
+        .is_none_or(|f| f.split(',').any(|n| n.trim() == field));
+    let omitted = params
+        .str("omit")
+        .is_some_and(|o| o.split(',').any(|n| n.trim() == field));
+    kept && !omitted
+}
+
+async fn annotation_ids(state: &AppState, image: i64) -> Result<Vec<i64>, ApiError> {
+    let rows = state
+        .read
+        .annotations(&AnnotationQuery {
+            image: Some(image),
+            deleted: Some(false),
+            ..AnnotationQuery::default()
+        })
+        .await?;
+    Ok(rows.iter().map(|r| r.id).collect())
+}
+
+async fn list_images(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let ids = params.id_filter("id")?;
+    let set = params.int("image_set")?;
+    let image_type = params.int("image_type")?;
+    let ranges = [
+        (
+            "width",
+            params.float_range("width")?,
+            params.int("width")?.map(|v| v as f64),
+        ),
+        (
+            "height",
+            params.float_range("height")?,
+            params.int("height")?.map(|v| v as f64),
+        ),
+        ("mpp", params.float_range("mpp")?, params.float("mpp")?),
+        (
+            "objective_power",
+            params.float_range("objective_power")?,
+            params.float("objective_power")?,
+        ),
+    ];
+    let value_of = |image: &ImageRow, name: &str| match name {
+        "width" => Some(image.width as f64),
+        "height" => Some(image.height as f64),
+        "mpp" => image.mpp,
+        _ => image.objective_power,
+    };
+    let images: Vec<ImageRow> = state
+        .read
+        .readable_images(auth.caller.actor, set)
+        .await?
+        .into_iter()
+        .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id)))
+        .filter(|i| params.text_matches("name", &i.name))
+        .filter(|i| params.text_matches("filename", &i.filename))
+        .filter(|i| image_type.is_none_or(|t| t == i.image_type))
+        .filter(|i| {
+            ranges.iter().all(|(name, range, exact)| {
+                let v = value_of(i, name);
+                range.is_none_or(|(a, b)| v.is_some_and(|v| v >= a && v <= b))
+                    && exact.is_none_or(|e| v == Some(e))
+            })
+        })
+        .collect();
+    let (limit, offset) = params.page()?;
+    let count = images.len() as i64;
+    let mut results = Vec::new();
+    for image in images.iter().skip(offset as usize).take(limit as usize) {
+        let annotations = if shows(&params, "annotations") {
+            Some(annotation_ids(&state, image.id).await?)
+        } else {
+            None
+        };
+        results.push(image_json(image, annotations));
+    }
+    Ok(Json(params.paginated(count, limit, offset, results)))
+}
+
+/// The live image `id` if the caller may read its set; 404 otherwise.
+async fn readable_image(
+    state: &AppState,
+    auth: &Authenticated,
+    id: i64,
+) -> Result<ImageRow, ApiError> {
+    let image = state
+        .read
+        .image(id)
+        .await?
+        .filter(|i| !i.deleted)
+        .ok_or(exact_domain::DomainError::NotFound("image"))?;
+    state
+        .commands
+        .set_access(&auth.caller, image.image_set)
+        .await?;
+    Ok(image)
+}
+
+async fn get_image(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let image = readable_image(&state, &auth, id).await?;
+    let annotations = if shows(&params, "annotations") {
+        Some(annotation_ids(&state, id).await?)
+    } else {
+        None
+    };
+    Ok(with_etag(
+        StatusCode::OK,
+        params.shape(image_json(&image, annotations)),
+        image.version,
+    ))
+}
+
+/// An image's measured fields come from its file; they are not edited.
+async fn update_image(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    readable_image(&state, &auth, id).await?;
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "not_allowed",
+        "an image's fields are read from its file; upload a new file to change them",
+    ))
+}
+
+async fn delete_image(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    readable_image(&state, &auth, id).await?;
+    state
+        .commands
+        .delete_image(&auth.caller, id, if_match(&headers)?)
+        .await?;
+    // The file stays: the log keeps the image's record, and an as-of export may still need
+    // the pixels. Its events say it is deleted; it is served to nobody.
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/images/images/`: `image_set`, `image_type` and one or more files (zip
+/// archives are extracted). Answers the paginated list of the images created, as exact-sync
+/// expects. Nothing is registered unless every file can be read.
+async fn upload(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    multipart: Multipart,
+) -> Result<Response, ApiError> {
+    let staging = state
+        .config
+        .data_dir
+        .join("uploads")
+        .join(uuid::Uuid::now_v7().to_string());
+    tokio::fs::create_dir_all(&staging)
+        .await
+        .map_err(|e| ApiError::internal("preparing an upload failed", &e))?;
+    let result = upload_into(&state, &auth, multipart, &staging).await;
+    let _ = tokio::fs::remove_dir_all(&staging).await;
+    let images = result?;
+    let count = images.len() as i64;
+    let results = images
+        .iter()
+        .map(|i| image_json(i, Some(Vec::new())))
+        .collect();
+    let page = params.paginated(count, count.max(1), 0, results);
+    Ok((StatusCode::CREATED, Json(page)).into_response())
+}
+
+async fn upload_into(
+    state: &AppState,
+    auth: &Authenticated,
+    multipart: Multipart,
+    staging: &FsPath,
+) -> Result<Vec<ImageRow>, ApiError> {
+    let (fields, files) =
+        uploads::receive(multipart, staging, state.config.max_upload_bytes).await?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+    };
+    let image_set: i64 = field("image_set")
+        .ok_or_else(|| missing("image_set"))?
+        .parse()
+        .map_err(|_| wrong("image_set", "an integer"))?;
+    let image_type: i64 = match field("image_type") {
+        None | Some("") => 0,
+        Some(v) => v.parse().map_err(|_| wrong("image_type", "0, 1 or 2"))?,
+    };
+    state.commands.set_access(&auth.caller, image_set).await?;
+    if files.is_empty() {
+        return Err(missing("file_path").with_field("file_path"));
+    }
+    let folder = set_folder(state, image_set);
+    tokio::fs::create_dir_all(&folder)
+        .await
+        .map_err(|e| ApiError::internal("preparing the set's folder failed", &e))?;
+
+    // Everything is placed and read first; only then registered, so that one unreadable file
+    // leaves nothing behind.
+    let mut placed: Vec<PathBuf> = Vec::new();
+    let prepared = prepare(state, files, &folder, image_type, &mut placed).await;
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            remove_all(&placed).await;
+            return Err(e);
+        }
+    };
+    for file in &prepared {
+        let duplicate = state
+            .read
+            .duplicate_image(image_set, &file.name, &file.checksum)
+            .await?;
+        if duplicate.is_some() {
+            remove_all(&placed).await;
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "duplicate_image",
+                format!(
+                    "{} is already in this image set (same name or same content)",
+                    file.name
+                ),
+            )
+            .with_field("file_path"));
+        }
+    }
+    let mut created = Vec::new();
+    for file in prepared {
+        let written = state
+            .commands
+            .add_image(&auth.caller, image_set, file)
+            .await?;
+        if let Some(image) = state.read.image(written.id).await? {
+            created.push(image);
+        }
+    }
+    Ok(created)
+}
+
+/// Moves each received file (or each image inside a zip) into the set's folder and reads its
+/// size and resolution; `placed` collects what was written, for cleaning up on failure.
+async fn prepare(
+    state: &AppState,
+    files: Vec<Received>,
+    folder: &FsPath,
+    image_type: i64,
+    placed: &mut Vec<PathBuf>,
+) -> Result<Vec<ImageFile>, ApiError> {
+    let mut prepared = Vec::new();
+    for file in files {
+        let mut images: Vec<(String, PathBuf, String)> = Vec::new();
+        if uploads::is_zip(&file.path) {
+            let stem = uploads::safe_name(file.name.trim_end_matches(".zip"));
+            let into = uploads::unused_path(folder, &stem);
+            std::fs::create_dir_all(&into)
+                .map_err(|e| ApiError::internal("extracting an upload failed", &e))?;
+            placed.push(into.clone());
+            let (archive, target, limits) = (file.path.clone(), into.clone(), state.config.zip);
+            let inside = tokio::task::spawn_blocking(move || {
+                uploads::extract_zip(&archive, &target, limits)
+            })
+            .await
+            .map_err(|e| ApiError::internal("extracting an upload failed", &e))??;
+            if inside.is_empty() {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unsupported_file",
+                    format!("{} holds no image or slide file", file.name),
+                )
+                .with_field("file_path"));
+            }
+            for entry in inside {
+                images.push((entry.name, into.join(&entry.path), entry.checksum));
+            }
+        } else {
+            let target = uploads::unused_path(folder, &uploads::safe_name(&file.name));
+            tokio::fs::rename(&file.path, &target)
+                .await
+                .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+            placed.push(target.clone());
+            images.push((file.name, target, file.checksum));
+        }
+        for (name, path, checksum) in images {
+            placed.push(exact_tiles::pyramid::pyramid_path(&path));
+            let opened = path.clone();
+            let properties = tokio::task::spawn_blocking(move || {
+                exact_tiles::open(&opened).map(|source| source.properties().clone())
+            })
+            .await
+            .map_err(|e| ApiError::internal("reading an upload failed", &e))?
+            .map_err(|e| {
+                let mut error = ApiError::from(e);
+                error.message = format!("{name}: {}", error.message);
+                error.with_field("file_path")
+            })?;
+            let filename = path
+                .strip_prefix(folder)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            let mpp = match (properties.mpp_x, properties.mpp_y) {
+                (Some(x), Some(y)) => Some((x + y) / 2.0),
+                (x, y) => x.or(y),
+            };
+            prepared.push(ImageFile {
+                name: uploads::safe_name(&name),
+                filename,
+                checksum,
+                width: properties.width() as i64,
+                height: properties.height() as i64,
+                mpp,
+                objective_power: properties.objective_power,
+                depth: 1,
+                frames: 1,
+                channels: 3,
+                image_type,
+            });
+        }
+    }
+    Ok(prepared)
+}
+
+async fn remove_all(paths: &[PathBuf]) {
+    for path in paths.iter().rev() {
+        if path.is_dir() {
+            let _ = tokio::fs::remove_dir_all(path).await;
+        } else {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+    }
+}
+
+fn png(bytes: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=3600"),
+            ),
+        ],
+        Bytes::from(bytes),
+    )
+        .into_response()
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, exact_tiles::TilesError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal("rendering pixels failed", &e))?
+        .map_err(ApiError::from)
+}
+
+/// EXACT's thumbnail: PNG, longest side 128 unless `size` says otherwise.
+async fn thumbnail(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let image = readable_image(&state, &auth, id).await?;
+    let size = params.int("size")?.unwrap_or(128);
+    if !(1..=2048).contains(&size) {
+        return Err(wrong("size", "1 to 2048"));
+    }
+    let slide = state.tiles.slide(&image_path(&state, &image)).await?;
+    let pixels = blocking(move || render::thumbnail(slide.source.as_ref(), size as u32)).await?;
+    let bytes = blocking(move || render::encode(&pixels, Format::Png, 90)).await?;
+    Ok(png(bytes))
+}
+
+async fn slide_information(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let image = readable_image(&state, &auth, id).await?;
+    let slide = state.tiles.slide(&image_path(&state, &image)).await?;
+    let p = slide.source.properties();
+    Ok(Json(json!({
+        "id": image.id,
+        "levels": p.levels.len(),
+        "level_downsamples": p.levels.iter().map(|l| l.downsample).collect::<Vec<_>>(),
+        "level_dimensions": p.levels.iter().map(|l| [l.width, l.height]).collect::<Vec<_>>(),
+        "level_tiles": p.levels.iter().map(|l| l.tile_size.map(|t| t.0)).collect::<Vec<_>>(),
+        "mpp": image.mpp,
+        "mpp_x": p.mpp_x,
+        "mpp_y": p.mpp_y,
+        "objective_power": p.objective_power,
+        "vendor": p.vendor,
+        "associated_images": p.associated,
+        "deepzoom": {"tile_size": slide.grid.tile_size, "overlap": slide.grid.overlap,
+                     "levels": slide.grid.level_count()},
+        "properties": p.all,
+    })))
+}
+
+/// EXACT's `get_patch`: a region of at most 2048 × 2048 at a level, as PNG.
+async fn get_patch(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let image = readable_image(&state, &auth, id).await?;
+    let x = params.int("x")?.ok_or_else(|| missing("x"))?;
+    let y = params.int("y")?.ok_or_else(|| missing("y"))?;
+    let level = params.int("level")?.unwrap_or(0);
+    let width = params.int("width")?.unwrap_or(256);
+    let height = params.int("height")?.unwrap_or(256);
+    let level = usize::try_from(level).map_err(|_| wrong("level", "0 or more"))?;
+    let (Ok(width), Ok(height)) = (u32::try_from(width), u32::try_from(height)) else {
+        return Err(wrong("width", "a positive size"));
+    };
+    let slide = state.tiles.slide(&image_path(&state, &image)).await?;
+    let pixels =
+        blocking(move || render::region(slide.source.as_ref(), x, y, level, width, height)).await?;
+    let bytes = blocking(move || render::encode(&pixels, Format::Png, 90)).await?;
+    Ok(png(bytes))
+}
+
+async fn dzi(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((id, _z, _frame)): Path<(i64, i64, i64)>,
+) -> Result<Response, ApiError> {
+    let image = readable_image(&state, &auth, id).await?;
+    let xml = state
+        .tiles
+        .dzi(&image_path(&state, &image), Format::Jpeg)
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/xml")], xml).into_response())
+}
+
+async fn tile(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((id, _z, _frame, level, tile)): Path<(i64, i64, i64, usize, String)>,
+) -> Result<Response, ApiError> {
+    let image = readable_image(&state, &auth, id).await?;
+    let bad = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "a tile is LEVEL/COL_ROW.jpeg or .png",
+        )
+    };
+    let (address, extension) = tile.rsplit_once('.').ok_or_else(bad)?;
+    let (col, row) = address.split_once('_').ok_or_else(bad)?;
+    let (Ok(col), Ok(row)) = (col.parse::<u64>(), row.parse::<u64>()) else {
+        return Err(bad());
+    };
+    let format = Format::from_extension(extension)?;
+    let bytes = state
+        .tiles
+        .tile(&image_path(&state, &image), level, col, row, format)
+        .await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=86400"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The original file as uploaded (`?original_image=true`, what exact-sync asks for), streamed
+/// from disk with range support. A multi-file slide downloads its index file.
+async fn download(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let image = readable_image(&state, &auth, id).await?;
+    let path = image_path(&state, &image);
+    let response = tower_http::services::ServeFile::new(&path)
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::internal("reading the image file failed", &e))?;
+    if response.status() == StatusCode::NOT_FOUND {
+        return Err(ApiError::internal(
+            "the image's file is missing",
+            &path.display(),
+        ));
+    }
+    let (mut parts, body) = response.into_parts();
+    let name = image.name.replace(['"', '\\'], "_");
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        parts.headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(Response::from_parts(parts, Body::new(body)))
+}

@@ -1,0 +1,240 @@
+//! What clients send, read leniently the way EXACT's Django REST framework reads it: a JSON
+//! object, or form fields (urlencoded or multipart), where every value is a string. Each value
+//! is converted when a handler asks for it, so that an error names the field and what it
+//! needed. Fields a handler does not ask for are ignored, as DRF ignores them.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The largest JSON or form body (uploads go through multipart, with their own limit).
+pub const MAX_BODY: usize = 64 << 20;
+
+/// A request body: a JSON value, or form fields as a JSON object of strings.
+#[derive(Debug)]
+pub struct Input(pub Value);
+
+impl FromRequest<AppState> for Input {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_ascii_lowercase();
+        if content_type.starts_with("multipart/form-data") {
+            let mut multipart = axum::extract::Multipart::from_request(request, state)
+                .await
+                .map_err(|e| bad_body(&e.body_text()))?;
+            let mut fields = Map::new();
+            while let Some(field) = multipart
+                .next_field()
+                .await
+                .map_err(|e| bad_body(&e.body_text()))?
+            {
+                let name = field.name().unwrap_or_default().to_owned();
+                let text = field.text().await.map_err(|e| bad_body(&e.body_text()))?;
+                fields.insert(name, Value::String(text));
+            }
+            return Ok(Input(Value::Object(fields)));
+        }
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| too_large_or_bad(&e.body_text()))?;
+        if body.len() > MAX_BODY {
+            return Err(too_large_or_bad("length limit exceeded"));
+        }
+        if content_type.starts_with("application/x-www-form-urlencoded") {
+            let pairs: Vec<(String, String)> = serde_urlencoded_pairs(&body)?;
+            let fields = pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            return Ok(Input(Value::Object(fields)));
+        }
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Input(Value::Object(Map::new())));
+        }
+        let value: Value = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
+        Ok(Input(value))
+    }
+}
+
+fn serde_urlencoded_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|_| bad_body("the form is not UTF-8"))?;
+    let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{text}")
+            .parse()
+            .map_err(|_| bad_body("the form is not valid urlencoded data"))?,
+    )
+    .map_err(|_| bad_body("the form is not valid urlencoded data"))?;
+    Ok(pairs.0)
+}
+
+fn bad_body(message: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "malformed_body",
+        message.to_owned(),
+    )
+}
+
+fn too_large_or_bad(message: &str) -> ApiError {
+    if message.contains("length limit") {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is larger than {} MiB", MAX_BODY >> 20),
+        )
+    } else {
+        bad_body(message)
+    }
+}
+
+/// One JSON object's fields, converted on demand.
+#[derive(Debug)]
+pub struct Fields<'a>(pub &'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    pub fn of(value: &'a Value) -> Result<Self, ApiError> {
+        match value {
+            Value::Object(map) => Ok(Fields(map)),
+            _ => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "the body must be a JSON object",
+            )),
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// The raw value; `null` counts as absent.
+    pub fn value(&self, name: &str) -> Option<&'a Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| wrong(name, "an integer")),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| wrong(name, "an integer")),
+            Some(_) => Err(wrong(name, "an integer")),
+        }
+    }
+
+    pub fn required_int(&self, name: &str) -> Result<i64, ApiError> {
+        self.int(name)?.ok_or_else(|| missing(name))
+    }
+
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) => parse_bool(s)
+                .map(Some)
+                .ok_or_else(|| wrong(name, "true or false")),
+            Some(Value::Number(n)) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
+                Ok(Some(n.as_i64() == Some(1)))
+            }
+            Some(_) => Err(wrong(name, "true or false")),
+        }
+    }
+
+    pub fn string(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(wrong(name, "a string")),
+        }
+    }
+
+    pub fn required_string(&self, name: &str) -> Result<String, ApiError> {
+        self.string(name)?.ok_or_else(|| missing(name))
+    }
+
+    /// A JSON value that form fields carry as JSON text (a vector, meta data).
+    pub fn json(&self, name: &str) -> Result<Option<Value>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::String(s))
+                if !s.trim_start().starts_with(['{', '[']) && s.trim() != "null" =>
+            {
+                Ok(Some(Value::String(s.clone())))
+            }
+            Some(Value::String(s)) => serde_json::from_str(s)
+                .map(Some)
+                .map_err(|_| wrong(name, "JSON")),
+            Some(other) => Ok(Some(other.clone())),
+        }
+    }
+
+    /// A list of ids: a JSON array, or a comma-separated string.
+    pub fn ids(&self, name: &str) -> Result<Option<Vec<i64>>, ApiError> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::Number(n) => n.as_i64(),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(Some)
+                .ok_or_else(|| wrong(name, "a list of ids")),
+            Some(Value::String(s)) => super::params::parse_ids(s)
+                .map(Some)
+                .ok_or_else(|| wrong(name, "a list of ids")),
+            Some(_) => Err(wrong(name, "a list of ids")),
+        }
+    }
+}
+
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+pub fn missing(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "required",
+        format!("{name} is required"),
+    )
+    .with_field(name)
+}
+
+pub fn wrong(name: &str, expected: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid",
+        format!("{name} must be {expected}"),
+    )
+    .with_field(name)
+}

@@ -1,0 +1,295 @@
+//! Query strings: EXACT's filters (`name__contains`, `id__in`, `time__gte`, ...), limit/offset
+//! pagination with DRF's `{count, next, previous, results}`, and drf-flex-fields' `fields` and
+//! `omit`. A filter value that cannot be read is a 400 naming the parameter, never ignored.
+
+use std::collections::HashMap;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode, Uri};
+use serde_json::{json, Map, Value};
+
+use super::input::parse_bool;
+use crate::error::ApiError;
+
+/// DRF's `PAGE_SIZE` in EXACT.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// The largest page one request may ask for.
+pub const MAX_LIMIT: i64 = 10_000;
+
+/// The query string, plus what building `next`/`previous` links needs.
+#[derive(Debug)]
+pub struct Params {
+    values: HashMap<String, String>,
+    uri: Uri,
+    host: String,
+    https: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("the query string cannot be read: {e}"),
+                )
+            })?
+            .0;
+        // A repeated parameter keeps its last value, as Django's QueryDict.get does.
+        let values = pairs.into_iter().collect();
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+            .to_owned();
+        let https = parts
+            .headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes() == b"https");
+        Ok(Params {
+            values,
+            uri: parts.uri.clone(),
+            host,
+            https,
+        })
+    }
+}
+
+pub fn parse_ids(text: &str) -> Option<Vec<i64>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().ok())
+        .collect()
+}
+
+fn invalid(name: &str, expected: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_filter",
+        format!("the filter {name} needs {expected}"),
+    )
+    .with_field(name)
+}
+
+impl Params {
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.str(name)
+            .map(|s| s.trim().parse().map_err(|_| invalid(name, "an integer")))
+            .transpose()
+    }
+
+    pub fn float(&self, name: &str) -> Result<Option<f64>, ApiError> {
+        match self.str(name) {
+            None => Ok(None),
+            Some(s) => match s.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(Some(v)),
+                _ => Err(invalid(name, "a finite number")),
+            },
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        self.str(name)
+            .map(|s| parse_bool(s).ok_or_else(|| invalid(name, "true or false")))
+            .transpose()
+    }
+
+    pub fn ids(&self, name: &str) -> Result<Option<Vec<i64>>, ApiError> {
+        self.str(name)
+            .map(|s| parse_ids(s).ok_or_else(|| invalid(name, "comma-separated integers")))
+            .transpose()
+    }
+
+    /// An id filter given as `name` or `name__in`: the allowed ids, if any filter is given.
+    pub fn id_filter(&self, name: &str) -> Result<Option<Vec<i64>>, ApiError> {
+        let one = self.int(name)?.map(|id| vec![id]);
+        let many = self.ids(&format!("{name}__in"))?;
+        Ok(match (one, many) {
+            (Some(a), Some(b)) => Some(a.into_iter().filter(|id| b.contains(id)).collect()),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// A time given as RFC 3339 (or EXACT's naive `%Y-%m-%dT%H:%M:%S.%f`, read as UTC), as
+    /// microseconds since 1970.
+    pub fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.str(name)
+            .map(|s| parse_time(s).ok_or_else(|| invalid(name, "an RFC 3339 time")))
+            .transpose()
+    }
+
+    /// `name__gte`, `name__lte` and `name__range=a,b` of a time, both ends included.
+    pub fn time_range(&self, name: &str) -> Result<(Option<i64>, Option<i64>), ApiError> {
+        let mut from = self.time(&format!("{name}__gte"))?;
+        let mut to = self.time(&format!("{name}__lte"))?;
+        let range = format!("{name}__range");
+        if let Some(text) = self.str(&range) {
+            let (a, b) = text
+                .split_once(',')
+                .ok_or_else(|| invalid(&range, "two times separated by a comma"))?;
+            from = Some(parse_time(a).ok_or_else(|| invalid(&range, "two RFC 3339 times"))?);
+            to = Some(parse_time(b).ok_or_else(|| invalid(&range, "two RFC 3339 times"))?);
+        }
+        Ok((from, to))
+    }
+
+    /// `name__range=a,b` of numbers (EXACT ignored the lower bound: both count here).
+    pub fn float_range(&self, name: &str) -> Result<Option<(f64, f64)>, ApiError> {
+        let range = format!("{name}__range");
+        let Some(text) = self.str(&range) else {
+            return Ok(None);
+        };
+        let parsed = text.split_once(',').and_then(|(a, b)| {
+            Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?))
+        });
+        match parsed {
+            Some((a, b)) if a.is_finite() && b.is_finite() => Ok(Some((a, b))),
+            _ => Err(invalid(&range, "two numbers separated by a comma")),
+        }
+    }
+
+    /// A text filter as `name` (exact), `name__contains` (case-insensitive, as EXACT's
+    /// `icontains`) and `name__in` (comma-separated): whether `value` passes them.
+    pub fn text_matches(&self, name: &str, value: &str) -> bool {
+        if self.str(name).is_some_and(|wanted| wanted != value) {
+            return false;
+        }
+        if let Some(part) = self.str(&format!("{name}__contains")) {
+            if !value.to_lowercase().contains(&part.to_lowercase()) {
+                return false;
+            }
+        }
+        if let Some(list) = self.str(&format!("{name}__in")) {
+            if !list.split(',').any(|item| item == value) {
+                return false;
+            }
+        }
+        true
+    }
+
+    pub fn page(&self) -> Result<(i64, i64), ApiError> {
+        let limit = self.int("limit")?.unwrap_or(DEFAULT_LIMIT);
+        let offset = self.int("offset")?.unwrap_or(0);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(invalid("limit", &format!("a number from 1 to {MAX_LIMIT}")));
+        }
+        if offset < 0 {
+            return Err(invalid("offset", "a number of at least 0"));
+        }
+        Ok((limit, offset))
+    }
+
+    fn link(&self, limit: i64, offset: i64) -> String {
+        let mut query: Vec<(String, String)> = self
+            .values
+            .iter()
+            .filter(|(k, _)| k.as_str() != "limit" && k.as_str() != "offset")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        query.sort();
+        query.push(("limit".into(), limit.to_string()));
+        if offset > 0 {
+            query.push(("offset".into(), offset.to_string()));
+        }
+        let encoded: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        let scheme = if self.https { "https" } else { "http" };
+        format!(
+            "{scheme}://{}{}?{}",
+            self.host,
+            self.uri.path(),
+            encoded.join("&")
+        )
+    }
+
+    /// DRF's page object for `results` (already this page's rows) out of `count`.
+    pub fn paginated(&self, count: i64, limit: i64, offset: i64, results: Vec<Value>) -> Value {
+        let next = (offset + limit < count).then(|| self.link(limit, offset + limit));
+        let previous = (offset > 0).then(|| self.link(limit, (offset - limit).max(0)));
+        let results: Vec<Value> = results.into_iter().map(|r| self.shape(r)).collect();
+        json!({"count": count, "next": next, "previous": previous, "results": results})
+    }
+
+    /// A page cut from a whole list held in memory.
+    pub fn page_of(&self, all: Vec<Value>) -> Result<Value, ApiError> {
+        let (limit, offset) = self.page()?;
+        let count = all.len() as i64;
+        let results = all
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .collect();
+        Ok(self.paginated(count, limit, offset, results))
+    }
+
+    /// drf-flex-fields: `fields=a,b` keeps only those, `omit=a,b` drops those.
+    pub fn shape(&self, value: Value) -> Value {
+        let Value::Object(mut map) = value else {
+            return value;
+        };
+        if let Some(fields) = self.str("fields") {
+            let keep: Vec<&str> = fields.split(',').map(str::trim).collect();
+            map = map
+                .into_iter()
+                .filter(|(k, _)| keep.contains(&k.as_str()))
+                .collect::<Map<_, _>>();
+        }
+        if let Some(omit) = self.str("omit") {
+            for name in omit.split(',') {
+                map.remove(name.trim());
+            }
+        }
+        Value::Object(map)
+    }
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => {
+                out.push(byte as char);
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+pub fn parse_time(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_micros());
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+        if let Ok(d) = chrono::NaiveDate::parse_from_str(text, format) {
+            return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros());
+        }
+    }
+    None
+}
+
+/// Microseconds since 1970 as RFC 3339 (UTC, microseconds).
+pub fn format_time(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

@@ -1,0 +1,350 @@
+//! Uploaded files: streamed to disk (never whole in memory) under a size limit, hashed on the
+//! way, given safe names; zip archives extracted entry by entry with checks against path
+//! traversal, links, absolute paths, too many entries and decompression bombs.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use axum::extract::Multipart;
+use axum::http::StatusCode;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::ApiError;
+
+/// What a zip archive may expand to.
+#[derive(Clone, Copy, Debug)]
+pub struct ZipLimits {
+    pub max_entries: usize,
+    /// Bytes of all entries together, once extracted.
+    pub max_total_bytes: u64,
+    /// Extracted bytes per compressed byte of the archive (zeros compress ~1000:1; images
+    /// barely compress at all).
+    pub max_ratio: u64,
+}
+
+impl Default for ZipLimits {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_total_bytes: 100 << 30,
+            max_ratio: 100,
+        }
+    }
+}
+
+/// A file as received: where it is now, the name the client gave, its SHA-256.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: PathBuf,
+    pub name: String,
+    pub checksum: String,
+}
+
+/// Image and slide files this server registers; anything else in an archive is left out.
+const IMAGE_EXTENSIONS: &[&str] = &[
+    "svs", "tif", "tiff", "ndpi", "vms", "scn", "mrxs", "bif", "svslide", "png", "jpg", "jpeg",
+    "bmp", "webp",
+];
+
+fn upload_error(status: StatusCode, code: &'static str, message: String) -> ApiError {
+    ApiError::new(status, code, message)
+}
+
+/// A file name safe to store: the last path component, letters, digits and `._-` kept, the
+/// rest replaced, no leading dot, at most 120 bytes. Never empty.
+pub fn safe_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut safe: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while safe.starts_with('.') {
+        safe.remove(0);
+    }
+    if safe.len() > 120 {
+        let extension = extension_of(&safe)
+            .map(|e| format!(".{e}"))
+            .unwrap_or_default();
+        safe.truncate(120 - extension.len());
+        safe.push_str(&extension);
+    }
+    if safe.is_empty() {
+        safe = "file".into();
+    }
+    safe
+}
+
+fn extension_of(name: &str) -> Option<String> {
+    let (_, extension) = name.rsplit_once('.')?;
+    Some(extension.to_ascii_lowercase())
+}
+
+/// A path in `dir` for `name` that no file has yet: `name`, else `stem_2.ext`, ...
+pub fn unused_path(dir: &Path, name: &str) -> PathBuf {
+    let candidate = dir.join(name);
+    if !candidate.exists() {
+        return candidate;
+    }
+    let (stem, extension) = match name.rsplit_once('.') {
+        Some((stem, extension)) => (stem, format!(".{extension}")),
+        None => (name, String::new()),
+    };
+    (2..)
+        .map(|n| dir.join(format!("{stem}_{n}{extension}")))
+        .find(|p| !p.exists())
+        .expect("some number is free")
+}
+
+/// Reads a multipart body: text fields are returned, files are streamed into `staging` (which
+/// must exist) under safe names, all files together at most `limit` bytes.
+pub async fn receive(
+    mut multipart: Multipart,
+    staging: &Path,
+    limit: u64,
+) -> Result<(Vec<(String, String)>, Vec<Received>), ApiError> {
+    let malformed = |e: axum::extract::multipart::MultipartError| {
+        upload_error(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            format!("the multipart body cannot be read: {}", e.body_text()),
+        )
+    };
+    let mut fields = Vec::new();
+    let mut files = Vec::new();
+    let mut total: u64 = 0;
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let Some(file_name) = field.file_name().map(str::to_owned) else {
+            let text = field.text().await.map_err(malformed)?;
+            fields.push((name, text));
+            continue;
+        };
+        let path = unused_path(staging, &safe_name(&file_name));
+        let mut out = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+            total += chunk.len() as u64;
+            if total > limit {
+                return Err(upload_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "upload_too_large",
+                    format!("the upload is larger than the limit of {limit} bytes"),
+                ));
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+        }
+        out.flush()
+            .await
+            .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+        files.push(Received {
+            path,
+            name: file_name,
+            checksum: hex::encode(hasher.finalize()),
+        });
+    }
+    Ok((fields, files))
+}
+
+/// Whether the file starts as a zip archive does (EXACT's test: `PK\x03\x04`).
+pub fn is_zip(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"PK\x03\x04"
+}
+
+/// Extracts `archive` into `into` (which must exist and be empty) and returns the image files
+/// to register, as relative paths. A `.mrxs` or `.vms` is registered alone: the files beside it
+/// (its data folder, its JPEG tiles) belong to it.
+pub fn extract_zip(
+    archive: &Path,
+    into: &Path,
+    limits: ZipLimits,
+) -> Result<Vec<Received>, ApiError> {
+    let refuse =
+        |message: String| upload_error(StatusCode::UNPROCESSABLE_ENTITY, "unsafe_archive", message);
+    let unreadable = |e: zip::result::ZipError| {
+        upload_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unreadable_file",
+            format!("the zip archive cannot be read: {e}"),
+        )
+    };
+    let archive_name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let compressed = std::fs::metadata(archive)
+        .map_err(|e| ApiError::internal("reading an upload failed", &e))?
+        .len()
+        .max(1);
+    let budget = limits
+        .max_total_bytes
+        .min(compressed.saturating_mul(limits.max_ratio));
+    let file =
+        File::open(archive).map_err(|e| ApiError::internal("reading an upload failed", &e))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(unreadable)?;
+    if zip.len() > limits.max_entries {
+        return Err(refuse(format!(
+            "{archive_name} has {} entries; at most {} are accepted",
+            zip.len(),
+            limits.max_entries
+        )));
+    }
+    let mut written: u64 = 0;
+    let mut extracted = Vec::new();
+    for index in 0..zip.len() {
+        let mut entry = zip.by_index(index).map_err(unreadable)?;
+        let raw_name = entry.name().to_owned();
+        if entry.is_symlink() {
+            return Err(refuse(format!("{archive_name}: {raw_name:?} is a link")));
+        }
+        let Some(relative) = entry.enclosed_name() else {
+            return Err(refuse(format!(
+                "{archive_name}: {raw_name:?} points outside the archive"
+            )));
+        };
+        if raw_name.starts_with('/') || raw_name.starts_with('\\') || raw_name.contains(':') {
+            return Err(refuse(format!(
+                "{archive_name}: {raw_name:?} is an absolute path"
+            )));
+        }
+        // Each component made safe, so that the stored tree has only plain names.
+        let safe: PathBuf = relative
+            .components()
+            .map(|c| safe_name(&c.as_os_str().to_string_lossy()))
+            .collect();
+        let target = into.join(&safe);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&target)
+                .map_err(|e| ApiError::internal("extracting an upload failed", &e))?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| ApiError::internal("extracting an upload failed", &e))?;
+        }
+        let mut out = File::create(&target)
+            .map_err(|e| ApiError::internal("extracting an upload failed", &e))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            let n = entry.read(&mut buffer).map_err(|e| {
+                upload_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unreadable_file",
+                    format!("{archive_name}: {raw_name:?} cannot be extracted: {e}"),
+                )
+            })?;
+            if n == 0 {
+                break;
+            }
+            written += n as u64;
+            if written > budget {
+                return Err(refuse(format!(
+                    "{archive_name} expands to more than {budget} bytes ({}x its size, or the \
+                     server's limit): refused as a possible zip bomb",
+                    limits.max_ratio
+                )));
+            }
+            hasher.update(&buffer[..n]);
+            out.write_all(&buffer[..n])
+                .map_err(|e| ApiError::internal("extracting an upload failed", &e))?;
+        }
+        extracted.push(Received {
+            path: safe,
+            name: raw_name.rsplit('/').next().unwrap_or(&raw_name).to_owned(),
+            checksum: hex::encode(hasher.finalize()),
+        });
+    }
+    Ok(registrable(extracted))
+}
+
+/// The files of an extracted archive that are images of their own.
+fn registrable(files: Vec<Received>) -> Vec<Received> {
+    // Folders holding a multi-file slide's index: their other files are its parts.
+    let owned: BTreeSet<PathBuf> = files
+        .iter()
+        .filter(|f| matches!(extension_of(&f.name).as_deref(), Some("mrxs" | "vms")))
+        .map(|f| f.path.parent().map(Path::to_path_buf).unwrap_or_default())
+        .collect();
+    let mrxs_data: BTreeSet<PathBuf> = files
+        .iter()
+        .filter(|f| extension_of(&f.name).as_deref() == Some("mrxs"))
+        .map(|f| f.path.with_extension(""))
+        .collect();
+    files
+        .into_iter()
+        .filter(|f| {
+            let extension = extension_of(&f.name);
+            let is_index = matches!(extension.as_deref(), Some("mrxs" | "vms"));
+            let known = extension
+                .as_deref()
+                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e));
+            let parent = f.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let inside_mrxs_data = mrxs_data.iter().any(|d| f.path.starts_with(d));
+            let hidden = f
+                .path
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with("__MACOSX"));
+            known && !hidden && !inside_mrxs_data && (is_index || !owned.contains(&parent))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_names_keep_only_the_last_plain_component() {
+        assert_eq!(safe_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_name("C:\\slides\\a b.svs"), "a_b.svs");
+        assert_eq!(safe_name(".hidden.png"), "hidden.png");
+        assert_eq!(safe_name(""), "file");
+        assert_eq!(safe_name("Schnitt_ä.tif"), "Schnitt__.tif");
+        let long = format!("{}.ndpi", "x".repeat(300));
+        let safe = safe_name(&long);
+        assert!(safe.len() <= 120 && safe.ends_with(".ndpi"), "{safe}");
+    }
+
+    #[test]
+    fn multi_file_slides_register_their_index_only() {
+        let f = |p: &str| Received {
+            path: PathBuf::from(p),
+            name: p.rsplit('/').next().unwrap().to_owned(),
+            checksum: String::new(),
+        };
+        let kept = registrable(vec![
+            f("case/slide.mrxs"),
+            f("case/slide/Slidedat.ini"),
+            f("case/slide/Data0000.dat"),
+            f("case/slide/preview.jpg"),
+            f("other.png"),
+            f("readme.txt"),
+            f("__MACOSX/other.png"),
+            f("vms/a.vms"),
+            f("vms/a_0_0.jpg"),
+        ]);
+        let names: Vec<_> = kept
+            .iter()
+            .map(|r| r.path.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["case/slide.mrxs", "other.png", "vms/a.vms"]);
+    }
+}

@@ -1,0 +1,836 @@
+//! EXACT's REST API over HTTP, on both backends: accounts, a whole labelling session, the
+//! permission matrix, uploads and bad input (which must change nothing).
+
+mod support;
+
+use std::io::Write;
+
+use axum::http::{Method, StatusCode};
+use exact_store::testing::TestDb;
+use serde_json::{json, Value};
+use support::{image, png, project, TestApp, ADMIN};
+
+exact_store::on_both_backends!(
+    first_start_creates_the_admin_and_basic_auth_is_checked,
+    a_team_annotates_an_uploaded_image,
+    every_route_checks_the_permission_matrix,
+    uploads_are_streamed_checked_and_all_or_nothing,
+    bad_input_is_a_json_4xx_and_changes_nothing,
+);
+
+async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
+    let app = TestApp::new(db).await;
+    // A second start finds the account and creates nothing.
+    let before = app.position().await;
+    app.state.ensure_admin(None).await.unwrap();
+    assert_eq!(app.position().await, before);
+
+    let me = app.get("/api/v1/users/users/", ADMIN).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json["results"][0]["username"], "exact");
+    assert_eq!(me.json["results"][0]["is_superuser"], true);
+    assert!(me.json["results"][0].get("password_hash").is_none());
+
+    let anonymous = app
+        .send(Method::GET, "/api/v1/users/users/", None, None, vec![], &[])
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.json["code"], "unauthorized");
+    let wrong = app.get("/api/v1/users/users/", ("exact", "nope")).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+
+    let ann = app.user("ann").await;
+    assert_eq!(
+        app.get("/api/v1/users/teams/", ("ann", "pw-ann"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // A changed password ends the remembered one at once.
+    let changed = app
+        .patch(
+            &format!("/api/v1/users/users/{ann}/"),
+            ADMIN,
+            json!({"password": "new-secret"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{changed:?}");
+    assert_eq!(
+        app.get("/api/v1/users/teams/", ("ann", "pw-ann"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/users/teams/", ("ann", "new-secret"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // So does deactivation, though the password was just verified and remembered.
+    let gone = app
+        .delete(&format!("/api/v1/users/users/{ann}/"), ADMIN)
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let refused = app.get("/api/v1/users/teams/", ("ann", "new-secret")).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{refused:?}");
+
+    // Only a superuser creates accounts.
+    app.user("bob").await;
+    let by_bob = app
+        .post(
+            "/api/v1/users/users/",
+            ("bob", "pw-bob"),
+            json!({"username": "eve"}),
+        )
+        .await;
+    assert_eq!(by_bob.status, StatusCode::FORBIDDEN, "{by_bob:?}");
+
+    // Repeated failures: the account is throttled, even for the right password.
+    for _ in 0..10 {
+        let answer = app.get("/api/v1/users/teams/", ("bob", "guess")).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    let throttled = app.get("/api/v1/users/teams/", ("bob", "guess")).await;
+    assert_eq!(
+        throttled.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{throttled:?}"
+    );
+}
+
+async fn a_team_annotates_an_uploaded_image(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    let ann = ("ann", "pw-ann");
+    let p = project(&app, ann, "Lab", 1).await;
+    let png_bytes = png(600, 400);
+    let uploaded = app
+        .upload(
+            ann,
+            &[("image_set", &p.set.to_string()), ("image_type", "0")],
+            &[("file_path", "slide one.png", &png_bytes)],
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{uploaded:?}");
+    assert_eq!(uploaded.json["count"], 1);
+    let img = &uploaded.json["results"][0];
+    assert_eq!(
+        (img["width"].as_i64(), img["height"].as_i64()),
+        (Some(600), Some(400))
+    );
+    assert_eq!(img["name"], "slide_one.png");
+    let image_id = img["id"].as_i64().unwrap();
+
+    // One annotation, then a list in one append.
+    let before = app.position().await;
+    let one = app
+        .post(
+            "/api/v1/annotations/annotations/",
+            ann,
+            json!({"image": image_id, "annotation_type": p.annotation_type,
+                   "vector": {"x1": 10, "y1": 10, "x2": 50, "y2": 40}}),
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::CREATED, "{one:?}");
+    assert!(one.json["unique_identifier"]
+        .as_str()
+        .is_some_and(|u| u.len() == 36));
+    let one_id = one.json["id"].as_i64().unwrap();
+    assert_eq!(app.position().await, before + 1);
+    let list: Vec<Value> = (0..120)
+        .map(|i| {
+            let x = (i % 12) * 45 + 5;
+            let y = (i / 12) * 35 + 5;
+            json!({"image": image_id, "annotation_type": p.annotation_type,
+                   "vector": {"x1": x, "y1": y, "x2": x + 20, "y2": y + 20}})
+        })
+        .collect();
+    let before = app.position().await;
+    let many = app
+        .post("/api/v1/annotations/annotations/", ann, Value::Array(list))
+        .await;
+    assert_eq!(many.status, StatusCode::CREATED, "{many:?}");
+    assert_eq!(many.json.as_array().unwrap().len(), 120);
+    assert_eq!(
+        app.position().await,
+        before + 120,
+        "one append of 120 events"
+    );
+
+    // Pages as DRF gives them.
+    let page = app
+        .get(
+            &format!("/api/v1/annotations/annotations/?image={image_id}&limit=50&offset=100"),
+            ann,
+        )
+        .await;
+    assert_eq!(page.json["count"], 121);
+    assert_eq!(page.json["results"].as_array().unwrap().len(), 21);
+    assert!(page.json["next"].is_null());
+    assert!(page.json["previous"]
+        .as_str()
+        .unwrap()
+        .contains("offset=50"));
+    // The viewport filter.
+    let window = app
+        .get(
+            &format!(
+                "/api/v1/annotations/annotations/?image={image_id}&in_bbox=0,0,60,45&limit=500"
+            ),
+            ann,
+        )
+        .await;
+    let ids: Vec<i64> = window.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.contains(&one_id) && ids.len() < 10, "{ids:?}");
+
+    // A partial update with a reason, then a stale If-Match.
+    let path = format!("/api/v1/annotations/annotations/{one_id}/");
+    let etag = app.get(&path, ann).await.headers["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let changed = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(ann),
+            Some("application/json"),
+            serde_json::to_vec(&json!({"vector": {"x1": 12, "y1": 10, "x2": 50, "y2": 40}, "reason": "tighter box"}))
+                .unwrap(),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{changed:?}");
+    assert_eq!(changed.json["vector"]["x1"], 12);
+    let position = app.position().await;
+    let stale = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(ann),
+            Some("application/json"),
+            br#"{"description": "late"}"#.to_vec(),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{stale:?}");
+    assert_eq!(app.position().await, position);
+    let deleted = app.delete(&path, ann).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let history = app.get(&format!("{path}history/"), ann).await;
+    let versions = history.json["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 3, "{history:?}");
+    assert_eq!(versions[1]["reason"], "tighter box");
+    assert_eq!(versions[1]["changed"], json!(["vector"]));
+    assert_eq!(versions[2]["state"]["deleted"], true);
+    // As of the position before the change, the old box.
+    let as_of = versions[1]["position"].as_i64().unwrap() - 1;
+    let old = app
+        .get(
+            &format!("/api/v1/annotations/annotations/?id={one_id}&as_of={as_of}"),
+            ann,
+        )
+        .await;
+    assert_eq!(old.json["results"][0]["vector"]["x1"], 10, "{old:?}");
+    let live = app
+        .get(
+            &format!("/api/v1/annotations/annotations/?image={image_id}&deleted=false"),
+            ann,
+        )
+        .await;
+    assert_eq!(live.json["count"], 120);
+
+    // Verdicts as form fields and as JSON; a later one replaces the earlier.
+    let second = many.json[0]["id"].as_i64().unwrap();
+    let form = app
+        .send(
+            Method::POST,
+            "/api/v1/annotations/verifications/",
+            Some(ann),
+            Some("application/x-www-form-urlencoded"),
+            format!("annotation={second}&verified=true").into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::CREATED, "{form:?}");
+    let again = app
+        .post(
+            "/api/v1/annotations/verifications/",
+            ann,
+            json!({"annotation": second, "verified": false}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    let verdicts = app
+        .get(
+            &format!("/api/v1/annotations/verifications/?annotation={second}"),
+            ann,
+        )
+        .await;
+    assert_eq!(verdicts.json["count"], 1);
+    assert_eq!(verdicts.json["results"][0]["verified"], false);
+
+    // The access log, as the viewer reports it.
+    let opened = app
+        .post(
+            "/api/v1/annotations/log_image_actions/",
+            ann,
+            json!({"image": image_id, "action": 1}),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{opened:?}");
+    assert_eq!(opened.json["ip"], "10.0.0.1");
+
+    // Pixels: thumbnail, slide information, DeepZoom, a patch; the download is the upload.
+    let thumb = app
+        .get(&format!("/api/v1/images/images/{image_id}/thumbnail/"), ann)
+        .await;
+    assert_eq!(thumb.status, StatusCode::OK);
+    let decoded = image::load_from_memory(&thumb.bytes).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (128, 85));
+    let info = app
+        .get(
+            &format!("/api/v1/images/images/{image_id}/slide_information/"),
+            ann,
+        )
+        .await;
+    assert_eq!(info.json["level_dimensions"][0], json!([600, 400]));
+    let dzi = app
+        .get(&format!("/images/image/{image_id}/0/0/tile/"), ann)
+        .await;
+    assert!(
+        dzi.json.as_str().unwrap().contains("Width=\"600\""),
+        "{dzi:?}"
+    );
+    let tile = app
+        .get(
+            &format!("/images/image/{image_id}/0/0/tile_files/10/0_0.jpeg"),
+            ann,
+        )
+        .await;
+    assert_eq!(tile.status, StatusCode::OK);
+    assert_eq!(tile.headers["content-type"], "image/jpeg");
+    let patch = app
+        .get(
+            &format!(
+                "/api/v1/images/images/{image_id}/get_patch/?x=10&y=20&level=0&width=30&height=40"
+            ),
+            ann,
+        )
+        .await;
+    let patch = image::load_from_memory(&patch.bytes).unwrap().to_rgb8();
+    assert_eq!(patch.dimensions(), (30, 40));
+    assert_eq!(patch.get_pixel(0, 0).0, [10, 20, 128]);
+    let download = app
+        .get(
+            &format!("/images/api/image/download/{image_id}/?original_image=true"),
+            ann,
+        )
+        .await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert!(
+        download.bytes == png_bytes,
+        "the download is the uploaded file"
+    );
+
+    // Lists carry the links exact-sync reads.
+    let set = app
+        .get(&format!("/api/v1/images/image_sets/{}/", p.set), ann)
+        .await;
+    assert_eq!(set.json["images"], json!([image_id]));
+    assert_eq!(set.json["product_set"], json!([p.product]));
+    let team = app
+        .get(&format!("/api/v1/users/teams/{}/", p.team), ann)
+        .await;
+    assert_eq!(team.json["image_sets"], json!([p.set]));
+    let img = app
+        .get(&format!("/api/v1/images/images/{image_id}/"), ann)
+        .await;
+    assert_eq!(img.json["annotations"].as_array().unwrap().len(), 120);
+}
+
+async fn every_route_checks_the_permission_matrix(db: TestDb) {
+    let app = TestApp::new(db).await;
+    for name in ["owner", "member", "outsider"] {
+        app.user(name).await;
+    }
+    let owner = ("owner", "pw-owner");
+    let member = ("member", "pw-member");
+    let outsider = ("outsider", "pw-outsider");
+    let p = project(&app, owner, "Owners", 1).await;
+    let member_id = app
+        .get("/api/v1/users/users/?username=member", ADMIN)
+        .await
+        .json["results"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let joined = app
+        .post(
+            "/api/v1/users/team_membership/",
+            owner,
+            json!({"team": p.team, "user": member_id}),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::CREATED, "{joined:?}");
+    let image_id = image(&app, owner, p.set, "a.png", 300, 200).await;
+    let box_on = |image: i64| {
+        json!({"image": image, "annotation_type": p.annotation_type,
+               "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}})
+    };
+    let created = app
+        .post("/api/v1/annotations/annotations/", member, box_on(image_id))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    let annotation = created.json["id"].as_i64().unwrap();
+
+    let reads = [
+        format!("/api/v1/images/image_sets/{}/", p.set),
+        format!("/api/v1/images/images/{image_id}/"),
+        format!("/api/v1/images/images/{image_id}/thumbnail/"),
+        format!("/api/v1/images/images/{image_id}/slide_information/"),
+        format!("/images/image/{image_id}/0/0/tile/"),
+        format!("/images/image/{image_id}/0/0/tile_files/9/0_0.jpeg"),
+        format!("/images/api/image/download/{image_id}/"),
+        format!("/api/v1/annotations/annotations/{annotation}/"),
+        format!("/api/v1/annotations/annotations/{annotation}/history/"),
+        format!("/api/v1/users/teams/{}/", p.team),
+    ];
+    for path in &reads {
+        assert_eq!(
+            app.get(path, member).await.status,
+            StatusCode::OK,
+            "member reads {path}"
+        );
+        assert_eq!(
+            app.get(path, ADMIN).await.status,
+            StatusCode::OK,
+            "superuser reads {path}"
+        );
+        let hidden = app.get(path, outsider).await;
+        assert_eq!(
+            hidden.status,
+            StatusCode::NOT_FOUND,
+            "outsider reads {path}: {hidden:?}"
+        );
+        assert_eq!(hidden.json["code"], "not_found");
+    }
+    // Lists show the outsider nothing of the team's.
+    for list in [
+        "/api/v1/images/image_sets/",
+        "/api/v1/images/images/",
+        "/api/v1/annotations/annotations/",
+        "/api/v1/users/teams/",
+        "/api/v1/administration/products/",
+        "/api/v1/annotations/annotation_types/",
+    ] {
+        let answer = app.get(list, outsider).await;
+        assert_eq!(answer.json["count"], 0, "{list}: {answer:?}");
+        assert!(
+            app.get(list, member).await.json["count"].as_i64().unwrap() > 0,
+            "{list}"
+        );
+    }
+    let position = app.position().await;
+    let writes = [
+        app.post(
+            "/api/v1/annotations/annotations/",
+            outsider,
+            box_on(image_id),
+        )
+        .await,
+        app.patch(
+            &format!("/api/v1/annotations/annotations/{annotation}/"),
+            outsider,
+            json!({"description": "x"}),
+        )
+        .await,
+        app.delete(
+            &format!("/api/v1/annotations/annotations/{annotation}/"),
+            outsider,
+        )
+        .await,
+        app.post(
+            "/api/v1/annotations/verifications/",
+            outsider,
+            json!({"annotation": annotation, "verified": true}),
+        )
+        .await,
+        app.upload(
+            outsider,
+            &[("image_set", &p.set.to_string())],
+            &[("file_path", "b.png", &png(10, 10))],
+        )
+        .await,
+    ];
+    for answer in &writes {
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{answer:?}");
+    }
+    assert_eq!(
+        app.position().await,
+        position,
+        "refused writes write nothing"
+    );
+
+    // Public: readable by all, annotated by none outside; public collaboration: annotated too.
+    let public = app
+        .patch(
+            &format!("/api/v1/images/image_sets/{}/", p.set),
+            owner,
+            json!({"public": true}),
+        )
+        .await;
+    assert_eq!(public.status, StatusCode::OK, "{public:?}");
+    assert_eq!(app.get(&reads[1], outsider).await.status, StatusCode::OK);
+    let read_only = app
+        .post(
+            "/api/v1/annotations/annotations/",
+            outsider,
+            box_on(image_id),
+        )
+        .await;
+    assert_eq!(read_only.status, StatusCode::FORBIDDEN, "{read_only:?}");
+    let deleting = app
+        .delete(&format!("/api/v1/images/images/{image_id}/"), outsider)
+        .await;
+    assert_eq!(deleting.status, StatusCode::FORBIDDEN, "{deleting:?}");
+    app.patch(
+        &format!("/api/v1/images/image_sets/{}/", p.set),
+        owner,
+        json!({"public_collaboration": true}),
+    )
+    .await;
+    let collaborating = app
+        .post(
+            "/api/v1/annotations/annotations/",
+            outsider,
+            box_on(image_id),
+        )
+        .await;
+    assert_eq!(
+        collaborating.status,
+        StatusCode::CREATED,
+        "{collaborating:?}"
+    );
+    // Deleting images stays with the team's admin and the set's creator.
+    let by_member = app
+        .delete(&format!("/api/v1/images/images/{image_id}/"), member)
+        .await;
+    assert_eq!(by_member.status, StatusCode::FORBIDDEN, "{by_member:?}");
+    let by_owner = app
+        .delete(&format!("/api/v1/images/images/{image_id}/"), owner)
+        .await;
+    assert_eq!(by_owner.status, StatusCode::NO_CONTENT, "{by_owner:?}");
+    assert_eq!(
+        app.get(&reads[1], owner).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes) in entries {
+            zip.start_file(*name, options).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    out.into_inner()
+}
+
+/// Files under the data folder's `images/`, as relative paths.
+fn stored_files(app: &TestApp) -> Vec<String> {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    let root = app.data.path().join("images");
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    out.sort();
+    out
+}
+
+async fn uploads_are_streamed_checked_and_all_or_nothing(db: TestDb) {
+    let app = TestApp::with_config(db, |config| config.max_upload_bytes = 2 << 20).await;
+    let p = project(&app, ADMIN, "Uploads", 1).await;
+    let set = p.set.to_string();
+    let fields = [("image_set", set.as_str())];
+
+    // A zip with two images and a text file: two images.
+    let archive = zip_of(&[
+        ("case/a.png", &png(64, 48)),
+        ("case/b.png", &png(32, 32)),
+        ("notes.txt", b"hi"),
+    ]);
+    let zipped = app
+        .upload(ADMIN, &fields, &[("file_path", "batch.zip", &archive)])
+        .await;
+    assert_eq!(zipped.status, StatusCode::CREATED, "{zipped:?}");
+    assert_eq!(zipped.json["count"], 2);
+
+    let refuse = |answer: &support::Answer, code: &str| {
+        assert!(answer.status.is_client_error(), "{answer:?}");
+        assert_eq!(answer.json["code"], code, "{answer:?}");
+    };
+    let position = app.position().await;
+    let files = stored_files(&app);
+    // Unreadable: a named 422, and neither file nor event stays; the good file beside it neither.
+    let broken = app
+        .upload(
+            ADMIN,
+            &fields,
+            &[
+                ("file_path", "ok.png", &png(20, 20)),
+                ("file_path", "broken.svs", b"not a slide"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        broken.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{broken:?}"
+    );
+    assert!(
+        broken.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("broken.svs"),
+        "{broken:?}"
+    );
+    // Path traversal and absolute names inside a zip.
+    let traversal = zip_of(&[("../../escape.png", &png(8, 8))]);
+    refuse(
+        &app.upload(ADMIN, &fields, &[("file_path", "t.zip", &traversal)])
+            .await,
+        "unsafe_archive",
+    );
+    let absolute = zip_of(&[("/tmp/abs.png", &png(8, 8))]);
+    refuse(
+        &app.upload(ADMIN, &fields, &[("file_path", "a.zip", &absolute)])
+            .await,
+        "unsafe_archive",
+    );
+    // A bomb: a megabyte of zeros per compressed kilobyte.
+    let bomb = zip_of(&[("zeros.png", &vec![0u8; 50 << 20])]);
+    refuse(
+        &app.upload(ADMIN, &fields, &[("file_path", "bomb.zip", &bomb)])
+            .await,
+        "unsafe_archive",
+    );
+    // Over the size limit.
+    let big = vec![7u8; 3 << 20];
+    let too_big = app
+        .upload(ADMIN, &fields, &[("file_path", "big.png", &big)])
+        .await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE, "{too_big:?}");
+    // The same image again.
+    let again = app
+        .upload(ADMIN, &fields, &[("file_path", "a.png", &png(64, 48))])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{again:?}");
+    // No set given.
+    refuse(
+        &app.upload(ADMIN, &[], &[("file_path", "c.png", &png(8, 8))])
+            .await,
+        "required",
+    );
+
+    assert_eq!(
+        app.position().await,
+        position,
+        "no refused upload wrote an event"
+    );
+    assert_eq!(stored_files(&app), files, "no refused upload left a file");
+    assert!(!app.data.path().join("escape.png").exists());
+    let staging = std::fs::read_dir(app.data.path().join("uploads"))
+        .unwrap()
+        .count();
+    assert_eq!(staging, 0, "staging folders are removed");
+}
+
+async fn bad_input_is_a_json_4xx_and_changes_nothing(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let p = project(&app, ADMIN, "Inputs", 1).await;
+    let image_id = image(&app, ADMIN, p.set, "x.png", 100, 100).await;
+    let position = app.position().await;
+    let post = |body: Vec<u8>| {
+        let app = &app;
+        async move {
+            app.send(
+                Method::POST,
+                "/api/v1/annotations/annotations/",
+                Some(ADMIN),
+                Some("application/json"),
+                body,
+                &[],
+            )
+            .await
+        }
+    };
+    let good = |vector: Value| json!({"image": image_id, "annotation_type": p.annotation_type, "vector": vector});
+    let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
+        (
+            b"{not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            serde_json::to_vec(&json!({"image": "seven", "annotation_type": p.annotation_type}))
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            serde_json::to_vec(&json!({"image": image_id})).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "required",
+        ),
+        (
+            serde_json::to_vec(
+                &good(json!({"x1": 1, "y1": 1, "x2": 5, "y2": 5}))
+                    .as_object()
+                    .map(|o| {
+                        let mut o = o.clone();
+                        o.insert("image".into(), json!(99_999));
+                        Value::Object(o)
+                    })
+                    .unwrap(),
+            )
+            .unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            serde_json::to_vec(&good(json!({"x1": 50, "y1": 1, "x2": 5, "y2": 5}))).unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            serde_json::to_vec(&good(json!({"x1": "NaN", "y1": 1, "x2": 5, "y2": 5}))).unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            serde_json::to_vec(&good(json!({"x1": 1, "y1": 1, "x2": 5000, "y2": 5}))).unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            serde_json::to_vec(&json!([
+                good(json!({"x1": 1, "y1": 1, "x2": 5, "y2": 5})),
+                good(json!({"x1": 9, "y1": 1}))
+            ]))
+            .unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            serde_json::to_vec(
+                &good(json!({"x1": 1, "y1": 1, "x2": 5, "y2": 5}))
+                    .as_object()
+                    .map(|o| {
+                        let mut o = o.clone();
+                        o.insert("unique_identifier".into(), json!("not-a-uuid"));
+                        Value::Object(o)
+                    })
+                    .unwrap(),
+            )
+            .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            vec![b'['; 70 << 20],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned();
+        let answer = post(body).await;
+        assert_eq!(answer.status, status, "{shown}: {answer:?}");
+        assert_eq!(answer.json["code"], code, "{shown}: {answer:?}");
+        assert!(answer.json["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    for query in [
+        "limit=0",
+        "limit=abc",
+        "offset=-1",
+        "image=x",
+        "in_bbox=1,2,3",
+        "in_bbox=5,5,1,1",
+        "time__gte=yesterday",
+        "deleted=maybe",
+        "as_of=soon",
+        "unique_identifier__contains=ab",
+    ] {
+        let answer = app
+            .get(&format!("/api/v1/annotations/annotations/?{query}"), ADMIN)
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {answer:?}"
+        );
+        assert!(answer.json["code"].is_string(), "{query}: {answer:?}");
+    }
+    // A non-UTF-8 file name and a non-UTF-8 form value.
+    let (content_type, mut body) = support::multipart(&[("image_set", &p.set.to_string())], &[]);
+    let tail = body.split_off(body.len() - b"--exact-test-boundary-7d9f--\r\n".len());
+    body.extend_from_slice(b"--exact-test-boundary-7d9f\r\nContent-Disposition: form-data; name=\"file_path\"; filename=\"\xff\xfe.png\"\r\n\r\n\xff\r\n");
+    body.extend_from_slice(&tail);
+    let answer = app
+        .send(
+            Method::POST,
+            "/api/v1/images/images/",
+            Some(ADMIN),
+            Some(&content_type),
+            body,
+            &[],
+        )
+        .await;
+    assert!(answer.status.is_client_error(), "{answer:?}");
+    assert!(answer.json["code"].is_string(), "{answer:?}");
+    let team = app
+        .post("/api/v1/users/teams/", ADMIN, json!({"name": "x"}))
+        .await;
+    assert_eq!(
+        (team.status, team.json["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+    );
+    let route = app
+        .post("/api/v1/processing/plugins/", ADMIN, json!({}))
+        .await;
+    assert_eq!(route.status, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(
+        app.position().await,
+        position,
+        "no bad input wrote anything"
+    );
+}

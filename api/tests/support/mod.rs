@@ -1,0 +1,278 @@
+//! `TestApp`: the whole router over a temporary store (either backend) and data folder,
+//! called in-process with real HTTP requests, and the helpers the REST tests share.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use base64::Engine;
+use exact_api::{app, AppState, Config};
+use exact_projections::ReadDb;
+use exact_store::testing::TestDb;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+pub const ADMIN: (&str, &str) = ("exact", "admin-password");
+
+pub struct TestApp {
+    pub db: TestDb,
+    pub state: AppState,
+    pub router: Router,
+    pub data: tempfile::TempDir,
+}
+
+/// A response: status, headers and the body (JSON when it is JSON, else as a string; the raw
+/// bytes too).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.json)
+    }
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+impl TestApp {
+    pub async fn new(db: TestDb) -> Self {
+        Self::with_config(db, |_| {}).await
+    }
+
+    pub async fn with_config(db: TestDb, adjust: impl FnOnce(&mut Config)) -> Self {
+        let store = db.open_with_projections(exact_projections::all()).await;
+        let read = ReadDb::connect(&db.url).await.unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let mut config = Config::new(data.path().to_owned());
+        adjust(&mut config);
+        let state = AppState::new(store, read, config);
+        state.ensure_admin(Some(ADMIN.1.to_owned())).await.unwrap();
+        let router = app(state.clone());
+        Self {
+            db,
+            state,
+            router,
+            data,
+        }
+    }
+
+    pub async fn position(&self) -> i64 {
+        self.state.store.last_position().await.unwrap()
+    }
+
+    /// Sends a request as `who` (user, password), from 10.0.0.1.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        who: Option<(&str, &str)>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some((user, password)) = who {
+            request = request.header(header::AUTHORIZATION, basic(user, password));
+        }
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut request = request.body(Body::from(body)).unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Answer {
+            status,
+            headers,
+            json,
+            bytes,
+        }
+    }
+
+    pub async fn get(&self, path: &str, who: (&str, &str)) -> Answer {
+        self.send(Method::GET, path, Some(who), None, vec![], &[])
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, who: (&str, &str)) -> Answer {
+        self.send(Method::DELETE, path, Some(who), None, vec![], &[])
+            .await
+    }
+
+    pub async fn post(&self, path: &str, who: (&str, &str), body: Value) -> Answer {
+        self.json(Method::POST, path, who, body).await
+    }
+
+    pub async fn patch(&self, path: &str, who: (&str, &str), body: Value) -> Answer {
+        self.json(Method::PATCH, path, who, body).await
+    }
+
+    pub async fn json(&self, method: Method, path: &str, who: (&str, &str), body: Value) -> Answer {
+        self.send(
+            method,
+            path,
+            Some(who),
+            Some("application/json"),
+            serde_json::to_vec(&body).unwrap(),
+            &[],
+        )
+        .await
+    }
+
+    /// Creates an account `name` (password `pw-NAME`) as the admin; returns its id.
+    pub async fn user(&self, name: &str) -> i64 {
+        let answer = self
+            .post(
+                "/api/v1/users/users/",
+                ADMIN,
+                json!({"username": name, "password": format!("pw-{name}")}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+        answer.json["id"].as_i64().unwrap()
+    }
+
+    /// Posts files (field name, file name, bytes) and fields as multipart form data.
+    pub async fn upload(
+        &self,
+        who: (&str, &str),
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> Answer {
+        let (content_type, body) = multipart(fields, files);
+        self.send(
+            Method::POST,
+            "/api/v1/images/images/",
+            Some(who),
+            Some(&content_type),
+            body,
+            &[],
+        )
+        .await
+    }
+}
+
+pub fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "exact-test-boundary-7d9f";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    for (name, file_name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A PNG of `w` × `h` with a gradient, as bytes.
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    bytes.into_inner()
+}
+
+/// A team (owned by `who`) with a product, a set linked to it and a type of `vector_type`.
+pub struct Project {
+    pub team: i64,
+    pub product: i64,
+    pub set: i64,
+    pub annotation_type: i64,
+}
+
+pub async fn project(app: &TestApp, who: (&str, &str), name: &str, vector_type: i64) -> Project {
+    let team = app
+        .post("/api/v1/users/teams/", who, json!({"name": name}))
+        .await;
+    assert_eq!(team.status, StatusCode::CREATED, "{team:?}");
+    let team = team.json["id"].as_i64().unwrap();
+    let set = app
+        .post(
+            "/api/v1/images/image_sets/",
+            who,
+            json!({"name": format!("{name} set"), "team": team}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::CREATED, "{set:?}");
+    let set = set.json["id"].as_i64().unwrap();
+    let product = app
+        .post(
+            "/api/v1/administration/products/",
+            who,
+            json!({"name": format!("{name} product"), "team": team, "imagesets": [set]}),
+        )
+        .await;
+    assert_eq!(product.status, StatusCode::CREATED, "{product:?}");
+    let product = product.json["id"].as_i64().unwrap();
+    let annotation_type = app
+        .post(
+            "/api/v1/annotations/annotation_types/",
+            who,
+            json!({"name": "cell", "product": product, "vector_type": vector_type}),
+        )
+        .await;
+    assert_eq!(
+        annotation_type.status,
+        StatusCode::CREATED,
+        "{annotation_type:?}"
+    );
+    Project {
+        team,
+        product,
+        set,
+        annotation_type: annotation_type.json["id"].as_i64().unwrap(),
+    }
+}
+
+/// Uploads a PNG into `set`; returns the image id.
+pub async fn image(app: &TestApp, who: (&str, &str), set: i64, name: &str, w: u32, h: u32) -> i64 {
+    let answer = app
+        .upload(
+            who,
+            &[("image_set", &set.to_string())],
+            &[("file_path", name, &png(w, h))],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+    answer.json["results"][0]["id"].as_i64().unwrap()
+}
