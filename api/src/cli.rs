@@ -130,6 +130,9 @@ pub struct ServeArgs {
     pub bind: SocketAddr,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// The address browsers use, e.g. https://exact.example.org (https marks cookies Secure).
+    #[arg(long, env = "EXACT_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// The largest upload accepted, in MiB (all files of one request together).
     #[arg(long, env = "EXACT_MAX_UPLOAD_MB", default_value_t = 20 * 1024)]
     pub max_upload_mb: u64,
@@ -346,12 +349,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     let url = args.store.url()?;
     let store = args.store.open(true).await?;
-    let read = exact_projections::ReadDb::connect(&url)
-        .await
-        .with_context(|| format!("cannot read the read models at {}", describe(&url)))?;
     let mut config = crate::Config::new(args.store.data_dir.clone());
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
-    let state = AppState::new(store.clone(), read, config);
+    config.https = args
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let state = AppState::open(store.clone(), &url, config)
+        .await
+        .with_context(|| format!("cannot open the read models at {}", describe(&url)))?;
+    state.sessions.spawn_cleanup();
     state
         .ensure_admin(std::env::var("EXACT_ADMIN_PASSWORD").ok())
         .await

@@ -3,9 +3,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use exact_projections::ReadDb;
-use exact_store::Store;
+use exact_store::{Store, StoreUrl};
 use exact_tiles::{TileConfig, TileService};
 
+use crate::auth::sessions::Sessions;
 use crate::auth::Credentials;
 use crate::commands::Commands;
 
@@ -18,6 +19,9 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// Limits on what a zip archive may expand to.
     pub zip: crate::uploads::ZipLimits,
+    /// Whether browsers reach the server over https (its public URL): session cookies are then
+    /// marked `Secure`.
+    pub https: bool,
 }
 
 impl Config {
@@ -26,6 +30,7 @@ impl Config {
             data_dir,
             max_upload_bytes: 20 << 30,
             zip: crate::uploads::ZipLimits::default(),
+            https: false,
         }
     }
 }
@@ -38,6 +43,7 @@ pub struct App {
     pub commands: Commands,
     pub tiles: TileService,
     pub credentials: Credentials,
+    pub sessions: Sessions,
     pub config: Config,
 }
 
@@ -46,13 +52,21 @@ pub struct App {
 pub struct AppState(pub Arc<App>);
 
 impl AppState {
-    pub fn new(store: Store, read: ReadDb, config: Config) -> Self {
+    /// Connects the read models and the session table of the store at `url`.
+    pub async fn open(store: Store, url: &StoreUrl, config: Config) -> Result<Self, sqlx::Error> {
+        let read = ReadDb::connect(url).await?;
+        let sessions = Sessions::open(url).await?;
+        Ok(Self::new(store, read, sessions, config))
+    }
+
+    pub fn new(store: Store, read: ReadDb, sessions: Sessions, config: Config) -> Self {
         Self(Arc::new(App {
             commands: Commands::new(store.clone(), read.clone()),
             store,
             read,
             tiles: TileService::new(TileConfig::default()),
             credentials: Credentials::default(),
+            sessions,
             config,
         }))
     }

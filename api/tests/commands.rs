@@ -738,7 +738,8 @@ async fn dump(db: &TestDb) -> Vec<(String, i64)> {
         ("image_access_log", "position || '|' || image || '|' || user_id || '|' || action", "position"),
         ("annotation_statistics", "image || '|' || annotation_type || '|' || total || '|' || accepted || '|' || rejected || '|' || unverified", "image, annotation_type"),
         ("annotations", "id || '|' || COALESCE(vector, '-') || '|' || deleted || '|' || version || '|' || position", "id"),
-        ("verifications", "annotation || '|' || user_id || '|' || verified", "annotation, user_id"),
+        ("verifications", "annotation || '|' || user_id || '|' || verified || '|' || position", "annotation, user_id"),
+        ("access_tokens", "token || '|' || user_id || '|' || name || '|' || token_hash || '|' || COALESCE(revoked, -1)", "token"),
         ("annotation_history", "id || '|' || version || '|' || valid_from || '|' || COALESCE(valid_to, -1)", "id, version"),
     ];
     let mut rows = Vec::new();
@@ -758,6 +759,23 @@ async fn rebuilt_catalog_and_annotations_equal_the_incremental_ones(db: TestDb) 
     let c = &w.commands;
     let (team, set, image, boxes, global) = lab(&w).await;
     c.commands_access(&w, image).await;
+    for (n, name) in ["laptop", "cluster"].iter().enumerate() {
+        let token = uuid::Uuid::from_u128(n as u128 + 1);
+        let create = UserCommand::CreateToken {
+            token,
+            name: (*name).into(),
+            token_hash: format!("{n:064x}"),
+        };
+        c.user_command(&w.alice, w.alice.actor.id, &create)
+            .await
+            .unwrap();
+    }
+    let revoke = UserCommand::RevokeToken {
+        token: uuid::Uuid::from_u128(1),
+    };
+    c.user_command(&w.alice, w.alice.actor.id, &revoke)
+        .await
+        .unwrap();
     let made = c
         .create_annotations(
             &w.bob,

@@ -22,10 +22,12 @@ async fn get(router: axum::Router, path: &str) -> (StatusCode, String) {
 
 async fn health_reports_store_and_position(db: TestDb) {
     let store = db.open().await;
-    let read = exact_projections::ReadDb::connect(&db.url).await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let config = exact_api::Config::new(data.path().to_owned());
-    let router = app(AppState::new(store.clone(), read, config));
+    let state = AppState::open(store.clone(), &db.url, config)
+        .await
+        .unwrap();
+    let router = app(state);
     let (status, body) = get(router.clone(), "/api/v1/health").await;
     assert_eq!(status, StatusCode::OK);
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -16,6 +16,7 @@ exact_store::on_both_backends!(
     every_route_checks_the_permission_matrix,
     uploads_are_streamed_checked_and_all_or_nothing,
     bad_input_is_a_json_4xx_and_changes_nothing,
+    sessions_and_tokens_are_ways_in_too,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -833,4 +834,220 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(db: TestDb) {
         position,
         "no bad input wrote anything"
     );
+}
+
+/// The `exact_session=...` pair of a response's cookie.
+fn session_cookie(answer: &support::Answer) -> String {
+    let set = answer.headers["set-cookie"].to_str().unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn sessions_and_tokens_are_ways_in_too(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let ann_id = app.user("ann").await;
+    let form = |body: &str| body.as_bytes().to_vec();
+    let login = |password: &'static str| {
+        let app = &app;
+        async move {
+            app.send(
+                Method::POST,
+                "/api/v1/auth/login/",
+                None,
+                Some("application/x-www-form-urlencoded"),
+                form(&format!("username=ann&password={password}")),
+                &[],
+            )
+            .await
+        }
+    };
+    assert_eq!(login("wrong").await.status, StatusCode::UNAUTHORIZED);
+    let logged_in = login("pw-ann").await;
+    assert_eq!(logged_in.status, StatusCode::OK, "{logged_in:?}");
+    let cookie = session_cookie(&logged_in);
+    let csrf = logged_in.json["csrf_token"].as_str().unwrap().to_owned();
+    let with_cookie =
+        |method: Method, path: &str, body: Value, extra: Vec<(&'static str, String)>| {
+            let app = &app;
+            let cookie = cookie.clone();
+            let path = path.to_owned();
+            async move {
+                let mut headers: Vec<(&str, &str)> = vec![("cookie", cookie.as_str())];
+                for (name, value) in &extra {
+                    headers.push((name, value.as_str()));
+                }
+                app.send(
+                    method,
+                    &path,
+                    None,
+                    Some("application/json"),
+                    serde_json::to_vec(&body).unwrap(),
+                    &headers,
+                )
+                .await
+            }
+        };
+    let me = with_cookie(Method::GET, "/api/v1/auth/session/", Value::Null, vec![]).await;
+    assert_eq!(
+        (me.status, me.json["id"].as_i64()),
+        (StatusCode::OK, Some(ann_id)),
+        "{me:?}"
+    );
+    assert_eq!(me.json["csrf_token"], csrf.as_str());
+    // A write by cookie needs the CSRF token.
+    let position = app.position().await;
+    let forged = with_cookie(
+        Method::POST,
+        "/api/v1/users/teams/",
+        json!({"name": "Forged"}),
+        vec![],
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{forged:?}");
+    assert_eq!(forged.json["code"], "csrf_failed");
+    let wrong = vec![("x-csrftoken", "0".repeat(48))];
+    assert_eq!(
+        with_cookie(
+            Method::POST,
+            "/api/v1/users/teams/",
+            json!({"name": "Forged"}),
+            wrong
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.position().await, position);
+    let made = with_cookie(
+        Method::POST,
+        "/api/v1/users/teams/",
+        json!({"name": "Browser team"}),
+        vec![("x-csrftoken", csrf.clone())],
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+
+    // A personal access token: shown once, works as Bearer, listed without its secret.
+    let created = app
+        .post(
+            "/api/v1/users/tokens/",
+            ("ann", "pw-ann"),
+            json!({"name": "laptop"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    let token = created.json["token"].as_str().unwrap().to_owned();
+    let token_id = created.json["id"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    let by_token = app
+        .send(
+            Method::GET,
+            "/api/v1/users/teams/",
+            None,
+            None,
+            vec![],
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(by_token.status, StatusCode::OK, "{by_token:?}");
+    assert_eq!(by_token.json["count"], 1);
+    let listed = app.get("/api/v1/users/tokens/", ("ann", "pw-ann")).await;
+    assert_eq!(listed.json["results"][0]["name"], "laptop");
+    assert!(
+        !listed.json.to_string().contains(&token),
+        "the secret is never shown again"
+    );
+    let stored = app
+        .state
+        .store
+        .read_stream(&format!("user-{ann_id}"), 1)
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .iter()
+            .all(|e| !e.payload_value().unwrap().to_string().contains(&token)),
+        "the log keeps the token's hash, not the token"
+    );
+    // Someone else cannot revoke it; its owner can, and it stops working.
+    app.user("bob").await;
+    let by_bob = app
+        .delete(
+            &format!("/api/v1/users/tokens/{token_id}/"),
+            ("bob", "pw-bob"),
+        )
+        .await;
+    assert_eq!(by_bob.status, StatusCode::NOT_FOUND, "{by_bob:?}");
+    let revoked = app
+        .delete(
+            &format!("/api/v1/users/tokens/{token_id}/"),
+            ("ann", "pw-ann"),
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let refused = app
+        .send(
+            Method::GET,
+            "/api/v1/users/teams/",
+            None,
+            None,
+            vec![],
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{refused:?}");
+
+    // Tokens come and go without ending the browser session; a new password ends it.
+    let still = with_cookie(Method::GET, "/api/v1/auth/session/", Value::Null, vec![]).await;
+    assert_eq!(still.status, StatusCode::OK, "{still:?}");
+    let changed = app
+        .patch(
+            &format!("/api/v1/users/users/{ann_id}/"),
+            ADMIN,
+            json!({"password": "pw-ann-2"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    let ended = with_cookie(Method::GET, "/api/v1/auth/session/", Value::Null, vec![]).await;
+    assert_eq!(ended.status, StatusCode::UNAUTHORIZED, "{ended:?}");
+    // A fresh login, then logout ends it.
+    let again = login("pw-ann-2").await;
+    let cookie = session_cookie(&again);
+    let headers = [("cookie", cookie.as_str())];
+    let alive = app
+        .send(
+            Method::GET,
+            "/api/v1/users/teams/",
+            None,
+            None,
+            vec![],
+            &headers,
+        )
+        .await;
+    assert_eq!(alive.status, StatusCode::OK);
+    let out = app
+        .send(
+            Method::POST,
+            "/api/v1/auth/logout/",
+            None,
+            None,
+            vec![],
+            &headers,
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let after = app
+        .send(
+            Method::GET,
+            "/api/v1/users/teams/",
+            None,
+            None,
+            vec![],
+            &headers,
+        )
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{after:?}");
 }

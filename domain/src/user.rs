@@ -43,6 +43,18 @@ pub enum UserEvent {
         is_superuser: bool,
         is_staff: bool,
     },
+    /// A personal access token for the API. Only its SHA-256 is stored: the token itself is
+    /// shown to its owner once.
+    AccessTokenCreated {
+        id: i64,
+        token: uuid::Uuid,
+        name: String,
+        token_hash: String,
+    },
+    AccessTokenRevoked {
+        id: i64,
+        token: uuid::Uuid,
+    },
 }
 
 impl DomainEvent for UserEvent {
@@ -52,6 +64,8 @@ impl DomainEvent for UserEvent {
         "UserActivated",
         "UserDeactivated",
         "UserRolesChanged",
+        "AccessTokenCreated",
+        "AccessTokenRevoked",
     ];
 }
 
@@ -64,7 +78,12 @@ pub struct User {
     pub is_superuser: bool,
     pub is_staff: bool,
     pub is_active: bool,
+    /// Access tokens not revoked.
+    pub tokens: std::collections::BTreeSet<uuid::Uuid>,
 }
+
+/// The longest name of an access token.
+pub const MAX_TOKEN_NAME: usize = 100;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum UserCommand {
@@ -83,6 +102,15 @@ pub enum UserCommand {
     SetRoles {
         is_superuser: bool,
         is_staff: bool,
+    },
+    CreateToken {
+        token: uuid::Uuid,
+        name: String,
+        /// SHA-256 of the token, lowercase hex.
+        token_hash: String,
+    },
+    RevokeToken {
+        token: uuid::Uuid,
     },
 }
 
@@ -177,6 +205,51 @@ pub fn decide(
                 is_staff: *is_staff,
             }])
         }
+        UserCommand::CreateToken {
+            token,
+            name,
+            token_hash,
+        } => {
+            let user = state.ok_or(DomainError::NotFound("user"))?;
+            allow(actor.id == user.id, "create tokens for another account")?;
+            allow(user.is_active, "create tokens for a deactivated account")?;
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > MAX_TOKEN_NAME {
+                return Err(DomainError::invalid(
+                    "name",
+                    format!("must be 1 to {MAX_TOKEN_NAME} characters long"),
+                ));
+            }
+            if token_hash.len() != 64 || !token_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(DomainError::invalid(
+                    "token_hash",
+                    "must be a SHA-256 in hex",
+                ));
+            }
+            if user.tokens.contains(token) {
+                return Err(DomainError::AlreadyExists("access token"));
+            }
+            Ok(vec![UserEvent::AccessTokenCreated {
+                id: user.id,
+                token: *token,
+                name: name.to_owned(),
+                token_hash: token_hash.to_ascii_lowercase(),
+            }])
+        }
+        UserCommand::RevokeToken { token } => {
+            let user = state.ok_or(DomainError::NotFound("user"))?;
+            allow(
+                actor.superuser || actor.id == user.id,
+                "revoke another account's tokens",
+            )?;
+            if !user.tokens.contains(token) {
+                return Err(DomainError::NotFound("access token"));
+            }
+            Ok(vec![UserEvent::AccessTokenRevoked {
+                id: user.id,
+                token: *token,
+            }])
+        }
     }
 }
 
@@ -201,6 +274,7 @@ pub fn evolve(state: Option<User>, event: &UserEvent) -> Option<User> {
             is_superuser: *is_superuser,
             is_staff: *is_staff,
             is_active: *is_active,
+            tokens: std::collections::BTreeSet::new(),
         }),
         (Some(mut u), UserEvent::UserPasswordChanged { password_hash, .. }) => {
             u.password_hash.clone_from(password_hash);
@@ -224,6 +298,14 @@ pub fn evolve(state: Option<User>, event: &UserEvent) -> Option<User> {
         ) => {
             u.is_superuser = *is_superuser;
             u.is_staff = *is_staff;
+            Some(u)
+        }
+        (Some(mut u), UserEvent::AccessTokenCreated { token, .. }) => {
+            u.tokens.insert(*token);
+            Some(u)
+        }
+        (Some(mut u), UserEvent::AccessTokenRevoked { token, .. }) => {
+            u.tokens.remove(token);
             Some(u)
         }
         (None, _) => None,
@@ -289,6 +371,61 @@ mod tests {
     fn alice() -> User {
         let created = decide(None, &create("alice"), &by(Actor::SYSTEM)).unwrap();
         evolve(None, &created[0]).unwrap()
+    }
+
+    #[test]
+    fn owners_create_and_revoke_their_tokens_and_only_theirs() {
+        let user = alice();
+        let token = uuid::Uuid::from_u128(7);
+        let create = UserCommand::CreateToken {
+            token,
+            name: " laptop ".into(),
+            token_hash: "ab".repeat(32),
+        };
+        // Nobody makes tokens for someone else, not even a superuser.
+        assert!(matches!(
+            decide(Some(&user), &create, &by(Actor::SYSTEM)),
+            Err(DomainError::Forbidden(_))
+        ));
+        let events = decide(Some(&user), &create, &by(Actor::user(2))).unwrap();
+        assert!(
+            matches!(&events[0], UserEvent::AccessTokenCreated { name, .. } if name == "laptop")
+        );
+        let user = evolve(Some(user), &events[0]).unwrap();
+        assert!(user.tokens.contains(&token));
+        assert!(matches!(
+            decide(Some(&user), &create, &by(Actor::user(2))),
+            Err(DomainError::AlreadyExists(_))
+        ));
+        for bad in [
+            UserCommand::CreateToken {
+                token: uuid::Uuid::from_u128(8),
+                name: " ".into(),
+                token_hash: "ab".repeat(32),
+            },
+            UserCommand::CreateToken {
+                token: uuid::Uuid::from_u128(8),
+                name: "ok".into(),
+                token_hash: "the token itself".into(),
+            },
+        ] {
+            assert!(matches!(
+                decide(Some(&user), &bad, &by(Actor::user(2))),
+                Err(DomainError::Invalid { .. })
+            ));
+        }
+        let revoke = UserCommand::RevokeToken { token };
+        assert!(matches!(
+            decide(Some(&user), &revoke, &by(Actor::user(3))),
+            Err(DomainError::Forbidden(_))
+        ));
+        let events = decide(Some(&user), &revoke, &by(Actor::user(2))).unwrap();
+        let user = evolve(Some(user), &events[0]).unwrap();
+        assert!(user.tokens.is_empty());
+        assert!(matches!(
+            decide(Some(&user), &revoke, &by(Actor::SYSTEM)),
+            Err(DomainError::NotFound(_))
+        ));
     }
 
     #[test]

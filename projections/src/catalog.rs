@@ -21,8 +21,9 @@ pub const NAME: &str = "catalog";
 pub struct CatalogProjection;
 
 /// The tables it owns, emptied by a rebuild.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "users",
+    "access_tokens",
     "teams",
     "team_memberships",
     "products",
@@ -164,7 +165,33 @@ async fn user(tx: &mut Tx<'_>, event: &UserEvent, at: &At) -> exact_store::Resul
             is_staff,
             at.version,
             id
-        ),
+        ),        UserEvent::AccessTokenCreated {
+            id,
+            token,
+            name,
+            token_hash,
+        } => {
+            execute!(
+                tx,
+                "INSERT INTO access_tokens (token, user_id, name, token_hash, created, revoked) \
+                 VALUES ($1, $2, $3, $4, $5, NULL)",
+                token.to_string(),
+                id,
+                name,
+                token_hash,
+                at.micros
+            );
+            execute!(tx, "UPDATE users SET version = $1 WHERE id = $2", at.version, id)
+        }
+        UserEvent::AccessTokenRevoked { id, token } => {
+            execute!(
+                tx,
+                "UPDATE access_tokens SET revoked = $1 WHERE token = $2",
+                at.micros,
+                token.to_string()
+            );
+            execute!(tx, "UPDATE users SET version = $1 WHERE id = $2", at.version, id)
+        }
     };
     Ok(())
 }

@@ -149,6 +149,16 @@ pub struct Statistics {
     pub unverified: i64,
 }
 
+/// A personal access token, by its public id; the token itself is never stored.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct TokenRow {
+    pub token: String,
+    pub user_id: i64,
+    pub name: String,
+    pub created: i64,
+    pub revoked: Option<i64>,
+}
+
 /// One `LogImageAction`: action 1 opened, 2 closed.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct AccessRow {
@@ -163,6 +173,7 @@ pub struct AccessRow {
 const USER: &str =
     "SELECT id, username, email, password_hash, is_superuser, is_staff, is_active, date_joined, \
                     version FROM users";
+const TOKEN: &str = "SELECT token, user_id, name, created, revoked FROM access_tokens";
 const TEAM: &str = "SELECT id, name, website, creator, dissolved, time, version FROM teams";
 const PRODUCT: &str = "SELECT id, team, name, description, creator, time, version FROM products";
 const TYPE: &str = "SELECT t.id, t.product, t.name, t.vector_type, t.node_count, t.color_code, t.default_width, \
@@ -499,6 +510,18 @@ impl ReadDb {
     pub async fn all_set_tags(&self) -> Result<Vec<(i64, String)>, sqlx::Error> {
         let sql = "SELECT image_set, name FROM set_tags ORDER BY name, image_set";
         fetch!(self, query_as, fetch_all, sql)
+    }
+
+    /// The access token whose SHA-256 is `token_hash`, revoked or not.
+    pub async fn access_token(&self, token_hash: &str) -> Result<Option<TokenRow>, sqlx::Error> {
+        let sql = format!("{TOKEN} WHERE token_hash = $1");
+        fetch!(self, query_as, fetch_optional, &sql, token_hash)
+    }
+
+    /// `user`'s access tokens, revoked ones included, oldest first.
+    pub async fn access_tokens(&self, user: i64) -> Result<Vec<TokenRow>, sqlx::Error> {
+        let sql = format!("{TOKEN} WHERE user_id = $1 ORDER BY created, token");
+        fetch!(self, query_as, fetch_all, &sql, user)
     }
 
     /// Whether a live export format has this name (names are global).

@@ -1,16 +1,19 @@
-//! Who is calling. Every route of the main server takes an [`Authenticated`] caller, proven by
-//! HTTP Basic (what `exact-sync` sends on every request).
+//! Who is calling. Every route of the main server takes an [`Authenticated`] caller, proven in
+//! one of three ways: HTTP Basic (what `exact-sync` sends on every request), a personal access
+//! token (`Authorization: Bearer ...`), or a browser session cookie (see [`sessions`]).
 //!
 //! Basic auth sends the password with every request, and an argon2 check costs tens of
 //! milliseconds: EXACT paid that on every call. Here a verified password is remembered as a
-//! keyed digest (HMAC-SHA-256 under a key that lives only in this process) next to the user's
-//! stream version, for a few minutes. Any change to the account (password, deactivation, roles)
-//! bumps that version, so the remembered proof stops counting at once.
+//! keyed digest (HMAC-SHA-256 under a key that lives only in this process) next to a fingerprint
+//! of the account's stored hash, for a few minutes. A new password changes the fingerprint and a
+//! deactivated account is refused before the cache is asked, so the remembered proof stops
+//! counting at once.
 //!
 //! Failed logins are counted per account and per client address; past the limit the caller is
 //! told to wait (429) without the password being checked at all.
 
 pub mod password;
+pub mod sessions;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use base64::Engine;
 use exact_projections::catalog_read::UserRow;
 use exact_store::Source;
@@ -56,7 +59,7 @@ pub struct Credentials {
 #[derive(Debug)]
 struct Remembered {
     digest: [u8; 32],
-    version: i64,
+    fingerprint: String,
     at: Instant,
 }
 
@@ -90,7 +93,7 @@ impl Credentials {
         let digest = self.digest(user.id, password);
         let verified = self.verified.lock().expect("not poisoned");
         verified.get(&user.id).is_some_and(|r| {
-            r.version == user.version
+            r.fingerprint == fingerprint(&user.password_hash)
                 && r.at.elapsed() < REMEMBER
                 && constant_time_eq(&r.digest, &digest)
         })
@@ -104,7 +107,7 @@ impl Credentials {
             user.id,
             Remembered {
                 digest,
-                version: user.version,
+                fingerprint: fingerprint(&user.password_hash),
                 at: Instant::now(),
             },
         );
@@ -146,6 +149,12 @@ impl Credentials {
     }
 }
 
+/// A short digest of a stored password hash: it changes with the password, and reveals nothing
+/// of it (sessions keep it in the database).
+pub fn fingerprint(password_hash: &str) -> String {
+    hex::encode(&<Sha256 as sha2::Digest>::digest(password_hash.as_bytes())[..16])
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -162,17 +171,88 @@ impl FromRequestParts<AppState> for Authenticated {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_string());
-        let (username, password) = basic_credentials(&parts.headers)?.ok_or_else(|| {
-            unauthorized("log in with HTTP Basic authentication (Authorization: Basic ...)")
-        })?;
-        let user = state
-            .login(&username, &password, address.as_deref())
-            .await?;
+        let user = if let Some(token) = bearer_token(&parts.headers) {
+            state.token_user(token).await?
+        } else if let Some((username, password)) = basic_credentials(&parts.headers)? {
+            state
+                .login(&username, &password, address.as_deref())
+                .await?
+        } else {
+            session_user(parts, state).await?
+        };
         let mut caller =
             Caller::new(user.actor(), Source::Api).with_reason(reason(&parts.headers)?);
         caller.client_addr = address;
         Ok(Authenticated { user, caller })
     }
+}
+
+/// The user of the session cookie, if the session is logged in and the account unchanged since;
+/// a write must carry the session's CSRF token.
+async fn session_user(parts: &mut Parts, state: &AppState) -> Result<UserRow, ApiError> {
+    let missing = || {
+        unauthorized(
+            "log in: HTTP Basic, a personal access token (Authorization: Bearer ...), \
+             or a session (POST /api/v1/auth/login/)",
+        )
+    };
+    let Some(session) = parts.extensions.get::<tower_sessions::Session>().cloned() else {
+        return Err(missing());
+    };
+    let login: Option<SessionLogin> = session
+        .get(SESSION_KEY)
+        .await
+        .map_err(|e| ApiError::internal("reading the session failed", &e))?;
+    let login = login.ok_or_else(missing)?;
+    let user = state.read.user(login.user).await?;
+    let current = |u: &UserRow| u.is_active && fingerprint(&u.password_hash) == login.password;
+    let Some(user) = user.filter(current) else {
+        // The password changed or the account was deactivated since this login.
+        let _ = session.flush().await;
+        return Err(unauthorized("the session ended; log in again"));
+    };
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let sent = parts
+            .headers
+            .get(sessions::CSRF_HEADER)
+            .map(axum::http::HeaderValue::as_bytes)
+            .unwrap_or_default();
+        if !constant_time_eq(sent, login.csrf.as_bytes()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "a write with a session cookie must carry the session's CSRF token in X-CSRFToken",
+            ));
+        }
+    }
+    Ok(user)
+}
+
+/// What a logged-in session holds.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SessionLogin {
+    pub user: i64,
+    /// The [`fingerprint`] of the password hash at login.
+    pub password: String,
+    pub csrf: String,
+}
+
+pub const SESSION_KEY: &str = "login";
+
+/// `Authorization: Bearer TOKEN`, if present.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+/// SHA-256 of a token, lowercase hex: what the read model keeps. Tokens carry 256 random bits,
+/// so a fast hash is enough (a password hash protects guessable secrets).
+pub fn token_hash(token: &str) -> String {
+    hex::encode(<Sha256 as sha2::Digest>::digest(token.as_bytes()))
 }
 
 /// `Authorization: Basic base64(user:password)`, if present; malformed is an error.
@@ -187,7 +267,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Ap
         .or_else(|| value.strip_prefix("basic "))
     else {
         return Err(unauthorized(
-            "this server accepts Authorization: Basic credentials",
+            "this server accepts Authorization: Basic or Bearer credentials",
         ));
     };
     let decoded = base64::engine::general_purpose::STANDARD
@@ -216,6 +296,15 @@ fn reason(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 impl AppState {
+    /// The active owner of a personal access token that is not revoked.
+    pub async fn token_user(&self, token: &str) -> Result<UserRow, ApiError> {
+        let refused = || unauthorized("unknown or revoked access token");
+        let row = self.read.access_token(&token_hash(token)).await?;
+        let row = row.filter(|t| t.revoked.is_none()).ok_or_else(refused)?;
+        let user = self.read.user(row.user_id).await?;
+        user.filter(|u| u.is_active).ok_or_else(refused)
+    }
+
     /// The active account `username` proven by `password`.
     pub async fn login(
         &self,
@@ -290,3 +379,20 @@ impl AppState {
 /// A valid argon2 hash of a random password, checked against when the username is unknown.
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8sQ8W8mW+6r4yGqk0uGQF0h3y6uB1o5pJz8Yy3C5y6E";
+
+/// The client's address, where the server knows it (not in in-process tests).
+#[derive(Clone, Debug)]
+pub struct ClientAddr(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
+    }
+}

@@ -5,6 +5,7 @@
 //! what the caller may read; a single resource the caller may not read is a 404, as if it did
 //! not exist.
 
+mod accounts;
 mod annotations;
 mod catalog;
 mod images;
@@ -25,6 +26,7 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(accounts::router())
         .merge(catalog::router())
         .merge(annotations::router())
         .merge(images::api_router())

@@ -10,9 +10,11 @@ use crate::AppState;
 
 /// The whole HTTP surface; `serve` and the tests both build it here.
 pub fn app(state: AppState) -> Router {
+    let sessions = state.sessions.layer(state.config.https);
     Router::new()
         .nest("/api/v1", health::router().merge(crate::rest::router()))
         .merge(crate::rest::legacy_router())
+        .layer(sessions)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -10,7 +10,6 @@ use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use base64::Engine;
 use exact_api::{app, AppState, Config};
-use exact_projections::ReadDb;
 use exact_store::testing::TestDb;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -52,11 +51,10 @@ impl TestApp {
 
     pub async fn with_config(db: TestDb, adjust: impl FnOnce(&mut Config)) -> Self {
         let store = db.open_with_projections(exact_projections::all()).await;
-        let read = ReadDb::connect(&db.url).await.unwrap();
         let data = tempfile::tempdir().unwrap();
         let mut config = Config::new(data.path().to_owned());
         adjust(&mut config);
-        let state = AppState::new(store, read, config);
+        let state = AppState::open(store, &db.url, config).await.unwrap();
         state.ensure_admin(Some(ADMIN.1.to_owned())).await.unwrap();
         let router = app(state.clone());
         Self {

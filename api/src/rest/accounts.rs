@@ -1,0 +1,151 @@
+//! Logging in from a browser (a session cookie and its CSRF token), logging out, and personal
+//! access tokens for scripts (`Authorization: Bearer ...`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use exact_domain::user::UserCommand;
+use exact_projections::catalog_read::TokenRow;
+use serde_json::{json, Value};
+use tower_sessions::Session;
+
+use super::catalog::random_secret;
+use super::input::{wrong, Fields, Input};
+use super::params::format_time;
+use super::{caller_for, params::Params};
+use crate::auth::{token_hash, Authenticated, ClientAddr, SessionLogin, SESSION_KEY};
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login/", post(login))
+        .route("/auth/logout/", post(logout))
+        .route("/auth/session/", get(current))
+        .route("/users/tokens/", get(list_tokens).post(create_token))
+        .route("/users/tokens/{token}/", delete(revoke_token))
+}
+
+fn session_failed(e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::internal("storing the session failed", e)
+}
+
+/// `{username, password}` (JSON or form) → a session cookie; answers the user and the CSRF
+/// token that writes through this session must send in `X-CSRFToken`.
+async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    ClientAddr(address): ClientAddr,
+    Input(body): Input,
+) -> Result<Json<Value>, ApiError> {
+    let fields = Fields::of(&body)?;
+    let username = fields.required_string("username")?;
+    let password = fields.required_string("password")?;
+    let user = state
+        .login(&username, &password, address.as_deref())
+        .await?;
+    // A new id at login, so that a session id planted before it is worth nothing.
+    session.cycle_id().await.map_err(|e| session_failed(&e))?;
+    let csrf = random_secret();
+    let login = SessionLogin {
+        user: user.id,
+        password: crate::auth::fingerprint(&user.password_hash),
+        csrf: csrf.clone(),
+    };
+    session
+        .insert(SESSION_KEY, &login)
+        .await
+        .map_err(|e| session_failed(&e))?;
+    Ok(Json(json!({
+        "id": user.id,
+        "username": user.username,
+        "is_superuser": user.is_superuser,
+        "csrf_token": csrf,
+    })))
+}
+
+async fn logout(session: Session) -> Result<StatusCode, ApiError> {
+    session.flush().await.map_err(|e| session_failed(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who the caller is (by any way in), and the session's CSRF token if they came by cookie.
+async fn current(auth: Authenticated, session: Session) -> Result<Json<Value>, ApiError> {
+    let login: Option<SessionLogin> = session
+        .get(SESSION_KEY)
+        .await
+        .map_err(|e| session_failed(&e))?;
+    Ok(Json(json!({
+        "id": auth.user.id,
+        "username": auth.user.username,
+        "is_superuser": auth.user.is_superuser,
+        "is_staff": auth.user.is_staff,
+        "csrf_token": login.map(|l| l.csrf),
+    })))
+}
+
+fn token_json(t: &TokenRow) -> Value {
+    json!({
+        "id": t.token,
+        "name": t.name,
+        "created": format_time(t.created),
+        "revoked": t.revoked.map(format_time),
+    })
+}
+
+async fn list_tokens(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let rows = state.read.access_tokens(auth.user.id).await?;
+    Ok(Json(params.page_of(rows.iter().map(token_json).collect())?))
+}
+
+/// `{name}` → a new token, shown in this answer only: the server keeps its SHA-256.
+async fn create_token(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let name = fields.required_string("name")?;
+    let id = uuid::Uuid::now_v7();
+    let token = format!("exact_{}_{}", id.simple(), random_secret());
+    let command = UserCommand::CreateToken {
+        token: id,
+        name,
+        token_hash: token_hash(&token),
+    };
+    state
+        .commands
+        .user_command(&caller_for(&auth, &body), auth.user.id, &command)
+        .await?;
+    let rows = state.read.access_tokens(auth.user.id).await?;
+    let row = rows
+        .iter()
+        .find(|t| t.token == id.to_string())
+        .ok_or(exact_domain::DomainError::NotFound("access token"))?;
+    let mut answer = token_json(row);
+    answer["token"] = json!(token);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(token): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let token: uuid::Uuid = token.parse().map_err(|_| wrong("token", "a token id"))?;
+    state
+        .commands
+        .user_command(
+            &auth.caller,
+            auth.user.id,
+            &UserCommand::RevokeToken { token },
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

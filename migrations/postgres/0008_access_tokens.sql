@@ -1,0 +1,10 @@
+-- Personal access tokens (catalog projection): only each token's SHA-256 is kept.
+CREATE TABLE access_tokens (
+    token      TEXT    PRIMARY KEY,   -- the token's UUID, its public id
+    user_id    BIGINT  NOT NULL,
+    name       TEXT    NOT NULL,
+    token_hash TEXT    NOT NULL UNIQUE,
+    created    BIGINT  NOT NULL,
+    revoked    BIGINT                 -- when it was revoked; NULL while it is valid
+);
+CREATE INDEX access_tokens_by_user ON access_tokens (user_id);
