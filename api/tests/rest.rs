@@ -17,6 +17,7 @@ exact_store::on_both_backends!(
     uploads_are_streamed_checked_and_all_or_nothing,
     bad_input_is_a_json_4xx_and_changes_nothing,
     sessions_and_tokens_are_ways_in_too,
+    live_updates_resume_from_a_position_and_stay_within_the_set,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -1050,4 +1051,116 @@ async fn sessions_and_tokens_are_ways_in_too(db: TestDb) {
         )
         .await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{after:?}");
+}
+
+/// The `(id, event)` pairs of the SSE frames in `text`.
+fn frames(text: &str) -> Vec<(i64, String, Value)> {
+    text.split("\n\n")
+        .filter_map(|frame| {
+            let field = |name: &str| {
+                frame.lines().find_map(|l| {
+                    l.strip_prefix(&format!("{name}:"))
+                        .map(|v| v.trim().to_owned())
+                })
+            };
+            Some((
+                field("id")?.parse().ok()?,
+                field("event")?,
+                serde_json::from_str(&field("data")?).ok()?,
+            ))
+        })
+        .collect()
+}
+
+async fn live_updates_resume_from_a_position_and_stay_within_the_set(db: TestDb) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let app = TestApp::new(db).await;
+    app.user("outsider").await;
+    let p = project(&app, ADMIN, "Live", 1).await;
+    let other = project(&app, ADMIN, "Elsewhere", 1).await;
+    let image_id = image(&app, ADMIN, p.set, "live.png", 200, 200).await;
+    let other_image = image(&app, ADMIN, other.set, "other.png", 200, 200).await;
+    let box_on = |image: i64, t: i64, x: i64| json!({"image": image, "annotation_type": t, "vector": {"x1": x, "y1": 5, "x2": x + 10, "y2": 15}});
+    let before = app.position().await;
+    let first = app
+        .post(
+            "/api/v1/annotations/annotations/",
+            ADMIN,
+            box_on(image_id, p.annotation_type, 5),
+        )
+        .await;
+    let first_id = first.json["id"].as_i64().unwrap();
+
+    let path = format!("/api/v1/events/?image_set={}", p.set);
+    let hidden = app.get(&path, ("outsider", "pw-outsider")).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+
+    // Resume from before the first annotation: it comes first, then what happens next.
+    let request = axum::http::Request::get(&path)
+        .header("authorization", support::basic(ADMIN.0, ADMIN.1))
+        .header("last-event-id", before.to_string())
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+
+    app.post(
+        "/api/v1/annotations/annotations/",
+        ADMIN,
+        box_on(other_image, other.annotation_type, 5),
+    )
+    .await;
+    app.post(
+        "/api/v1/annotations/annotations/",
+        ADMIN,
+        box_on(image_id, p.annotation_type, 50),
+    )
+    .await;
+    app.send(
+        Method::PATCH,
+        &format!("/api/v1/annotations/annotations/{first_id}/"),
+        Some(ADMIN),
+        Some("application/json"),
+        br#"{"description": "seen live"}"#.to_vec(),
+        &[("x-exact-reason", "second look")],
+    )
+    .await;
+
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while frames(&text).len() < 3 {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .expect("three events within 20 s")
+            .unwrap()
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    let seen = frames(&text);
+    let kinds: Vec<&str> = seen.iter().map(|(_, kind, _)| kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "AnnotationCreated",
+            "AnnotationCreated",
+            "AnnotationChanged"
+        ],
+        "{text}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "positions ascend: {text}"
+    );
+    assert_eq!(seen[0].2["payload"]["id"], first_id);
+    assert!(seen
+        .iter()
+        .all(|(_, _, d)| d["payload"]["image"].as_i64().is_none_or(|i| i == image_id)));
+    assert_eq!(seen[2].2["reason"], "second look");
+    assert_eq!(seen[2].2["payload"]["description"], "seen live");
 }

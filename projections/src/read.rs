@@ -239,6 +239,15 @@ impl ReadDb {
         }
     }
 
+    /// The image annotation `id` is on (annotations never move between images).
+    pub async fn image_of_annotation(&self, id: i64) -> Result<Option<i64>, sqlx::Error> {
+        let sql = "SELECT image FROM annotations WHERE id = $1";
+        match self {
+            ReadDb::Sqlite(pool, _) => sqlx::query_scalar(sql).bind(id).fetch_optional(pool).await,
+            ReadDb::Postgres(pool) => sqlx::query_scalar(sql).bind(id).fetch_optional(pool).await,
+        }
+    }
+
     /// Current verdicts, of one annotation and/or one user (0: any), by the position that gave
     /// them, with the annotation's image (for permission checks).
     pub async fn verification_rows(

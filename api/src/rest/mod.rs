@@ -8,6 +8,7 @@
 mod accounts;
 mod annotations;
 mod catalog;
+mod events;
 mod images;
 pub mod input;
 pub mod params;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(catalog::router())
         .merge(annotations::router())
         .merge(images::api_router())
+        .merge(events::router())
         .route("/timesync/", get(timesync))
         .route("/processing/{*rest}", any(not_built))
         .route("/images/registration/", any(not_built))
