@@ -201,3 +201,49 @@ impl From<exact_tiles::TilesError> for ApiError {
         Self::new(status, code, e.to_string())
     }
 }
+
+/// Every error leaves as JSON, including those axum answers before a handler runs (no such
+/// route, a method the route does not take, a path segment that is not a number): their text
+/// becomes the `message` of a JSON error.
+pub async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+    use axum::http::header;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let (code, fallback) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "this route does not take that method")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "send JSON, a form or multipart data",
+        ),
+        s if s.is_server_error() => ("internal_error", "the server failed; the error is logged"),
+        _ => ("invalid_request", "the request cannot be read"),
+    };
+    let message = if text.is_empty() {
+        fallback.to_owned()
+    } else {
+        text
+    };
+    let mut error = ApiError::new(status, code, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            error.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    error
+}

@@ -9,7 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod error;
-mod rest;
+pub mod rest;
 mod routes;
 mod state;
 pub mod uploads;

@@ -11,6 +11,7 @@ mod catalog;
 mod events;
 mod images;
 pub mod input;
+pub mod openapi;
 pub mod params;
 
 use axum::extract::DefaultBodyLimit;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(annotations::router())
         .merge(images::api_router())
         .merge(events::router())
+        .merge(openapi::router())
         .route("/timesync/", get(timesync))
         .route("/processing/{*rest}", any(not_built))
         .route("/images/registration/", any(not_built))

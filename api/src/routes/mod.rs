@@ -14,6 +14,14 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", health::router().merge(crate::rest::router()))
         .merge(crate::rest::legacy_router())
+        .fallback(|| async {
+            crate::error::ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route",
+            )
+        })
+        .layer(axum::middleware::map_response(crate::error::json_errors))
         .layer(sessions)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -1,0 +1,645 @@
+//! The OpenAPI 3.1 document of the REST API, at `/api/v1/openapi.json`. It is written here, next
+//! to the routes, from one table; a snapshot test keeps it from changing unnoticed and another
+//! test calls every path it lists, so that the document and the router cannot drift apart.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(|| async { Json(document()) }))
+}
+
+/// (method, path under /api/v1, summary, schema of the answer or `None`, body schema or `None`)
+type Operation = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// Every operation, in the order of the document.
+pub const OPERATIONS: &[Operation] = &[
+    (
+        "get",
+        "/health",
+        "The server and its store answer",
+        None,
+        None,
+    ),
+    ("get", "/timesync/", "The server's clock", None, None),
+    ("get", "/openapi.json", "This document", None, None),
+    (
+        "post",
+        "/auth/login/",
+        "Log in: a session cookie and its CSRF token",
+        None,
+        Some("Login"),
+    ),
+    ("post", "/auth/logout/", "End the session", None, None),
+    ("get", "/auth/session/", "Who the caller is", None, None),
+    (
+        "get",
+        "/users/tokens/",
+        "The caller's personal access tokens",
+        Some("TokenPage"),
+        None,
+    ),
+    (
+        "post",
+        "/users/tokens/",
+        "Create a token (shown once)",
+        Some("Token"),
+        Some("NewToken"),
+    ),
+    (
+        "delete",
+        "/users/tokens/{token}/",
+        "Revoke a token",
+        None,
+        None,
+    ),
+    ("get", "/users/users/", "Accounts", Some("UserPage"), None),
+    (
+        "post",
+        "/users/users/",
+        "Create an account (superusers)",
+        Some("User"),
+        Some("User"),
+    ),
+    (
+        "get",
+        "/users/users/{id}/",
+        "One account",
+        Some("User"),
+        None,
+    ),
+    (
+        "patch",
+        "/users/users/{id}/",
+        "Password, activity, roles",
+        Some("User"),
+        Some("User"),
+    ),
+    (
+        "delete",
+        "/users/users/{id}/",
+        "Deactivate an account",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/users/teams/",
+        "The caller's teams",
+        Some("TeamPage"),
+        None,
+    ),
+    (
+        "post",
+        "/users/teams/",
+        "Create a team (the caller becomes its admin)",
+        Some("Team"),
+        Some("Team"),
+    ),
+    ("get", "/users/teams/{id}/", "One team", Some("Team"), None),
+    (
+        "get",
+        "/users/team_membership/",
+        "Memberships of the caller's teams",
+        Some("MembershipPage"),
+        None,
+    ),
+    (
+        "post",
+        "/users/team_membership/",
+        "Add a member",
+        Some("Membership"),
+        Some("Membership"),
+    ),
+    (
+        "get",
+        "/users/team_membership/{id}/",
+        "One membership",
+        Some("Membership"),
+        None,
+    ),
+    (
+        "patch",
+        "/users/team_membership/{id}/",
+        "Grant or revoke admin",
+        Some("Membership"),
+        Some("Membership"),
+    ),
+    (
+        "delete",
+        "/users/team_membership/{id}/",
+        "Leave, or remove a member",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/administration/products/",
+        "Products",
+        Some("ProductPage"),
+        None,
+    ),
+    (
+        "post",
+        "/administration/products/",
+        "Create a product",
+        Some("Product"),
+        Some("Product"),
+    ),
+    (
+        "get",
+        "/administration/products/{id}/",
+        "One product",
+        Some("Product"),
+        None,
+    ),
+    (
+        "patch",
+        "/administration/products/{id}/",
+        "Change a product, its linked sets",
+        Some("Product"),
+        Some("Product"),
+    ),
+    (
+        "get",
+        "/annotations/annotation_types/",
+        "Annotation types",
+        Some("AnnotationTypePage"),
+        None,
+    ),
+    (
+        "post",
+        "/annotations/annotation_types/",
+        "Create a type",
+        Some("AnnotationType"),
+        Some("AnnotationType"),
+    ),
+    (
+        "get",
+        "/annotations/annotation_types/{id}/",
+        "One type",
+        Some("AnnotationType"),
+        None,
+    ),
+    (
+        "patch",
+        "/annotations/annotation_types/{id}/",
+        "Change a type",
+        Some("AnnotationType"),
+        Some("AnnotationType"),
+    ),
+    (
+        "delete",
+        "/annotations/annotation_types/{id}/",
+        "Deactivate a type",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/images/image_sets/",
+        "Image sets the caller may read",
+        Some("ImageSetPage"),
+        None,
+    ),
+    (
+        "post",
+        "/images/image_sets/",
+        "Create an image set",
+        Some("ImageSet"),
+        Some("ImageSet"),
+    ),
+    (
+        "get",
+        "/images/image_sets/{id}/",
+        "One image set",
+        Some("ImageSet"),
+        None,
+    ),
+    (
+        "patch",
+        "/images/image_sets/{id}/",
+        "Change an image set",
+        Some("ImageSet"),
+        Some("ImageSet"),
+    ),
+    (
+        "delete",
+        "/images/image_sets/{id}/",
+        "Delete an image set",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/images/images/",
+        "Images the caller may read",
+        Some("ImagePage"),
+        None,
+    ),
+    (
+        "post",
+        "/images/images/",
+        "Upload images (multipart: image_set, image_type, files, zip archives)",
+        Some("ImagePage"),
+        None,
+    ),
+    (
+        "get",
+        "/images/images/{id}/",
+        "One image",
+        Some("Image"),
+        None,
+    ),
+    (
+        "delete",
+        "/images/images/{id}/",
+        "Delete an image",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/images/images/{id}/thumbnail/",
+        "Thumbnail (PNG)",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/images/images/{id}/slide_information/",
+        "Levels, resolution, properties",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/images/images/{id}/get_patch/",
+        "A region at a level (PNG, at most 2048 x 2048)",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/images/images/{id}/{z}/{frame}/tile/",
+        "DeepZoom descriptor",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/images/images/{id}/{z}/{frame}/tile_files/{level}/{tile}",
+        "A DeepZoom tile (COL_ROW.jpeg)",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/annotations/annotations/",
+        "Annotations: EXACT's filters, in_bbox, as_of",
+        Some("AnnotationPage"),
+        None,
+    ),
+    (
+        "post",
+        "/annotations/annotations/",
+        "Create one annotation, or a list in one append",
+        Some("Annotation"),
+        Some("Annotation"),
+    ),
+    (
+        "delete",
+        "/annotations/annotations/multiple_delete/",
+        "Delete the annotations of id__in",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/annotations/annotations/{id}/",
+        "One annotation (ETag: its version)",
+        Some("Annotation"),
+        None,
+    ),
+    (
+        "patch",
+        "/annotations/annotations/{id}/",
+        "Change an annotation (If-Match)",
+        Some("Annotation"),
+        Some("Annotation"),
+    ),
+    (
+        "delete",
+        "/annotations/annotations/{id}/",
+        "Delete an annotation (soft)",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/annotations/annotations/{id}/history/",
+        "Every version: who, when, why, what changed",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/annotations/verifications/",
+        "Current verdicts",
+        Some("VerificationPage"),
+        None,
+    ),
+    (
+        "post",
+        "/annotations/verifications/",
+        "Accept or reject an annotation",
+        Some("Verification"),
+        Some("Verification"),
+    ),
+    (
+        "get",
+        "/annotations/verifications/{id}/",
+        "One verdict",
+        Some("Verification"),
+        None,
+    ),
+    (
+        "get",
+        "/annotations/log_image_actions/",
+        "The image access log",
+        None,
+        None,
+    ),
+    (
+        "post",
+        "/annotations/log_image_actions/",
+        "Report opening (1) or closing (2) an image",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/events/",
+        "Live updates of an image set or image (Server-Sent Events)",
+        None,
+        None,
+    ),
+];
+
+fn object(properties: &[(&str, &str)]) -> Value {
+    let mut map = Map::new();
+    for (name, kind) in properties {
+        let schema = match *kind {
+            "ids" => json!({"type": "array", "items": {"type": "integer"}}),
+            "names" => json!({"type": "array", "items": {"type": "string"}}),
+            "time" => json!({"type": "string", "format": "date-time"}),
+            "json" => json!({}),
+            "integer?" => json!({"type": ["integer", "null"]}),
+            "number?" => json!({"type": ["number", "null"]}),
+            "string?" => json!({"type": ["string", "null"]}),
+            other => json!({"type": other}),
+        };
+        map.insert((*name).to_owned(), schema);
+    }
+    json!({"type": "object", "properties": map})
+}
+
+fn schemas() -> Map<String, Value> {
+    let mut all = Map::new();
+    let mut add = |name: &str, schema: Value| {
+        all.insert(
+            format!("{name}Page"),
+            json!({"type": "object", "properties": {
+                "count": {"type": "integer"},
+                "next": {"type": ["string", "null"]},
+                "previous": {"type": ["string", "null"]},
+                "results": {"type": "array", "items": {"$ref": format!("#/components/schemas/{name}")}},
+            }}),
+        );
+        all.insert(name.to_owned(), schema);
+    };
+    add(
+        "User",
+        object(&[
+            ("id", "integer"),
+            ("username", "string"),
+            ("email", "string"),
+            ("is_superuser", "boolean"),
+            ("is_staff", "boolean"),
+            ("is_active", "boolean"),
+            ("date_joined", "time"),
+            ("team_set", "ids"),
+            ("password", "string"),
+        ]),
+    );
+    add(
+        "Team",
+        object(&[
+            ("id", "integer"),
+            ("name", "string"),
+            ("website", "string"),
+            ("members", "ids"),
+            ("image_sets", "ids"),
+            ("product_set", "ids"),
+        ]),
+    );
+    add(
+        "Membership",
+        object(&[
+            ("id", "integer"),
+            ("team", "integer"),
+            ("user", "integer"),
+            ("is_admin", "boolean"),
+        ]),
+    );
+    add(
+        "Product",
+        object(&[
+            ("id", "integer"),
+            ("name", "string"),
+            ("description", "string"),
+            ("team", "integer"),
+            ("creator", "integer"),
+            ("imagesets", "ids"),
+            ("annotationtype_set", "ids"),
+        ]),
+    );
+    add(
+        "AnnotationType",
+        object(&[
+            ("id", "integer"),
+            ("name", "string"),
+            ("vector_type", "integer"),
+            ("node_count", "integer"),
+            ("enable_concealed", "boolean"),
+            ("enable_blurred", "boolean"),
+            ("color_code", "string"),
+            ("default_width", "integer"),
+            ("default_height", "integer"),
+            ("sort_order", "integer"),
+            ("closed", "boolean"),
+            ("area_hit_test", "boolean"),
+            ("product", "integer"),
+            ("active", "boolean"),
+        ]),
+    );
+    add(
+        "ImageSet",
+        object(&[
+            ("id", "integer"),
+            ("name", "string"),
+            ("path", "string"),
+            ("location", "string"),
+            ("description", "string"),
+            ("images", "ids"),
+            ("product_set", "ids"),
+            ("main_annotation_type", "integer?"),
+            ("tags", "names"),
+            ("team", "integer?"),
+            ("creator", "integer"),
+            ("public", "boolean"),
+            ("public_collaboration", "boolean"),
+            ("image_lock", "boolean"),
+            ("priority", "integer"),
+            ("collaboration_type", "integer"),
+        ]),
+    );
+    add(
+        "Image",
+        object(&[
+            ("id", "integer"),
+            ("name", "string"),
+            ("filename", "string"),
+            ("time", "time"),
+            ("width", "integer"),
+            ("height", "integer"),
+            ("mpp", "number?"),
+            ("objective_power", "number?"),
+            ("image_type", "integer"),
+            ("image_set", "integer"),
+            ("checksum", "string"),
+            ("annotations", "ids"),
+        ]),
+    );
+    add(
+        "Annotation",
+        object(&[
+            ("id", "integer"),
+            ("image", "integer"),
+            ("annotation_type", "integer"),
+            ("vector", "json"),
+            ("description", "string"),
+            ("meta_data", "json"),
+            ("concealed", "boolean"),
+            ("blurred", "boolean"),
+            ("deleted", "boolean"),
+            ("unique_identifier", "string"),
+            ("user", "integer"),
+            ("last_editor", "integer"),
+            ("time", "time"),
+            ("last_edit_time", "time"),
+            ("version", "integer"),
+            ("reason", "string"),
+        ]),
+    );
+    add(
+        "Verification",
+        object(&[
+            ("id", "integer"),
+            ("annotation", "integer"),
+            ("user", "integer"),
+            ("time", "time"),
+            ("verified", "boolean"),
+        ]),
+    );
+    add(
+        "Token",
+        object(&[
+            ("id", "string"),
+            ("name", "string"),
+            ("created", "time"),
+            ("revoked", "string?"),
+            ("token", "string"),
+        ]),
+    );
+    all.insert(
+        "Login".into(),
+        object(&[("username", "string"), ("password", "string")]),
+    );
+    all.insert("NewToken".into(), object(&[("name", "string")]));
+    all.insert(
+        "Error".into(),
+        object(&[
+            ("code", "string"),
+            ("message", "string"),
+            ("field", "string?"),
+        ]),
+    );
+    all
+}
+
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for (method, path, summary, answer, body) in OPERATIONS {
+        let mut parameters = Vec::new();
+        for part in path.split('/') {
+            if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                parameters.push(json!({"name": name, "in": "path", "required": true,
+                                       "schema": {"type": "string"}}));
+            }
+        }
+        let ok = if *method == "post" { "201" } else { "200" };
+        let mut responses = Map::new();
+        let answer_schema = answer.map_or(
+            json!({}),
+            |a| json!({"$ref": format!("#/components/schemas/{a}")}),
+        );
+        responses.insert(
+            if *method == "delete" { "204".into() } else { ok.into() },
+            json!({"description": "done", "content": {"application/json": {"schema": answer_schema}}}),
+        );
+        responses.insert(
+            "4XX".into(),
+            json!({"description": "refused", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+        let mut operation =
+            json!({"summary": summary, "parameters": parameters, "responses": responses});
+        if let Some(body) = body {
+            operation["requestBody"] = json!({"content": {
+                "application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}},
+                "application/x-www-form-urlencoded": {"schema": {"$ref": format!("#/components/schemas/{body}")}},
+            }});
+        }
+        let entry = paths
+            .entry(format!("/api/v1{path}"))
+            .or_insert_with(|| json!({}));
+        entry[*method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Exact",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "EXACT's REST API (/api/v1), as exact-sync uses it, with history, as_of, in_bbox, ETags and live updates.",
+        },
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "basicAuth": {"type": "http", "scheme": "basic"},
+                "bearerAuth": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": crate::auth::sessions::COOKIE},
+            },
+        },
+        "security": [{"basicAuth": []}, {"bearerAuth": []}, {"session": []}],
+        "paths": paths,
+    })
+}
