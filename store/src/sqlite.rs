@@ -15,7 +15,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{oneshot, watch, Mutex};
+
+use crate::StoreError;
 
 use crate::inline::{self, Progress, Projections, Tx};
 use crate::ops::{self, EventRow, COLUMNS};
@@ -39,6 +41,9 @@ pub(crate) struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     writer: Mutex<Writer>,
+    /// Appends waiting for the writer; whoever holds it next writes them all in one
+    /// transaction (group commit).
+    queue: std::sync::Mutex<Vec<Pending>>,
     readers: Readers,
     clock: Arc<dyn Clock>,
     committed: watch::Sender<i64>,
@@ -84,6 +89,7 @@ impl SqliteStore {
                     conn,
                     in_transaction: false,
                 }),
+                queue: std::sync::Mutex::default(),
                 readers,
                 clock,
                 committed: watch::Sender::new(last),
@@ -126,37 +132,162 @@ impl Inner {
         Ok(value)
     }
 
+    /// Queues the append, then takes the writer and writes everything queued by then, this
+    /// append included unless an earlier holder of the writer took it along.
+    ///
+    /// Appends that arrive while a transaction commits share the next one: one `fsync` for
+    /// many appends. Each runs inside its own savepoint, so one that fails (a version
+    /// conflict, a projection's refusal) is rolled back alone and the others still commit;
+    /// to each caller the outcome is exactly that of an append of its own.
     async fn append(&self, context: AppendContext, build: BuildAppend) -> Result<Vec<Envelope>> {
-        let projections = self.projections.clone();
-        let clock = self.clock.clone();
-        let outcome = self
-            .in_write_transaction(|conn| {
-                Box::pin(async move {
-                    let outcome = transaction::append(
-                        &mut Tx::Sqlite(conn),
-                        &context,
-                        build,
-                        clock.as_ref(),
-                        &projections,
-                    )
-                    .await?;
-                    let commit = matches!(outcome, Outcome::Written(_));
-                    Ok((outcome, commit))
-                })
-            })
-            .await?;
-        match outcome {
-            Outcome::Written(envelopes) => {
-                if let Some(last) = envelopes.last() {
-                    self.committed
-                        .send_if_modified(|p| ops::advance(p, last.position));
-                }
-                Ok(envelopes)
+        let (reply, answer) = oneshot::channel();
+        self.queue.lock().expect("not poisoned").push(Pending {
+            context,
+            build,
+            reply,
+        });
+        {
+            let mut writer = self.writer.lock().await;
+            let batch = std::mem::take(&mut *self.queue.lock().expect("not poisoned"));
+            if !batch.is_empty() {
+                self.write_batch(&mut writer, batch).await;
             }
-            Outcome::Stored(envelopes) => Ok(envelopes),
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Sqlite("the writer stopped mid-append".into())))
+    }
+
+    async fn write_batch(&self, writer: &mut Writer, batch: Vec<Pending>) {
+        let mut done: Vec<(Reply, Result<Outcome>)> = Vec::with_capacity(batch.len());
+        let begun = async {
+            if writer.in_transaction {
+                sqlx::query("ROLLBACK").execute(&mut writer.conn).await?;
+                writer.in_transaction = false;
+            }
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut writer.conn)
+                .await?;
+            writer.in_transaction = true;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        if let Err(e) = begun {
+            let message = e.to_string();
+            for pending in batch {
+                let _ = pending.reply.send(Err(StoreError::Sqlite(message.clone())));
+            }
+            return;
+        }
+        let mut fatal: Option<String> = None;
+        let mut batch = batch.into_iter();
+        for Pending {
+            context,
+            build,
+            reply,
+        } in batch.by_ref()
+        {
+            match self
+                .append_in_savepoint(&mut writer.conn, &context, build)
+                .await
+            {
+                Ok(outcome) => done.push((reply, outcome)),
+                Err(SavepointFailed(e)) => {
+                    // The savepoint itself failed: the transaction's state is unknown.
+                    fatal = Some(e.to_string());
+                    let _ = reply.send(Err(e));
+                    break;
+                }
+            }
+        }
+        let committed = match fatal {
+            Some(reason) => {
+                for pending in batch {
+                    let _ = pending.reply.send(Err(StoreError::Sqlite(reason.clone())));
+                }
+                Err(StoreError::Sqlite(reason))
+            }
+            None => sqlx::query("COMMIT")
+                .execute(&mut writer.conn)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from),
+        };
+        if committed.is_err() {
+            let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
+        }
+        writer.in_transaction = false;
+        let failure = committed.err().map(|e| e.to_string());
+        for (reply, outcome) in done {
+            let answer = match (outcome, &failure) {
+                (Ok(Outcome::Written(envelopes)), None) => {
+                    if let Some(last) = envelopes.last() {
+                        self.committed
+                            .send_if_modified(|p| ops::advance(p, last.position));
+                    }
+                    Ok(envelopes)
+                }
+                (Ok(Outcome::Stored(envelopes)), None) => Ok(envelopes),
+                (Ok(_), Some(reason)) => Err(StoreError::Sqlite(format!(
+                    "the transaction did not commit: {reason}"
+                ))),
+                (Err(e), _) => Err(e),
+            };
+            let _ = reply.send(answer);
         }
     }
+
+    /// One append inside a savepoint of the open transaction: released when it succeeds,
+    /// rolled back to when it fails (the failure is the append's own answer).
+    async fn append_in_savepoint(
+        &self,
+        conn: &mut SqliteConnection,
+        context: &AppendContext,
+        build: BuildAppend,
+    ) -> std::result::Result<Result<Outcome>, SavepointFailed> {
+        sqlx::query("SAVEPOINT append")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| SavepointFailed(e.into()))?;
+        let outcome = transaction::append(
+            &mut Tx::Sqlite(conn),
+            context,
+            build,
+            self.clock.as_ref(),
+            &self.projections,
+        )
+        .await;
+        if outcome.is_err() {
+            sqlx::query("ROLLBACK TO append")
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| SavepointFailed(e.into()))?;
+        }
+        sqlx::query("RELEASE append")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| SavepointFailed(e.into()))?;
+        Ok(outcome)
+    }
 }
+
+/// An append waiting for the writer, and where its outcome goes.
+struct Pending {
+    context: AppendContext,
+    build: BuildAppend,
+    reply: Reply,
+}
+
+type Reply = oneshot::Sender<Result<Vec<Envelope>>>;
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").finish_non_exhaustive()
+    }
+}
+
+/// A savepoint statement failed: the whole batch is rolled back.
+struct SavepointFailed(StoreError);
 
 impl Inner {
     /// Brings every projection up to the head, a page per transaction.

@@ -23,6 +23,7 @@ exact_store::on_both_backends!(
     counters_advance_only_with_stored_events,
     concurrent_tasks_get_gapless_positions,
     concurrent_appends_to_one_stream_get_gapless_versions,
+    failing_appends_among_concurrent_ones_fail_alone,
     two_processes_get_gapless_positions,
     a_hundred_thousand_events_in_one_append,
     reopening_gives_the_same_log,
@@ -338,6 +339,67 @@ async fn concurrent_tasks_get_gapless_positions(db: TestDb) {
             500
         );
     }
+}
+
+/// Appends that arrive together may share a transaction (SQLite's group commit): one that fails
+/// in the database after writing rows must still fail alone, ids and rows rolled back, while the
+/// others commit as if each had been alone.
+async fn failing_appends_among_concurrent_ones_fail_alone(db: TestDb) {
+    let store = db.open().await;
+    let stored = store
+        .append("seed", Expected::NoStream, vec![event(0)], api(1))
+        .await
+        .unwrap();
+    let taken = stored[0].event_id;
+    let mut tasks = Vec::new();
+    for task in 0..40_i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let fails = task % 2 == 0;
+            let result = store
+                .append_built(
+                    api(task),
+                    Box::new(move |ids| {
+                        let id = ids.next("annotation");
+                        let mut events = vec![event(task), event(task + 100)];
+                        if fails {
+                            events.push(event(task + 200).with_event_id(taken));
+                        }
+                        vec![StreamAppend::new(
+                            format!("annotation-{id}"),
+                            Expected::NoStream,
+                            events,
+                        )]
+                    }),
+                )
+                .await;
+            (fails, result)
+        }));
+    }
+    let mut streams = Vec::new();
+    for task in tasks {
+        let (fails, result) = task.await.unwrap();
+        match (fails, result) {
+            (true, Err(StoreError::DuplicateEvent { .. })) => {}
+            (false, Ok(written)) => {
+                assert_eq!(written.len(), 2);
+                assert_eq!(
+                    written[0].metadata().unwrap().actor,
+                    written[1].metadata().unwrap().actor
+                );
+                streams.push(written[0].stream.clone());
+            }
+            (fails, other) => panic!("failing: {fails}, got {other:?}"),
+        }
+    }
+    // 20 appends of 2 events after genesis and the seed: positions and ids without gaps.
+    assert_eq!(store.last_position().await.unwrap(), 2 + 40);
+    streams.sort_by_key(|s| s.trim_start_matches("annotation-").parse::<i64>().unwrap());
+    let expected: Vec<String> = (1..=20).map(|id| format!("annotation-{id}")).collect();
+    assert_eq!(streams, expected, "ids of failed appends were given back");
+    assert_eq!(store.counters().await.unwrap()["annotation"], 20);
+    let report = store.verify(1, None).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problem);
 }
 
 async fn concurrent_appends_to_one_stream_get_gapless_versions(db: TestDb) {
