@@ -3,12 +3,13 @@
 #   make test    install what is missing, then run every test, PostgreSQL ones included
 #   make bench   the store and read-model benchmarks on SQLite and PostgreSQL (BENCHMARKS.md)
 #   make bench-tiles  exact tiles against OpenSlide's Python tile server (BENCHMARKS.md)
+#   make bench-http   the REST API under wrk on SQLite and PostgreSQL (BENCHMARKS.md)
 #   make lint    rustfmt and clippy, as before every submission
 
 BIND ?= 127.0.0.1:8000
 DATA_DIR ?= ./exact-data
 
-.PHONY: run test bench bench-tiles lint setup-run setup-test
+.PHONY: run test bench bench-tiles bench-http lint setup-run setup-test
 
 run: setup-run
 	cargo build --release --locked --bin exact
@@ -22,6 +23,9 @@ bench: setup-test
 
 bench-tiles: setup-run
 	scripts/bench-tiles.sh
+
+bench-http: setup-test
+	scripts/bench-http.sh
 
 lint:
 	cargo fmt --all --check

@@ -15,6 +15,7 @@ exact_store::on_both_backends!(
     verify_exits_nonzero_naming_the_broken_position,
     serve_answers_health_and_stops_on_sigterm,
     replay_rebuild_replays_the_log_into_the_read_models,
+    user_commands_add_set_passwords_and_deactivate,
 );
 
 fn exact() -> Command {
@@ -341,5 +342,81 @@ async fn replay_rebuild_replays_the_log_into_the_read_models(db: TestDb) {
     assert!(
         said.contains("no read model called \"nope\"") && said.contains("annotations"),
         "{said}"
+    );
+}
+
+/// `exact user add|passwd|deactivate` write the account's events; the server then lets the
+/// account in with the password set there (checked here against the read model's hash).
+async fn user_commands_add_set_passwords_and_deactivate(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store_args = vec![
+        "--data-dir".to_owned(),
+        dir.path().to_str().unwrap().to_owned(),
+    ];
+    if db.backend() == Backend::Postgres {
+        store_args.extend(["--database-url".to_owned(), db.url_string()]);
+    }
+    let user = |args: &[&str], password: Option<&str>| {
+        let mut command = exact();
+        command.arg("user").args(args).args(&store_args);
+        match password {
+            Some(p) => command.env("EXACT_PASSWORD", p),
+            None => command.env_remove("EXACT_PASSWORD"),
+        };
+        async move { command.output().await.unwrap() }
+    };
+    let added = user(
+        &["add", "carol", "--email", "carol@example.org"],
+        Some("first-secret"),
+    )
+    .await;
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    // The embedded store of the data folder, or the PostgreSQL database given.
+    let url = match db.backend() {
+        Backend::Sqlite => exact_store::StoreUrl::in_data_dir(dir.path()),
+        Backend::Postgres => db.url.clone(),
+    };
+    let read = exact_projections::ReadDb::connect(&url).await.unwrap();
+    let carol = read.user_by_username("carol").await.unwrap().unwrap();
+    assert!(carol.password_hash.starts_with("$argon2id$") && carol.is_active);
+    assert!(!carol.password_hash.contains("first-secret"));
+
+    let taken = user(&["add", "carol"], Some("x-secret")).await;
+    assert!(!taken.status.success());
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("username"));
+
+    let changed = user(&["passwd", "carol"], Some("second-secret")).await;
+    assert!(
+        changed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+    let after = read.user_by_username("carol").await.unwrap().unwrap();
+    assert_ne!(after.password_hash, carol.password_hash);
+    let verified =
+        exact_api::auth::password::verify("second-secret".into(), after.password_hash).await;
+    assert!(verified.unwrap(), "the new password is the one stored");
+
+    let unknown = user(&["passwd", "nobody"], Some("whatever")).await;
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("nobody"));
+
+    let gone = user(&["deactivate", "carol"], None).await;
+    assert!(
+        gone.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
+    assert!(
+        !read
+            .user_by_username("carol")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active
     );
 }

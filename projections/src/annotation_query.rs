@@ -395,7 +395,13 @@ impl AnnotationQuery {
         if count {
             return sql;
         }
-        sql.push(&format!(" ORDER BY {s}.id"));
+        if postgres && self.rect.is_some() {
+            // Not `ORDER BY id` as such: with a LIMIT, PostgreSQL would walk the primary key in
+            // order and filter a million rows instead of asking the GiST index for the box.
+            sql.push(&format!(" ORDER BY {s}.id + 0"));
+        } else {
+            sql.push(&format!(" ORDER BY {s}.id"));
+        }
         if let Some(limit) = self.limit {
             sql.push(" LIMIT ").bind(Param::Int(limit));
         } else if self.offset > 0 {

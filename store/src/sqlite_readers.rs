@@ -72,6 +72,9 @@ impl Readers {
             | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(&self.path, flags)?;
         conn.busy_timeout(Duration::from_secs(30))?;
+        // Read pages through a memory map: viewport queries touch thousands of pages, and each
+        // reader's own page cache is small; the map shares the OS cache without copying.
+        conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
         Ok(conn)
     }
 

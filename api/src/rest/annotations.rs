@@ -13,6 +13,8 @@ use exact_domain::DomainError;
 use exact_projections::annotation_query::{AnnotationQuery, TimeRange};
 use exact_projections::annotations::AnnotationRow;
 use exact_projections::{Rect, VerificationRow};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::input::{wrong, Fields, Input};
@@ -57,27 +59,62 @@ fn parse_json_text(text: Option<&str>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// An annotation as EXACT's serializer shows it. The stored JSON of the vector and the meta
+/// data is passed through as it is: a viewport holds thousands of rows.
+#[derive(Serialize)]
+struct AnnotationOut<'a> {
+    id: i64,
+    annotation_type: i64,
+    vector: &'a RawValue,
+    image: i64,
+    concealed: bool,
+    blurred: bool,
+    user: i64,
+    last_editor: i64,
+    deleted: bool,
+    description: &'a str,
+    unique_identifier: &'a str,
+    uploaded_media_files: [i64; 0],
+    annotationversion_set: [i64; 0],
+    meta_data: &'a RawValue,
+    time: String,
+    last_edit_time: String,
+    version: i64,
+    position: i64,
+}
+
+fn raw(text: Option<&str>) -> &RawValue {
+    const NULL: &str = "null";
+    let null = || serde_json::from_str::<&RawValue>(NULL).expect("null is JSON");
+    text.and_then(|t| serde_json::from_str::<&RawValue>(t).ok())
+        .unwrap_or_else(null)
+}
+
+fn annotation_out(a: &AnnotationRow) -> AnnotationOut<'_> {
+    AnnotationOut {
+        id: a.id,
+        annotation_type: a.annotation_type,
+        vector: raw(a.vector.as_deref()),
+        image: a.image,
+        concealed: a.concealed,
+        blurred: a.blurred,
+        user: a.user_id,
+        last_editor: a.last_editor.unwrap_or(a.user_id),
+        deleted: a.deleted,
+        description: &a.description,
+        unique_identifier: &a.unique_identifier,
+        uploaded_media_files: [],
+        annotationversion_set: [],
+        meta_data: raw(a.meta_data.as_deref()),
+        time: format_time(a.time),
+        last_edit_time: format_time(a.last_edit_time),
+        version: a.version,
+        position: a.position,
+    }
+}
+
 fn annotation_json(a: &AnnotationRow) -> Value {
-    json!({
-        "id": a.id,
-        "annotation_type": a.annotation_type,
-        "vector": parse_json_text(a.vector.as_deref()),
-        "image": a.image,
-        "concealed": a.concealed,
-        "blurred": a.blurred,
-        "user": a.user_id,
-        "last_editor": a.last_editor.unwrap_or(a.user_id),
-        "deleted": a.deleted,
-        "description": a.description,
-        "unique_identifier": a.unique_identifier,
-        "uploaded_media_files": [],
-        "annotationversion_set": [],
-        "meta_data": parse_json_text(a.meta_data.as_deref()),
-        "time": format_time(a.time),
-        "last_edit_time": format_time(a.last_edit_time),
-        "version": a.version,
-        "position": a.position,
-    })
+    serde_json::to_value(annotation_out(a)).expect("an annotation serializes")
 }
 
 /// The images the caller may read, unless they may read all (`None`).
@@ -198,15 +235,25 @@ async fn list_annotations(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut query = query_from(&state, &auth, &params).await?;
     let (limit, offset) = params.page()?;
-    let count = state.read.count_annotations(&query).await?;
     query.limit = Some(limit);
     query.offset = offset;
     let rows = state.read.annotations(&query).await?;
-    let results = rows.iter().map(annotation_json).collect();
-    Ok(Json(params.paginated(count, limit, offset, results)))
+    // A page that is not full is the last one: its count is known without counting again
+    // (the viewer's viewport lists are such pages).
+    let count = if !rows.is_empty() && (rows.len() as i64) < limit {
+        offset + rows.len() as i64
+    } else {
+        state.read.count_annotations(&query).await?
+    };
+    if params.reshapes() {
+        let results = rows.iter().map(annotation_json).collect();
+        return Ok(Json(params.paginated(count, limit, offset, results)).into_response());
+    }
+    let results: Vec<AnnotationOut<'_>> = rows.iter().map(annotation_out).collect();
+    Ok(Json(params.typed_page(count, limit, offset, results)).into_response())
 }
 
 /// Annotation `id` if the caller may read its image (deleted ones included, as EXACT).

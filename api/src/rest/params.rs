@@ -17,6 +17,15 @@ pub const DEFAULT_LIMIT: i64 = 50;
 /// The largest page one request may ask for.
 pub const MAX_LIMIT: i64 = 10_000;
 
+/// DRF's page object.
+#[derive(Debug, serde::Serialize)]
+pub struct Page<T> {
+    pub count: i64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<T>,
+}
+
 /// The query string, plus what building `next`/`previous` links needs.
 #[derive(Debug)]
 pub struct Params {
@@ -223,6 +232,27 @@ impl Params {
         let previous = (offset > 0).then(|| self.link(limit, (offset - limit).max(0)));
         let results: Vec<Value> = results.into_iter().map(|r| self.shape(r)).collect();
         json!({"count": count, "next": next, "previous": previous, "results": results})
+    }
+
+    /// Whether `fields` or `omit` reshape each result.
+    pub fn reshapes(&self) -> bool {
+        self.str("fields").is_some() || self.str("omit").is_some()
+    }
+
+    /// DRF's page of typed results, serialized as they are (no `fields`/`omit`).
+    pub fn typed_page<T: serde::Serialize>(
+        &self,
+        count: i64,
+        limit: i64,
+        offset: i64,
+        results: Vec<T>,
+    ) -> Page<T> {
+        Page {
+            count,
+            next: (offset + limit < count).then(|| self.link(limit, offset + limit)),
+            previous: (offset > 0).then(|| self.link(limit, (offset - limit).max(0))),
+            results,
+        }
     }
 
     /// A page cut from a whole list held in memory.
