@@ -10,6 +10,7 @@ use exact_domain::permissions::Permissions;
 use exact_domain::vector::VectorType;
 use exact_domain::{DomainError, DomainEvent};
 use exact_projections::annotation_query::AnnotationQuery;
+use exact_projections::annotations::AnnotationRow;
 use exact_projections::catalog_read::ImageRow;
 use exact_store::{Expected, NewEvent, Source, StreamAppend};
 use serde_json::Value;
@@ -218,6 +219,32 @@ impl Commands {
         Ok(results)
     }
 
+    /// Annotation `id` (deleted ones too, as EXACT), its image and the caller's permissions
+    /// in its set. An annotation on a set the caller cannot read does not exist for them: 404.
+    pub async fn readable_annotation(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<(AnnotationRow, ImageRow, Permissions), ApiError> {
+        let gone = || ApiError::from(DomainError::NotFound("annotation"));
+        let query = AnnotationQuery {
+            ids: vec![id],
+            ..AnnotationQuery::default()
+        };
+        let row = self
+            .read
+            .annotations(&query)
+            .await?
+            .pop()
+            .ok_or_else(gone)?;
+        let image = self.read.image(row.image).await?.ok_or_else(gone)?;
+        let (_, permissions) = self
+            .set_access(caller, image.image_set)
+            .await
+            .map_err(|_| gone())?;
+        Ok((row, image, permissions))
+    }
+
     /// Changes, deletes, restores or verifies annotation `id`.
     pub async fn annotation_command(
         &self,
@@ -226,24 +253,7 @@ impl Commands {
         expected: Option<i64>,
         command: &AnnotationCommand,
     ) -> Result<Written, ApiError> {
-        let row = self
-            .read
-            .annotations(&AnnotationQuery {
-                ids: vec![id],
-                ..AnnotationQuery::default()
-            })
-            .await?
-            .pop()
-            .ok_or(DomainError::NotFound("annotation"))?;
-        let image = self
-            .read
-            .image(row.image)
-            .await?
-            .ok_or(DomainError::NotFound("image"))?;
-        // An annotation on a set the caller cannot read does not exist for them.
-        let Ok((_, permissions)) = self.set_access(caller, image.image_set).await else {
-            return Err(DomainError::NotFound("annotation").into());
-        };
+        let (row, image, permissions) = self.readable_annotation(caller, id).await?;
         let type_id = match command {
             AnnotationCommand::Change(changes) => {
                 changes.annotation_type.unwrap_or(row.annotation_type)

@@ -262,25 +262,7 @@ async fn readable_annotation(
     auth: &Authenticated,
     id: i64,
 ) -> Result<AnnotationRow, ApiError> {
-    let row = state
-        .read
-        .annotations(&AnnotationQuery {
-            ids: vec![id],
-            ..AnnotationQuery::default()
-        })
-        .await?
-        .pop()
-        .ok_or(DomainError::NotFound("annotation"))?;
-    let image = state
-        .read
-        .image(row.image)
-        .await?
-        .ok_or(DomainError::NotFound("annotation"))?;
-    state
-        .read
-        .readable_set(auth.caller.actor, image.image_set)
-        .await?
-        .ok_or(DomainError::NotFound("annotation"))?;
+    let (row, ..) = state.commands.readable_annotation(&auth.caller, id).await?;
     Ok(row)
 }
 
