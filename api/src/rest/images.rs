@@ -23,6 +23,7 @@ use super::params::{format_time, Params};
 use super::{if_match, with_etag};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::routes::tiles::{blocking, image as image_response};
 use crate::uploads::{self, Received};
 use crate::AppState;
 
@@ -453,29 +454,6 @@ async fn remove_all(paths: &[PathBuf]) {
     }
 }
 
-fn png(bytes: Vec<u8>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, max-age=3600"),
-            ),
-        ],
-        Bytes::from(bytes),
-    )
-        .into_response()
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, exact_tiles::TilesError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::internal("rendering pixels failed", &e))?
-        .map_err(ApiError::from)
-}
-
 /// EXACT's thumbnail: PNG, longest side 128 unless `size` says otherwise.
 async fn thumbnail(
     State(state): State<AppState>,
@@ -491,7 +469,7 @@ async fn thumbnail(
     let slide = state.tiles.slide(&image_path(&state, &image)).await?;
     let pixels = blocking(move || render::thumbnail(slide.source.as_ref(), size as u32)).await?;
     let bytes = blocking(move || render::encode(&pixels, Format::Png, 90)).await?;
-    Ok(png(bytes))
+    Ok(image_response(Bytes::from(bytes), "image/png"))
 }
 
 async fn slide_information(
@@ -541,7 +519,7 @@ async fn get_patch(
     let pixels =
         blocking(move || render::region(slide.source.as_ref(), x, y, level, width, height)).await?;
     let bytes = blocking(move || render::encode(&pixels, Format::Png, 90)).await?;
-    Ok(png(bytes))
+    Ok(image_response(Bytes::from(bytes), "image/png"))
 }
 
 async fn dzi(
@@ -580,20 +558,7 @@ async fn tile(
         .tiles
         .tile(&image_path(&state, &image), level, col, row, format)
         .await?;
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(format.content_type()),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, max-age=86400"),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(image_response(bytes, format.content_type()))
 }
 
 /// The original file as uploaded (`?original_image=true`, what exact-sync asks for), streamed

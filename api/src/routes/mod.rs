@@ -1,5 +1,5 @@
 mod health;
-mod tiles;
+pub(crate) mod tiles;
 
 pub use tiles::{tile_server, TilesState};
 

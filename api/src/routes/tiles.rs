@@ -320,7 +320,8 @@ impl TilesState {
     }
 }
 
-fn image(bytes: Bytes, content_type: &'static str) -> Response {
+/// Pixels, with the cache headers every pixel route sends.
+pub(crate) fn image(bytes: Bytes, content_type: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
@@ -335,7 +336,8 @@ fn image(bytes: Bytes, content_type: &'static str) -> Response {
         .into_response()
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs pixel work on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, exact_tiles::TilesError> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
