@@ -155,7 +155,8 @@ pub fn fingerprint(password_hash: &str) -> String {
     hex::encode(&<Sha256 as sha2::Digest>::digest(password_hash.as_bytes())[..16])
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares without stopping at the first difference, so timing tells nothing of a secret.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -53,7 +53,9 @@ async fn require_token(State(state): State<TilesState>, request: Request, next: 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(token) if same(token.as_bytes(), state.token.as_bytes()) => next.run(request).await,
+        Some(token) if crate::auth::constant_time_eq(token.as_bytes(), state.token.as_bytes()) => {
+            next.run(request).await
+        }
         _ => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -61,11 +63,6 @@ async fn require_token(State(state): State<TilesState>, request: Request, next: 
         )
         .into_response(),
     }
-}
-
-/// Compares without stopping at the first difference, so timing tells nothing of the token.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Deserialize)]
