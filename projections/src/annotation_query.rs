@@ -9,6 +9,7 @@ use exact_domain::annotation::Consensus;
 
 use crate::annotations::AnnotationRow;
 use crate::read::{ReadDb, Rect};
+use exact_store::SqlRow;
 
 /// What to ask for. `Default` is every annotation, deleted or not, now.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -80,7 +81,7 @@ impl ReadDb {
                     for (i, param) in sql.params.iter().enumerate() {
                         param.bind_to(&mut statement, i + 1)?;
                     }
-                    let rows = statement.raw_query().mapped(row_from_sqlite);
+                    let rows = statement.raw_query().mapped(AnnotationRow::from_sqlite);
                     rows.collect::<rusqlite::Result<Vec<_>>>()
                 })
                 .await
@@ -192,28 +193,6 @@ impl Sql {
     {
         bind_all!(sqlx::query_scalar(&self.text), &self.params)
     }
-}
-
-/// An [`AnnotationRow`] from a row of `ROW_COLUMNS` (or `AS_OF_COLUMNS`), in that order.
-fn row_from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<AnnotationRow> {
-    Ok(AnnotationRow {
-        id: row.get(0)?,
-        image: row.get(1)?,
-        annotation_type: row.get(2)?,
-        vector: row.get(3)?,
-        description: row.get(4)?,
-        meta_data: row.get(5)?,
-        concealed: row.get(6)?,
-        blurred: row.get(7)?,
-        deleted: row.get(8)?,
-        unique_identifier: row.get(9)?,
-        user_id: row.get(10)?,
-        last_editor: row.get(11)?,
-        time: row.get(12)?,
-        last_edit_time: row.get(13)?,
-        version: row.get(14)?,
-        position: row.get(15)?,
-    })
 }
 
 impl AnnotationQuery {

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use exact_domain::annotation::{evolve, Annotation, AnnotationEvent, Consensus};
 use exact_domain::vector::Vector;
 use exact_domain::DomainEvent;
-use exact_store::{Envelope, InlineProjection, Metadata, StoreError, Tx};
+use exact_store::{
+    values_list, Envelope, InlineProjection, Metadata, SqlRow, SqlValue, StoreError, Tx,
+};
 use serde_json::Value;
 
 /// The name its checkpoint is kept under.
@@ -41,6 +43,30 @@ pub struct AnnotationRow {
     pub last_edit_time: i64,
     pub version: i64,
     pub position: i64,
+}
+
+/// Read from a row of `ROW_COLUMNS` (or `AS_OF_COLUMNS`), in that order.
+impl SqlRow for AnnotationRow {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            image: row.get(1)?,
+            annotation_type: row.get(2)?,
+            vector: row.get(3)?,
+            description: row.get(4)?,
+            meta_data: row.get(5)?,
+            concealed: row.get(6)?,
+            blurred: row.get(7)?,
+            deleted: row.get(8)?,
+            unique_identifier: row.get(9)?,
+            user_id: row.get(10)?,
+            last_editor: row.get(11)?,
+            time: row.get(12)?,
+            last_edit_time: row.get(13)?,
+            version: row.get(14)?,
+            position: row.get(15)?,
+        })
+    }
 }
 
 /// The columns of [`AnnotationRow`], for a query that names `annotations` as `a`.
@@ -173,72 +199,68 @@ const INSERT_HISTORY: &str = "INSERT INTO annotation_history (id, version, valid
      recorded_at, reason, image, annotation_type, vector, description, meta_data, concealed, blurred, deleted, \
      min_x, min_y, max_x, max_y) ";
 
-/// Writes `versions` (rows of one kind of statement) into `annotations` and into
-/// `annotation_history`, a statement per table.
-macro_rules! write_versions {
-    ($tx:expr, $versions:expr) => {
-        match $tx {
-            Tx::Sqlite(conn) => {
-                write_versions!(@backend sqlx::Sqlite, conn, $versions)
-            }
-            Tx::Postgres(conn) => {
-                write_versions!(@backend sqlx::Postgres, conn, $versions)
-            }
-        }
-    };
-    (@backend $db:ty, $conn:expr, $versions:expr) => {{
-        let mut rows = sqlx::QueryBuilder::<$db>::new(INSERT_ANNOTATIONS);
-        rows.push_values($versions, |mut b, v| {
-            let a = &v.state;
-            b.push_bind(a.id)
-                .push_bind(a.image)
-                .push_bind(a.annotation_type)
-                .push_bind(&v.vector)
-                .push_bind(&a.description)
-                .push_bind(&v.meta_data)
-                .push_bind(a.concealed)
-                .push_bind(a.blurred)
-                .push_bind(a.deleted)
-                .push_bind(a.unique_identifier.to_string())
-                .push_bind(v.creator)
-                .push_bind(v.actor)
-                .push_bind(v.created_at)
-                .push_bind(v.at)
-                .push_bind(v.bounds[0])
-                .push_bind(v.bounds[1])
-                .push_bind(v.bounds[2])
-                .push_bind(v.bounds[3])
-                .push_bind(v.frame)
-                .push_bind(v.version)
-                .push_bind(v.position);
-        });
-        rows.push(UPSERT_ANNOTATIONS);
-        rows.build().execute(&mut **$conn).await?;
-        let mut history = sqlx::QueryBuilder::<$db>::new(INSERT_HISTORY);
-        history.push_values($versions, |mut b, v| {
-            let a = &v.state;
-            b.push_bind(a.id)
-                .push_bind(v.version)
-                .push_bind(v.position)
-                .push_bind(&v.event_type)
-                .push_bind(v.actor)
-                .push_bind(v.at)
-                .push_bind(&v.reason)
-                .push_bind(a.image)
-                .push_bind(a.annotation_type)
-                .push_bind(&v.vector)
-                .push_bind(&a.description)
-                .push_bind(&v.meta_data)
-                .push_bind(a.concealed)
-                .push_bind(a.blurred)
-                .push_bind(a.deleted)
-                .push_bind(v.bounds[0])
-                .push_bind(v.bounds[1])
-                .push_bind(v.bounds[2])
-                .push_bind(v.bounds[3]);
-        });
-        history.build().execute(&mut **$conn).await?;
-    }};
+/// Writes `versions` into `annotations` and into `annotation_history`, a statement per table.
+async fn write_versions(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::Result<()> {
+    let mut rows: Vec<SqlValue<'_>> = Vec::with_capacity(versions.len() * 21);
+    for v in versions {
+        let a = &v.state;
+        rows.extend([
+            a.id.into(),
+            a.image.into(),
+            a.annotation_type.into(),
+            (&v.vector).into(),
+            (&a.description).into(),
+            (&v.meta_data).into(),
+            a.concealed.into(),
+            a.blurred.into(),
+            a.deleted.into(),
+            a.unique_identifier.to_string().into(),
+            v.creator.into(),
+            v.actor.into(),
+            v.created_at.into(),
+            v.at.into(),
+            v.bounds[0].into(),
+            v.bounds[1].into(),
+            v.bounds[2].into(),
+            v.bounds[3].into(),
+            v.frame.into(),
+            v.version.into(),
+            v.position.into(),
+        ]);
+    }
+    let sql = format!(
+        "{INSERT_ANNOTATIONS}{}{UPSERT_ANNOTATIONS}",
+        values_list(versions.len(), 21)
+    );
+    tx.execute(&sql, &rows).await?;
+    rows.clear();
+    for v in versions {
+        let a = &v.state;
+        rows.extend([
+            a.id.into(),
+            v.version.into(),
+            v.position.into(),
+            (&v.event_type).into(),
+            v.actor.into(),
+            v.at.into(),
+            (&v.reason).into(),
+            a.image.into(),
+            a.annotation_type.into(),
+            (&v.vector).into(),
+            (&a.description).into(),
+            (&v.meta_data).into(),
+            a.concealed.into(),
+            a.blurred.into(),
+            a.deleted.into(),
+            v.bounds[0].into(),
+            v.bounds[1].into(),
+            v.bounds[2].into(),
+            v.bounds[3].into(),
+        ]);
+    }
+    let sql = format!("{INSERT_HISTORY}{}", values_list(versions.len(), 19));
+    tx.execute(&sql, &rows).await?;
+    Ok(())
 }
 
 /// New annotations have no earlier version to close: rows go straight in.
@@ -246,7 +268,7 @@ async fn insert_created(tx: &mut Tx<'_>, created: &[Version]) -> exact_store::Re
     if created.is_empty() {
         return Ok(());
     }
-    write_versions!(tx, created);
+    write_versions(tx, created).await?;
     let mut density: BTreeMap<Cell, i64> = BTreeMap::new();
     for cell in created.iter().filter_map(|v| density_cell(&v.state)) {
         *density.entry(cell).or_default() += 1;
@@ -286,31 +308,21 @@ async fn add_statistics(tx: &mut Tx<'_>, delta: &Statistics) -> exact_store::Res
     if delta.is_empty() {
         return Ok(());
     }
-    macro_rules! upsert {
-        ($db:ty, $conn:expr) => {{
-            let mut query = sqlx::QueryBuilder::<$db>::new(
-                "INSERT INTO annotation_statistics (image, annotation_type, total, accepted, rejected, unverified) ",
-            );
-            query.push_values(&delta, |mut b, ((image, kind), counts)| {
-                b.push_bind(*image).push_bind(*kind);
-                for c in *counts {
-                    b.push_bind(*c);
-                }
-            });
-            query.push(
-                " ON CONFLICT (image, annotation_type) DO UPDATE SET \
-                 total = annotation_statistics.total + excluded.total, \
-                 accepted = annotation_statistics.accepted + excluded.accepted, \
-                 rejected = annotation_statistics.rejected + excluded.rejected, \
-                 unverified = annotation_statistics.unverified + excluded.unverified",
-            );
-            query.build().execute(&mut **$conn).await?;
-        }};
+    let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(delta.len() * 6);
+    for ((image, kind), counts) in &delta {
+        values.extend([(*image).into(), (*kind).into()]);
+        values.extend(counts.iter().map(SqlValue::from));
     }
-    match tx {
-        Tx::Sqlite(conn) => upsert!(sqlx::Sqlite, conn),
-        Tx::Postgres(conn) => upsert!(sqlx::Postgres, conn),
-    }
+    let sql = format!(
+        "INSERT INTO annotation_statistics (image, annotation_type, total, accepted, rejected, unverified) \
+         {} ON CONFLICT (image, annotation_type) DO UPDATE SET \
+         total = annotation_statistics.total + excluded.total, \
+         accepted = annotation_statistics.accepted + excluded.accepted, \
+         rejected = annotation_statistics.rejected + excluded.rejected, \
+         unverified = annotation_statistics.unverified + excluded.unverified",
+        values_list(delta.len(), 6)
+    );
+    tx.execute(&sql, &values).await?;
     Ok(())
 }
 
@@ -341,29 +353,17 @@ async fn add_density(tx: &mut Tx<'_>, delta: &BTreeMap<Cell, i64>) -> exact_stor
     if delta.is_empty() {
         return Ok(());
     }
-    macro_rules! upsert {
-        ($db:ty, $conn:expr) => {{
-            let mut query = sqlx::QueryBuilder::<$db>::new(
-                "INSERT INTO annotation_density (image, annotation_type, col, row_index, count) ",
-            );
-            query.push_values(delta, |mut b, ((image, kind, col, row), count)| {
-                b.push_bind(*image)
-                    .push_bind(*kind)
-                    .push_bind(*col)
-                    .push_bind(*row)
-                    .push_bind(*count);
-            });
-            query.push(
-                " ON CONFLICT (image, annotation_type, col, row_index) \
-                 DO UPDATE SET count = annotation_density.count + excluded.count",
-            );
-            query.build().execute(&mut **$conn).await?;
-        }};
+    let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(delta.len() * 5);
+    for ((image, kind, col, row), count) in delta {
+        values.extend([image, kind, col, row, count].map(SqlValue::from));
     }
-    match tx {
-        Tx::Sqlite(conn) => upsert!(sqlx::Sqlite, conn),
-        Tx::Postgres(conn) => upsert!(sqlx::Postgres, conn),
-    }
+    let sql = format!(
+        "INSERT INTO annotation_density (image, annotation_type, col, row_index, count) {} \
+         ON CONFLICT (image, annotation_type, col, row_index) \
+         DO UPDATE SET count = annotation_density.count + excluded.count",
+        values_list(delta.len(), 5)
+    );
+    tx.execute(&sql, &values).await?;
     Ok(())
 }
 
@@ -426,8 +426,7 @@ async fn apply_change(
         id
     );
     let version = Version::new(envelope, metadata, after, row.user_id, row.time);
-    write_versions!(tx, std::slice::from_ref(&version));
-    Ok(())
+    write_versions(tx, std::slice::from_ref(&version)).await
 }
 
 fn annotation_id(event: &AnnotationEvent) -> i64 {
@@ -447,29 +446,13 @@ fn json_text(value: &Value) -> Option<String> {
 
 async fn load(tx: &mut Tx<'_>, id: i64) -> exact_store::Result<Option<AnnotationRow>> {
     let sql = format!("SELECT {ROW_COLUMNS} FROM annotations a WHERE a.id = $1");
-    Ok(match tx {
-        Tx::Sqlite(conn) => {
-            sqlx::query_as(&sql)
-                .bind(id)
-                .fetch_optional(&mut **conn)
-                .await?
-        }
-        Tx::Postgres(conn) => {
-            sqlx::query_as(&sql)
-                .bind(id)
-                .fetch_optional(&mut **conn)
-                .await?
-        }
-    })
+    tx.fetch_optional(&sql, &[id.into()]).await
 }
 
 /// Each user's current verdict on annotation `id`.
 async fn verdicts(tx: &mut Tx<'_>, id: i64) -> exact_store::Result<BTreeMap<i64, bool>> {
     const SQL: &str = "SELECT user_id, verified FROM verifications WHERE annotation = $1";
-    let rows: Vec<(i64, bool)> = match tx {
-        Tx::Sqlite(conn) => sqlx::query_as(SQL).bind(id).fetch_all(&mut **conn).await?,
-        Tx::Postgres(conn) => sqlx::query_as(SQL).bind(id).fetch_all(&mut **conn).await?,
-    };
+    let rows: Vec<(i64, bool)> = tx.fetch_all(SQL, &[id.into()]).await?;
     Ok(rows.into_iter().collect())
 }
 

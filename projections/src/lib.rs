@@ -8,10 +8,7 @@
 /// Runs one statement with its binds on whichever backend `tx` is; the rows it touched.
 macro_rules! execute {
     ($tx:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
-        match $tx {
-            exact_store::Tx::Sqlite(conn) => sqlx::query($sql)$(.bind($bind))*.execute(&mut **conn).await?.rows_affected(),
-            exact_store::Tx::Postgres(conn) => sqlx::query($sql)$(.bind($bind))*.execute(&mut **conn).await?.rows_affected(),
-        }
+        $tx.execute($sql, &[$(exact_store::SqlValue::from($bind)),*]).await?
     };
 }
 

@@ -11,27 +11,18 @@
 //! transaction, and keeps the checkpoint.
 
 use async_trait::async_trait;
-use sqlx::{PgConnection, SqliteConnection};
+use sqlx::PgConnection;
 
 use crate::ops::{EventRow, COLUMNS};
 use crate::{Envelope, Result, StoreError};
 
-/// The open transaction a projection writes in, on the store's backend.
+/// The open transaction a projection writes in, on the store's backend. Statements are
+/// written once and run on either through [`Tx::execute`] and its siblings (`sql.rs`).
 #[derive(Debug)]
 pub enum Tx<'c> {
-    Sqlite(&'c mut SqliteConnection),
+    /// The SQLite writer's connection, on the writer's own thread.
+    Sqlite(&'c mut rusqlite::Connection),
     Postgres(&'c mut PgConnection),
-}
-
-/// Runs `$body` with `$conn` bound to the connection of whichever backend `tx` is. SQLite takes
-/// `$n` placeholders as PostgreSQL does, so most statements are written once.
-macro_rules! on_backend {
-    ($tx:expr, |$conn:ident| $body:expr) => {
-        match $tx {
-            Tx::Sqlite($conn) => $body,
-            Tx::Postgres($conn) => $body,
-        }
-    };
 }
 
 /// A read model updated in the append's transaction.
@@ -122,14 +113,9 @@ pub(crate) async fn catch_up_page(
         return Ok(0);
     }
     let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3");
-    let rows: Vec<EventRow> = on_backend!(tx, |conn| {
-        sqlx::query_as(&sql)
-            .bind(from)
-            .bind(until)
-            .bind(CATCH_UP_PAGE)
-            .fetch_all(&mut **conn)
-            .await?
-    });
+    let rows: Vec<EventRow> = tx
+        .fetch_all(&sql, &[from.into(), until.into(), CATCH_UP_PAGE.into()])
+        .await?;
     let events = rows
         .into_iter()
         .map(EventRow::into_envelope)
@@ -151,21 +137,13 @@ pub(crate) async fn catch_up_page(
 pub(crate) async fn set_checkpoint(tx: &mut Tx<'_>, name: &str, position: i64) -> Result<()> {
     const SQL: &str = "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2) \
                        ON CONFLICT (name) DO UPDATE SET position = excluded.position";
-    on_backend!(tx, |conn| sqlx::query(SQL)
-        .bind(name)
-        .bind(position)
-        .execute(&mut **conn)
-        .await?
-        .rows_affected());
+    tx.execute(SQL, &[name.into(), position.into()]).await?;
     Ok(())
 }
 
 /// The last position `name` has applied (0 if none).
 pub(crate) async fn checkpoint(tx: &mut Tx<'_>, name: &str) -> Result<i64> {
     const SQL: &str = "SELECT position FROM projection_checkpoints WHERE name = $1";
-    let found: Option<i64> = on_backend!(tx, |conn| sqlx::query_scalar(SQL)
-        .bind(name)
-        .fetch_optional(&mut **conn)
-        .await?);
-    Ok(found.unwrap_or(0))
+    let found: Option<(i64,)> = tx.fetch_optional(SQL, &[name.into()]).await?;
+    Ok(found.map_or(0, |(position,)| position))
 }

@@ -55,11 +55,11 @@ pub mod canonical;
 mod clock;
 mod envelope;
 mod error;
-#[macro_use]
 mod inline;
 mod ops;
 mod plan;
 mod postgres;
+mod sql;
 mod sqlite;
 mod sqlite_readers;
 #[cfg(feature = "testing")]
@@ -82,6 +82,7 @@ pub use error::{Result, StoreError};
 pub use inline::{InlineProjection, Progress, Tx};
 pub use ops::{copy, export_jsonl, ChainProblem, ProblemKind, VerifyReport};
 pub use plan::{BuildAppend, IdAllocator};
+pub use sql::{values_list, SqlRow, SqlValue};
 pub use sqlite_readers::Readers as SqliteReaders;
 
 /// The hash of the worked example in the crate docs, as lowercase hex.

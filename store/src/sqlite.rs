@@ -1,30 +1,35 @@
 //! The embedded backend: one SQLite file in WAL mode.
 //!
-//! Appends go through one writer connection per process, each in a `BEGIN IMMEDIATE`
-//! transaction, so that SQLite's own write lock serializes writers across processes too. Reads
-//! use read-only connections of their own (`sqlite_readers`), which WAL lets run beside the
-//! writer.
+//! Appends go through one writer connection per process, owned by a thread of its own and
+//! driven through rusqlite, each batch in a `BEGIN IMMEDIATE` transaction, so that SQLite's own
+//! write lock serializes writers across processes too. The thread matters for speed: an append
+//! runs a dozen small statements (the event, counters, every read model's rows and
+//! checkpoints), and handing each one to a connection thread and back, as sqlx does, cost more
+//! than SQLite's work. Reads use read-only connections of their own (`sqlite_readers`), which
+//! WAL lets run beside the writer; migrations run through sqlx when the store opens.
 //! `synchronous=FULL`: a committed append survives a power cut, not just a crash.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use rusqlite::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection};
-use tokio::sync::{oneshot, watch, Mutex};
-
-use crate::StoreError;
+use sqlx::{ConnectOptions, Connection as _};
+use tokio::sync::{oneshot, watch};
 
 use crate::inline::{self, Progress, Projections, Tx};
 use crate::ops::{self, EventRow, COLUMNS};
 use crate::plan::BuildAppend;
+use crate::sql::{self, SqlValue};
 use crate::sqlite_readers::Readers;
 use crate::transaction::{self, Outcome};
-use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result};
+use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -32,6 +37,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 pub(crate) const INSERT_CHUNK: usize = 500;
 /// Stream names per version lookup.
 const LOOKUP_CHUNK: usize = 500;
+/// Prepared statements the writer keeps: every statement of the append path and the read
+/// models, with a few multi-row shapes each.
+const STATEMENT_CACHE: usize = 256;
 
 #[derive(Clone, Debug)]
 pub(crate) struct SqliteStore {
@@ -40,22 +48,48 @@ pub(crate) struct SqliteStore {
 
 #[derive(Debug)]
 struct Inner {
-    writer: Mutex<Writer>,
-    /// Appends waiting for the writer; whoever holds it next writes them all in one
-    /// transaction (group commit).
-    queue: std::sync::Mutex<Vec<Pending>>,
+    /// Work for the writer thread; it stops when this is dropped.
+    jobs: std::sync::Mutex<mpsc::Sender<Job>>,
     readers: Readers,
-    clock: Arc<dyn Clock>,
     committed: watch::Sender<i64>,
     projections: Projections,
 }
 
-#[derive(Debug)]
+/// What the writer thread is asked to do.
+enum Job {
+    /// An append; appends queued together share one transaction (group commit).
+    Append(Pending),
+    /// Anything else that writes (catch-up, rebuild, import), in a transaction of its own.
+    Exclusive(Box<dyn FnOnce(&mut Writer) + Send>),
+}
+
+/// An append waiting for the writer, and where its outcome goes.
+struct Pending {
+    context: AppendContext,
+    build: BuildAppend,
+    reply: Reply,
+}
+
+type Reply = oneshot::Sender<Result<Vec<Envelope>>>;
+
+/// The writer thread's state.
 struct Writer {
-    conn: SqliteConnection,
-    /// Set between BEGIN and COMMIT/ROLLBACK; if an append died in between (a panic), the next
+    conn: Connection,
+    /// Runs the append path's async code (written once for both backends) on this thread;
+    /// on SQLite nothing in it waits, so every `await` completes at once.
+    runtime: tokio::runtime::Runtime,
+    /// Set between BEGIN and COMMIT/ROLLBACK; if a job died in between (a panic), the next
     /// one rolls back first.
     in_transaction: bool,
+    clock: Arc<dyn Clock>,
+    projections: Projections,
+    committed: watch::Sender<i64>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").finish_non_exhaustive()
+    }
 }
 
 impl SqliteStore {
@@ -74,111 +108,188 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            // 64 MiB of page cache for the one writer: bulk appends and rebuilds touch the
-            // spatial indexes all over, and SQLite's 2 MiB default spills to disk mid-transaction.
-            .pragma("cache_size", "-65536")
             .disable_statement_logging();
-        let mut conn = options.connect().await?;
+        let mut migrating = options.connect().await?;
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        crate::check_migration(MIGRATOR.run(&mut conn).await, known)?;
+        crate::check_migration(MIGRATOR.run(&mut migrating).await, known)?;
+        migrating.close().await?;
+
+        let conn = writer_connection(path)?;
         let readers = Readers::new(path);
         let last = readers.last_position().await?;
+        let committed = watch::Sender::new(last);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(StoreError::Io)?;
+        let writer = Writer {
+            conn,
+            runtime,
+            in_transaction: false,
+            clock,
+            projections: projections.clone(),
+            committed: committed.clone(),
+        };
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("exact-sqlite-writer".into())
+            .spawn(move || writer.run(&queue))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                writer: Mutex::new(Writer {
-                    conn,
-                    in_transaction: false,
-                }),
-                queue: std::sync::Mutex::default(),
+                jobs: std::sync::Mutex::new(jobs),
                 readers,
-                clock,
-                committed: watch::Sender::new(last),
+                committed,
                 projections,
             }),
         })
     }
 }
 
+/// The writer's connection: WAL, durable commits, foreign keys, a patient lock.
+fn writer_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "wal")?;
+    conn.pragma_update(None, "synchronous", "full")?;
+    conn.pragma_update(None, "foreign_keys", "on")?;
+    // 64 MiB of page cache for the one writer: bulk appends and rebuilds touch the spatial
+    // indexes all over, and SQLite's 2 MiB default spills to disk mid-transaction.
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
 impl Inner {
-    /// Runs `work` in a write transaction on the writer connection and commits if it succeeds.
-    async fn in_write_transaction<T>(
+    fn send(&self, job: Job) -> Result<()> {
+        self.jobs
+            .lock()
+            .expect("not poisoned")
+            .send(job)
+            .map_err(|_| StoreError::Sqlite("the writer thread has stopped".into()))
+    }
+
+    /// Runs `work` in a write transaction on the writer thread; commits if it returns
+    /// `(value, true)`.
+    async fn in_write_transaction<T: Send + 'static>(
         &self,
-        work: impl for<'c> FnOnce(
-            &'c mut SqliteConnection,
-        ) -> futures_util::future::BoxFuture<'c, Result<(T, bool)>>,
+        work: impl for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, Result<(T, bool)>>
+            + Send
+            + 'static,
     ) -> Result<T> {
-        let mut writer = self.writer.lock().await;
-        if writer.in_transaction {
-            sqlx::query("ROLLBACK").execute(&mut writer.conn).await?;
-            writer.in_transaction = false;
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Exclusive(Box::new(move |writer: &mut Writer| {
+            let _ = reply.send(writer.in_transaction(work));
+        })))?;
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Sqlite(
+                "the writer stopped mid-transaction".into(),
+            ))
+        })
+    }
+
+    async fn append(&self, context: AppendContext, build: BuildAppend) -> Result<Vec<Envelope>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Append(Pending {
+            context,
+            build,
+            reply,
+        }))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Sqlite("the writer stopped mid-append".into())))
+    }
+}
+
+impl Writer {
+    /// Takes jobs until the store is dropped. Appends waiting together are written in one
+    /// transaction; a job that panics loses only itself (its caller hears that the writer
+    /// stopped), and the next one starts by rolling back.
+    fn run(mut self, queue: &mpsc::Receiver<Job>) {
+        let mut held: VecDeque<Job> = VecDeque::new();
+        loop {
+            let job = match held.pop_front() {
+                Some(job) => job,
+                None => match queue.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                },
+            };
+            let work = AssertUnwindSafe(|| match job {
+                Job::Exclusive(work) => work(&mut self),
+                Job::Append(first) => {
+                    let mut batch = vec![first];
+                    while let Ok(next) = queue.try_recv() {
+                        match next {
+                            Job::Append(pending) => batch.push(pending),
+                            other => {
+                                held.push_back(other);
+                                break;
+                            }
+                        }
+                    }
+                    self.write_batch(batch);
+                }
+            });
+            if std::panic::catch_unwind(work).is_err() {
+                tracing::error!("a write on the SQLite writer thread panicked; it was rolled back");
+            }
         }
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut writer.conn)
-            .await?;
-        writer.in_transaction = true;
-        let result = work(&mut writer.conn).await;
-        let finish = match &result {
-            Ok((_, true)) => "COMMIT",
-            _ => "ROLLBACK",
+    }
+
+    fn statement(&self, sql: &str) -> Result<()> {
+        self.conn.execute_batch(sql)?;
+        Ok(())
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        if self.in_transaction {
+            self.statement("ROLLBACK")?;
+            self.in_transaction = false;
+        }
+        self.statement("BEGIN IMMEDIATE")?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    /// Commits (`commit` true and the statement succeeds) or rolls back.
+    fn finish(&mut self, commit: bool) -> Result<()> {
+        let finished = if commit {
+            self.statement("COMMIT")
+        } else {
+            self.statement("ROLLBACK")
         };
-        let finished = sqlx::query(finish).execute(&mut writer.conn).await;
-        if finished.is_err() && finish == "COMMIT" {
+        if finished.is_err() && commit {
             // The commit failed: make sure nothing half-done stays open.
-            let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
+            let _ = self.statement("ROLLBACK");
         }
-        writer.in_transaction = false;
+        self.in_transaction = false;
+        finished
+    }
+
+    fn in_transaction<T>(
+        &mut self,
+        work: impl for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, Result<(T, bool)>>,
+    ) -> Result<T> {
+        self.begin()?;
+        let result = self.runtime.block_on(work(&mut self.conn));
+        let finished = self.finish(matches!(result, Ok((_, true))));
         let (value, _) = result?;
         finished?;
         Ok(value)
     }
 
-    /// Queues the append, then takes the writer and writes everything queued by then, this
-    /// append included unless an earlier holder of the writer took it along.
-    ///
-    /// Appends that arrive while a transaction commits share the next one: one `fsync` for
-    /// many appends. Each runs inside its own savepoint, so one that fails (a version
-    /// conflict, a projection's refusal) is rolled back alone and the others still commit;
-    /// to each caller the outcome is exactly that of an append of its own.
-    async fn append(&self, context: AppendContext, build: BuildAppend) -> Result<Vec<Envelope>> {
-        let (reply, answer) = oneshot::channel();
-        self.queue.lock().expect("not poisoned").push(Pending {
-            context,
-            build,
-            reply,
-        });
-        {
-            let mut writer = self.writer.lock().await;
-            let batch = std::mem::take(&mut *self.queue.lock().expect("not poisoned"));
-            if !batch.is_empty() {
-                self.write_batch(&mut writer, batch).await;
-            }
-        }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Sqlite("the writer stopped mid-append".into())))
-    }
-
-    async fn write_batch(&self, writer: &mut Writer, batch: Vec<Pending>) {
-        let mut done: Vec<(Reply, Result<Outcome>)> = Vec::with_capacity(batch.len());
-        let begun = async {
-            if writer.in_transaction {
-                sqlx::query("ROLLBACK").execute(&mut writer.conn).await?;
-                writer.in_transaction = false;
-            }
-            sqlx::query("BEGIN IMMEDIATE")
-                .execute(&mut writer.conn)
-                .await?;
-            writer.in_transaction = true;
-            Ok::<_, StoreError>(())
-        }
-        .await;
-        if let Err(e) = begun {
+    /// Writes a batch of appends in one transaction, each inside its own savepoint: one that
+    /// fails (a version conflict, a read model's refusal) is rolled back alone and the others
+    /// still commit; to each caller the outcome is exactly that of an append of its own. One
+    /// `fsync` serves them all.
+    fn write_batch(&mut self, batch: Vec<Pending>) {
+        if let Err(e) = self.begin() {
             let message = e.to_string();
             for pending in batch {
                 let _ = pending.reply.send(Err(StoreError::Sqlite(message.clone())));
             }
             return;
         }
+        let mut done: Vec<(Reply, Result<Outcome>)> = Vec::with_capacity(batch.len());
         let mut fatal: Option<String> = None;
         let mut batch = batch.into_iter();
         for Pending {
@@ -187,10 +298,7 @@ impl Inner {
             reply,
         } in batch.by_ref()
         {
-            match self
-                .append_in_savepoint(&mut writer.conn, &context, build)
-                .await
-            {
+            match self.append_in_savepoint(&context, build) {
                 Ok(outcome) => done.push((reply, outcome)),
                 Err(SavepointFailed(e)) => {
                     // The savepoint itself failed: the transaction's state is unknown.
@@ -205,18 +313,11 @@ impl Inner {
                 for pending in batch {
                     let _ = pending.reply.send(Err(StoreError::Sqlite(reason.clone())));
                 }
+                let _ = self.finish(false);
                 Err(StoreError::Sqlite(reason))
             }
-            None => sqlx::query("COMMIT")
-                .execute(&mut writer.conn)
-                .await
-                .map(|_| ())
-                .map_err(StoreError::from),
+            None => self.finish(true),
         };
-        if committed.is_err() {
-            let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
-        }
-        writer.in_transaction = false;
         let failure = committed.err().map(|e| e.to_string());
         for (reply, outcome) in done {
             let answer = match (outcome, &failure) {
@@ -239,50 +340,25 @@ impl Inner {
 
     /// One append inside a savepoint of the open transaction: released when it succeeds,
     /// rolled back to when it fails (the failure is the append's own answer).
-    async fn append_in_savepoint(
-        &self,
-        conn: &mut SqliteConnection,
+    fn append_in_savepoint(
+        &mut self,
         context: &AppendContext,
         build: BuildAppend,
     ) -> std::result::Result<Result<Outcome>, SavepointFailed> {
-        sqlx::query("SAVEPOINT append")
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| SavepointFailed(e.into()))?;
-        let outcome = transaction::append(
-            &mut Tx::Sqlite(conn),
+        let savepoint = |writer: &Self, sql: &str| writer.statement(sql).map_err(SavepointFailed);
+        savepoint(self, "SAVEPOINT append")?;
+        let outcome = self.runtime.block_on(transaction::append(
+            &mut Tx::Sqlite(&mut self.conn),
             context,
             build,
             self.clock.as_ref(),
             &self.projections,
-        )
-        .await;
+        ));
         if outcome.is_err() {
-            sqlx::query("ROLLBACK TO append")
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| SavepointFailed(e.into()))?;
+            savepoint(self, "ROLLBACK TO append")?;
         }
-        sqlx::query("RELEASE append")
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| SavepointFailed(e.into()))?;
+        savepoint(self, "RELEASE append")?;
         Ok(outcome)
-    }
-}
-
-/// An append waiting for the writer, and where its outcome goes.
-struct Pending {
-    context: AppendContext,
-    build: BuildAppend,
-    reply: Reply,
-}
-
-type Reply = oneshot::Sender<Result<Vec<Envelope>>>;
-
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending").finish_non_exhaustive()
     }
 }
 
@@ -334,70 +410,86 @@ impl Inner {
 }
 
 /// The current version of each named stream that exists.
-pub(crate) async fn stream_versions(
-    conn: &mut SqliteConnection,
-    names: &[String],
-) -> Result<HashMap<String, i64>> {
+pub(crate) fn stream_versions(conn: &Connection, names: &[String]) -> Result<HashMap<String, i64>> {
     let mut versions = HashMap::with_capacity(names.len());
     for names in names.chunks(LOOKUP_CHUNK) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT stream, MAX(version) FROM events WHERE stream IN (",
+        let sql = format!(
+            "SELECT stream, MAX(version) FROM events WHERE stream IN ({}) GROUP BY stream",
+            placeholders(names.len())
         );
-        let mut list = query.separated(", ");
-        for name in names {
-            list.push_bind(name);
+        let mut statement = conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(names), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (name, version) = row?;
+            versions.insert(name, version);
         }
-        query.push(") GROUP BY stream");
-        let found: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
-        versions.extend(found);
     }
     Ok(versions)
 }
 
+/// `?, ?, ...`, `n` times.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 /// The stored rows with these event ids.
-pub(crate) async fn events_by_id(
-    conn: &mut SqliteConnection,
-    event_ids: &[uuid::Uuid],
-) -> Result<Vec<EventRow>> {
+pub(crate) fn events_by_id(conn: &Connection, event_ids: &[uuid::Uuid]) -> Result<Vec<EventRow>> {
     let mut found = Vec::with_capacity(event_ids.len());
     for ids in event_ids.chunks(LOOKUP_CHUNK) {
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {COLUMNS} FROM events WHERE event_id IN ("
-        ));
-        let mut list = query.separated(", ");
-        for id in ids {
-            list.push_bind(id);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE event_id IN ({})",
+            placeholders(ids.len())
+        );
+        let mut statement = conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(
+            rusqlite::params_from_iter(ids.iter().map(uuid::Uuid::as_bytes)),
+            <EventRow as sql::SqlRow>::from_sqlite,
+        )?;
+        for row in rows {
+            found.push(row?);
         }
-        query.push(")");
-        let rows: Vec<EventRow> = query.build_query_as().fetch_all(&mut *conn).await?;
-        found.extend(rows);
     }
     Ok(found)
 }
 
-pub(crate) async fn insert(conn: &mut SqliteConnection, envelopes: &[Envelope]) -> Result<()> {
+pub(crate) fn insert(conn: &Connection, envelopes: &[Envelope]) -> Result<()> {
     for chunk in envelopes.chunks(INSERT_CHUNK) {
-        let mut query = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({COLUMNS}) "));
-        query.push_values(chunk, |mut row, e| {
-            row.push_bind(e.position)
-                .push_bind(&e.stream)
-                .push_bind(e.version)
-                .push_bind(e.event_id)
-                .push_bind(&e.event_type)
-                .push_bind(e.schema)
-                .push_bind(&e.payload)
-                .push_bind(&e.metadata)
-                .push_bind(e.recorded_at.timestamp_micros())
-                .push_bind(e.prev_hash.as_slice())
-                .push_bind(e.hash.as_slice());
-        });
-        query
-            .build()
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| ops::map_insert_error(e, envelopes))?;
+        let sql = format!(
+            "INSERT INTO events ({COLUMNS}) {}",
+            sql::values_list(chunk.len(), 11)
+        );
+        let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(chunk.len() * 11);
+        for e in chunk {
+            values.extend([
+                e.position.into(),
+                e.stream.as_str().into(),
+                e.version.into(),
+                e.event_id.into(),
+                e.event_type.as_str().into(),
+                e.schema.into(),
+                e.payload.as_str().into(),
+                e.metadata.as_str().into(),
+                e.recorded_at.timestamp_micros().into(),
+                e.prev_hash.as_slice().into(),
+                e.hash.as_slice().into(),
+            ]);
+        }
+        sql::sqlite_execute(conn, &sql, &values).map_err(|e| map_insert_error(&e, envelopes))?;
     }
     Ok(())
+}
+
+/// An insert that hits the unique event id: some event of the batch is stored already.
+fn map_insert_error(error: &rusqlite::Error, envelopes: &[Envelope]) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(code, Some(message)) = error {
+        if code.code == rusqlite::ErrorCode::ConstraintViolation && message.contains("event_id") {
+            let event_id = envelopes.first().map(|e| e.event_id).unwrap_or_default();
+            return StoreError::DuplicateEvent { event_id };
+        }
+    }
+    StoreError::Sqlite(error.to_string())
 }
 
 #[async_trait]
@@ -411,13 +503,9 @@ impl EventStore for SqliteStore {
         context: AppendContext,
         build: BuildAppend,
     ) -> Result<Vec<Envelope>> {
-        // On its own task, so that a caller who gives up (a closed HTTP connection) cannot cut
-        // an append off between BEGIN and COMMIT.
-        let inner = self.inner.clone();
-        ops::join(tokio::spawn(
-            async move { inner.append(context, build).await },
-        ))
-        .await
+        // The writer thread finishes an append whose caller gave up (a closed HTTP
+        // connection): nothing is cut off between BEGIN and COMMIT.
+        self.inner.append(context, build).await
     }
 
     async fn read_stream(&self, stream: &str, from_version: i64) -> Result<Vec<Envelope>> {

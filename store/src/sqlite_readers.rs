@@ -172,6 +172,14 @@ fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRow>> {
     }))
 }
 
+impl crate::sql::SqlRow for EventRow {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        event_row(row)?.map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Blob, Box::new(e))
+        })
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Sqlite(e.to_string())

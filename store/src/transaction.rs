@@ -38,14 +38,14 @@ pub(crate) async fn append(
     };
     if is_stored(tx, *first).await? {
         let rows = match tx {
-            Tx::Sqlite(conn) => sqlite::events_by_id(conn, &event_ids).await?,
+            Tx::Sqlite(conn) => sqlite::events_by_id(conn, &event_ids)?,
             Tx::Postgres(conn) => postgres::events_by_id(conn, &event_ids).await?,
         };
         return Ok(Outcome::Stored(ops::stored_batch(rows, &event_ids)?));
     }
     let names = plan::stream_names(&appends);
     let versions = match tx {
-        Tx::Sqlite(conn) => sqlite::stream_versions(conn, &names).await?,
+        Tx::Sqlite(conn) => sqlite::stream_versions(conn, &names)?,
         Tx::Postgres(conn) => postgres::stream_versions(conn, &names).await?,
     };
     let mut planner = Planner::new(&head, versions, appends, context, now)?;
@@ -95,32 +95,25 @@ async fn finish(tx: &mut Tx<'_>, envelopes: &[Envelope], projections: &Projectio
 pub(crate) async fn read_head(tx: &mut Tx<'_>) -> Result<Head> {
     const SQL: &str =
         "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1";
-    let row: Option<(i64, Vec<u8>, i64)> = on_backend!(tx, |conn| sqlx::query_as(SQL)
-        .fetch_optional(&mut **conn)
-        .await?);
+    let row: Option<(i64, Vec<u8>, i64)> = tx.fetch_optional(SQL, &[]).await?;
     ops::head_from_row(row)
 }
 
 async fn counters(tx: &mut Tx<'_>) -> Result<BTreeMap<String, i64>> {
     const SQL: &str = "SELECT kind, last_id FROM id_counters";
-    let rows: Vec<(String, i64)> = on_backend!(tx, |conn| sqlx::query_as(SQL)
-        .fetch_all(&mut **conn)
-        .await?);
+    let rows: Vec<(String, i64)> = tx.fetch_all(SQL, &[]).await?;
     Ok(rows.into_iter().collect())
 }
 
 async fn is_stored(tx: &mut Tx<'_>, event_id: uuid::Uuid) -> Result<bool> {
     const SQL: &str = "SELECT position FROM events WHERE event_id = $1";
-    let found: Option<i64> = on_backend!(tx, |conn| sqlx::query_scalar(SQL)
-        .bind(event_id)
-        .fetch_optional(&mut **conn)
-        .await?);
+    let found: Option<(i64,)> = tx.fetch_optional(SQL, &[event_id.into()]).await?;
     Ok(found.is_some())
 }
 
 async fn insert(tx: &mut Tx<'_>, envelopes: &[Envelope]) -> Result<()> {
     match tx {
-        Tx::Sqlite(conn) => sqlite::insert(conn, envelopes).await,
+        Tx::Sqlite(conn) => sqlite::insert(conn, envelopes),
         Tx::Postgres(conn) => postgres::insert(conn, envelopes).await,
     }
 }
@@ -144,12 +137,7 @@ async fn write_counters(
         "INSERT INTO id_counters (kind, last_id) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET last_id = {update}"
     );
     for (kind, last_id) in counters {
-        on_backend!(tx, |conn| sqlx::query(&sql)
-            .bind(kind)
-            .bind(last_id)
-            .execute(&mut **conn)
-            .await?
-            .rows_affected());
+        tx.execute(&sql, &[kind.into(), last_id.into()]).await?;
     }
     Ok(())
 }

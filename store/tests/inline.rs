@@ -35,33 +35,13 @@ impl InlineProjection for StreamCounts {
             }
             let sql = "INSERT INTO stream_counts (stream, events) VALUES ($1, 1) \
                        ON CONFLICT (stream) DO UPDATE SET events = stream_counts.events + 1";
-            match tx {
-                Tx::Sqlite(conn) => sqlx::query(sql)
-                    .bind(&e.stream)
-                    .execute(&mut **conn)
-                    .await?
-                    .rows_affected(),
-                Tx::Postgres(conn) => sqlx::query(sql)
-                    .bind(&e.stream)
-                    .execute(&mut **conn)
-                    .await?
-                    .rows_affected(),
-            };
+            tx.execute(sql, &[e.stream.as_str().into()]).await?;
         }
         Ok(())
     }
 
     async fn reset(&self, tx: &mut Tx<'_>) -> exact_store::Result<()> {
-        match tx {
-            Tx::Sqlite(conn) => sqlx::query("DELETE FROM stream_counts")
-                .execute(&mut **conn)
-                .await?
-                .rows_affected(),
-            Tx::Postgres(conn) => sqlx::query("DELETE FROM stream_counts")
-                .execute(&mut **conn)
-                .await?
-                .rows_affected(),
-        };
+        tx.execute("DELETE FROM stream_counts", &[]).await?;
         Ok(())
     }
 }

@@ -1,0 +1,267 @@
+//! Statements written once and run on either backend's connection inside an append's
+//! transaction: PostgreSQL through sqlx, SQLite through rusqlite on the writer's own thread.
+//!
+//! SQL uses PostgreSQL's `$n` placeholders; SQLite reads `$n` as a named parameter, so values
+//! are bound by that name, wherever and however often it appears.
+
+use std::borrow::Cow;
+
+use sqlx::postgres::PgRow;
+
+use crate::inline::Tx;
+use crate::{Result, StoreError};
+
+/// A value bound to a statement. Nulls keep their type: PostgreSQL needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlValue<'a> {
+    Int(Option<i64>),
+    Real(Option<f64>),
+    Bool(Option<bool>),
+    Text(Option<Cow<'a, str>>),
+    Blob(Option<&'a [u8]>),
+    /// PostgreSQL's `uuid`; SQLite stores its 16 bytes as a blob (as sqlx does).
+    Uuid(uuid::Uuid),
+}
+
+macro_rules! from_value {
+    ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {
+        $(impl<'a> From<$t> for SqlValue<'a> {
+            fn from($v: $t) -> Self {
+                $e
+            }
+        })*
+    };
+}
+
+from_value! {
+    i64 => |v| SqlValue::Int(Some(v)),
+    &i64 => |v| SqlValue::Int(Some(*v)),
+    i32 => |v| SqlValue::Int(Some(v.into())),
+    &i32 => |v| SqlValue::Int(Some((*v).into())),
+    Option<i64> => |v| SqlValue::Int(v),
+    &Option<i64> => |v| SqlValue::Int(*v),
+    f64 => |v| SqlValue::Real(Some(v)),
+    &f64 => |v| SqlValue::Real(Some(*v)),
+    Option<f64> => |v| SqlValue::Real(v),
+    &Option<f64> => |v| SqlValue::Real(*v),
+    bool => |v| SqlValue::Bool(Some(v)),
+    &bool => |v| SqlValue::Bool(Some(*v)),
+    Option<bool> => |v| SqlValue::Bool(v),
+    &Option<bool> => |v| SqlValue::Bool(*v),
+    String => |v| SqlValue::Text(Some(Cow::Owned(v))),
+    Option<String> => |v| SqlValue::Text(v.map(Cow::Owned)),
+    uuid::Uuid => |v| SqlValue::Uuid(v),
+    &uuid::Uuid => |v| SqlValue::Uuid(*v),
+}
+
+impl<'a> From<&'a str> for SqlValue<'a> {
+    fn from(v: &'a str) -> Self {
+        SqlValue::Text(Some(Cow::Borrowed(v)))
+    }
+}
+
+impl<'a> From<&'a String> for SqlValue<'a> {
+    fn from(v: &'a String) -> Self {
+        SqlValue::Text(Some(Cow::Borrowed(v)))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for SqlValue<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        SqlValue::Text(v.map(Cow::Borrowed))
+    }
+}
+
+impl<'a> From<&'a Option<String>> for SqlValue<'a> {
+    fn from(v: &'a Option<String>) -> Self {
+        SqlValue::Text(v.as_deref().map(Cow::Borrowed))
+    }
+}
+
+impl<'a> From<&'a [u8]> for SqlValue<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        SqlValue::Blob(Some(v))
+    }
+}
+
+impl rusqlite::ToSql for SqlValue<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+        Ok(match self {
+            SqlValue::Int(Some(v)) => ToSqlOutput::Owned(Value::Integer(*v)),
+            SqlValue::Real(Some(v)) => ToSqlOutput::Owned(Value::Real(*v)),
+            SqlValue::Bool(Some(v)) => ToSqlOutput::Owned(Value::Integer(i64::from(*v))),
+            SqlValue::Text(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            SqlValue::Blob(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            SqlValue::Uuid(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v.as_bytes())),
+            SqlValue::Int(None)
+            | SqlValue::Real(None)
+            | SqlValue::Bool(None)
+            | SqlValue::Text(None)
+            | SqlValue::Blob(None) => ToSqlOutput::Owned(Value::Null),
+        })
+    }
+}
+
+/// A row type both backends can read: sqlx's `FromRow` for PostgreSQL, and this for SQLite.
+pub trait SqlRow: Sized + Send + Unpin + for<'r> sqlx::FromRow<'r, PgRow> {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+macro_rules! tuple_rows {
+    ($(($($t:ident $i:tt),+)),* $(,)?) => {
+        $(impl<$($t),+> SqlRow for ($($t,)+)
+        where
+            $($t: rusqlite::types::FromSql + Send + Unpin
+                + for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,)+
+        {
+            fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(($(row.get::<_, $t>($i)?,)+))
+            }
+        })*
+    };
+}
+
+tuple_rows! {
+    (A 0),
+    (A 0, B 1),
+    (A 0, B 1, C 2),
+    (A 0, B 1, C 2, D 3),
+}
+
+/// `VALUES ($1, ..., $k), ($k+1, ...), ...` for `rows` rows of `columns` values each.
+pub fn values_list(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5 + 8);
+    sql.push_str("VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+impl Tx<'_> {
+    /// Runs one statement; the number of rows it changed.
+    pub async fn execute(&mut self, sql: &str, args: &[SqlValue<'_>]) -> Result<u64> {
+        match self {
+            Tx::Sqlite(conn) => Ok(sqlite_execute(conn, sql, args)? as u64),
+            Tx::Postgres(conn) => Ok(postgres_query(sql, args)
+                .execute(&mut **conn)
+                .await?
+                .rows_affected()),
+        }
+    }
+
+    /// Every row a query returns.
+    pub async fn fetch_all<R: SqlRow>(
+        &mut self,
+        sql: &str,
+        args: &[SqlValue<'_>],
+    ) -> Result<Vec<R>> {
+        match self {
+            Tx::Sqlite(conn) => Ok(sqlite_fetch(conn, sql, args, usize::MAX)?),
+            Tx::Postgres(conn) => {
+                let rows = postgres_query(sql, args).fetch_all(&mut **conn).await?;
+                rows.iter()
+                    .map(|row| R::from_row(row).map_err(StoreError::from))
+                    .collect()
+            }
+        }
+    }
+
+    /// The first row a query returns, if any.
+    pub async fn fetch_optional<R: SqlRow>(
+        &mut self,
+        sql: &str,
+        args: &[SqlValue<'_>],
+    ) -> Result<Option<R>> {
+        match self {
+            Tx::Sqlite(conn) => Ok(sqlite_fetch(conn, sql, args, 1)?.pop()),
+            Tx::Postgres(conn) => match postgres_query(sql, args)
+                .fetch_optional(&mut **conn)
+                .await?
+            {
+                Some(row) => Ok(Some(R::from_row(&row)?)),
+                None => Ok(None),
+            },
+        }
+    }
+}
+
+fn postgres_query<'q>(
+    sql: &'q str,
+    args: &'q [SqlValue<'_>],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let mut query = sqlx::query(sql);
+    for arg in args {
+        query = match arg {
+            SqlValue::Int(v) => query.bind(*v),
+            SqlValue::Real(v) => query.bind(*v),
+            SqlValue::Bool(v) => query.bind(*v),
+            SqlValue::Text(v) => query.bind(v.as_deref()),
+            SqlValue::Blob(v) => query.bind(*v),
+            SqlValue::Uuid(v) => query.bind(*v),
+        };
+    }
+    query
+}
+
+/// Prepares (from the connection's cache) and binds every `$n` to `args[n - 1]`.
+fn sqlite_statement<'c>(
+    conn: &'c rusqlite::Connection,
+    sql: &str,
+    args: &[SqlValue<'_>],
+) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    for index in 1..=statement.parameter_count() {
+        let arg = match statement.parameter_name(index) {
+            Some(name) => name
+                .strip_prefix('$')
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| args.get(n.wrapping_sub(1))),
+            None => args.get(index - 1),
+        };
+        let Some(arg) = arg else {
+            return Err(rusqlite::Error::InvalidParameterCount(
+                statement.parameter_count(),
+                args.len(),
+            ));
+        };
+        statement.raw_bind_parameter(index, arg)?;
+    }
+    Ok(statement)
+}
+
+pub(crate) fn sqlite_execute(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[SqlValue<'_>],
+) -> rusqlite::Result<usize> {
+    sqlite_statement(conn, sql, args)?.raw_execute()
+}
+
+fn sqlite_fetch<R: SqlRow>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[SqlValue<'_>],
+    limit: usize,
+) -> rusqlite::Result<Vec<R>> {
+    let mut statement = sqlite_statement(conn, sql, args)?;
+    let mut rows = statement.raw_query();
+    let mut found = Vec::new();
+    while found.len() < limit {
+        let Some(row) = rows.next()? else { break };
+        found.push(R::from_sqlite(row)?);
+    }
+    Ok(found)
+}
