@@ -1,8 +1,9 @@
 //! Statements written once and run on either backend's connection inside an append's
 //! transaction: PostgreSQL through sqlx, SQLite through rusqlite on the writer's own thread.
 //!
-//! SQL uses PostgreSQL's `$n` placeholders; SQLite reads `$n` as a named parameter, so values
-//! are bound by that name, wherever and however often it appears.
+//! SQL uses PostgreSQL's `$n` placeholders. SQLite would read `$n` as a named parameter, and
+//! finding a name's index walks a list (quadratic for a multi-row insert of thousands of
+//! values), so for SQLite `$n` is rewritten to `?n`, which SQLite binds to index `n` directly.
 
 use std::borrow::Cow;
 
@@ -216,28 +217,36 @@ fn postgres_query<'q>(
     query
 }
 
-/// Prepares (from the connection's cache) and binds every `$n` to `args[n - 1]`.
+/// `sql` with every `$n` written `?n`: the same parameter, numbered for SQLite.
+fn numbered_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('$') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Prepares (from the connection's cache) and binds `?n` to `args[n - 1]`.
 fn sqlite_statement<'c>(
     conn: &'c rusqlite::Connection,
     sql: &str,
     args: &[SqlValue<'_>],
 ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
-    let mut statement = conn.prepare_cached(sql)?;
-    for index in 1..=statement.parameter_count() {
-        let arg = match statement.parameter_name(index) {
-            Some(name) => name
-                .strip_prefix('$')
-                .and_then(|n| n.parse::<usize>().ok())
-                .and_then(|n| args.get(n.wrapping_sub(1))),
-            None => args.get(index - 1),
-        };
-        let Some(arg) = arg else {
-            return Err(rusqlite::Error::InvalidParameterCount(
-                statement.parameter_count(),
-                args.len(),
-            ));
-        };
-        statement.raw_bind_parameter(index, arg)?;
+    let mut statement = conn.prepare_cached(&numbered_placeholders(sql))?;
+    let count = statement.parameter_count();
+    if count > args.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(count, args.len()));
+    }
+    for (index, arg) in args.iter().take(count).enumerate() {
+        statement.raw_bind_parameter(index + 1, arg)?;
     }
     Ok(statement)
 }
@@ -264,4 +273,37 @@ fn sqlite_fetch<R: SqlRow>(
         found.push(R::from_sqlite(row)?);
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_sqlite_and_literals_kept() {
+        assert_eq!(
+            numbered_placeholders(
+                "SELECT json_extract(v, '$.a') FROM t WHERE a = $2 OR b = $1 OR c = $2"
+            ),
+            "SELECT json_extract(v, '$.a') FROM t WHERE a = ?2 OR b = ?1 OR c = ?2"
+        );
+    }
+
+    #[test]
+    fn parameters_bind_by_number_in_any_order_and_repeated() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let rows: Vec<(i64, String, i64)> = sqlite_fetch(
+            &conn,
+            "SELECT $2, $1, $2 + 1",
+            &[SqlValue::from("one"), SqlValue::from(2_i64)],
+            usize::MAX,
+        )
+        .unwrap();
+        assert_eq!(rows, vec![(2, "one".to_string(), 3)]);
+        let too_few = sqlite_fetch::<(i64,)>(&conn, "SELECT $1 + $2", &[1_i64.into()], 1);
+        assert!(matches!(
+            too_few,
+            Err(rusqlite::Error::InvalidParameterCount(2, 1))
+        ));
+    }
 }

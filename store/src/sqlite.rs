@@ -290,6 +290,9 @@ impl Writer {
             return;
         }
         let mut done: Vec<(Reply, Result<Outcome>)> = Vec::with_capacity(batch.len());
+        // An append alone in its transaction needs no savepoint: its failure rolls back the
+        // whole, and SQLite then keeps no statement journal of the pages it changes.
+        let alone = batch.len() == 1;
         let mut fatal: Option<String> = None;
         let mut batch = batch.into_iter();
         for Pending {
@@ -298,7 +301,12 @@ impl Writer {
             reply,
         } in batch.by_ref()
         {
-            match self.append_in_savepoint(&context, build) {
+            let outcome = if alone {
+                Ok(self.append_here(&context, build))
+            } else {
+                self.append_in_savepoint(&context, build)
+            };
+            match outcome {
                 Ok(outcome) => done.push((reply, outcome)),
                 Err(SavepointFailed(e)) => {
                     // The savepoint itself failed: the transaction's state is unknown.
@@ -316,6 +324,7 @@ impl Writer {
                 let _ = self.finish(false);
                 Err(StoreError::Sqlite(reason))
             }
+            None if alone && done.iter().any(|(_, outcome)| outcome.is_err()) => self.finish(false),
             None => self.finish(true),
         };
         let failure = committed.err().map(|e| e.to_string());
@@ -347,18 +356,25 @@ impl Writer {
     ) -> std::result::Result<Result<Outcome>, SavepointFailed> {
         let savepoint = |writer: &Self, sql: &str| writer.statement(sql).map_err(SavepointFailed);
         savepoint(self, "SAVEPOINT append")?;
-        let outcome = self.runtime.block_on(transaction::append(
-            &mut Tx::Sqlite(&mut self.conn),
-            context,
-            build,
-            self.clock.as_ref(),
-            &self.projections,
-        ));
+        let outcome = self.append_here(context, build);
         if outcome.is_err() {
             savepoint(self, "ROLLBACK TO append")?;
         }
         savepoint(self, "RELEASE append")?;
         Ok(outcome)
+    }
+}
+
+impl Writer {
+    /// One append in the open transaction.
+    fn append_here(&mut self, context: &AppendContext, build: BuildAppend) -> Result<Outcome> {
+        self.runtime.block_on(transaction::append(
+            &mut Tx::Sqlite(&mut self.conn),
+            context,
+            build,
+            self.clock.as_ref(),
+            &self.projections,
+        ))
     }
 }
 
