@@ -7,12 +7,17 @@ use exact_domain::permissions::{
 use exact_domain::{Actor, TeamRole};
 
 use crate::read::ReadDb;
+use crate::sqlite_read::sqlite_row;
 
 /// Runs one query on whichever backend `db` is: `query_as` or `query_scalar`, then the fetch.
+/// SQLite's go through rusqlite (`sqlite_read`), PostgreSQL's through sqlx.
 macro_rules! fetch {
     ($db:expr, $kind:ident, $fetch:ident, $sql:expr $(, $bind:expr)* $(,)?) => {
         match $db {
-            ReadDb::Sqlite(pool, _) => sqlx::$kind($sql)$(.bind($bind))*.$fetch(pool).await,
+            ReadDb::Sqlite(_, readers) => {
+                let args = vec![$(exact_store::SqlValue::from($bind).into_owned()),*];
+                crate::sqlite_read::$kind::$fetch(readers, $sql, args).await
+            }
             ReadDb::Postgres(pool) => sqlx::$kind($sql)$(.bind($bind))*.$fetch(pool).await,
         }
     };
@@ -169,6 +174,115 @@ pub struct AccessRow {
     pub time: i64,
     pub ip: Option<String>,
 }
+
+// Each row type read by column name on SQLite, as sqlx's `FromRow` reads it on PostgreSQL.
+sqlite_row!(UserRow {
+    id,
+    username,
+    email,
+    password_hash,
+    is_superuser,
+    is_staff,
+    is_active,
+    date_joined,
+    version
+});
+sqlite_row!(TeamRow {
+    id,
+    name,
+    website,
+    creator,
+    dissolved,
+    time,
+    version
+});
+sqlite_row!(MembershipRow {
+    team,
+    user_id,
+    is_admin
+});
+sqlite_row!(ProductRow {
+    id,
+    team,
+    name,
+    description,
+    creator,
+    time,
+    version
+});
+sqlite_row!(AnnotationTypeRow {
+    id,
+    product,
+    name,
+    vector_type,
+    node_count,
+    color_code,
+    default_width,
+    default_height,
+    sort_order,
+    closed,
+    area_hit_test,
+    enable_concealed,
+    enable_blurred,
+    active,
+    version
+});
+sqlite_row!(ImageSetRow {
+    id,
+    team,
+    creator,
+    name,
+    location,
+    description,
+    public,
+    public_collaboration,
+    image_lock,
+    priority,
+    collaboration_type,
+    main_annotation_type,
+    deleted,
+    time,
+    version
+});
+sqlite_row!(ImageRow {
+    id,
+    image_set,
+    name,
+    filename,
+    checksum,
+    width,
+    height,
+    mpp,
+    objective_power,
+    depth,
+    frames,
+    channels,
+    image_type,
+    deleted,
+    time,
+    version
+});
+sqlite_row!(Statistics {
+    total,
+    accepted,
+    rejected,
+    unverified
+});
+sqlite_row!(TokenRow {
+    token,
+    user_id,
+    name,
+    created,
+    revoked
+});
+sqlite_row!(AccessRow {
+    position,
+    image,
+    user_id,
+    action,
+    time,
+    ip
+});
 
 const USER: &str =
     "SELECT id, username, email, password_hash, is_superuser, is_staff, is_active, date_joined, \

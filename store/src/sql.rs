@@ -19,7 +19,7 @@ pub enum SqlValue<'a> {
     Real(Option<f64>),
     Bool(Option<bool>),
     Text(Option<Cow<'a, str>>),
-    Blob(Option<&'a [u8]>),
+    Blob(Option<Cow<'a, [u8]>>),
     /// PostgreSQL's `uuid`; SQLite stores its 16 bytes as a blob (as sqlx does).
     Uuid(uuid::Uuid),
 }
@@ -81,7 +81,21 @@ impl<'a> From<&'a Option<String>> for SqlValue<'a> {
 
 impl<'a> From<&'a [u8]> for SqlValue<'a> {
     fn from(v: &'a [u8]) -> Self {
-        SqlValue::Blob(Some(v))
+        SqlValue::Blob(Some(Cow::Borrowed(v)))
+    }
+}
+
+impl SqlValue<'_> {
+    /// The same value, borrowing nothing: for a statement that runs on another thread.
+    pub fn into_owned(self) -> SqlValue<'static> {
+        match self {
+            SqlValue::Int(v) => SqlValue::Int(v),
+            SqlValue::Real(v) => SqlValue::Real(v),
+            SqlValue::Bool(v) => SqlValue::Bool(v),
+            SqlValue::Text(v) => SqlValue::Text(v.map(|t| Cow::Owned(t.into_owned()))),
+            SqlValue::Blob(v) => SqlValue::Blob(v.map(|b| Cow::Owned(b.into_owned()))),
+            SqlValue::Uuid(v) => SqlValue::Uuid(v),
+        }
     }
 }
 
@@ -210,7 +224,7 @@ fn postgres_query<'q>(
             SqlValue::Real(v) => query.bind(*v),
             SqlValue::Bool(v) => query.bind(*v),
             SqlValue::Text(v) => query.bind(v.as_deref()),
-            SqlValue::Blob(v) => query.bind(*v),
+            SqlValue::Blob(v) => query.bind(v.as_deref()),
             SqlValue::Uuid(v) => query.bind(*v),
         };
     }
@@ -235,7 +249,7 @@ fn numbered_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Prepares (from the connection's cache) and binds `?n` to `args[n - 1]`.
-fn sqlite_statement<'c>(
+pub(crate) fn sqlite_statement<'c>(
     conn: &'c rusqlite::Connection,
     sql: &str,
     args: &[SqlValue<'_>],
@@ -265,12 +279,23 @@ fn sqlite_fetch<R: SqlRow>(
     args: &[SqlValue<'_>],
     limit: usize,
 ) -> rusqlite::Result<Vec<R>> {
+    sqlite_rows(conn, sql, args, limit, R::from_sqlite)
+}
+
+/// Up to `limit` rows of a query, each read by `decode`.
+pub(crate) fn sqlite_rows<T>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[SqlValue<'_>],
+    limit: usize,
+    decode: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
     let mut statement = sqlite_statement(conn, sql, args)?;
     let mut rows = statement.raw_query();
     let mut found = Vec::new();
     while found.len() < limit {
         let Some(row) = rows.next()? else { break };
-        found.push(R::from_sqlite(row)?);
+        found.push(decode(row)?);
     }
     Ok(found)
 }

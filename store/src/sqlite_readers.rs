@@ -78,6 +78,19 @@ impl Readers {
         Ok(conn)
     }
 
+    /// Up to `limit` rows of `sql` (with `$n` placeholders, as the append path writes them),
+    /// each read by `decode`.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        sql: String,
+        args: Vec<crate::SqlValue<'static>>,
+        limit: usize,
+        decode: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        self.with(move |conn| crate::sql::sqlite_rows(conn, &sql, &args, limit, decode))
+            .await
+    }
+
     pub(crate) async fn page(&self, from_position: i64, limit: i64) -> Result<Vec<Envelope>> {
         self.envelopes(
             "WHERE position >= ?1 ORDER BY position LIMIT ?2",
