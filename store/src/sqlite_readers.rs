@@ -16,8 +16,12 @@ use rusqlite::{Connection, OpenFlags};
 use crate::ops::{EventRow, COLUMNS};
 use crate::{Envelope, Result, StoreError};
 
-/// Idle connections kept for reuse.
-const KEEP_IDLE: usize = 4;
+/// Idle connections kept for reuse: as many as requests read at once under load, since a new
+/// connection parses the schema and maps the file again (perf showed that churn as a good part
+/// of a small request's cost with 16 clients).
+const KEEP_IDLE: usize = 16;
+/// Prepared statements per connection: the catalog's and the annotation lists' queries.
+const STATEMENT_CACHE: usize = 64;
 
 /// A small pool of read-only connections: the store reads its log through it, and the read
 /// models' hot queries (`exact-projections`) use one of their own.
@@ -75,6 +79,7 @@ impl Readers {
         // Read pages through a memory map: viewport queries touch thousands of pages, and each
         // reader's own page cache is small; the map shares the OS cache without copying.
         conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
 
