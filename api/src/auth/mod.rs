@@ -17,7 +17,7 @@ pub mod sessions;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -54,6 +54,10 @@ pub struct Credentials {
     key: [u8; 32],
     verified: Mutex<HashMap<i64, Remembered>>,
     failures: Mutex<HashMap<String, Failures>>,
+    /// One password check per account at a time: requests that arrive together with the same
+    /// credentials (16 clients starting at once) wait for the first check and then find it
+    /// remembered, instead of each spending an argon2 hash.
+    checking: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Debug)]
@@ -77,6 +81,7 @@ impl Default for Credentials {
             key,
             verified: Mutex::default(),
             failures: Mutex::default(),
+            checking: Mutex::default(),
         }
     }
 }
@@ -97,6 +102,13 @@ impl Credentials {
                 && r.at.elapsed() < REMEMBER
                 && constant_time_eq(&r.digest, &digest)
         })
+    }
+
+    /// The turn to check a password of `user`.
+    fn check_turn(&self, user: i64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut checking = self.checking.lock().expect("not poisoned");
+        checking.retain(|_, turn| Arc::strong_count(turn) > 1);
+        checking.entry(user).or_default().clone()
     }
 
     fn remember(&self, user: &UserRow, password: &str) {
@@ -331,6 +343,11 @@ impl AppState {
             self.credentials.failed(&keys);
             return Err(refused());
         };
+        let turn = self.credentials.check_turn(user.id);
+        let _turn = turn.lock().await;
+        if user.is_active && self.credentials.remembers(&user, password) {
+            return Ok(user);
+        }
         if !password::verify(password.to_owned(), user.password_hash.clone()).await? {
             self.credentials.failed(&keys);
             return Err(refused());
