@@ -18,6 +18,8 @@ exact_store::on_both_backends!(
     bad_input_is_a_json_4xx_and_changes_nothing,
     sessions_and_tokens_are_ways_in_too,
     live_updates_resume_from_a_position_and_stay_within_the_set,
+    annotation_lists_filter_and_expand_as_exact_does,
+    set_versions_read_annotations_as_they_were,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -790,7 +792,10 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(db: TestDb) {
         "time__gte=yesterday",
         "deleted=maybe",
         "as_of=soon",
-        "unique_identifier__contains=ab",
+        "vector_y=1,2",
+        "expand=nothing",
+        "verified_by=me",
+        "meta_data__isnull=perhaps",
     ] {
         let answer = app
             .get(&format!("/api/v1/annotations/annotations/?{query}"), ADMIN)
@@ -1163,4 +1168,319 @@ async fn live_updates_resume_from_a_position_and_stay_within_the_set(db: TestDb)
         .all(|(_, _, d)| d["payload"]["image"].as_i64().is_none_or(|i| i == image_id)));
     assert_eq!(seen[2].2["reason"], "second look");
     assert_eq!(seen[2].2["payload"]["description"], "seen live");
+}
+
+/// The ids of a list's results, in order.
+fn ids_of(answer: &support::Answer) -> Vec<i64> {
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    answer.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
+}
+
+async fn annotation_lists_filter_and_expand_as_exact_does(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let ann_id = app.user("ann").await;
+    let bob_id = app.user("bob").await;
+    let (ann, bob) = (("ann", "pw-ann"), ("bob", "pw-bob"));
+    let p = project(&app, ann, "Filters", 1).await;
+    let member = app
+        .post(
+            "/api/v1/users/team_membership/",
+            ann,
+            json!({"team": p.team, "user": bob_id}),
+        )
+        .await;
+    assert_eq!(member.status, StatusCode::CREATED, "{member:?}");
+    let image_id = image(&app, ann, p.set, "filters.png", 300, 200).await;
+    let uuid = "7d2b0f9e-1c3a-4b5d-8e6f-0a1b2c3d4e5f";
+    let bodies = [
+        json!({"image": image_id, "annotation_type": p.annotation_type, "description": "Mitosis here",
+               "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}, "unique_identifier": uuid,
+               "meta_data": {"score": 0.9}}),
+        json!({"image": image_id, "annotation_type": p.annotation_type, "description": "mitosis?",
+               "vector": {"x1": 20, "y1": 20, "x2": 29, "y2": 29}}),
+        json!({"image": image_id, "annotation_type": p.annotation_type, "description": "",
+               "vector": {"x1": 40, "y1": 40, "x2": 49, "y2": 49}}),
+    ];
+    let mut ids = Vec::new();
+    for body in bodies {
+        let created = app
+            .post("/api/v1/annotations/annotations/", ann, body)
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+        ids.push(created.json["id"].as_i64().unwrap());
+    }
+    // Bob rejects the second: `verified_by` finds verdicts either way.
+    let verdict = app
+        .post(
+            "/api/v1/annotations/verifications/",
+            bob,
+            json!({"annotation": ids[1], "verified": false}),
+        )
+        .await;
+    assert_eq!(verdict.status, StatusCode::CREATED, "{verdict:?}");
+    let verdict_id = verdict.json["id"].as_i64().unwrap();
+
+    let list = |query: &str| format!("/api/v1/annotations/annotations/?image={image_id}&{query}");
+    // Case matters for `__contains`, as in Django; a UUID matches in any case.
+    assert_eq!(
+        ids_of(&app.get(&list("description__contains=itosis"), ann).await),
+        ids[..2]
+    );
+    assert_eq!(
+        ids_of(&app.get(&list("description__contains=Mitosis"), ann).await),
+        ids[..1]
+    );
+    assert_eq!(
+        ids_of(&app.get(&list("description=mitosis%3F"), ann).await),
+        ids[1..2]
+    );
+    assert_eq!(
+        ids_of(
+            &app.get(&list("unique_identifier__contains=1C3A-4B5D"), ann)
+                .await
+        ),
+        ids[..1]
+    );
+    assert_eq!(
+        ids_of(&app.get(&list("meta_data__isnull=false"), ann).await),
+        ids[..1]
+    );
+    assert_eq!(
+        ids_of(&app.get(&list("meta_data__isnull=true"), ann).await),
+        ids[1..]
+    );
+    assert_eq!(
+        ids_of(&app.get(&list(&format!("verified_by={bob_id}")), ann).await),
+        ids[1..2]
+    );
+    assert!(ids_of(&app.get(&list(&format!("verified_by={ann_id}")), ann).await).is_empty());
+    // A verdict filter reads current verdicts: with `as_of` it is refused, not ignored.
+    let refused = app
+        .get(&list(&format!("verified_by={bob_id}&as_of=1")), ann)
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
+    let unanswered = app.get(&list("vector_x=1,5"), ann).await;
+    assert_eq!(unanswered.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unanswered.json["code"], "unsupported_filter");
+
+    // `expand` as EXACT's viewer asks for it: ids replaced by the objects.
+    let expanded = app
+        .get(
+            &list("expand=user,last_editor,annotation_type,image,uploaded_media_files&limit=1"),
+            ann,
+        )
+        .await;
+    assert_eq!(expanded.status, StatusCode::OK, "{expanded:?}");
+    let first = &expanded.json["results"][0];
+    assert_eq!(first["user"]["username"], "ann");
+    assert_eq!(first["last_editor"]["id"], ann_id);
+    assert_eq!(first["annotation_type"]["name"], "cell");
+    assert_eq!(first["annotation_type"]["id"], p.annotation_type);
+    assert_eq!(first["image"]["name"], "filters.png");
+    assert_eq!(first["uploaded_media_files"], json!([]));
+    assert_eq!(first["description"], "Mitosis here");
+    // `fields` and `expand` together; a single annotation expands too.
+    let shaped = app.get(&list("fields=id,user&expand=user"), ann).await;
+    assert_eq!(
+        shaped.json["results"][2],
+        json!({"id": ids[2], "user": shaped.json["results"][0]["user"]})
+    );
+    let one = app
+        .get(
+            &format!("/api/v1/annotations/annotations/{}/?expand=image", ids[0]),
+            ann,
+        )
+        .await;
+    assert_eq!(one.json["image"]["id"], image_id);
+    // Verdicts expand their annotation and user; the access log its image and user.
+    let verdicts = app
+        .get(
+            &format!(
+                "/api/v1/annotations/verifications/?expand=annotation,user&annotation={}",
+                ids[1]
+            ),
+            ann,
+        )
+        .await;
+    assert_eq!(verdicts.json["results"][0]["id"], verdict_id);
+    assert_eq!(verdicts.json["results"][0]["user"]["username"], "bob");
+    assert_eq!(
+        verdicts.json["results"][0]["annotation"]["description"],
+        "mitosis?"
+    );
+    let verdict_one = app
+        .get(
+            &format!("/api/v1/annotations/verifications/{verdict_id}/?expand=user"),
+            ann,
+        )
+        .await;
+    assert_eq!(verdict_one.json["user"]["id"], bob_id);
+    // A name that cannot be expanded is a 400 naming the field and what can be.
+    let unknown = app.get(&list("expand=team"), ann).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{unknown:?}");
+    assert_eq!(unknown.json["field"], "expand");
+    assert!(unknown.json["message"]
+        .as_str()
+        .unwrap()
+        .contains("last_editor"));
+    // What the caller may not read stays an id: an outsider sees nothing at all.
+    app.user("eve").await;
+    let outsider = app.get(&list("expand=user"), ("eve", "pw-eve")).await;
+    assert!(ids_of(&outsider).is_empty());
+}
+
+async fn set_versions_read_annotations_as_they_were(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    app.user("eve").await;
+    let (ann, eve) = (("ann", "pw-ann"), ("eve", "pw-eve"));
+    let p = project(&app, ann, "Versions", 1).await;
+    let image_id = image(&app, ann, p.set, "versions.png", 300, 200).await;
+    let mut ids = Vec::new();
+    for x in [10, 60, 110] {
+        let created = app
+            .post(
+                "/api/v1/annotations/annotations/",
+                ann,
+                json!({"image": image_id, "annotation_type": p.annotation_type,
+                       "vector": {"x1": x, "y1": 10, "x2": x + 20, "y2": 30}}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+        ids.push(created.json["id"].as_i64().unwrap());
+    }
+    let made = app
+        .post(
+            "/api/v1/images/set_versions/",
+            ann,
+            json!({"name": "train-v1", "imagesets": [p.set]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    assert_eq!(made.json["imagesets"], json!([p.set]));
+    let version = made.json["id"].as_i64().unwrap();
+    // The version names the log as it stood just before its own event.
+    assert_eq!(
+        made.json["position"].as_i64(),
+        Some(app.position().await - 1)
+    );
+
+    // After the version: one moved, one deleted, one new, one untouched.
+    let moved = app
+        .patch(
+            &format!("/api/v1/annotations/annotations/{}/", ids[1]),
+            ann,
+            json!({"vector": {"x1": 200, "y1": 100, "x2": 240, "y2": 140}}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{moved:?}");
+    let deleted = app
+        .delete(&format!("/api/v1/annotations/annotations/{}/", ids[2]), ann)
+        .await;
+    assert!(deleted.status.is_success(), "{deleted:?}");
+    let later = app
+        .post(
+            "/api/v1/annotations/annotations/",
+            ann,
+            json!({"image": image_id, "annotation_type": p.annotation_type,
+                   "vector": {"x1": 5, "y1": 150, "x2": 25, "y2": 170}}),
+        )
+        .await;
+    assert_eq!(later.status, StatusCode::CREATED);
+
+    let rows = app
+        .get(
+            &format!("/api/v1/annotations/annotation_versions/?version={version}"),
+            ann,
+        )
+        .await;
+    assert_eq!(rows.status, StatusCode::OK, "{rows:?}");
+    assert_eq!(
+        rows.json["count"], 3,
+        "the later annotation is not in the version"
+    );
+    let results = rows.json["results"].as_array().unwrap();
+    let row_of = |id: i64| results.iter().find(|r| r["annotation"] == id).unwrap();
+    assert_eq!(row_of(ids[0])["has_changes"], false);
+    assert_eq!(row_of(ids[1])["has_changes"], true);
+    assert_eq!(row_of(ids[1])["vector"]["x1"], 60, "the vector as it was");
+    assert_eq!(row_of(ids[2])["deleted"], false);
+    assert_eq!(row_of(ids[2])["has_changes"], true);
+    let changed = app
+        .get(
+            &format!("/api/v1/annotations/annotation_versions/?version={version}&has_changes=true"),
+            ann,
+        )
+        .await;
+    assert_eq!(changed.json["count"], 2);
+    let unchanged = app
+        .get(
+            &format!(
+                "/api/v1/annotations/annotation_versions/?version={version}&has_changes=false"
+            ),
+            ann,
+        )
+        .await;
+    assert_eq!(unchanged.json["results"][0]["annotation"], ids[0]);
+    let one_id = row_of(ids[1])["id"].as_i64().unwrap();
+    let one = app
+        .get(
+            &format!("/api/v1/annotations/annotation_versions/{one_id}/"),
+            ann,
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::OK, "{one:?}");
+    assert_eq!(one.json["vector"]["x2"], 80);
+
+    // The version is listed for those who may read its sets, and for nobody else.
+    let listed = app
+        .get("/api/v1/images/set_versions/?name=train-v1", ann)
+        .await;
+    assert_eq!(listed.json["count"], 1);
+    assert!(
+        app.get("/api/v1/images/set_versions/", eve).await.json["results"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    for path in [
+        format!("/api/v1/images/set_versions/{version}/"),
+        format!("/api/v1/annotations/annotation_versions/?version={version}"),
+        format!("/api/v1/annotations/annotation_versions/{one_id}/"),
+    ] {
+        assert_eq!(
+            app.get(&path, eve).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    // Bad input changes nothing: no version filter, a taken name, a set one may not read.
+    let before = app.position().await;
+    let unfiltered = app
+        .get("/api/v1/annotations/annotation_versions/", ann)
+        .await;
+    assert_eq!(unfiltered.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unfiltered.json["field"], "version");
+    let taken = app
+        .post(
+            "/api/v1/images/set_versions/",
+            ann,
+            json!({"name": "train-v1", "imagesets": [p.set]}),
+        )
+        .await;
+    assert!(taken.status.is_client_error(), "{taken:?}");
+    let foreign = app
+        .post(
+            "/api/v1/images/set_versions/",
+            eve,
+            json!({"name": "stolen", "imagesets": [p.set]}),
+        )
+        .await;
+    assert!(foreign.status.is_client_error(), "{foreign:?}");
+    assert_eq!(app.position().await, before);
 }

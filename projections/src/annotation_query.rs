@@ -27,6 +27,17 @@ pub struct AnnotationQuery {
     /// Whether the vector is null (GLOBAL types and "not in image"): EXACT's `vector__isnull`.
     pub vector_is_null: Option<bool>,
     pub unique_identifier: Option<uuid::Uuid>,
+    /// Part of the UUID's text (any case).
+    pub unique_identifier_contains: Option<String>,
+    /// The description, exactly.
+    pub description: Option<String>,
+    /// Part of the description (case matters, as Django's `__contains`).
+    pub description_contains: Option<String>,
+    /// Whether `meta_data` is null: EXACT's `meta_data__isnull`.
+    pub meta_data_is_null: Option<bool>,
+    /// Annotations this user has given a verdict on (accept or reject): EXACT's `verified_by`.
+    /// Reads the current verdicts; not available with `as_of`.
+    pub verified_by: Option<i64>,
     /// Where the current verdicts leave the annotation; not available with `as_of`.
     pub consensus: Option<Consensus>,
     /// Creation time, microseconds since 1970, both ends included.
@@ -197,7 +208,7 @@ impl Sql {
 
 impl AnnotationQuery {
     fn check(&self) -> Result<(), QueryError> {
-        if self.as_of.is_some() && self.consensus.is_some() {
+        if self.as_of.is_some() && (self.consensus.is_some() || self.verified_by.is_some()) {
             return Err(QueryError::Invalid(
                 "a verdict filter reads the current verdicts: it cannot be combined with as_of",
             ));
@@ -345,6 +356,33 @@ impl AnnotationQuery {
         if let Some(uuid) = self.unique_identifier {
             sql.push(" AND a.unique_identifier = ")
                 .bind(Param::Text(uuid.to_string()));
+        }
+        // Substring tests that match case on both backends (LIKE would not on SQLite).
+        let position = if postgres { "strpos" } else { "instr" };
+        if let Some(text) = &self.unique_identifier_contains {
+            sql.push(&format!(" AND {position}(a.unique_identifier, "))
+                .bind(Param::Text(text.to_lowercase()))
+                .push(") > 0");
+        }
+        if let Some(text) = &self.description {
+            sql.push(&format!(" AND {s}.description = "))
+                .bind(Param::Text(text.clone()));
+        }
+        if let Some(text) = &self.description_contains {
+            sql.push(&format!(" AND {position}({s}.description, "))
+                .bind(Param::Text(text.clone()))
+                .push(") > 0");
+        }
+        if let Some(null) = self.meta_data_is_null {
+            sql.push(&format!(
+                " AND {s}.meta_data IS {}NULL",
+                if null { "" } else { "NOT " }
+            ));
+        }
+        if let Some(user) = self.verified_by {
+            sql.push(" AND EXISTS (SELECT 1 FROM verifications v WHERE v.annotation = a.id AND v.user_id = ")
+                .bind(Param::Int(user))
+                .push(")");
         }
         if let Some(consensus) = self.consensus {
             // Net of the verdicts: twice the accepts minus all verdicts.

@@ -165,6 +165,16 @@ pub struct TokenRow {
 }
 
 /// One `LogImageAction`: action 1 opened, 2 closed.
+/// A name for image sets as they stood at a log position.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct DatasetVersionRow {
+    pub id: i64,
+    pub name: String,
+    pub position: i64,
+    pub creator: i64,
+    pub time: i64,
+}
+
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct AccessRow {
     pub position: i64,
@@ -274,6 +284,13 @@ sqlite_row!(TokenRow {
     name,
     created,
     revoked
+});
+sqlite_row!(DatasetVersionRow {
+    id,
+    name,
+    position,
+    creator,
+    time
 });
 sqlite_row!(AccessRow {
     position,
@@ -653,6 +670,30 @@ impl ReadDb {
     pub async fn dataset_version_named(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
         let sql = "SELECT id FROM dataset_versions WHERE name = $1";
         fetch!(self, query_scalar, fetch_optional, sql, name.trim())
+    }
+
+    pub async fn dataset_versions(&self) -> Result<Vec<DatasetVersionRow>, sqlx::Error> {
+        let sql = "SELECT id, name, position, creator, time FROM dataset_versions ORDER BY id";
+        fetch!(self, query_as, fetch_all, sql)
+    }
+
+    /// (dataset version, image set) of every version.
+    pub async fn dataset_version_links(&self) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        let sql = "SELECT dataset_version, image_set FROM dataset_version_sets \
+                   ORDER BY dataset_version, image_set";
+        fetch!(self, query_as, fetch_all, sql)
+    }
+
+    /// Every image of these sets, deleted ones included (a version may name them).
+    pub async fn image_ids_of_sets(&self, sets: &[i64]) -> Result<Vec<i64>, sqlx::Error> {
+        let mut ids = Vec::new();
+        for set in sets {
+            let sql = "SELECT id FROM images WHERE image_set = $1 ORDER BY id";
+            let found: Vec<i64> = fetch!(self, query_scalar, fetch_all, sql, set)?;
+            ids.extend(found);
+        }
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// The position and sets a dataset version names.

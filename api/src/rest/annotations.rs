@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::expand::{expand, expand_results, Related};
 use super::input::{wrong, Fields, Input};
 use super::params::{format_time, parse_time, Params};
 use super::{caller_for, if_match, with_etag};
@@ -113,7 +114,7 @@ fn annotation_out(a: &AnnotationRow) -> AnnotationOut<'_> {
     }
 }
 
-fn annotation_json(a: &AnnotationRow) -> Value {
+pub(super) fn annotation_json(a: &AnnotationRow) -> Value {
     serde_json::to_value(annotation_out(a)).expect("an annotation serializes")
 }
 
@@ -153,14 +154,20 @@ async fn as_of(state: &AppState, params: &Params) -> Result<Option<i64>, ApiErro
 /// EXACT's filters that this server does not answer yet: refused rather than ignored, so that
 /// nobody mistakes an unfiltered list for a filtered one.
 const UNANSWERED: &[&str] = &[
-    "unique_identifier__contains",
-    "description__contains",
-    "verified_by",
     "verified_by__range",
     "vector_x",
     "vector_y",
-    "meta_data__isnull",
     "annotationversion",
+];
+
+/// What `expand=` may replace in an annotation.
+const ANNOTATION_EXPANDS: &[(&str, Related)] = &[
+    ("user", Related::User),
+    ("last_editor", Related::User),
+    ("annotation_type", Related::AnnotationType),
+    ("image", Related::Image),
+    ("uploaded_media_files", Related::Empty),
+    ("annotationversion_set", Related::Empty),
 ];
 
 async fn query_from(
@@ -185,6 +192,11 @@ async fn query_from(
         last_editor: params.int("last_editor")?,
         deleted: params.bool("deleted")?,
         vector_is_null: params.bool("vector__isnull")?,
+        meta_data_is_null: params.bool("meta_data__isnull")?,
+        verified_by: params.int("verified_by")?,
+        description: params.str("description").map(str::to_owned),
+        description_contains: params.str("description__contains").map(str::to_owned),
+        unique_identifier_contains: params.str("unique_identifier__contains").map(str::to_owned),
         as_of: as_of(state, params).await?,
         ..AnnotationQuery::default()
     };
@@ -248,9 +260,11 @@ async fn list_annotations(
     } else {
         state.read.count_annotations(&query).await?
     };
-    if params.reshapes() {
+    if params.reshapes() || params.str("expand").is_some() {
         let results = rows.iter().map(annotation_json).collect();
-        return Ok(Json(params.paginated(count, limit, offset, results)).into_response());
+        let mut page = params.paginated(count, limit, offset, results);
+        expand_results(&state, &auth, &params, &mut page, ANNOTATION_EXPANDS).await?;
+        return Ok(Json(page).into_response());
     }
     let results: Vec<AnnotationOut<'_>> = rows.iter().map(annotation_out).collect();
     Ok(Json(params.typed_page(count, limit, offset, results)).into_response())
@@ -273,11 +287,16 @@ async fn get_annotation(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let row = readable_annotation(&state, &auth, id).await?;
-    Ok(with_etag(
-        StatusCode::OK,
-        params.shape(annotation_json(&row)),
-        row.version,
-    ))
+    let mut body = params.shape(annotation_json(&row));
+    expand(
+        &state,
+        &auth,
+        &params,
+        std::slice::from_mut(&mut body),
+        ANNOTATION_EXPANDS,
+    )
+    .await?;
+    Ok(with_etag(StatusCode::OK, body, row.version))
 }
 
 fn annotation_input(value: &Value) -> Result<(Option<i64>, AnnotationInput), ApiError> {
@@ -557,19 +576,36 @@ async fn list_verifications(
         .filter(|v| from.is_none_or(|f| v.time >= f) && to.is_none_or(|t| v.time <= t))
         .map(verification_json)
         .collect();
-    Ok(Json(params.page_of(rows)?))
+    let mut page = params.page_of(rows)?;
+    expand_results(&state, &auth, &params, &mut page, VERIFICATION_EXPANDS).await?;
+    Ok(Json(page))
 }
+
+/// What `expand=` may replace in a verdict.
+const VERIFICATION_EXPANDS: &[(&str, Related)] =
+    &[("annotation", Related::Annotation), ("user", Related::User)];
 
 async fn get_verification(
     State(state): State<AppState>,
     auth: Authenticated,
+    params: Params,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let rows = visible_verifications(&state, &auth, 0, 0).await?;
-    rows.iter()
+    let row = rows
+        .iter()
         .find(|v| v.position == id)
-        .map(|v| Json(verification_json(v)))
-        .ok_or_else(|| DomainError::NotFound("verification").into())
+        .ok_or(DomainError::NotFound("verification"))?;
+    let mut body = params.shape(verification_json(row));
+    expand(
+        &state,
+        &auth,
+        &params,
+        std::slice::from_mut(&mut body),
+        VERIFICATION_EXPANDS,
+    )
+    .await?;
+    Ok(Json(body))
 }
 
 /// The caller's verdict (JSON or form fields): `annotation`, `verified`. A later verdict of
@@ -652,7 +688,10 @@ async fn list_access(
         }
     }
     rows.sort_by_key(|r| r["id"].as_i64());
-    Ok(Json(params.page_of(rows)?))
+    let mut page = params.page_of(rows)?;
+    let expandable = [("image", Related::Image), ("user", Related::User)];
+    expand_results(&state, &auth, &params, &mut page, &expandable).await?;
+    Ok(Json(page))
 }
 
 /// The viewer's report that the caller opened (action 1) or closed (2) an image.

@@ -98,7 +98,7 @@ fn not_found(what: &'static str) -> ApiError {
 
 // ---- users ----
 
-fn user_json(user: &UserRow, teams: &[i64]) -> Value {
+pub(super) fn user_json(user: &UserRow, teams: &[i64]) -> Value {
     json!({
         "id": user.id,
         "username": user.username,
@@ -112,7 +112,7 @@ fn user_json(user: &UserRow, teams: &[i64]) -> Value {
     })
 }
 
-async fn teams_by_user(state: &AppState) -> Result<BTreeMap<i64, Vec<i64>>, ApiError> {
+pub(super) async fn teams_by_user(state: &AppState) -> Result<BTreeMap<i64, Vec<i64>>, ApiError> {
     let mut by_user: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for m in state.read.all_memberships().await? {
         by_user.entry(m.user_id).or_default().push(m.team);
@@ -744,7 +744,7 @@ async fn update_product(
 
 // ---- annotation types ----
 
-fn type_json(t: &AnnotationTypeRow) -> Value {
+pub(super) fn type_json(t: &AnnotationTypeRow) -> Value {
     json!({
         "id": t.id,
         "name": t.name,

@@ -80,7 +80,7 @@ fn image_path(state: &AppState, image: &ImageRow) -> PathBuf {
     set_folder(state, image.image_set).join(&image.filename)
 }
 
-fn image_json(image: &ImageRow, annotations: Option<Vec<i64>>) -> Value {
+pub(super) fn image_json(image: &ImageRow, annotations: Option<Vec<i64>>) -> Value {
     let mut value = json!({
         "id": image.id,
         "name": image.name,
@@ -191,7 +191,7 @@ async fn list_images(
 }
 
 /// The live image `id` if the caller may read its set; 404 otherwise.
-async fn readable_image(
+pub(super) async fn readable_image(
     state: &AppState,
     auth: &Authenticated,
     id: i64,

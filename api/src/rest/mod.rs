@@ -9,10 +9,12 @@ mod accounts;
 mod annotations;
 mod catalog;
 mod events;
+mod expand;
 mod images;
 pub mod input;
 pub mod openapi;
 pub mod params;
+mod versions;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -33,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .merge(annotations::router())
         .merge(images::api_router())
         .merge(events::router())
+        .merge(versions::router())
         .merge(openapi::router())
         .route("/timesync/", get(timesync))
         .route("/processing/{*rest}", any(not_built))

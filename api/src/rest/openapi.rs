@@ -388,6 +388,41 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     (
         "get",
+        "/images/set_versions/",
+        "Dataset versions: image sets as they stood at a log position",
+        Some("SetVersionPage"),
+        None,
+    ),
+    (
+        "post",
+        "/images/set_versions/",
+        "Name image sets as they stand now (or at `position`)",
+        Some("SetVersion"),
+        Some("SetVersion"),
+    ),
+    (
+        "get",
+        "/images/set_versions/{id}/",
+        "One dataset version",
+        Some("SetVersion"),
+        None,
+    ),
+    (
+        "get",
+        "/annotations/annotation_versions/",
+        "The annotations of a version (`version=`) as they were then",
+        Some("AnnotationVersionPage"),
+        None,
+    ),
+    (
+        "get",
+        "/annotations/annotation_versions/{id}/",
+        "One annotation as a version holds it",
+        Some("AnnotationVersion"),
+        None,
+    ),
+    (
+        "get",
         "/events/",
         "Live updates of an image set or image (Server-Sent Events)",
         None,
@@ -559,6 +594,31 @@ fn schemas() -> Map<String, Value> {
             ("user", "integer"),
             ("time", "time"),
             ("verified", "boolean"),
+        ]),
+    );
+    add(
+        "SetVersion",
+        object(&[
+            ("id", "integer"),
+            ("name", "string"),
+            ("imagesets", "ids"),
+            ("time", "time"),
+            ("creator", "integer"),
+            ("position", "integer"),
+            ("file", "string?"),
+        ]),
+    );
+    add(
+        "AnnotationVersion",
+        object(&[
+            ("id", "integer"),
+            ("version", "integer"),
+            ("annotation", "integer"),
+            ("image", "integer"),
+            ("annotation_type", "integer"),
+            ("deleted", "boolean"),
+            ("vector", "json"),
+            ("has_changes", "boolean"),
         ]),
     );
     add(

@@ -1,0 +1,280 @@
+//! Dataset versions as EXACT's `set_versions` (a name for image sets as they stood at one log
+//! position, made by anyone who may read the sets), and `annotation_versions`: each annotation
+//! of such a version as it was then, read from the history, with `has_changes` telling whether
+//! it differs now. EXACT copied every annotation into a table to make a version; here a version
+//! is a position, and its rows are the history as of it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use exact_domain::DomainError;
+use exact_projections::annotation_query::AnnotationQuery;
+use exact_projections::annotations::AnnotationRow;
+use exact_projections::catalog_read::DatasetVersionRow;
+use serde_json::{json, Value};
+
+use super::input::{missing, Fields, Input};
+use super::params::{format_time, Params};
+use super::{caller_for, not_built};
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/images/set_versions/",
+            get(list_set_versions).post(create_set_version),
+        )
+        .route("/images/set_versions/{id}/", get(get_set_version))
+        // Attaching a file to a version (EXACT's `add`) is not built.
+        .route("/images/set_versions/{id}/add/", any(not_built))
+        .route(
+            "/annotations/annotation_versions/",
+            get(list_annotation_versions),
+        )
+        .route(
+            "/annotations/annotation_versions/{id}/",
+            get(get_annotation_version),
+        )
+}
+
+/// A version with the sets it names.
+struct SetVersion {
+    row: DatasetVersionRow,
+    sets: Vec<i64>,
+}
+
+fn set_version_json(v: &SetVersion) -> Value {
+    json!({
+        "id": v.row.id,
+        "name": v.row.name,
+        "imagesets": v.sets,
+        "time": format_time(v.row.time),
+        "creator": v.row.creator,
+        "position": v.row.position,
+        "file": Value::Null,
+    })
+}
+
+/// The versions whose every set the caller may read, by id.
+async fn visible_versions(
+    state: &AppState,
+    auth: &Authenticated,
+) -> Result<BTreeMap<i64, SetVersion>, ApiError> {
+    let readable: BTreeSet<i64> = state
+        .read
+        .readable_sets(auth.caller.actor)
+        .await?
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let mut sets: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (version, set) in state.read.dataset_version_links().await? {
+        sets.entry(version).or_default().push(set);
+    }
+    let mut visible = BTreeMap::new();
+    for row in state.read.dataset_versions().await? {
+        let sets = sets.remove(&row.id).unwrap_or_default();
+        if auth.caller.actor.superuser || sets.iter().all(|s| readable.contains(s)) {
+            visible.insert(row.id, SetVersion { row, sets });
+        }
+    }
+    Ok(visible)
+}
+
+async fn visible_version(
+    state: &AppState,
+    auth: &Authenticated,
+    id: i64,
+) -> Result<SetVersion, ApiError> {
+    visible_versions(state, auth)
+        .await?
+        .remove(&id)
+        .ok_or_else(|| DomainError::NotFound("set version").into())
+}
+
+async fn list_set_versions(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let ids = params.id_filter("id")?;
+    let set = params.int("imagesets")?;
+    let rows = visible_versions(&state, &auth)
+        .await?
+        .values()
+        .filter(|v| ids.as_ref().is_none_or(|ids| ids.contains(&v.row.id)))
+        .filter(|v| params.text_matches("name", &v.row.name))
+        .filter(|v| set.is_none_or(|s| v.sets.contains(&s)))
+        .map(set_version_json)
+        .collect();
+    Ok(Json(params.page_of(rows)?))
+}
+
+async fn get_set_version(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let version = visible_version(&state, &auth, id).await?;
+    Ok(Json(params.shape(set_version_json(&version))))
+}
+
+/// `name` and `imagesets`, and optionally the log `position` to name (default: now).
+async fn create_set_version(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let name = fields.required_string("name")?;
+    let sets = fields
+        .ids("imagesets")?
+        .ok_or_else(|| missing("imagesets"))?;
+    let position = fields.int("position")?;
+    let written = state
+        .commands
+        .create_dataset_version(
+            &caller_for(&auth, &body),
+            name,
+            position,
+            sets.into_iter().collect(),
+        )
+        .await?;
+    let version = visible_version(&state, &auth, written.id).await?;
+    Ok((StatusCode::CREATED, Json(set_version_json(&version))).into_response())
+}
+
+// ---- annotation versions ----
+
+/// An annotation version's id: its dataset version and annotation, as one number.
+fn version_row_id(version: i64, annotation: i64) -> i64 {
+    (version << 32) | annotation
+}
+
+fn annotation_version_json(
+    version: i64,
+    then: &AnnotationRow,
+    now: Option<&AnnotationRow>,
+) -> Value {
+    let has_changes = now.is_none_or(|now| {
+        now.vector != then.vector
+            || now.annotation_type != then.annotation_type
+            || now.deleted != then.deleted
+    });
+    json!({
+        "id": version_row_id(version, then.id),
+        "version": version,
+        "annotation": then.id,
+        "image": then.image,
+        "annotation_type": then.annotation_type,
+        "deleted": then.deleted,
+        "vector": then.vector.as_deref().and_then(|v| serde_json::from_str::<Value>(v).ok()),
+        "has_changes": has_changes,
+    })
+}
+
+/// The annotations of `version` as they were, with the filters of `params`.
+async fn version_query(
+    state: &AppState,
+    version: &SetVersion,
+    params: &Params,
+) -> Result<AnnotationQuery, ApiError> {
+    let mut images = state.read.image_ids_of_sets(&version.sets).await?;
+    if let Some(wanted) = params.id_filter("image")? {
+        images.retain(|i| wanted.contains(i));
+    }
+    let annotations = params.id_filter("annotation")?;
+    if annotations.as_ref().is_some_and(Vec::is_empty) {
+        images.clear();
+    }
+    Ok(AnnotationQuery {
+        images: Some(images),
+        ids: annotations.unwrap_or_default(),
+        annotation_types: params.id_filter("annotation_type")?.unwrap_or_default(),
+        deleted: params.bool("deleted")?,
+        as_of: Some(version.row.position),
+        ..AnnotationQuery::default()
+    })
+}
+
+/// The current rows of `then`'s annotations, by id.
+async fn current_rows(
+    state: &AppState,
+    then: &[AnnotationRow],
+) -> Result<BTreeMap<i64, AnnotationRow>, ApiError> {
+    if then.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let query = AnnotationQuery {
+        ids: then.iter().map(|a| a.id).collect(),
+        ..AnnotationQuery::default()
+    };
+    let rows = state.read.annotations(&query).await?;
+    Ok(rows.into_iter().map(|a| (a.id, a)).collect())
+}
+
+/// `version` is required: a version's rows are the history as of its position.
+/// `has_changes` is answered after reading the whole version.
+async fn list_annotation_versions(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let version_id = params.int("version")?.ok_or_else(|| missing("version"))?;
+    let version = visible_version(&state, &auth, version_id).await?;
+    let mut query = version_query(&state, &version, &params).await?;
+    let (limit, offset) = params.page()?;
+    let Some(has_changes) = params.bool("has_changes")? else {
+        query.limit = Some(limit);
+        query.offset = offset;
+        let then = state.read.annotations(&query).await?;
+        let now = current_rows(&state, &then).await?;
+        query.limit = None;
+        query.offset = 0;
+        let count = state.read.count_annotations(&query).await?;
+        let results = then
+            .iter()
+            .map(|a| annotation_version_json(version_id, a, now.get(&a.id)))
+            .collect();
+        return Ok(Json(params.paginated(count, limit, offset, results)));
+    };
+    let then = state.read.annotations(&query).await?;
+    let now = current_rows(&state, &then).await?;
+    let rows = then
+        .iter()
+        .map(|a| annotation_version_json(version_id, a, now.get(&a.id)))
+        .filter(|row| row["has_changes"] == has_changes)
+        .collect();
+    Ok(Json(params.page_of(rows)?))
+}
+
+async fn get_annotation_version(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let (version_id, annotation) = (id >> 32, id & 0xffff_ffff);
+    let version = visible_version(&state, &auth, version_id)
+        .await
+        .map_err(|_| ApiError::from(DomainError::NotFound("annotation version")))?;
+    let mut query = version_query(&state, &version, &params).await?;
+    query.ids = vec![annotation];
+    let then = state.read.annotations(&query).await?;
+    let row = then
+        .first()
+        .ok_or(DomainError::NotFound("annotation version"))?;
+    let now = current_rows(&state, &then).await?;
+    Ok(Json(params.shape(annotation_version_json(
+        version_id,
+        row,
+        now.get(&row.id),
+    ))))
+}
