@@ -91,7 +91,8 @@ pub struct VerificationRow {
 /// Read access to the read models.
 #[derive(Clone, Debug)]
 pub enum ReadDb {
-    /// sqlx for most queries; rusqlite readers for the ones that return thousands of rows.
+    /// The store's rusqlite readers for the catalog and annotation queries; the sqlx pool for
+    /// the rest (counts, history, overview, verdict rows).
     Sqlite(SqlitePool, SqliteReaders),
     Postgres(PgPool),
 }

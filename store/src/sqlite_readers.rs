@@ -4,7 +4,8 @@
 //! task separately, a thread wake-up per row: about 20 µs a row on a small machine, which made
 //! reading the log the slowest thing the store did. rusqlite steps rows in the thread that asks,
 //! so a page of thousands of events is one hand-over. Both drivers link the same bundled SQLite
-//! (`libsqlite3-sys`); writes and migrations stay with sqlx.
+//! (`libsqlite3-sys`); writes have a rusqlite connection of their own (`sqlite.rs`), and
+//! migrations run through sqlx.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
