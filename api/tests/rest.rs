@@ -20,6 +20,7 @@ exact_store::on_both_backends!(
     live_updates_resume_from_a_position_and_stay_within_the_set,
     annotation_lists_filter_and_expand_as_exact_does,
     set_versions_read_annotations_as_they_were,
+    set_tags_are_names_on_sets_with_stable_ids,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -172,10 +173,14 @@ async fn a_team_annotates_an_uploaded_image(db: TestDb) {
     assert_eq!(page.json["count"], 121);
     assert_eq!(page.json["results"].as_array().unwrap().len(), 21);
     assert!(page.json["next"].is_null());
-    assert!(page.json["previous"]
-        .as_str()
-        .unwrap()
-        .contains("offset=50"));
+    // A link a client can follow: the whole path, `/api/v1` included.
+    let previous = page.json["previous"].as_str().unwrap();
+    assert!(previous.contains("offset=50"), "{previous}");
+    let followed = app
+        .get(&previous[previous.find("/api/v1/").unwrap()..], ann)
+        .await;
+    assert_eq!(followed.status, StatusCode::OK, "{previous}: {followed:?}");
+    assert_eq!(followed.json["results"].as_array().unwrap().len(), 50);
     // The viewport filter.
     let window = app
         .get(
@@ -1483,4 +1488,109 @@ async fn set_versions_read_annotations_as_they_were(db: TestDb) {
         .await;
     assert!(foreign.status.is_client_error(), "{foreign:?}");
     assert_eq!(app.position().await, before);
+}
+
+async fn set_tags_are_names_on_sets_with_stable_ids(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    app.user("eve").await;
+    let (ann, eve) = (("ann", "pw-ann"), ("eve", "pw-eve"));
+    let lab = project(&app, ann, "Tags", 1).await;
+    let other = app
+        .post(
+            "/api/v1/images/image_sets/",
+            ann,
+            json!({"name": "second", "team": lab.team}),
+        )
+        .await;
+    let other = other.json["id"].as_i64().unwrap();
+
+    let made = app
+        .post(
+            "/api/v1/images/set_tags/",
+            ann,
+            json!({"name": "mitosis", "imagesets": [lab.set, other]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    assert_eq!(made.json["imagesets"], json!([lab.set, other]));
+    let mitosis = made.json["id"].as_i64().unwrap();
+    let second = app
+        .post(
+            "/api/v1/images/set_tags/",
+            ann,
+            json!({"name": "training", "imagesets": [lab.set]}),
+        )
+        .await;
+    let training = second.json["id"].as_i64().unwrap();
+    assert_ne!(training, mitosis);
+    // The set shows the tag's id and its name.
+    let set = app
+        .get(&format!("/api/v1/images/image_sets/{}/", lab.set), ann)
+        .await;
+    assert_eq!(set.json["set_tags"], json!([mitosis, training]));
+    assert_eq!(set.json["tags"], json!(["mitosis", "training"]));
+    let by_set = app
+        .get(&format!("/api/v1/images/set_tags/?imagesets={other}"), ann)
+        .await;
+    assert_eq!(by_set.json["count"], 1);
+    assert_eq!(by_set.json["results"][0]["name"], "mitosis");
+
+    // Moved to one set; then taken off everywhere; given again, the name keeps its id.
+    let moved = app
+        .patch(
+            &format!("/api/v1/images/set_tags/{mitosis}/"),
+            ann,
+            json!({"imagesets": [other]}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{moved:?}");
+    assert_eq!(moved.json["imagesets"], json!([other]));
+    let removed = app
+        .delete(&format!("/api/v1/images/set_tags/{mitosis}/"), ann)
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get(&format!("/api/v1/images/set_tags/{mitosis}/"), ann)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let again = app
+        .post(
+            "/api/v1/images/set_tags/",
+            ann,
+            json!({"name": "mitosis", "imagesets": [lab.set]}),
+        )
+        .await;
+    assert_eq!(again.json["id"], mitosis);
+
+    // Outsiders see no tag and change no set; bad input changes nothing.
+    assert!(
+        app.get("/api/v1/images/set_tags/", eve).await.json["results"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let before = app.position().await;
+    for (who, body) in [
+        (eve, json!({"name": "mine", "imagesets": [lab.set]})),
+        (ann, json!({"name": "empty", "imagesets": []})),
+        (ann, json!({"name": "  ", "imagesets": [lab.set]})),
+        (ann, json!({"imagesets": [lab.set]})),
+        (ann, json!({"name": "half", "imagesets": [lab.set, 987654]})),
+    ] {
+        let refused = app
+            .post("/api/v1/images/set_tags/", who, body.clone())
+            .await;
+        assert!(refused.status.is_client_error(), "{body}: {refused:?}");
+        assert!(refused.json["code"].is_string());
+    }
+    assert_eq!(
+        app.delete(&format!("/api/v1/images/set_tags/{training}/"), eve)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.position().await, before, "nothing was written");
 }

@@ -940,6 +940,7 @@ struct SetLinks {
     images: BTreeMap<i64, Vec<i64>>,
     products: BTreeMap<i64, Vec<i64>>,
     tags: BTreeMap<i64, Vec<String>>,
+    tag_ids: BTreeMap<String, i64>,
 }
 
 async fn set_links(state: &AppState, auth: &Authenticated) -> Result<SetLinks, ApiError> {
@@ -955,10 +956,18 @@ async fn set_links(state: &AppState, auth: &Authenticated) -> Result<SetLinks, A
     for (set, name) in state.read.all_set_tags().await? {
         tags.entry(set).or_default().push(name);
     }
+    let tag_ids = state
+        .read
+        .set_tag_ids()
+        .await?
+        .into_iter()
+        .map(|(id, name)| (name, id))
+        .collect();
     Ok(SetLinks {
         images,
         products,
         tags,
+        tag_ids,
     })
 }
 
@@ -972,8 +981,11 @@ fn set_json(s: &ImageSetRow, links: &SetLinks) -> Value {
         "images": links.images.get(&s.id).cloned().unwrap_or_default(),
         "product_set": links.products.get(&s.id).cloned().unwrap_or_default(),
         "main_annotation_type": s.main_annotation_type,
-        // EXACT's tags are rows with ids; here they are names of the set, in `tags`.
-        "set_tags": [],
+        // EXACT's tags are rows with ids (`images/set_tags`); here they are names of the set,
+        // in `tags`, numbered in `set_tags`.
+        "set_tags": links.tags.get(&s.id).map_or_else(Vec::new, |names| {
+            names.iter().filter_map(|n| links.tag_ids.get(n).copied()).collect()
+        }),
         "tags": links.tags.get(&s.id).cloned().unwrap_or_default(),
         "team": s.team,
         "creator": s.creator,
@@ -1096,16 +1108,12 @@ async fn create_set(
     Ok(created(set_json(&set, &links), written.version))
 }
 
-async fn update_set(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Input(body): Input,
-) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let (set, _) = state.commands.set_access(&auth.caller, id).await?;
-    let current = SetSettings {
+/// A set's settings as they stand, tags included.
+pub(super) async fn current_settings(
+    state: &AppState,
+    set: &ImageSetRow,
+) -> Result<SetSettings, ApiError> {
+    Ok(SetSettings {
         name: set.name.clone(),
         location: set.location.clone(),
         description: set.description.clone(),
@@ -1115,9 +1123,20 @@ async fn update_set(
         priority: set.priority,
         collaboration_type: CollaborationType::try_from(set.collaboration_type).unwrap_or_default(),
         main_annotation_type: set.main_annotation_type,
-        tags: state.read.set_tags(id).await?.into_iter().collect(),
-    };
-    let settings = set_settings(&fields, current)?;
+        tags: state.read.set_tags(set.id).await?.into_iter().collect(),
+    })
+}
+
+async fn update_set(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let (set, _) = state.commands.set_access(&auth.caller, id).await?;
+    let settings = set_settings(&fields, current_settings(&state, &set).await?)?;
     let caller = caller_for(&auth, &body);
     state
         .commands

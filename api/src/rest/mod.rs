@@ -14,6 +14,7 @@ mod images;
 pub mod input;
 pub mod openapi;
 pub mod params;
+mod set_tags;
 mod versions;
 
 use axum::extract::DefaultBodyLimit;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(images::api_router())
         .merge(events::router())
         .merge(versions::router())
+        .merge(set_tags::router())
         .merge(openapi::router())
         .route("/timesync/", get(timesync))
         .route("/processing/{*rest}", any(not_built))

@@ -388,6 +388,41 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     (
         "get",
+        "/images/set_tags/",
+        "Tags: names on image sets, with ids",
+        Some("SetTagPage"),
+        None,
+    ),
+    (
+        "post",
+        "/images/set_tags/",
+        "Give image sets a tag",
+        Some("SetTag"),
+        Some("SetTag"),
+    ),
+    (
+        "get",
+        "/images/set_tags/{id}/",
+        "One tag",
+        Some("SetTag"),
+        None,
+    ),
+    (
+        "patch",
+        "/images/set_tags/{id}/",
+        "Rename a tag or move it to other sets",
+        Some("SetTag"),
+        Some("SetTag"),
+    ),
+    (
+        "delete",
+        "/images/set_tags/{id}/",
+        "Take a tag off every set",
+        None,
+        None,
+    ),
+    (
+        "get",
         "/images/set_versions/",
         "Dataset versions: image sets as they stood at a log position",
         Some("SetVersionPage"),
@@ -595,6 +630,10 @@ fn schemas() -> Map<String, Value> {
             ("time", "time"),
             ("verified", "boolean"),
         ]),
+    );
+    add(
+        "SetTag",
+        object(&[("id", "integer"), ("name", "string"), ("imagesets", "ids")]),
     );
     add(
         "SetVersion",

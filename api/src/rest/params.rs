@@ -60,9 +60,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
             .headers
             .get("x-forwarded-proto")
             .is_some_and(|v| v.as_bytes() == b"https");
+        // Inside the `/api/v1` router the request's URI has lost that prefix; links for the
+        // client need the path it asked for.
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
         Ok(Params {
             values,
-            uri: parts.uri.clone(),
+            uri,
             host,
             https,
         })

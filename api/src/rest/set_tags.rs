@@ -1,0 +1,224 @@
+//! EXACT's `images/set_tags`: a tag with an id and the image sets it is on. Here a tag is a
+//! name on image sets (part of each set's settings, changed by the set's own events); the
+//! catalog numbers each name the first time a set is given it, and these routes read and change
+//! the sets. A change touching several sets checks every one of them before changing any.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use exact_domain::image_set::ImageSetCommand;
+use exact_domain::permissions::Permission;
+use exact_domain::DomainError;
+use serde_json::{json, Value};
+
+use super::caller_for;
+use super::catalog::current_settings;
+use super::input::{missing, wrong, Fields, Input};
+use super::params::Params;
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/images/set_tags/", get(list_tags).post(create_tag))
+        .route(
+            "/images/set_tags/{id}/",
+            get(get_tag)
+                .patch(update_tag)
+                .put(update_tag)
+                .delete(delete_tag),
+        )
+}
+
+/// A tag name with the readable sets that carry it.
+struct Tag {
+    id: i64,
+    name: String,
+    sets: Vec<i64>,
+}
+
+fn tag_json(tag: &Tag) -> Value {
+    json!({"id": tag.id, "name": tag.name, "imagesets": tag.sets})
+}
+
+/// Every numbered tag that some set the caller may read carries, by id.
+async fn visible_tags(
+    state: &AppState,
+    auth: &Authenticated,
+) -> Result<BTreeMap<i64, Tag>, ApiError> {
+    let readable: BTreeSet<i64> = state
+        .read
+        .readable_sets(auth.caller.actor)
+        .await?
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let mut sets: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (set, name) in state.read.all_set_tags().await? {
+        if readable.contains(&set) {
+            sets.entry(name).or_default().push(set);
+        }
+    }
+    let mut tags = BTreeMap::new();
+    for (id, name) in state.read.set_tag_ids().await? {
+        if let Some(sets) = sets.remove(&name) {
+            tags.insert(id, Tag { id, name, sets });
+        }
+    }
+    Ok(tags)
+}
+
+async fn visible_tag(state: &AppState, auth: &Authenticated, id: i64) -> Result<Tag, ApiError> {
+    visible_tags(state, auth)
+        .await?
+        .remove(&id)
+        .ok_or_else(|| DomainError::NotFound("set tag").into())
+}
+
+async fn list_tags(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let ids = params.id_filter("id")?;
+    let set = params.int("imagesets")?;
+    let rows = visible_tags(&state, &auth)
+        .await?
+        .values()
+        .filter(|t| ids.as_ref().is_none_or(|ids| ids.contains(&t.id)))
+        .filter(|t| params.text_matches("name", &t.name))
+        .filter(|t| set.is_none_or(|s| t.sets.contains(&s)))
+        .map(tag_json)
+        .collect();
+    Ok(Json(params.page_of(rows)?))
+}
+
+async fn get_tag(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let tag = visible_tag(&state, &auth, id).await?;
+    Ok(Json(params.shape(tag_json(&tag))))
+}
+
+/// Gives each of `sets` the tags `change` makes of its own, after checking that the caller may
+/// edit every one of them.
+async fn retag(
+    state: &AppState,
+    auth: &Authenticated,
+    body: &Value,
+    sets: &BTreeSet<i64>,
+    change: impl Fn(i64, &mut BTreeSet<String>),
+) -> Result<(), ApiError> {
+    let mut changes = Vec::with_capacity(sets.len());
+    for &id in sets {
+        let (set, permissions) = state.commands.set_access(&auth.caller, id).await?;
+        if !permissions.contains(Permission::EditSet) {
+            return Err(DomainError::ForbiddenInSet(Permission::EditSet).into());
+        }
+        let mut settings = current_settings(state, &set).await?;
+        let before = settings.tags.clone();
+        change(id, &mut settings.tags);
+        if settings.tags != before {
+            changes.push((id, settings));
+        }
+    }
+    let caller = caller_for(auth, body);
+    for (id, settings) in changes {
+        state
+            .commands
+            .image_set_command(&caller, id, None, &ImageSetCommand::Change(settings))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The tag's id, once some set carries `name`.
+async fn tag_named(state: &AppState, auth: &Authenticated, name: &str) -> Result<Tag, ApiError> {
+    visible_tags(state, auth)
+        .await?
+        .into_values()
+        .find(|t| t.name == name)
+        .ok_or_else(|| DomainError::NotFound("set tag").into())
+}
+
+fn tag_name(fields: &Fields<'_>) -> Result<Option<String>, ApiError> {
+    match fields.string("name")? {
+        Some(name) if name.trim().is_empty() => Err(wrong("name", "a tag name")),
+        Some(name) => Ok(Some(name.trim().to_owned())),
+        None => Ok(None),
+    }
+}
+
+fn tag_sets(fields: &Fields<'_>) -> Result<Option<BTreeSet<i64>>, ApiError> {
+    match fields.ids("imagesets")? {
+        Some(ids) if ids.is_empty() => Err(wrong(
+            "imagesets",
+            "at least one image set: a tag is a name on image sets",
+        )),
+        other => Ok(other.map(|ids| ids.into_iter().collect())),
+    }
+}
+
+/// `name` and `imagesets` (at least one): the sets are given the tag.
+async fn create_tag(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let name = tag_name(&fields)?.ok_or_else(|| missing("name"))?;
+    let sets = tag_sets(&fields)?.ok_or_else(|| missing("imagesets"))?;
+    retag(&state, &auth, &body, &sets, |_, tags| {
+        tags.insert(name.clone());
+    })
+    .await?;
+    let tag = tag_named(&state, &auth, &name).await?;
+    Ok((StatusCode::CREATED, Json(tag_json(&tag))).into_response())
+}
+
+/// A new `name` renames the tag on every set that carries it (a name is numbered on its own,
+/// so the renamed tag answers with the new name's id); `imagesets` moves it to exactly those
+/// sets.
+async fn update_tag(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    Input(body): Input,
+) -> Result<Json<Value>, ApiError> {
+    let tag = visible_tag(&state, &auth, id).await?;
+    let fields = Fields::of(&body)?;
+    let name = tag_name(&fields)?.unwrap_or_else(|| tag.name.clone());
+    let carrying: BTreeSet<i64> = tag.sets.iter().copied().collect();
+    let wanted = tag_sets(&fields)?.unwrap_or_else(|| carrying.clone());
+    let touched: BTreeSet<i64> = carrying.union(&wanted).copied().collect();
+    retag(&state, &auth, &body, &touched, |set, tags| {
+        tags.remove(&tag.name);
+        if wanted.contains(&set) {
+            tags.insert(name.clone());
+        }
+    })
+    .await?;
+    Ok(Json(tag_json(&tag_named(&state, &auth, &name).await?)))
+}
+
+async fn delete_tag(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let tag = visible_tag(&state, &auth, id).await?;
+    let sets: BTreeSet<i64> = tag.sets.iter().copied().collect();
+    retag(&state, &auth, &Value::Null, &sets, |_, tags| {
+        tags.remove(&tag.name);
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
