@@ -21,6 +21,7 @@ exact_store::on_both_backends!(
     annotation_lists_filter_and_expand_as_exact_does,
     set_versions_read_annotations_as_they_were,
     set_tags_are_names_on_sets_with_stable_ids,
+    screening_walks_the_tiles_of_an_image,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -1593,4 +1594,146 @@ async fn set_tags_are_names_on_sets_with_stable_ids(db: TestDb) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(app.position().await, before, "nothing was written");
+}
+
+async fn screening_walks_the_tiles_of_an_image(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let ann_id = app.user("ann").await;
+    let bob_id = app.user("bob").await;
+    app.user("eve").await;
+    let (ann, bob, eve) = (("ann", "pw-ann"), ("bob", "pw-bob"), ("eve", "pw-eve"));
+    let p = project(&app, ann, "Screening", 1).await;
+    app.post(
+        "/api/v1/users/team_membership/",
+        ann,
+        json!({"team": p.team, "user": bob_id}),
+    )
+    .await;
+    let image_id = image(&app, ann, p.set, "screen.png", 200, 100).await;
+    let tiles = json!({
+        "0": {"Screened": false, "x_min": 0, "y_min": 0, "x_max": 110, "y_max": 100},
+        "1": {"Screened": false, "x_min": 90, "y_min": 0, "x_max": 200, "y_max": 100},
+    });
+    let started = app
+        .post(
+            "/api/v1/images/screening_modes/",
+            ann,
+            json!({"image": image_id, "screening_tiles": tiles, "x_steps": 2, "y_steps": 1,
+                   "x_resolution": 110, "y_resolution": 100}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{started:?}");
+    assert_eq!(started.json["user"], ann_id);
+    assert_eq!(started.json["current_index"], 0);
+    let id = started.json["id"].as_i64().unwrap();
+
+    // Moving on marks the tile screened; the ETag guards against a stale writer.
+    let moved = app
+        .patch(
+            &format!("/api/v1/images/screening_modes/{id}/"),
+            ann,
+            json!({"current_index": 1}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{moved:?}");
+    assert_eq!(moved.json["screening_tiles"]["1"]["Screened"], true);
+    assert_eq!(moved.json["screening_tiles"]["0"]["Screened"], false);
+    let stale = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/images/screening_modes/{id}/"),
+            Some(ann),
+            Some("application/json"),
+            br#"{"current_index": 0}"#.to_vec(),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{stale:?}");
+
+    // Each user has their own; the team sees them, expanded on request; outsiders do not.
+    let own = app
+        .post(
+            "/api/v1/images/screening_modes/",
+            bob,
+            json!({"image": image_id}),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::CREATED, "{own:?}");
+    let listed = app
+        .get(
+            &format!("/api/v1/images/screening_modes/?image={image_id}&user={ann_id}&expand=user"),
+            bob,
+        )
+        .await;
+    assert_eq!(listed.json["count"], 1);
+    assert_eq!(listed.json["results"][0]["user"]["username"], "ann");
+    assert!(
+        app.get("/api/v1/images/screening_modes/", eve).await.json["results"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/images/screening_modes/{id}/"), eve)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Refused, and nothing written: a second screening of the same image, another user's
+    // screening, a grid that is not one, a tile index off the grid, an outsider.
+    let before = app.position().await;
+    let refusals = [
+        (
+            ann,
+            Method::POST,
+            "/api/v1/images/screening_modes/".to_string(),
+            json!({"image": image_id}),
+        ),
+        (
+            bob,
+            Method::POST,
+            "/api/v1/images/screening_modes/".to_string(),
+            json!({"image": image_id, "user": ann_id}),
+        ),
+        (
+            bob,
+            Method::PATCH,
+            format!("/api/v1/images/screening_modes/{id}/"),
+            json!({"x_steps": 3}),
+        ),
+        (
+            ann,
+            Method::PATCH,
+            format!("/api/v1/images/screening_modes/{id}/"),
+            json!({"screening_tiles": [1, 2]}),
+        ),
+        (
+            ann,
+            Method::PATCH,
+            format!("/api/v1/images/screening_modes/{id}/"),
+            json!({"current_index": 7}),
+        ),
+        (
+            ann,
+            Method::PATCH,
+            format!("/api/v1/images/screening_modes/{id}/"),
+            json!({"y_steps": -1}),
+        ),
+        (
+            eve,
+            Method::POST,
+            "/api/v1/images/screening_modes/".to_string(),
+            json!({"image": image_id}),
+        ),
+    ];
+    for (who, method, path, body) in refusals {
+        let answer = app.json(method.clone(), &path, who, body.clone()).await;
+        assert!(
+            answer.status.is_client_error(),
+            "{method} {path} {body}: {answer:?}"
+        );
+        assert!(answer.json["code"].is_string());
+    }
+    assert_eq!(app.position().await, before);
 }

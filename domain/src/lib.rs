@@ -20,6 +20,7 @@ pub mod image;
 pub mod image_set;
 pub mod permissions;
 pub mod product;
+pub mod screening;
 pub mod team;
 pub mod user;
 pub mod vector;

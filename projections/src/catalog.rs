@@ -1,6 +1,6 @@
 //! The catalog read model: users, teams and memberships, products and their sets, annotation
-//! types, image sets and tags, images, export formats, dataset versions and the image access
-//! log, as EXACT's tables. An inline projection: updated in the append's transaction, so a
+//! types, image sets and tags, images, export formats, dataset versions, screening modes and
+//! the image access log, as EXACT's tables. An inline projection: updated in the append's transaction, so a
 //! command that creates a set can be followed at once by one that adds an image to it.
 
 use async_trait::async_trait;
@@ -9,6 +9,7 @@ use exact_domain::export_format::{DatasetVersionEvent, ExportFormatEvent, Format
 use exact_domain::image::{ImageAccessEvent, ImageEvent};
 use exact_domain::image_set::{ImageSetEvent, SetSettings};
 use exact_domain::product::ProductEvent;
+use exact_domain::screening::ScreeningEvent;
 use exact_domain::team::TeamEvent;
 use exact_domain::user::UserEvent;
 use exact_domain::DomainEvent;
@@ -21,7 +22,7 @@ pub const NAME: &str = "catalog";
 pub struct CatalogProjection;
 
 /// The tables it owns, emptied by a rebuild.
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 17] = [
     "users",
     "access_tokens",
     "teams",
@@ -38,6 +39,7 @@ const TABLES: [&str; 16] = [
     "dataset_versions",
     "dataset_version_sets",
     "image_access_log",
+    "screening_modes",
 ];
 
 /// Where an event sits in the log: what each row records of it.
@@ -82,6 +84,8 @@ impl InlineProjection for CatalogProjection {
                 export_format(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
             } else if let Some(e) = DatasetVersionEvent::from_parts(kind, payload()?) {
                 dataset_version(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
+            } else if let Some(e) = ScreeningEvent::from_parts(kind, payload()?) {
+                screening(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
             } else if let Some(e) = ImageAccessEvent::from_parts(kind, payload()?) {
                 let metadata = envelope.metadata().map_err(|e| failure(envelope, &e))?;
                 let e = e.map_err(|e| failure(envelope, &e))?;
@@ -575,6 +579,52 @@ async fn export_format(
             "INSERT INTO export_format_types (export_format, annotation_type) VALUES ($1, $2)",
             id,
             t
+        );
+    }
+    Ok(())
+}
+
+async fn screening(tx: &mut Tx<'_>, event: &ScreeningEvent, at: &At) -> exact_store::Result<()> {
+    let (id, image, user, state) = match event {
+        ScreeningEvent::ScreeningStarted {
+            id,
+            image,
+            user,
+            state,
+        } => (id, Some(image), Some(user), state),
+        ScreeningEvent::ScreeningChanged { id, state } => (id, None, None, state),
+    };
+    let tiles = (!state.screening_tiles.is_null()).then(|| state.screening_tiles.to_string());
+    if let (Some(image), Some(user)) = (image, user) {
+        execute!(
+            tx,
+            "INSERT INTO screening_modes (id, image, user_id, screening_tiles, x_steps, y_steps, \
+             x_resolution, y_resolution, current_index, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            id,
+            image,
+            user,
+            &tiles,
+            state.x_steps,
+            state.y_steps,
+            state.x_resolution,
+            state.y_resolution,
+            state.current_index,
+            at.version
+        );
+    } else {
+        execute!(
+            tx,
+            "UPDATE screening_modes SET screening_tiles = $1, x_steps = $2, y_steps = $3, \
+             x_resolution = $4, y_resolution = $5, current_index = $6, version = $7 WHERE id = $8",
+            &tiles,
+            state.x_steps,
+            state.y_steps,
+            state.x_resolution,
+            state.y_resolution,
+            state.current_index,
+            at.version,
+            id
         );
     }
     Ok(())

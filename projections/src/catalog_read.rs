@@ -165,6 +165,21 @@ pub struct TokenRow {
 }
 
 /// One `LogImageAction`: action 1 opened, 2 closed.
+/// One user's screening of one image.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct ScreeningRow {
+    pub id: i64,
+    pub image: i64,
+    pub user_id: i64,
+    pub screening_tiles: Option<String>,
+    pub x_steps: i64,
+    pub y_steps: i64,
+    pub x_resolution: i64,
+    pub y_resolution: i64,
+    pub current_index: i64,
+    pub version: i64,
+}
+
 /// A name for image sets as they stood at a log position.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct DatasetVersionRow {
@@ -284,6 +299,18 @@ sqlite_row!(TokenRow {
     name,
     created,
     revoked
+});
+sqlite_row!(ScreeningRow {
+    id,
+    image,
+    user_id,
+    screening_tiles,
+    x_steps,
+    y_steps,
+    x_resolution,
+    y_resolution,
+    current_index,
+    version
 });
 sqlite_row!(DatasetVersionRow {
     id,
@@ -694,6 +721,19 @@ impl ReadDb {
         }
         ids.sort_unstable();
         Ok(ids)
+    }
+
+    /// Screenings, all or those of one image.
+    pub async fn screenings(&self, image: Option<i64>) -> Result<Vec<ScreeningRow>, sqlx::Error> {
+        const COLUMNS: &str = "SELECT id, image, user_id, screening_tiles, x_steps, y_steps, \
+                               x_resolution, y_resolution, current_index, version FROM screening_modes";
+        match image {
+            Some(image) => {
+                let sql = format!("{COLUMNS} WHERE image = $1 ORDER BY id");
+                fetch!(self, query_as, fetch_all, &sql, image)
+            }
+            None => fetch!(self, query_as, fetch_all, &format!("{COLUMNS} ORDER BY id")),
+        }
     }
 
     /// (id, name) of every tag name any set was ever given.

@@ -10,6 +10,9 @@
 
 mod annotations;
 mod catalog;
+mod screening;
+
+pub use screening::screening_state;
 
 use exact_domain::{Actor, DomainError, DomainEvent};
 use exact_projections::ReadDb;

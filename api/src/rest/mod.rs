@@ -14,6 +14,7 @@ mod images;
 pub mod input;
 pub mod openapi;
 pub mod params;
+mod screening;
 mod set_tags;
 mod versions;
 
@@ -38,13 +39,12 @@ pub fn router() -> Router<AppState> {
         .merge(events::router())
         .merge(versions::router())
         .merge(set_tags::router())
+        .merge(screening::router())
         .merge(openapi::router())
         .route("/timesync/", get(timesync))
         .route("/processing/{*rest}", any(not_built))
         .route("/images/registration/", any(not_built))
         .route("/images/registration/{*rest}", any(not_built))
-        .route("/images/screening_modes/", any(not_built))
-        .route("/images/screening_modes/{*rest}", any(not_built))
         .route("/annotations/annotation_media_files/", any(not_built))
         .route(
             "/annotations/annotation_media_files/{*rest}",
@@ -72,8 +72,8 @@ async fn not_built() -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "not_implemented",
-        "this part of EXACT's API (plugins, processing, registration, screening, media files) \
-         is not built in this server yet",
+        "this part of EXACT's API (plugins, processing, registration, media files) is not \
+         built in this server yet",
     )
 }
 

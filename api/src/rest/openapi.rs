@@ -423,6 +423,34 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     (
         "get",
+        "/images/screening_modes/",
+        "Screenings: a user's walk over an image's tiles",
+        Some("ScreeningModePage"),
+        None,
+    ),
+    (
+        "post",
+        "/images/screening_modes/",
+        "Start screening an image",
+        Some("ScreeningMode"),
+        Some("ScreeningMode"),
+    ),
+    (
+        "get",
+        "/images/screening_modes/{id}/",
+        "One screening (ETag: its version)",
+        Some("ScreeningMode"),
+        None,
+    ),
+    (
+        "patch",
+        "/images/screening_modes/{id}/",
+        "Move on (current_index marks the tile screened) or change the grid",
+        Some("ScreeningMode"),
+        Some("ScreeningMode"),
+    ),
+    (
+        "get",
         "/images/set_versions/",
         "Dataset versions: image sets as they stood at a log position",
         Some("SetVersionPage"),
@@ -629,6 +657,20 @@ fn schemas() -> Map<String, Value> {
             ("user", "integer"),
             ("time", "time"),
             ("verified", "boolean"),
+        ]),
+    );
+    add(
+        "ScreeningMode",
+        object(&[
+            ("id", "integer"),
+            ("image", "integer"),
+            ("user", "integer"),
+            ("screening_tiles", "json"),
+            ("x_steps", "integer"),
+            ("y_steps", "integer"),
+            ("x_resolution", "integer"),
+            ("y_resolution", "integer"),
+            ("current_index", "integer"),
         ]),
     );
     add(
