@@ -8,7 +8,7 @@ use std::io::Write;
 use axum::http::{Method, StatusCode};
 use exact_store::testing::TestDb;
 use serde_json::{json, Value};
-use support::{image, png, project, TestApp, ADMIN};
+use support::{image, multipart, png, project, TestApp, ADMIN};
 
 exact_store::on_both_backends!(
     first_start_creates_the_admin_and_basic_auth_is_checked,
@@ -22,6 +22,7 @@ exact_store::on_both_backends!(
     set_versions_read_annotations_as_they_were,
     set_tags_are_names_on_sets_with_stable_ids,
     screening_walks_the_tiles_of_an_image,
+    media_files_attach_to_annotations,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -1736,4 +1737,153 @@ async fn screening_walks_the_tiles_of_an_image(db: TestDb) {
         assert!(answer.json["code"].is_string());
     }
     assert_eq!(app.position().await, before);
+}
+
+async fn media_files_attach_to_annotations(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    app.user("eve").await;
+    let (ann, eve) = (("ann", "pw-ann"), ("eve", "pw-eve"));
+    let p = project(&app, ann, "Media", 1).await;
+    let image_id = image(&app, ann, p.set, "media.png", 100, 100).await;
+    let annotation = app
+        .post(
+            "/api/v1/annotations/annotations/",
+            ann,
+            json!({"image": image_id, "annotation_type": p.annotation_type,
+                   "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}}),
+        )
+        .await;
+    let annotation = annotation.json["id"].as_i64().unwrap();
+    let attach = |who: (&'static str, &'static str),
+                  fields: Vec<(&'static str, String)>,
+                  files: Vec<(&'static str, &'static [u8])>| {
+        let app = &app;
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let files: Vec<(&str, &str, &[u8])> =
+                files.iter().map(|(n, b)| ("file", *n, *b)).collect();
+            let (content_type, body) = multipart(&fields, &files);
+            app.send(
+                Method::POST,
+                "/api/v1/annotations/annotation_media_files/",
+                Some(who),
+                Some(&content_type),
+                body,
+                &[],
+            )
+            .await
+        }
+    };
+    let id_text = annotation.to_string();
+    let sound: &'static [u8] = b"RIFF....WAVEfmt not really a sound";
+    let picture: &'static [u8] = b"\x89PNG pretend";
+    let attached = attach(
+        ann,
+        vec![
+            ("annotation", id_text.clone()),
+            ("media_file_type", "4".into()),
+        ],
+        vec![("call.wav", sound), ("look.png", picture)],
+    )
+    .await;
+    assert_eq!(attached.status, StatusCode::CREATED, "{attached:?}");
+    assert_eq!(attached.json["count"], 2);
+    let first = &attached.json["results"][0];
+    assert_eq!(first["name"], "call.wav");
+    assert_eq!(first["media_file_type"], 4);
+    assert_eq!(first["annotation"], annotation);
+    let file_id = first["id"].as_i64().unwrap();
+    // The bytes come back as they went in, to those who may read the annotation.
+    let bytes = app
+        .get(
+            &format!("/api/v1/annotations/annotation_media_files/{file_id}/file/"),
+            ann,
+        )
+        .await;
+    assert_eq!(bytes.status, StatusCode::OK);
+    assert_eq!(bytes.bytes, sound);
+    // The same name again is left out, as EXACT does.
+    let again = attach(
+        ann,
+        vec![("annotation", id_text.clone())],
+        vec![("call.wav", sound)],
+    )
+    .await;
+    assert_eq!(again.json["count"], 0, "{again:?}");
+    // The annotation lists its files when asked to expand them.
+    let expanded = app
+        .get(
+            &format!("/api/v1/annotations/annotations/{annotation}/?expand=uploaded_media_files"),
+            ann,
+        )
+        .await;
+    assert_eq!(
+        expanded.json["uploaded_media_files"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let listed = app
+        .get(
+            &format!("/api/v1/annotations/annotation_media_files/?annotation={annotation}&media_file_type=4"),
+            ann,
+        )
+        .await;
+    assert_eq!(listed.json["count"], 2);
+
+    // Outsiders see nothing and attach nothing; bad input leaves no event and no file.
+    for path in [
+        format!("/api/v1/annotations/annotation_media_files/{file_id}/"),
+        format!("/api/v1/annotations/annotation_media_files/{file_id}/file/"),
+    ] {
+        assert_eq!(
+            app.get(&path, eve).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let media_folder = app.data.path().join(format!("media/{annotation}"));
+    let files_before = std::fs::read_dir(&media_folder).unwrap().count();
+    let before = app.position().await;
+    for (who, fields) in [
+        (eve, vec![("annotation", id_text.clone())]),
+        (ann, vec![("annotation", "987654".to_string())]),
+        (
+            ann,
+            vec![
+                ("annotation", id_text.clone()),
+                ("media_file_type", "9".into()),
+            ],
+        ),
+        (ann, vec![("media_file_type", "2".into())]),
+    ] {
+        let refused = attach(who, fields.clone(), vec![("new.wav", sound)]).await;
+        assert!(refused.status.is_client_error(), "{fields:?}: {refused:?}");
+        assert!(refused.json["code"].is_string());
+    }
+    assert_eq!(app.position().await, before);
+    assert_eq!(
+        std::fs::read_dir(&media_folder).unwrap().count(),
+        files_before
+    );
+
+    // Detached, a file is gone from the lists and its route.
+    let detached = app
+        .delete(
+            &format!("/api/v1/annotations/annotation_media_files/{file_id}/"),
+            ann,
+        )
+        .await;
+    assert_eq!(detached.status, StatusCode::NO_CONTENT, "{detached:?}");
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/annotations/annotation_media_files/{file_id}/"),
+            ann
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -18,6 +18,7 @@ pub mod event;
 pub mod export_format;
 pub mod image;
 pub mod image_set;
+pub mod media_file;
 pub mod permissions;
 pub mod product;
 pub mod screening;

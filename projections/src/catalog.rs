@@ -8,6 +8,7 @@ use exact_domain::annotation_type::{AnnotationTypeEvent, TypeSettings};
 use exact_domain::export_format::{DatasetVersionEvent, ExportFormatEvent, FormatSettings};
 use exact_domain::image::{ImageAccessEvent, ImageEvent};
 use exact_domain::image_set::{ImageSetEvent, SetSettings};
+use exact_domain::media_file::MediaFileEvent;
 use exact_domain::product::ProductEvent;
 use exact_domain::screening::ScreeningEvent;
 use exact_domain::team::TeamEvent;
@@ -22,7 +23,7 @@ pub const NAME: &str = "catalog";
 pub struct CatalogProjection;
 
 /// The tables it owns, emptied by a rebuild.
-const TABLES: [&str; 17] = [
+const TABLES: [&str; 18] = [
     "users",
     "access_tokens",
     "teams",
@@ -40,6 +41,7 @@ const TABLES: [&str; 17] = [
     "dataset_version_sets",
     "image_access_log",
     "screening_modes",
+    "annotation_media_files",
 ];
 
 /// Where an event sits in the log: what each row records of it.
@@ -84,6 +86,8 @@ impl InlineProjection for CatalogProjection {
                 export_format(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
             } else if let Some(e) = DatasetVersionEvent::from_parts(kind, payload()?) {
                 dataset_version(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
+            } else if let Some(e) = MediaFileEvent::from_parts(kind, payload()?) {
+                media_file(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
             } else if let Some(e) = ScreeningEvent::from_parts(kind, payload()?) {
                 screening(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
             } else if let Some(e) = ImageAccessEvent::from_parts(kind, payload()?) {
@@ -581,6 +585,40 @@ async fn export_format(
             t
         );
     }
+    Ok(())
+}
+
+async fn media_file(tx: &mut Tx<'_>, event: &MediaFileEvent, at: &At) -> exact_store::Result<()> {
+    match event {
+        MediaFileEvent::MediaFileAdded {
+            id,
+            annotation,
+            name,
+            media_file_type,
+            file,
+            checksum,
+            size,
+        } => execute!(
+            tx,
+            "INSERT INTO annotation_media_files (id, annotation, name, media_file_type, file, \
+             checksum, size, deleted, time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            id,
+            annotation,
+            name,
+            media_file_type,
+            file,
+            checksum,
+            size,
+            false,
+            at.micros
+        ),
+        MediaFileEvent::MediaFileDeleted { id } => execute!(
+            tx,
+            "UPDATE annotation_media_files SET deleted = $1 WHERE id = $2",
+            true,
+            id
+        ),
+    };
     Ok(())
 }
 

@@ -165,6 +165,19 @@ pub struct TokenRow {
 }
 
 /// One `LogImageAction`: action 1 opened, 2 closed.
+/// A file attached to an annotation.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct MediaFileRow {
+    pub id: i64,
+    pub annotation: i64,
+    pub name: String,
+    pub media_file_type: i64,
+    pub file: String,
+    pub checksum: String,
+    pub size: i64,
+    pub time: i64,
+}
+
 /// One user's screening of one image.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct ScreeningRow {
@@ -299,6 +312,16 @@ sqlite_row!(TokenRow {
     name,
     created,
     revoked
+});
+sqlite_row!(MediaFileRow {
+    id,
+    annotation,
+    name,
+    media_file_type,
+    file,
+    checksum,
+    size,
+    time
 });
 sqlite_row!(ScreeningRow {
     id,
@@ -721,6 +744,23 @@ impl ReadDb {
         }
         ids.sort_unstable();
         Ok(ids)
+    }
+
+    /// Files attached (and not detached), all or those of one annotation.
+    pub async fn media_files(
+        &self,
+        annotation: Option<i64>,
+    ) -> Result<Vec<MediaFileRow>, sqlx::Error> {
+        const COLUMNS: &str =
+            "SELECT id, annotation, name, media_file_type, file, checksum, size, time \
+                               FROM annotation_media_files WHERE NOT deleted";
+        match annotation {
+            Some(annotation) => {
+                let sql = format!("{COLUMNS} AND annotation = $1 ORDER BY id");
+                fetch!(self, query_as, fetch_all, &sql, annotation)
+            }
+            None => fetch!(self, query_as, fetch_all, &format!("{COLUMNS} ORDER BY id")),
+        }
     }
 
     /// Screenings, all or those of one image.

@@ -10,6 +10,7 @@
 
 mod annotations;
 mod catalog;
+mod media_files;
 mod screening;
 
 pub use screening::screening_state;

@@ -166,7 +166,7 @@ const ANNOTATION_EXPANDS: &[(&str, Related)] = &[
     ("last_editor", Related::User),
     ("annotation_type", Related::AnnotationType),
     ("image", Related::Image),
-    ("uploaded_media_files", Related::Empty),
+    ("uploaded_media_files", Related::MediaFiles),
     ("annotationversion_set", Related::Empty),
 ];
 

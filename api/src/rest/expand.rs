@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::input::wrong;
 use super::params::Params;
-use super::{annotations, catalog, images};
+use super::{annotations, catalog, images, media_files};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::AppState;
@@ -22,7 +22,9 @@ pub(super) enum Related {
     AnnotationType,
     Image,
     Annotation,
-    /// A list this server keeps empty (EXACT's media files and set-version rows).
+    /// The files attached to the annotation itself (a list, found by the result's own `id`).
+    MediaFiles,
+    /// A list this server keeps empty (EXACT's per-annotation set-version rows).
     Empty,
 }
 
@@ -47,9 +49,15 @@ pub(super) async fn expand(
             };
             return Err(wrong("expand", &expected));
         };
+        // A list of what refers to the result finds it by the result's own id.
+        let key = if related == Related::MediaFiles {
+            "id"
+        } else {
+            name
+        };
         let ids: BTreeSet<i64> = results
             .iter()
-            .filter_map(|r| r.get(name)?.as_i64())
+            .filter_map(|r| r.get(key)?.as_i64())
             .collect();
         let objects = related_objects(state, auth, related, &ids).await?;
         for result in results.iter_mut() {
@@ -58,6 +66,12 @@ pub(super) async fn expand(
             };
             if related == Related::Empty {
                 *slot = Value::Array(Vec::new());
+            } else if related == Related::MediaFiles {
+                let own = result.get("id").and_then(Value::as_i64);
+                let files = own.and_then(|id| objects.get(&id)).cloned();
+                if let Some(slot) = result.get_mut(name) {
+                    *slot = files.unwrap_or_else(|| Value::Array(Vec::new()));
+                }
             } else if let Some(object) = slot.as_i64().and_then(|id| objects.get(&id)) {
                 *slot = object.clone();
             }
@@ -90,6 +104,20 @@ async fn related_objects(
     let mut objects = BTreeMap::new();
     match related {
         Related::Empty => {}
+        Related::MediaFiles => {
+            let mut by_annotation: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
+            for id in ids {
+                for m in media_files::visible_media_files(state, auth, Some(*id)).await? {
+                    by_annotation
+                        .entry(m.annotation)
+                        .or_default()
+                        .push(media_files::media_file_json(&m));
+                }
+            }
+            for (id, files) in by_annotation {
+                objects.insert(id, Value::Array(files));
+            }
+        }
         Related::User => {
             // Every signed-in user may read accounts, as on the users route.
             let teams = catalog::teams_by_user(state).await?;

@@ -12,6 +12,7 @@ mod events;
 mod expand;
 mod images;
 pub mod input;
+mod media_files;
 pub mod openapi;
 pub mod params;
 mod screening;
@@ -40,16 +41,12 @@ pub fn router() -> Router<AppState> {
         .merge(versions::router())
         .merge(set_tags::router())
         .merge(screening::router())
+        .merge(media_files::router())
         .merge(openapi::router())
         .route("/timesync/", get(timesync))
         .route("/processing/{*rest}", any(not_built))
         .route("/images/registration/", any(not_built))
         .route("/images/registration/{*rest}", any(not_built))
-        .route("/annotations/annotation_media_files/", any(not_built))
-        .route(
-            "/annotations/annotation_media_files/{*rest}",
-            any(not_built),
-        )
         .layer(DefaultBodyLimit::max(input::MAX_BODY))
 }
 
@@ -72,8 +69,8 @@ async fn not_built() -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "not_implemented",
-        "this part of EXACT's API (plugins, processing, registration, media files) is not \
-         built in this server yet",
+        "this part of EXACT's API (plugins, processing, registration) is not built in this \
+         server yet",
     )
 }
 

@@ -486,6 +486,41 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     (
         "get",
+        "/annotations/annotation_media_files/",
+        "Files attached to annotations",
+        Some("MediaFilePage"),
+        None,
+    ),
+    (
+        "post",
+        "/annotations/annotation_media_files/",
+        "Attach files (multipart: annotation, media_file_type, files)",
+        Some("MediaFilePage"),
+        None,
+    ),
+    (
+        "get",
+        "/annotations/annotation_media_files/{id}/",
+        "One attached file",
+        Some("MediaFile"),
+        None,
+    ),
+    (
+        "delete",
+        "/annotations/annotation_media_files/{id}/",
+        "Detach a file",
+        None,
+        None,
+    ),
+    (
+        "get",
+        "/annotations/annotation_media_files/{id}/file/",
+        "The attached file's bytes",
+        None,
+        None,
+    ),
+    (
+        "get",
         "/events/",
         "Live updates of an image set or image (Server-Sent Events)",
         None,
@@ -657,6 +692,18 @@ fn schemas() -> Map<String, Value> {
             ("user", "integer"),
             ("time", "time"),
             ("verified", "boolean"),
+        ]),
+    );
+    add(
+        "MediaFile",
+        object(&[
+            ("id", "integer"),
+            ("name", "string"),
+            ("media_file_type", "integer"),
+            ("file", "string"),
+            ("annotation", "integer"),
+            ("size", "integer"),
+            ("checksum", "string"),
         ]),
     );
     add(

@@ -1,0 +1,293 @@
+//! EXACT's `annotations/annotation_media_files`: files attached to an annotation. Uploads are
+//! multipart (`annotation`, `media_file_type`, one or more files), streamed to disk with a
+//! checksum and a size limit like image uploads; a name the annotation already has is left
+//! out of the answer, as EXACT does. The bytes are served by `{id}/file/` to those who may
+//! read the annotation.
+
+use std::collections::BTreeSet;
+use std::path::Path as FsPath;
+
+use axum::body::Body;
+use axum::extract::{Multipart, Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use exact_domain::media_file::NewMediaFile;
+use exact_domain::DomainError;
+use exact_projections::catalog_read::MediaFileRow;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use super::caller_for;
+use super::expand::{expand, expand_results, Related};
+use super::input::{missing, wrong};
+use super::params::Params;
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::uploads;
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/annotations/annotation_media_files/",
+            get(list_media_files)
+                .post(upload_media_files)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/annotations/annotation_media_files/{id}/",
+            get(get_media_file).delete(delete_media_file),
+        )
+        .route(
+            "/annotations/annotation_media_files/{id}/file/",
+            get(download_media_file),
+        )
+}
+
+/// What `expand=` may replace in a media file.
+const MEDIA_FILE_EXPANDS: &[(&str, Related)] = &[("annotation", Related::Annotation)];
+
+pub(super) fn media_file_json(m: &MediaFileRow) -> Value {
+    json!({
+        "id": m.id,
+        "name": m.name,
+        "media_file_type": m.media_file_type,
+        "file": format!("/api/v1/annotations/annotation_media_files/{}/file/", m.id),
+        "annotation": m.annotation,
+        "size": m.size,
+        "checksum": m.checksum,
+    })
+}
+
+/// The attached files of annotations the caller may read (of one annotation, if given).
+pub(super) async fn visible_media_files(
+    state: &AppState,
+    auth: &Authenticated,
+    annotation: Option<i64>,
+) -> Result<Vec<MediaFileRow>, ApiError> {
+    let rows = state.read.media_files(annotation).await?;
+    let mut readable = BTreeSet::new();
+    for a in rows.iter().map(|m| m.annotation).collect::<BTreeSet<_>>() {
+        match state.commands.readable_annotation(&auth.caller, a).await {
+            Ok(_) => {
+                readable.insert(a);
+            }
+            Err(e) if e.status == StatusCode::NOT_FOUND => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|m| readable.contains(&m.annotation))
+        .collect())
+}
+
+async fn visible_media_file(
+    state: &AppState,
+    auth: &Authenticated,
+    id: i64,
+) -> Result<MediaFileRow, ApiError> {
+    visible_media_files(state, auth, None)
+        .await?
+        .into_iter()
+        .find(|m| m.id == id)
+        .ok_or_else(|| DomainError::NotFound("media file").into())
+}
+
+async fn list_media_files(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let ids = params.id_filter("id")?;
+    let kind = params.int("media_file_type")?;
+    let rows = visible_media_files(&state, &auth, params.int("annotation")?)
+        .await?
+        .iter()
+        .filter(|m| ids.as_ref().is_none_or(|ids| ids.contains(&m.id)))
+        .filter(|m| kind.is_none_or(|k| k == m.media_file_type))
+        .filter(|m| params.text_matches("name", &m.name))
+        .map(media_file_json)
+        .collect();
+    let mut page = params.page_of(rows)?;
+    expand_results(&state, &auth, &params, &mut page, MEDIA_FILE_EXPANDS).await?;
+    Ok(Json(page))
+}
+
+async fn get_media_file(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let row = visible_media_file(&state, &auth, id).await?;
+    let mut body = params.shape(media_file_json(&row));
+    expand(
+        &state,
+        &auth,
+        &params,
+        std::slice::from_mut(&mut body),
+        MEDIA_FILE_EXPANDS,
+    )
+    .await?;
+    Ok(Json(body))
+}
+
+async fn upload_media_files(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    multipart: Multipart,
+) -> Result<Response, ApiError> {
+    let staging = state
+        .config
+        .data_dir
+        .join("uploads")
+        .join(uuid::Uuid::now_v7().to_string());
+    tokio::fs::create_dir_all(&staging)
+        .await
+        .map_err(|e| ApiError::internal("preparing an upload failed", &e))?;
+    let result = attach(&state, &auth, multipart, &staging).await;
+    let _ = tokio::fs::remove_dir_all(&staging).await;
+    let rows = result?;
+    let count = rows.len() as i64;
+    let results = rows.iter().map(media_file_json).collect();
+    let page = params.paginated(count, count.max(1), 0, results);
+    Ok((StatusCode::CREATED, Json(page)).into_response())
+}
+
+async fn attach(
+    state: &AppState,
+    auth: &Authenticated,
+    multipart: Multipart,
+    staging: &FsPath,
+) -> Result<Vec<MediaFileRow>, ApiError> {
+    let (fields, files) =
+        uploads::receive(multipart, staging, state.config.max_upload_bytes).await?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+    };
+    let annotation: i64 = field("annotation")
+        .ok_or_else(|| missing("annotation"))?
+        .parse()
+        .map_err(|_| wrong("annotation", "an integer"))?;
+    let media_file_type: i64 = match field("media_file_type") {
+        None | Some("") => 1,
+        Some(v) => v
+            .parse()
+            .map_err(|_| wrong("media_file_type", "1, 2, 3 or 4"))?,
+    };
+    state.commands.may_attach(&auth.caller, annotation).await?;
+    if files.is_empty() {
+        return Err(missing("file"));
+    }
+    let taken: BTreeSet<String> = state
+        .read
+        .media_files(Some(annotation))
+        .await?
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    let relative_folder = format!("media/{annotation}");
+    let folder = state.config.data_dir.join(&relative_folder);
+    tokio::fs::create_dir_all(&folder)
+        .await
+        .map_err(|e| ApiError::internal("preparing the media folder failed", &e))?;
+    let mut moved = Vec::new();
+    let mut new = Vec::new();
+    for received in files {
+        if taken.contains(&received.name)
+            || new.iter().any(|n: &NewMediaFile| n.name == received.name)
+        {
+            continue;
+        }
+        let size = tokio::fs::metadata(&received.path)
+            .await
+            .map_err(|e| ApiError::internal("reading an upload failed", &e))?
+            .len();
+        let target = uploads::unused_path(&folder, &received.name);
+        tokio::fs::rename(&received.path, &target)
+            .await
+            .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+        let stored = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        moved.push(target);
+        new.push(NewMediaFile {
+            annotation,
+            name: received.name,
+            media_file_type,
+            file: format!("{relative_folder}/{stored}"),
+            checksum: received.checksum,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+        });
+    }
+    let written = match state
+        .commands
+        .add_media_files(&caller_for(auth, &Value::Null), new)
+        .await
+    {
+        Ok(written) => written,
+        Err(e) => {
+            // Refused: nothing of the request stays.
+            for path in moved {
+                let _ = tokio::fs::remove_file(path).await;
+            }
+            return Err(e);
+        }
+    };
+    let created: BTreeSet<i64> = written.iter().map(|w| w.id).collect();
+    Ok(state
+        .read
+        .media_files(Some(annotation))
+        .await?
+        .into_iter()
+        .filter(|m| created.contains(&m.id))
+        .collect())
+}
+
+async fn delete_media_file(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let row = visible_media_file(&state, &auth, id).await?;
+    state
+        .commands
+        .delete_media_file(&caller_for(&auth, &Value::Null), &row)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn download_media_file(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let row = visible_media_file(&state, &auth, id).await?;
+    let path = state.config.data_dir.join(&row.file);
+    let response = tower_http::services::ServeFile::new(&path)
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::internal("reading the media file failed", &e))?;
+    if response.status() == StatusCode::NOT_FOUND {
+        return Err(ApiError::internal(
+            "the media file is missing",
+            &path.display(),
+        ));
+    }
+    let (mut parts, body) = response.into_parts();
+    let name = row.name.replace(['"', '\\'], "_");
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        parts.headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(Response::from_parts(parts, Body::new(body)))
+}
