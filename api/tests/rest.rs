@@ -799,7 +799,9 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(db: TestDb) {
         "time__gte=yesterday",
         "deleted=maybe",
         "as_of=soon",
-        "vector_y=1,2",
+        "vector_y=1",
+        "vector_x_min=left",
+        "annotationversion=1",
         "expand=nothing",
         "verified_by=me",
         "meta_data__isnull=perhaps",
@@ -1271,7 +1273,16 @@ async fn annotation_lists_filter_and_expand_as_exact_does(db: TestDb) {
         .get(&list(&format!("verified_by={bob_id}&as_of=1")), ann)
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
-    let unanswered = app.get(&list("vector_x=1,5"), ann).await;
+    // EXACT's coordinate ranges on the vector's first point (both ends honoured here).
+    assert_eq!(
+        ids_of(&app.get(&list("vector_x_min=10&vector_x_max=30"), ann).await),
+        ids[1..2]
+    );
+    assert_eq!(ids_of(&app.get(&list("vector_x=,30"), ann).await), ids[..2]);
+    assert_eq!(ids_of(&app.get(&list("vector_y=39,"), ann).await), ids[2..]);
+    assert_eq!(ids_of(&app.get(&list("vector_type=1"), ann).await), ids);
+    assert!(ids_of(&app.get(&list("vector_type=5"), ann).await).is_empty());
+    let unanswered = app.get(&list("annotationversion=1"), ann).await;
     assert_eq!(unanswered.status, StatusCode::BAD_REQUEST);
     assert_eq!(unanswered.json["code"], "unsupported_filter");
 

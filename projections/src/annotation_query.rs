@@ -35,6 +35,13 @@ pub struct AnnotationQuery {
     pub description_contains: Option<String>,
     /// Whether `meta_data` is null: EXACT's `meta_data__isnull`.
     pub meta_data_is_null: Option<bool>,
+    /// The vector's `x1` within `[from, to)` (EXACT's `vector_x`, both ends honoured); a null
+    /// vector never matches.
+    pub vector_x1: FloatRange,
+    /// The vector's `y1` within `[from, to)` (EXACT's `vector_y`).
+    pub vector_y1: FloatRange,
+    /// Annotations whose type has this vector type (EXACT's `vector_type`).
+    pub vector_type: Option<i64>,
     /// Annotations this user has given a verdict on (accept or reject): EXACT's `verified_by`.
     /// Reads the current verdicts; not available with `as_of`.
     pub verified_by: Option<i64>,
@@ -50,6 +57,13 @@ pub struct AnnotationQuery {
     /// Rows to return (`None`: all) and to skip, in id order.
     pub limit: Option<i64>,
     pub offset: i64,
+}
+
+/// A range of coordinates: `from` included, `to` excluded, as EXACT's range filters.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FloatRange {
+    pub from: Option<f64>,
+    pub to: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -378,6 +392,31 @@ impl AnnotationQuery {
                 " AND {s}.meta_data IS {}NULL",
                 if null { "" } else { "NOT " }
             ));
+        }
+        for (key, range) in [("x1", &self.vector_x1), ("y1", &self.vector_y1)] {
+            if range.from.is_none() && range.to.is_none() {
+                continue;
+            }
+            let value = if postgres {
+                format!("CAST(CAST({s}.vector AS jsonb) ->> '{key}' AS float8)")
+            } else {
+                format!("json_extract({s}.vector, '$.{key}')")
+            };
+            sql.push(&format!(" AND {value} IS NOT NULL"));
+            if let Some(from) = range.from {
+                sql.push(&format!(" AND {value} >= "))
+                    .bind(Param::Float(from));
+            }
+            if let Some(to) = range.to {
+                sql.push(&format!(" AND {value} < ")).bind(Param::Float(to));
+            }
+        }
+        if let Some(vector_type) = self.vector_type {
+            sql.push(&format!(
+                " AND {s}.annotation_type IN (SELECT id FROM annotation_types WHERE vector_type = "
+            ))
+            .bind(Param::Int(vector_type))
+            .push(")");
         }
         if let Some(user) = self.verified_by {
             sql.push(" AND EXISTS (SELECT 1 FROM verifications v WHERE v.annotation = a.id AND v.user_id = ")

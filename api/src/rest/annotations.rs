@@ -10,7 +10,7 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use exact_domain::annotation::{AnnotationChanges, AnnotationCommand};
 use exact_domain::DomainError;
-use exact_projections::annotation_query::{AnnotationQuery, TimeRange};
+use exact_projections::annotation_query::{AnnotationQuery, FloatRange, TimeRange};
 use exact_projections::annotations::AnnotationRow;
 use exact_projections::{Rect, VerificationRow};
 use serde::Serialize;
@@ -153,12 +153,7 @@ async fn as_of(state: &AppState, params: &Params) -> Result<Option<i64>, ApiErro
 
 /// EXACT's filters that this server does not answer yet: refused rather than ignored, so that
 /// nobody mistakes an unfiltered list for a filtered one.
-const UNANSWERED: &[&str] = &[
-    "verified_by__range",
-    "vector_x",
-    "vector_y",
-    "annotationversion",
-];
+const UNANSWERED: &[&str] = &["verified_by__range", "annotationversion"];
 
 /// What `expand=` may replace in an annotation.
 const ANNOTATION_EXPANDS: &[(&str, Related)] = &[
@@ -169,6 +164,35 @@ const ANNOTATION_EXPANDS: &[(&str, Related)] = &[
     ("uploaded_media_files", Related::MediaFiles),
     ("annotationversion_set", Related::Empty),
 ];
+
+/// EXACT's range filter `NAME_min`/`NAME_max` (django-filter's RangeFilter), or `NAME=a,b`.
+fn float_range(params: &Params, name: &str) -> Result<FloatRange, ApiError> {
+    let number = |key: String, text: &str| -> Result<Option<f64>, ApiError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Some(v)),
+            _ => Err(wrong(&key, "a number")),
+        }
+    };
+    let mut range = FloatRange::default();
+    if let Some(text) = params.str(name) {
+        let Some((from, to)) = text.split_once(',') else {
+            return Err(wrong(name, "FROM,TO (either may be empty)"));
+        };
+        range.from = number(name.to_owned(), from)?;
+        range.to = number(name.to_owned(), to)?;
+    }
+    if let Some(text) = params.str(&format!("{name}_min")) {
+        range.from = number(format!("{name}_min"), text)?;
+    }
+    if let Some(text) = params.str(&format!("{name}_max")) {
+        range.to = number(format!("{name}_max"), text)?;
+    }
+    Ok(range)
+}
 
 async fn query_from(
     state: &AppState,
@@ -194,6 +218,9 @@ async fn query_from(
         vector_is_null: params.bool("vector__isnull")?,
         meta_data_is_null: params.bool("meta_data__isnull")?,
         verified_by: params.int("verified_by")?,
+        vector_x1: float_range(params, "vector_x")?,
+        vector_y1: float_range(params, "vector_y")?,
+        vector_type: params.int("vector_type")?,
         description: params.str("description").map(str::to_owned),
         description_contains: params.str("description__contains").map(str::to_owned),
         unique_identifier_contains: params.str("unique_identifier__contains").map(str::to_owned),
