@@ -307,6 +307,51 @@ fn registrable(files: Vec<Received>) -> Vec<Received> {
         .collect()
 }
 
+/// A fresh staging folder under `DATA_DIR/uploads/` for one request's files; the caller
+/// removes it (with whatever is left in it) when the request is done.
+pub async fn staging_folder(data_dir: &Path) -> Result<PathBuf, ApiError> {
+    let staging = data_dir
+        .join("uploads")
+        .join(uuid::Uuid::now_v7().to_string());
+    tokio::fs::create_dir_all(&staging)
+        .await
+        .map_err(|e| ApiError::internal("preparing an upload failed", &e))?;
+    Ok(staging)
+}
+
+/// The stored file at `path` as a download named `name` (ranges and conditional requests
+/// answered by tower-http); a missing file is the server's fault, not the client's.
+pub async fn attachment(
+    path: &Path,
+    name: &str,
+    request: axum::extract::Request,
+) -> Result<axum::response::Response, ApiError> {
+    use tower::ServiceExt;
+    let response = tower_http::services::ServeFile::new(path)
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::internal("reading a stored file failed", &e))?;
+    if response.status() == StatusCode::NOT_FOUND {
+        return Err(ApiError::internal(
+            "a stored file is missing",
+            &path.display(),
+        ));
+    }
+    let (mut parts, body) = response.into_parts();
+    let name = name.replace(['"', '\\'], "_");
+    if let Ok(value) =
+        axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+    {
+        parts
+            .headers
+            .insert(axum::http::header::CONTENT_DISPOSITION, value);
+    }
+    Ok(axum::response::Response::from_parts(
+        parts,
+        axum::body::Body::new(body),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

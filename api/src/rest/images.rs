@@ -4,9 +4,8 @@
 
 use std::path::{Path as FsPath, PathBuf};
 
-use axum::body::Body;
 use axum::extract::{Multipart, Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,7 +15,6 @@ use exact_projections::annotation_query::AnnotationQuery;
 use exact_projections::catalog_read::ImageRow;
 use exact_tiles::{render, Format};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use super::input::{missing, wrong};
 use super::params::{format_time, Params};
@@ -267,14 +265,7 @@ async fn upload(
     params: Params,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
-    let staging = state
-        .config
-        .data_dir
-        .join("uploads")
-        .join(uuid::Uuid::now_v7().to_string());
-    tokio::fs::create_dir_all(&staging)
-        .await
-        .map_err(|e| ApiError::internal("preparing an upload failed", &e))?;
+    let staging = uploads::staging_folder(&state.config.data_dir).await?;
     let result = upload_into(&state, &auth, multipart, &staging).await;
     let _ = tokio::fs::remove_dir_all(&staging).await;
     let images = result?;
@@ -570,21 +561,5 @@ async fn download(
     request: Request,
 ) -> Result<Response, ApiError> {
     let image = readable_image(&state, &auth, id).await?;
-    let path = image_path(&state, &image);
-    let response = tower_http::services::ServeFile::new(&path)
-        .oneshot(request)
-        .await
-        .map_err(|e| ApiError::internal("reading the image file failed", &e))?;
-    if response.status() == StatusCode::NOT_FOUND {
-        return Err(ApiError::internal(
-            "the image's file is missing",
-            &path.display(),
-        ));
-    }
-    let (mut parts, body) = response.into_parts();
-    let name = image.name.replace(['"', '\\'], "_");
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        parts.headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    Ok(Response::from_parts(parts, Body::new(body)))
+    uploads::attachment(&image_path(&state, &image), &image.name, request).await
 }

@@ -7,9 +7,8 @@
 use std::collections::BTreeSet;
 use std::path::Path as FsPath;
 
-use axum::body::Body;
 use axum::extract::{Multipart, Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -17,7 +16,6 @@ use exact_domain::media_file::NewMediaFile;
 use exact_domain::DomainError;
 use exact_projections::catalog_read::MediaFileRow;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use super::caller_for;
 use super::expand::{expand, expand_results, Related};
@@ -141,14 +139,7 @@ async fn upload_media_files(
     params: Params,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
-    let staging = state
-        .config
-        .data_dir
-        .join("uploads")
-        .join(uuid::Uuid::now_v7().to_string());
-    tokio::fs::create_dir_all(&staging)
-        .await
-        .map_err(|e| ApiError::internal("preparing an upload failed", &e))?;
+    let staging = uploads::staging_folder(&state.config.data_dir).await?;
     let result = attach(&state, &auth, multipart, &staging).await;
     let _ = tokio::fs::remove_dir_all(&staging).await;
     let rows = result?;
@@ -273,21 +264,5 @@ async fn download_media_file(
     request: Request,
 ) -> Result<Response, ApiError> {
     let row = visible_media_file(&state, &auth, id).await?;
-    let path = state.config.data_dir.join(&row.file);
-    let response = tower_http::services::ServeFile::new(&path)
-        .oneshot(request)
-        .await
-        .map_err(|e| ApiError::internal("reading the media file failed", &e))?;
-    if response.status() == StatusCode::NOT_FOUND {
-        return Err(ApiError::internal(
-            "the media file is missing",
-            &path.display(),
-        ));
-    }
-    let (mut parts, body) = response.into_parts();
-    let name = row.name.replace(['"', '\\'], "_");
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        parts.headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    Ok(Response::from_parts(parts, Body::new(body)))
+    uploads::attachment(&state.config.data_dir.join(&row.file), &row.name, request).await
 }
