@@ -801,7 +801,8 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(db: TestDb) {
         "as_of=soon",
         "vector_y=1",
         "vector_x_min=left",
-        "annotationversion=1",
+        "annotationversion=x",
+        "verified_by__range=1,2",
         "expand=nothing",
         "verified_by=me",
         "meta_data__isnull=perhaps",
@@ -1282,7 +1283,7 @@ async fn annotation_lists_filter_and_expand_as_exact_does(db: TestDb) {
     assert_eq!(ids_of(&app.get(&list("vector_y=39,"), ann).await), ids[2..]);
     assert_eq!(ids_of(&app.get(&list("vector_type=1"), ann).await), ids);
     assert!(ids_of(&app.get(&list("vector_type=5"), ann).await).is_empty());
-    let unanswered = app.get(&list("annotationversion=1"), ann).await;
+    let unanswered = app.get(&list("verified_by__range=1,2"), ann).await;
     assert_eq!(unanswered.status, StatusCode::BAD_REQUEST);
     assert_eq!(unanswered.json["code"], "unsupported_filter");
 
@@ -1454,6 +1455,21 @@ async fn set_versions_read_annotations_as_they_were(db: TestDb) {
         .await;
     assert_eq!(one.status, StatusCode::OK, "{one:?}");
     assert_eq!(one.json["vector"]["x2"], 80);
+    // EXACT's `annotationversion` filter: the annotation a version row is of.
+    let by_row = |row: i64, who| {
+        let app = &app;
+        async move {
+            app.get(
+                &format!("/api/v1/annotations/annotations/?annotationversion={row}"),
+                who,
+            )
+            .await
+        }
+    };
+    assert_eq!(ids_of(&by_row(one_id, ann).await), vec![ids[1]]);
+    let later_id = later.json["id"].as_i64().unwrap();
+    assert!(ids_of(&by_row((version << 32) | later_id, ann).await).is_empty());
+    assert!(ids_of(&by_row(one_id, eve).await).is_empty());
 
     // The version is listed for those who may read its sets, and for nobody else.
     let listed = app

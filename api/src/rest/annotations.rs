@@ -153,7 +153,7 @@ async fn as_of(state: &AppState, params: &Params) -> Result<Option<i64>, ApiErro
 
 /// EXACT's filters that this server does not answer yet: refused rather than ignored, so that
 /// nobody mistakes an unfiltered list for a filtered one.
-const UNANSWERED: &[&str] = &["verified_by__range", "annotationversion"];
+const UNANSWERED: &[&str] = &["verified_by__range"];
 
 /// What `expand=` may replace in an annotation.
 const ANNOTATION_EXPANDS: &[(&str, Related)] = &[
@@ -228,7 +228,14 @@ async fn query_from(
         ..AnnotationQuery::default()
     };
     // `id=1&id__in=2,3` asks for nothing; an empty id list would otherwise mean "any".
-    let no_ids = params.id_filter("id")?.is_some_and(|ids| ids.is_empty());
+    let mut no_ids = params.id_filter("id")?.is_some_and(|ids| ids.is_empty());
+    // An annotation version row names one annotation of one dataset version.
+    if let Some(row) = params.int("annotationversion")? {
+        match super::versions::annotation_of_version_row(state, auth, row).await? {
+            Some(id) if query.ids.is_empty() || query.ids.contains(&id) => query.ids = vec![id],
+            _ => no_ids = true,
+        }
+    }
     if let Some(uuid) = params.str("unique_identifier") {
         query.unique_identifier = Some(
             uuid.trim()

@@ -255,6 +255,27 @@ async fn list_annotation_versions(
     Ok(Json(params.page_of(rows)?))
 }
 
+/// The annotation an annotation version row (`id`) is of, if the caller may read the version
+/// and the annotation was in it: EXACT's `annotationversion` filter on annotations.
+pub(super) async fn annotation_of_version_row(
+    state: &AppState,
+    auth: &Authenticated,
+    id: i64,
+) -> Result<Option<i64>, ApiError> {
+    let (version_id, annotation) = (id >> 32, id & 0xffff_ffff);
+    let Some(version) = visible_versions(state, auth).await?.remove(&version_id) else {
+        return Ok(None);
+    };
+    let query = AnnotationQuery {
+        images: Some(state.read.image_ids_of_sets(&version.sets).await?),
+        ids: vec![annotation],
+        as_of: Some(version.row.position),
+        ..AnnotationQuery::default()
+    };
+    let found = state.read.count_annotations(&query).await?;
+    Ok((found > 0).then_some(annotation))
+}
+
 async fn get_annotation_version(
     State(state): State<AppState>,
     auth: Authenticated,
