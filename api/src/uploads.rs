@@ -110,7 +110,7 @@ pub async fn receive(
     mut multipart: Multipart,
     staging: &Path,
     limit: u64,
-) -> Result<(Vec<(String, String)>, Vec<Received>), ApiError> {
+) -> Result<(FormFields, Vec<Received>), ApiError> {
     let malformed = |e: axum::extract::multipart::MultipartError| {
         upload_error(
             StatusCode::BAD_REQUEST,
@@ -156,7 +156,7 @@ pub async fn receive(
             checksum: hex::encode(hasher.finalize()),
         });
     }
-    Ok((fields, files))
+    Ok((FormFields(fields), files))
 }
 
 /// Whether the file starts as a zip archive does (EXACT's test: `PK\x03\x04`).
@@ -305,6 +305,39 @@ fn registrable(files: Vec<Received>) -> Vec<Received> {
             known && !hidden && !inside_mrxs_data && (is_index || !owned.contains(&parent))
         })
         .collect()
+}
+
+/// The text fields of a multipart upload.
+#[derive(Debug, Default)]
+pub struct FormFields(Vec<(String, String)>);
+
+impl FormFields {
+    /// The field's (last) value, trimmed; an empty one counts as absent.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required_int(&self, name: &str) -> Result<i64, ApiError> {
+        self.text(name)
+            .ok_or_else(|| crate::rest::input::missing(name))?
+            .parse()
+            .map_err(|_| crate::rest::input::wrong(name, "an integer"))
+    }
+
+    /// The field as an integer, `default` when it is absent; `expected` says what it may be.
+    pub fn int_or(&self, name: &str, default: i64, expected: &str) -> Result<i64, ApiError> {
+        match self.text(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| crate::rest::input::wrong(name, expected)),
+        }
+    }
 }
 
 /// A fresh staging folder under `DATA_DIR/uploads/` for one request's files; the caller

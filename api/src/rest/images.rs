@@ -286,21 +286,8 @@ async fn upload_into(
 ) -> Result<Vec<ImageRow>, ApiError> {
     let (fields, files) =
         uploads::receive(multipart, staging, state.config.max_upload_bytes).await?;
-    let field = |name: &str| {
-        fields
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-    };
-    let image_set: i64 = field("image_set")
-        .ok_or_else(|| missing("image_set"))?
-        .parse()
-        .map_err(|_| wrong("image_set", "an integer"))?;
-    let image_type: i64 = match field("image_type") {
-        None | Some("") => 0,
-        Some(v) => v.parse().map_err(|_| wrong("image_type", "0, 1 or 2"))?,
-    };
+    let image_set = fields.required_int("image_set")?;
+    let image_type = fields.int_or("image_type", 0, "0, 1 or 2")?;
     state.commands.set_access(&auth.caller, image_set).await?;
     if files.is_empty() {
         return Err(missing("file_path").with_field("file_path"));

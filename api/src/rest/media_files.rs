@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::caller_for;
 use super::expand::{expand, expand_results, Related};
-use super::input::{missing, wrong};
+use super::input::missing;
 use super::params::Params;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -157,23 +157,8 @@ async fn attach(
 ) -> Result<Vec<MediaFileRow>, ApiError> {
     let (fields, files) =
         uploads::receive(multipart, staging, state.config.max_upload_bytes).await?;
-    let field = |name: &str| {
-        fields
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-    };
-    let annotation: i64 = field("annotation")
-        .ok_or_else(|| missing("annotation"))?
-        .parse()
-        .map_err(|_| wrong("annotation", "an integer"))?;
-    let media_file_type: i64 = match field("media_file_type") {
-        None | Some("") => 1,
-        Some(v) => v
-            .parse()
-            .map_err(|_| wrong("media_file_type", "1, 2, 3 or 4"))?,
-    };
+    let annotation = fields.required_int("annotation")?;
+    let media_file_type = fields.int_or("media_file_type", 1, "1, 2, 3 or 4")?;
     state.commands.may_attach(&auth.caller, annotation).await?;
     if files.is_empty() {
         return Err(missing("file"));
