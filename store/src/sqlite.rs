@@ -49,7 +49,7 @@ pub(crate) struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     /// Work for the writer thread; it stops when this is dropped.
-    jobs: std::sync::Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
     readers: Readers,
     committed: watch::Sender<i64>,
     projections: Projections,
@@ -135,7 +135,7 @@ impl SqliteStore {
             .spawn(move || writer.run(&queue))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                jobs: std::sync::Mutex::new(jobs),
+                jobs,
                 readers,
                 committed,
                 projections,
@@ -161,8 +161,6 @@ fn writer_connection(path: &Path) -> Result<Connection> {
 impl Inner {
     fn send(&self, job: Job) -> Result<()> {
         self.jobs
-            .lock()
-            .expect("not poisoned")
             .send(job)
             .map_err(|_| StoreError::Sqlite("the writer thread has stopped".into()))
     }

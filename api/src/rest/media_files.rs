@@ -60,7 +60,7 @@ pub(super) fn media_file_json(m: &MediaFileRow) -> Value {
 }
 
 /// The attached files of annotations the caller may read (of one annotation, if given).
-pub(super) async fn visible_media_files(
+async fn visible_media_files(
     state: &AppState,
     auth: &Authenticated,
     annotation: Option<i64>,
