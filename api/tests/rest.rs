@@ -1347,6 +1347,38 @@ async fn annotation_lists_filter_and_expand_as_exact_does(db: TestDb) {
         .as_str()
         .unwrap()
         .contains("last_editor"));
+    // EXACT's image filters over their annotations: type, how many, verified.
+    let empty_image = image(&app, ann, p.set, "empty.png", 50, 50).await;
+    let images = |query: &str| {
+        let app = &app;
+        let path = format!("/api/v1/images/images/?image_set={}&{query}", p.set);
+        async move { ids_of(&app.get(&path, ann).await) }
+    };
+    assert_eq!(
+        images(&format!("annotation_type={}", p.annotation_type)).await,
+        vec![image_id]
+    );
+    assert_eq!(images("num_annotations_min=3").await, vec![image_id]);
+    assert_eq!(images("num_annotations_max=0").await, vec![empty_image]);
+    assert!(images("num_annotations__gte=4").await.is_empty());
+    assert!(images("verified=true").await.is_empty());
+    assert_eq!(images("verified=false").await, vec![image_id, empty_image]);
+    let accepted = app
+        .post(
+            "/api/v1/annotations/verifications/",
+            ann,
+            json!({"annotation": ids[0], "verified": true}),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::CREATED);
+    assert_eq!(images("verified=true").await, vec![image_id]);
+    assert!(images("time__gte=2999-01-01T00:00:00Z").await.is_empty());
+    assert_eq!(images("time__lte=2999-01-01T00:00:00Z").await.len(), 2);
+    let bad = app
+        .get("/api/v1/images/images/?num_annotations_min=many", ann)
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
     // What the caller may not read stays an id: an outsider sees nothing at all.
     app.user("eve").await;
     let outsider = app.get(&list("expand=user"), ("eve", "pw-eve")).await;

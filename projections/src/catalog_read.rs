@@ -795,6 +795,13 @@ impl ReadDb {
     }
 
     /// Live annotations of one image by verdict, over all types or one.
+    /// (image, annotation type, total, accepted) of every image and type with live annotations.
+    pub async fn all_image_type_counts(&self) -> Result<Vec<(i64, i64, i64, i64)>, sqlx::Error> {
+        let sql = "SELECT image, annotation_type, total, accepted FROM annotation_statistics \
+                   WHERE total > 0";
+        fetch!(self, query_as, fetch_all, sql)
+    }
+
     pub async fn image_statistics(
         &self,
         image: i64,

@@ -2,6 +2,7 @@
 //! (thumbnail, slide information, patches, DeepZoom) and the original file's download. Every
 //! pixel route checks that the caller may read the image's set, as every other route does.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path as FsPath, PathBuf};
 
 use axum::extract::{Multipart, Path, Request, State};
@@ -125,6 +126,86 @@ async fn annotation_ids(state: &AppState, image: i64) -> Result<Vec<i64>, ApiErr
     Ok(rows.iter().map(|r| r.id).collect())
 }
 
+/// EXACT's image filters over their annotations (live ones, of active types): `annotation_type`
+/// (has one of that type), `num_annotations` (`_min`/`_max`, or `__gte`/`__lte`: how many) and
+/// `verified` (true: one is accepted; false: one is not, or there are none). Verdicts count by
+/// consensus, as the statistics keep them.
+struct AnnotationCounts {
+    /// image → (total, accepted, annotation types present).
+    by_image: BTreeMap<i64, (i64, i64, BTreeSet<i64>)>,
+    annotation_type: Option<i64>,
+    min: Option<i64>,
+    max: Option<i64>,
+    verified: Option<bool>,
+}
+
+impl AnnotationCounts {
+    fn keeps(&self, image: i64) -> bool {
+        let (total, accepted, types) = self
+            .by_image
+            .get(&image)
+            .map_or((0, 0, None), |(t, a, types)| (*t, *a, Some(types)));
+        self.annotation_type
+            .is_none_or(|t| types.is_some_and(|types| types.contains(&t)))
+            && self.min.is_none_or(|m| total >= m)
+            && self.max.is_none_or(|m| total <= m)
+            && self.verified.is_none_or(|v| {
+                if v {
+                    accepted > 0
+                } else {
+                    total == 0 || accepted < total
+                }
+            })
+    }
+}
+
+/// The counts the filters need, if any of them is asked for.
+async fn annotation_counts(
+    state: &AppState,
+    auth: &Authenticated,
+    params: &Params,
+) -> Result<Option<AnnotationCounts>, ApiError> {
+    let bound = |names: [&str; 2]| -> Result<Option<i64>, ApiError> {
+        for name in names {
+            if let Some(v) = params.int(name)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    };
+    let mut counts = AnnotationCounts {
+        by_image: BTreeMap::new(),
+        annotation_type: params.int("annotation_type")?,
+        min: bound(["num_annotations_min", "num_annotations__gte"])?,
+        max: bound(["num_annotations_max", "num_annotations__lte"])?,
+        verified: params.bool("verified")?,
+    };
+    if counts.annotation_type.is_none()
+        && counts.min.is_none()
+        && counts.max.is_none()
+        && counts.verified.is_none()
+    {
+        return Ok(None);
+    }
+    let active: BTreeSet<i64> = state
+        .read
+        .readable_types(auth.caller.actor)
+        .await?
+        .iter()
+        .filter(|t| t.active)
+        .map(|t| t.id)
+        .collect();
+    for (image, kind, total, accepted) in state.read.all_image_type_counts().await? {
+        if active.contains(&kind) {
+            let entry = counts.by_image.entry(image).or_default();
+            entry.0 += total;
+            entry.1 += accepted;
+            entry.2.insert(kind);
+        }
+    }
+    Ok(Some(counts))
+}
+
 async fn list_images(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -157,11 +238,15 @@ async fn list_images(
         "mpp" => image.mpp,
         _ => image.objective_power,
     };
+    let (from, to) = params.time_range("time")?;
+    let counts = annotation_counts(&state, &auth, &params).await?;
     let images: Vec<ImageRow> = state
         .read
         .readable_images(auth.caller.actor, set)
         .await?
         .into_iter()
+        .filter(|i| from.is_none_or(|f| i.time >= f) && to.is_none_or(|t| i.time <= t))
+        .filter(|i| counts.as_ref().is_none_or(|c| c.keeps(i.id)))
         .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id)))
         .filter(|i| params.text_matches("name", &i.name))
         .filter(|i| params.text_matches("filename", &i.filename))
