@@ -1503,6 +1503,13 @@ async fn set_versions_read_annotations_as_they_were(db: TestDb) {
     assert!(ids_of(&by_row((version << 32) | later_id, ann).await).is_empty());
     assert!(ids_of(&by_row(one_id, eve).await).is_empty());
 
+    let sets = app
+        .get(
+            &format!("/api/v1/images/image_sets/?set_versions={version}"),
+            ann,
+        )
+        .await;
+    assert_eq!(ids_of(&sets), vec![p.set]);
     // The version is listed for those who may read its sets, and for nobody else.
     let listed = app
         .get("/api/v1/images/set_versions/?name=train-v1", ann)
@@ -1596,6 +1603,13 @@ async fn set_tags_are_names_on_sets_with_stable_ids(db: TestDb) {
         .await;
     assert_eq!(by_set.json["count"], 1);
     assert_eq!(by_set.json["results"][0]["name"], "mitosis");
+    let tagged = app
+        .get(
+            &format!("/api/v1/images/image_sets/?set_tags={training}"),
+            ann,
+        )
+        .await;
+    assert_eq!(ids_of(&tagged), vec![lab.set]);
 
     // Moved to one set; then taken off everywhere; given again, the name keeps its id.
     let moved = app

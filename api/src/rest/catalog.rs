@@ -1018,6 +1018,32 @@ async fn list_sets(
         params.int("priority")?,
         params.int("images")?,
     );
+    let (from, to) = params.time_range("time")?;
+    // A tag by its id: the name it numbers.
+    let tag = match params.int("set_tags")? {
+        Some(id) => Some(
+            links
+                .tag_ids
+                .iter()
+                .find(|(_, tag_id)| **tag_id == id)
+                .map(|(name, _)| name.clone())
+                .unwrap_or_default(),
+        ),
+        None => None,
+    };
+    let version_sets: Option<Vec<i64>> = match params.int("set_versions")? {
+        Some(version) => Some(
+            state
+                .read
+                .dataset_version_links()
+                .await?
+                .into_iter()
+                .filter(|(v, _)| *v == version)
+                .map(|(_, set)| set)
+                .collect(),
+        ),
+        None => None,
+    };
     let rows = state
         .read
         .readable_sets(auth.caller.actor)
@@ -1038,6 +1064,12 @@ async fn list_sets(
             product.is_none_or(|p| links.products.get(&s.id).is_some_and(|v| v.contains(&p)))
         })
         .filter(|s| image.is_none_or(|i| links.images.get(&s.id).is_some_and(|v| v.contains(&i))))
+        .filter(|s| from.is_none_or(|f| s.time >= f) && to.is_none_or(|t| s.time <= t))
+        .filter(|s| {
+            tag.as_ref()
+                .is_none_or(|t| links.tags.get(&s.id).is_some_and(|v| v.contains(t)))
+        })
+        .filter(|s| version_sets.as_ref().is_none_or(|v| v.contains(&s.id)))
         .map(|s| set_json(s, &links))
         .collect();
     Ok(Json(params.page_of(rows)?))
