@@ -42,9 +42,10 @@ pub struct AnnotationQuery {
     pub vector_y1: FloatRange,
     /// Annotations whose type has this vector type (EXACT's `vector_type`).
     pub vector_type: Option<i64>,
-    /// Annotations this user has given a verdict on (accept or reject): EXACT's `verified_by`.
-    /// Reads the current verdicts; not available with `as_of`.
-    pub verified_by: Option<i64>,
+    /// Annotations a user with an id in this range (both ends included) has given a verdict on,
+    /// accept or reject: EXACT's `verified_by` (one user) and `verified_by__range`. Reads the
+    /// current verdicts; not available with `as_of`.
+    pub verified_by: Option<(i64, i64)>,
     /// Where the current verdicts leave the annotation; not available with `as_of`.
     pub consensus: Option<Consensus>,
     /// Creation time, microseconds since 1970, both ends included.
@@ -418,9 +419,11 @@ impl AnnotationQuery {
             .bind(Param::Int(vector_type))
             .push(")");
         }
-        if let Some(user) = self.verified_by {
-            sql.push(" AND EXISTS (SELECT 1 FROM verifications v WHERE v.annotation = a.id AND v.user_id = ")
-                .bind(Param::Int(user))
+        if let Some((first, last)) = self.verified_by {
+            sql.push(" AND EXISTS (SELECT 1 FROM verifications v WHERE v.annotation = a.id AND v.user_id >= ")
+                .bind(Param::Int(first))
+                .push(" AND v.user_id <= ")
+                .bind(Param::Int(last))
                 .push(")");
         }
         if let Some(consensus) = self.consensus {

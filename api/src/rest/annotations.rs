@@ -151,10 +151,6 @@ async fn as_of(state: &AppState, params: &Params) -> Result<Option<i64>, ApiErro
     Ok(Some(state.store.position_at(at).await?))
 }
 
-/// EXACT's filters that this server does not answer yet: refused rather than ignored, so that
-/// nobody mistakes an unfiltered list for a filtered one.
-const UNANSWERED: &[&str] = &["verified_by__range"];
-
 /// What `expand=` may replace in an annotation.
 const ANNOTATION_EXPANDS: &[(&str, Related)] = &[
     ("user", Related::User),
@@ -199,16 +195,6 @@ async fn query_from(
     auth: &Authenticated,
     params: &Params,
 ) -> Result<AnnotationQuery, ApiError> {
-    for name in UNANSWERED {
-        if params.str(name).is_some() {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unsupported_filter",
-                format!("the filter {name} is not supported by this server yet"),
-            )
-            .with_field(name));
-        }
-    }
     let mut query = AnnotationQuery {
         ids: params.id_filter("id")?.unwrap_or_default(),
         annotation_types: params.id_filter("annotation_type")?.unwrap_or_default(),
@@ -217,7 +203,14 @@ async fn query_from(
         deleted: params.bool("deleted")?,
         vector_is_null: params.bool("vector__isnull")?,
         meta_data_is_null: params.bool("meta_data__isnull")?,
-        verified_by: params.int("verified_by")?,
+        verified_by: match (
+            params.int("verified_by")?,
+            params.float_range("verified_by")?,
+        ) {
+            (Some(user), _) => Some((user, user)),
+            (None, Some((first, last))) => Some((first.ceil() as i64, last.floor() as i64)),
+            (None, None) => None,
+        },
         vector_x1: float_range(params, "vector_x")?,
         vector_y1: float_range(params, "vector_y")?,
         vector_type: params.int("vector_type")?,

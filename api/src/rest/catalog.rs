@@ -134,6 +134,18 @@ async fn list_users(
         params.bool("is_staff")?,
         params.bool("is_active")?,
     );
+    // Logins are not recorded: every `last_login` is null, so a filter on it keeps all or none.
+    let login_kept = match params.bool("last_login__isnull")? {
+        Some(null) => null,
+        None => [
+            "last_login",
+            "last_login__gte",
+            "last_login__lte",
+            "last_login__range",
+        ]
+        .iter()
+        .all(|name| params.str(name).is_none()),
+    };
     let none = Vec::new();
     let rows: Vec<Value> = state
         .read
@@ -146,6 +158,7 @@ async fn list_users(
         .filter(|u| staff.is_none_or(|v| v == u.is_staff))
         .filter(|u| active.is_none_or(|v| v == u.is_active))
         .filter(|u| team.is_none_or(|t| teams.get(&u.id).is_some_and(|ts| ts.contains(&t))))
+        .filter(|_| login_kept)
         .map(|u| user_json(u, teams.get(&u.id).unwrap_or(&none)))
         .collect();
     Ok(Json(params.page_of(rows)?))
@@ -1019,6 +1032,7 @@ async fn list_sets(
         params.int("images")?,
     );
     let (from, to) = params.time_range("time")?;
+    let zip_state = params.int("zip_state")?;
     // A tag by its id: the name it numbers.
     let tag = match params.int("set_tags")? {
         Some(id) => Some(
@@ -1070,6 +1084,8 @@ async fn list_sets(
                 .is_none_or(|t| links.tags.get(&s.id).is_some_and(|v| v.contains(t)))
         })
         .filter(|s| version_sets.as_ref().is_none_or(|v| v.contains(&s.id)))
+        // No zip of a set is ever made here (`zip_state` 0, EXACT's "invalid").
+        .filter(|_| zip_state.is_none_or(|z| z == 0))
         .map(|s| set_json(s, &links))
         .collect();
     Ok(Json(params.page_of(rows)?))
