@@ -255,17 +255,18 @@ impl AnnotationQuery {
             (false, false) => crate::annotations::ROW_COLUMNS,
             (false, true) => AS_OF_COLUMNS,
         });
-        // FROM: the spatial index first when there is a rectangle (SQLite's CROSS JOIN keeps
-        // that order), so the tree narrows the rows before anything else is read.
+        // FROM: on SQLite, the spatial index first when there is a rectangle (CROSS JOIN keeps
+        // that order): the R*Tree finds the cells the window meets, and the rows of each cell
+        // come from the index on `cell`, their boxes tested before the rows are read.
         match (self.as_of, self.rect, postgres) {
             (None, Some(_), false) => {
                 sql.push(
-                    " FROM annotations_rtree r CROSS JOIN annotations a ON a.id = r.id WHERE 1 = 1",
+                    " FROM annotation_cells_rtree r CROSS JOIN annotations a ON a.cell = r.cell WHERE 1 = 1",
                 );
             }
             (Some(_), Some(_), false) => {
                 sql.push(
-                    " FROM annotation_history_rtree r CROSS JOIN annotation_history h ON h.entry = r.entry \
+                    " FROM annotation_cells_rtree r CROSS JOIN annotation_history h ON h.cell = r.cell \
                      JOIN annotations a ON a.id = h.id WHERE 1 = 1",
                 );
             }
@@ -304,12 +305,8 @@ impl AnnotationQuery {
                     sql.push(" AND r.min_image <= ").bind(Param::Int(image));
                     sql.push(" AND r.max_image >= ").bind(Param::Int(image));
                 }
-                if let Some(p) = self.as_of {
-                    sql.push(" AND r.valid_from <= ").bind(Param::Int(p));
-                    sql.push(" AND r.valid_to >= ").bind(Param::Int(p));
-                }
             }
-            // The index compares in single precision (SQLite) or by box: the exact test.
+            // The index holds cells (SQLite) or compares by box: the exact test.
             sql.push(&format!(" AND {s}.min_x <= "))
                 .bind(Param::Float(r.max_x));
             sql.push(&format!(" AND {s}.max_x >= "))

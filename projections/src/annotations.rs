@@ -3,11 +3,13 @@
 //! valid between (for reads as of any past moment and for an annotation's history).
 //!
 //! It is an inline projection: updated in the append's transaction. Its SQL runs unchanged on
-//! both backends; the spatial index is kept by the database (SQLite: an R*Tree filled by
-//! triggers; PostgreSQL: a GiST index on a generated `box` column).
+//! both backends, but for the spatial index: SQLite's is an R*Tree over the cells of a loose
+//! grid ([`crate::spatial_cell`]), which this projection registers, with each row's cell in an
+//! ordinary index; PostgreSQL's is a GiST index on a generated `box` column.
 
 use std::collections::BTreeMap;
 
+use crate::spatial_cell::{cell_of, SpatialCell};
 use async_trait::async_trait;
 use exact_domain::annotation::{evolve, Annotation, AnnotationEvent, Consensus};
 use exact_domain::vector::Vector;
@@ -74,7 +76,7 @@ pub(crate) const ROW_COLUMNS: &str = "a.id, a.image, a.annotation_type, a.vector
      a.concealed, a.blurred, a.deleted, a.unique_identifier, a.user_id, a.last_editor, a.time, a.last_edit_time, \
      a.version, a.position";
 
-/// Rows per multi-row INSERT: 21 parameters each, within both backends' limits.
+/// Rows per multi-row INSERT: 22 parameters each, within both backends' limits.
 const INSERT_CHUNK: usize = 500;
 
 #[async_trait]
@@ -115,25 +117,25 @@ impl InlineProjection for AnnotationsProjection {
 
     async fn reset(&self, tx: &mut Tx<'_>) -> exact_store::Result<()> {
         if let Tx::Sqlite(_) = tx {
-            // The R*Trees are dropped and made again from their own stored definitions: a
-            // DELETE empties a virtual table a row at a time, which cost more than the rebuild.
-            // Emptied first, they also make the delete triggers below trivial.
-            for table in ["annotations_rtree", "annotation_history_rtree"] {
-                let definition: Option<(String,)> = tx
-                    .fetch_optional(
-                        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1",
-                        &[table.into()],
-                    )
-                    .await?;
-                let Some((definition,)) = definition else {
-                    return Err(StoreError::Projection {
-                        name: NAME.into(),
-                        reason: format!("the spatial index {table} is missing"),
-                    });
-                };
-                execute!(tx, &format!("DROP TABLE {table}"));
-                execute!(tx, &definition);
-            }
+            // The R*Tree is dropped and made again from its own stored definition: a DELETE
+            // empties a virtual table a row at a time. Emptied first, it also makes the delete
+            // trigger of `annotation_cells` trivial.
+            const TABLE: &str = "annotation_cells_rtree";
+            let definition: Option<(String,)> = tx
+                .fetch_optional(
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1",
+                    &[TABLE.into()],
+                )
+                .await?;
+            let Some((definition,)) = definition else {
+                return Err(StoreError::Projection {
+                    name: NAME.into(),
+                    reason: format!("the spatial index {TABLE} is missing"),
+                });
+            };
+            execute!(tx, &format!("DROP TABLE {TABLE}"));
+            execute!(tx, &definition);
+            execute!(tx, "DELETE FROM annotation_cells");
         }
         execute!(tx, "DELETE FROM annotations");
         execute!(tx, "DELETE FROM verifications");
@@ -155,6 +157,8 @@ struct Version {
     meta_data: Option<String>,
     bounds: [Option<f64>; 4],
     frame: Option<i64>,
+    /// Its cell of SQLite's spatial index (also written on PostgreSQL, which ignores it).
+    cell: Option<SpatialCell>,
     creator: i64,
     created_at: i64,
     at: i64,
@@ -173,15 +177,16 @@ impl Version {
         creator: i64,
         created_at: i64,
     ) -> Self {
-        let (bounds, frame) = match Vector::from_json(&state.vector) {
+        let (bounds, frame, cell) = match Vector::from_json(&state.vector) {
             Ok(Some(v)) => {
                 let b = v.bounds();
                 (
                     [Some(b.min_x), Some(b.min_y), Some(b.max_x), Some(b.max_y)],
                     v.frame.map(i64::from),
+                    cell_of(state.image, &b),
                 )
             }
-            _ => ([None; 4], None),
+            _ => ([None; 4], None, None),
         };
         Self {
             vector: json_text(&state.vector),
@@ -189,6 +194,7 @@ impl Version {
             state,
             bounds,
             frame,
+            cell,
             creator,
             created_at,
             at: envelope.recorded_at.timestamp_micros(),
@@ -203,20 +209,22 @@ impl Version {
 
 const INSERT_ANNOTATIONS: &str = "INSERT INTO annotations (id, image, annotation_type, vector, description, \
      meta_data, concealed, blurred, deleted, unique_identifier, user_id, last_editor, time, last_edit_time, min_x, \
-     min_y, max_x, max_y, frame, version, position) ";
+     min_y, max_x, max_y, frame, version, position, cell) ";
 const UPSERT_ANNOTATIONS: &str = " ON CONFLICT (id) DO UPDATE SET image = excluded.image, annotation_type = \
      excluded.annotation_type, vector = excluded.vector, description = excluded.description, meta_data = \
      excluded.meta_data, concealed = excluded.concealed, blurred = excluded.blurred, deleted = excluded.deleted, \
      last_editor = excluded.last_editor, last_edit_time = excluded.last_edit_time, min_x = excluded.min_x, \
      min_y = excluded.min_y, max_x = excluded.max_x, max_y = excluded.max_y, frame = excluded.frame, \
-     version = excluded.version, position = excluded.position";
+     version = excluded.version, position = excluded.position, cell = excluded.cell";
 const INSERT_HISTORY: &str = "INSERT INTO annotation_history (id, version, valid_from, event_type, actor, \
      recorded_at, reason, image, annotation_type, vector, description, meta_data, concealed, blurred, deleted, \
-     min_x, min_y, max_x, max_y) ";
+     min_x, min_y, max_x, max_y, cell) ";
 
-/// Writes `versions` into `annotations` and into `annotation_history`, a statement per table.
+/// Writes `versions` into `annotations` and into `annotation_history`, a statement per table,
+/// after registering their cells with SQLite's spatial index.
 async fn write_versions(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::Result<()> {
-    let mut rows: Vec<SqlValue<'_>> = Vec::with_capacity(versions.len() * 21);
+    register_cells(tx, versions).await?;
+    let mut rows: Vec<SqlValue<'_>> = Vec::with_capacity(versions.len() * 22);
     for v in versions {
         let a = &v.state;
         rows.extend([
@@ -241,11 +249,12 @@ async fn write_versions(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::R
             v.frame.into(),
             v.version.into(),
             v.position.into(),
+            v.cell.map(|c| c.id).into(),
         ]);
     }
     let sql = format!(
         "{INSERT_ANNOTATIONS}{}{UPSERT_ANNOTATIONS}",
-        values_list(versions.len(), 21)
+        values_list(versions.len(), 22)
     );
     tx.execute(&sql, &rows).await?;
     rows.clear();
@@ -271,10 +280,45 @@ async fn write_versions(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::R
             v.bounds[1].into(),
             v.bounds[2].into(),
             v.bounds[3].into(),
+            v.cell.map(|c| c.id).into(),
         ]);
     }
-    let sql = format!("{INSERT_HISTORY}{}", values_list(versions.len(), 19));
+    let sql = format!("{INSERT_HISTORY}{}", values_list(versions.len(), 20));
     tx.execute(&sql, &rows).await?;
+    Ok(())
+}
+
+/// Adds the cells of `versions` that SQLite's spatial index does not hold yet (a trigger puts
+/// each new one into its R*Tree). PostgreSQL indexes the boxes themselves.
+async fn register_cells(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::Result<()> {
+    if !matches!(tx, Tx::Sqlite(_)) {
+        return Ok(());
+    }
+    let cells: BTreeMap<i64, SpatialCell> = versions
+        .iter()
+        .filter_map(|v| v.cell)
+        .map(|c| (c.id, c))
+        .collect();
+    let cells: Vec<_> = cells.into_values().collect();
+    for chunk in cells.chunks(INSERT_CHUNK) {
+        let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(chunk.len() * 6);
+        for c in chunk {
+            values.extend([
+                c.id.into(),
+                c.image.into(),
+                c.min_x.into(),
+                c.min_y.into(),
+                c.max_x.into(),
+                c.max_y.into(),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO annotation_cells (cell, image, min_x, min_y, max_x, max_y) {} \
+             ON CONFLICT (cell) DO NOTHING",
+            values_list(chunk.len(), 6)
+        );
+        tx.execute(&sql, &values).await?;
+    }
     Ok(())
 }
 

@@ -17,6 +17,7 @@ pub mod annotations;
 pub mod catalog;
 pub mod catalog_read;
 pub mod read;
+pub mod spatial_cell;
 mod sqlite_read;
 
 use std::sync::Arc;

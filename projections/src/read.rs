@@ -7,7 +7,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::annotations::{AnnotationRow, ROW_COLUMNS};
+use crate::annotation_query::{AnnotationQuery, QueryError};
+use crate::annotations::AnnotationRow;
 
 /// A rectangle in level-0 pixels; edges touching count as overlapping.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -121,43 +122,14 @@ impl ReadDb {
 
     /// Annotations of `image` (not deleted) whose bounding box overlaps `rect`, by id, answered
     /// from the spatial index.
-    pub async fn viewport(
-        &self,
-        image: i64,
-        rect: Rect,
-    ) -> Result<Vec<AnnotationRow>, sqlx::Error> {
-        match self {
-            ReadDb::Sqlite(pool, _) => {
-                sqlx::query_as(&format!(
-                    // CROSS JOIN makes SQLite walk the R*Tree first and look rows up by id; a plain
-                    // JOIN let the planner scan the image's rows and probe the tree for each.
-                    "SELECT {ROW_COLUMNS} FROM annotations_rtree r CROSS JOIN annotations a ON a.id = r.id \
-                     WHERE r.min_x <= $3 AND r.max_x >= $1 AND r.min_y <= $4 AND r.max_y >= $2 \
-                     AND r.min_image <= $5 AND r.max_image >= $5 AND a.image = $5 AND NOT a.deleted ORDER BY a.id"
-                ))
-                .bind(rect.min_x)
-                .bind(rect.min_y)
-                .bind(rect.max_x)
-                .bind(rect.max_y)
-                .bind(image)
-                .fetch_all(pool)
-                .await
-            }
-            ReadDb::Postgres(pool) => {
-                sqlx::query_as(&format!(
-                    "SELECT {ROW_COLUMNS} FROM annotations a \
-                     WHERE a.bbox && box(point($1, $2), point($3, $4)) AND a.image = $5 AND NOT a.deleted \
-                     ORDER BY a.id"
-                ))
-                .bind(rect.min_x)
-                .bind(rect.min_y)
-                .bind(rect.max_x)
-                .bind(rect.max_y)
-                .bind(image)
-                .fetch_all(pool)
-                .await
-            }
-        }
+    pub async fn viewport(&self, image: i64, rect: Rect) -> Result<Vec<AnnotationRow>, QueryError> {
+        let query = AnnotationQuery {
+            image: Some(image),
+            rect: Some(rect),
+            deleted: Some(false),
+            ..AnnotationQuery::default()
+        };
+        self.annotations(&query).await
     }
 
     /// The same question as [`viewport`](Self::viewport), as the log stood at `position`,
@@ -174,10 +146,9 @@ impl ReadDb {
         match self {
             ReadDb::Sqlite(pool, _) => {
                 let sql = format!(
-                    "SELECT {VERSION_COLUMNS} FROM annotation_history_rtree r CROSS JOIN annotation_history h \
-                     ON h.entry = r.entry WHERE r.min_x <= $3 AND r.max_x >= $1 AND r.min_y <= $4 AND r.max_y >= $2 \
-                     AND r.valid_from <= $6 AND r.valid_to >= $6 AND r.min_image <= $5 AND r.max_image >= $5 \
-                     AND {EXACT} ORDER BY h.id"
+                    "SELECT {VERSION_COLUMNS} FROM annotation_cells_rtree r CROSS JOIN annotation_history h \
+                     ON h.cell = r.cell WHERE r.min_x <= $3 AND r.max_x >= $1 AND r.min_y <= $4 AND r.max_y >= $2 \
+                     AND r.min_image <= $5 AND r.max_image >= $5 AND {EXACT} ORDER BY h.id"
                 );
                 bind_as_of(sqlx::query_as(&sql), image, rect, position)
                     .fetch_all(pool)

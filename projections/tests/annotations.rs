@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 exact_store::on_both_backends!(
     the_read_model_follows_commands_and_answers_as_of_a_past_position,
     a_rebuilt_read_model_equals_the_incrementally_built_one,
+    viewports_find_exactly_the_boxes_they_meet_now_and_as_of,
 );
 
 const ALICE: i64 = 7;
@@ -87,11 +88,15 @@ async fn run(
 }
 
 fn create(id: i64, image: i64, x: f64, y: f64) -> AnnotationCommand {
+    create_sized(id, image, x, y, 100.0, 200.0)
+}
+
+fn create_sized(id: i64, image: i64, x: f64, y: f64, w: f64, h: f64) -> AnnotationCommand {
     AnnotationCommand::Create(NewAnnotation {
         id,
         image,
         annotation_type: BOX,
-        vector: json!({"x1": x, "y1": y, "x2": x + 100.0, "y2": y + 200.0}),
+        vector: json!({"x1": x, "y1": y, "x2": x + w, "y2": y + h}),
         description: String::new(),
         meta_data: Value::Null,
         concealed: false,
@@ -242,8 +247,8 @@ async fn dump(db: &TestDb) -> Vec<(String, i64)> {
         .pairs(
             "SELECT id || '|' || image || '|' || annotation_type || '|' || COALESCE(vector, '-') || '|' || description \
              || '|' || COALESCE(meta_data, '-') || '|' || deleted || '|' || user_id || '|' || COALESCE(last_editor, -1) \
-             || '|' || time || '|' || last_edit_time || '|' || COALESCE(min_x, -1) || '|' || version || '|' || position, \
-             id FROM annotations ORDER BY id",
+             || '|' || time || '|' || last_edit_time || '|' || COALESCE(min_x, -1) || '|' || version || '|' || position \
+             || '|' || COALESCE(cell, -1), id FROM annotations ORDER BY id",
         )
         .await;
     rows.extend(
@@ -264,7 +269,8 @@ async fn dump(db: &TestDb) -> Vec<(String, i64)> {
     rows.extend(
         db.pairs(
             "SELECT id || '|' || version || '|' || valid_from || '|' || COALESCE(valid_to, -1) || '|' || event_type \
-             || '|' || COALESCE(vector, '-') || '|' || deleted || '|' || recorded_at, id FROM annotation_history \
+             || '|' || COALESCE(vector, '-') || '|' || deleted || '|' || recorded_at || '|' || COALESCE(cell, -1), id \
+             FROM annotation_history \
              ORDER BY id, version",
         )
         .await,
@@ -274,6 +280,27 @@ async fn dump(db: &TestDb) -> Vec<(String, i64)> {
 
 async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
     let (store, _read) = open(&db).await;
+    random_workload(&store, 300).await;
+    let incremental = dump(&db).await;
+    assert!(
+        incremental.len() > 250,
+        "the workload wrote a real read model: {} rows",
+        incremental.len()
+    );
+    let applied = store
+        .rebuild(exact_projections::annotations::NAME, Arc::new(|_, _| {}))
+        .await
+        .unwrap();
+    assert_eq!(applied as i64, store.last_position().await.unwrap());
+    assert_eq!(
+        dump(&db).await,
+        incremental,
+        "rebuilt equals incrementally built, row for row"
+    );
+}
+
+/// Creates, moves, deletes, restores and verdicts on two images, deterministic.
+async fn random_workload(store: &Store, operations: usize) {
     // A deterministic random workload: creates, moves, deletes, restores and verdicts.
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = |n: u64| {
@@ -283,7 +310,7 @@ async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
         seed % n
     };
     let mut created = 0;
-    for _ in 0..300 {
+    for _ in 0..operations {
         let choice = next(6);
         if created == 0 || choice == 0 {
             created += 1;
@@ -291,7 +318,23 @@ async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
             run(
                 &store,
                 created,
-                create(created, image, next(9000) as f64, next(7000) as f64),
+                // Mostly cell-sized boxes; every eighth a region of up to 8,000 px.
+                {
+                    let (w, h) = if next(8) == 0 {
+                        (1.0 + next(8000) as f64, 1.0 + next(8000) as f64)
+                    } else {
+                        (1.0 + next(300) as f64, 1.0 + next(300) as f64)
+                    };
+                    let (x, y) = (next(10_000) as f64, next(8_000) as f64);
+                    create_sized(
+                        created,
+                        image,
+                        x.min(10_000.0 - w),
+                        y.min(8_000.0 - h),
+                        w,
+                        h,
+                    )
+                },
                 &context(image),
                 None,
             )
@@ -328,20 +371,88 @@ async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
             run(&store, id, command, &ctx, None).await;
         }
     }
-    let incremental = dump(&db).await;
-    assert!(
-        incremental.len() > 250,
-        "the workload wrote a real read model: {} rows",
-        incremental.len()
-    );
-    let applied = store
-        .rebuild(exact_projections::annotations::NAME, Arc::new(|_, _| {}))
-        .await
-        .unwrap();
-    assert_eq!(applied as i64, store.last_position().await.unwrap());
-    assert_eq!(
-        dump(&db).await,
-        incremental,
-        "rebuilt equals incrementally built, row for row"
-    );
+}
+
+/// The spatial index against a brute-force test of every box, now and as of a past position,
+/// over windows of every size: nothing missed, nothing extra.
+async fn viewports_find_exactly_the_boxes_they_meet_now_and_as_of(db: TestDb) {
+    use exact_domain::vector::Vector;
+    use exact_projections::annotation_query::AnnotationQuery;
+    let (store, read) = open(&db).await;
+    random_workload(&store, 200).await;
+    let middle = store.last_position().await.unwrap();
+    random_workload(&store, 200).await;
+    let meets = |vector: &Option<String>, r: &Rect| {
+        let value: Value = serde_json::from_str(vector.as_deref().unwrap_or("null")).unwrap();
+        Vector::from_json(&value).unwrap().is_some_and(|v| {
+            let b = v.bounds();
+            b.min_x <= r.max_x && b.max_x >= r.min_x && b.min_y <= r.max_y && b.max_y >= r.min_y
+        })
+    };
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    // Random windows of every size, and a pixel at the far corner of each live box: the part
+    // of an annotation farthest from the centre its cell is chosen by.
+    let mut windows = Vec::new();
+    for _ in 0..60 {
+        let (x, y) = (next(10_000) as f64, next(8_000) as f64);
+        let half = [5.0, 150.0, 1_000.0, 6_000.0][next(4) as usize];
+        windows.push((
+            11 + next(2) as i64,
+            rect(x - half, y - half, x + half, y + half),
+        ));
+    }
+    for image in [11, 12] {
+        let live = AnnotationQuery {
+            image: Some(image),
+            deleted: Some(false),
+            ..AnnotationQuery::default()
+        };
+        for a in read.annotations(&live).await.unwrap() {
+            let value: Value = serde_json::from_str(a.vector.as_deref().unwrap()).unwrap();
+            let b = Vector::from_json(&value).unwrap().unwrap().bounds();
+            windows.push((image, rect(b.max_x - 0.5, b.max_y - 0.5, b.max_x, b.max_y)));
+        }
+    }
+    let mut found = 0;
+    for (image, window) in windows {
+        for as_of in [None, Some(middle)] {
+            let everything = AnnotationQuery {
+                image: Some(image),
+                deleted: Some(false),
+                as_of,
+                ..AnnotationQuery::default()
+            };
+            let expected: Vec<i64> = read
+                .annotations(&everything)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|a| meets(&a.vector, &window))
+                .map(|a| a.id)
+                .collect();
+            let windowed = AnnotationQuery {
+                rect: Some(window),
+                ..everything
+            };
+            let answered: Vec<i64> = read
+                .annotations(&windowed)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.id)
+                .collect();
+            assert_eq!(
+                answered, expected,
+                "window {window:?} of image {image}, as of {as_of:?}"
+            );
+            found += answered.len();
+        }
+    }
+    assert!(found > 100, "the windows met annotations: {found}");
 }

@@ -154,6 +154,9 @@ fn writer_connection(path: &Path) -> Result<Connection> {
     // 64 MiB of page cache for the one writer: bulk appends and rebuilds touch the spatial
     // indexes all over, and SQLite's 2 MiB default spills to disk mid-transaction.
     conn.pragma_update(None, "cache_size", -65_536)?;
+    // Statement journals (a multi-row insert in a transaction keeps one) stay in memory
+    // instead of spilling to a temporary file past 64 KiB.
+    conn.pragma_update(None, "temp_store", "memory")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
