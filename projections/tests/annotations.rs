@@ -316,7 +316,7 @@ async fn random_workload(store: &Store, operations: usize) {
             created += 1;
             let image = 11 + next(2) as i64;
             run(
-                &store,
+                store,
                 created,
                 // Mostly cell-sized boxes; every eighth a region of up to 8,000 px.
                 {
@@ -368,7 +368,7 @@ async fn random_workload(store: &Store, operations: usize) {
         // Commands the rules refuse (changing a deleted annotation) are skipped, as a client's
         // refused request would be.
         if decide(state.as_ref(), &command, &ctx).is_ok() {
-            run(&store, id, command, &ctx, None).await;
+            run(store, id, command, &ctx, None).await;
         }
     }
 }
