@@ -70,8 +70,7 @@ impl AnnotationVersion {
     }
 }
 
-/// The columns of [`AnnotationVersion`], for a query that names `annotation_history` as `h`
-/// (the history's R*Tree has columns of the same names).
+/// The columns of [`AnnotationVersion`], for a query that names `annotation_history` as `h`.
 const VERSION_COLUMNS: &str =
     "h.id, h.version, h.valid_from, h.valid_to, h.event_type, h.actor, h.recorded_at, \
      h.reason, h.image, h.annotation_type, h.vector, h.description, h.meta_data, h.concealed, h.blurred, \
