@@ -136,12 +136,35 @@ impl InlineProjection for AnnotationsProjection {
             execute!(tx, &format!("DROP TABLE {TABLE}"));
             execute!(tx, &definition);
             execute!(tx, "DELETE FROM annotation_cells");
+            // The cell indexes take each row at a random place; a rebuild builds them once
+            // from the finished tables instead (`finish_rebuild`), from their stored
+            // definitions, kept meanwhile in a table of the writer's own connection.
+            execute!(
+                tx,
+                "CREATE TEMP TABLE rebuild_deferred_indexes AS SELECT sql FROM sqlite_master \
+                 WHERE type = 'index' AND name IN ('annotations_by_cell', 'annotation_history_by_cell')"
+            );
+            execute!(tx, "DROP INDEX annotations_by_cell");
+            execute!(tx, "DROP INDEX annotation_history_by_cell");
         }
         execute!(tx, "DELETE FROM annotations");
         execute!(tx, "DELETE FROM verifications");
         execute!(tx, "DELETE FROM annotation_history");
         execute!(tx, "DELETE FROM annotation_density");
         execute!(tx, "DELETE FROM annotation_statistics");
+        Ok(())
+    }
+
+    async fn finish_rebuild(&self, tx: &mut Tx<'_>) -> exact_store::Result<()> {
+        if let Tx::Sqlite(_) = tx {
+            let deferred: Vec<(String,)> = tx
+                .fetch_all("SELECT sql FROM temp.rebuild_deferred_indexes", &[])
+                .await?;
+            for (definition,) in deferred {
+                execute!(tx, &definition);
+            }
+            execute!(tx, "DROP TABLE temp.rebuild_deferred_indexes");
+        }
         Ok(())
     }
 }

@@ -297,6 +297,17 @@ async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
         incremental,
         "rebuilt equals incrementally built, row for row"
     );
+    if db.backend() == exact_store::Backend::Sqlite {
+        // A rebuild builds the cell indexes after the rows: they must be back.
+        let indexes = db
+            .pairs(
+                "SELECT name, 1 FROM sqlite_master WHERE type = 'index' \
+                 AND name IN ('annotations_by_cell', 'annotation_history_by_cell') ORDER BY name",
+            )
+            .await;
+        let names: Vec<&str> = indexes.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["annotation_history_by_cell", "annotations_by_cell"]);
+    }
 }
 
 /// Creates, moves, deletes, restores and verdicts on two images, deterministic.

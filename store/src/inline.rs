@@ -36,6 +36,12 @@ pub trait InlineProjection: Send + Sync + std::fmt::Debug {
 
     /// Empties the read model, for a rebuild from position 0.
     async fn reset(&self, tx: &mut Tx<'_>) -> Result<()>;
+
+    /// Called once a rebuild has replayed the whole log, in its transaction: for what is
+    /// cheaper to build once at the end than row by row (an index).
+    async fn finish_rebuild(&self, _tx: &mut Tx<'_>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The projections of a store, applied in order.
@@ -72,6 +78,7 @@ pub(crate) async fn rebuild(
     loop {
         let applied = catch_up_page(projection, tx, head).await?;
         if applied == 0 {
+            projection.finish_rebuild(tx).await?;
             return Ok(total);
         }
         total += applied as u64;
