@@ -280,7 +280,7 @@ async fn dump(db: &TestDb) -> Vec<(String, i64)> {
 
 async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
     let (store, _read) = open(&db).await;
-    random_workload(&store, 300).await;
+    Workload::new().run(&store, 300).await;
     let incremental = dump(&db).await;
     assert!(
         incremental.len() > 250,
@@ -310,76 +310,97 @@ async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
     }
 }
 
-/// Creates, moves, deletes, restores and verdicts on two images, deterministic.
-async fn random_workload(store: &Store, operations: usize) {
-    // A deterministic random workload: creates, moves, deletes, restores and verdicts.
-    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
-    let mut created = 0;
-    for _ in 0..operations {
-        let choice = next(6);
-        if created == 0 || choice == 0 {
-            created += 1;
-            let image = 11 + next(2) as i64;
-            run(
-                store,
-                created,
-                // Mostly cell-sized boxes; every eighth a region of up to 8,000 px.
-                {
-                    let (w, h) = if next(8) == 0 {
-                        (1.0 + next(8000) as f64, 1.0 + next(8000) as f64)
-                    } else {
-                        (1.0 + next(300) as f64, 1.0 + next(300) as f64)
-                    };
-                    let (x, y) = (next(10_000) as f64, next(8_000) as f64);
-                    create_sized(
-                        created,
-                        image,
-                        x.min(10_000.0 - w),
-                        y.min(8_000.0 - h),
-                        w,
-                        h,
-                    )
-                },
-                &context(image),
-                None,
-            )
-            .await;
-            continue;
+/// xorshift64: deterministic dice for the workloads.
+struct Dice(u64);
+
+impl Dice {
+    /// A number below `n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// A deterministic random workload on two images: creates, moves, deletes, restores and
+/// verdicts. Each `run` goes on where the last ended.
+struct Workload {
+    dice: Dice,
+    created: i64,
+}
+
+impl Workload {
+    fn new() -> Self {
+        Self {
+            dice: Dice(0x9E37_79B9_7F4A_7C15),
+            created: 0,
         }
-        let id = 1 + next(created as u64) as i64;
-        let image = {
-            let rows = store.read_stream(&annotation::stream(id), 1).await.unwrap();
-            rows[0].payload_value().unwrap()["image"].as_i64().unwrap()
-        };
-        let mut ctx = context(image);
-        ctx.actor = 1 + next(3) as i64;
-        let stream = store.read_stream(&annotation::stream(id), 1).await.unwrap();
-        let state = stream.iter().fold(None, |s, e| {
-            evolve(
-                s,
-                &AnnotationEvent::from_parts(&e.event_type, e.payload_value().unwrap())
-                    .unwrap()
-                    .unwrap(),
-            )
-        });
-        let command = match choice {
-            1 | 2 => moved(next(9000) as f64, next(7000) as f64),
-            3 => AnnotationCommand::Delete,
-            4 => AnnotationCommand::Restore,
-            _ => AnnotationCommand::Verify {
-                verified: next(2) == 0,
-            },
-        };
-        // Commands the rules refuse (changing a deleted annotation) are skipped, as a client's
-        // refused request would be.
-        if decide(state.as_ref(), &command, &ctx).is_ok() {
-            run(store, id, command, &ctx, None).await;
+    }
+
+    async fn run(&mut self, store: &Store, operations: usize) {
+        let Workload { dice, created } = self;
+        let mut next = |n: u64| dice.below(n);
+        for _ in 0..operations {
+            let choice = next(6);
+            if *created == 0 || choice == 0 {
+                *created += 1;
+                let image = 11 + next(2) as i64;
+                run(
+                    store,
+                    *created,
+                    // Mostly cell-sized boxes; every eighth a region of up to 8,000 px.
+                    {
+                        let (w, h) = if next(8) == 0 {
+                            (1.0 + next(8000) as f64, 1.0 + next(8000) as f64)
+                        } else {
+                            (1.0 + next(300) as f64, 1.0 + next(300) as f64)
+                        };
+                        let (x, y) = (next(10_000) as f64, next(8_000) as f64);
+                        create_sized(
+                            *created,
+                            image,
+                            x.min(10_000.0 - w),
+                            y.min(8_000.0 - h),
+                            w,
+                            h,
+                        )
+                    },
+                    &context(image),
+                    None,
+                )
+                .await;
+                continue;
+            }
+            let id = 1 + next(*created as u64) as i64;
+            let image = {
+                let rows = store.read_stream(&annotation::stream(id), 1).await.unwrap();
+                rows[0].payload_value().unwrap()["image"].as_i64().unwrap()
+            };
+            let mut ctx = context(image);
+            ctx.actor = 1 + next(3) as i64;
+            let stream = store.read_stream(&annotation::stream(id), 1).await.unwrap();
+            let state = stream.iter().fold(None, |s, e| {
+                evolve(
+                    s,
+                    &AnnotationEvent::from_parts(&e.event_type, e.payload_value().unwrap())
+                        .unwrap()
+                        .unwrap(),
+                )
+            });
+            let command = match choice {
+                1 | 2 => moved(next(9000) as f64, next(7000) as f64),
+                3 => AnnotationCommand::Delete,
+                4 => AnnotationCommand::Restore,
+                _ => AnnotationCommand::Verify {
+                    verified: next(2) == 0,
+                },
+            };
+            // Commands the rules refuse (changing a deleted annotation) are skipped, as a client's
+            // refused request would be.
+            if decide(state.as_ref(), &command, &ctx).is_ok() {
+                run(store, id, command, &ctx, None).await;
+            }
         }
     }
 }
@@ -390,9 +411,10 @@ async fn viewports_find_exactly_the_boxes_they_meet_now_and_as_of(db: TestDb) {
     use exact_domain::vector::Vector;
     use exact_projections::annotation_query::AnnotationQuery;
     let (store, read) = open(&db).await;
-    random_workload(&store, 200).await;
+    let mut workload = Workload::new();
+    workload.run(&store, 200).await;
     let middle = store.last_position().await.unwrap();
-    random_workload(&store, 200).await;
+    workload.run(&store, 200).await;
     let meets = |vector: &Option<String>, r: &Rect| {
         let value: Value = serde_json::from_str(vector.as_deref().unwrap_or("null")).unwrap();
         Vector::from_json(&value).unwrap().is_some_and(|v| {
@@ -400,13 +422,8 @@ async fn viewports_find_exactly_the_boxes_they_meet_now_and_as_of(db: TestDb) {
             b.min_x <= r.max_x && b.max_x >= r.min_x && b.min_y <= r.max_y && b.max_y >= r.min_y
         })
     };
-    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut dice = Dice(0x2545_F491_4F6C_DD1D);
+    let mut next = |n: u64| dice.below(n);
     // Random windows of every size, and a pixel at the far corner of each live box: the part
     // of an annotation farthest from the centre its cell is chosen by.
     let mut windows = Vec::new();
