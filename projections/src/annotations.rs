@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use crate::spatial_cell::{cell_of, SpatialCell};
 use async_trait::async_trait;
 use exact_domain::annotation::{evolve, Annotation, AnnotationEvent, Consensus};
-use exact_domain::vector::Vector;
+use exact_domain::vector::{Bounds, Vector};
 use exact_domain::DomainEvent;
 use exact_store::{
     values_list, Envelope, InlineProjection, Metadata, SqlRow, SqlValue, StoreError, Tx,
@@ -182,6 +182,8 @@ struct Version {
     frame: Option<i64>,
     /// Its cell of SQLite's spatial index (also written on PostgreSQL, which ignores it).
     cell: Option<SpatialCell>,
+    /// The overview's cell that counts it, if any.
+    density: Option<Cell>,
     creator: i64,
     created_at: i64,
     at: i64,
@@ -200,16 +202,17 @@ impl Version {
         creator: i64,
         created_at: i64,
     ) -> Self {
-        let (bounds, frame, cell) = match Vector::from_json(&state.vector) {
+        let (bounds, frame, cell, density) = match Vector::from_json(&state.vector) {
             Ok(Some(v)) => {
                 let b = v.bounds();
                 (
                     [Some(b.min_x), Some(b.min_y), Some(b.max_x), Some(b.max_y)],
                     v.frame.map(i64::from),
                     cell_of(state.image, &b),
+                    density_cell_at(&state, &b),
                 )
             }
-            _ => ([None; 4], None, None),
+            _ => ([None; 4], None, None, None),
         };
         Self {
             vector: json_text(&state.vector),
@@ -218,6 +221,7 @@ impl Version {
             bounds,
             frame,
             cell,
+            density,
             creator,
             created_at,
             at: envelope.recorded_at.timestamp_micros(),
@@ -352,7 +356,7 @@ async fn insert_created(tx: &mut Tx<'_>, created: &[Version]) -> exact_store::Re
     }
     write_versions(tx, created).await?;
     let mut density: BTreeMap<Cell, i64> = BTreeMap::new();
-    for cell in created.iter().filter_map(|v| density_cell(&v.state)) {
+    for cell in created.iter().filter_map(|v| v.density) {
         *density.entry(cell).or_default() += 1;
     }
     add_density(tx, &density).await?;
@@ -417,10 +421,15 @@ type Cell = (i64, i64, i64, i64);
 /// The cell that counts `a`: where the centre of its box lies. Deleted annotations and those
 /// without a shape count nowhere.
 fn density_cell(a: &Annotation) -> Option<Cell> {
+    let bounds = Vector::from_json(&a.vector).ok().flatten()?.bounds();
+    density_cell_at(a, &bounds)
+}
+
+/// [`density_cell`] of `a`, whose vector's box is `bounds`.
+fn density_cell_at(a: &Annotation, bounds: &Bounds) -> Option<Cell> {
     if a.deleted {
         return None;
     }
-    let bounds = Vector::from_json(&a.vector).ok().flatten()?.bounds();
     let column = ((bounds.min_x + bounds.max_x) / 2.0 / DENSITY_CELL)
         .floor()
         .max(0.0) as i64;

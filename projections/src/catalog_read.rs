@@ -1,6 +1,8 @@
 //! Queries on the catalog: what a command needs to know to decide (is a name taken, how does
 //! the actor stand to a set) and what the API lists (only what the user may read).
 
+use std::collections::BTreeSet;
+
 use exact_domain::permissions::{
     image_set_permissions, Permission, Permissions, SetFlags, Standing,
 };
@@ -581,6 +583,16 @@ impl ReadDb {
     pub async fn readable_sets(&self, actor: Actor) -> Result<Vec<ImageSetRow>, sqlx::Error> {
         let sql = format!("{SET} WHERE NOT s.deleted AND {READABLE_SET} ORDER BY s.id");
         fetch!(self, query_as, fetch_all, &sql, actor.id, actor.superuser)
+    }
+
+    /// The ids of the live sets `actor` may read.
+    pub async fn readable_set_ids(&self, actor: Actor) -> Result<BTreeSet<i64>, sqlx::Error> {
+        Ok(self
+            .readable_sets(actor)
+            .await?
+            .iter()
+            .map(|s| s.id)
+            .collect())
     }
 
     /// The tags of a set, by name.

@@ -565,13 +565,7 @@ struct ProductLinks {
 }
 
 async fn product_links(state: &AppState, auth: &Authenticated) -> Result<ProductLinks, ApiError> {
-    let readable: BTreeSet<i64> = state
-        .read
-        .readable_sets(auth.caller.actor)
-        .await?
-        .iter()
-        .map(|s| s.id)
-        .collect();
+    let readable = state.read.readable_set_ids(auth.caller.actor).await?;
     let mut sets: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for (product, set) in state.read.product_links().await? {
         if readable.contains(&set) {

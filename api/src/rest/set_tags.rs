@@ -51,13 +51,7 @@ async fn visible_tags(
     state: &AppState,
     auth: &Authenticated,
 ) -> Result<BTreeMap<i64, Tag>, ApiError> {
-    let readable: BTreeSet<i64> = state
-        .read
-        .readable_sets(auth.caller.actor)
-        .await?
-        .iter()
-        .map(|s| s.id)
-        .collect();
+    let readable = state.read.readable_set_ids(auth.caller.actor).await?;
     let mut sets: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (set, name) in state.read.all_set_tags().await? {
         if readable.contains(&set) {

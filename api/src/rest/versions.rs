@@ -4,7 +4,7 @@
 //! it differs now. EXACT copied every annotation into a table to make a version; here a version
 //! is a position, and its rows are the history as of it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -66,13 +66,7 @@ async fn visible_versions(
     state: &AppState,
     auth: &Authenticated,
 ) -> Result<BTreeMap<i64, SetVersion>, ApiError> {
-    let readable: BTreeSet<i64> = state
-        .read
-        .readable_sets(auth.caller.actor)
-        .await?
-        .iter()
-        .map(|s| s.id)
-        .collect();
+    let readable = state.read.readable_set_ids(auth.caller.actor).await?;
     let mut sets: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for (version, set) in state.read.dataset_version_links().await? {
         sets.entry(version).or_default().push(set);
