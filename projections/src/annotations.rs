@@ -14,9 +14,7 @@ use async_trait::async_trait;
 use exact_domain::annotation::{evolve, Annotation, AnnotationEvent, Consensus};
 use exact_domain::vector::{Bounds, Vector};
 use exact_domain::DomainEvent;
-use exact_store::{
-    values_list, Envelope, InlineProjection, Metadata, SqlRow, SqlValue, StoreError, Tx,
-};
+use exact_store::{Envelope, InlineProjection, Metadata, SqlRow, SqlValue, StoreError, Tx};
 use serde_json::Value;
 
 /// The name its checkpoint is kept under.
@@ -279,11 +277,8 @@ async fn write_versions(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::R
             v.cell.map(|c| c.id).into(),
         ]);
     }
-    let sql = format!(
-        "{INSERT_ANNOTATIONS}{}{UPSERT_ANNOTATIONS}",
-        values_list(versions.len(), 22)
-    );
-    tx.execute(&sql, &rows).await?;
+    tx.insert_rows(INSERT_ANNOTATIONS, 22, UPSERT_ANNOTATIONS, &rows)
+        .await?;
     rows.clear();
     for v in versions {
         let a = &v.state;
@@ -310,8 +305,7 @@ async fn write_versions(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::R
             v.cell.map(|c| c.id).into(),
         ]);
     }
-    let sql = format!("{INSERT_HISTORY}{}", values_list(versions.len(), 20));
-    tx.execute(&sql, &rows).await?;
+    tx.insert_rows(INSERT_HISTORY, 20, "", &rows).await?;
     Ok(())
 }
 
@@ -326,26 +320,24 @@ async fn register_cells(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::R
         .filter_map(|v| v.cell)
         .map(|c| (c.id, c))
         .collect();
-    let cells: Vec<_> = cells.into_values().collect();
-    for chunk in cells.chunks(INSERT_CHUNK) {
-        let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(chunk.len() * 6);
-        for c in chunk {
-            values.extend([
-                c.id.into(),
-                c.image.into(),
-                c.min_x.into(),
-                c.min_y.into(),
-                c.max_x.into(),
-                c.max_y.into(),
-            ]);
-        }
-        let sql = format!(
-            "INSERT INTO annotation_cells (cell, image, min_x, min_y, max_x, max_y) {} \
-             ON CONFLICT (cell) DO NOTHING",
-            values_list(chunk.len(), 6)
-        );
-        tx.execute(&sql, &values).await?;
+    let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(cells.len() * 6);
+    for c in cells.values() {
+        values.extend([
+            c.id.into(),
+            c.image.into(),
+            c.min_x.into(),
+            c.min_y.into(),
+            c.max_x.into(),
+            c.max_y.into(),
+        ]);
     }
+    tx.insert_rows(
+        "INSERT INTO annotation_cells (cell, image, min_x, min_y, max_x, max_y) ",
+        6,
+        " ON CONFLICT (cell) DO NOTHING",
+        &values,
+    )
+    .await?;
     Ok(())
 }
 
@@ -399,16 +391,17 @@ async fn add_statistics(tx: &mut Tx<'_>, delta: &Statistics) -> exact_store::Res
         values.extend([(*image).into(), (*kind).into()]);
         values.extend(counts.iter().map(SqlValue::from));
     }
-    let sql = format!(
-        "INSERT INTO annotation_statistics (image, annotation_type, total, accepted, rejected, unverified) \
-         {} ON CONFLICT (image, annotation_type) DO UPDATE SET \
+    tx.insert_rows(
+        "INSERT INTO annotation_statistics (image, annotation_type, total, accepted, rejected, unverified) ",
+        6,
+        " ON CONFLICT (image, annotation_type) DO UPDATE SET \
          total = annotation_statistics.total + excluded.total, \
          accepted = annotation_statistics.accepted + excluded.accepted, \
          rejected = annotation_statistics.rejected + excluded.rejected, \
          unverified = annotation_statistics.unverified + excluded.unverified",
-        values_list(delta.len(), 6)
-    );
-    tx.execute(&sql, &values).await?;
+        &values,
+    )
+    .await?;
     Ok(())
 }
 
@@ -448,13 +441,14 @@ async fn add_density(tx: &mut Tx<'_>, delta: &BTreeMap<Cell, i64>) -> exact_stor
     for ((image, kind, col, row), count) in delta {
         values.extend([image, kind, col, row, count].map(SqlValue::from));
     }
-    let sql = format!(
-        "INSERT INTO annotation_density (image, annotation_type, col, row_index, count) {} \
-         ON CONFLICT (image, annotation_type, col, row_index) \
+    tx.insert_rows(
+        "INSERT INTO annotation_density (image, annotation_type, col, row_index, count) ",
+        5,
+        " ON CONFLICT (image, annotation_type, col, row_index) \
          DO UPDATE SET count = annotation_density.count + excluded.count",
-        values_list(delta.len(), 5)
-    );
-    tx.execute(&sql, &values).await?;
+        &values,
+    )
+    .await?;
     Ok(())
 }
 

@@ -165,7 +165,78 @@ pub fn values_list(rows: usize, columns: usize) -> String {
     sql
 }
 
+/// `VALUES (?1, ..., ?k)`: one row of `columns` values, numbered for SQLite.
+fn sqlite_row_values(columns: usize) -> String {
+    let placeholders: Vec<String> = (1..=columns).map(|n| format!("?{n}")).collect();
+    format!("VALUES ({})", placeholders.join(", "))
+}
+
+/// Rows of `columns` values each, as `INSERT`s of `head VALUES (...) tail`, one prepared
+/// statement run once per row; the number of rows changed.
+///
+/// One row per run beats a multi-row `VALUES` on SQLite: a statement of thousands of
+/// parameters is text to build, hash and compare for every chunk, and a statement writing
+/// several rows makes SQLite journal every page it touches in case a later row fails. A failing
+/// row leaves the earlier ones written: callers run inside a transaction or savepoint that the
+/// error rolls back whole.
+pub(crate) fn sqlite_insert_rows(
+    conn: &rusqlite::Connection,
+    head: &str,
+    columns: usize,
+    tail: &str,
+    values: &[SqlValue<'_>],
+) -> rusqlite::Result<usize> {
+    debug_assert_eq!(values.len() % columns.max(1), 0, "whole rows only");
+    if values.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!("{head}{}{tail}", sqlite_row_values(columns));
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut changed = 0;
+    for row in values.chunks(columns) {
+        for (index, value) in row.iter().enumerate() {
+            statement.raw_bind_parameter(index + 1, value)?;
+        }
+        changed += statement.raw_execute()?;
+    }
+    Ok(changed)
+}
+
+/// PostgreSQL's limit on the parameters of one statement.
+const POSTGRES_PARAMETERS: usize = 65_535;
+
 impl Tx<'_> {
+    /// Inserts rows of `columns` values each (`values` holds them one after the other) with
+    /// `head VALUES (...) tail`, where `head` is `INSERT INTO table (columns) ` and `tail` an
+    /// optional `ON CONFLICT` clause; the number of rows changed. PostgreSQL gets as many rows
+    /// per statement as its parameter limit allows; SQLite one prepared statement run per row.
+    pub async fn insert_rows(
+        &mut self,
+        head: &str,
+        columns: usize,
+        tail: &str,
+        values: &[SqlValue<'_>],
+    ) -> Result<u64> {
+        match self {
+            Tx::Sqlite(conn) => Ok(sqlite_insert_rows(conn, head, columns, tail, values)? as u64),
+            Tx::Postgres(conn) => {
+                let mut changed = 0;
+                let rows_per_statement = POSTGRES_PARAMETERS / columns.max(1);
+                for chunk in values.chunks(rows_per_statement * columns.max(1)) {
+                    let sql = format!(
+                        "{head}{}{tail}",
+                        values_list(chunk.len() / columns.max(1), columns)
+                    );
+                    changed += postgres_query(&sql, chunk)
+                        .execute(&mut **conn)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(changed)
+            }
+        }
+    }
+
     /// Runs one statement; the number of rows it changed.
     pub async fn execute(&mut self, sql: &str, args: &[SqlValue<'_>]) -> Result<u64> {
         match self {

@@ -33,7 +33,7 @@ use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result, StoreEr
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
-/// Rows per multi-row INSERT: 11 parameters each, well under SQLite's variable limit.
+/// Events hashed and then written per step of an append.
 pub(crate) const INSERT_CHUNK: usize = 500;
 /// Stream names per version lookup.
 const LOOKUP_CHUNK: usize = 500;
@@ -472,11 +472,8 @@ pub(crate) fn events_by_id(conn: &Connection, event_ids: &[uuid::Uuid]) -> Resul
 }
 
 pub(crate) fn insert(conn: &Connection, envelopes: &[Envelope]) -> Result<()> {
+    let head = format!("INSERT INTO events ({COLUMNS}) ");
     for chunk in envelopes.chunks(INSERT_CHUNK) {
-        let sql = format!(
-            "INSERT INTO events ({COLUMNS}) {}",
-            sql::values_list(chunk.len(), 11)
-        );
         let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(chunk.len() * 11);
         for e in chunk {
             values.extend([
@@ -493,7 +490,8 @@ pub(crate) fn insert(conn: &Connection, envelopes: &[Envelope]) -> Result<()> {
                 e.hash.as_slice().into(),
             ]);
         }
-        sql::sqlite_execute(conn, &sql, &values).map_err(|e| map_insert_error(&e, envelopes))?;
+        sql::sqlite_insert_rows(conn, &head, 11, "", &values)
+            .map_err(|e| map_insert_error(&e, envelopes))?;
     }
     Ok(())
 }

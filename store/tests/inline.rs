@@ -13,6 +13,7 @@ exact_store::on_both_backends!(
     a_projection_added_later_catches_up_when_the_store_opens,
     a_projection_never_skips_what_another_process_appended,
     rebuild_replays_the_whole_log_into_an_emptied_read_model,
+    rows_inserted_in_bulk_all_land_or_none,
 );
 
 /// Counts events per stream; refuses events of type `Poison`.
@@ -220,4 +221,96 @@ async fn rebuild_replays_the_whole_log_into_an_emptied_read_model(db: TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Projection { .. }), "{err:?}");
+}
+
+/// Writes rows `from..to` of event `{"from", "to"}` into `tally` through `Tx::insert_rows`;
+/// a row already there has its `hits` raised. `"null_at"` makes that row's hits NULL, which
+/// the table refuses.
+#[derive(Debug)]
+struct Tally;
+
+#[async_trait]
+impl InlineProjection for Tally {
+    fn name(&self) -> &'static str {
+        "tally"
+    }
+
+    async fn apply(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> exact_store::Result<()> {
+        for e in events.iter().filter(|e| e.event_type == "Tally") {
+            let payload = e.payload_value().unwrap();
+            let (from, to) = (
+                payload["from"].as_i64().unwrap(),
+                payload["to"].as_i64().unwrap(),
+            );
+            let null_at = payload["null_at"].as_i64();
+            let mut values = Vec::new();
+            for n in from..to {
+                let hits = (Some(n) != null_at).then_some(1_i64);
+                values.extend([n.into(), hits.into()]);
+            }
+            let changed = tx
+                .insert_rows(
+                    "INSERT INTO tally (n, hits) ",
+                    2,
+                    " ON CONFLICT (n) DO UPDATE SET hits = tally.hits + excluded.hits",
+                    &values,
+                )
+                .await?;
+            assert_eq!(changed, (to - from) as u64, "one change per row");
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &mut Tx<'_>) -> exact_store::Result<()> {
+        tx.execute("DELETE FROM tally", &[]).await?;
+        Ok(())
+    }
+}
+
+/// More rows than one PostgreSQL statement may bind (two columns × 40,000 > 65,535
+/// parameters), an upsert over some of them, and a batch whose last row is refused.
+async fn rows_inserted_in_bulk_all_land_or_none(db: TestDb) {
+    drop(db.open_with(false).await);
+    db.raw("CREATE TABLE tally (n BIGINT PRIMARY KEY, hits BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    let store = db.open_with_projections(vec![Arc::new(Tally)]).await;
+    let tally = |from: i64, to: i64, null_at: Option<i64>| {
+        NewEvent::new(
+            "Tally",
+            json!({ "from": from, "to": to, "null_at": null_at }),
+        )
+    };
+    let context = AppendContext::system;
+    store
+        .append("t", Expected::Any, vec![tally(0, 40_000, None)], context())
+        .await
+        .unwrap();
+    store
+        .append(
+            "t",
+            Expected::Any,
+            vec![tally(39_990, 40_010, None)],
+            context(),
+        )
+        .await
+        .unwrap();
+    let refused = store
+        .append(
+            "t",
+            Expected::Any,
+            vec![tally(50_000, 50_100, Some(50_099))],
+            context(),
+        )
+        .await;
+    assert!(refused.is_err(), "a NULL in a NOT NULL column is refused");
+
+    let summary = db
+        .pairs("SELECT CAST(hits AS TEXT), COUNT(*) FROM tally GROUP BY hits ORDER BY hits")
+        .await;
+    assert_eq!(
+        summary,
+        [("1".into(), 39_990 + 10), ("2".into(), 10)],
+        "every row once, the overlap twice, nothing of the refused batch"
+    );
 }
