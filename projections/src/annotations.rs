@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use exact_domain::annotation::{evolve, Annotation, AnnotationEvent, Consensus};
 use exact_domain::vector::{Bounds, Vector};
 use exact_domain::DomainEvent;
-use exact_store::{Envelope, InlineProjection, Metadata, SqlRow, SqlValue, StoreError, Tx};
+use exact_store::{
+    Decoded, Envelope, InlineProjection, Metadata, SqlRow, SqlValue, StoreError, Tx,
+};
 use serde_json::Value;
 
 /// The name its checkpoint is kept under.
@@ -84,33 +86,29 @@ impl InlineProjection for AnnotationsProjection {
     }
 
     async fn apply(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> exact_store::Result<()> {
-        // Runs of creations (a bulk import, a client's list POST) are written a chunk of rows
-        // per statement; everything else one event at a time, in log order.
-        let mut created: Vec<Version> = Vec::new();
-        for envelope in events {
-            let payload = envelope
-                .payload_value()
-                .map_err(|e| failure(envelope, &e))?;
-            let Some(event) = AnnotationEvent::from_parts(&envelope.event_type, payload) else {
-                continue;
-            };
-            let event = event.map_err(|e| failure(envelope, &e))?;
-            let metadata = envelope.metadata().map_err(|e| failure(envelope, &e))?;
-            if let AnnotationEvent::AnnotationCreated(c) = &event {
-                let at = envelope.recorded_at.timestamp_micros();
-                let state = evolve(None, &event).expect("a creation always yields an annotation");
-                created.push(Version::new(envelope, &metadata, state, c.user, at));
-                if created.len() == INSERT_CHUNK {
-                    insert_created(tx, &created).await?;
-                    created.clear();
-                }
-                continue;
-            }
-            insert_created(tx, &created).await?;
-            created.clear();
-            apply_change(tx, envelope, &metadata, &event).await?;
-        }
-        insert_created(tx, &created).await
+        let decoded = decode(events)?;
+        apply_decoded(tx, events, decoded).await
+    }
+
+    fn decode(&self, events: &[Envelope]) -> exact_store::Result<Option<Decoded>> {
+        Ok(Some(Box::new(decode(events)?)))
+    }
+
+    async fn apply_decoded(
+        &self,
+        tx: &mut Tx<'_>,
+        events: &[Envelope],
+        decoded: Option<Decoded>,
+    ) -> exact_store::Result<()> {
+        let steps = match decoded {
+            Some(decoded) => decoded.downcast::<Vec<Step>>().ok().map(|steps| *steps),
+            None => None,
+        };
+        let decoded = match steps {
+            Some(steps) => steps,
+            None => decode(events)?,
+        };
+        apply_decoded(tx, events, decoded).await
     }
 
     async fn reset(&self, tx: &mut Tx<'_>) -> exact_store::Result<()> {
@@ -167,13 +165,91 @@ impl InlineProjection for AnnotationsProjection {
     }
 }
 
+/// What an event of the log asks of this read model, worked out without the database.
+enum Step {
+    /// Not an annotation event.
+    Skip,
+    /// A creation: its first version, whole.
+    Create(Version),
+    /// A change, deletion, restoration or verdict: applied to the stored row.
+    Change(AnnotationEvent, Metadata),
+}
+
+/// One step per envelope, in order.
+fn decode(events: &[Envelope]) -> exact_store::Result<Vec<Step>> {
+    let mut steps = Vec::with_capacity(events.len());
+    for envelope in events {
+        let payload = envelope
+            .payload_value()
+            .map_err(|e| failure(envelope, &e))?;
+        let Some(event) = AnnotationEvent::from_parts(&envelope.event_type, payload) else {
+            steps.push(Step::Skip);
+            continue;
+        };
+        let event = event.map_err(|e| failure(envelope, &e))?;
+        let metadata = envelope.metadata().map_err(|e| failure(envelope, &e))?;
+        steps.push(match &event {
+            AnnotationEvent::AnnotationCreated(c) => {
+                let at = envelope.recorded_at.timestamp_micros();
+                let creator = c.user;
+                let state = evolve(None, &event).expect("a creation always yields an annotation");
+                Step::Create(Version::new(envelope, &metadata, state, creator, at))
+            }
+            _ => Step::Change(event, metadata),
+        });
+    }
+    Ok(steps)
+}
+
+/// Writes the `steps` of `events`. Runs of creations (a bulk import, a client's list POST) are
+/// written a chunk of rows at a time, their counts once for the whole page; everything else one
+/// event at a time, in log order.
+async fn apply_decoded(
+    tx: &mut Tx<'_>,
+    events: &[Envelope],
+    steps: Vec<Step>,
+) -> exact_store::Result<()> {
+    let mut counts = Counts::default();
+    let mut created: Vec<Version> = Vec::new();
+    for (envelope, step) in events.iter().zip(steps) {
+        match step {
+            Step::Skip => {}
+            Step::Create(version) => {
+                created.push(version);
+                if created.len() == INSERT_CHUNK {
+                    insert_created(tx, &created, &mut counts).await?;
+                    created.clear();
+                }
+            }
+            Step::Change(event, metadata) => {
+                insert_created(tx, &created, &mut counts).await?;
+                created.clear();
+                apply_change(tx, envelope, &metadata, &event).await?;
+            }
+        }
+    }
+    insert_created(tx, &created, &mut counts).await?;
+    add_density(tx, &counts.density).await?;
+    add_statistics(tx, &counts.statistics).await?;
+    Ok(())
+}
+
 fn failure(envelope: &Envelope, error: &dyn std::fmt::Display) -> StoreError {
     crate::undecodable(NAME, envelope, error)
 }
 
-/// One version of an annotation, as both tables store it.
+/// One version of an annotation, as both tables store it. It keeps no JSON trees: a rebuild
+/// works these out on another thread, and freeing them there spares the writer.
 struct Version {
-    state: Annotation,
+    id: i64,
+    image: i64,
+    annotation_type: i64,
+    description: String,
+    concealed: bool,
+    blurred: bool,
+    deleted: bool,
+    unique_identifier: String,
+    consensus: Consensus,
     vector: Option<String>,
     meta_data: Option<String>,
     bounds: [Option<f64>; 4],
@@ -215,7 +291,15 @@ impl Version {
         Self {
             vector: json_text(&state.vector),
             meta_data: json_text(&state.meta_data),
-            state,
+            id: state.id,
+            image: state.image,
+            annotation_type: state.annotation_type,
+            consensus: state.consensus(),
+            unique_identifier: state.unique_identifier.to_string(),
+            description: state.description,
+            concealed: state.concealed,
+            blurred: state.blurred,
+            deleted: state.deleted,
             bounds,
             frame,
             cell,
@@ -251,18 +335,17 @@ async fn write_versions(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::R
     register_cells(tx, versions).await?;
     let mut rows: Vec<SqlValue<'_>> = Vec::with_capacity(versions.len() * 22);
     for v in versions {
-        let a = &v.state;
         rows.extend([
-            a.id.into(),
-            a.image.into(),
-            a.annotation_type.into(),
+            v.id.into(),
+            v.image.into(),
+            v.annotation_type.into(),
             (&v.vector).into(),
-            (&a.description).into(),
+            (&v.description).into(),
             (&v.meta_data).into(),
-            a.concealed.into(),
-            a.blurred.into(),
-            a.deleted.into(),
-            a.unique_identifier.to_string().into(),
+            v.concealed.into(),
+            v.blurred.into(),
+            v.deleted.into(),
+            (&v.unique_identifier).into(),
             v.creator.into(),
             v.actor.into(),
             v.created_at.into(),
@@ -281,23 +364,22 @@ async fn write_versions(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::R
         .await?;
     rows.clear();
     for v in versions {
-        let a = &v.state;
         rows.extend([
-            a.id.into(),
+            v.id.into(),
             v.version.into(),
             v.position.into(),
             (&v.event_type).into(),
             v.actor.into(),
             v.at.into(),
             (&v.reason).into(),
-            a.image.into(),
-            a.annotation_type.into(),
+            v.image.into(),
+            v.annotation_type.into(),
             (&v.vector).into(),
-            (&a.description).into(),
+            (&v.description).into(),
             (&v.meta_data).into(),
-            a.concealed.into(),
-            a.blurred.into(),
-            a.deleted.into(),
+            v.concealed.into(),
+            v.blurred.into(),
+            v.deleted.into(),
             v.bounds[0].into(),
             v.bounds[1].into(),
             v.bounds[2].into(),
@@ -341,22 +423,39 @@ async fn register_cells(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::R
     Ok(())
 }
 
-/// New annotations have no earlier version to close: rows go straight in.
-async fn insert_created(tx: &mut Tx<'_>, created: &[Version]) -> exact_store::Result<()> {
+/// New annotations have no earlier version to close: rows go straight in; what they add to the
+/// overview and the statistics goes into `counts`.
+async fn insert_created(
+    tx: &mut Tx<'_>,
+    created: &[Version],
+    counts: &mut Counts,
+) -> exact_store::Result<()> {
     if created.is_empty() {
         return Ok(());
     }
     write_versions(tx, created).await?;
-    let mut density: BTreeMap<Cell, i64> = BTreeMap::new();
-    for cell in created.iter().filter_map(|v| v.density) {
-        *density.entry(cell).or_default() += 1;
-    }
-    add_density(tx, &density).await?;
-    let mut statistics = Statistics::new();
     for v in created {
-        count(&mut statistics, &v.state, 1);
+        if let Some(cell) = v.density {
+            *counts.density.entry(cell).or_default() += 1;
+        }
+        count_version(
+            &mut counts.statistics,
+            v.image,
+            v.annotation_type,
+            v.deleted,
+            v.consensus,
+            1,
+        );
     }
-    add_statistics(tx, &statistics).await
+    Ok(())
+}
+
+/// What a page of creations adds to the overview's cells and to the statistics, written once.
+/// Both are sums, so writing them after the page's other events changes nothing.
+#[derive(Default)]
+struct Counts {
+    density: BTreeMap<Cell, i64>,
+    statistics: Statistics,
 }
 
 /// (image, annotation type) → [total, accepted, rejected, unverified].
@@ -364,12 +463,32 @@ type Statistics = BTreeMap<(i64, i64), [i64; 4]>;
 
 /// Adds `sign` times `a` to its image and type's counts; deleted annotations count nowhere.
 fn count(statistics: &mut Statistics, a: &Annotation, sign: i64) {
-    if a.deleted {
+    count_version(
+        statistics,
+        a.image,
+        a.annotation_type,
+        a.deleted,
+        a.consensus(),
+        sign,
+    );
+}
+
+/// [`count`] of an annotation of `image` and `annotation_type` with its `deleted` flag and
+/// `consensus`.
+fn count_version(
+    statistics: &mut Statistics,
+    image: i64,
+    annotation_type: i64,
+    deleted: bool,
+    consensus: Consensus,
+    sign: i64,
+) {
+    if deleted {
         return;
     }
-    let counts = statistics.entry((a.image, a.annotation_type)).or_default();
+    let counts = statistics.entry((image, annotation_type)).or_default();
     counts[0] += sign;
-    let column = match a.consensus() {
+    let column = match consensus {
         Consensus::Accepted => 1,
         Consensus::Rejected => 2,
         Consensus::Unverified => 3,

@@ -10,6 +10,8 @@
 //! The store knows nothing of what a projection stores: it hands over envelopes and a
 //! transaction, and keeps the checkpoint.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sqlx::PgConnection;
 
@@ -25,6 +27,10 @@ pub enum Tx<'c> {
     Postgres(&'c mut PgConnection),
 }
 
+/// What a projection made of a page of events before it needed the database (decoded
+/// payloads, rows worked out); its own type, boxed.
+pub type Decoded = Box<dyn std::any::Any + Send>;
+
 /// A read model updated in the append's transaction.
 #[async_trait]
 pub trait InlineProjection: Send + Sync + std::fmt::Debug {
@@ -33,6 +39,23 @@ pub trait InlineProjection: Send + Sync + std::fmt::Debug {
 
     /// Applies `events`, in position order, within `tx`. An error rolls the append back.
     async fn apply(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()>;
+
+    /// The part of applying `events` that needs no database. A rebuild runs it on another
+    /// thread, a page ahead of the one being written, and hands the result to
+    /// [`InlineProjection::apply_decoded`]. By default there is no such part.
+    fn decode(&self, _events: &[Envelope]) -> Result<Option<Decoded>> {
+        Ok(None)
+    }
+
+    /// [`InlineProjection::apply`] with what [`InlineProjection::decode`] made of `events`.
+    async fn apply_decoded(
+        &self,
+        tx: &mut Tx<'_>,
+        events: &[Envelope],
+        _decoded: Option<Decoded>,
+    ) -> Result<()> {
+        self.apply(tx, events).await
+    }
 
     /// Empties the read model, for a rebuild from position 0.
     async fn reset(&self, tx: &mut Tx<'_>) -> Result<()>;
@@ -66,22 +89,39 @@ pub(crate) fn find(
 pub type Progress = std::sync::Arc<dyn Fn(u64, i64) + Send + Sync>;
 
 /// Empties `projection` and replays the log up to `head` into it, inside `tx`.
+///
+/// Pages are decoded on a thread of the blocking pool while the page before is written: the
+/// writer's thread then only reads events and writes rows.
 pub(crate) async fn rebuild(
-    projection: &dyn InlineProjection,
+    projection: Arc<dyn InlineProjection>,
     tx: &mut Tx<'_>,
     head: i64,
     progress: &Progress,
 ) -> Result<u64> {
     projection.reset(tx).await?;
     set_checkpoint(tx, projection.name(), 0).await?;
+    let decode = |events: Vec<Envelope>| {
+        let projection = projection.clone();
+        tokio::task::spawn_blocking(move || {
+            let decoded = projection.decode(&events);
+            (events, decoded)
+        })
+    };
     let mut total = 0;
+    let mut next = decode(read_page(projection.name(), tx, 0, head).await?);
     loop {
-        let applied = catch_up_page(projection, tx, head).await?;
-        if applied == 0 {
+        let (events, decoded) = next.await.map_err(|e| StoreError::Projection {
+            name: projection.name().into(),
+            reason: format!("decoding a page of the rebuild failed: {e}"),
+        })?;
+        let Some(last) = events.last().map(|e| e.position) else {
             projection.finish_rebuild(tx).await?;
             return Ok(total);
-        }
-        total += applied as u64;
+        };
+        next = decode(read_page(projection.name(), tx, last, head).await?);
+        projection.apply_decoded(tx, &events, decoded?).await?;
+        set_checkpoint(tx, projection.name(), last).await?;
+        total += events.len() as u64;
         progress(total, head);
     }
 }
@@ -116,8 +156,20 @@ pub(crate) async fn catch_up_page(
     until: i64,
 ) -> Result<usize> {
     let from = checkpoint(tx, projection.name()).await?;
-    if from >= until {
+    let events = read_page(projection.name(), tx, from, until).await?;
+    let Some(last) = events.last() else {
         return Ok(0);
+    };
+    projection.apply(tx, &events).await?;
+    set_checkpoint(tx, projection.name(), last.position).await?;
+    Ok(events.len())
+}
+
+/// Up to a page of the events after position `from` and up to `until`, for projection `name`;
+/// refuses a page with a gap.
+async fn read_page(name: &str, tx: &mut Tx<'_>, from: i64, until: i64) -> Result<Vec<Envelope>> {
+    if from >= until {
+        return Ok(Vec::new());
     }
     let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3");
     let rows: Vec<EventRow> = tx
@@ -128,17 +180,15 @@ pub(crate) async fn catch_up_page(
         .map(EventRow::into_envelope)
         .collect::<Result<Vec<_>>>()?;
     let Some(last) = events.last() else {
-        return Ok(0);
+        return Ok(events);
     };
     if events[0].position != from + 1 || last.position - from != events.len() as i64 {
         return Err(StoreError::Projection {
-            name: projection.name().into(),
+            name: name.into(),
             reason: format!("the log has a gap after position {from}; run `exact store verify`"),
         });
     }
-    projection.apply(tx, &events).await?;
-    set_checkpoint(tx, projection.name(), last.position).await?;
-    Ok(events.len())
+    Ok(events)
 }
 
 pub(crate) async fn set_checkpoint(tx: &mut Tx<'_>, name: &str, position: i64) -> Result<()> {

@@ -79,7 +79,7 @@ pub use envelope::{
     StreamAppend, ZERO_HASH,
 };
 pub use error::{Result, StoreError};
-pub use inline::{InlineProjection, Progress, Tx};
+pub use inline::{Decoded, InlineProjection, Progress, Tx};
 pub use ops::{copy, export_jsonl, ChainProblem, ProblemKind, VerifyReport};
 pub use plan::{BuildAppend, IdAllocator};
 pub use sql::{values_list, SqlRow, SqlValue};

@@ -287,7 +287,7 @@ impl Inner {
         let mut tx = self.locked_transaction().await?;
         let head = transaction::read_head(&mut Tx::Postgres(&mut tx)).await?;
         let total = inline::rebuild(
-            projection.as_ref(),
+            projection,
             &mut Tx::Postgres(&mut tx),
             head.position,
             &progress,

@@ -417,8 +417,7 @@ impl Inner {
             Box::pin(async move {
                 let mut tx = Tx::Sqlite(conn);
                 let head = transaction::read_head(&mut tx).await?;
-                let total =
-                    inline::rebuild(projection.as_ref(), &mut tx, head.position, &progress).await?;
+                let total = inline::rebuild(projection, &mut tx, head.position, &progress).await?;
                 Ok((total, true))
             })
         })
