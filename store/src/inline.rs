@@ -131,21 +131,65 @@ pub(crate) const CATCH_UP_PAGE: i64 = 5_000;
 
 /// Applies `events` (just written in `tx`) to every projection and moves their checkpoints.
 /// A projection that is behind (another process appended without it) first gets what it
-/// missed, so that no projection ever skips an event.
+/// missed, so that no projection ever skips an event. `decoding` holds what each projection made
+/// of consecutive chunks of `events` (see [`Decoding`]); when empty, `events` are applied whole.
 pub(crate) async fn apply_all(
     projections: &Projections,
     tx: &mut Tx<'_>,
     events: &[Envelope],
+    decoding: Vec<Decoding>,
 ) -> Result<()> {
     let (Some(first), Some(last)) = (events.first(), events.last()) else {
         return Ok(());
     };
-    for projection in projections.iter() {
+    let mut chunks = Vec::with_capacity(decoding.len());
+    for chunk in decoding {
+        chunks.push((chunk.len, chunk.finished().await?));
+    }
+    for (index, projection) in projections.iter().enumerate() {
         while catch_up_page(projection.as_ref(), tx, first.position - 1).await? > 0 {}
-        projection.apply(tx, events).await?;
+        if chunks.is_empty() {
+            projection.apply(tx, events).await?;
+        }
+        let mut start = 0;
+        for (len, decoded) in &mut chunks {
+            let chunk = &events[start..start + *len];
+            projection
+                .apply_decoded(tx, chunk, decoded[index].take())
+                .await?;
+            start += *len;
+        }
         set_checkpoint(tx, projection.name(), last.position).await?;
     }
     Ok(())
+}
+
+/// A chunk of new events being decoded for every projection on the blocking pool while the
+/// writer goes on with the append (hashing and inserting the next chunk).
+pub(crate) struct Decoding {
+    len: usize,
+    decoded: tokio::task::JoinHandle<Result<Vec<Option<Decoded>>>>,
+}
+
+impl Decoding {
+    /// Starts decoding a copy of `chunk` for each of `projections`.
+    pub(crate) fn start(projections: &Projections, chunk: &[Envelope]) -> Self {
+        let projections = projections.clone();
+        let chunk = chunk.to_vec();
+        let len = chunk.len();
+        let decoded = tokio::task::spawn_blocking(move || {
+            projections.iter().map(|p| p.decode(&chunk)).collect()
+        });
+        Self { len, decoded }
+    }
+
+    /// What each projection made of the chunk, in the projections' order.
+    async fn finished(self) -> Result<Vec<Option<Decoded>>> {
+        self.decoded.await.map_err(|e| StoreError::Projection {
+            name: "(decoding)".into(),
+            reason: format!("decoding new events failed: {e}"),
+        })?
+    }
 }
 
 /// Applies to `projection` up to one page of the events after its checkpoint and up to

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::inline::{self, Projections, Tx};
+use crate::inline::{self, Decoding, Projections, Tx};
 use crate::ops;
 use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
 use crate::{postgres, sqlite, AppendContext, Clock, Envelope, Result};
@@ -54,8 +54,10 @@ pub(crate) async fn append(
         Tx::Postgres(_) => postgres::PLAN_CHUNK,
     };
     let mut envelopes = Vec::with_capacity(planner.remaining());
+    let mut decoding = Vec::new();
     let mut chunk = planner.next_chunk(chunk_size);
     while !chunk.is_empty() {
+        decoding.push(Decoding::start(projections, &chunk));
         // A biased `join!` starts the insert first: the database writes this chunk while the
         // next one is hashed.
         let (inserted, next) =
@@ -65,7 +67,7 @@ pub(crate) async fn append(
         chunk = next;
     }
     write_counters(tx, &ids.changed(), false).await?;
-    finish(tx, &envelopes, projections).await?;
+    finish(tx, &envelopes, projections, decoding).await?;
     Ok(Outcome::Written(envelopes))
 }
 
@@ -81,15 +83,21 @@ pub(crate) async fn import(
     insert(tx, envelopes).await?;
     let counters: Vec<(String, i64)> = counters.iter().map(|(k, v)| (k.clone(), *v)).collect();
     write_counters(tx, &counters, true).await?;
-    finish(tx, envelopes, projections).await
+    finish(tx, envelopes, projections, Vec::new()).await
 }
 
-/// Announces new events to other processes (PostgreSQL) and feeds the inline projections.
-async fn finish(tx: &mut Tx<'_>, envelopes: &[Envelope], projections: &Projections) -> Result<()> {
+/// Announces new events to other processes (PostgreSQL) and feeds the inline projections what
+/// `decoding` made of `envelopes` (nothing: they decode them themselves).
+async fn finish(
+    tx: &mut Tx<'_>,
+    envelopes: &[Envelope],
+    projections: &Projections,
+    decoding: Vec<Decoding>,
+) -> Result<()> {
     if let (Tx::Postgres(conn), Some(last)) = (&mut *tx, envelopes.last()) {
         postgres::notify(conn, last.position).await?;
     }
-    inline::apply_all(projections, tx, envelopes).await
+    inline::apply_all(projections, tx, envelopes, decoding).await
 }
 
 pub(crate) async fn read_head(tx: &mut Tx<'_>) -> Result<Head> {
