@@ -11,7 +11,7 @@ use exact_domain::permissions::{image_set_permissions, SetFlags, Standing};
 use exact_domain::vector::VectorType;
 use exact_projections::{AnnotationsProjection, ReadDb, Rect};
 use exact_store::testing::TestDb;
-use exact_store::{AppendContext, Expected, NewEvent, Source, Store};
+use exact_store::{AppendContext, Expected, NewEvent, Source, Store, StreamAppend};
 use serde_json::{json, Value};
 
 exact_store::on_both_backends!(
@@ -89,6 +89,29 @@ async fn run(
 
 fn create(id: i64, image: i64, x: f64, y: f64) -> AnnotationCommand {
     create_sized(id, image, x, y, 100.0, 200.0)
+}
+
+/// Creates every annotation of `creations` (id, command, context) in one append.
+async fn create_all(store: &Store, creations: Vec<(i64, AnnotationCommand, AnnotationContext)>) {
+    let actor = creations[0].2.actor;
+    let appends = creations
+        .into_iter()
+        .map(|(id, command, context)| {
+            let events = decide(None, &command, &context).unwrap();
+            let events = events
+                .iter()
+                .map(|e| {
+                    let (name, payload) = e.to_parts();
+                    NewEvent::new(name, payload)
+                })
+                .collect();
+            StreamAppend::new(annotation::stream(id), Expected::NoStream, events)
+        })
+        .collect();
+    store
+        .append_many(appends, AppendContext::new(Source::Api, Some(actor)))
+        .await
+        .unwrap();
 }
 
 fn create_sized(id: i64, image: i64, x: f64, y: f64, w: f64, h: f64) -> AnnotationCommand {
@@ -280,7 +303,8 @@ async fn dump(db: &TestDb) -> Vec<(String, i64)> {
 
 async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
     let (store, _read) = open(&db).await;
-    Workload::new().run(&store, 300).await;
+    // Bulk appends of up to 1,200 creations: more than one chunk of rows.
+    Workload::with_bulk(1_200).run(&store, 300).await;
     let incremental = dump(&db).await;
     assert!(
         incremental.len() > 250,
@@ -328,6 +352,8 @@ impl Dice {
 struct Workload {
     dice: Dice,
     created: i64,
+    /// The most creations one append may hold (a client's bulk POST).
+    bulk: u64,
 }
 
 impl Workload {
@@ -335,41 +361,57 @@ impl Workload {
         Self {
             dice: Dice(0x9E37_79B9_7F4A_7C15),
             created: 0,
+            bulk: 80,
+        }
+    }
+
+    /// A workload whose bulk appends may hold `bulk` creations.
+    fn with_bulk(bulk: u64) -> Self {
+        Self {
+            bulk,
+            ..Self::new()
         }
     }
 
     async fn run(&mut self, store: &Store, operations: usize) {
-        let Workload { dice, created } = self;
+        let Workload {
+            dice,
+            created,
+            bulk,
+        } = self;
         let mut next = |n: u64| dice.below(n);
         for _ in 0..operations {
             let choice = next(6);
             if *created == 0 || choice == 0 {
-                *created += 1;
-                let image = 11 + next(2) as i64;
-                run(
-                    store,
-                    *created,
+                // Now and then a client's bulk POST, of enough creations for the append to
+                // decode them beside the writer.
+                let count = if next(4) == 0 {
+                    64 + next(*bulk - 63)
+                } else {
+                    1
+                };
+                let mut creations = Vec::new();
+                for _ in 0..count {
+                    *created += 1;
+                    let image = 11 + next(2) as i64;
                     // Mostly cell-sized boxes; every eighth a region of up to 8,000 px.
-                    {
-                        let (w, h) = if next(8) == 0 {
-                            (1.0 + next(8000) as f64, 1.0 + next(8000) as f64)
-                        } else {
-                            (1.0 + next(300) as f64, 1.0 + next(300) as f64)
-                        };
-                        let (x, y) = (next(10_000) as f64, next(8_000) as f64);
-                        create_sized(
-                            *created,
-                            image,
-                            x.min(10_000.0 - w),
-                            y.min(8_000.0 - h),
-                            w,
-                            h,
-                        )
-                    },
-                    &context(image),
-                    None,
-                )
-                .await;
+                    let (w, h) = if next(8) == 0 {
+                        (1.0 + next(8000) as f64, 1.0 + next(8000) as f64)
+                    } else {
+                        (1.0 + next(300) as f64, 1.0 + next(300) as f64)
+                    };
+                    let (x, y) = (next(10_000) as f64, next(8_000) as f64);
+                    let command = create_sized(
+                        *created,
+                        image,
+                        x.min(10_000.0 - w),
+                        y.min(8_000.0 - h),
+                        w,
+                        h,
+                    );
+                    creations.push((*created, command, context(image)));
+                }
+                create_all(store, creations).await;
                 continue;
             }
             let id = 1 + next(*created as u64) as i64;

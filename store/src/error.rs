@@ -39,6 +39,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A step the store ran on tokio's blocking pool (hashing, decoding) panicked or was
+    /// cancelled; the write it belonged to was rolled back.
+    #[error("a background step of the store failed: {0}")]
+    Background(#[from] tokio::task::JoinError),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

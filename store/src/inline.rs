@@ -110,10 +110,7 @@ pub(crate) async fn rebuild(
     let mut total = 0;
     let mut next = decode(read_page(projection.name(), tx, 0, head).await?);
     loop {
-        let (events, decoded) = next.await.map_err(|e| StoreError::Projection {
-            name: projection.name().into(),
-            reason: format!("decoding a page of the rebuild failed: {e}"),
-        })?;
+        let (events, decoded) = next.await?;
         let Some(last) = events.last().map(|e| e.position) else {
             projection.finish_rebuild(tx).await?;
             return Ok(total);
@@ -185,10 +182,7 @@ impl Decoding {
 
     /// What each projection made of the chunk, in the projections' order.
     async fn finished(self) -> Result<Vec<Option<Decoded>>> {
-        self.decoded.await.map_err(|e| StoreError::Projection {
-            name: "(decoding)".into(),
-            reason: format!("decoding new events failed: {e}"),
-        })?
+        self.decoded.await?
     }
 }
 

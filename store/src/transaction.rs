@@ -9,6 +9,10 @@ use crate::ops;
 use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
 use crate::{postgres, sqlite, AppendContext, Clock, Envelope, Result};
 
+/// Events from which an append hashes and decodes on the blocking pool beside the writer: for
+/// fewer, handing the work over costs more than doing it.
+const OFFLOAD_EVENTS: usize = 64;
+
 /// What an append's transaction found.
 pub(crate) enum Outcome {
     /// New envelopes, to be committed.
@@ -54,15 +58,27 @@ pub(crate) async fn append(
         Tx::Postgres(_) => postgres::PLAN_CHUNK,
     };
     let mut envelopes = Vec::with_capacity(planner.remaining());
+    let offload = planner.remaining() >= OFFLOAD_EVENTS;
     let mut decoding = Vec::new();
     let mut chunk = planner.next_chunk(chunk_size);
     while !chunk.is_empty() {
-        decoding.push(Decoding::start(projections, &chunk));
-        // A biased `join!` starts the insert first: the database writes this chunk while the
-        // next one is hashed.
-        let (inserted, next) =
-            tokio::join!(biased; insert(tx, &chunk), async { planner.next_chunk(chunk_size) });
-        inserted?;
+        let next = if offload {
+            // The projections decode this chunk, and the next one is hashed, on the blocking
+            // pool while this one is written.
+            decoding.push(Decoding::start(projections, &chunk));
+            let planning = tokio::task::spawn_blocking(move || {
+                let next = planner.next_chunk(chunk_size);
+                (planner, next)
+            });
+            let inserted = insert(tx, &chunk).await;
+            let next;
+            (planner, next) = planning.await?;
+            inserted?;
+            next
+        } else {
+            insert(tx, &chunk).await?;
+            planner.next_chunk(chunk_size)
+        };
         envelopes.append(&mut chunk);
         chunk = next;
     }
