@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 
 use crate::ops::{EventRow, COLUMNS};
+use crate::sqlite_readers::Readers;
 use crate::{Envelope, Result, StoreError};
 
 /// The open transaction a projection writes in, on the store's backend. Statements are
@@ -88,39 +89,80 @@ pub(crate) fn find(
 /// Told, after each page of a rebuild, how many events were applied and where the log ends.
 pub type Progress = std::sync::Arc<dyn Fn(u64, i64) + Send + Sync>;
 
+/// Where a rebuild reads the log.
+pub(crate) enum RebuildLog {
+    /// Through the rebuild's own transaction.
+    Transaction,
+    /// Through read-only connections beside the writer's (SQLite), which see the log the
+    /// rebuild sees: its transaction holds the write lock and writes no events.
+    Readers(Readers),
+}
+
+/// A page of events and what the projection made of it, on the way from the blocking pool.
+type PageTask = tokio::task::JoinHandle<Result<(Vec<Envelope>, Option<Decoded>)>>;
+
 /// Empties `projection` and replays the log up to `head` into it, inside `tx`.
 ///
-/// Pages are decoded on a thread of the blocking pool while the page before is written: the
-/// writer's thread then only reads events and writes rows.
+/// Each page is decoded on a thread of the blocking pool (and with [`RebuildLog::Readers`]
+/// also read there) while the page before is written: the writer's thread does little but write
+/// rows.
 pub(crate) async fn rebuild(
     projection: Arc<dyn InlineProjection>,
     tx: &mut Tx<'_>,
     head: i64,
+    log: RebuildLog,
     progress: &Progress,
 ) -> Result<u64> {
     projection.reset(tx).await?;
     set_checkpoint(tx, projection.name(), 0).await?;
-    let decode = |events: Vec<Envelope>| {
-        let projection = projection.clone();
-        tokio::task::spawn_blocking(move || {
-            let decoded = projection.decode(&events);
-            (events, decoded)
-        })
-    };
     let mut total = 0;
-    let mut next = decode(read_page(projection.name(), tx, 0, head).await?);
+    let mut next = next_page(&projection, tx, &log, 0, head).await?;
     loop {
-        let (events, decoded) = next.await?;
+        let (events, decoded) = next.await??;
         let Some(last) = events.last().map(|e| e.position) else {
             projection.finish_rebuild(tx).await?;
             return Ok(total);
         };
-        next = decode(read_page(projection.name(), tx, last, head).await?);
-        projection.apply_decoded(tx, &events, decoded?).await?;
+        next = next_page(&projection, tx, &log, last, head).await?;
+        projection.apply_decoded(tx, &events, decoded).await?;
         set_checkpoint(tx, projection.name(), last).await?;
         total += events.len() as u64;
         progress(total, head);
     }
+}
+
+/// Starts getting the page of the log after position `from` (up to `until`) ready for
+/// `projection`.
+async fn next_page(
+    projection: &Arc<dyn InlineProjection>,
+    tx: &mut Tx<'_>,
+    log: &RebuildLog,
+    from: i64,
+    until: i64,
+) -> Result<PageTask> {
+    let projection = projection.clone();
+    Ok(match log {
+        RebuildLog::Transaction => {
+            let events = read_page(projection.name(), tx, from, until).await?;
+            tokio::task::spawn_blocking(move || {
+                let decoded = projection.decode(&events)?;
+                Ok((events, decoded))
+            })
+        }
+        RebuildLog::Readers(readers) => {
+            let readers = readers.clone();
+            tokio::task::spawn_blocking(move || {
+                let events = if from < until {
+                    readers.page_now(from + 1, until, CATCH_UP_PAGE)?
+                } else {
+                    Vec::new()
+                };
+                check_page(projection.name(), from, &events)?;
+                let decoded = projection.decode(&events)?;
+                Ok((events, decoded))
+            })
+        }
+    })
 }
 
 /// Events a projection is handed at once while it catches up.
@@ -217,8 +259,14 @@ async fn read_page(name: &str, tx: &mut Tx<'_>, from: i64, until: i64) -> Result
         .into_iter()
         .map(EventRow::into_envelope)
         .collect::<Result<Vec<_>>>()?;
+    check_page(name, from, &events)?;
+    Ok(events)
+}
+
+/// Refuses a page of events that does not follow position `from` without a gap.
+fn check_page(name: &str, from: i64, events: &[Envelope]) -> Result<()> {
     let Some(last) = events.last() else {
-        return Ok(events);
+        return Ok(());
     };
     if events[0].position != from + 1 || last.position - from != events.len() as i64 {
         return Err(StoreError::Projection {
@@ -226,7 +274,7 @@ async fn read_page(name: &str, tx: &mut Tx<'_>, from: i64, until: i64) -> Result
             reason: format!("the log has a gap after position {from}; run `exact store verify`"),
         });
     }
-    Ok(events)
+    Ok(())
 }
 
 pub(crate) async fn set_checkpoint(tx: &mut Tx<'_>, name: &str, position: i64) -> Result<()> {

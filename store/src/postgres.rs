@@ -14,7 +14,7 @@ use sqlx::{ConnectOptions, PgConnection};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::inline::{self, Progress, Projections, Tx};
+use crate::inline::{self, Progress, Projections, RebuildLog, Tx};
 use crate::ops::{self, EventRow, COLUMNS};
 use crate::plan::BuildAppend;
 use crate::transaction::{self, Outcome};
@@ -290,6 +290,7 @@ impl Inner {
             projection,
             &mut Tx::Postgres(&mut tx),
             head.position,
+            RebuildLog::Transaction,
             &progress,
         )
         .await?;

@@ -23,7 +23,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection as _};
 use tokio::sync::{oneshot, watch};
 
-use crate::inline::{self, Progress, Projections, Tx};
+use crate::inline::{self, Progress, Projections, RebuildLog, Tx};
 use crate::ops::{self, EventRow, COLUMNS};
 use crate::plan::BuildAppend;
 use crate::sql::{self, SqlValue};
@@ -413,11 +413,13 @@ impl Inner {
     /// Empties one projection and replays the whole log into it, in one transaction.
     async fn rebuild(&self, name: &str, progress: Progress) -> Result<u64> {
         let projection = inline::find(&self.projections, name)?;
+        let log = RebuildLog::Readers(self.readers.clone());
         self.in_write_transaction(|conn| {
             Box::pin(async move {
                 let mut tx = Tx::Sqlite(conn);
                 let head = transaction::read_head(&mut tx).await?;
-                let total = inline::rebuild(projection, &mut tx, head.position, &progress).await?;
+                let total =
+                    inline::rebuild(projection, &mut tx, head.position, log, &progress).await?;
                 Ok((total, true))
             })
         })

@@ -46,29 +46,34 @@ impl Readers {
         read: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
         let readers = self.clone();
-        let joined = tokio::task::spawn_blocking(move || {
-            let conn = match readers
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop()
-            {
-                Some(conn) => conn,
-                None => readers.connect()?,
-            };
-            let result = read(&conn);
-            let mut idle = readers.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < KEEP_IDLE {
-                idle.push(conn);
-            }
-            result
-        })
-        .await;
+        let joined = tokio::task::spawn_blocking(move || readers.with_here(read)).await;
         match joined {
             Ok(result) => Ok(result?),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => Err(StoreError::Io(std::io::Error::other(e))),
         }
+    }
+
+    /// Runs `read` on a pooled connection in this thread.
+    fn with_here<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let result = read(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < KEEP_IDLE {
+            idle.push(conn);
+        }
+        result
     }
 
     fn connect(&self) -> rusqlite::Result<Connection> {
@@ -108,6 +113,27 @@ impl Readers {
             (from_position, limit),
         )
         .await
+    }
+
+    /// Up to `limit` events from `from_position` to `until`, read in this thread (one of the
+    /// blocking pool's).
+    pub(crate) fn page_now(
+        &self,
+        from_position: i64,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<Envelope>> {
+        let rows = self.with_here(|conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM events WHERE position >= ?1 AND position <= ?2 \
+                 ORDER BY position LIMIT ?3"
+            ))?;
+            let rows = statement.query_map((from_position, until, limit), event_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter()
+            .map(|row| row.and_then(EventRow::into_envelope))
+            .collect()
     }
 
     pub(crate) async fn stream(&self, stream: &str, from_version: i64) -> Result<Vec<Envelope>> {

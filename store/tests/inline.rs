@@ -14,6 +14,7 @@ exact_store::on_both_backends!(
     a_projection_never_skips_what_another_process_appended,
     rebuild_replays_the_whole_log_into_an_emptied_read_model,
     rows_inserted_in_bulk_all_land_or_none,
+    a_rebuild_reads_page_after_page_and_refuses_a_gap,
 );
 
 /// Counts events per stream; refuses events of type `Poison`.
@@ -312,5 +313,53 @@ async fn rows_inserted_in_bulk_all_land_or_none(db: TestDb) {
         summary,
         [("1".into(), 39_990 + 10), ("2".into(), 10)],
         "every row once, the overlap twice, nothing of the refused batch"
+    );
+}
+
+/// More events than a rebuild reads per page (5,000), then a log with a hole in it.
+async fn a_rebuild_reads_page_after_page_and_refuses_a_gap(db: TestDb) {
+    prepared(&db).await;
+    let store = db.open_with_projections(projections()).await;
+    for batch in 0..12 {
+        let appends = (0..1_000)
+            .map(|n| {
+                exact_store::StreamAppend::new(
+                    format!("s{}", (batch * 1_000 + n) % 7),
+                    Expected::Any,
+                    vec![event(n)],
+                )
+            })
+            .collect();
+        store
+            .append_many(appends, AppendContext::system())
+            .await
+            .unwrap();
+    }
+    let built = counts(&db).await;
+    db.raw("DELETE FROM stream_counts").await.unwrap();
+    let applied = store
+        .rebuild("stream_counts", Arc::new(|_, _| {}))
+        .await
+        .unwrap();
+    assert_eq!(applied, 12_001, "every event once, across three pages");
+    assert_eq!(counts(&db).await, built);
+
+    db.raw(db.drop_guard_sql()).await.unwrap();
+    // In the second page (5,001 to 10,000).
+    db.raw("DELETE FROM events WHERE position = 7000")
+        .await
+        .unwrap();
+    let err = store
+        .rebuild("stream_counts", Arc::new(|_, _| {}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Projection { reason, .. } if reason.contains("gap after position 5000")),
+        "{err:?}"
+    );
+    assert_eq!(
+        counts(&db).await,
+        built,
+        "the failed rebuild changed nothing"
     );
 }
