@@ -100,15 +100,11 @@ impl InlineProjection for AnnotationsProjection {
         events: &[Envelope],
         decoded: Option<Decoded>,
     ) -> exact_store::Result<()> {
-        let steps = match decoded {
-            Some(decoded) => decoded.downcast::<Vec<Step>>().ok().map(|steps| *steps),
-            None => None,
-        };
-        let decoded = match steps {
-            Some(steps) => steps,
+        let steps = match decoded.and_then(|d| d.downcast::<Vec<Step>>().ok()) {
+            Some(steps) => *steps,
             None => decode(events)?,
         };
-        apply_decoded(tx, events, decoded).await
+        apply_decoded(tx, events, steps).await
     }
 
     async fn reset(&self, tx: &mut Tx<'_>) -> exact_store::Result<()> {

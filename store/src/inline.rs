@@ -41,8 +41,8 @@ pub trait InlineProjection: Send + Sync + std::fmt::Debug {
     /// Applies `events`, in position order, within `tx`. An error rolls the append back.
     async fn apply(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> Result<()>;
 
-    /// The part of applying `events` that needs no database. A rebuild runs it on another
-    /// thread, a page ahead of the one being written, and hands the result to
+    /// The part of applying `events` that needs no database. Rebuilds and bulk appends run it
+    /// on the blocking pool, ahead of the writer, and hand the result to
     /// [`InlineProjection::apply_decoded`]. By default there is no such part.
     fn decode(&self, _events: &[Envelope]) -> Result<Option<Decoded>> {
         Ok(None)

@@ -82,7 +82,7 @@ pub use error::{Result, StoreError};
 pub use inline::{Decoded, InlineProjection, Progress, Tx};
 pub use ops::{copy, export_jsonl, ChainProblem, ProblemKind, VerifyReport};
 pub use plan::{BuildAppend, IdAllocator};
-pub use sql::{values_list, SqlRow, SqlValue};
+pub use sql::{SqlRow, SqlValue};
 pub use sqlite_readers::Readers as SqliteReaders;
 
 /// The hash of the worked example in the crate docs, as lowercase hex.

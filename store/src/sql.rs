@@ -145,7 +145,7 @@ tuple_rows! {
 }
 
 /// `VALUES ($1, ..., $k), ($k+1, ...), ...` for `rows` rows of `columns` values each.
-pub fn values_list(rows: usize, columns: usize) -> String {
+fn values_list(rows: usize, columns: usize) -> String {
     let mut sql = String::with_capacity(rows * columns * 5 + 8);
     sql.push_str("VALUES ");
     for row in 0..rows {
