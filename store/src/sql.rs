@@ -221,11 +221,12 @@ impl Tx<'_> {
             Tx::Sqlite(conn) => Ok(sqlite_insert_rows(conn, head, columns, tail, values)? as u64),
             Tx::Postgres(conn) => {
                 let mut changed = 0;
-                let rows_per_statement = POSTGRES_PARAMETERS / columns.max(1);
-                for chunk in values.chunks(rows_per_statement * columns.max(1)) {
+                let columns = columns.max(1);
+                let rows_per_statement = POSTGRES_PARAMETERS / columns;
+                for chunk in values.chunks(rows_per_statement * columns) {
                     let sql = format!(
                         "{head}{}{tail}",
-                        values_list(chunk.len() / columns.max(1), columns)
+                        values_list(chunk.len() / columns, columns)
                     );
                     changed += postgres_query(&sql, chunk)
                         .execute(&mut **conn)

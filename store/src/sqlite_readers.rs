@@ -124,16 +124,13 @@ impl Readers {
         limit: i64,
     ) -> Result<Vec<Envelope>> {
         let rows = self.with_here(|conn| {
-            let mut statement = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM events WHERE position >= ?1 AND position <= ?2 \
-                 ORDER BY position LIMIT ?3"
-            ))?;
-            let rows = statement.query_map((from_position, until, limit), event_row)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
+            event_rows(
+                conn,
+                "WHERE position >= ?1 AND position <= ?2 ORDER BY position LIMIT ?3",
+                (from_position, until, limit),
+            )
         })?;
-        rows.into_iter()
-            .map(|row| row.and_then(EventRow::into_envelope))
-            .collect()
+        into_envelopes(rows)
     }
 
     pub(crate) async fn stream(&self, stream: &str, from_version: i64) -> Result<Vec<Envelope>> {
@@ -150,18 +147,9 @@ impl Readers {
         P: rusqlite::Params + Send + 'static,
     {
         let rows = self
-            .with(move |conn| {
-                let mut statement =
-                    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events {condition}"))?;
-                let rows = statement.query_map(params, event_row)?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
-            })
+            .with(move |conn| event_rows(conn, condition, params))
             .await?;
-        rows.into_iter()
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .map(EventRow::into_envelope)
-            .collect()
+        into_envelopes(rows)
     }
 
     pub(crate) async fn last_position(&self) -> Result<i64> {
@@ -198,6 +186,24 @@ impl Readers {
 
 /// Decodes one row; an event id that is not 16 bytes is reported as corrupt, not as an error of
 /// the whole read.
+/// The rows that `SELECT ... FROM events {condition}` finds, each still to be checked.
+fn event_rows(
+    conn: &Connection,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<Result<EventRow>>> {
+    let mut statement =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events {condition}"))?;
+    let rows = statement.query_map(params, event_row)?;
+    rows.collect()
+}
+
+fn into_envelopes(rows: Vec<Result<EventRow>>) -> Result<Vec<Envelope>> {
+    rows.into_iter()
+        .map(|row| row.and_then(EventRow::into_envelope))
+        .collect()
+}
+
 fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRow>> {
     let position: i64 = row.get(0)?;
     let event_id: Vec<u8> = row.get(3)?;
