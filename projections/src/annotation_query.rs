@@ -1,7 +1,8 @@
 //! The one annotation query the API needs: an image's (or every) annotations filtered by type,
 //! creator, last editor, deleted, verdict, creation and edit time, a viewport rectangle and
 //! ids, now or `as_of` a log position, paged. Each filter is optional; the spatial index
-//! answers the rectangle, the history table answers `as_of`.
+//! answers the rectangle. `as_of` asks both the current rows (those last changed by then) and
+//! the history (the versions that were valid then and have been replaced since).
 
 use std::fmt::Write;
 
@@ -82,8 +83,9 @@ pub enum QueryError {
     Database(#[from] sqlx::Error),
 }
 
-/// An annotation as of a position: the history's state with what never changes (creator,
-/// creation time, UUID) from the current row, so that both answers have one shape.
+/// An annotation as of a position, from a past version: the history's state with what never
+/// changes (creator, creation time, UUID) from the current row, so that every answer has one
+/// shape.
 const AS_OF_COLUMNS: &str =
     "h.id, h.image, h.annotation_type, h.vector, h.description, h.meta_data, h.concealed, \
      h.blurred, h.deleted, a.unique_identifier, a.user_id, h.actor AS last_editor, a.time, \
@@ -128,6 +130,16 @@ impl ReadDb {
             ReadDb::Sqlite(pool, _) => sql.query_scalar().fetch_one(pool).await?,
         })
     }
+}
+
+/// Which versions of the annotations a part of a query reads.
+#[derive(Clone, Copy)]
+enum Versions {
+    /// The current rows (`annotations a`).
+    Current,
+    /// The replaced versions (`annotation_history h`, with its annotation's current row as
+    /// `a`), as of this position.
+    Replaced(i64),
 }
 
 /// A value bound to a placeholder.
@@ -253,33 +265,63 @@ impl AnnotationQuery {
     /// The statement: the rows (or their count) with every filter given.
     fn build(&self, postgres: bool, count: bool) -> Sql {
         let mut sql = Sql::default();
-        // `s`: the table that holds the state being filtered, now or as of a position.
-        let s = if self.as_of.is_some() { "h" } else { "a" };
-        sql.push("SELECT ");
-        sql.push(match (count, self.as_of.is_some()) {
-            (true, _) => "COUNT(*)",
-            (false, false) => crate::annotations::ROW_COLUMNS,
-            (false, true) => AS_OF_COLUMNS,
+        let Some(position) = self.as_of else {
+            sql.push("SELECT ");
+            sql.push(if count {
+                "COUNT(*)"
+            } else {
+                crate::annotations::ROW_COLUMNS
+            });
+            self.push_filtered(&mut sql, postgres, Versions::Current);
+            return self.finish(sql, postgres, count, "a");
+        };
+        // As of a position: the current rows last changed by then, and the replaced versions
+        // that were valid then; an annotation is in one or the other, or in neither.
+        sql.push(if count {
+            "SELECT COUNT(*) FROM (SELECT a.id"
+        } else {
+            "SELECT * FROM (SELECT "
         });
+        if !count {
+            sql.push(crate::annotations::ROW_COLUMNS);
+        }
+        self.push_filtered(&mut sql, postgres, Versions::Current);
+        sql.push(" AND a.position <= ").bind(Param::Int(position));
+        sql.push(" UNION ALL SELECT ");
+        sql.push(if count { "h.id" } else { AS_OF_COLUMNS });
+        self.push_filtered(&mut sql, postgres, Versions::Replaced(position));
+        sql.push(" AND h.valid_from <= ").bind(Param::Int(position));
+        sql.push(" AND h.valid_to > ").bind(Param::Int(position));
+        sql.push(") v");
+        self.finish(sql, postgres, count, "v")
+    }
+
+    /// FROM and WHERE of one kind of `versions`, with every filter given.
+    fn push_filtered(&self, sql: &mut Sql, postgres: bool, versions: Versions) {
+        // `s`: the table that holds the state being filtered.
+        let s = match versions {
+            Versions::Current => "a",
+            Versions::Replaced(_) => "h",
+        };
         // FROM: on SQLite, the spatial index first when there is a rectangle (CROSS JOIN keeps
         // that order): the R*Tree finds the cells the window meets, and the rows of each cell
         // come from the index on `cell`, their boxes tested before the rows are read.
-        match (self.as_of, self.rect, postgres) {
-            (None, Some(_), false) => {
+        match (versions, self.rect, postgres) {
+            (Versions::Current, Some(_), false) => {
                 sql.push(
                     " FROM annotation_cells_rtree r CROSS JOIN annotations a ON a.cell = r.cell WHERE 1 = 1",
                 );
             }
-            (Some(_), Some(_), false) => {
+            (Versions::Replaced(_), Some(_), false) => {
                 sql.push(
                     " FROM annotation_cells_rtree r CROSS JOIN annotation_history h ON h.cell = r.cell \
                      JOIN annotations a ON a.id = h.id WHERE 1 = 1",
                 );
             }
-            (None, _, _) => {
+            (Versions::Current, _, _) => {
                 sql.push(" FROM annotations a WHERE 1 = 1");
             }
-            (Some(_), _, _) => {
+            (Versions::Replaced(_), _, _) => {
                 sql.push(
                     " FROM annotation_history h JOIN annotations a ON a.id = h.id WHERE 1 = 1",
                 );
@@ -296,7 +338,7 @@ impl AnnotationQuery {
                     .push(", ")
                     .bind(Param::Float(r.max_y))
                     .push("))");
-                if let Some(p) = self.as_of {
+                if let Versions::Replaced(p) = versions {
                     // The second key of the history's GiST index.
                     sql.push(" AND h.validity @> ")
                         .bind(Param::Int(p))
@@ -321,12 +363,6 @@ impl AnnotationQuery {
                 .bind(Param::Float(r.max_y));
             sql.push(&format!(" AND {s}.max_y >= "))
                 .bind(Param::Float(r.min_y));
-        }
-        if let Some(p) = self.as_of {
-            sql.push(" AND h.valid_from <= ").bind(Param::Int(p));
-            sql.push(" AND (h.valid_to IS NULL OR h.valid_to > ")
-                .bind(Param::Int(p))
-                .push(")");
         }
         if let Some(image) = self.image {
             sql.push(&format!(" AND {s}.image = "))
@@ -359,10 +395,9 @@ impl AnnotationQuery {
             sql.push(" AND a.user_id = ").bind(Param::Int(user));
         }
         if let Some(editor) = self.last_editor {
-            let column = if self.as_of.is_some() {
-                "h.actor"
-            } else {
-                "a.last_editor"
+            let column = match versions {
+                Versions::Current => "a.last_editor",
+                Versions::Replaced(_) => "h.actor",
             };
             sql.push(&format!(" AND {column} = "))
                 .bind(Param::Int(editor));
@@ -440,10 +475,9 @@ impl AnnotationQuery {
                 Consensus::Rejected => format!(" AND {ANY} AND {NET} <= 0"),
             });
         }
-        let edited = if self.as_of.is_some() {
-            "h.recorded_at"
-        } else {
-            "a.last_edit_time"
+        let edited = match versions {
+            Versions::Current => "a.last_edit_time",
+            Versions::Replaced(_) => "h.recorded_at",
         };
         for (column, range) in [("a.time", &self.created), (edited, &self.edited)] {
             if let Some(from) = range.from {
@@ -454,6 +488,10 @@ impl AnnotationQuery {
                 sql.push(&format!(" AND {column} <= ")).bind(Param::Int(to));
             }
         }
+    }
+
+    /// The order and the page, on the rows of `rows` (`a`, or the union `v`).
+    fn finish(&self, mut sql: Sql, postgres: bool, count: bool, rows: &str) -> Sql {
         if count {
             return sql;
         }
@@ -463,12 +501,12 @@ impl AnnotationQuery {
             sql.sort_by_id_here = true;
             return sql;
         }
-        if postgres && self.rect.is_some() {
+        if postgres && self.rect.is_some() && self.as_of.is_none() {
             // Not `ORDER BY id` as such: with a LIMIT, PostgreSQL would walk the primary key in
             // order and filter a million rows instead of asking the GiST index for the box.
-            sql.push(&format!(" ORDER BY {s}.id + 0"));
+            sql.push(" ORDER BY a.id + 0");
         } else {
-            sql.push(&format!(" ORDER BY {s}.id"));
+            sql.push(&format!(" ORDER BY {rows}.id"));
         }
         if let Some(limit) = self.limit {
             sql.push(" LIMIT ").bind(Param::Int(limit));

@@ -1,6 +1,8 @@
 //! The annotations read model: each annotation's current state with its bounding box (for
-//! viewport queries), each user's current verdict, and every version with the positions it was
-//! valid between (for reads as of any past moment and for an annotation's history).
+//! viewport queries), each user's current verdict, and every version it had before, with the
+//! positions it was valid between (for reads as of any past moment and for an annotation's
+//! history). The current row is the latest version: a creation writes one row, a change
+//! copies the row it replaces into `annotation_history`.
 //!
 //! It is an inline projection: updated in the append's transaction. Its SQL runs unchanged on
 //! both backends, but for the spatial index: SQLite's is an R*Tree over the cells of a loose
@@ -76,7 +78,7 @@ pub(crate) const ROW_COLUMNS: &str = "a.id, a.image, a.annotation_type, a.vector
      a.concealed, a.blurred, a.deleted, a.unique_identifier, a.user_id, a.last_editor, a.time, a.last_edit_time, \
      a.version, a.position";
 
-/// Rows per multi-row INSERT: 22 parameters each, within both backends' limits.
+/// Creations written per batch of rows.
 const INSERT_CHUNK: usize = 500;
 
 #[async_trait]
@@ -234,7 +236,7 @@ fn failure(envelope: &Envelope, error: &dyn std::fmt::Display) -> StoreError {
     crate::undecodable(NAME, envelope, error)
 }
 
-/// One version of an annotation, as both tables store it. It keeps no JSON trees: a rebuild
+/// One version of an annotation, as its current row stores it. It keeps no JSON trees: a rebuild
 /// works these out on another thread, and freeing them there spares the writer.
 struct Version {
     id: i64,
@@ -314,22 +316,27 @@ impl Version {
 
 const INSERT_ANNOTATIONS: &str = "INSERT INTO annotations (id, image, annotation_type, vector, description, \
      meta_data, concealed, blurred, deleted, unique_identifier, user_id, last_editor, time, last_edit_time, min_x, \
-     min_y, max_x, max_y, frame, version, position, cell) ";
+     min_y, max_x, max_y, frame, version, position, cell, event_type, reason) ";
 const UPSERT_ANNOTATIONS: &str = " ON CONFLICT (id) DO UPDATE SET image = excluded.image, annotation_type = \
      excluded.annotation_type, vector = excluded.vector, description = excluded.description, meta_data = \
      excluded.meta_data, concealed = excluded.concealed, blurred = excluded.blurred, deleted = excluded.deleted, \
      last_editor = excluded.last_editor, last_edit_time = excluded.last_edit_time, min_x = excluded.min_x, \
      min_y = excluded.min_y, max_x = excluded.max_x, max_y = excluded.max_y, frame = excluded.frame, \
-     version = excluded.version, position = excluded.position, cell = excluded.cell";
-const INSERT_HISTORY: &str = "INSERT INTO annotation_history (id, version, valid_from, event_type, actor, \
+     version = excluded.version, position = excluded.position, cell = excluded.cell, \
+     event_type = excluded.event_type, reason = excluded.reason";
+/// The current row of annotation `$2` becomes a past version, valid until position `$1`.
+const SUPERSEDE: &str = "INSERT INTO annotation_history (id, version, valid_from, valid_to, event_type, actor, \
      recorded_at, reason, image, annotation_type, vector, description, meta_data, concealed, blurred, deleted, \
-     min_x, min_y, max_x, max_y, cell) ";
+     min_x, min_y, max_x, max_y, cell) \
+     SELECT id, version, position, $1, event_type, last_editor, last_edit_time, reason, image, annotation_type, \
+     vector, description, meta_data, concealed, blurred, deleted, min_x, min_y, max_x, max_y, cell \
+     FROM annotations WHERE id = $2";
 
-/// Writes `versions` into `annotations` and into `annotation_history`, a statement per table,
-/// after registering their cells with SQLite's spatial index.
+/// Writes `versions` as the current rows of `annotations`, after registering their cells with
+/// SQLite's spatial index.
 async fn write_versions(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::Result<()> {
     register_cells(tx, versions).await?;
-    let mut rows: Vec<SqlValue<'_>> = Vec::with_capacity(versions.len() * 22);
+    let mut rows: Vec<SqlValue<'_>> = Vec::with_capacity(versions.len() * 24);
     for v in versions {
         rows.extend([
             v.id.into(),
@@ -354,36 +361,12 @@ async fn write_versions(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::R
             v.version.into(),
             v.position.into(),
             v.cell.map(|c| c.id).into(),
-        ]);
-    }
-    tx.insert_rows(INSERT_ANNOTATIONS, 22, UPSERT_ANNOTATIONS, &rows)
-        .await?;
-    rows.clear();
-    for v in versions {
-        rows.extend([
-            v.id.into(),
-            v.version.into(),
-            v.position.into(),
             (&v.event_type).into(),
-            v.actor.into(),
-            v.at.into(),
             (&v.reason).into(),
-            v.image.into(),
-            v.annotation_type.into(),
-            (&v.vector).into(),
-            (&v.description).into(),
-            (&v.meta_data).into(),
-            v.concealed.into(),
-            v.blurred.into(),
-            v.deleted.into(),
-            v.bounds[0].into(),
-            v.bounds[1].into(),
-            v.bounds[2].into(),
-            v.bounds[3].into(),
-            v.cell.map(|c| c.id).into(),
         ]);
     }
-    tx.insert_rows(INSERT_HISTORY, 20, "", &rows).await?;
+    tx.insert_rows(INSERT_ANNOTATIONS, 24, UPSERT_ANNOTATIONS, &rows)
+        .await?;
     Ok(())
 }
 
@@ -619,12 +602,7 @@ async fn apply_change(
             envelope.position
         );
     }
-    execute!(
-        tx,
-        "UPDATE annotation_history SET valid_to = $1 WHERE id = $2 AND valid_to IS NULL",
-        envelope.position,
-        id
-    );
+    execute!(tx, SUPERSEDE, envelope.position, id);
     let version = Version::new(envelope, metadata, after, row.user_id, row.time);
     write_versions(tx, std::slice::from_ref(&version)).await
 }

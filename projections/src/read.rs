@@ -19,7 +19,8 @@ pub struct Rect {
     pub max_y: f64,
 }
 
-/// An annotation as it was at some position, from `annotation_history`.
+/// An annotation as it was at some position: a replaced version from `annotation_history`, or
+/// the current one (`valid_to` none) from `annotations`.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct AnnotationVersion {
     pub id: i64,
@@ -76,6 +77,12 @@ const VERSION_COLUMNS: &str =
      h.reason, h.image, h.annotation_type, h.vector, h.description, h.meta_data, h.concealed, h.blurred, \
      h.deleted";
 
+/// The same columns of the current version, for a query that names `annotations` as `a`.
+const CURRENT_VERSION_COLUMNS: &str =
+    "a.id, a.version, a.position AS valid_from, CAST(NULL AS BIGINT) AS valid_to, a.event_type, \
+     a.last_editor AS actor, a.last_edit_time AS recorded_at, a.reason, a.image, a.annotation_type, a.vector, \
+     a.description, a.meta_data, a.concealed, a.blurred, a.deleted";
+
 /// A user's current verdict on an annotation.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct VerificationRow {
@@ -131,32 +138,47 @@ impl ReadDb {
         self.annotations(&query).await
     }
 
-    /// The same question as [`viewport`](Self::viewport), as the log stood at `position`,
-    /// answered from the history's own spatial index.
+    /// The same question as [`viewport`](Self::viewport), as the log stood at `position`:
+    /// the current rows last changed by then and the replaced versions valid then, each
+    /// answered from its table's spatial index.
     pub async fn viewport_as_of(
         &self,
         image: i64,
         rect: Rect,
         position: i64,
     ) -> Result<Vec<AnnotationVersion>, sqlx::Error> {
-        // The exact conditions on the row; the indexes only narrow the search.
-        const EXACT: &str = "h.image = $5 AND h.valid_from <= $6 AND (h.valid_to IS NULL OR h.valid_to > $6) \
-                             AND NOT h.deleted AND h.min_x <= $3 AND h.max_x >= $1 AND h.min_y <= $4 AND h.max_y >= $2";
+        // The exact conditions on the rows; the indexes only narrow the search.
+        let exact = |t: &str| {
+            format!(
+                "{t}.image = $5 AND NOT {t}.deleted AND {t}.min_x <= $3 AND {t}.max_x >= $1 \
+                 AND {t}.min_y <= $4 AND {t}.max_y >= $2"
+            )
+        };
+        let (current, replaced) = (exact("a"), exact("h"));
         match self {
             ReadDb::Sqlite(pool, _) => {
+                const CELLS: &str = "FROM annotation_cells_rtree r CROSS JOIN";
+                const WINDOW: &str =
+                    "r.min_x <= $3 AND r.max_x >= $1 AND r.min_y <= $4 AND r.max_y >= $2 \
+                                      AND r.min_image <= $5 AND r.max_image >= $5";
                 let sql = format!(
-                    "SELECT {VERSION_COLUMNS} FROM annotation_cells_rtree r CROSS JOIN annotation_history h \
-                     ON h.cell = r.cell WHERE r.min_x <= $3 AND r.max_x >= $1 AND r.min_y <= $4 AND r.max_y >= $2 \
-                     AND r.min_image <= $5 AND r.max_image >= $5 AND {EXACT} ORDER BY h.id"
+                    "SELECT {CURRENT_VERSION_COLUMNS} {CELLS} annotations a ON a.cell = r.cell \
+                     WHERE {WINDOW} AND {current} AND a.position <= $6 \
+                     UNION ALL SELECT {VERSION_COLUMNS} {CELLS} annotation_history h ON h.cell = r.cell \
+                     WHERE {WINDOW} AND {replaced} AND h.valid_from <= $6 AND h.valid_to > $6 ORDER BY id"
                 );
                 bind_as_of(sqlx::query_as(&sql), image, rect, position)
                     .fetch_all(pool)
                     .await
             }
             ReadDb::Postgres(pool) => {
+                const WINDOW: &str = "bbox && box(point($1, $2), point($3, $4))";
                 let sql = format!(
-                    "SELECT {VERSION_COLUMNS} FROM annotation_history h WHERE h.bbox && box(point($1, $2), point($3, $4)) \
-                     AND h.validity @> $6::int8 AND {EXACT} ORDER BY h.id"
+                    "SELECT {CURRENT_VERSION_COLUMNS} FROM annotations a WHERE a.{WINDOW} AND {current} \
+                     AND a.position <= $6 \
+                     UNION ALL SELECT {VERSION_COLUMNS} FROM annotation_history h WHERE h.{WINDOW} \
+                     AND h.validity @> $6::int8 AND {replaced} AND h.valid_from <= $6 AND h.valid_to > $6 \
+                     ORDER BY id"
                 );
                 bind_as_of(sqlx::query_as(&sql), image, rect, position)
                     .fetch_all(pool)
@@ -168,7 +190,8 @@ impl ReadDb {
     /// Every version of one annotation, oldest first: who, when, why, and the state it left.
     pub async fn history(&self, id: i64) -> Result<Vec<AnnotationVersion>, sqlx::Error> {
         let sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM annotation_history h WHERE h.id = $1 ORDER BY h.version"
+            "SELECT {VERSION_COLUMNS} FROM annotation_history h WHERE h.id = $1 \
+             UNION ALL SELECT {CURRENT_VERSION_COLUMNS} FROM annotations a WHERE a.id = $1 ORDER BY version"
         );
         match self {
             ReadDb::Sqlite(pool, _) => sqlx::query_as(&sql).bind(id).fetch_all(pool).await,

@@ -262,6 +262,35 @@ async fn the_read_model_follows_commands_and_answers_as_of_a_past_position(db: T
     // Who changed what: the move changed the vector only; a verdict changes no field.
     assert_eq!(history[1].changes_from(&history[0]), ["vector"]);
     assert!(history[2].changes_from(&history[1]).is_empty());
+
+    // The current versions are the rows of `annotations`; the history table holds only the
+    // versions replaced since (a creation writes no history row), and the view every one.
+    let replaced = db
+        .pairs(
+            "SELECT id || '|' || version || '|' || valid_from || '|' || valid_to, id \
+             FROM annotation_history ORDER BY id, version",
+        )
+        .await;
+    let replaced: Vec<&str> = replaced.iter().map(|(row, _)| row.as_str()).collect();
+    let (moved_at, verified_at) = (history[1].valid_from, history[2].valid_from);
+    let deletion = read.history(2).await.unwrap();
+    assert_eq!(deletion[1].event_type, "AnnotationDeleted");
+    assert_eq!(
+        replaced,
+        [
+            format!("1|1|{}|{moved_at}", history[0].valid_from),
+            format!("1|2|{moved_at}|{verified_at}"),
+            format!("2|1|{}|{}", deletion[0].valid_from, deletion[1].valid_from),
+        ]
+    );
+    let versions = db
+        .pairs("SELECT 'versions', COUNT(*) FROM annotation_versions")
+        .await;
+    assert_eq!(
+        versions,
+        [("versions".to_string(), 6)],
+        "3 of 1, 2 of 2, 1 of 3"
+    );
 }
 
 /// Every row of the three tables, as text, in a stable order.
@@ -271,7 +300,8 @@ async fn dump(db: &TestDb) -> Vec<(String, i64)> {
             "SELECT id || '|' || image || '|' || annotation_type || '|' || COALESCE(vector, '-') || '|' || description \
              || '|' || COALESCE(meta_data, '-') || '|' || deleted || '|' || user_id || '|' || COALESCE(last_editor, -1) \
              || '|' || time || '|' || last_edit_time || '|' || COALESCE(min_x, -1) || '|' || version || '|' || position \
-             || '|' || COALESCE(cell, -1), id FROM annotations ORDER BY id",
+             || '|' || COALESCE(cell, -1) || '|' || event_type || '|' || COALESCE(reason, '-'), id \
+             FROM annotations ORDER BY id",
         )
         .await;
     rows.extend(
@@ -447,8 +477,35 @@ impl Workload {
     }
 }
 
-/// The spatial index against a brute-force test of every box, now and as of a past position,
-/// over windows of every size: nothing missed, nothing extra.
+/// Every annotation as the log stood at `position`, folded from its events: the truth the read
+/// model's answers are held against.
+async fn states_as_of(store: &Store, position: i64) -> std::collections::BTreeMap<i64, Annotation> {
+    use futures_util::TryStreamExt;
+    let events: Vec<_> = store.read_all(1).try_collect().await.unwrap();
+    let mut states = std::collections::BTreeMap::new();
+    for e in events.iter().filter(|e| e.position <= position) {
+        let Some(event) = AnnotationEvent::from_parts(&e.event_type, e.payload_value().unwrap())
+        else {
+            continue;
+        };
+        let event = event.unwrap();
+        let id = match &event {
+            AnnotationEvent::AnnotationCreated(c) => c.id,
+            AnnotationEvent::AnnotationChanged(c) => c.id,
+            AnnotationEvent::AnnotationDeleted { id }
+            | AnnotationEvent::AnnotationRestored { id }
+            | AnnotationEvent::AnnotationVerified { id, .. } => *id,
+        };
+        if let Some(state) = evolve(states.remove(&id), &event) {
+            states.insert(id, state);
+        }
+    }
+    states
+}
+
+/// The spatial index and the plain filters against a brute-force test of every box of the
+/// states folded from the log, now and as of a past position, over windows of every size:
+/// nothing missed, nothing extra, each as it was.
 async fn viewports_find_exactly_the_boxes_they_meet_now_and_as_of(db: TestDb) {
     use exact_domain::vector::Vector;
     use exact_projections::annotation_query::AnnotationQuery;
@@ -457,9 +514,13 @@ async fn viewports_find_exactly_the_boxes_they_meet_now_and_as_of(db: TestDb) {
     workload.run(&store, 200).await;
     let middle = store.last_position().await.unwrap();
     workload.run(&store, 200).await;
-    let meets = |vector: &Option<String>, r: &Rect| {
-        let value: Value = serde_json::from_str(vector.as_deref().unwrap_or("null")).unwrap();
-        Vector::from_json(&value).unwrap().is_some_and(|v| {
+    let now = store.last_position().await.unwrap();
+    let truth = [
+        (None, states_as_of(&store, now).await),
+        (Some(middle), states_as_of(&store, middle).await),
+    ];
+    let meets = |vector: &Value, r: &Rect| {
+        Vector::from_json(vector).unwrap().is_some_and(|v| {
             let b = v.bounds();
             b.min_x <= r.max_x && b.max_x >= r.min_x && b.min_y <= r.max_y && b.max_y >= r.min_y
         })
@@ -489,34 +550,50 @@ async fn viewports_find_exactly_the_boxes_they_meet_now_and_as_of(db: TestDb) {
             windows.push((image, rect(b.max_x - 0.5, b.max_y - 0.5, b.max_x, b.max_y)));
         }
     }
+    // Each annotation as it was: (id, vector, description, deleted, version).
+    type Seen = (i64, Value, String, bool);
+    let seen = |rows: Vec<exact_projections::annotations::AnnotationRow>| -> Vec<Seen> {
+        rows.into_iter()
+            .map(|a| {
+                let vector = serde_json::from_str(a.vector.as_deref().unwrap_or("null")).unwrap();
+                (a.id, vector, a.description, a.deleted)
+            })
+            .collect()
+    };
     let mut found = 0;
-    for (image, window) in windows {
-        for as_of in [None, Some(middle)] {
-            let everything = AnnotationQuery {
+    for (as_of, states) in &truth {
+        // Without a window: every annotation of each image, deleted ones too.
+        for image in [11, 12] {
+            let expected: Vec<Seen> = states
+                .values()
+                .filter(|a| a.image == image)
+                .map(|a| (a.id, a.vector.clone(), a.description.clone(), a.deleted))
+                .collect();
+            let all = AnnotationQuery {
                 image: Some(image),
-                deleted: Some(false),
-                as_of,
+                as_of: *as_of,
                 ..AnnotationQuery::default()
             };
-            let expected: Vec<i64> = read
-                .annotations(&everything)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|a| meets(&a.vector, &window))
-                .map(|a| a.id)
+            assert_eq!(seen(read.annotations(&all).await.unwrap()), expected);
+            assert_eq!(
+                read.count_annotations(&all).await.unwrap(),
+                expected.len() as i64
+            );
+        }
+        for (image, window) in &windows {
+            let expected: Vec<Seen> = states
+                .values()
+                .filter(|a| a.image == *image && !a.deleted && meets(&a.vector, window))
+                .map(|a| (a.id, a.vector.clone(), a.description.clone(), a.deleted))
                 .collect();
             let windowed = AnnotationQuery {
-                rect: Some(window),
-                ..everything
+                image: Some(*image),
+                deleted: Some(false),
+                rect: Some(*window),
+                as_of: *as_of,
+                ..AnnotationQuery::default()
             };
-            let answered: Vec<i64> = read
-                .annotations(&windowed)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|a| a.id)
-                .collect();
+            let answered = seen(read.annotations(&windowed).await.unwrap());
             assert_eq!(
                 answered, expected,
                 "window {window:?} of image {image}, as of {as_of:?}"
@@ -525,4 +602,18 @@ async fn viewports_find_exactly_the_boxes_they_meet_now_and_as_of(db: TestDb) {
         }
     }
     assert!(found > 100, "the windows met annotations: {found}");
+    let changed_since_middle = truth[0]
+        .1
+        .iter()
+        .filter(|(id, a)| {
+            truth[1]
+                .1
+                .get(id)
+                .is_some_and(|then| then.vector != a.vector)
+        })
+        .count();
+    assert!(
+        changed_since_middle > 10,
+        "the workload moved annotations after the middle: {changed_since_middle}"
+    );
 }
