@@ -130,16 +130,22 @@ impl InlineProjection for AnnotationsProjection {
             execute!(tx, &format!("DROP TABLE {TABLE}"));
             execute!(tx, &definition);
             execute!(tx, "DELETE FROM annotation_cells");
-            // The cell indexes take each row at a random place; a rebuild builds them once
-            // from the finished tables instead (`finish_rebuild`), from their stored
-            // definitions, kept meanwhile in a table of the writer's own connection.
+            // The named indexes of the two tables (the cells' above all) take rows at random
+            // places; a rebuild builds them once from the finished tables instead
+            // (`finish_rebuild`), from their stored definitions, kept meanwhile in a table of
+            // the writer's own connection. (A constraint's index, UNIQUE's, cannot be dropped;
+            // it stays.)
             execute!(
                 tx,
-                "CREATE TEMP TABLE rebuild_deferred_indexes AS SELECT sql FROM sqlite_master \
-                 WHERE type = 'index' AND name IN ('annotations_by_cell', 'annotation_history_by_cell')"
+                "CREATE TEMP TABLE rebuild_deferred_indexes AS SELECT name, sql FROM sqlite_master \
+                 WHERE type = 'index' AND tbl_name IN ('annotations', 'annotation_history') AND sql IS NOT NULL"
             );
-            execute!(tx, "DROP INDEX annotations_by_cell");
-            execute!(tx, "DROP INDEX annotation_history_by_cell");
+            let deferred: Vec<(String,)> = tx
+                .fetch_all("SELECT name FROM temp.rebuild_deferred_indexes", &[])
+                .await?;
+            for (name,) in deferred {
+                execute!(tx, &format!("DROP INDEX \"{name}\""));
+            }
         }
         execute!(tx, "DELETE FROM annotations");
         execute!(tx, "DELETE FROM verifications");

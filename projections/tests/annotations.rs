@@ -341,6 +341,7 @@ async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
         "the workload wrote a real read model: {} rows",
         incremental.len()
     );
+    let indexes = index_definitions(&db).await;
     let applied = store
         .rebuild(exact_projections::annotations::NAME, Arc::new(|_, _| {}))
         .await
@@ -351,17 +352,31 @@ async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
         incremental,
         "rebuilt equals incrementally built, row for row"
     );
-    if db.backend() == exact_store::Backend::Sqlite {
-        // A rebuild builds the cell indexes after the rows: they must be back.
-        let indexes = db
-            .pairs(
-                "SELECT name, 1 FROM sqlite_master WHERE type = 'index' \
-                 AND name IN ('annotations_by_cell', 'annotation_history_by_cell') ORDER BY name",
-            )
-            .await;
-        let names: Vec<&str> = indexes.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["annotation_history_by_cell", "annotations_by_cell"]);
-    }
+    // A rebuild drops the tables' indexes and builds them after the rows: they must be back,
+    // as they were.
+    assert_eq!(index_definitions(&db).await, indexes);
+}
+
+/// The name and definition of every index of the two annotation tables.
+async fn index_definitions(db: &TestDb) -> Vec<(String, i64)> {
+    let sql = match db.backend() {
+        exact_store::Backend::Sqlite => {
+            "SELECT name || ': ' || COALESCE(sql, 'automatic'), 1 FROM sqlite_master \
+             WHERE type = 'index' AND tbl_name IN ('annotations', 'annotation_history') ORDER BY name"
+        }
+        exact_store::Backend::Postgres => {
+            "SELECT indexname || ': ' || indexdef, CAST(1 AS BIGINT) FROM pg_indexes \
+             WHERE tablename IN ('annotations', 'annotation_history') ORDER BY indexname"
+        }
+    };
+    let indexes = db.pairs(sql).await;
+    assert!(
+        indexes
+            .iter()
+            .any(|(i, _)| i.starts_with("annotations_by_image")),
+        "{indexes:?}"
+    );
+    indexes
 }
 
 /// xorshift64: deterministic dice for the workloads.
