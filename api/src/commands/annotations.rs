@@ -167,10 +167,12 @@ impl Commands {
             first_with.insert(uuid, plan.len());
             plan.push(Planned::New(events.remove(0)));
         }
-        let to_write: Vec<AnnotationEvent> = plan
+        // Serialized here, not on the writer's thread: inside the append, each payload only
+        // takes its id.
+        let to_write: Vec<(String, Value)> = plan
             .iter()
             .filter_map(|p| match p {
-                Planned::New(event) => Some(event.clone()),
+                Planned::New(event) => Some(event.to_parts()),
                 _ => None,
             })
             .collect();
@@ -181,12 +183,9 @@ impl Commands {
             let build = Box::new(move |ids: &mut exact_store::IdAllocator| {
                 to_write
                     .into_iter()
-                    .map(|mut event| {
+                    .map(|(name, mut payload)| {
                         let id = ids.next(AnnotationAggregate::KIND);
-                        if let AnnotationEvent::AnnotationCreated(created) = &mut event {
-                            created.id = id;
-                        }
-                        let (name, payload) = event.to_parts();
+                        payload["id"] = Value::from(id);
                         StreamAppend::new(
                             annotation::stream(id),
                             Expected::NoStream,
