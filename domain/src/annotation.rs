@@ -41,6 +41,19 @@ pub enum AnnotationEvent {
     },
 }
 
+impl AnnotationEvent {
+    /// The annotation the event is about.
+    pub fn annotation_id(&self) -> i64 {
+        match self {
+            AnnotationEvent::AnnotationCreated(c) => c.id,
+            AnnotationEvent::AnnotationChanged(c) => c.id,
+            AnnotationEvent::AnnotationDeleted { id }
+            | AnnotationEvent::AnnotationRestored { id }
+            | AnnotationEvent::AnnotationVerified { id, .. } => *id,
+        }
+    }
+}
+
 impl DomainEvent for AnnotationEvent {
     const NAMES: &'static [&'static str] = &[
         "AnnotationCreated",

@@ -563,7 +563,7 @@ async fn apply_change(
     metadata: &Metadata,
     event: &AnnotationEvent,
 ) -> exact_store::Result<()> {
-    let id = annotation_id(event);
+    let id = event.annotation_id();
     let Some(row) = load(tx, id).await? else {
         return Err(StoreError::Projection {
             name: NAME.into(),
@@ -611,16 +611,6 @@ async fn apply_change(
     execute!(tx, SUPERSEDE, envelope.position, id);
     let version = Version::new(envelope, metadata, after, row.user_id, row.time);
     write_versions(tx, std::slice::from_ref(&version)).await
-}
-
-fn annotation_id(event: &AnnotationEvent) -> i64 {
-    match event {
-        AnnotationEvent::AnnotationCreated(c) => c.id,
-        AnnotationEvent::AnnotationChanged(c) => c.id,
-        AnnotationEvent::AnnotationDeleted { id }
-        | AnnotationEvent::AnnotationRestored { id }
-        | AnnotationEvent::AnnotationVerified { id, .. } => *id,
-    }
 }
 
 /// JSON null is stored as SQL NULL.

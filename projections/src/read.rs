@@ -138,55 +138,6 @@ impl ReadDb {
         self.annotations(&query).await
     }
 
-    /// The same question as [`viewport`](Self::viewport), as the log stood at `position`:
-    /// the current rows last changed by then and the replaced versions valid then, each
-    /// answered from its table's spatial index.
-    pub async fn viewport_as_of(
-        &self,
-        image: i64,
-        rect: Rect,
-        position: i64,
-    ) -> Result<Vec<AnnotationVersion>, sqlx::Error> {
-        // The exact conditions on the rows; the indexes only narrow the search.
-        let exact = |t: &str| {
-            format!(
-                "{t}.image = $5 AND NOT {t}.deleted AND {t}.min_x <= $3 AND {t}.max_x >= $1 \
-                 AND {t}.min_y <= $4 AND {t}.max_y >= $2"
-            )
-        };
-        let (current, replaced) = (exact("a"), exact("h"));
-        match self {
-            ReadDb::Sqlite(pool, _) => {
-                const CELLS: &str = "FROM annotation_cells_rtree r CROSS JOIN";
-                const WINDOW: &str =
-                    "r.min_x <= $3 AND r.max_x >= $1 AND r.min_y <= $4 AND r.max_y >= $2 \
-                                      AND r.min_image <= $5 AND r.max_image >= $5";
-                let sql = format!(
-                    "SELECT {CURRENT_VERSION_COLUMNS} {CELLS} annotations a ON a.cell = r.cell \
-                     WHERE {WINDOW} AND {current} AND a.position <= $6 \
-                     UNION ALL SELECT {VERSION_COLUMNS} {CELLS} annotation_history h ON h.cell = r.cell \
-                     WHERE {WINDOW} AND {replaced} AND h.valid_from <= $6 AND h.valid_to > $6 ORDER BY id"
-                );
-                bind_as_of(sqlx::query_as(&sql), image, rect, position)
-                    .fetch_all(pool)
-                    .await
-            }
-            ReadDb::Postgres(pool) => {
-                const WINDOW: &str = "bbox && box(point($1, $2), point($3, $4))";
-                let sql = format!(
-                    "SELECT {CURRENT_VERSION_COLUMNS} FROM annotations a WHERE a.{WINDOW} AND {current} \
-                     AND a.position <= $6 \
-                     UNION ALL SELECT {VERSION_COLUMNS} FROM annotation_history h WHERE h.{WINDOW} \
-                     AND h.validity @> $6::int8 AND {replaced} AND h.valid_from <= $6 AND h.valid_to > $6 \
-                     ORDER BY id"
-                );
-                bind_as_of(sqlx::query_as(&sql), image, rect, position)
-                    .fetch_all(pool)
-                    .await
-            }
-        }
-    }
-
     /// Every version of one annotation, oldest first: who, when, why, and the state it left.
     pub async fn history(&self, id: i64) -> Result<Vec<AnnotationVersion>, sqlx::Error> {
         let sql = format!(
@@ -280,24 +231,4 @@ impl ReadDb {
             ReadDb::Postgres(pool) => sqlx::query_as(sql).bind(annotation).fetch_all(pool).await,
         }
     }
-}
-
-fn bind_as_of<'q, DB, O>(
-    query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
-    image: i64,
-    rect: Rect,
-    position: i64,
-) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    query
-        .bind(rect.min_x)
-        .bind(rect.min_y)
-        .bind(rect.max_x)
-        .bind(rect.max_y)
-        .bind(image)
-        .bind(position)
 }

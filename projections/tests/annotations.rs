@@ -144,6 +144,23 @@ async fn open(db: &TestDb) -> (Store, ReadDb) {
     (store, read)
 }
 
+/// The live annotations of `image` in `window`, as the log stood at `position`.
+async fn viewport_as_of(
+    read: &ReadDb,
+    image: i64,
+    window: Rect,
+    position: i64,
+) -> Vec<exact_projections::annotations::AnnotationRow> {
+    let query = exact_projections::annotation_query::AnnotationQuery {
+        image: Some(image),
+        rect: Some(window),
+        deleted: Some(false),
+        as_of: Some(position),
+        ..Default::default()
+    };
+    read.annotations(&query).await.unwrap()
+}
+
 fn rect(min_x: f64, min_y: f64, max_x: f64, max_y: f64) -> Rect {
     Rect {
         min_x,
@@ -211,16 +228,13 @@ async fn the_read_model_follows_commands_and_answers_as_of_a_past_position(db: T
         [3]
     );
 
-    let then = read.viewport_as_of(11, top_left, before).await.unwrap();
+    let then = viewport_as_of(&read, 11, top_left, before).await;
     assert_eq!(then.iter().map(|v| v.id).collect::<Vec<_>>(), [1]);
     assert_eq!(
         then[0].vector.as_deref(),
         Some(r#"{"x1":10,"x2":110,"y1":20,"y2":220}"#)
     );
-    let whole_then = read
-        .viewport_as_of(11, rect(0.0, 0.0, 10_000.0, 8_000.0), before)
-        .await
-        .unwrap();
+    let whole_then = viewport_as_of(&read, 11, rect(0.0, 0.0, 10_000.0, 8_000.0), before).await;
     assert_eq!(whole_then.iter().map(|v| v.id).collect::<Vec<_>>(), [1, 2]);
 
     // The overview counts annotations per 1024 px cell by their centre: 1 moved to (5050, 5050),
@@ -504,13 +518,7 @@ async fn states_as_of(store: &Store, position: i64) -> std::collections::BTreeMa
             continue;
         };
         let event = event.unwrap();
-        let id = match &event {
-            AnnotationEvent::AnnotationCreated(c) => c.id,
-            AnnotationEvent::AnnotationChanged(c) => c.id,
-            AnnotationEvent::AnnotationDeleted { id }
-            | AnnotationEvent::AnnotationRestored { id }
-            | AnnotationEvent::AnnotationVerified { id, .. } => *id,
-        };
+        let id = event.annotation_id();
         if let Some(state) = evolve(states.remove(&id), &event) {
             states.insert(id, state);
         }
@@ -565,8 +573,10 @@ async fn viewports_find_exactly_the_boxes_they_meet_now_and_as_of(db: TestDb) {
             windows.push((image, rect(b.max_x - 0.5, b.max_y - 0.5, b.max_x, b.max_y)));
         }
     }
-    // Each annotation as it was: (id, vector, description, deleted, version).
+    // Each annotation as it was: (id, vector, description, deleted).
     type Seen = (i64, Value, String, bool);
+    let state_seen =
+        |a: &Annotation| -> Seen { (a.id, a.vector.clone(), a.description.clone(), a.deleted) };
     let seen = |rows: Vec<exact_projections::annotations::AnnotationRow>| -> Vec<Seen> {
         rows.into_iter()
             .map(|a| {
@@ -582,7 +592,7 @@ async fn viewports_find_exactly_the_boxes_they_meet_now_and_as_of(db: TestDb) {
             let expected: Vec<Seen> = states
                 .values()
                 .filter(|a| a.image == image)
-                .map(|a| (a.id, a.vector.clone(), a.description.clone(), a.deleted))
+                .map(state_seen)
                 .collect();
             let all = AnnotationQuery {
                 image: Some(image),
@@ -599,7 +609,7 @@ async fn viewports_find_exactly_the_boxes_they_meet_now_and_as_of(db: TestDb) {
             let expected: Vec<Seen> = states
                 .values()
                 .filter(|a| a.image == *image && !a.deleted && meets(&a.vector, window))
-                .map(|a| (a.id, a.vector.clone(), a.description.clone(), a.deleted))
+                .map(state_seen)
                 .collect();
             let windowed = AnnotationQuery {
                 image: Some(*image),

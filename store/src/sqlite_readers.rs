@@ -184,8 +184,6 @@ impl Readers {
     }
 }
 
-/// Decodes one row; an event id that is not 16 bytes is reported as corrupt, not as an error of
-/// the whole read.
 /// The rows that `SELECT ... FROM events {condition}` finds, each still to be checked.
 fn event_rows(
     conn: &Connection,
@@ -198,12 +196,15 @@ fn event_rows(
     rows.collect()
 }
 
+/// The envelopes of `rows`; the first row that is corrupt fails the read.
 fn into_envelopes(rows: Vec<Result<EventRow>>) -> Result<Vec<Envelope>> {
     rows.into_iter()
         .map(|row| row.and_then(EventRow::into_envelope))
         .collect()
 }
 
+/// Decodes one row; an event id that is not 16 bytes is reported as corrupt, not as an error of
+/// the whole read.
 fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRow>> {
     let position: i64 = row.get(0)?;
     let event_id: Vec<u8> = row.get(3)?;
