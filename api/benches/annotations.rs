@@ -6,6 +6,9 @@
 //! (default 1,000,000); `EXACT_TEST_DATABASE_URL` adds the PostgreSQL rows.
 //! Annotations are clustered like cells on tissue: boxes, points and polygons around random
 //! centres on a 100,000 x 80,000 px slide.
+//!
+//! The peer, on SQLite: the database alone writing the same rows (`support/sqlite_peer.rs`);
+//! the ratio rows compare our rates with its rates from the same run.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,8 +22,11 @@ use exact_domain::Actor;
 use exact_projections::annotation_query::AnnotationQuery;
 use exact_projections::{ReadDb, Rect};
 use exact_store::testing::TestDb;
-use exact_store::{Backend, Source};
+use exact_store::{Backend, Source, StoreUrl};
 use serde_json::json;
+
+#[path = "support/sqlite_peer.rs"]
+mod sqlite_peer;
 
 const WIDTH: f64 = 100_000.0;
 const HEIGHT: f64 = 80_000.0;
@@ -251,6 +257,7 @@ async fn bench(backend: Backend, count: i64) {
         );
     }
 
+    let mut rebuild_rate = 0.0;
     for name in [
         exact_projections::annotations::NAME,
         exact_projections::catalog::NAME,
@@ -258,11 +265,35 @@ async fn bench(backend: Backend, count: i64) {
         let start = Instant::now();
         let applied = store.rebuild(name, Arc::new(|_, _| {})).await.unwrap();
         let rebuilt = start.elapsed();
+        let rate = applied as f64 / rebuilt.as_secs_f64();
         println!(
-            "| {} | rebuild the {name} read model ({applied} events) | {:.2} s | {:.0} events/s |",
+            "| {} | rebuild the {name} read model ({applied} events) | {:.2} s | {rate:.0} events/s |",
             backend.name(),
             rebuilt.as_secs_f64(),
-            applied as f64 / rebuilt.as_secs_f64()
+        );
+        if name == exact_projections::annotations::NAME {
+            rebuild_rate = rate;
+        }
+    }
+
+    if let StoreUrl::Sqlite(path) = &db.url {
+        let create_rate = count as f64 / created.as_secs_f64();
+        let peer = sqlite_peer::run(path, BATCH).await;
+        let peer_create = peer.created as f64 / peer.create.as_secs_f64();
+        let peer_rebuild = peer.events as f64 / peer.rebuild.as_secs_f64();
+        println!(
+            "| sqlite | peer: SQLite alone writes the same events, annotation rows and cells in the same batches | {:.2} s | {peer_create:.0} /s |",
+            peer.create.as_secs_f64()
+        );
+        println!(
+            "| sqlite | peer: SQLite alone refills the annotations table and its indexes ({} events) | {:.2} s | {peer_rebuild:.0} events/s |",
+            peer.events,
+            peer.rebuild.as_secs_f64()
+        );
+        println!(
+            "| sqlite | ratio to the peer: create / rebuild | | {:.2} / {:.2} |",
+            create_rate / peer_create,
+            rebuild_rate / peer_rebuild
         );
     }
 }

@@ -1,0 +1,141 @@
+//! The peer of the SQLite rows: SQLite alone writing rows our command path wrote, with none
+//! of our code in the way (no rules, JSON, hashes, ids or channels), so that a rate of ours
+//! can be read against what the database itself does on this machine in the same run.
+//!
+//! The rows are copied by `INSERT … SELECT` from the benchmark's own database, attached
+//! read-only, into a fresh database with the same migrations and the writer's settings: no
+//! value crosses into Rust, which makes the peer a floor on the time any implementation of
+//! these tables needs (the `WHERE` keeps SQLite from copying whole pages instead of rows).
+//! It writes a subset of what a creation writes: the log's rows, the annotations' rows and
+//! the new cells of the spatial index, not the overview's counts or the statistics.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use exact_store::testing::TestDb;
+use exact_store::{Backend, StoreUrl};
+use rusqlite::Connection;
+
+pub struct PeerTimes {
+    /// The annotations' creations: their events, rows and cells, one transaction per batch.
+    pub create: Duration,
+    pub created: i64,
+    /// The annotations table filled again from empty, its named indexes built after the rows.
+    pub rebuild: Duration,
+    /// Events in the log, as a rebuild counts them.
+    pub events: i64,
+}
+
+/// Copies the annotations of the database at `source` batch by batch, as they were created.
+pub async fn run(source: &Path, batch: i64) -> PeerTimes {
+    let peer = TestDb::new(Backend::Sqlite).await;
+    // Opening a store runs the migrations (no genesis event: the copy brings the log's own);
+    // the store is closed again before the copy.
+    drop(peer.open_with(false).await);
+    let StoreUrl::Sqlite(path) = &peer.url else {
+        unreachable!("a SQLite test database")
+    };
+    let conn = writer_like(path);
+    conn.execute(
+        "ATTACH DATABASE ?1 AS src",
+        [format!("file:{}?mode=ro", source.display())],
+    )
+    .unwrap();
+
+    // The batches, by annotation id (ids were taken in the order of the log, one creation
+    // per event), each with its events' positions; worked out before the clock runs.
+    let created: Vec<(i64, i64)> = conn
+        .prepare("SELECT id, position FROM src.annotations ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let first = created.first().map_or(1, |&(_, position)| position);
+    // The log before the first annotation (the lab: user, team, set, types, image), untimed.
+    conn.execute(
+        "INSERT INTO events SELECT * FROM src.events WHERE position < ?1",
+        [first],
+    )
+    .unwrap();
+
+    let mut create = Duration::ZERO;
+    for rows in created.chunks(batch as usize) {
+        let (ids, positions) = (
+            [rows[0].0, rows[rows.len() - 1].0],
+            [rows[0].1, rows[rows.len() - 1].1],
+        );
+        let start = Instant::now();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        conn.execute(
+            "INSERT INTO events SELECT * FROM src.events WHERE position BETWEEN ?1 AND ?2",
+            positions,
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO annotation_cells SELECT * FROM src.annotation_cells WHERE cell IN \
+             (SELECT cell FROM src.annotations WHERE id BETWEEN ?1 AND ?2) \
+             ON CONFLICT (cell) DO NOTHING",
+            ids,
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO annotations SELECT * FROM src.annotations WHERE id BETWEEN ?1 AND ?2",
+            ids,
+        )
+        .unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        create += start.elapsed();
+    }
+
+    // A rebuild's writes: the rows from empty and the indexes after them, one transaction.
+    // Emptying the cells (a virtual table deletes row by row) is not timed.
+    conn.execute_batch("DELETE FROM annotation_cells").unwrap();
+    let indexes: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' \
+             AND tbl_name = 'annotations' AND sql IS NOT NULL",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let start = Instant::now();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for (name, _) in &indexes {
+        conn.execute_batch(&format!("DROP INDEX \"{name}\""))
+            .unwrap();
+    }
+    conn.execute_batch(
+        "DELETE FROM annotations;
+         INSERT INTO annotation_cells SELECT * FROM src.annotation_cells WHERE true;
+         INSERT INTO annotations SELECT * FROM src.annotations WHERE true;",
+    )
+    .unwrap();
+    for (_, sql) in &indexes {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    let rebuild = start.elapsed();
+
+    let events: i64 = conn
+        .query_row("SELECT COUNT(*) FROM src.events", [], |r| r.get(0))
+        .unwrap();
+    PeerTimes {
+        create,
+        created: created.len() as i64,
+        rebuild,
+        events,
+    }
+}
+
+/// A connection set as the store's writer sets its own (exact-store's `writer_connection`).
+fn writer_like(path: &Path) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.pragma_update(None, "synchronous", "full").unwrap();
+    conn.pragma_update(None, "cache_size", -65_536).unwrap();
+    conn.pragma_update(None, "temp_store", "memory").unwrap();
+    conn
+}
