@@ -371,6 +371,104 @@ async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
     assert_eq!(index_definitions(&db).await, indexes);
 }
 
+/// SQLite's cells of the spatial index: every row of `annotation_cells` and the cells the
+/// R*Tree holds, with their boxes as the tree stores them.
+async fn spatial_cells(db: &TestDb) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+    let cells = db
+        .pairs(
+            "SELECT image || '|' || min_x || '|' || min_y || '|' || max_x || '|' || max_y, cell \
+             FROM annotation_cells ORDER BY cell",
+        )
+        .await;
+    let tree = db
+        .pairs(
+            "SELECT min_x || '|' || min_y || '|' || max_x || '|' || max_y || '|' || min_image, cell \
+             FROM annotation_cells_rtree ORDER BY cell",
+        )
+        .await;
+    (cells, tree)
+}
+
+/// A rebuild keeps the spatial index's cells when its R*Tree agrees with them, drops the cells
+/// no version uses, and makes the tree again when it does not agree (SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_keeps_or_mends_the_cells_of_the_spatial_index() {
+    let db = TestDb::new(exact_store::Backend::Sqlite).await;
+    let (store, read) = open(&db).await;
+    Workload::with_bulk(200).run(&store, 150).await;
+    let rows = dump(&db).await;
+    let (cells, tree) = spatial_cells(&db).await;
+    assert!(cells.len() > 20, "the workload used cells: {}", cells.len());
+    assert_eq!(
+        cells.iter().map(|c| c.1).collect::<Vec<_>>(),
+        tree.iter().map(|t| t.1).collect::<Vec<_>>()
+    );
+    let rebuild = || async {
+        store
+            .rebuild(exact_projections::annotations::NAME, Arc::new(|_, _| {}))
+            .await
+            .unwrap()
+    };
+
+    // A cell no version uses (of image 99, which has none), in the table and so in the tree.
+    db.raw("INSERT INTO annotation_cells (cell, image, min_x, min_y, max_x, max_y) VALUES (425201762305, 99, -128, -128, 384, 384)")
+        .await
+        .unwrap();
+    assert_eq!(spatial_cells(&db).await.1.len(), tree.len() + 1);
+    rebuild().await;
+    assert_eq!(
+        spatial_cells(&db).await,
+        (cells.clone(), tree.clone()),
+        "the unused cell is gone"
+    );
+    assert_eq!(dump(&db).await, rows);
+
+    // The tree loses the cell of the first annotation and gains one of no row.
+    let first: Vec<(String, i64)> = db
+        .pairs("SELECT 'cell', cell FROM annotations WHERE cell IS NOT NULL ORDER BY id LIMIT 1")
+        .await;
+    let lost = first[0].1;
+    db.raw(&format!(
+        "DELETE FROM annotation_cells_rtree WHERE cell = {lost}"
+    ))
+    .await
+    .unwrap();
+    db.raw("INSERT INTO annotation_cells_rtree VALUES (425201762305, 0, 10, 0, 10, 98.5, 99.5)")
+        .await
+        .unwrap();
+    // Its annotations, and a window over the whole slide that should find them.
+    let hidden = db
+        .pairs(&format!(
+            "SELECT 'image', image FROM annotations WHERE cell = {lost}"
+        ))
+        .await;
+    let query = exact_projections::annotation_query::AnnotationQuery {
+        image: Some(hidden[0].1),
+        rect: Some(rect(-1.0e6, -1.0e6, 1.0e6, 1.0e6)),
+        ..Default::default()
+    };
+    let ids = db
+        .pairs(&format!(
+            "SELECT 'id', id FROM annotations WHERE cell = {lost}"
+        ))
+        .await;
+    let found = || async {
+        let rows = read.annotations(&query).await.unwrap();
+        ids.iter()
+            .filter(|(_, id)| rows.iter().any(|r| r.id == *id))
+            .count()
+    };
+    assert_eq!(found().await, 0, "the damaged tree hides them");
+    rebuild().await;
+    assert_eq!(
+        spatial_cells(&db).await,
+        (cells, tree),
+        "the tree is made again"
+    );
+    assert_eq!(found().await, ids.len(), "the mended tree finds them");
+    assert_eq!(dump(&db).await, rows);
+}
+
 /// The name and definition of every index of the two annotation tables.
 async fn index_definitions(db: &TestDb) -> Vec<(String, i64)> {
     let sql = match db.backend() {

@@ -88,9 +88,8 @@ pub async fn run(source: &Path, batch: i64) -> PeerTimes {
         create += start.elapsed();
     }
 
-    // A rebuild's writes: the rows from empty and the indexes after them, one transaction.
-    // Emptying the cells (a virtual table deletes row by row) is not timed.
-    conn.execute_batch("DELETE FROM annotation_cells").unwrap();
+    // A rebuild's writes: the rows from empty and the indexes after them, one transaction
+    // (the cells of the spatial index stay, as a rebuild keeps them).
     let indexes: Vec<(String, String)> = conn
         .prepare(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' \
@@ -109,7 +108,6 @@ pub async fn run(source: &Path, batch: i64) -> PeerTimes {
     }
     conn.execute_batch(
         "DELETE FROM annotations;
-         INSERT INTO annotation_cells SELECT * FROM src.annotation_cells WHERE true;
          INSERT INTO annotations SELECT * FROM src.annotations WHERE true;",
     )
     .unwrap();
