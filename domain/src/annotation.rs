@@ -839,6 +839,44 @@ mod tests {
             created()
         );
         assert!(AnnotationEvent::from_parts("TeamCreated", json!({})).is_none());
+        // Read from the log's text straight into the enum: the same events.
+        let events = [
+            created(),
+            AnnotationEvent::AnnotationChanged(AnnotationChanged {
+                id: 1,
+                vector: Some(json!({"x1": 1.5, "y1": 2, "x2": 30.25, "y2": 40})),
+                meta_data: Some(json!({"score": 0.75, "tags": ["a", "\"b\""]})),
+                description: Some("mitosis \u{e9}".into()),
+                ..AnnotationChanged::default()
+            }),
+            AnnotationEvent::AnnotationDeleted { id: 3 },
+            AnnotationEvent::AnnotationRestored { id: 3 },
+            AnnotationEvent::AnnotationVerified {
+                id: 3,
+                user: ALICE,
+                verified: true,
+            },
+        ];
+        for event in events {
+            let (name, payload) = event.to_parts();
+            let text = payload.to_string();
+            assert_eq!(
+                AnnotationEvent::from_json(&name, &text).unwrap().unwrap(),
+                event,
+                "{name} {text}"
+            );
+        }
+        assert!(AnnotationEvent::from_json("TeamCreated", "{}").is_none());
+        assert!(
+            AnnotationEvent::from_json("AnnotationDeleted", r#"{"oops": 1}"#)
+                .unwrap()
+                .is_err()
+        );
+        assert!(
+            AnnotationEvent::from_json("AnnotationDeleted", "{\"id\": 1")
+                .unwrap()
+                .is_err()
+        );
         assert!(
             AnnotationEvent::from_parts("AnnotationDeleted", json!({"oops": 1}))
                 .unwrap()

@@ -197,10 +197,8 @@ enum Step {
 fn decode(events: &[Envelope]) -> exact_store::Result<Vec<Step>> {
     let mut steps = Vec::with_capacity(events.len());
     for envelope in events {
-        let payload = envelope
-            .payload_value()
-            .map_err(|e| failure(envelope, &e))?;
-        let Some(event) = AnnotationEvent::from_parts(&envelope.event_type, payload) else {
+        let Some(event) = AnnotationEvent::from_json(&envelope.event_type, &envelope.payload)
+        else {
             steps.push(Step::Skip);
             continue;
         };

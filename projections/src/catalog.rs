@@ -69,28 +69,28 @@ impl InlineProjection for CatalogProjection {
             if kind.starts_with("Annotation") && !kind.starts_with("AnnotationType") {
                 continue;
             }
-            let payload = || envelope.payload_value().map_err(|e| failure(envelope, &e));
-            if let Some(e) = UserEvent::from_parts(kind, payload()?) {
+            let payload = envelope.payload.as_str();
+            if let Some(e) = UserEvent::from_json(kind, payload) {
                 user(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
-            } else if let Some(e) = TeamEvent::from_parts(kind, payload()?) {
+            } else if let Some(e) = TeamEvent::from_json(kind, payload) {
                 team(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
-            } else if let Some(e) = ProductEvent::from_parts(kind, payload()?) {
+            } else if let Some(e) = ProductEvent::from_json(kind, payload) {
                 product(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
-            } else if let Some(e) = AnnotationTypeEvent::from_parts(kind, payload()?) {
+            } else if let Some(e) = AnnotationTypeEvent::from_json(kind, payload) {
                 annotation_type(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
-            } else if let Some(e) = ImageSetEvent::from_parts(kind, payload()?) {
+            } else if let Some(e) = ImageSetEvent::from_json(kind, payload) {
                 image_set(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
-            } else if let Some(e) = ImageEvent::from_parts(kind, payload()?) {
+            } else if let Some(e) = ImageEvent::from_json(kind, payload) {
                 image(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
-            } else if let Some(e) = ExportFormatEvent::from_parts(kind, payload()?) {
+            } else if let Some(e) = ExportFormatEvent::from_json(kind, payload) {
                 export_format(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
-            } else if let Some(e) = DatasetVersionEvent::from_parts(kind, payload()?) {
+            } else if let Some(e) = DatasetVersionEvent::from_json(kind, payload) {
                 dataset_version(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
-            } else if let Some(e) = MediaFileEvent::from_parts(kind, payload()?) {
+            } else if let Some(e) = MediaFileEvent::from_json(kind, payload) {
                 media_file(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
-            } else if let Some(e) = ScreeningEvent::from_parts(kind, payload()?) {
+            } else if let Some(e) = ScreeningEvent::from_json(kind, payload) {
                 screening(tx, &e.map_err(|e| failure(envelope, &e))?, &at).await?;
-            } else if let Some(e) = ImageAccessEvent::from_parts(kind, payload()?) {
+            } else if let Some(e) = ImageAccessEvent::from_json(kind, payload) {
                 let metadata = envelope.metadata().map_err(|e| failure(envelope, &e))?;
                 let e = e.map_err(|e| failure(envelope, &e))?;
                 let (image, user, action) = match e {

@@ -154,10 +154,7 @@ impl Commands {
         let mut state = None;
         let mut version = 0;
         for envelope in &envelopes {
-            let payload = envelope
-                .payload_value()
-                .map_err(|e| corrupt(envelope, &e))?;
-            if let Some(event) = A::Event::from_parts(&envelope.event_type, payload) {
+            if let Some(event) = A::Event::from_json(&envelope.event_type, &envelope.payload) {
                 state = A::evolve(state, &event.map_err(|e| corrupt(envelope, &e))?);
             }
             version = envelope.version;
