@@ -188,11 +188,11 @@ async fn bench(backend: Backend, count: i64) {
         }
     }
     let created = start.elapsed();
+    let create_rate = count as f64 / created.as_secs_f64();
     println!(
-        "| {} | create {count} annotations in batches of {BATCH} | {:.2} s | {:.0} /s |",
+        "| {} | create {count} annotations in batches of {BATCH} | {:.2} s | {create_rate:.0} /s |",
         backend.name(),
         created.as_secs_f64(),
-        count as f64 / created.as_secs_f64()
     );
 
     // Windows of 2,000 x 2,000 px at full resolution, centred on clusters (where the viewer is).
@@ -277,7 +277,6 @@ async fn bench(backend: Backend, count: i64) {
     }
 
     if let StoreUrl::Sqlite(path) = &db.url {
-        let create_rate = count as f64 / created.as_secs_f64();
         let peer = sqlite_peer::run(path, BATCH).await;
         let peer_create = peer.created as f64 / peer.create.as_secs_f64();
         let peer_rebuild = peer.events as f64 / peer.rebuild.as_secs_f64();

@@ -145,7 +145,7 @@ impl SqliteStore {
 }
 
 /// The writer's connection: WAL, durable commits, foreign keys, a patient lock.
-fn writer_connection(path: &Path) -> Result<Connection> {
+pub(crate) fn writer_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "wal")?;

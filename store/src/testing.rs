@@ -18,6 +18,12 @@ pub struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// A connection to the SQLite database at `path` with the settings of the store's writer
+/// (WAL, durable commits, its page cache), for a benchmark's peer that writes as the store does.
+pub fn sqlite_writer_connection(path: &std::path::Path) -> crate::Result<rusqlite::Connection> {
+    crate::sqlite::writer_connection(path)
+}
+
 /// The time on every test clock when it starts.
 pub fn start_time() -> DateTime<Utc> {
     "2026-03-01T12:00:00.000001Z".parse().unwrap()

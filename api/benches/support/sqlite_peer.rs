@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use exact_store::testing::TestDb;
 use exact_store::{Backend, StoreUrl};
-use rusqlite::Connection;
 
 pub struct PeerTimes {
     /// The annotations' creations: their events, rows and cells, one transaction per batch.
@@ -35,7 +34,7 @@ pub async fn run(source: &Path, batch: i64) -> PeerTimes {
     let StoreUrl::Sqlite(path) = &peer.url else {
         unreachable!("a SQLite test database")
     };
-    let conn = writer_like(path);
+    let conn = exact_store::testing::sqlite_writer_connection(path).unwrap();
     conn.execute(
         "ATTACH DATABASE ?1 AS src",
         [format!("file:{}?mode=ro", source.display())],
@@ -126,14 +125,4 @@ pub async fn run(source: &Path, batch: i64) -> PeerTimes {
         rebuild,
         events,
     }
-}
-
-/// A connection set as the store's writer sets its own (exact-store's `writer_connection`).
-fn writer_like(path: &Path) -> Connection {
-    let conn = Connection::open(path).unwrap();
-    conn.pragma_update(None, "journal_mode", "wal").unwrap();
-    conn.pragma_update(None, "synchronous", "full").unwrap();
-    conn.pragma_update(None, "cache_size", -65_536).unwrap();
-    conn.pragma_update(None, "temp_store", "memory").unwrap();
-    conn
 }
