@@ -347,14 +347,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.store.data_dir.display()
         )
     })?;
+    if let Some(public) = &args.public_url {
+        if !(public.starts_with("http://") || public.starts_with("https://")) {
+            anyhow::bail!("--public-url must start with http:// or https://, not {public:?}");
+        }
+    }
     let url = args.store.url()?;
     let store = args.store.open(true).await?;
     let mut config = crate::Config::new(args.store.data_dir.clone());
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
-    config.https = args
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"));
+    config.set_public_url(args.public_url.as_deref());
     let state = AppState::open(store.clone(), &url, config)
         .await
         .with_context(|| format!("cannot open the read models at {}", describe(&url)))?;

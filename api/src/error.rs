@@ -184,22 +184,79 @@ impl From<QueryError> for ApiError {
 
 impl From<exact_tiles::TilesError> for ApiError {
     fn from(e: exact_tiles::TilesError) -> Self {
+        Self::from_tiles(&e, None)
+    }
+}
+
+impl ApiError {
+    /// A tiles error about a file the client knows as `client_name` (else by its stored file
+    /// name). Where the server keeps the file is not the client's to learn: no message names a
+    /// stored path.
+    pub fn from_tiles(e: &exact_tiles::TilesError, client_name: Option<&str>) -> Self {
         use exact_tiles::TilesError as T;
-        let (status, code) = match &e {
-            T::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            T::Unsupported { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_file"),
-            T::Corrupt { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unreadable_file"),
-            T::OutOfRange(_) => (StatusCode::BAD_REQUEST, "out_of_range"),
-            T::TooLarge(_) => (StatusCode::UNPROCESSABLE_ENTITY, "too_large"),
-            T::Decode { .. } => {
+        let about = |file: &str, what: &str, reason: &str| {
+            let name = client_name.map_or_else(|| file_name(file), str::to_owned);
+            format!("{name}: {what}: {}", without_paths(reason, file))
+        };
+        let (status, code, message) = match e {
+            T::NotFound(what) if std::path::Path::new(what).is_absolute() => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!(
+                    "{}: not found",
+                    client_name.map_or_else(|| file_name(what), str::to_owned)
+                ),
+            ),
+            T::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("not found: {what}"),
+            ),
+            T::Unsupported { file, reason } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported_file",
+                about(file, "unsupported", reason),
+            ),
+            T::Corrupt { file, reason } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unreadable_file",
+                about(file, "cannot be read", reason),
+            ),
+            T::OutOfRange(m) => (StatusCode::BAD_REQUEST, "out_of_range", m.clone()),
+            T::TooLarge(m) => (StatusCode::UNPROCESSABLE_ENTITY, "too_large", m.clone()),
+            T::Decode { file, reason } => {
                 // One damaged tile: logged, answered alone; the slide is reopened.
                 tracing::error!(error = %e, "tile decode failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "tile_unreadable")
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "tile_unreadable",
+                    about(file, "pixels could not be decoded", reason),
+                )
             }
-            T::Encode(_) | T::Io(_) => return Self::internal("rendering pixels failed", &e),
+            T::Encode(_) | T::Io(_) => return Self::internal("rendering pixels failed", e),
         };
-        Self::new(status, code, e.to_string())
+        Self::new(status, code, message)
     }
+}
+
+fn file_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `reason` with the stored path `file` (and the folder it is in) replaced by the file's own
+/// name: libraries such as OpenSlide put the path they opened into their messages.
+fn without_paths(reason: &str, file: &str) -> String {
+    let path = std::path::Path::new(file);
+    let mut text = reason.replace(file, &file_name(file));
+    if let Some(folder) = path.parent().map(|p| p.display().to_string()) {
+        if !folder.is_empty() && folder != "/" {
+            text = text.replace(&format!("{folder}/"), "");
+        }
+    }
+    text
 }
 
 /// Every error leaves as JSON, including those axum answers before a handler runs (no such

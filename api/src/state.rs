@@ -22,15 +22,27 @@ pub struct Config {
     /// Whether browsers reach the server over https (its public URL): session cookies are then
     /// marked `Secure`.
     pub https: bool,
+    /// The address browsers and clients use (`--public-url`, without a trailing `/`): links
+    /// in answers are built on it, and it is the one origin logins are taken from. Without
+    /// it, the request's `Host` stands in.
+    pub public_url: Option<String>,
 }
 
 impl Config {
+    /// Sets the public URL (and with it whether cookies are `Secure`).
+    pub fn set_public_url(&mut self, url: Option<&str>) {
+        let url = url.map(|u| u.trim().trim_end_matches('/').to_owned());
+        self.https = url.as_deref().is_some_and(|u| u.starts_with("https://"));
+        self.public_url = url.filter(|u| !u.is_empty());
+    }
+
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             data_dir,
             max_upload_bytes: 20 << 30,
             zip: crate::uploads::ZipLimits::default(),
             https: false,
+            public_url: None,
         }
     }
 }

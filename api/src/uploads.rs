@@ -53,8 +53,12 @@ fn upload_error(status: StatusCode, code: &'static str, message: String) -> ApiE
     ApiError::new(status, code, message)
 }
 
-/// A file name safe to store: the last path component, letters, digits and `._-` kept, the
-/// rest replaced, no leading dot, at most 120 bytes. Never empty.
+/// The one way from a name a client chose to a name on disk: one plain path component. Only
+/// the last component of whatever path the client sent counts; letters, digits and `._-` are
+/// kept and everything else (separators, `..`, drive letters, control characters, NUL,
+/// percent signs, non-ASCII) is replaced; leading dots are dropped, so the result is never
+/// `.`, `..` or hidden; names Windows reserves (`CON`, `NUL`, `COM1`, ...) get a `_` in front;
+/// at most [`MAX_NAME`] bytes, keeping the extension. Never empty.
 pub fn safe_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let mut safe: String = last
@@ -70,12 +74,21 @@ pub fn safe_name(name: &str) -> String {
     while safe.starts_with('.') {
         safe.remove(0);
     }
-    if safe.len() > 120 {
+    if safe.len() > MAX_NAME {
         let extension = extension_of(&safe)
             .map(|e| format!(".{e}"))
+            .filter(|e| e.len() < MAX_NAME / 2)
             .unwrap_or_default();
-        safe.truncate(120 - extension.len());
+        safe.truncate(MAX_NAME - extension.len());
         safe.push_str(&extension);
+    }
+    let stem = safe
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    if WINDOWS_RESERVED.contains(&stem.as_str()) {
+        safe.insert(0, '_');
     }
     if safe.is_empty() {
         safe = "file".into();
@@ -83,23 +96,52 @@ pub fn safe_name(name: &str) -> String {
     safe
 }
 
+/// The longest stored name, in bytes.
+pub const MAX_NAME: usize = 120;
+
+/// Names Windows gives to devices, whatever their extension: a data folder copied to (or
+/// shared with) a Windows machine must not hold them.
+const WINDOWS_RESERVED: &[&str] = &[
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// A path inside `root` (the data folder, or a folder under it) made of `components`, each of
+/// them passed through [`safe_name`]: whatever a client named, the result is `root` followed
+/// by plain names, never a path that climbs out of it. Every file this server writes is
+/// placed through this function or [`unused_path`], which uses it.
+pub fn inside(root: &Path, components: &[&str]) -> PathBuf {
+    let mut path = root.to_path_buf();
+    for component in components {
+        path.push(safe_name(component));
+    }
+    path
+}
+
 fn extension_of(name: &str) -> Option<String> {
     let (_, extension) = name.rsplit_once('.')?;
     Some(extension.to_ascii_lowercase())
 }
 
-/// A path in `dir` for `name` that no file has yet: `name`, else `stem_2.ext`, ...
+/// A path in `dir` for a file the client called `name` that no file has yet: its
+/// [`safe_name`], else `stem_2.ext`, ...
 pub fn unused_path(dir: &Path, name: &str) -> PathBuf {
-    let candidate = dir.join(name);
+    let name = safe_name(name);
+    let candidate = inside(dir, &[&name]);
     if !candidate.exists() {
         return candidate;
     }
     let (stem, extension) = match name.rsplit_once('.') {
         Some((stem, extension)) => (stem, format!(".{extension}")),
-        None => (name, String::new()),
+        None => (name.as_str(), String::new()),
     };
+    // Room for the number, so that a name at the length limit is not cut back to itself (the
+    // name is ASCII: any byte is a boundary).
+    let stem = &stem[..stem
+        .len()
+        .min(MAX_NAME.saturating_sub(extension.len() + 21))];
     (2..)
-        .map(|n| dir.join(format!("{stem}_{n}{extension}")))
+        .map(|n| inside(dir, &[&format!("{stem}_{n}{extension}")]))
         .find(|p| !p.exists())
         .expect("some number is free")
 }
@@ -128,7 +170,7 @@ pub async fn receive(
             fields.push((name, text));
             continue;
         };
-        let path = unused_path(staging, &safe_name(&file_name));
+        let path = unused_path(staging, &file_name);
         let mut out = tokio::fs::File::create(&path)
             .await
             .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
@@ -225,11 +267,13 @@ pub fn extract_zip(
             )));
         }
         // Each component made safe, so that the stored tree has only plain names.
-        let safe: PathBuf = relative
+        let components: Vec<String> = relative
             .components()
-            .map(|c| safe_name(&c.as_os_str().to_string_lossy()))
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect();
-        let target = into.join(&safe);
+        let components: Vec<&str> = components.iter().map(String::as_str).collect();
+        let target = inside(into, &components);
+        let safe = target.strip_prefix(into).unwrap_or(&target).to_path_buf();
         if entry.is_dir() {
             std::fs::create_dir_all(&target)
                 .map_err(|e| ApiError::internal("extracting an upload failed", &e))?;
@@ -343,14 +387,29 @@ impl FormFields {
 /// A fresh staging folder under `DATA_DIR/uploads/` for one request's files; the caller
 /// removes it (with whatever is left in it) when the request is done.
 pub async fn staging_folder(data_dir: &Path) -> Result<PathBuf, ApiError> {
-    let staging = data_dir
-        .join("uploads")
-        .join(uuid::Uuid::now_v7().to_string());
+    let staging = inside(data_dir, &["uploads", &uuid::Uuid::now_v7().to_string()]);
     tokio::fs::create_dir_all(&staging)
         .await
         .map_err(|e| ApiError::internal("preparing an upload failed", &e))?;
     Ok(staging)
 }
+
+/// Content types of stored files that are served as they are; every other file is served as
+/// `application/octet-stream`.
+const INERT_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "image/tiff",
+    "image/webp",
+    "video/mp4",
+    "video/webm",
+    "audio/mpeg",
+    "audio/wav",
+    "audio/ogg",
+    "text/plain",
+];
 
 /// The stored file at `path` as a download named `name` (ranges and conditional requests
 /// answered by tower-http); a missing file is the server's fault, not the client's.
@@ -371,13 +430,32 @@ pub async fn attachment(
         ));
     }
     let (mut parts, body) = response.into_parts();
+    use axum::http::{header, HeaderValue};
+    // Only types a browser shows without running anything; anything else (HTML, SVG, scripts,
+    // whatever the uploader's extension claims) is bytes to save.
+    let guessed = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let shown = guessed
+        .split(';')
+        .next()
+        .is_some_and(|t| INERT_TYPES.contains(&t.trim()));
+    if !shown {
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+    }
+    parts.headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
     let name = name.replace(['"', '\\'], "_");
-    if let Ok(value) =
-        axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-    {
-        parts
-            .headers
-            .insert(axum::http::header::CONTENT_DISPOSITION, value);
+    let name: String = name.chars().filter(|c| !c.is_control()).collect();
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        parts.headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(axum::response::Response::from_parts(
         parts,
@@ -393,12 +471,58 @@ mod tests {
     fn safe_names_keep_only_the_last_plain_component() {
         assert_eq!(safe_name("../../etc/passwd"), "passwd");
         assert_eq!(safe_name("C:\\slides\\a b.svs"), "a_b.svs");
+        assert_eq!(safe_name("C:drive.png"), "C_drive.png");
         assert_eq!(safe_name(".hidden.png"), "hidden.png");
         assert_eq!(safe_name(""), "file");
+        assert_eq!(safe_name(".."), "file");
+        assert_eq!(safe_name("/"), "file");
+        assert_eq!(safe_name("%2e%2e%2fx.png"), "_2e_2e_2fx.png");
+        assert_eq!(safe_name("nul\0byte\n.png"), "nul_byte_.png");
+        assert_eq!(safe_name("CON.png"), "_CON.png");
+        assert_eq!(safe_name("lpt1"), "_lpt1");
         assert_eq!(safe_name("Schnitt_ä.tif"), "Schnitt__.tif");
         let long = format!("{}.ndpi", "x".repeat(300));
         let safe = safe_name(&long);
-        assert!(safe.len() <= 120 && safe.ends_with(".ndpi"), "{safe}");
+        assert!(safe.len() <= MAX_NAME && safe.ends_with(".ndpi"), "{safe}");
+    }
+
+    #[test]
+    fn paths_made_of_client_names_stay_inside_their_root() {
+        let root = Path::new("/data");
+        let hostile = [
+            "/etc/passwd",
+            "../../x",
+            "..",
+            "a/../../b",
+            "..\\..\\c",
+            "",
+            "\0",
+            "C:\\d",
+        ];
+        for name in hostile {
+            let path = inside(root, &["media", name]);
+            let rest = path.strip_prefix(root).expect("inside the root");
+            assert_eq!(rest.components().count(), 2, "{name:?} → {path:?}");
+            assert!(
+                rest.components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_))),
+                "{name:?} → {path:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_taken_name_at_the_length_limit_gets_a_number_that_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!("{}.png", "y".repeat(400));
+        let mut made = BTreeSet::new();
+        for _ in 0..3 {
+            let path = unused_path(dir.path(), &long);
+            std::fs::write(&path, b"x").unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(name.len() <= MAX_NAME && name.ends_with(".png"), "{name}");
+            assert!(made.insert(name), "a name was given twice");
+        }
     }
 
     #[test]

@@ -149,9 +149,11 @@ async fn verify_exits_nonzero_naming_the_broken_position(db: TestDb) {
     assert!(said.contains("7 events before it are intact"), "{said}");
 }
 
-async fn http_get(address: &str, path: &str) -> (u16, String) {
+/// `GET path`, with `extra` header lines (each ending in CRLF).
+async fn http_get(address: &str, path: &str, extra: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
@@ -192,7 +194,19 @@ async fn serve_answers_health_and_stops_on_sigterm(db: TestDb) {
         .expect(&line)
         .to_owned();
 
-    let (status, body) = http_get(&address, "/api/v1/health").await;
+    let (status, body) = http_get(&address, "/api/v1/health", "").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"status":"ok"}"#),
+        "anonymous"
+    );
+    // exact/exact, the first account.
+    let (status, body) = http_get(
+        &address,
+        "/api/v1/health",
+        "Authorization: Basic ZXhhY3Q6ZXhhY3Q=\r\n",
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "ok");

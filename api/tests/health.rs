@@ -10,9 +10,15 @@ use tower::ServiceExt;
 
 exact_store::on_both_backends!(health_reports_store_and_position);
 
-async fn get(router: axum::Router, path: &str) -> (StatusCode, String) {
+/// As the superuser `exact` (password `pass`), or anonymously.
+async fn get(router: axum::Router, path: &str, signed_in: bool) -> (StatusCode, String) {
+    let mut request = Request::get(path);
+    if signed_in {
+        // exact:pass
+        request = request.header("authorization", "Basic ZXhhY3Q6cGFzcw==");
+    }
     let response = router
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .oneshot(request.body(Body::empty()).unwrap())
         .await
         .unwrap();
     let status = response.status();
@@ -21,19 +27,27 @@ async fn get(router: axum::Router, path: &str) -> (StatusCode, String) {
 }
 
 async fn health_reports_store_and_position(db: TestDb) {
-    let store = db.open().await;
+    let store = db.open_with_projections(exact_projections::all()).await;
     let data = tempfile::tempdir().unwrap();
     let config = exact_api::Config::new(data.path().to_owned());
     let state = AppState::open(store.clone(), &db.url, config)
         .await
         .unwrap();
-    let router = app(state);
-    let (status, body) = get(router.clone(), "/api/v1/health").await;
+    let router = app(state.clone());
+    // A load balancer learns that the server and its store answer, nothing more.
+    let (status, body) = get(router.clone(), "/api/v1/health", false).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"status":"ok"}"#)
+    );
+    state.ensure_admin(Some("pass".into())).await.unwrap();
+    let position = store.last_position().await.unwrap();
+    let (status, body) = get(router.clone(), "/api/v1/health", true).await;
     assert_eq!(status, StatusCode::OK);
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         (health["store"].as_str(), health["position"].as_i64()),
-        (Some(db.backend().name()), Some(1))
+        (Some(db.backend().name()), Some(position))
     );
 
     store
@@ -45,13 +59,14 @@ async fn health_reports_store_and_position(db: TestDb) {
         )
         .await
         .unwrap();
-    let (_, body) = get(router.clone(), "/api/v1/health").await;
+    let (_, body) = get(router.clone(), "/api/v1/health", true).await;
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
-        health["position"], 2,
+        health["position"],
+        position + 1,
         "health reads the store, not a cached number"
     );
 
-    let (status, _) = get(router, "/api/v1/no-such-route").await;
+    let (status, _) = get(router, "/api/v1/no-such-route", false).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -1032,7 +1032,8 @@ async fn sessions_and_tokens_are_ways_in_too(db: TestDb) {
     // A fresh login, then logout ends it.
     let again = login("pw-ann-2").await;
     let cookie = session_cookie(&again);
-    let headers = [("cookie", cookie.as_str())];
+    let csrf = again.json["csrf_token"].as_str().unwrap().to_owned();
+    let headers = [("cookie", cookie.as_str()), ("x-csrftoken", csrf.as_str())];
     let alive = app
         .send(
             Method::GET,

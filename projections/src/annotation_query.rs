@@ -182,6 +182,9 @@ macro_rules! bind_all {
     }};
 }
 
+/// Lists longer than this are bound as one parameter.
+const LONG_LIST: usize = 500;
+
 /// SQL text with `$n` placeholders (both backends read them) and the values they stand for,
 /// so that one statement can go through sqlx or rusqlite.
 #[derive(Debug, Default)]
@@ -204,15 +207,34 @@ impl Sql {
         self
     }
 
-    /// A comma-separated list of placeholders for `values`.
-    fn bind_list(&mut self, values: &[i64]) -> &mut Self {
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                self.push(", ");
+    /// `values` as the inside of `IN (...)`: a placeholder each for a short list; a long one
+    /// (a client's list of 50,000 new annotations, the images a user may read) as one
+    /// parameter, since both databases cap the number of parameters of a statement.
+    fn bind_list(&mut self, values: &[i64], postgres: bool) -> &mut Self {
+        if values.len() > LONG_LIST {
+            let text = values
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            if postgres {
+                self.push("SELECT unnest(CAST(")
+                    .bind(Param::Text(format!("{{{text}}}")))
+                    .push(" AS bigint[]))")
+            } else {
+                self.push("SELECT value FROM json_each(")
+                    .bind(Param::Text(format!("[{text}]")))
+                    .push(")")
             }
-            self.bind(Param::Int(*v));
+        } else {
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    self.push(", ");
+                }
+                self.bind(Param::Int(*v));
+            }
+            self
         }
-        self
     }
 
     fn query_as<'q, O>(
@@ -373,7 +395,7 @@ impl AnnotationQuery {
                 sql.push(" AND 1 = 0");
             } else {
                 sql.push(&format!(" AND {s}.image IN ("))
-                    .bind_list(images)
+                    .bind_list(images, postgres)
                     .push(")");
             }
         }
@@ -384,11 +406,13 @@ impl AnnotationQuery {
             ));
         }
         if !self.ids.is_empty() {
-            sql.push(" AND a.id IN (").bind_list(&self.ids).push(")");
+            sql.push(" AND a.id IN (")
+                .bind_list(&self.ids, postgres)
+                .push(")");
         }
         if !self.annotation_types.is_empty() {
             sql.push(&format!(" AND {s}.annotation_type IN ("))
-                .bind_list(&self.annotation_types)
+                .bind_list(&self.annotation_types, postgres)
                 .push(")");
         }
         if let Some(user) = self.user {

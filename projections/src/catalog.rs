@@ -23,7 +23,7 @@ pub const NAME: &str = "catalog";
 pub struct CatalogProjection;
 
 /// The tables it owns, emptied by a rebuild.
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 17] = [
     "users",
     "access_tokens",
     "teams",
@@ -33,7 +33,6 @@ const TABLES: [&str; 18] = [
     "annotation_types",
     "image_sets",
     "set_tags",
-    "set_tag_ids",
     "images",
     "export_formats",
     "export_format_types",
@@ -461,14 +460,6 @@ async fn image_set(tx: &mut Tx<'_>, event: &ImageSetEvent, at: &At) -> exact_sto
             tx,
             "INSERT INTO set_tags (image_set, name) VALUES ($1, $2)",
             id,
-            tag
-        );
-        // A name's id: the next number, the first time any set is given it.
-        execute!(
-            tx,
-            // (`WHERE true`: SQLite's parser needs it before an upsert clause.)
-            "INSERT INTO set_tag_ids (name, id) SELECT $1, COALESCE(MAX(id), 0) + 1 FROM set_tag_ids \
-             WHERE true ON CONFLICT (name) DO NOTHING",
             tag
         );
     }

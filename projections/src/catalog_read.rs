@@ -788,12 +788,6 @@ impl ReadDb {
         }
     }
 
-    /// (id, name) of every tag name any set was ever given.
-    pub async fn set_tag_ids(&self) -> Result<Vec<(i64, String)>, sqlx::Error> {
-        let sql = "SELECT id, name FROM set_tag_ids ORDER BY id";
-        fetch!(self, query_as, fetch_all, sql)
-    }
-
     /// The position and sets a dataset version names.
     pub async fn dataset_version(&self, id: i64) -> Result<Option<(i64, Vec<i64>)>, sqlx::Error> {
         let sql = "SELECT position FROM dataset_versions WHERE id = $1";

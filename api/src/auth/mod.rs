@@ -10,7 +10,8 @@
 //! counting at once.
 //!
 //! Failed logins are counted per account and per client address; past the limit the caller is
-//! told to wait (429) without the password being checked at all.
+//! told to wait (429) without the password being checked at all, not even against a password
+//! remembered from before the lock.
 
 pub mod password;
 pub mod sessions;
@@ -226,20 +227,27 @@ async fn session_user(parts: &mut Parts, state: &AppState) -> Result<UserRow, Ap
     };
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
-        let sent = parts
-            .headers
-            .get(sessions::CSRF_HEADER)
-            .map(axum::http::HeaderValue::as_bytes)
-            .unwrap_or_default();
-        if !constant_time_eq(sent, login.csrf.as_bytes()) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf_failed",
-                "a write with a session cookie must carry the session's CSRF token in X-CSRFToken",
-            ));
-        }
+        check_csrf(&parts.headers, &login)?;
     }
     Ok(user)
+}
+
+/// A write through a session must echo the session's CSRF token in `X-CSRFToken`: another
+/// site can make a browser send the cookie, but cannot read the token.
+pub fn check_csrf(headers: &HeaderMap, login: &SessionLogin) -> Result<(), ApiError> {
+    let sent = headers
+        .get(sessions::CSRF_HEADER)
+        .map(axum::http::HeaderValue::as_bytes)
+        .unwrap_or_default();
+    if constant_time_eq(sent, login.csrf.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "a write with a session cookie must carry the session's CSRF token in X-CSRFToken",
+        ))
+    }
 }
 
 /// What a logged-in session holds.
@@ -330,13 +338,15 @@ impl AppState {
             keys.push(format!("addr:{address}"));
         }
         let refused = || unauthorized("unknown username or wrong password");
+        // The lock comes first, whatever is remembered: otherwise a locked account would still
+        // tell a right guess (200) from a wrong one (429).
+        self.credentials.check_throttle(&keys)?;
         let user = self.read.user_by_username(username).await?;
         if let Some(user) = &user {
             if user.is_active && self.credentials.remembers(user, password) {
                 return Ok(user.clone());
             }
         }
-        self.credentials.check_throttle(&keys)?;
         let Some(user) = user else {
             // Spend the time a real check takes, so that timing does not reveal usernames.
             let _ = password::verify(password.to_owned(), DUMMY_HASH.to_owned()).await;

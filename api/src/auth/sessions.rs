@@ -8,6 +8,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use axum::http::{header, HeaderMap, StatusCode};
 use exact_store::StoreUrl;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tower_sessions::cookie::SameSite;
@@ -16,12 +17,56 @@ use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
+use crate::error::ApiError;
+
 /// The session cookie's name.
 pub const COOKIE: &str = "exact_session";
 /// The header a cookie-authenticated write carries its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrftoken";
 /// Inactivity after which a session ends.
 const IDLE: time::Duration = time::Duration::hours(12);
+
+/// Refuses a request that a browser sent from a page of another origin (its `Origin`, or else
+/// its `Referer`): logging in and out have no CSRF token yet, and a login forced by another
+/// site would leave the victim working in the attacker's account. The server's own origin is
+/// its public URL when one is set, else the request's `Host`. Clients that are not browsers
+/// send neither header and pass.
+pub fn check_origin(headers: &HeaderMap, public_url: Option<&str>) -> Result<(), ApiError> {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(sent) = text(header::ORIGIN).or_else(|| text(header::REFERER)) else {
+        return Ok(());
+    };
+    let authority = |url: &str| -> Option<String> {
+        let rest = url.split_once("://")?.1;
+        let authority = rest.split(['/', '?', '#']).next()?;
+        (!authority.is_empty()).then(|| authority.to_ascii_lowercase())
+    };
+    let origin = |url: &str| -> Option<String> {
+        let scheme = url.split_once("://")?.0.to_ascii_lowercase();
+        Some(format!("{scheme}://{}", authority(url)?))
+    };
+    let allowed = match public_url {
+        Some(public) => origin(sent).is_some() && origin(sent) == origin(public),
+        None => {
+            let host = text(header::HOST).map(str::to_ascii_lowercase);
+            authority(sent).is_some() && authority(sent) == host
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+            "this request came from a page of another site; log in on this server's own pages",
+        ))
+    }
+}
+
+/// A `Set-Cookie` value that makes the browser forget the session cookie.
+pub fn removal_cookie() -> String {
+    format!("{COOKIE}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax")
+}
 
 /// Where sessions are kept: the store's own database.
 #[derive(Clone, Debug)]

@@ -122,7 +122,20 @@ impl Commands {
             }
             if input.unique_identifier.is_some() {
                 if let Some(existing) = self.annotation_by_uuid(uuid).await? {
-                    plan.push(Planned::Existing(existing));
+                    // A retry of this very request finds what it made; anything else that
+                    // reuses the UUID learns only that it is taken (it may be another team's).
+                    let creator = input.user.unwrap_or(caller.actor.id);
+                    let same_request = existing.image == image.id
+                        && existing.annotation_type == input.annotation_type
+                        && existing.user_id == creator;
+                    if !same_request {
+                        return Err(uuid_taken(uuid));
+                    }
+                    plan.push(Planned::Existing(Written {
+                        id: existing.id,
+                        version: existing.version,
+                        position: None,
+                    }));
                     continue;
                 }
             }
@@ -252,6 +265,64 @@ impl Commands {
         expected: Option<i64>,
         command: &AnnotationCommand,
     ) -> Result<Written, ApiError> {
+        let context = self.annotation_context(caller, id, command).await?;
+        self.execute::<AnnotationAggregate>(caller, id, expected, command, &context)
+            .await
+    }
+
+    /// Soft-deletes every annotation of `ids` in one append, or none: each must be readable
+    /// (else 404) and the caller allowed to delete it (else 403) before anything is written.
+    /// Those already deleted stay as they are.
+    pub async fn delete_annotations(&self, caller: &Caller, ids: &[i64]) -> Result<(), ApiError> {
+        let mut contexts = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let context = self
+                .annotation_context(caller, id, &AnnotationCommand::Delete)
+                .await?;
+            contexts.push((id, context));
+        }
+        for _ in 0..super::ATTEMPTS {
+            let mut appends = Vec::new();
+            for (id, context) in &contexts {
+                let loaded = self.load::<AnnotationAggregate>(*id).await?;
+                let events = AnnotationAggregate::decide(
+                    loaded.state.as_ref(),
+                    &AnnotationCommand::Delete,
+                    context,
+                )?;
+                if !events.is_empty() {
+                    appends.push(StreamAppend::new(
+                        annotation::stream(*id),
+                        Expected::Exact(loaded.version),
+                        super::new_events(&events),
+                    ));
+                }
+            }
+            if appends.is_empty() {
+                return Ok(());
+            }
+            match self
+                .store
+                .append_many(appends, caller.append_context())
+                .await
+            {
+                Ok(_) => return Ok(()),
+                // Someone changed one of them meanwhile: decide all again.
+                Err(exact_store::StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::busy("annotations"))
+    }
+
+    /// What the rules need to decide `command` on annotation `id`, which the caller must be
+    /// able to read.
+    async fn annotation_context(
+        &self,
+        caller: &Caller,
+        id: i64,
+        command: &AnnotationCommand,
+    ) -> Result<AnnotationContext, ApiError> {
         let (row, image, permissions) = self.readable_annotation(caller, id).await?;
         let type_id = match command {
             AnnotationCommand::Change(changes) => {
@@ -262,15 +333,13 @@ impl Commands {
         let type_info = self.type_info(image.image_set, type_id).await?;
         let other_global = type_info.vector_type == VectorType::Global
             && self.global_exists(image.id, type_id, Some(id)).await?;
-        let context = AnnotationContext {
+        Ok(AnnotationContext {
             actor: caller.actor.id,
             permissions,
             annotation_type: type_info,
             image: image_info(&image),
             other_global,
-        };
-        self.execute::<AnnotationAggregate>(caller, id, expected, command, &context)
-            .await
+        })
     }
 
     /// What the rules need to know of a type, as offered in `image_set`.
@@ -308,21 +377,32 @@ impl Commands {
         Ok(live.iter().any(|a| Some(a.id) != except))
     }
 
-    async fn annotation_by_uuid(&self, uuid: uuid::Uuid) -> Result<Option<Written>, ApiError> {
-        let found = self
+    async fn annotation_by_uuid(
+        &self,
+        uuid: uuid::Uuid,
+    ) -> Result<Option<AnnotationRow>, ApiError> {
+        Ok(self
             .read
             .annotations(&AnnotationQuery {
                 unique_identifier: Some(uuid),
                 ..AnnotationQuery::default()
             })
             .await?
-            .pop();
-        Ok(found.map(|a| Written {
-            id: a.id,
-            version: a.version,
-            position: None,
-        }))
+            .pop())
     }
+}
+
+/// EXACT's answer to a UUID that exists: 400, saying nothing of the annotation that has it.
+fn uuid_taken(uuid: uuid::Uuid) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "unique_identifier_taken",
+        format!(
+            "an annotation with unique_identifier {uuid} already exists; choose another \
+             (a retry of the same creation answers the annotation it made)"
+        ),
+    )
+    .with_field("unique_identifier")
 }
 
 fn image_info(image: &ImageRow) -> ImageInfo {

@@ -2,7 +2,7 @@
 //! access tokens for scripts (`Authorization: Bearer ...`).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -15,7 +15,9 @@ use super::catalog::random_secret;
 use super::input::{wrong, Fields, Input};
 use super::params::format_time;
 use super::{caller_for, params::Params};
-use crate::auth::{token_hash, Authenticated, ClientAddr, SessionLogin, SESSION_KEY};
+use crate::auth::{
+    check_csrf, sessions, token_hash, Authenticated, ClientAddr, SessionLogin, SESSION_KEY,
+};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -38,8 +40,10 @@ async fn login(
     State(state): State<AppState>,
     session: Session,
     ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
     Input(body): Input,
 ) -> Result<Json<Value>, ApiError> {
+    sessions::check_origin(&headers, state.config.public_url.as_deref())?;
     let fields = Fields::of(&body)?;
     let username = fields.required_string("username")?;
     let password = fields.required_string("password")?;
@@ -66,9 +70,27 @@ async fn login(
     })))
 }
 
-async fn logout(session: Session) -> Result<StatusCode, ApiError> {
+/// Ends the session (which must send its CSRF token, like every write through it) and tells
+/// the browser to forget the cookie.
+async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    sessions::check_origin(&headers, state.config.public_url.as_deref())?;
+    let login: Option<SessionLogin> = session
+        .get(SESSION_KEY)
+        .await
+        .map_err(|e| session_failed(&e))?;
+    if let Some(login) = &login {
+        check_csrf(&headers, login)?;
+    }
     session.flush().await.map_err(|e| session_failed(&e))?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, sessions::removal_cookie())],
+    )
+        .into_response())
 }
 
 /// Who the caller is (by any way in), and the session's CSRF token if they came by cookie.

@@ -498,27 +498,22 @@ async fn delete_annotation(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE multiple_delete/?id__in=1,2`: every one is checked before any is deleted.
+/// `DELETE multiple_delete/?id__in=1,2`: one append for the whole list, or nothing.
 async fn multiple_delete(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
-    let ids = params
+    let ids: BTreeSet<i64> = params
         .ids("id__in")?
-        .ok_or_else(|| super::input::missing("id__in"))?;
-    let mut live = Vec::new();
-    for id in ids.iter().copied().collect::<BTreeSet<_>>() {
-        if !readable_annotation(&state, &auth, id).await?.deleted {
-            live.push(id);
-        }
-    }
-    for id in live {
-        state
-            .commands
-            .annotation_command(&auth.caller, id, None, &AnnotationCommand::Delete)
-            .await?;
-    }
+        .ok_or_else(|| super::input::missing("id__in"))?
+        .into_iter()
+        .collect();
+    let ids: Vec<i64> = ids.into_iter().collect();
+    state
+        .commands
+        .delete_annotations(&auth.caller, &ids)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -593,13 +588,13 @@ async fn list_verifications(
 ) -> Result<Json<Value>, ApiError> {
     let (annotation, user) = (params.int("annotation")?, params.int("user")?);
     let verified = params.bool("verified")?;
-    let id = params.int("id")?;
+    let ids = params.id_filter("id")?;
     let (from, to) = params.time_range("time")?;
     let rows = visible_verifications(&state, &auth, annotation.unwrap_or(0), user.unwrap_or(0))
         .await?
         .iter()
         .filter(|v| verified.is_none_or(|b| b == v.verified))
-        .filter(|v| id.is_none_or(|id| id == v.position))
+        .filter(|v| ids.as_ref().is_none_or(|ids| ids.contains(&v.position)))
         .filter(|v| from.is_none_or(|f| v.time >= f) && to.is_none_or(|t| v.time <= t))
         .map(verification_json)
         .collect();

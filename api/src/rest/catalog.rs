@@ -98,35 +98,69 @@ fn not_found(what: &'static str) -> ApiError {
 
 // ---- users ----
 
-pub(super) fn user_json(user: &UserRow, teams: &[i64]) -> Value {
-    json!({
-        "id": user.id,
-        "username": user.username,
-        "email": user.email,
-        "is_superuser": user.is_superuser,
-        "is_staff": user.is_staff,
-        "is_active": user.is_active,
-        "last_login": Value::Null,
-        "date_joined": format_time(user.date_joined),
-        "team_set": teams,
-    })
+/// Who belongs to which team, which decides what a caller sees of an account.
+pub(super) struct Memberships {
+    teams: BTreeMap<i64, Vec<i64>>,
+    admins: BTreeMap<i64, BTreeSet<i64>>,
 }
 
-pub(super) async fn teams_by_user(state: &AppState) -> Result<BTreeMap<i64, Vec<i64>>, ApiError> {
-    let mut by_user: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for m in state.read.all_memberships().await? {
-        by_user.entry(m.user_id).or_default().push(m.team);
+impl Memberships {
+    pub(super) async fn load(state: &AppState) -> Result<Self, ApiError> {
+        let mut teams: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        let mut admins: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+        for m in state.read.all_memberships().await? {
+            teams.entry(m.user_id).or_default().push(m.team);
+            if m.is_admin {
+                admins.entry(m.team).or_default().insert(m.user_id);
+            }
+        }
+        Ok(Self { teams, admins })
     }
-    Ok(by_user)
+
+    fn teams_of(&self, user: i64) -> &[i64] {
+        self.teams.get(&user).map_or(&[][..], Vec::as_slice)
+    }
+
+    /// Whether `viewer` may see `user`'s email: their own, a superuser, or an admin of a team
+    /// both belong to. Everyone else sees every other field, as in EXACT.
+    fn shows_email(&self, viewer: &Authenticated, user: i64) -> bool {
+        viewer.user.id == user
+            || viewer.user.is_superuser
+            || self.teams_of(user).iter().any(|team| {
+                self.admins
+                    .get(team)
+                    .is_some_and(|admins| admins.contains(&viewer.user.id))
+            })
+    }
+
+    /// An account as EXACT's serializer shows it to `viewer`.
+    pub(super) fn user_json(&self, user: &UserRow, viewer: &Authenticated) -> Value {
+        let email = if self.shows_email(viewer, user.id) {
+            user.email.as_str()
+        } else {
+            ""
+        };
+        json!({
+            "id": user.id,
+            "username": user.username,
+            "email": email,
+            "is_superuser": user.is_superuser,
+            "is_staff": user.is_staff,
+            "is_active": user.is_active,
+            "last_login": Value::Null,
+            "date_joined": format_time(user.date_joined),
+            "team_set": self.teams_of(user.id),
+        })
+    }
 }
 
 /// Every signed-in user may list accounts (to add members by name), as in EXACT.
 async fn list_users(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let teams = teams_by_user(&state).await?;
+    let memberships = Memberships::load(&state).await?;
     let ids = params.id_filter("id")?;
     let team = params.int("team")?;
     let (superuser, staff, active) = (
@@ -146,7 +180,6 @@ async fn list_users(
         .iter()
         .all(|name| params.str(name).is_none()),
     };
-    let none = Vec::new();
     let rows: Vec<Value> = state
         .read
         .users()
@@ -157,16 +190,16 @@ async fn list_users(
         .filter(|u| superuser.is_none_or(|v| v == u.is_superuser))
         .filter(|u| staff.is_none_or(|v| v == u.is_staff))
         .filter(|u| active.is_none_or(|v| v == u.is_active))
-        .filter(|u| team.is_none_or(|t| teams.get(&u.id).is_some_and(|ts| ts.contains(&t))))
+        .filter(|u| team.is_none_or(|t| memberships.teams_of(u.id).contains(&t)))
         .filter(|_| login_kept)
-        .map(|u| user_json(u, teams.get(&u.id).unwrap_or(&none)))
+        .map(|u| memberships.user_json(u, &auth))
         .collect();
     Ok(Json(params.page_of(rows)?))
 }
 
 async fn get_user(
     State(state): State<AppState>,
-    _: Authenticated,
+    auth: Authenticated,
     params: Params,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
@@ -175,8 +208,7 @@ async fn get_user(
         .user(id)
         .await?
         .ok_or_else(|| not_found("user"))?;
-    let teams = teams_by_user(&state).await?;
-    let body = user_json(&user, teams.get(&id).map_or(&[][..], Vec::as_slice));
+    let body = Memberships::load(&state).await?.user_json(&user, &auth);
     Ok(ok(params.shape(body), user.version))
 }
 
@@ -206,7 +238,8 @@ async fn create_user(
         .user(written.id)
         .await?
         .ok_or_else(|| not_found("user"))?;
-    Ok(created(user_json(&user, &[]), written.version))
+    let body = Memberships::load(&state).await?.user_json(&user, &auth);
+    Ok(created(body, written.version))
 }
 
 pub fn random_secret() -> String {
@@ -253,11 +286,8 @@ async fn update_user(
         .user(id)
         .await?
         .ok_or_else(|| not_found("user"))?;
-    let teams = teams_by_user(&state).await?;
-    Ok(ok(
-        user_json(&user, teams.get(&id).map_or(&[][..], Vec::as_slice)),
-        user.version,
-    ))
+    let body = Memberships::load(&state).await?.user_json(&user, &auth);
+    Ok(ok(body, user.version))
 }
 
 /// Accounts are never erased (their events name them): DELETE deactivates.
@@ -963,12 +993,10 @@ async fn set_links(state: &AppState, auth: &Authenticated) -> Result<SetLinks, A
     for (set, name) in state.read.all_set_tags().await? {
         tags.entry(set).or_default().push(name);
     }
-    let tag_ids = state
-        .read
-        .set_tag_ids()
-        .await?
-        .into_iter()
-        .map(|(id, name)| (name, id))
+    let tag_ids = tags
+        .values()
+        .flatten()
+        .map(|name| (name.clone(), super::set_tags::tag_id(name)))
         .collect();
     Ok(SetLinks {
         images,
@@ -989,7 +1017,7 @@ fn set_json(s: &ImageSetRow, links: &SetLinks) -> Value {
         "product_set": links.products.get(&s.id).cloned().unwrap_or_default(),
         "main_annotation_type": s.main_annotation_type,
         // EXACT's tags are rows with ids (`images/set_tags`); here they are names of the set,
-        // in `tags`, numbered in `set_tags`.
+        // in `tags`, with their ids in `set_tags`.
         "set_tags": links.tags.get(&s.id).map_or_else(Vec::new, |names| {
             names.iter().filter_map(|n| links.tag_ids.get(n).copied()).collect()
         }),

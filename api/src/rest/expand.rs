@@ -115,11 +115,10 @@ async fn related_objects(
         }
         Related::User => {
             // Every signed-in user may read accounts, as on the users route.
-            let teams = catalog::teams_by_user(state).await?;
+            let memberships = catalog::Memberships::load(state).await?;
             for &id in ids {
                 if let Some(user) = state.read.user(id).await? {
-                    let teams = teams.get(&id).map_or(&[][..], Vec::as_slice);
-                    objects.insert(id, catalog::user_json(&user, teams));
+                    objects.insert(id, memberships.user_json(&user, auth));
                 }
             }
         }

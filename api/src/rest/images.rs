@@ -68,11 +68,7 @@ pub fn legacy_router() -> Router<AppState> {
 
 /// Where the files of set `image_set` are kept.
 fn set_folder(state: &AppState, image_set: i64) -> PathBuf {
-    state
-        .config
-        .data_dir
-        .join("images")
-        .join(image_set.to_string())
+    uploads::inside(&state.config.data_dir, &["images", &image_set.to_string()])
 }
 
 fn image_path(state: &AppState, image: &ImageRow) -> PathBuf {
@@ -460,7 +456,7 @@ async fn prepare(
                 images.push((entry.name, into.join(&entry.path), entry.checksum));
             }
         } else {
-            let target = uploads::unused_path(folder, &uploads::safe_name(&file.name));
+            let target = uploads::unused_path(folder, &file.name);
             tokio::fs::rename(&file.path, &target)
                 .await
                 .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
@@ -475,11 +471,7 @@ async fn prepare(
             })
             .await
             .map_err(|e| ApiError::internal("reading an upload failed", &e))?
-            .map_err(|e| {
-                let mut error = ApiError::from(e);
-                error.message = format!("{name}: {}", error.message);
-                error.with_field("file_path")
-            })?;
+            .map_err(|e| ApiError::from_tiles(&e, Some(&name)).with_field("file_path"))?;
             let filename = path
                 .strip_prefix(folder)
                 .unwrap_or(&path)

@@ -171,7 +171,7 @@ async fn attach(
         .map(|m| m.name)
         .collect();
     let relative_folder = format!("media/{annotation}");
-    let folder = state.config.data_dir.join(&relative_folder);
+    let folder = uploads::inside(&state.config.data_dir, &["media", &annotation.to_string()]);
     tokio::fs::create_dir_all(&folder)
         .await
         .map_err(|e| ApiError::internal("preparing the media folder failed", &e))?;
@@ -187,6 +187,7 @@ async fn attach(
             .await
             .map_err(|e| ApiError::internal("reading an upload failed", &e))?
             .len();
+        // The client's name is kept for people; the file on disk gets a safe name of its own.
         let target = uploads::unused_path(&folder, &received.name);
         tokio::fs::rename(&received.path, &target)
             .await

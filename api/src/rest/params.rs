@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::input::parse_bool;
 use crate::error::ApiError;
+use crate::AppState;
 
 /// DRF's `PAGE_SIZE` in EXACT.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -31,14 +32,14 @@ pub struct Page<T> {
 pub struct Params {
     values: HashMap<String, String>,
     uri: Uri,
-    host: String,
-    https: bool,
+    /// `scheme://host[:port]` (and any path prefix) that links start with.
+    base: String,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Params {
+impl FromRequestParts<AppState> for Params {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
             .map_err(|e| {
                 ApiError::new(
@@ -50,28 +51,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
             .0;
         // A repeated parameter keeps its last value, as Django's QueryDict.get does.
         let values = pairs.into_iter().collect();
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost")
-            .to_owned();
-        let https = parts
-            .headers
-            .get("x-forwarded-proto")
-            .is_some_and(|v| v.as_bytes() == b"https");
+        // The public URL when there is one: `Host` is whatever the client chose to send.
+        let base = match &state.config.public_url {
+            Some(public) => public.clone(),
+            None => {
+                let host = parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("localhost");
+                let https = parts
+                    .headers
+                    .get("x-forwarded-proto")
+                    .is_some_and(|v| v.as_bytes() == b"https");
+                format!("{}://{host}", if https { "https" } else { "http" })
+            }
+        };
         // Inside the `/api/v1` router the request's URI has lost that prefix; links for the
         // client need the path it asked for.
         let uri = parts
             .extensions
             .get::<axum::extract::OriginalUri>()
             .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
-        Ok(Params {
-            values,
-            uri,
-            host,
-            https,
-        })
+        Ok(Params { values, uri, base })
     }
 }
 
@@ -223,19 +225,22 @@ impl Params {
             .iter()
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .collect();
-        let scheme = if self.https { "https" } else { "http" };
-        format!(
-            "{scheme}://{}{}?{}",
-            self.host,
-            self.uri.path(),
-            encoded.join("&")
-        )
+        format!("{}{}?{}", self.base, self.uri.path(), encoded.join("&"))
+    }
+
+    /// DRF's `next` and `previous` links of a page. An offset past the end has no `next`,
+    /// and its `previous` is the last page that has rows.
+    fn links(&self, count: i64, limit: i64, offset: i64) -> (Option<String>, Option<String>) {
+        let next = (offset + limit < count).then(|| self.link(limit, offset + limit));
+        let last_start = (count - 1).max(0) / limit * limit;
+        let previous =
+            (offset > 0).then(|| self.link(limit, (offset - limit).min(last_start).max(0)));
+        (next, previous)
     }
 
     /// DRF's page object for `results` (already this page's rows) out of `count`.
     pub fn paginated(&self, count: i64, limit: i64, offset: i64, results: Vec<Value>) -> Value {
-        let next = (offset + limit < count).then(|| self.link(limit, offset + limit));
-        let previous = (offset > 0).then(|| self.link(limit, (offset - limit).max(0)));
+        let (next, previous) = self.links(count, limit, offset);
         let results: Vec<Value> = results.into_iter().map(|r| self.shape(r)).collect();
         json!({"count": count, "next": next, "previous": previous, "results": results})
     }
@@ -253,10 +258,11 @@ impl Params {
         offset: i64,
         results: Vec<T>,
     ) -> Page<T> {
+        let (next, previous) = self.links(count, limit, offset);
         Page {
             count,
-            next: (offset + limit < count).then(|| self.link(limit, offset + limit)),
-            previous: (offset > 0).then(|| self.link(limit, (offset - limit).max(0))),
+            next,
+            previous,
             results,
         }
     }

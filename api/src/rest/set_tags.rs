@@ -1,7 +1,7 @@
 //! EXACT's `images/set_tags`: a tag with an id and the image sets it is on. Here a tag is a
-//! name on image sets (part of each set's settings, changed by the set's own events); the
-//! catalog numbers each name the first time a set is given it, and these routes read and change
-//! the sets. A change touching several sets checks every one of them before changing any.
+//! name on image sets (part of each set's settings, changed by the set's own events), its id a
+//! digest of the name ([`tag_id`]), and these routes read and change the sets. A change
+//! touching several sets checks every one of them before changing any.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,13 +58,24 @@ async fn visible_tags(
             sets.entry(name).or_default().push(set);
         }
     }
-    let mut tags = BTreeMap::new();
-    for (id, name) in state.read.set_tag_ids().await? {
-        if let Some(sets) = sets.remove(&name) {
-            tags.insert(id, Tag { id, name, sets });
-        }
-    }
-    Ok(tags)
+    Ok(sets
+        .into_iter()
+        .map(|(name, sets)| {
+            let id = tag_id(&name);
+            (id, Tag { id, name, sets })
+        })
+        .collect())
+}
+
+/// A tag's id: the first 52 bits of the SHA-256 of its name (an integer JavaScript holds
+/// exactly), the same for everyone and at any time. Ids numbered in order of first use told a
+/// team whether another had used a name before; a digest tells nothing anyone could not
+/// compute from the name.
+pub(super) fn tag_id(name: &str) -> i64 {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(name.as_bytes());
+    let first = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    // Never 0: EXACT's ids start at 1.
+    i64::try_from(first >> 12).expect("52 bits fit") | 1 << 52
 }
 
 async fn visible_tag(state: &AppState, auth: &Authenticated, id: i64) -> Result<Tag, ApiError> {
