@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod error;
+mod pages;
 pub mod rest;
 mod routes;
 mod state;

@@ -204,20 +204,36 @@ impl FromRequestParts<AppState> for Authenticated {
 /// The user of the session cookie, if the session is logged in and the account unchanged since;
 /// a write must carry the session's CSRF token.
 async fn session_user(parts: &mut Parts, state: &AppState) -> Result<UserRow, ApiError> {
-    let missing = || {
-        unauthorized(
+    let Some((user, login)) = session_login(parts, state).await? else {
+        return Err(unauthorized(
             "log in: HTTP Basic, a personal access token (Authorization: Bearer ...), \
              or a session (POST /api/v1/auth/login/)",
-        )
+        ));
     };
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        check_csrf(&parts.headers, &login)?;
+    }
+    Ok(user)
+}
+
+/// The account logged in through the request's session cookie and what the session holds, if
+/// the session is logged in and the account unchanged since (a new password or a deactivation
+/// ends the session here).
+pub async fn session_login(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<(UserRow, SessionLogin)>, ApiError> {
     let Some(session) = parts.extensions.get::<tower_sessions::Session>().cloned() else {
-        return Err(missing());
+        return Ok(None);
     };
     let login: Option<SessionLogin> = session
         .get(SESSION_KEY)
         .await
         .map_err(|e| ApiError::internal("reading the session failed", &e))?;
-    let login = login.ok_or_else(missing)?;
+    let Some(login) = login else {
+        return Ok(None);
+    };
     let user = state.read.user(login.user).await?;
     let current = |u: &UserRow| u.is_active && fingerprint(&u.password_hash) == login.password;
     let Some(user) = user.filter(current) else {
@@ -225,11 +241,28 @@ async fn session_user(parts: &mut Parts, state: &AppState) -> Result<UserRow, Ap
         let _ = session.flush().await;
         return Err(unauthorized("the session ended; log in again"));
     };
-    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe {
-        check_csrf(&parts.headers, &login)?;
-    }
-    Ok(user)
+    Ok(Some((user, login)))
+}
+
+/// Logs `user` in on `session`: a new session id (an id planted before the login is worth
+/// nothing), the account's password fingerprint, and a fresh CSRF token, which it returns.
+pub async fn start_session(
+    session: &tower_sessions::Session,
+    user: &UserRow,
+) -> Result<String, ApiError> {
+    let failed = |e: &dyn std::fmt::Display| ApiError::internal("storing the session failed", e);
+    session.cycle_id().await.map_err(|e| failed(&e))?;
+    let csrf = crate::rest::random_secret();
+    let login = SessionLogin {
+        user: user.id,
+        password: fingerprint(&user.password_hash),
+        csrf: csrf.clone(),
+    };
+    session
+        .insert(SESSION_KEY, &login)
+        .await
+        .map_err(|e| failed(&e))?;
+    Ok(csrf)
 }
 
 /// A write through a session must echo the session's CSRF token in `X-CSRFToken`: another

@@ -16,7 +16,8 @@ use super::input::{wrong, Fields, Input};
 use super::params::format_time;
 use super::{caller_for, params::Params};
 use crate::auth::{
-    check_csrf, sessions, token_hash, Authenticated, ClientAddr, SessionLogin, SESSION_KEY,
+    check_csrf, sessions, start_session, token_hash, Authenticated, ClientAddr, SessionLogin,
+    SESSION_KEY,
 };
 use crate::error::ApiError;
 use crate::AppState;
@@ -50,18 +51,7 @@ async fn login(
     let user = state
         .login(&username, &password, address.as_deref())
         .await?;
-    // A new id at login, so that a session id planted before it is worth nothing.
-    session.cycle_id().await.map_err(|e| session_failed(&e))?;
-    let csrf = random_secret();
-    let login = SessionLogin {
-        user: user.id,
-        password: crate::auth::fingerprint(&user.password_hash),
-        csrf: csrf.clone(),
-    };
-    session
-        .insert(SESSION_KEY, &login)
-        .await
-        .map_err(|e| session_failed(&e))?;
+    let csrf = start_session(&session, &user).await?;
     Ok(Json(json!({
         "id": user.id,
         "username": user.username,

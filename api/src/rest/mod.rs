@@ -19,6 +19,8 @@ mod screening;
 mod set_tags;
 mod versions;
 
+pub use catalog::random_secret;
+
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

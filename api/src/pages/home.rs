@@ -1,0 +1,90 @@
+//! `/`: the user's teams and the image sets they may read (highest priority first), with a
+//! search over set and image names.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+
+use super::{error_page, render, Frame, PageUser};
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(Serialize)]
+struct Team {
+    id: i64,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct Set {
+    id: i64,
+    name: String,
+    description: String,
+    team: Option<String>,
+    priority: i64,
+    images: usize,
+    /// Image names, for the search.
+    image_names: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    frame: Frame<'a>,
+    teams: Vec<Team>,
+    sets: Vec<Set>,
+}
+
+pub async fn home(State(state): State<AppState>, user: PageUser) -> Response {
+    match context(&state, &user).await {
+        Ok((teams, sets)) => render(
+            StatusCode::OK,
+            "home.html",
+            Context {
+                frame: user.frame(),
+                teams,
+                sets,
+            },
+        ),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+async fn context(state: &AppState, user: &PageUser) -> Result<(Vec<Team>, Vec<Set>), ApiError> {
+    let actor = user.user.actor();
+    let teams: Vec<Team> = state
+        .read
+        .teams_of(user.user.id)
+        .await?
+        .into_iter()
+        .filter(|t| !t.dissolved)
+        .map(|t| Team {
+            id: t.id,
+            name: t.name,
+        })
+        .collect();
+    let images = state.read.readable_images(actor, None).await?;
+    let mut sets = Vec::new();
+    for set in state.read.readable_sets(actor).await? {
+        let team = match set.team {
+            Some(id) => state.read.team(id).await?.map(|t| t.name),
+            None => None,
+        };
+        let names: Vec<String> = images
+            .iter()
+            .filter(|i| i.image_set == set.id)
+            .map(|i| i.name.clone())
+            .collect();
+        sets.push(Set {
+            id: set.id,
+            name: set.name,
+            description: set.description,
+            team,
+            priority: set.priority,
+            images: names.len(),
+            image_names: names,
+        });
+    }
+    sets.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(&b.name)));
+    Ok((teams, sets))
+}

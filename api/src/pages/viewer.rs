@@ -1,0 +1,152 @@
+//! EXACT's viewer, `/annotations/<image>/`: the page is a frame and the facts its script needs
+//! (the image, the types offered in its set, the images before and after it, what the user may
+//! do); the script (`web/static/viewer.js`) reads tiles and annotations through the API.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use exact_domain::permissions::Permission;
+use serde::Serialize;
+
+use super::{error_page, render, Frame, PageUser};
+use crate::commands::Caller;
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(Serialize)]
+struct Image {
+    id: i64,
+    name: String,
+    width: i64,
+    height: i64,
+    mpp: Option<f64>,
+    frames: i64,
+}
+
+#[derive(Serialize)]
+struct Set {
+    id: i64,
+    name: String,
+    /// EXACT's COMPETITIVE sets (1) show each user only their own annotations.
+    collaboration_type: i64,
+}
+
+#[derive(Serialize)]
+struct AnnotationType {
+    id: i64,
+    name: String,
+    vector_type: i64,
+    node_count: i64,
+    color_code: String,
+    default_width: i64,
+    default_height: i64,
+    closed: bool,
+    enable_concealed: bool,
+    enable_blurred: bool,
+}
+
+#[derive(Serialize)]
+struct Facts {
+    image: Image,
+    set: Set,
+    types: Vec<AnnotationType>,
+    previous: Option<i64>,
+    next: Option<i64>,
+    user: i64,
+    may_annotate: bool,
+    may_edit: bool,
+    may_delete: bool,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    frame: Frame<'a>,
+    title: String,
+    set_id: i64,
+    set_name: String,
+    facts: Facts,
+}
+
+pub async fn viewer_page(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(image): Path<i64>,
+) -> Response {
+    match facts(&state, &user, image).await {
+        Ok(facts) => render(
+            StatusCode::OK,
+            "viewer.html",
+            Context {
+                frame: user.frame(),
+                title: facts.image.name.clone(),
+                set_id: facts.set.id,
+                set_name: facts.set.name.clone(),
+                facts,
+            },
+        ),
+        Err(e) => error_page(Some(&user), &e),
+    }
+}
+
+async fn facts(state: &AppState, user: &PageUser, id: i64) -> Result<Facts, ApiError> {
+    let caller = Caller::new(user.user.actor(), exact_store::Source::Ui);
+    let not_found = || ApiError::from(exact_domain::DomainError::NotFound("image"));
+    let image = state
+        .read
+        .image(id)
+        .await?
+        .filter(|i| !i.deleted)
+        .ok_or_else(not_found)?;
+    let (set, permissions) = state
+        .commands
+        .set_access(&caller, image.image_set)
+        .await
+        .map_err(|_| not_found())?;
+    let mut siblings = state
+        .read
+        .readable_images(caller.actor, Some(set.id))
+        .await?;
+    siblings.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    let at = siblings.iter().position(|i| i.id == id);
+    let sibling = |index: Option<usize>| index.and_then(|i| siblings.get(i)).map(|i| i.id);
+    let types = state
+        .read
+        .offered_types(set.id)
+        .await?
+        .into_iter()
+        .map(|t| AnnotationType {
+            id: t.id,
+            name: t.name,
+            vector_type: t.vector_type,
+            node_count: t.node_count,
+            color_code: t.color_code,
+            default_width: t.default_width,
+            default_height: t.default_height,
+            closed: t.closed,
+            enable_concealed: t.enable_concealed,
+            enable_blurred: t.enable_blurred,
+        })
+        .collect();
+    Ok(Facts {
+        previous: sibling(at.and_then(|i| i.checked_sub(1))),
+        next: sibling(at.map(|i| i + 1)),
+        image: Image {
+            id: image.id,
+            name: image.name,
+            width: image.width,
+            height: image.height,
+            mpp: image.mpp,
+            frames: image.frames,
+        },
+        set: Set {
+            id: set.id,
+            name: set.name,
+            collaboration_type: set.collaboration_type,
+        },
+        types,
+        user: user.user.id,
+        may_annotate: permissions.contains(Permission::Annotate),
+        may_edit: permissions.contains(Permission::EditAnnotation),
+        may_delete: permissions.contains(Permission::DeleteAnnotation),
+    })
+}

@@ -1,0 +1,750 @@
+// The slide viewer: OpenSeadragon for the pixels, one canvas above it for every shape (never a
+// DOM node per shape), annotations loaded for what the viewport shows (`in_bbox`), drawing and
+// editing for EXACT's vector types, EXACT's keys. Every change is one REST request; edits send
+// the version they started from (`If-Match`), so a change someone else made meanwhile is shown,
+// never overwritten.
+import { api, ApiError } from "./api.js";
+import * as g from "./geometry.js";
+
+/* global OpenSeadragon */
+
+/**
+ * @typedef {{id: number, name: string, vector_type: number, node_count: number,
+ *   color_code: string, default_width: number, default_height: number, closed: boolean,
+ *   enable_concealed: boolean, enable_blurred: boolean}} AnnotationType
+ * @typedef {{id: number, annotation_type: number, vector: Record<string, number>|null,
+ *   user: number, last_editor: number, deleted: boolean, description: string,
+ *   unique_identifier: string, version: number, concealed: boolean, blurred: boolean,
+ *   meta_data: unknown, time: string, last_edit_time: string}} Annotation
+ * @typedef {{image: {id: number, name: string, width: number, height: number,
+ *   mpp: number|null, frames: number}, set: {id: number, name: string, collaboration_type: number},
+ *   types: AnnotationType[], previous: number|null, next: number|null, user: number,
+ *   may_annotate: boolean, may_edit: boolean, may_delete: boolean}} Facts
+ */
+
+const root = /** @type {HTMLElement} */ (document.getElementById("viewer"));
+/** @type {Facts} */
+const facts = JSON.parse(root.dataset.facts || "{}");
+const image = facts.image;
+const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById("shapes"));
+const context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+const status = /** @type {HTMLElement} */ (document.getElementById("status"));
+
+/** @type {Map<number, AnnotationType>} */
+const typesById = new Map(facts.types.map((t) => [t.id, t]));
+const drawable = facts.types.filter((t) => t.vector_type !== g.GLOBAL);
+const globals = facts.types.filter((t) => t.vector_type === g.GLOBAL);
+
+/** Every annotation loaded so far, live ones only, by id. */
+/** @type {Map<number, Annotation>} */
+const annotations = new Map();
+
+const state = {
+  /** @type {AnnotationType|null} */
+  tool: null,
+  /** Nodes of the shape being drawn. @type {g.Node[]|null} */
+  drawing: null,
+  /** @type {number|null} */
+  selected: null,
+  /** A moved or reshaped selection not saved yet. @type {g.Node[]|null} */
+  pending: null,
+  /** @type {{start: g.Node, handle: number, from: g.Node[]}|null} */
+  drag: null,
+  shown: true,
+  /** @type {Set<number>} */
+  hiddenTypes: new Set(),
+  filter: "",
+};
+
+const viewer = OpenSeadragon({
+  element: /** @type {HTMLElement} */ (document.getElementById("osd")),
+  prefixUrl: new URL("vendor/openseadragon/images/", import.meta.url).href,
+  tileSources: `/images/image/${image.id}/0/0/tile/`,
+  showNavigator: true,
+  navigatorPosition: "BOTTOM_RIGHT",
+  showRotationControl: false,
+  gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: false },
+  maxZoomPixelRatio: 4,
+  animationTime: 0.6,
+  // The 2D canvas draws the same tiles without WebGL, which headless and older machines lack.
+  drawer: "canvas",
+});
+
+// ---- coordinates ----
+
+/** @param {{x: number, y: number}} position  in the viewer element @returns {g.Node} */
+function toImage(position) {
+  const p = viewer.viewport.viewerElementToImageCoordinates(new OpenSeadragon.Point(position.x, position.y));
+  return [p.x, p.y];
+}
+
+/** @param {g.Node} node @returns {g.Node} */
+function toScreen(node) {
+  const p = viewer.viewport.imageToViewerElementCoordinates(new OpenSeadragon.Point(node[0], node[1]));
+  return [p.x, p.y];
+}
+
+/** Image pixels per screen pixel: for tolerances that feel the same at every zoom. */
+function pixelsPerScreenPixel() {
+  const a = toImage({ x: 0, y: 0 });
+  const b = toImage({ x: 1, y: 0 });
+  return Math.abs(b[0] - a[0]) || 1;
+}
+
+// ---- drawing the shapes ----
+
+function resize() {
+  const ratio = window.devicePixelRatio || 1;
+  const { width, height } = canvas.getBoundingClientRect();
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  draw();
+}
+
+/** @param {Annotation} a */
+function visible(a) {
+  return state.shown && !state.hiddenTypes.has(a.annotation_type) && matchesFilter(a);
+}
+
+/**
+ * @param {number} vectorType
+ * @param {g.Node[]} nodes
+ * @param {string} colour
+ * @param {{selected?: boolean, dashed?: boolean, closed?: boolean}} how
+ */
+function stroke(vectorType, nodes, colour, how) {
+  if (nodes.length === 0) return;
+  const screen = nodes.map(toScreen);
+  context.beginPath();
+  context.strokeStyle = colour;
+  context.lineWidth = how.selected ? 3 : 1.5;
+  context.setLineDash(how.dashed ? [6, 4] : []);
+  if ((vectorType === g.BOX || vectorType === g.FIXED_BOX) && screen.length === 2) {
+    const [[x1, y1], [x2, y2]] = screen;
+    context.rect(x1, y1, x2 - x1, y2 - y1);
+  } else if (vectorType === g.POINT) {
+    if (screen.length === 2) {
+      const [[x1, y1], [x2, y2]] = screen;
+      context.ellipse((x1 + x2) / 2, (y1 + y2) / 2, Math.abs(x2 - x1) / 2, Math.abs(y2 - y1) / 2, 0, 0, 2 * Math.PI);
+    } else {
+      context.arc(screen[0][0], screen[0][1], 5, 0, 2 * Math.PI);
+    }
+  } else {
+    context.moveTo(screen[0][0], screen[0][1]);
+    for (const [x, y] of screen.slice(1)) context.lineTo(x, y);
+    if (how.closed) context.closePath();
+  }
+  context.stroke();
+  if (how.selected) {
+    context.fillStyle = colour;
+    for (const [x, y] of g.handles(vectorType, nodes).map(toScreen)) {
+      context.fillRect(x - 4, y - 4, 8, 8);
+    }
+  }
+}
+
+function draw() {
+  const { width, height } = canvas.getBoundingClientRect();
+  context.clearRect(0, 0, width, height);
+  for (const a of annotations.values()) {
+    const type = typesById.get(a.annotation_type);
+    if (!type || !a.vector || !visible(a)) continue;
+    const selected = a.id === state.selected;
+    const nodes = selected && state.pending ? state.pending : g.nodesOf(a.vector);
+    stroke(type.vector_type, nodes, type.color_code, {
+      selected,
+      dashed: selected && state.pending !== null,
+      closed: type.vector_type === g.POLYGON,
+    });
+  }
+  if (state.drawing && state.tool) {
+    stroke(state.tool.vector_type, state.drawing, state.tool.color_code, {
+      dashed: true,
+      closed: false,
+    });
+  }
+}
+
+viewer.addHandler("update-viewport", draw);
+// OpenSeadragon's own keys (r rotates, ...) stay off the keys EXACT's users know.
+viewer.addHandler("canvas-key", (event) => {
+  if (/^[qercvxy1-9]$/i.test(event.originalEvent.key)) event.preventDefaultAction = true;
+});
+window.addEventListener("resize", resize);
+
+// ---- loading what the viewport shows ----
+
+let loading = /** @type {AbortController|null} */ (null);
+
+async function loadViewport() {
+  const bounds = viewer.viewport.viewportToImageRectangle(viewer.viewport.getBounds(true));
+  const pad = Math.max(bounds.width, bounds.height) * 0.25;
+  const box = [
+    Math.max(0, bounds.x - pad),
+    Math.max(0, bounds.y - pad),
+    Math.min(image.width, bounds.x + bounds.width + pad),
+    Math.min(image.height, bounds.y + bounds.height + pad),
+  ].map((v) => Math.round(v));
+  loading?.abort();
+  loading = new AbortController();
+  const mine = facts.set.collaboration_type === 1 ? `&user=${facts.user}` : "";
+  try {
+    const answer = await api(
+      "GET",
+      `/annotations/annotations/?image=${image.id}&deleted=false&in_bbox=${box.join(",")}&limit=5000${mine}`,
+      { signal: loading.signal },
+    );
+    for (const a of answer.json.results) {
+      if (a.id !== state.selected || state.pending === null) annotations.set(a.id, a);
+    }
+    refreshPanel();
+    draw();
+  } catch (e) {
+    if (!(e instanceof DOMException && e.name === "AbortError")) say(`loading annotations failed: ${message(e)}`);
+  }
+}
+
+async function loadGlobals() {
+  if (globals.length === 0) return;
+  const ids = globals.map((t) => t.id).join(",");
+  const answer = await api(
+    "GET",
+    `/annotations/annotations/?image=${image.id}&deleted=false&annotation_type__in=${ids}&limit=100`,
+  );
+  for (const a of answer.json.results) annotations.set(a.id, a);
+  refreshGlobals();
+}
+
+viewer.addHandler("open", () => {
+  resize();
+  loadViewport();
+  loadGlobals().catch((e) => say(message(e)));
+  root.dataset.ready = "true";
+});
+viewer.addHandler("animation-finish", loadViewport);
+viewer.addHandler("open-failed", (e) => say(`the slide cannot be shown: ${e.message}`));
+
+// ---- the side panel ----
+
+const typeList = /** @type {HTMLElement} */ (document.getElementById("types"));
+const globalBox = /** @type {HTMLElement} */ (document.getElementById("globals"));
+const list = /** @type {HTMLElement} */ (document.getElementById("list"));
+const count = /** @type {HTMLElement} */ (document.getElementById("count"));
+const filterInput = /** @type {HTMLInputElement} */ (document.getElementById("filter"));
+const selectedBox = /** @type {HTMLElement} */ (document.getElementById("selected"));
+const details = /** @type {HTMLElement} */ (document.getElementById("details"));
+
+const VECTOR_NAMES = ["", "box", "point", "line", "multi-line", "polygon", "fixed-size box", "global"];
+
+function buildTypes() {
+  drawable.forEach((type, index) => {
+    const item = document.createElement("li");
+    item.dataset.type = String(type.id);
+    const pick = document.createElement("button");
+    pick.type = "button";
+    pick.className = "type";
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.backgroundColor = type.color_code;
+    const label = document.createElement("span");
+    label.textContent = `${index < 9 ? `${index + 1} ` : ""}${type.name} (${VECTOR_NAMES[type.vector_type]})`;
+    const tally = document.createElement("span");
+    tally.className = "tally muted";
+    pick.append(swatch, label, tally);
+    pick.addEventListener("click", () => chooseTool(type));
+    const eye = document.createElement("input");
+    eye.type = "checkbox";
+    eye.checked = true;
+    eye.title = "show this type";
+    eye.setAttribute("aria-label", `show ${type.name}`);
+    eye.addEventListener("change", () => {
+      if (eye.checked) state.hiddenTypes.delete(type.id);
+      else state.hiddenTypes.add(type.id);
+      draw();
+    });
+    item.append(pick, eye);
+    typeList.append(item);
+  });
+  globals.forEach((type, index) => {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.dataset.type = String(type.id);
+    box.disabled = !facts.may_annotate;
+    box.addEventListener("change", () => toggleGlobal(type, box.checked));
+    label.append(box, ` ${index < 9 ? `⇧${index + 1} ` : ""}${type.name}`);
+    globalBox.append(label);
+  });
+}
+
+/** @param {AnnotationType|null} type */
+function chooseTool(type) {
+  state.tool = type && state.tool?.id === type.id ? null : type;
+  state.drawing = null;
+  for (const item of typeList.querySelectorAll("li")) {
+    item.classList.toggle("active", state.tool !== null && item.getAttribute("data-type") === String(state.tool.id));
+  }
+  root.dataset.tool = state.tool ? String(state.tool.id) : "";
+  draw();
+}
+
+/** EXACT's search: `@id:`, `@label:`, `@first editor:`, `@last editor:`, or words. */
+/** @param {Annotation} a */
+function matchesFilter(a) {
+  const text = state.filter.trim().toLowerCase();
+  if (!text) return true;
+  const tagged = text.match(/^@(id|label|first editor|last editor):\s*(.*)$/);
+  const type = typesById.get(a.annotation_type);
+  if (tagged) {
+    const [, key, value] = tagged;
+    if (key === "id") return String(a.id) === value;
+    if (key === "label") return (type?.name || "").toLowerCase().includes(value);
+    if (key === "first editor") return String(a.user) === value;
+    return String(a.last_editor) === value;
+  }
+  return `${a.id} ${type?.name || ""} ${a.description}`.toLowerCase().includes(text);
+}
+
+function refreshPanel() {
+  const shown = [...annotations.values()].filter((a) => a.vector && matchesFilter(a));
+  count.textContent = `(${shown.length} loaded)`;
+  for (const item of typeList.querySelectorAll("li")) {
+    const id = Number(item.getAttribute("data-type"));
+    const tally = item.querySelector(".tally");
+    if (tally) tally.textContent = String(shown.filter((a) => a.annotation_type === id).length);
+  }
+  list.replaceChildren(
+    ...shown.slice(0, 200).map((a) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = a.id === state.selected ? "link current" : "link";
+      button.textContent = `#${a.id} ${typesById.get(a.annotation_type)?.name || ""}`;
+      button.addEventListener("click", () => {
+        select(a.id);
+        const b = g.bounds(g.nodesOf(a.vector));
+        viewer.viewport.fitBoundsWithConstraints(
+          viewer.viewport.imageToViewportRectangle(b.minX - 50, b.minY - 50, b.maxX - b.minX + 100, b.maxY - b.minY + 100),
+        );
+      });
+      item.append(button);
+      return item;
+    }),
+  );
+  const a = state.selected === null ? undefined : annotations.get(state.selected);
+  selectedBox.hidden = !a;
+  if (a) {
+    const rows = [
+      ["id", `#${a.id}`],
+      ["type", typesById.get(a.annotation_type)?.name || String(a.annotation_type)],
+      ["description", a.description || "–"],
+      ["meta data", a.meta_data === null ? "–" : JSON.stringify(a.meta_data)],
+      ["first editor", `user ${a.user}, ${a.time}`],
+      ["last editor", `user ${a.last_editor}, ${a.last_edit_time}`],
+      ["version", String(a.version)],
+    ];
+    details.replaceChildren(
+      ...rows.flatMap(([k, v]) => {
+        const dt = document.createElement("dt");
+        dt.textContent = k;
+        const dd = document.createElement("dd");
+        dd.textContent = v;
+        return [dt, dd];
+      }),
+    );
+  }
+}
+
+function refreshGlobals() {
+  for (const box of globalBox.querySelectorAll("input")) {
+    const id = Number(box.getAttribute("data-type"));
+    /** @type {HTMLInputElement} */ (box).checked = [...annotations.values()].some(
+      (a) => a.annotation_type === id && !a.deleted,
+    );
+  }
+}
+
+filterInput.addEventListener("input", () => {
+  state.filter = filterInput.value;
+  refreshPanel();
+  draw();
+});
+
+// ---- writing ----
+
+/** @param {string} text */
+function say(text) {
+  status.textContent = text;
+  status.hidden = !text;
+}
+
+/** @param {unknown} e */
+function message(e) {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Saves a new shape of the current tool.
+ * @param {AnnotationType} type
+ * @param {g.Node[]} nodes
+ */
+async function create(type, nodes) {
+  const vector = g.vectorOf(g.clamp(nodes, image.width, image.height));
+  try {
+    const answer = await api("POST", "/annotations/annotations/", {
+      body: {
+        image: image.id,
+        annotation_type: type.id,
+        vector,
+        unique_identifier: crypto.randomUUID(),
+      },
+    });
+    annotations.set(answer.json.id, answer.json);
+    say(`saved #${answer.json.id}`);
+    refreshPanel();
+    draw();
+  } catch (e) {
+    say(`not saved: ${message(e)}`);
+  }
+}
+
+/** @param {AnnotationType} type @param {boolean} on */
+async function toggleGlobal(type, on) {
+  try {
+    if (on) {
+      const answer = await api("POST", "/annotations/annotations/", {
+        body: { image: image.id, annotation_type: type.id, vector: null, unique_identifier: crypto.randomUUID() },
+      });
+      annotations.set(answer.json.id, answer.json);
+    } else {
+      for (const a of [...annotations.values()].filter((a) => a.annotation_type === type.id)) {
+        await api("DELETE", `/annotations/annotations/${a.id}/`, { headers: { "If-Match": `"${a.version}"` } });
+        annotations.delete(a.id);
+      }
+    }
+    say(`${type.name}: ${on ? "set" : "removed"}`);
+  } catch (e) {
+    say(`${type.name}: ${message(e)}`);
+  }
+  refreshGlobals();
+}
+
+/**
+ * Someone else changed annotation `id`: show theirs, and say so.
+ * @param {number} id
+ */
+async function reloadAfterConflict(id) {
+  try {
+    const theirs = await api("GET", `/annotations/annotations/${id}/`);
+    annotations.set(id, theirs.json);
+    say(
+      `#${id} was changed by user ${theirs.json.last_editor} meanwhile (now version ${theirs.json.version}); ` +
+        "their version is shown, yours was not saved",
+    );
+  } catch (e) {
+    annotations.delete(id);
+    say(`#${id} is gone: ${message(e)}`);
+  }
+  state.pending = null;
+  refreshPanel();
+  draw();
+}
+
+async function saveEdit() {
+  const a = state.selected === null ? undefined : annotations.get(state.selected);
+  if (!a || !state.pending) return;
+  const vector = g.vectorOf(g.clamp(state.pending, image.width, image.height));
+  try {
+    const answer = await api("PATCH", `/annotations/annotations/${a.id}/`, {
+      body: { vector },
+      headers: { "If-Match": `"${a.version}"` },
+    });
+    annotations.set(a.id, answer.json);
+    state.pending = null;
+    say(`saved #${a.id}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 412) return reloadAfterConflict(a.id);
+    say(`not saved: ${message(e)}`);
+  }
+  refreshPanel();
+  draw();
+}
+
+async function deleteSelected() {
+  const a = state.selected === null ? undefined : annotations.get(state.selected);
+  if (!a) return;
+  try {
+    await api("DELETE", `/annotations/annotations/${a.id}/`, { headers: { "If-Match": `"${a.version}"` } });
+    annotations.delete(a.id);
+    state.selected = null;
+    state.pending = null;
+    say(`deleted #${a.id}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 412) return reloadAfterConflict(a.id);
+    say(`not deleted: ${message(e)}`);
+  }
+  refreshPanel();
+  draw();
+}
+
+// ---- the mouse ----
+
+/** @param {number|null} id */
+function select(id) {
+  state.selected = id;
+  state.pending = null;
+  root.dataset.selected = id === null ? "" : String(id);
+  refreshPanel();
+  draw();
+}
+
+/** The topmost visible annotation at `p`, the smallest first. @param {g.Node} p */
+function annotationAt(p) {
+  const tolerance = 6 * pixelsPerScreenPixel();
+  let best = null;
+  let bestArea = Infinity;
+  for (const a of annotations.values()) {
+    const type = typesById.get(a.annotation_type);
+    if (!type || !a.vector || !visible(a)) continue;
+    const nodes = g.nodesOf(a.vector);
+    if (!g.hits(type.vector_type, nodes, p, tolerance)) continue;
+    const b = g.bounds(nodes);
+    const area = (b.maxX - b.minX) * (b.maxY - b.minY);
+    if (area < bestArea) {
+      best = a;
+      bestArea = area;
+    }
+  }
+  return best;
+}
+
+/** Whether the nodes being drawn make a shape of the tool's kind. */
+function finishable() {
+  const type = state.tool;
+  const nodes = state.drawing;
+  if (!type || !nodes) return false;
+  if (type.vector_type === g.POLYGON) return nodes.length >= 3;
+  return nodes.length >= 2;
+}
+
+async function finishDrawing() {
+  const type = state.tool;
+  const nodes = state.drawing;
+  state.drawing = null;
+  if (type && nodes && (type.vector_type === g.POLYGON ? nodes.length >= 3 : nodes.length >= 2)) {
+    await create(type, nodes);
+  }
+  draw();
+}
+
+viewer.addHandler("canvas-press", (event) => {
+  const p = toImage(event.position);
+  const tolerance = 6 * pixelsPerScreenPixel();
+  const a = state.selected === null ? undefined : annotations.get(state.selected);
+  if (a && facts.may_edit) {
+    const type = typesById.get(a.annotation_type);
+    const nodes = state.pending || g.nodesOf(a.vector);
+    if (type) {
+      const handle = g.nodeAt(g.handles(type.vector_type, nodes), p, tolerance * 1.5);
+      if (handle >= 0 || g.hits(type.vector_type, nodes, p, tolerance)) {
+        state.drag = { start: p, handle, from: nodes };
+        return;
+      }
+    }
+  }
+  if (state.tool?.vector_type === g.BOX && facts.may_annotate) {
+    state.drawing = [p, p];
+  }
+});
+
+viewer.addHandler("canvas-drag", (event) => {
+  const p = toImage(event.position);
+  if (state.drag) {
+    event.preventDefaultAction = true;
+    const a = state.selected === null ? undefined : annotations.get(state.selected);
+    const type = a && typesById.get(a.annotation_type);
+    if (!type) return;
+    const { start, handle, from } = state.drag;
+    state.pending =
+      handle >= 0
+        ? g.moveHandle(type.vector_type, from, handle, p)
+        : g.translate(from, p[0] - start[0], p[1] - start[1]);
+    draw();
+    return;
+  }
+  if (state.drawing && state.tool?.vector_type === g.BOX) {
+    event.preventDefaultAction = true;
+    state.drawing = [state.drawing[0], p];
+    draw();
+  }
+});
+
+viewer.addHandler("canvas-release", () => {
+  if (state.drag) {
+    state.drag = null;
+    if (state.pending) say("moved: Enter or V saves, Esc goes back");
+    return;
+  }
+  if (state.drawing && state.tool?.vector_type === g.BOX) {
+    const [a, b] = state.drawing;
+    const minimum = 3 * pixelsPerScreenPixel();
+    if (Math.abs(a[0] - b[0]) > minimum && Math.abs(a[1] - b[1]) > minimum) {
+      state.drawing = g.box(a, b);
+      finishDrawing();
+    } else {
+      state.drawing = null;
+    }
+  }
+});
+
+viewer.addHandler("canvas-click", (event) => {
+  if (!event.quick) return;
+  event.preventDefaultAction = true;
+  const p = toImage(event.position);
+  const type = state.tool;
+  if (type && facts.may_annotate && type.vector_type !== g.BOX) {
+    switch (type.vector_type) {
+      case g.POINT:
+        create(type, g.boxAround(p, type.default_width || 50, type.default_height || 50));
+        return;
+      case g.FIXED_BOX:
+        create(type, g.boxAround(p, type.default_width || 50, type.default_height || 50));
+        return;
+      case g.LINE:
+        state.drawing = [...(state.drawing || []), p];
+        if (state.drawing.length === 2) finishDrawing();
+        else draw();
+        return;
+      default:
+        state.drawing = [...(state.drawing || []), p];
+        if (type.node_count > 0 && state.drawing.length === type.node_count) finishDrawing();
+        else draw();
+        return;
+    }
+  }
+  if (state.pending) return;
+  const hit = annotationAt(p);
+  select(hit ? hit.id : null);
+});
+
+viewer.addHandler("canvas-double-click", (event) => {
+  event.preventDefaultAction = true;
+  // The double click's own clicks added the last node twice.
+  if (state.drawing && state.drawing.length > 1) {
+    const [a, b] = state.drawing.slice(-2);
+    if (Math.hypot(a[0] - b[0], a[1] - b[1]) < 3 * pixelsPerScreenPixel()) state.drawing.pop();
+  }
+  if (finishable()) finishDrawing();
+});
+
+// ---- the keys (EXACT's) ----
+
+document.addEventListener("keydown", (event) => {
+  const target = /** @type {HTMLElement} */ (event.target);
+  if (target.closest("input, textarea, select")) return;
+  const key = event.key;
+  const digit = /^Digit([1-9])$/.exec(event.code);
+  if (digit) {
+    const index = Number(digit[1]) - 1;
+    if (event.shiftKey) {
+      const type = globals[index];
+      const box = type && /** @type {HTMLInputElement|null} */ (globalBox.querySelector(`input[data-type="${type.id}"]`));
+      if (box && !box.disabled) {
+        box.checked = !box.checked;
+        toggleGlobal(type, box.checked);
+      }
+    } else if (drawable[index]) {
+      chooseTool(drawable[index]);
+    }
+    event.preventDefault();
+    return;
+  }
+  switch (key) {
+    case "Escape":
+      if (state.drawing) state.drawing = null;
+      else if (state.pending) state.pending = null;
+      else chooseTool(null);
+      draw();
+      break;
+    case "Enter":
+    case "v":
+    case "V":
+      if (state.drawing) {
+        if (finishable()) finishDrawing();
+      } else {
+        saveEdit();
+      }
+      break;
+    case "Delete":
+    case "Backspace":
+    case "x":
+    case "X":
+      if (facts.may_delete) deleteSelected();
+      break;
+    case "c":
+    case "C": {
+      // The next annotation on screen, in id order.
+      const ids = [...annotations.values()].filter((a) => a.vector && visible(a)).map((a) => a.id).sort((a, b) => a - b);
+      if (ids.length) select(ids.find((id) => state.selected === null || id > state.selected) ?? ids[0]);
+      break;
+    }
+    case "r":
+    case "R":
+      select(null);
+      break;
+    case "y":
+    case "Y":
+      state.shown = !state.shown;
+      draw();
+      break;
+    case "q":
+    case "Q":
+      if (facts.previous) location.assign(`/annotations/${facts.previous}/`);
+      break;
+    case "e":
+    case "E":
+      if (facts.next) location.assign(`/annotations/${facts.next}/`);
+      break;
+    default:
+      return;
+  }
+  event.preventDefault();
+});
+
+// ---- the access log and preloading ----
+
+/** @param {number} action  1 opened, 2 closed */
+function logAccess(action) {
+  return api("POST", "/annotations/log_image_actions/", { body: { image: image.id, action } }).catch(() => undefined);
+}
+
+/** The next and previous images' descriptors and first tiles, so Q and E show at once. */
+function preload() {
+  for (const id of [facts.next, facts.previous]) {
+    if (!id) continue;
+    fetch(`/images/image/${id}/0/0/tile/`, { credentials: "same-origin" }).catch(() => undefined);
+    const link = document.createElement("link");
+    link.rel = "prefetch";
+    link.href = `/annotations/${id}/`;
+    document.head.append(link);
+  }
+}
+
+buildTypes();
+logAccess(1);
+viewer.addHandler("tile-loaded", () => {
+  if (!root.dataset.tiles) {
+    root.dataset.tiles = "loaded";
+    preload();
+  }
+});
+window.addEventListener("pagehide", () => {
+  fetch("/api/v1/annotations/log_image_actions/", {
+    method: "POST",
+    keepalive: true,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") || "" },
+    body: JSON.stringify({ image: image.id, action: 2 }),
+  }).catch(() => undefined);
+});
