@@ -1,13 +1,15 @@
 #!/bin/sh
 # Installs what building and testing Exact needs and is missing, on Debian or Ubuntu.
 #   scripts/setup.sh run    what `make run` needs: a C toolchain, pkg-config, OpenSlide, libclang
-#   scripts/setup.sh test   that, plus PostgreSQL (pg_virtualenv) and python3 for the tests
+#   scripts/setup.sh test   that, plus PostgreSQL (pg_virtualenv), python3 and Debian's Chromium
+#                           for the tests (the browser tests drive it with the Python playwright
+#                           package, which the test installs into a venv; no browser download)
 # apt-get runs only when something is missing, as root or through sudo.
 set -eu
 
 need="build-essential pkg-config libopenslide-dev libclang-dev"
 if [ "${1:-run}" = test ]; then
-    need="$need postgresql postgresql-common python3 python3-venv"
+    need="$need postgresql postgresql-common python3 python3-venv chromium"
 fi
 
 missing=""

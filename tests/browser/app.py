@@ -1,0 +1,357 @@
+"""The web app in a real browser: Debian's Chromium, headless, driven by Playwright, against a
+real `exact serve` on a fresh SQLite store (started by api/tests/browser.rs).
+
+    python app.py BASE_URL SLIDE.svs PICTURE.png SCREENSHOT_DIR
+
+Every page of every step is watched: a console error, a failed request, an answer of 500 or
+more, or an uncaught exception fails the run. A screenshot of the page is kept in
+SCREENSHOT_DIR when a step fails. The last line is `N passed, 0 failed`.
+"""
+
+import base64
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright, expect
+
+BASE, SLIDE, PICTURE, SHOTS = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class Watched:
+    """A page whose console errors, failed requests and uncaught exceptions are collected."""
+
+    def __init__(self, context, name):
+        self.name = name
+        self.page = context.new_page()
+        self.problems = []
+        # Requests the test itself ends by leaving a page are not failures of the app.
+        self.leaving = False
+        # Refusals a step provokes on purpose: (method, path, status).
+        self.expected = set()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda e: self.problems.append(f"uncaught: {e}"))
+        self.page.on("requestfailed", self._failed)
+        self.page.on("response", self._response)
+
+    def _console(self, message):
+        # Chromium logs every answer of 400 or more as a console error; answers are judged
+        # by the response handler, which knows the refusals a step expects.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.problems.append(f"console error: {message.text}")
+
+    def _failed(self, request):
+        failure = request.failure or ""
+        if "ERR_ABORTED" in failure and (self.leaving or request.resource_type in ("image", "fetch")):
+            return
+        self.problems.append(f"request failed: {request.method} {request.url} ({failure})")
+
+    def _response(self, response):
+        if response.status < 400:
+            return
+        path = response.url.removeprefix(BASE).split("?")[0]
+        if (response.request.method, path, response.status) not in self.expected:
+            self.problems.append(f"{response.status} from {response.request.method} {response.url}")
+
+    def goto(self, path):
+        self.leaving = True
+        self.page.goto(BASE + path)
+        self.leaving = False
+
+    def check(self):
+        assert not self.problems, f"{self.name}: " + "; ".join(self.problems)
+
+
+def login(context, username, password, name):
+    page = Watched(context, name)
+    page.goto("/")
+    assert "/accounts/login/" in page.page.url, page.page.url
+    page.page.fill("input[name=username]", username)
+    page.page.fill("input[name=password]", password)
+    page.page.click("button[type=submit]")
+    page.page.wait_for_url(BASE + "/")
+    return page
+
+
+def rest(page, method, path, body=None):
+    """The REST API through the page's own session, as the page's scripts call it."""
+    token = page.page.get_attribute('meta[name="csrf-token"]', "content")
+    options = {"headers": {"X-CSRFToken": token, "Accept": "application/json"}}
+    if body is not None:
+        options["data"] = body
+    answer = page.page.request.fetch(BASE + "/api/v1" + path, method=method, **options)
+    text = answer.text()
+    return answer.status, (json.loads(text) if text else None)
+
+
+def drop_files(page, selector, files):
+    """Drops files on an element as a person dragging them from their desktop does."""
+    payload = [
+        {"name": name, "data": base64.b64encode(data).decode(), "type": kind}
+        for name, data, kind in files
+    ]
+    page.page.evaluate(
+        """([selector, files]) => {
+            const transfer = new DataTransfer();
+            for (const f of files) {
+                const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], f.name, { type: f.type }));
+            }
+            const target = document.querySelector(selector);
+            target.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+            target.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        }""",
+        [selector, payload],
+    )
+
+
+def osd_box(page):
+    return page.page.locator("#osd").bounding_box()
+
+
+def main():
+    passed, failed = 0, 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        admin_context = browser.new_context(viewport={"width": 1280, "height": 800})
+        watched = []
+        state = {}
+
+        def step(name, run):
+            nonlocal passed, failed
+            try:
+                run()
+                for page in watched:
+                    page.check()
+                passed += 1
+                print(f"ok: {name}", flush=True)
+            except Exception:
+                failed += 1
+                print(f"FAILED: {name}\n{traceback.format_exc()}", flush=True)
+                for page in watched:
+                    shot = SHOTS / f"{name.replace(' ', '_')}-{page.name}.png"
+                    try:
+                        page.page.screenshot(path=str(shot))
+                        print(f"  screenshot: {shot}")
+                    except Exception:
+                        pass
+                    page.problems.clear()
+
+        def log_in_as_exact():
+            page = login(admin_context, "exact", "exact", "admin")
+            watched.append(page)
+            state["admin"] = page
+            expect(page.page.locator(".who")).to_have_text("exact")
+
+        def make_team_user_set_and_types():
+            page = state["admin"]
+            status, team = rest(page, "POST", "/users/teams/", {"name": "Pathology"})
+            assert status == 201, team
+            status, user = rest(page, "POST", "/users/users/", {"username": "bea", "password": "bea-password"})
+            assert status == 201, user
+            status, member = rest(page, "POST", "/users/team_membership/", {"team": team["id"], "user": user["id"]})
+            assert status == 201, member
+            status, image_set = rest(page, "POST", "/images/image_sets/", {"name": "Biopsies <b>&amp;</b>", "team": team["id"]})
+            assert status == 201, image_set
+            status, product = rest(page, "POST", "/administration/products/", {"name": "Cells", "team": team["id"], "imagesets": [image_set["id"]]})
+            assert status == 201, product
+            types = {}
+            for name, vector_type, colour in [("mitosis", 1, "#CC4444"), ("nucleus", 2, "#22AA44"), ("tumour region", 5, "#3355DD")]:
+                status, made = rest(page, "POST", "/annotations/annotation_types/", {"name": name, "product": product["id"], "vector_type": vector_type, "color_code": colour})
+                assert status == 201, made
+                types[name] = made["id"]
+            state.update(team=team["id"], set=image_set["id"], types=types)
+            # The set is on the home page, its name shown as text, never as markup.
+            page.goto("/")
+            expect(page.page.locator("#sets .card strong")).to_have_text("Biopsies <b>&amp;</b>")
+
+        def upload_by_drag_and_drop():
+            page = state["admin"]
+            page.goto(f"/images/imageset/{state['set']}/")
+            page.expected.add(("POST", "/api/v1/images/images/", 422))
+            drop_files(
+                page,
+                "#drop",
+                [
+                    ("biopsy.svs", SLIDE.read_bytes(), "image/tiff"),
+                    ("notes.txt", b"these are notes, not an image", "text/plain"),
+                    ("cells.png", PICTURE.read_bytes(), "image/png"),
+                ],
+            )
+            rows = page.page.locator("#progress li")
+            expect(rows).to_have_count(3)
+            expect(page.page.locator("#progress li.done")).to_have_count(2, timeout=60_000)
+            refused = page.page.locator("#progress li.failed")
+            expect(refused).to_have_count(1)
+            expect(refused.locator(".name")).to_have_text("notes.txt")
+            expect(refused.locator(".note")).to_contain_text("notes.txt: unsupported")
+            status, images = rest(page, "GET", f"/images/images/?image_set={state['set']}")
+            names = sorted(i["name"] for i in images["results"])
+            assert names == ["biopsy.svs", "cells.png"], names
+            state["images"] = {i["name"]: i["id"] for i in images["results"]}
+            expect(page.page.locator("#images .thumb")).to_have_count(2)
+            page.expected.clear()
+
+        def draw_a_box_and_a_polygon():
+            page = state["admin"]
+            slide = state["images"]["biopsy.svs"]
+            page.goto(f"/annotations/{slide}/")
+            expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
+            page.page.wait_for_timeout(800)
+            box = osd_box(page)
+            page.page.keyboard.press("1")
+            x, y = box["x"] + 300, box["y"] + 250
+            page.page.mouse.move(x, y)
+            page.page.mouse.down()
+            page.page.mouse.move(x + 60, y + 40, steps=4)
+            page.page.mouse.move(x + 150, y + 100, steps=4)
+            page.page.mouse.up()
+            expect(page.page.locator("#status")).to_contain_text("saved #", timeout=10_000)
+            page.page.keyboard.press("3")
+            for dx, dy in [(500, 300), (600, 320), (560, 420)]:
+                page.page.mouse.click(box["x"] + dx, box["y"] + dy)
+                page.page.wait_for_timeout(300)
+            page.page.keyboard.press("Enter")
+            expect(page.page.locator("#count")).to_have_text("(2 loaded)", timeout=10_000)
+            status, found = rest(page, "GET", f"/annotations/annotations/?image={slide}")
+            by_type = {a["annotation_type"]: a for a in found["results"]}
+            drawn_box = by_type[state["types"]["mitosis"]]["vector"]
+            width, height = drawn_box["x2"] - drawn_box["x1"], drawn_box["y2"] - drawn_box["y1"]
+            assert abs(width / height - 1.5) < 0.05, drawn_box
+            polygon = by_type[state["types"]["tumour region"]]["vector"]
+            assert sorted(polygon) == ["x1", "x2", "x3", "y1", "y2", "y3"], polygon
+            state["box"] = by_type[state["types"]["mitosis"]]
+            # After a reload the box is where it was drawn: a click inside it selects it.
+            page.goto(f"/annotations/{slide}/")
+            expect(page.page.locator("#count")).to_have_text("(2 loaded)", timeout=30_000)
+            page.page.wait_for_timeout(800)
+            page.page.mouse.click(x + 75, y + 50)
+            expect(page.page.locator("#viewer")).to_have_attribute("data-selected", str(state["box"]["id"]))
+
+        def move_and_delete_with_the_keys():
+            page = state["admin"]
+            box = osd_box(page)
+            x, y = box["x"] + 300, box["y"] + 250
+            before = state["box"]["vector"]
+            page.page.mouse.move(x + 75, y + 50)
+            page.page.mouse.down()
+            page.page.mouse.move(x + 95, y + 60, steps=3)
+            page.page.mouse.move(x + 115, y + 70, steps=3)
+            page.page.mouse.up()
+            page.page.keyboard.press("Enter")
+            expect(page.page.locator("#status")).to_have_text(f"saved #{state['box']['id']}", timeout=10_000)
+            status, moved = rest(page, "GET", f"/annotations/annotations/{state['box']['id']}/")
+            dx, dy = moved["vector"]["x1"] - before["x1"], moved["vector"]["y1"] - before["y1"]
+            assert dx > 0 and dy > 0 and abs(dx / dy - 2.0) < 0.2, (before, moved["vector"])
+            assert moved["vector"]["x2"] - moved["vector"]["x1"] == before["x2"] - before["x1"]
+            assert moved["version"] == state["box"]["version"] + 1, moved
+            page.page.keyboard.press("x")
+            expect(page.page.locator("#status")).to_have_text(f"deleted #{state['box']['id']}", timeout=10_000)
+            status, gone = rest(page, "GET", f"/annotations/annotations/{state['box']['id']}/")
+            assert gone["deleted"] is True, gone
+
+        def a_stale_edit_is_not_saved():
+            page = state["admin"]
+            slide = state["images"]["biopsy.svs"]
+            status, found = rest(page, "GET", f"/annotations/annotations/?image={slide}&deleted=false")
+            polygon = found["results"][0]
+            page.page.fill("#filter", f"@id:{polygon['id']}")
+            page.page.locator("#list button").first.click()
+            expect(page.page.locator("#viewer")).to_have_attribute("data-selected", str(polygon["id"]))
+            page.page.wait_for_timeout(700)
+            centre = osd_box(page)
+            cx, cy = centre["x"] + centre["width"] / 2, centre["y"] + centre["height"] / 2
+            page.page.mouse.move(cx, cy)
+            page.page.mouse.down()
+            page.page.mouse.move(cx + 20, cy + 20, steps=3)
+            page.page.mouse.up()
+            expect(page.page.locator("#status")).to_contain_text("Enter or V saves")
+            # Someone else changes it while this edit is not saved yet.
+            status, _ = rest(page, "PATCH", f"/annotations/annotations/{polygon['id']}/", {"description": "changed elsewhere"})
+            assert status == 200
+            page.expected.add(("PATCH", f"/api/v1/annotations/annotations/{polygon['id']}/", 412))
+            page.page.keyboard.press("v")
+            expect(page.page.locator("#status")).to_contain_text("was changed by user", timeout=10_000)
+            status, now = rest(page, "GET", f"/annotations/annotations/{polygon['id']}/")
+            assert now["vector"] == polygon["vector"], "the stale edit was not written"
+            expect(page.page.locator("#details")).to_contain_text("changed elsewhere")
+            page.expected.clear()
+            page.page.fill("#filter", "")
+
+        def q_and_e_move_between_images():
+            page = state["admin"]
+            slide, picture = state["images"]["biopsy.svs"], state["images"]["cells.png"]
+            page.goto(f"/annotations/{slide}/")
+            expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
+            page.leaving = True
+            page.page.keyboard.press("e")
+            page.page.wait_for_url(f"{BASE}/annotations/{picture}/")
+            expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
+            page.page.keyboard.press("q")
+            page.page.wait_for_url(f"{BASE}/annotations/{slide}/")
+            expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
+            page.leaving = False
+
+        def another_user_sees_them():
+            context = browser.new_context(viewport={"width": 1920, "height": 1080})
+            page = login(context, "bea", "bea-password", "bea")
+            watched.append(page)
+            slide = state["images"]["biopsy.svs"]
+            page.goto(f"/annotations/{slide}/")
+            expect(page.page.locator("#count")).to_have_text("(1 loaded)", timeout=30_000)
+            expect(page.page.locator("#list button")).to_have_count(1)
+
+        def the_set_page_counts_match_the_api():
+            page = state["admin"]
+            page.goto(f"/images/imageset/{state['set']}/")
+            for name, image in state["images"].items():
+                status, found = rest(page, "GET", f"/annotations/annotations/?image={image}&deleted=false&limit=1")
+                shown = page.page.locator(f'.thumb[data-image="{image}"] .count')
+                expect(shown).to_have_text(str(found["count"]))
+
+        def names_are_escaped_everywhere():
+            page = state["admin"]
+            hostile = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+            status, made = rest(page, "POST", "/images/image_sets/", {"name": hostile, "description": hostile, "team": state["team"]})
+            assert status == 201, made
+            for path in ["/", f"/images/imageset/{made['id']}/"]:
+                page.goto(path)
+                assert page.page.locator("img[src=x]").count() == 0, path
+                expect(page.page.locator("main")).to_contain_text("onerror=alert(1)")
+
+        def logging_out_ends_the_session():
+            page = state["admin"]
+            page.goto("/")
+            page.page.click("text=Log out")
+            page.page.wait_for_url(f"{BASE}/accounts/login/")
+            page.goto("/")
+            assert "/accounts/login/" in page.page.url
+
+        step("log in as exact", log_in_as_exact)
+        step("team, user, set and types", make_team_user_set_and_types)
+        step("upload by drag and drop", upload_by_drag_and_drop)
+        step("draw a box and a polygon", draw_a_box_and_a_polygon)
+        step("move and delete with the keys", move_and_delete_with_the_keys)
+        step("a stale edit is not saved", a_stale_edit_is_not_saved)
+        step("q and e move between images", q_and_e_move_between_images)
+        step("another user sees them", another_user_sees_them)
+        step("the set page counts match the api", the_set_page_counts_match_the_api)
+        step("names are escaped everywhere", names_are_escaped_everywhere)
+        step("logging out ends the session", logging_out_ends_the_session)
+        browser.close()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
