@@ -34,6 +34,11 @@ pub enum Command {
     /// Manage accounts: add one, set a password, deactivate one.
     #[command(subcommand)]
     User(UserCommand),
+    /// Fill an empty store with a demo team, image set, types and a generated slide.
+    Demo {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,7 +224,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tiles(args) => tiles(args).await,
         Command::User(command) => user(command).await,
+        Command::Demo { store } => demo(&store).await,
     }
+}
+
+async fn demo(args: &StoreArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.data_dir)?;
+    let url = args.url()?;
+    let store = args.open(true).await?;
+    let state = AppState::open(store, &url, crate::Config::new(args.data_dir.clone()))
+        .await
+        .with_context(|| format!("cannot open the read models at {}", describe(&url)))?;
+    state
+        .ensure_admin(std::env::var("EXACT_ADMIN_PASSWORD").ok())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the first account: {e}"))?;
+    let made = crate::demo::fill(&state, &args.data_dir).await?;
+    println!(
+        "demo ready: run `exact serve` on this store, log in as exact, and open \
+         /images/imageset/{}/ or the slide at /annotations/{}/",
+        made.image_set, made.image
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The password for `exact user add|passwd`: EXACT_PASSWORD, else the first line of standard

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cli;
 pub mod commands;
+mod demo;
 pub mod error;
 mod pages;
 pub mod rest;

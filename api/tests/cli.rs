@@ -16,6 +16,7 @@ exact_store::on_both_backends!(
     serve_answers_health_and_stops_on_sigterm,
     replay_rebuild_replays_the_log_into_the_read_models,
     user_commands_add_set_passwords_and_deactivate,
+    demo_fills_an_empty_store_and_refuses_a_full_one,
 );
 
 fn exact() -> Command {
@@ -432,5 +433,80 @@ async fn user_commands_add_set_passwords_and_deactivate(db: TestDb) {
             .unwrap()
             .unwrap()
             .is_active
+    );
+}
+
+async fn demo_fills_an_empty_store_and_refuses_a_full_one(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "demo".to_owned(),
+        "--data-dir".to_owned(),
+        dir.path().to_str().unwrap().to_owned(),
+    ];
+    if db.backend() == Backend::Postgres {
+        args.extend(["--database-url".to_owned(), db.url_string()]);
+    }
+    let demo = || {
+        let mut command = exact();
+        command.args(&args).env_remove("EXACT_ADMIN_PASSWORD");
+        async move { command.output().await.unwrap() }
+    };
+    let made = demo().await;
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(String::from_utf8_lossy(&made.stdout).contains("demo ready"));
+    let url = match db.backend() {
+        Backend::Sqlite => exact_store::StoreUrl::in_data_dir(dir.path()),
+        Backend::Postgres => db.url.clone(),
+    };
+    let read = exact_projections::ReadDb::connect(&url).await.unwrap();
+    let admin = read.user_by_username("exact").await.unwrap().unwrap();
+    let sets = read.readable_sets(admin.actor()).await.unwrap();
+    assert_eq!(sets.len(), 1);
+    let images = read.readable_images(admin.actor(), None).await.unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!((images[0].width, images[0].height), (8000, 6000));
+    let types = read.offered_types(sets[0].id).await.unwrap();
+    let kinds: Vec<i64> = types.iter().map(|t| t.vector_type).collect();
+    assert_eq!(kinds, [1, 2, 5, 4, 7]);
+    let counts = read.image_statistics(images[0].id, None).await.unwrap();
+    assert_eq!(counts.total, 4);
+    // The token the demo worked with is revoked.
+    let tokens = read.access_tokens(admin.id).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert!(tokens[0].revoked.is_some());
+    // The slide is stored in the data folder, and nothing is left in staging.
+    assert!(dir.path().join("images").read_dir().unwrap().count() > 0);
+    let staging = dir.path().join("uploads");
+    assert!(
+        !staging.exists()
+            || staging
+                .read_dir()
+                .unwrap()
+                .all(|e| !e.unwrap().path().ends_with("demo"))
+    );
+
+    let store = exact_store::open(&url, exact_store::OpenOptions::default())
+        .await
+        .unwrap();
+    let position = store.last_position().await.unwrap();
+    drop(store);
+    let again = demo().await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds data"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let store = exact_store::open(&url, exact_store::OpenOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_position().await.unwrap(),
+        position,
+        "a refused demo writes nothing"
     );
 }
