@@ -319,6 +319,36 @@ def main():
                 shown = page.page.locator(f'.thumb[data-image="{image}"] .count')
                 expect(shown).to_have_text(str(found["count"]))
 
+        def verify_with_j_and_k():
+            page = state["admin"]
+            slide = state["images"]["biopsy.svs"]
+            made = []
+            for i in range(2):
+                status, a = rest(page, "POST", "/annotations/annotations/", {
+                    "image": slide, "annotation_type": state["types"]["mitosis"],
+                    "vector": {"x1": 1000 + 300 * i, "y1": 1000, "x2": 1200 + 300 * i, "y2": 1150}})
+                assert status == 201, a
+                made.append(a["id"])
+            page.goto(f"/annotations/{slide}/verify/")
+            root = page.page.locator("#verify")
+            expect(root).to_have_attribute("data-ready", "true", timeout=20_000)
+            page.page.select_option("#type", str(state["types"]["mitosis"]))
+            expect(root).to_have_attribute("data-shown", str(made[0]), timeout=20_000)
+            page.page.keyboard.press("j")
+            expect(page.page.locator("#status")).to_have_text(f"#{made[0]} accepted")
+            expect(root).to_have_attribute("data-shown", str(made[1]), timeout=20_000)
+            page.page.keyboard.press("k")
+            expect(page.page.locator("#status")).to_have_text(f"#{made[1]} rejected")
+            expect(page.page.locator("#progress")).to_have_text("2 of 3 judged by you")
+            status, me = rest(page, "GET", "/auth/session/")
+            status, verdicts = rest(page, "GET", f"/annotations/verifications/?user={me['id']}")
+            judged = {v["annotation"]: v["verified"] for v in verdicts["results"]}
+            assert judged == {made[0]: True, made[1]: False}, judged
+            # Only those not judged yet: the polygon is left.
+            page.page.select_option("#type", "")
+            page.page.check("#unverified")
+            expect(page.page.locator("#caption")).to_contain_text("tumour region")
+
         def names_are_escaped_everywhere():
             page = state["admin"]
             hostile = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
@@ -346,6 +376,7 @@ def main():
         step("q and e move between images", q_and_e_move_between_images)
         step("another user sees them", another_user_sees_them)
         step("the set page counts match the api", the_set_page_counts_match_the_api)
+        step("verify with j and k", verify_with_j_and_k)
         step("names are escaped everywhere", names_are_escaped_everywhere)
         step("logging out ends the session", logging_out_ends_the_session)
         browser.close()

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/accounts/logout/", axum::routing::post(login::logout))
         .route("/images/imageset/{id}/", get(imageset::imageset_page))
         .route("/annotations/{image}/", get(viewer::viewer_page))
+        .route("/annotations/{image}/verify/", get(viewer::verify_page))
         .route("/static/{version}/{*path}", get(assets::asset))
 }
 

@@ -1,6 +1,7 @@
-//! EXACT's viewer, `/annotations/<image>/`: the page is a frame and the facts its script needs
-//! (the image, the types offered in its set, the images before and after it, what the user may
-//! do); the script (`web/static/viewer.js`) reads tiles and annotations through the API.
+//! EXACT's viewer, `/annotations/<image>/`, and its verification page: each page is a frame and
+//! the facts its script needs (the image, the types offered in its set, the images before and
+//! after it, what the user may do); the scripts (`web/static/viewer.js`, `verify.js`) read
+//! pixels, annotations and verdicts through the API.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -56,6 +57,7 @@ struct Facts {
     may_annotate: bool,
     may_edit: bool,
     may_delete: bool,
+    may_verify: bool,
 }
 
 #[derive(Serialize)]
@@ -72,10 +74,24 @@ pub async fn viewer_page(
     user: PageUser,
     Path(image): Path<i64>,
 ) -> Response {
-    match facts(&state, &user, image).await {
+    page(&state, &user, image, "viewer.html").await
+}
+
+/// EXACT's verification page, `/annotations/<image>/verify/`: one annotation at a time, cropped
+/// with context, accepted with J and rejected with K. It needs the same facts as the viewer.
+pub async fn verify_page(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(image): Path<i64>,
+) -> Response {
+    page(&state, &user, image, "verify.html").await
+}
+
+async fn page(state: &AppState, user: &PageUser, image: i64, template: &str) -> Response {
+    match facts(state, user, image).await {
         Ok(facts) => render(
             StatusCode::OK,
-            "viewer.html",
+            template,
             Context {
                 frame: user.frame(),
                 title: facts.image.name.clone(),
@@ -84,7 +100,7 @@ pub async fn viewer_page(
                 facts,
             },
         ),
-        Err(e) => error_page(Some(&user), &e),
+        Err(e) => error_page(Some(user), &e),
     }
 }
 
@@ -148,5 +164,6 @@ async fn facts(state: &AppState, user: &PageUser, id: i64) -> Result<Facts, ApiE
         may_annotate: permissions.contains(Permission::Annotate),
         may_edit: permissions.contains(Permission::EditAnnotation),
         may_delete: permissions.contains(Permission::DeleteAnnotation),
+        may_verify: permissions.contains(Permission::Verify),
     })
 }
