@@ -6,53 +6,14 @@
 //! python3 (with venv), a reachable package index or `/usr/bin/chromium` (scripts/setup.sh test
 //! installs it) this test fails; it never skips.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::served::{pictures, venv, Served};
 
 const PLAYWRIGHT: &str = "playwright==1.65.2";
-
-fn venv() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("playwright-1.65.2");
-    let python = dir.join("bin/python");
-    if dir.join("installed").exists() {
-        return python;
-    }
-    let status = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&dir)
-        .status()
-        .expect("python3 runs (scripts/setup.sh test installs it)");
-    assert!(
-        status.success(),
-        "python3 -m venv failed (python3-venv missing?)"
-    );
-    let status = Command::new(dir.join("bin/pip"))
-        .args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            PLAYWRIGHT,
-        ])
-        .status()
-        .expect("pip runs");
-    if !status.success() {
-        let _ = std::fs::remove_dir_all(&dir);
-        panic!("pip install {PLAYWRIGHT} failed: is the package index reachable?");
-    }
-    std::fs::write(dir.join("installed"), PLAYWRIGHT).unwrap();
-    python
-}
-
-/// Kills the server when the test ends, however it ends.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn the_web_app_works_in_chromium() {
@@ -60,46 +21,19 @@ fn the_web_app_works_in_chromium() {
         Path::new("/usr/bin/chromium").exists(),
         "Debian's chromium is missing: scripts/setup.sh test installs it"
     );
-    let python = venv();
+    let python = venv("playwright-1.65.2", &[PLAYWRIGHT]);
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
-    let png = files.path().join("cells.png");
-    image::RgbImage::from_fn(640, 480, |x, y| {
-        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
-    })
-    .save(&png)
-    .unwrap();
-    let svs = files.path().join("biopsy.svs");
-    exact_tiles::fixture::write_slide(&svs, &exact_tiles::fixture::SlideSpec::aperio(4000, 3000))
-        .unwrap();
+    let (png, svs) = pictures(files.path());
     // Kept where CI's workspace keeps its build, for a look after a failure.
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exact"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .env_remove("EXACT_DATABASE_URL")
-        .env_remove("EXACT_ADMIN_PASSWORD")
-        .env_remove("EXACT_PUBLIC_URL")
-        .env("EXACT_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("exact listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-
+    let server = Served::start(data.path());
     let output = Command::new(python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/app.py"))
-        .arg(&url)
+        .arg(&server.url)
         .arg(&svs)
         .arg(&png)
         .arg(&shots)

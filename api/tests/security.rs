@@ -12,7 +12,7 @@ use std::path::{Component, Path};
 use axum::http::{Method, StatusCode};
 use exact_store::testing::TestDb;
 use serde_json::{json, Value};
-use support::{image, multipart, png, project, Answer, TestApp, ADMIN};
+use support::{box_annotation, image, png, project, Answer, TestApp, ADMIN};
 
 exact_store::on_both_backends!(
     hostile_file_names_never_leave_the_data_folder,
@@ -92,25 +92,6 @@ fn assert_plain(relative: &Path) {
     }
 }
 
-async fn post_multipart(
-    app: &TestApp,
-    path: &str,
-    who: (&str, &str),
-    fields: &[(&str, &str)],
-    files: &[(&str, &str, &[u8])],
-) -> Answer {
-    let (content_type, body) = multipart(fields, files);
-    app.send(
-        Method::POST,
-        path,
-        Some(who),
-        Some(&content_type),
-        body,
-        &[],
-    )
-    .await
-}
-
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     use std::io::Write;
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -128,28 +109,22 @@ async fn hostile_file_names_never_leave_the_data_folder(db: TestDb) {
     let bob = ("bob", "pw-bob");
     let p = project(&app, bob, "Files", 1).await;
     let image_id = image(&app, bob, p.set, "first.png", 40, 30).await;
-    let annotation = app
-        .post(
-            "/api/v1/annotations/annotations/",
-            bob,
-            json!({"image": image_id, "annotation_type": p.annotation_type,
-                   "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}}),
-        )
-        .await;
-    let annotation = annotation.json["id"].as_i64().unwrap().to_string();
+    let annotation = box_annotation(&app, bob, image_id, p.annotation_type)
+        .await
+        .to_string();
     let outside = tempfile::tempdir().unwrap();
     let picture = png(20, 20);
 
     for (i, name) in hostile_names(outside.path()).iter().enumerate() {
         // Media files: kept under a safe name of their own, the client's name shown as given.
-        let attached = post_multipart(
-            &app,
-            "/api/v1/annotations/annotation_media_files/",
-            bob,
-            &[("annotation", &annotation)],
-            &[("file", name, format!("media {i}").as_bytes())],
-        )
-        .await;
+        let attached = app
+            .multipart(
+                "/api/v1/annotations/annotation_media_files/",
+                bob,
+                &[("annotation", &annotation)],
+                &[("file", name, format!("media {i}").as_bytes())],
+            )
+            .await;
         assert!(
             attached.status == StatusCode::CREATED || attached.status.is_client_error(),
             "{name:?}: {attached:?}"
@@ -167,14 +142,14 @@ async fn hostile_file_names_never_leave_the_data_folder(db: TestDb) {
         }
 
         // Images: a picture under a hostile name is stored under a safe one.
-        let uploaded = post_multipart(
-            &app,
-            "/api/v1/images/images/",
-            bob,
-            &[("image_set", &p.set.to_string())],
-            &[("file_path", name, &png(10 + i as u32, 10))],
-        )
-        .await;
+        let uploaded = app
+            .multipart(
+                "/api/v1/images/images/",
+                bob,
+                &[("image_set", &p.set.to_string())],
+                &[("file_path", name, &png(10 + i as u32, 10))],
+            )
+            .await;
         assert!(
             uploaded.status == StatusCode::CREATED || uploaded.status.is_client_error(),
             "{name:?}: {uploaded:?}"
@@ -187,14 +162,14 @@ async fn hostile_file_names_never_leave_the_data_folder(db: TestDb) {
         // The same name inside a zip archive, and as the archive's own name.
         if !name.is_empty() {
             let archive = zip_of(&[(name.as_str(), &picture)]);
-            let zipped = post_multipart(
-                &app,
-                "/api/v1/images/images/",
-                bob,
-                &[("image_set", &p.set.to_string())],
-                &[("file_path", &format!("{name}.zip"), &archive)],
-            )
-            .await;
+            let zipped = app
+                .multipart(
+                    "/api/v1/images/images/",
+                    bob,
+                    &[("image_set", &p.set.to_string())],
+                    &[("file_path", &format!("{name}.zip"), &archive)],
+                )
+                .await;
             assert!(
                 zipped.status == StatusCode::CREATED || zipped.status.is_client_error(),
                 "{name:?} in a zip: {zipped:?}"
@@ -205,14 +180,14 @@ async fn hostile_file_names_never_leave_the_data_folder(db: TestDb) {
     // Refused uploads write no event: a text file under each hostile name.
     let position = app.position().await;
     for name in hostile_names(outside.path()) {
-        let refused = post_multipart(
-            &app,
-            "/api/v1/images/images/",
-            bob,
-            &[("image_set", &p.set.to_string())],
-            &[("file_path", &name, b"not an image at all")],
-        )
-        .await;
+        let refused = app
+            .multipart(
+                "/api/v1/images/images/",
+                bob,
+                &[("image_set", &p.set.to_string())],
+                &[("file_path", &name, b"not an image at all")],
+            )
+            .await;
         assert!(refused.status.is_client_error(), "{name:?}: {refused:?}");
         assert!(refused.json["code"].is_string(), "{refused:?}");
     }
@@ -375,24 +350,9 @@ async fn multiple_delete_is_all_or_nothing(db: TestDb) {
     let bob_image = image(&app, bob, mine.set, "b.png", 100, 100).await;
     let theirs = project(&app, owner, "Owners", 1).await;
     let their_image = image(&app, owner, theirs.set, "o.png", 100, 100).await;
-    let make = |who, image, annotation_type| {
-        let app = &app;
-        async move {
-            let answer = app
-                .post(
-                    "/api/v1/annotations/annotations/",
-                    who,
-                    json!({"image": image, "annotation_type": annotation_type,
-                           "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}}),
-                )
-                .await;
-            assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
-            answer.json["id"].as_i64().unwrap()
-        }
-    };
-    let my_one = make(bob, bob_image, mine.annotation_type).await;
-    let my_two = make(bob, bob_image, mine.annotation_type).await;
-    let their_one = make(owner, their_image, theirs.annotation_type).await;
+    let my_one = box_annotation(&app, bob, bob_image, mine.annotation_type).await;
+    let my_two = box_annotation(&app, bob, bob_image, mine.annotation_type).await;
+    let their_one = box_annotation(&app, owner, their_image, theirs.annotation_type).await;
     assert!(their_one > my_one);
     // Their set is public: Bob may read it, not delete in it.
     app.patch(
@@ -888,30 +848,23 @@ async fn answers_carry_protective_headers(db: TestDb) {
     assert_eq!(tile.headers["x-content-type-options"], "nosniff");
 
     // An uploaded page is served as bytes to save, never as a page.
-    let annotation = app
-        .post(
-            "/api/v1/annotations/annotations/",
+    let annotation = box_annotation(&app, ADMIN, image_id, p.annotation_type).await;
+    let attached = app
+        .multipart(
+            "/api/v1/annotations/annotation_media_files/",
             ADMIN,
-            json!({"image": image_id, "annotation_type": p.annotation_type,
-                   "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}}),
+            &[("annotation", &annotation.to_string())],
+            &[
+                (
+                    "file",
+                    "page.html",
+                    b"<script>alert(document.cookie)</script>",
+                ),
+                ("file", "drawing.svg", b"<svg onload=\"alert(1)\"/>"),
+                ("file", "photo.png", &png(4, 4)),
+            ],
         )
         .await;
-    let attached = post_multipart(
-        &app,
-        "/api/v1/annotations/annotation_media_files/",
-        ADMIN,
-        &[("annotation", &annotation.json["id"].to_string())],
-        &[
-            (
-                "file",
-                "page.html",
-                b"<script>alert(document.cookie)</script>",
-            ),
-            ("file", "drawing.svg", b"<svg onload=\"alert(1)\"/>"),
-            ("file", "photo.png", &png(4, 4)),
-        ],
-    )
-    .await;
     assert_eq!(attached.status, StatusCode::CREATED, "{attached:?}");
     let types: Vec<String> = {
         let mut types = Vec::new();

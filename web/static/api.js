@@ -25,14 +25,14 @@ export class ApiError extends Error {
  * One request to the API; JSON in, JSON out.
  * @param {string} method
  * @param {string} path  under /api/v1, e.g. "/annotations/annotations/"
- * @param {{body?: unknown, headers?: Record<string, string>, signal?: AbortSignal}} [options]
+ * @param {{body?: unknown, headers?: Record<string, string>, signal?: AbortSignal, keepalive?: boolean}} [options]
  * @returns {Promise<{status: number, etag: string|null, json: any}>}
  */
 export async function api(method, path, options = {}) {
   /** @type {Record<string, string>} */
   const headers = { Accept: "application/json", ...(options.headers || {}) };
   /** @type {RequestInit} */
-  const init = { method, headers, credentials: "same-origin", signal: options.signal };
+  const init = { method, headers, credentials: "same-origin", signal: options.signal, keepalive: options.keepalive };
   if (method !== "GET" && method !== "HEAD") {
     headers["X-CSRFToken"] = csrfToken();
   }

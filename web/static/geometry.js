@@ -193,3 +193,30 @@ export function moveHandle(vectorType, nodes, index, p) {
 export function translate(nodes, dx, dy) {
   return nodes.map(([x, y]) => [x + dx, y + dy]);
 }
+
+/**
+ * Adds the outline of a shape to `context`'s current path, its nodes already in screen
+ * pixels: a box as a rectangle, a point as the ellipse in its box (or a dot at its centre),
+ * every other shape as lines through its nodes, closed for polygons.
+ * @param {CanvasRenderingContext2D} context
+ * @param {number} vectorType
+ * @param {Node[]} points
+ */
+export function trace(context, vectorType, points) {
+  if (points.length === 0) return;
+  if ((vectorType === BOX || vectorType === FIXED_BOX) && points.length === 2) {
+    const [[x1, y1], [x2, y2]] = points;
+    context.rect(x1, y1, x2 - x1, y2 - y1);
+  } else if (vectorType === POINT) {
+    if (points.length === 2) {
+      const [[x1, y1], [x2, y2]] = points;
+      context.ellipse((x1 + x2) / 2, (y1 + y2) / 2, Math.abs(x2 - x1) / 2, Math.abs(y2 - y1) / 2, 0, 0, 2 * Math.PI);
+    } else {
+      context.arc(points[0][0], points[0][1], 5, 0, 2 * Math.PI);
+    }
+  } else {
+    context.moveTo(points[0][0], points[0][1]);
+    for (const [x, y] of points.slice(1)) context.lineTo(x, y);
+    if (vectorType === POLYGON) context.closePath();
+  }
+}

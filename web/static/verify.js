@@ -95,19 +95,12 @@ function show() {
     outline.height = patch.clientHeight;
     const context = /** @type {CanvasRenderingContext2D} */ (outline.getContext("2d"));
     const type = types.get(a.annotation_type);
+    /** @type {g.Node[]} */
     const nodes = g.nodesOf(a.vector).map(([x, y]) => [(x - crop.x) * crop.scale * ratio, (y - crop.y) * crop.scale * ratio]);
     context.strokeStyle = type ? type.color_code : "#ff0";
     context.lineWidth = 2;
     context.beginPath();
-    if (type && (type.vector_type === g.BOX || type.vector_type === g.FIXED_BOX || type.vector_type === g.POINT) && nodes.length === 2) {
-      const [[x1, y1], [x2, y2]] = nodes;
-      if (type.vector_type === g.POINT) context.ellipse((x1 + x2) / 2, (y1 + y2) / 2, Math.abs(x2 - x1) / 2, Math.abs(y2 - y1) / 2, 0, 0, 2 * Math.PI);
-      else context.rect(x1, y1, x2 - x1, y2 - y1);
-    } else if (nodes.length) {
-      context.moveTo(nodes[0][0], nodes[0][1]);
-      for (const [x, y] of nodes.slice(1)) context.lineTo(x, y);
-      if (type && type.vector_type === g.POLYGON) context.closePath();
-    }
+    g.trace(context, type ? type.vector_type : g.POLYGON, nodes);
     context.stroke();
     root.dataset.shown = String(a.id);
   };

@@ -111,30 +111,16 @@ function visible(a) {
  * @param {number} vectorType
  * @param {g.Node[]} nodes
  * @param {string} colour
- * @param {{selected?: boolean, dashed?: boolean, closed?: boolean}} how
+ * @param {{selected?: boolean, dashed?: boolean}} how
  */
 function stroke(vectorType, nodes, colour, how) {
   if (nodes.length === 0) return;
-  const screen = nodes.map(toScreen);
   context.beginPath();
   context.strokeStyle = colour;
   context.lineWidth = how.selected ? 3 : 1.5;
   context.setLineDash(how.dashed ? [6, 4] : []);
-  if ((vectorType === g.BOX || vectorType === g.FIXED_BOX) && screen.length === 2) {
-    const [[x1, y1], [x2, y2]] = screen;
-    context.rect(x1, y1, x2 - x1, y2 - y1);
-  } else if (vectorType === g.POINT) {
-    if (screen.length === 2) {
-      const [[x1, y1], [x2, y2]] = screen;
-      context.ellipse((x1 + x2) / 2, (y1 + y2) / 2, Math.abs(x2 - x1) / 2, Math.abs(y2 - y1) / 2, 0, 0, 2 * Math.PI);
-    } else {
-      context.arc(screen[0][0], screen[0][1], 5, 0, 2 * Math.PI);
-    }
-  } else {
-    context.moveTo(screen[0][0], screen[0][1]);
-    for (const [x, y] of screen.slice(1)) context.lineTo(x, y);
-    if (how.closed) context.closePath();
-  }
+  // A shape being drawn is open until it is finished.
+  g.trace(context, how.dashed && !how.selected && vectorType === g.POLYGON ? g.MULTI_LINE : vectorType, nodes.map(toScreen));
   context.stroke();
   if (how.selected) {
     context.fillStyle = colour;
@@ -152,17 +138,15 @@ function draw() {
     if (!type || !a.vector || !visible(a)) continue;
     const selected = a.id === state.selected;
     const nodes = selected && state.pending ? state.pending : g.nodesOf(a.vector);
-    stroke(type.vector_type, nodes, type.color_code, {
+    // A polygon type that is not `closed` is drawn open, as EXACT does.
+    const shape = type.vector_type === g.POLYGON && !type.closed ? g.MULTI_LINE : type.vector_type;
+    stroke(shape, nodes, type.color_code, {
       selected,
       dashed: selected && state.pending !== null,
-      closed: type.vector_type === g.POLYGON,
     });
   }
   if (state.drawing && state.tool) {
-    stroke(state.tool.vector_type, state.drawing, state.tool.color_code, {
-      dashed: true,
-      closed: false,
-    });
+    stroke(state.tool.vector_type, state.drawing, state.tool.color_code, { dashed: true });
   }
 }
 
@@ -714,9 +698,15 @@ document.addEventListener("keydown", (event) => {
 
 // ---- the access log and preloading ----
 
-/** @param {number} action  1 opened, 2 closed */
+/**
+ * EXACT's access log: the viewer reports opening (1) and closing (2) an image; the second is
+ * sent as the page goes away, so it must outlive it (`keepalive`).
+ * @param {number} action
+ */
 function logAccess(action) {
-  return api("POST", "/annotations/log_image_actions/", { body: { image: image.id, action } }).catch(() => undefined);
+  return api("POST", "/annotations/log_image_actions/", { body: { image: image.id, action }, keepalive: true }).catch(
+    () => undefined,
+  );
 }
 
 /** The next and previous images' descriptors and first tiles, so Q and E show at once. */
@@ -739,12 +729,4 @@ viewer.addHandler("tile-loaded", () => {
     preload();
   }
 });
-window.addEventListener("pagehide", () => {
-  fetch("/api/v1/annotations/log_image_actions/", {
-    method: "POST",
-    keepalive: true,
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") || "" },
-    body: JSON.stringify({ image: image.id, action: 2 }),
-  }).catch(() => undefined);
-});
+window.addEventListener("pagehide", () => logAccess(2));

@@ -2,6 +2,8 @@
 //! called in-process with real HTTP requests, and the helpers the REST tests share.
 #![allow(dead_code)]
 
+pub mod served;
+
 use std::net::SocketAddr;
 
 use axum::body::Body;
@@ -156,9 +158,22 @@ impl TestApp {
         answer.json["id"].as_i64().unwrap()
     }
 
-    /// Posts files (field name, file name, bytes) and fields as multipart form data.
+    /// Posts files (field name, file name, bytes) and fields as multipart form data to the
+    /// image upload.
     pub async fn upload(
         &self,
+        who: (&str, &str),
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> Answer {
+        self.multipart("/api/v1/images/images/", who, fields, files)
+            .await
+    }
+
+    /// Posts files (field name, file name, bytes) and fields as multipart form data.
+    pub async fn multipart(
+        &self,
+        path: &str,
         who: (&str, &str),
         fields: &[(&str, &str)],
         files: &[(&str, &str, &[u8])],
@@ -166,7 +181,7 @@ impl TestApp {
         let (content_type, body) = multipart(fields, files);
         self.send(
             Method::POST,
-            "/api/v1/images/images/",
+            path,
             Some(who),
             Some(&content_type),
             body,
@@ -273,4 +288,23 @@ pub async fn image(app: &TestApp, who: (&str, &str), set: i64, name: &str, w: u3
         .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
     answer.json["results"][0]["id"].as_i64().unwrap()
+}
+
+/// Creates a small box of `annotation_type` on `image`; returns the annotation's id.
+pub async fn box_annotation(
+    app: &TestApp,
+    who: (&str, &str),
+    image: i64,
+    annotation_type: i64,
+) -> i64 {
+    let answer = app
+        .post(
+            "/api/v1/annotations/annotations/",
+            who,
+            json!({"image": image, "annotation_type": annotation_type,
+                   "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+    answer.json["id"].as_i64().unwrap()
 }

@@ -1,0 +1,89 @@
+//! The real `exact` binary on a free port, and Python clients in virtual environments: what the
+//! end-to-end tests (exact-sync, the browser) drive.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A virtual environment under the target folder named `name` with `packages` installed, made
+/// once; its python. Without python3 (with venv) or a reachable package index this fails.
+pub fn venv(name: &str, packages: &[&str]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let python = dir.join("bin/python");
+    let installed = dir.join("installed");
+    if installed.exists() {
+        return python;
+    }
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&dir)
+        .status()
+        .expect("python3 runs (scripts/setup.sh test installs it)");
+    assert!(
+        status.success(),
+        "python3 -m venv failed (python3-venv missing?)"
+    );
+    let status = Command::new(dir.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(packages)
+        .status()
+        .expect("pip runs");
+    if !status.success() {
+        let _ = std::fs::remove_dir_all(&dir);
+        panic!("pip install {packages:?} failed: is the package index reachable?");
+    }
+    std::fs::write(installed, packages.join("\n")).unwrap();
+    python
+}
+
+/// `exact serve` on a fresh SQLite store in `data`, on a free port, with the default superuser
+/// `exact`/`exact`; killed when dropped, however the test ends.
+pub struct Served {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Served {
+    pub fn start(data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_exact"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .env_remove("EXACT_DATABASE_URL")
+            .env_remove("EXACT_ADMIN_PASSWORD")
+            .env_remove("EXACT_PUBLIC_URL")
+            .env("EXACT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("exact listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, url }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A 640 × 480 PNG (`cells.png`) and a 4000 × 3000 Aperio slide (`biopsy.svs`) in `dir`.
+pub fn pictures(dir: &Path) -> (PathBuf, PathBuf) {
+    let png = dir.join("cells.png");
+    image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    })
+    .save(&png)
+    .unwrap();
+    let svs = dir.join("biopsy.svs");
+    exact_tiles::fixture::write_slide(&svs, &exact_tiles::fixture::SlideSpec::aperio(4000, 3000))
+        .unwrap();
+    (png, svs)
+}
