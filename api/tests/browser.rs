@@ -31,8 +31,9 @@ fn the_web_app_works_in_chromium() {
     std::fs::create_dir_all(&shots).unwrap();
 
     let server = Served::start(data.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/app.py");
     let output = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/app.py"))
+        .arg(&script)
         .arg(&server.url)
         .arg(&svs)
         .arg(&png)
@@ -47,5 +48,12 @@ fn the_web_app_works_in_chromium() {
         "the browser run failed (screenshots in {}):\n{stdout}\n{stderr}",
         shots.display()
     );
-    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    // Every step of the script ran and passed.
+    let script = std::fs::read_to_string(&script).unwrap();
+    let steps = script.matches("\n        step(\"").count();
+    assert!(steps > 10, "the script's steps were not found");
+    assert!(
+        stdout.contains(&format!("\n{steps} passed, 0 failed")),
+        "{stdout}"
+    );
 }

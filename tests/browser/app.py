@@ -10,6 +10,7 @@ SCREENSHOT_DIR when a step fails. The last line is `N passed, 0 failed`.
 
 import base64
 import json
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -306,6 +307,7 @@ def main():
             context = browser.new_context(viewport={"width": 1920, "height": 1080})
             page = login(context, "bea", "bea-password", "bea")
             watched.append(page)
+            state["bea"] = page
             slide = state["images"]["biopsy.svs"]
             page.goto(f"/annotations/{slide}/")
             expect(page.page.locator("#count")).to_have_text("(1 loaded)", timeout=30_000)
@@ -359,6 +361,63 @@ def main():
                 assert page.page.locator("img[src=x]").count() == 0, path
                 expect(page.page.locator("main")).to_contain_text("onerror=alert(1)")
 
+        def a_team_is_made_and_a_member_added_on_its_page():
+            page = state["admin"]
+            page.goto("/")
+            page.page.fill('#new-team input[name="name"]', "Histology")
+            page.page.click('#new-team button[type="submit"]')
+            page.page.wait_for_url(f"{BASE}/users/team/*/")
+            team = int(page.page.get_attribute("#team", "data-team"))
+            page.page.fill('#add input[name="username"]', "bea")
+            page.page.click('#add button[type="submit"]')
+            expect(page.page.locator("table.members tbody tr")).to_have_count(2)
+            status, members = rest(page, "GET", f"/users/team_membership/?team={team}")
+            assert status == 200 and len(members["results"]) == 2, members
+            # Someone who is not there is refused with the server's word, next to the form.
+            page.page.fill('#add input[name="username"]', "nobody-here")
+            page.page.click('#add button[type="submit"]')
+            expect(page.page.locator("#error")).to_contain_text("there is no user nobody-here")
+
+        def administration_adds_a_type_and_shows_a_refusal_at_its_field():
+            page = state["admin"]
+            page.goto("/administration/")
+            form = page.page.locator(".product").first.locator("form.new-type")
+            page.expected.add(("POST", "/api/v1/annotations/annotation_types/", 409))
+            form.locator('input[name="name"]').fill("mitosis")
+            form.locator('button[type="submit"]').click()
+            expect(form.locator("[data-error]")).to_contain_text("name")
+            expect(form.locator('input[name="name"]')).to_have_class(re.compile("invalid"))
+            page.expected.clear()
+            form.locator('input[name="name"]').fill("stroma")
+            form.locator('select[name="vector_type"]').select_option("5")
+            form.locator('button[type="submit"]').click()
+            expect(page.page.locator('.product').first.locator("form.type-form:not(.new-type)")).to_have_count(4)
+            status, types = rest(page, "GET", "/annotations/annotation_types/?name=stroma")
+            assert types["count"] == 1 and types["results"][0]["vector_type"] == 5, types
+
+        def settings_make_and_revoke_a_token_and_change_the_password():
+            page = state["bea"]
+            page.goto("/users/settings/")
+            page.page.fill('#new-token input[name="name"]', "my script")
+            page.page.click('#new-token button[type="submit"]')
+            expect(page.page.locator("#token-shown")).to_contain_text("exact_")
+            token = page.page.text_content("#token-shown").split(": ")[-1].strip()
+            check = lambda: page.page.request.get(BASE + "/api/v1/auth/session/", headers={"Authorization": f"Bearer {token}"}).status
+            assert check() == 200
+            page.page.click("#tokens button:text('Revoke')")
+            expect(page.page.locator("#tokens tbody tr td").nth(2)).not_to_have_text("–")
+            assert check() == 401
+            page.page.fill('input[name="current"]', "bea-password")
+            page.page.fill('input[name="new"]', "bea-new-password")
+            page.page.fill('input[name="repeated"]', "bea-new-password")
+            page.page.click("text=Change password")
+            expect(page.page.locator(".notice")).to_have_text("Your password is changed.")
+            # The session goes on; the old password is gone.
+            page.goto("/")
+            expect(page.page.locator(".who")).to_have_text("bea")
+            old = page.page.request.get(BASE + "/api/v1/auth/session/", headers={"Authorization": "Basic " + base64.b64encode(b"bea:bea-password").decode()})
+            assert old.status == 401, old.status
+
         def logging_out_ends_the_session():
             page = state["admin"]
             page.goto("/")
@@ -378,6 +437,9 @@ def main():
         step("the set page counts match the api", the_set_page_counts_match_the_api)
         step("verify with j and k", verify_with_j_and_k)
         step("names are escaped everywhere", names_are_escaped_everywhere)
+        step("a team is made and a member added on its page", a_team_is_made_and_a_member_added_on_its_page)
+        step("administration adds a type and shows a refusal at its field", administration_adds_a_type_and_shows_a_refusal_at_its_field)
+        step("settings make and revoke a token and change the password", settings_make_and_revoke_a_token_and_change_the_password)
         step("logging out ends the session", logging_out_ends_the_session)
         browser.close()
     print(f"{passed} passed, {failed} failed")

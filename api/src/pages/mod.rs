@@ -7,10 +7,13 @@
 //! and logout, through the same functions the API uses. Paths are EXACT's, so its users find
 //! their way at once: `/accounts/login/`, `/images/imageset/<id>/`, `/annotations/<id>/`.
 
+mod administration;
 mod assets;
 mod home;
 mod imageset;
 mod login;
+mod settings;
+mod team;
 mod viewer;
 
 use std::sync::OnceLock;
@@ -38,6 +41,13 @@ pub fn router() -> Router<AppState> {
         )
         .route("/accounts/logout/", axum::routing::post(login::logout))
         .route("/images/imageset/{id}/", get(imageset::imageset_page))
+        .route("/users/team/{id}/", get(team::team_page))
+        .route("/users/settings/", get(settings::settings_page))
+        .route("/administration/", get(administration::administration_page))
+        .route(
+            "/users/settings/password/",
+            axum::routing::post(settings::change_password),
+        )
         .route("/annotations/{image}/", get(viewer::viewer_page))
         .route("/annotations/{image}/verify/", get(viewer::verify_page))
         .route("/static/{version}/{*path}", get(assets::asset))

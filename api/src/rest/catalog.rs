@@ -432,7 +432,7 @@ async fn unsupported_team_change() -> ApiError {
 
 /// A membership's id: the team and the user in one number (`team * 2^32 + user`), since a
 /// membership is a pair and has no id of its own.
-fn membership_id(team: i64, user: i64) -> i64 {
+pub fn membership_id(team: i64, user: i64) -> i64 {
     (team << 32) | (user & 0xffff_ffff)
 }
 

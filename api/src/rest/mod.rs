@@ -19,7 +19,7 @@ mod screening;
 mod set_tags;
 mod versions;
 
-pub use catalog::random_secret;
+pub use catalog::{membership_id, random_secret};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
