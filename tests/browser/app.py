@@ -321,6 +321,43 @@ def main():
                 shown = page.page.locator(f'.thumb[data-image="{image}"] .count')
                 expect(shown).to_have_text(str(found["count"]))
 
+        def set_settings_filters_and_a_new_set():
+            page = state["admin"]
+            page.goto(f"/images/imageset/{state['set']}/")
+            page.page.click("#set-settings summary")
+            form = page.page.locator("#set-settings form")
+            form.locator('textarea[name="description"]').fill("Needle biopsies")
+            form.locator('input[name="tags"]').fill("liver, 2026")
+            form.locator('input[name="public"]').check()
+            form.locator('select[name="priority"]').select_option("1")
+            form.locator('button[type="submit"]').click()
+            page.page.wait_for_load_state("load")
+            expect(page.page.locator("main > p").first).to_have_text("Needle biopsies")
+            status, stored = rest(page, "GET", f"/images/image_sets/{state['set']}/")
+            assert stored["description"] == "Needle biopsies" and stored["public"] is True, stored
+            assert sorted(stored["tags"]) == ["2026", "liver"] and stored["priority"] == 1, stored
+            thumbs = page.page.locator("#images .thumb:visible")
+            page.page.select_option("#filter", "empty")
+            expect(thumbs).to_have_count(1)
+            expect(thumbs.locator(".name")).to_have_text("cells.png")
+            page.page.select_option("#filter", f"type:{state['types']['tumour region']}")
+            expect(thumbs).to_have_count(1)
+            expect(thumbs.locator(".name")).to_have_text("biopsy.svs")
+            page.page.select_option("#filter", "all")
+            expect(thumbs).to_have_count(2)
+            page.goto("/")
+            page.page.fill('#new-set input[name="name"]', "Second cohort")
+            page.page.click('#new-set button[type="submit"]')
+            expect(page.page.locator("#sets .card strong", has_text="Second cohort")).to_have_count(1)
+            # The search finds sets by their names and by the names of their images.
+            cards = page.page.locator("#sets .card:visible")
+            page.page.fill("#search", "cohort")
+            expect(cards).to_have_count(1)
+            page.page.fill("#search", "cells.png")
+            expect(cards.locator("strong")).to_have_text("Biopsies <b>&amp;</b>")
+            page.page.fill("#search", "")
+            expect(cards).to_have_count(2)
+
         def verify_with_j_and_k():
             page = state["admin"]
             slide = state["images"]["biopsy.svs"]
@@ -435,6 +472,7 @@ def main():
         step("q and e move between images", q_and_e_move_between_images)
         step("another user sees them", another_user_sees_them)
         step("the set page counts match the api", the_set_page_counts_match_the_api)
+        step("set settings, filters and a new set", set_settings_filters_and_a_new_set)
         step("verify with j and k", verify_with_j_and_k)
         step("names are escaped everywhere", names_are_escaped_everywhere)
         step("a team is made and a member added on its page", a_team_is_made_and_a_member_added_on_its_page)

@@ -1,6 +1,7 @@
 // Forms that write through the REST API: `<form data-api="METHOD /path/">` sends its fields
 // as JSON (checkboxes as booleans, number inputs and `data-kind="int"` selects as numbers,
-// `multiple` selects as lists of numbers; empty optional fields are left out) and reloads the
+// `multiple` selects as lists of numbers, `data-kind="list"` text as a comma-separated list;
+// an empty choice is null and other empty fields are left out) and reloads the
 // page when the server accepts; a refusal is shown in the form's `[data-error]`, next to the
 // field the server names. `<button data-api="DELETE /path/">` does the same for one call.
 import { api, ApiError } from "./api.js";
@@ -13,13 +14,17 @@ function fieldsOf(form) {
   /** @type {Record<string, unknown>} */
   const body = {};
   for (const element of Array.from(form.elements)) {
-    const field = /** @type {HTMLInputElement|HTMLSelectElement} */ (element);
+    const field = /** @type {HTMLInputElement|HTMLSelectElement|HTMLTextAreaElement} */ (element);
     if (!field.name || field.disabled) continue;
     if (field instanceof HTMLInputElement && field.type === "checkbox") {
       body[field.name] = field.checked;
+    } else if (field.dataset.kind === "list") {
+      body[field.name] = field.value.split(",").map((v) => v.trim()).filter(Boolean);
     } else if (field instanceof HTMLSelectElement && field.multiple) {
       body[field.name] = Array.from(field.selectedOptions).map((o) => Number(o.value));
     } else if (field.value === "") {
+      // An emptied choice (a set's main type) is sent as null; other empty fields are left out.
+      if (field instanceof HTMLSelectElement) body[field.name] = null;
       continue;
     } else if ((field instanceof HTMLInputElement && field.type === "number") || field.dataset.kind === "int") {
       body[field.name] = Number(field.value);

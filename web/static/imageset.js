@@ -111,3 +111,30 @@ drop?.addEventListener("drop", (e) => {
 input?.addEventListener("change", () => {
   if (input.files) uploadAll(input.files).then(() => (input.value = ""));
 });
+
+// EXACT's filters of the set page: verified, unverified, without annotations, computer-generated
+// (SERVER_GENERATED images), or with annotations of one type.
+const filter = /** @type {HTMLSelectElement|null} */ (document.getElementById("filter"));
+const shownCount = document.getElementById("shown-count");
+
+/** @param {HTMLElement} item @param {string} wanted */
+function passes(item, wanted) {
+  const total = Number(item.dataset.total || 0);
+  const unverified = Number(item.dataset.unverified || 0);
+  if (wanted === "verified") return total > 0 && unverified === 0;
+  if (wanted === "unverified") return unverified > 0;
+  if (wanted === "empty") return total === 0;
+  if (wanted === "generated") return item.dataset.imageType === "1";
+  if (wanted.startsWith("type:")) return (item.dataset.types || "").split(",").includes(wanted.slice(5));
+  return true;
+}
+
+filter?.addEventListener("change", () => {
+  let shown = 0;
+  for (const item of grid.querySelectorAll(".thumb")) {
+    const element = /** @type {HTMLElement} */ (item);
+    element.hidden = !passes(element, filter.value);
+    if (!element.hidden) shown += 1;
+  }
+  if (shownCount) shownCount.textContent = `${shown} image${shown === 1 ? "" : "s"}`;
+});

@@ -21,6 +21,15 @@ struct Image {
     height: i64,
     annotations: i64,
     unverified: i64,
+    /// The types it has live annotations of, for the filter by type.
+    types: Vec<i64>,
+    image_type: i64,
+}
+
+#[derive(Serialize)]
+struct Type {
+    id: i64,
+    name: String,
 }
 
 #[derive(Serialize)]
@@ -30,7 +39,16 @@ struct Set {
     description: String,
     location: String,
     team: Option<String>,
+    public: bool,
+    public_collaboration: bool,
+    image_lock: bool,
+    priority: i64,
+    collaboration_type: i64,
+    main_annotation_type: Option<i64>,
+    tags: String,
     may_upload: bool,
+    may_edit: bool,
+    may_delete: bool,
 }
 
 #[derive(Serialize)]
@@ -38,6 +56,7 @@ struct Context<'a> {
     frame: Frame<'a>,
     set: Set,
     images: Vec<Image>,
+    types: Vec<Type>,
 }
 
 pub async fn imageset_page(
@@ -46,13 +65,14 @@ pub async fn imageset_page(
     Path(id): Path<i64>,
 ) -> Response {
     match context(&state, &user, id).await {
-        Ok((set, images)) => render(
+        Ok((set, images, types)) => render(
             StatusCode::OK,
             "imageset.html",
             Context {
                 frame: user.frame(),
                 set,
                 images,
+                types,
             },
         ),
         Err(e) => error_page(Some(&user), &e),
@@ -63,13 +83,19 @@ async fn context(
     state: &AppState,
     user: &PageUser,
     id: i64,
-) -> Result<(Set, Vec<Image>), ApiError> {
+) -> Result<(Set, Vec<Image>, Vec<Type>), ApiError> {
     let caller = Caller::new(user.user.actor(), exact_store::Source::Ui);
     let (set, permissions) = state.commands.set_access(&caller, id).await?;
     let team = match set.team {
         Some(team) => state.read.team(team).await?.map(|t| t.name),
         None => None,
     };
+    let mut types_of: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for (image, annotation_type, total, _) in state.read.all_image_type_counts().await? {
+        if total > 0 {
+            types_of.entry(image).or_default().push(annotation_type);
+        }
+    }
     let mut images = Vec::new();
     for image in state.read.readable_images(caller.actor, Some(id)).await? {
         let counts = state.read.image_statistics(image.id, None).await?;
@@ -80,8 +106,21 @@ async fn context(
             height: image.height,
             annotations: counts.total,
             unverified: counts.unverified,
+            types: types_of.remove(&image.id).unwrap_or_default(),
+            image_type: image.image_type,
         });
     }
+    let types = state
+        .read
+        .offered_types(id)
+        .await?
+        .into_iter()
+        .map(|t| Type {
+            id: t.id,
+            name: t.name,
+        })
+        .collect();
+    let tags = state.read.set_tags(id).await?.join(", ");
     images.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     Ok((
         Set {
@@ -90,8 +129,18 @@ async fn context(
             description: set.description,
             location: set.location,
             team,
+            public: set.public,
+            public_collaboration: set.public_collaboration,
+            image_lock: set.image_lock,
+            priority: set.priority,
+            collaboration_type: set.collaboration_type,
+            main_annotation_type: set.main_annotation_type,
+            tags,
             may_upload: permissions.contains(Permission::AddImages),
+            may_edit: permissions.contains(Permission::EditSet),
+            may_delete: permissions.contains(Permission::DeleteSet),
         },
         images,
+        types,
     ))
 }
