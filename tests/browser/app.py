@@ -303,6 +303,30 @@ def main():
             expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
             page.leaving = False
 
+        def the_viewer_panel_scale_annotators_flags_and_adjustments():
+            page = state["admin"]
+            slide = state["images"]["biopsy.svs"]
+            page.goto(f"/annotations/{slide}/")
+            expect(page.page.locator("#count")).to_have_text("(1 loaded)", timeout=30_000)
+            expect(page.page.locator("#scale .scale-label")).to_contain_text("µm")
+            # Hiding the only annotator hides their shapes: a click finds nothing to select.
+            status, found = rest(page, "GET", f"/annotations/annotations/?image={slide}&deleted=false")
+            polygon = found["results"][0]
+            page.page.fill("#filter", f"@id:{polygon['id']}")
+            page.page.locator("#list button").first.click()
+            expect(page.page.locator("#viewer")).to_have_attribute("data-selected", str(polygon["id"]))
+            page.page.check("#concealed")
+            expect(page.page.locator("#status")).to_have_text(f"#{polygon['id']} concealed")
+            status, now = rest(page, "GET", f"/annotations/annotations/{polygon['id']}/")
+            assert now["concealed"] is True, now
+            page.page.fill("#filter", "")
+            expect(page.page.locator("#annotators label")).to_have_count(1)
+            expect(page.page.locator("#annotators label")).to_contain_text("exact (you)")
+            page.page.fill("#brightness", "150")
+            page.page.check("#invert")
+            style = page.page.get_attribute("#osd .openseadragon-canvas", "style") or ""
+            assert "brightness(150%)" in style and "invert(1)" in style, style
+
         def another_user_sees_them():
             context = browser.new_context(viewport={"width": 1920, "height": 1080})
             page = login(context, "bea", "bea-password", "bea")
@@ -470,6 +494,7 @@ def main():
         step("move and delete with the keys", move_and_delete_with_the_keys)
         step("a stale edit is not saved", a_stale_edit_is_not_saved)
         step("q and e move between images", q_and_e_move_between_images)
+        step("the viewer panel: scale, annotators, flags and adjustments", the_viewer_panel_scale_annotators_flags_and_adjustments)
         step("another user sees them", another_user_sees_them)
         step("the set page counts match the api", the_set_page_counts_match_the_api)
         step("set settings, filters and a new set", set_settings_filters_and_a_new_set)

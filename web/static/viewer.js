@@ -53,6 +53,8 @@ const state = {
   shown: true,
   /** @type {Set<number>} */
   hiddenTypes: new Set(),
+  /** Annotators whose annotations are hidden. @type {Set<number>} */
+  hiddenUsers: new Set(),
   filter: "",
 };
 
@@ -104,7 +106,7 @@ function resize() {
 
 /** @param {Annotation} a */
 function visible(a) {
-  return state.shown && !state.hiddenTypes.has(a.annotation_type) && matchesFilter(a);
+  return state.shown && !state.hiddenTypes.has(a.annotation_type) && !state.hiddenUsers.has(a.user) && matchesFilter(a);
 }
 
 /**
@@ -219,6 +221,43 @@ const filterInput = /** @type {HTMLInputElement} */ (document.getElementById("fi
 const selectedBox = /** @type {HTMLElement} */ (document.getElementById("selected"));
 const details = /** @type {HTMLElement} */ (document.getElementById("details"));
 
+const concealedBox = /** @type {HTMLInputElement} */ (document.getElementById("concealed"));
+const blurredBox = /** @type {HTMLInputElement} */ (document.getElementById("blurred"));
+const annotatorBox = /** @type {HTMLElement} */ (document.getElementById("annotators"));
+/** Usernames by id, asked for once each. @type {Map<number, string>} */
+const usernames = new Map();
+
+/** The annotators of what is loaded, each with a box to show or hide their annotations. */
+function refreshAnnotators() {
+  const ids = [...new Set([...annotations.values()].map((a) => a.user))].sort((a, b) => a - b);
+  const unknown = ids.filter((id) => !usernames.has(id));
+  if (unknown.length) {
+    for (const id of unknown) usernames.set(id, `user ${id}`);
+    api("GET", `/users/users/?id__in=${unknown.join(",")}&limit=${unknown.length}`)
+      .then((answer) => {
+        for (const u of answer.json.results) usernames.set(u.id, u.username);
+        refreshAnnotators();
+      })
+      .catch(() => undefined);
+  }
+  annotatorBox.replaceChildren(
+    ...ids.map((id) => {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.checked = !state.hiddenUsers.has(id);
+      box.dataset.user = String(id);
+      box.addEventListener("change", () => {
+        if (box.checked) state.hiddenUsers.delete(id);
+        else state.hiddenUsers.add(id);
+        draw();
+      });
+      label.append(box, ` ${usernames.get(id)}${id === facts.user ? " (you)" : ""}`);
+      return label;
+    }),
+  );
+}
+
 const VECTOR_NAMES = ["", "box", "point", "line", "multi-line", "polygon", "fixed-size box", "global"];
 
 function buildTypes() {
@@ -316,9 +355,15 @@ function refreshPanel() {
       return item;
     }),
   );
+  refreshAnnotators();
   const a = state.selected === null ? undefined : annotations.get(state.selected);
   selectedBox.hidden = !a;
   if (a) {
+    const type = typesById.get(a.annotation_type);
+    concealedBox.checked = a.concealed;
+    blurredBox.checked = a.blurred;
+    concealedBox.disabled = !facts.may_edit || !type?.enable_concealed;
+    blurredBox.disabled = !facts.may_edit || !type?.enable_blurred;
     const rows = [
       ["id", `#${a.id}`],
       ["type", typesById.get(a.annotation_type)?.name || String(a.annotation_type)],
@@ -720,6 +765,58 @@ function preload() {
     document.head.append(link);
   }
 }
+
+/** @param {"concealed"|"blurred"} flag @param {boolean} on */
+async function setFlag(flag, on) {
+  const a = state.selected === null ? undefined : annotations.get(state.selected);
+  if (!a) return;
+  try {
+    const answer = await api("PATCH", `/annotations/annotations/${a.id}/`, {
+      body: { [flag]: on },
+      headers: { "If-Match": `"${a.version}"` },
+    });
+    annotations.set(a.id, answer.json);
+    say(`#${a.id} ${on ? "" : "not "}${flag}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 412) return reloadAfterConflict(a.id);
+    say(`not saved: ${message(e)}`);
+  }
+  refreshPanel();
+}
+concealedBox.addEventListener("change", () => setFlag("concealed", concealedBox.checked));
+blurredBox.addEventListener("change", () => setFlag("blurred", blurredBox.checked));
+
+// Image adjustments: a CSS filter on the slide's canvas (the pixels on the server are untouched).
+const adjust = {
+  brightness: /** @type {HTMLInputElement} */ (document.getElementById("brightness")),
+  contrast: /** @type {HTMLInputElement} */ (document.getElementById("contrast")),
+  grey: /** @type {HTMLInputElement} */ (document.getElementById("grey")),
+  invert: /** @type {HTMLInputElement} */ (document.getElementById("invert")),
+};
+function applyAdjustments() {
+  const filter =
+    `brightness(${adjust.brightness.value}%) contrast(${adjust.contrast.value}%)` +
+    `${adjust.grey.checked ? " grayscale(1)" : ""}${adjust.invert.checked ? " invert(1)" : ""}`;
+  const drawn = /** @type {HTMLElement|null} */ (document.querySelector("#osd .openseadragon-canvas"));
+  if (drawn) drawn.style.filter = filter;
+}
+for (const input of Object.values(adjust)) input.addEventListener("input", applyAdjustments);
+
+// A scale bar from the slide's microns per pixel: a round length about 120 screen pixels long.
+const scale = /** @type {HTMLElement} */ (document.getElementById("scale"));
+function updateScale() {
+  if (!image.mpp) return;
+  const micronsPerScreenPixel = image.mpp * pixelsPerScreenPixel();
+  const target = micronsPerScreenPixel * 120;
+  const power = 10 ** Math.floor(Math.log10(target));
+  const length = [1, 2, 5, 10].map((m) => m * power).filter((l) => l <= target).pop() || power;
+  const bar = /** @type {HTMLElement} */ (scale.querySelector(".scale-bar"));
+  bar.style.width = `${Math.round(length / micronsPerScreenPixel)}px`;
+  /** @type {HTMLElement} */ (scale.querySelector(".scale-label")).textContent =
+    length >= 1000 ? `${length / 1000} mm` : `${length} µm`;
+  scale.hidden = false;
+}
+viewer.addHandler("update-viewport", updateScale);
 
 buildTypes();
 logAccess(1);
