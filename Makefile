@@ -4,12 +4,12 @@
 #   make bench   the store and read-model benchmarks on SQLite and PostgreSQL (BENCHMARKS.md)
 #   make bench-tiles  exact tiles against OpenSlide's Python tile server (BENCHMARKS.md)
 #   make bench-http   the REST API under wrk on SQLite and PostgreSQL (BENCHMARKS.md)
-#   make lint    rustfmt and clippy, as before every submission
+#   make lint    rustfmt, clippy and the browser modules' type check, as before every submission
 
 BIND ?= 127.0.0.1:8000
 DATA_DIR ?= ./exact-data
 
-.PHONY: run test bench bench-tiles bench-http lint setup-run setup-test
+.PHONY: run test bench bench-tiles bench-http lint setup-run setup-test setup-lint
 
 run: setup-run
 	cargo build --release --locked --bin exact
@@ -27,12 +27,16 @@ bench-tiles: setup-run
 bench-http: setup-test
 	scripts/bench-http.sh
 
-lint:
+lint: setup-lint
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cd web && npm ci --silent && ./node_modules/.bin/tsc -p .
 
 setup-run:
 	@scripts/setup.sh run
 
 setup-test:
 	@scripts/setup.sh test
+
+setup-lint:
+	@scripts/setup.sh lint

@@ -4,12 +4,19 @@
 #   scripts/setup.sh test   that, plus PostgreSQL (pg_virtualenv), python3 and Debian's Chromium
 #                           for the tests (the browser tests drive it with the Python playwright
 #                           package, which the test installs into a venv; no browser download)
+#   scripts/setup.sh lint   that of run, plus Node.js and npm for the type check of web/static
 # apt-get runs only when something is missing, as root or through sudo.
 set -eu
 
 need="build-essential pkg-config libopenslide-dev libclang-dev"
 if [ "${1:-run}" = test ]; then
     need="$need postgresql postgresql-common python3 python3-venv chromium"
+fi
+if [ "${1:-run}" = lint ]; then
+    # Any Node.js 18 or later runs TypeScript; one that is there already (nvm, NodeSource) will do.
+    if ! command -v npm >/dev/null 2>&1; then
+        need="$need nodejs npm"
+    fi
 fi
 
 missing=""

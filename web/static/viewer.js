@@ -154,7 +154,7 @@ function draw() {
 
 viewer.addHandler("update-viewport", draw);
 // OpenSeadragon's own keys (r rotates, ...) stay off the keys EXACT's users know.
-viewer.addHandler("canvas-key", (event) => {
+viewer.addHandler("canvas-key", (/** @type {any} */ event) => {
   if (/^[qercvxy1-9]$/i.test(event.originalEvent.key)) event.preventDefaultAction = true;
 });
 window.addEventListener("resize", resize);
@@ -209,7 +209,7 @@ viewer.addHandler("open", () => {
   root.dataset.ready = "true";
 });
 viewer.addHandler("animation-finish", loadViewport);
-viewer.addHandler("open-failed", (e) => say(`the slide cannot be shown: ${e.message}`));
+viewer.addHandler("open-failed", (/** @type {any} */ e) => say(`the slide cannot be shown: ${e.message}`));
 
 // ---- the side panel ----
 
@@ -567,7 +567,7 @@ async function finishDrawing() {
   draw();
 }
 
-viewer.addHandler("canvas-press", (event) => {
+viewer.addHandler("canvas-press", (/** @type {any} */ event) => {
   const p = toImage(event.position);
   const tolerance = 6 * pixelsPerScreenPixel();
   const a = state.selected === null ? undefined : annotations.get(state.selected);
@@ -587,7 +587,7 @@ viewer.addHandler("canvas-press", (event) => {
   }
 });
 
-viewer.addHandler("canvas-drag", (event) => {
+viewer.addHandler("canvas-drag", (/** @type {any} */ event) => {
   const p = toImage(event.position);
   if (state.drag) {
     event.preventDefaultAction = true;
@@ -627,7 +627,7 @@ viewer.addHandler("canvas-release", () => {
   }
 });
 
-viewer.addHandler("canvas-click", (event) => {
+viewer.addHandler("canvas-click", (/** @type {any} */ event) => {
   if (!event.quick) return;
   event.preventDefaultAction = true;
   const p = toImage(event.position);
@@ -657,7 +657,7 @@ viewer.addHandler("canvas-click", (event) => {
   select(hit ? hit.id : null);
 });
 
-viewer.addHandler("canvas-double-click", (event) => {
+viewer.addHandler("canvas-double-click", (/** @type {any} */ event) => {
   event.preventDefaultAction = true;
   // The double click's own clicks added the last node twice.
   if (state.drawing && state.drawing.length > 1) {
