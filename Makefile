@@ -4,12 +4,13 @@
 #   make bench   the store and read-model benchmarks on SQLite and PostgreSQL (BENCHMARKS.md)
 #   make bench-tiles  exact tiles against OpenSlide's Python tile server (BENCHMARKS.md)
 #   make bench-http   the REST API under wrk on SQLite and PostgreSQL (BENCHMARKS.md)
+#   make bench-web    the web app's speeds in Chromium: viewer open, Q/E, verification (BENCHMARKS.md)
 #   make lint    rustfmt, clippy and the browser modules' type check, as before every submission
 
 BIND ?= 127.0.0.1:8000
 DATA_DIR ?= ./exact-data
 
-.PHONY: run test bench bench-tiles bench-http lint setup-run setup-test setup-lint
+.PHONY: run test bench bench-tiles bench-http bench-web lint setup-run setup-test setup-lint
 
 run: setup-run
 	cargo build --release --locked --bin exact
@@ -26,6 +27,9 @@ bench-tiles: setup-run
 
 bench-http: setup-test
 	scripts/bench-http.sh
+
+bench-web: setup-test
+	scripts/bench-web.sh
 
 lint: setup-lint
 	cargo fmt --all --check

@@ -729,11 +729,11 @@ document.addEventListener("keydown", (event) => {
       break;
     case "q":
     case "Q":
-      if (facts.previous) location.assign(`/annotations/${facts.previous}/`);
+      if (facts.previous) location.assign(`/annotations/${facts.previous}/${location.search}`);
       break;
     case "e":
     case "E":
-      if (facts.next) location.assign(`/annotations/${facts.next}/`);
+      if (facts.next) location.assign(`/annotations/${facts.next}/${location.search}`);
       break;
     default:
       return;
@@ -754,8 +754,12 @@ function logAccess(action) {
   );
 }
 
-/** The next and previous images' descriptors and first tiles, so Q and E show at once. */
+/**
+ * The next and previous images' descriptors and pages, so Q and E show at once (`?preload=0`
+ * turns it off, for measuring what it saves).
+ */
 function preload() {
+  if (new URLSearchParams(location.search).get("preload") === "0") return;
   for (const id of [facts.next, facts.previous]) {
     if (!id) continue;
     fetch(`/images/image/${id}/0/0/tile/`, { credentials: "same-origin" }).catch(() => undefined);
