@@ -415,12 +415,37 @@ def main():
         def names_are_escaped_everywhere():
             page = state["admin"]
             hostile = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
-            status, made = rest(page, "POST", "/images/image_sets/", {"name": hostile, "description": hostile, "team": state["team"]})
+            short = '"><img src=x onerror=alert(3)>'
+            status, team = rest(page, "POST", "/users/teams/", {"name": short})
+            assert status == 201, team
+            status, made = rest(page, "POST", "/images/image_sets/", {"name": hostile, "description": hostile, "location": hostile, "team": team["id"]})
             assert status == 201, made
-            for path in ["/", f"/images/imageset/{made['id']}/"]:
+            status, product = rest(page, "POST", "/administration/products/", {"name": hostile, "description": hostile, "team": team["id"], "imagesets": [made["id"]]})
+            assert status == 201, product
+            status, kind = rest(page, "POST", "/annotations/annotation_types/", {"name": hostile, "product": product["id"], "vector_type": 1})
+            assert status == 201, kind
+            status, upload = page.page.request.post(BASE + "/api/v1/images/images/", multipart={
+                "image_set": str(made["id"]),
+                "file_path": {"name": "x.png", "mimeType": "image/png", "buffer": PICTURE.read_bytes()},
+            }, headers={"X-CSRFToken": page.page.get_attribute('meta[name="csrf-token"]', "content")}).status, None
+            assert status == 201, status
+            status, images = rest(page, "GET", f"/images/images/?image_set={made['id']}")
+            image = images["results"][0]["id"]
+            status, a = rest(page, "POST", "/annotations/annotations/", {"image": image, "annotation_type": kind["id"], "description": hostile,
+                                                                        "vector": {"x1": 10, "y1": 10, "x2": 60, "y2": 60}})
+            assert status == 201, a
+            for path in ["/", f"/users/team/{team['id']}/", f"/images/imageset/{made['id']}/", "/administration/",
+                         f"/annotations/{image}/", f"/annotations/{image}/verify/"]:
                 page.goto(path)
+                page.page.wait_for_load_state("load")
+                page.page.wait_for_timeout(500)
                 assert page.page.locator("img[src=x]").count() == 0, path
-                expect(page.page.locator("main")).to_contain_text("onerror=alert(1)")
+                assert page.page.locator("script:not([src])").count() == 0, path
+            # The names are there, as text.
+            page.goto(f"/annotations/{image}/")
+            expect(page.page.locator("#types")).to_contain_text("onerror=alert(1)")
+            page.page.locator("#list button").first.click()
+            expect(page.page.locator("#details")).to_contain_text("<script>alert(2)</script>")
 
         def a_team_is_made_and_a_member_added_on_its_page():
             page = state["admin"]
