@@ -319,6 +319,19 @@ def main():
             expect(page.page.locator("#status")).to_have_text(f"#{polygon['id']} concealed")
             status, now = rest(page, "GET", f"/annotations/annotations/{polygon['id']}/")
             assert now["concealed"] is True, now
+            # Shift+click adds a node, Alt+click on it takes it away again; Enter saves each.
+            page.page.wait_for_timeout(700)
+            centre = osd_box(page)
+            cx, cy = centre["x"] + centre["width"] / 2, centre["y"] + centre["height"] / 2
+            for modifier, count in [("Shift", 4), ("Alt", 3)]:
+                page.page.keyboard.down(modifier)
+                page.page.mouse.click(cx, cy)
+                page.page.keyboard.up(modifier)
+                expect(page.page.locator("#status")).to_contain_text("nodes changed")
+                page.page.keyboard.press("Enter")
+                expect(page.page.locator("#status")).to_have_text(f"saved #{polygon['id']}")
+                status, now = rest(page, "GET", f"/annotations/annotations/{polygon['id']}/")
+                assert len(now["vector"]) == 2 * count, (modifier, now["vector"])
             page.page.fill("#filter", "")
             expect(page.page.locator("#annotators label")).to_have_count(1)
             expect(page.page.locator("#annotators label")).to_contain_text("exact (you)")

@@ -220,3 +220,25 @@ export function trace(context, vectorType, points) {
     if (vectorType === POLYGON) context.closePath();
   }
 }
+
+/**
+ * The shape with `p` added as a node on its nearest edge (the closing edge too, for a closed
+ * shape).
+ * @param {Node[]} nodes
+ * @param {Node} p
+ * @param {boolean} closed
+ * @returns {Node[]}
+ */
+export function insertNode(nodes, p, closed) {
+  let best = 0;
+  let bestDistance = Infinity;
+  const edges = closed ? nodes.length : nodes.length - 1;
+  for (let i = 0; i < edges; i++) {
+    const d = distanceToSegment(p, nodes[i], nodes[(i + 1) % nodes.length]);
+    if (d < bestDistance) {
+      best = i;
+      bestDistance = d;
+    }
+  }
+  return [...nodes.slice(0, best + 1), p, ...nodes.slice(best + 1)];
+}

@@ -548,6 +548,32 @@ function annotationAt(p) {
   return best;
 }
 
+/**
+ * Shift+click adds a node to the selected line, multi-line or polygon on its nearest edge;
+ * Alt+click removes the node under the pointer, while enough are left. The change waits for
+ * Enter or V, as a move does. Returns whether the click was such an edit.
+ * @param {g.Node} p
+ * @param {MouseEvent} original
+ */
+function editNodes(p, original) {
+  const a = state.selected === null ? undefined : annotations.get(state.selected);
+  const type = a && typesById.get(a.annotation_type);
+  if (!a || !type || !facts.may_edit || !(original.shiftKey || original.altKey)) return false;
+  if (![g.MULTI_LINE, g.POLYGON].includes(type.vector_type)) return false;
+  const nodes = state.pending || g.nodesOf(a.vector);
+  const least = type.vector_type === g.POLYGON ? 3 : 2;
+  if (original.shiftKey) {
+    state.pending = g.insertNode(nodes, p, type.vector_type === g.POLYGON);
+  } else {
+    const index = g.nodeAt(nodes, p, 8 * pixelsPerScreenPixel());
+    if (index < 0 || nodes.length <= least) return true;
+    state.pending = nodes.filter((_, i) => i !== index);
+  }
+  say("nodes changed: Enter or V saves, Esc goes back");
+  draw();
+  return true;
+}
+
 /** Whether the nodes being drawn make a shape of the tool's kind. */
 function finishable() {
   const type = state.tool;
@@ -631,6 +657,7 @@ viewer.addHandler("canvas-click", (/** @type {any} */ event) => {
   if (!event.quick) return;
   event.preventDefaultAction = true;
   const p = toImage(event.position);
+  if (editNodes(p, event.originalEvent)) return;
   const type = state.tool;
   if (type && facts.may_annotate && type.vector_type !== g.BOX) {
     switch (type.vector_type) {
