@@ -23,8 +23,9 @@ api="$url/api/v1"
 
 # Two more slides in the demo set (image ids 2 and 3, after the demo's slide), and 200 boxes on
 # the first for the verification page.
+# (Different sizes: the same bytes twice would be refused as a duplicate.)
 for n in 2 3; do
-    target/release/exact-slide-fixture aperio 30000 20000 "$work/slide-$n.svs" >/dev/null
+    target/release/exact-slide-fixture aperio "${n}0000" 20000 "$work/slide-$n.svs" >/dev/null
     curl -sf -u exact:exact -F image_set=1 -F "file_path=@$work/slide-$n.svs" "$api/images/images/" >/dev/null
 done
 python3 - "$api" <<'PY'
