@@ -867,4 +867,11 @@ impl ReadDb {
                    ORDER BY position";
         fetch!(self, query_as, fetch_all, sql, image)
     }
+
+    /// The images `user` opened last, newest first, each once.
+    pub async fn recently_opened(&self, user: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+        let sql = "SELECT image FROM image_access_log WHERE user_id = $1 AND action = 1 \
+                   GROUP BY image ORDER BY MAX(position) DESC LIMIT $2";
+        fetch!(self, query_scalar, fetch_all, sql, user, limit)
+    }
 }

@@ -383,6 +383,9 @@ def main():
             page.page.select_option("#filter", "all")
             expect(thumbs).to_have_count(2)
             page.goto("/")
+            # The images opened lately, newest first.
+            expect(page.page.locator("#recent li").first).to_contain_text("biopsy.svs")
+            expect(page.page.locator("#recent li")).to_have_count(2)
             page.page.fill('#new-set input[name="name"]', "Second cohort")
             page.page.click('#new-set button[type="submit"]')
             expect(page.page.locator("#sets .card strong", has_text="Second cohort")).to_have_count(1)

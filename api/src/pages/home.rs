@@ -1,5 +1,5 @@
-//! `/`: the user's teams and the image sets they may read (highest priority first), with a
-//! search over set and image names.
+//! `/`: the user's teams, the image sets they may read (highest priority first) with a search
+//! over set and image names, and the images they opened last.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -29,28 +29,40 @@ struct Set {
 }
 
 #[derive(Serialize)]
+struct Recent {
+    id: i64,
+    name: String,
+    set: String,
+}
+
+#[derive(Serialize)]
 struct Context<'a> {
     frame: Frame<'a>,
     teams: Vec<Team>,
     sets: Vec<Set>,
+    recent: Vec<Recent>,
 }
 
 pub async fn home(State(state): State<AppState>, user: PageUser) -> Response {
     match context(&state, &user).await {
-        Ok((teams, sets)) => render(
+        Ok((teams, sets, recent)) => render(
             StatusCode::OK,
             "home.html",
             Context {
                 frame: user.frame(),
                 teams,
                 sets,
+                recent,
             },
         ),
         Err(e) => error_page(Some(&user), &e),
     }
 }
 
-async fn context(state: &AppState, user: &PageUser) -> Result<(Vec<Team>, Vec<Set>), ApiError> {
+async fn context(
+    state: &AppState,
+    user: &PageUser,
+) -> Result<(Vec<Team>, Vec<Set>, Vec<Recent>), ApiError> {
     let actor = user.user.actor();
     let teams: Vec<Team> = state
         .read
@@ -86,5 +98,21 @@ async fn context(state: &AppState, user: &PageUser) -> Result<(Vec<Team>, Vec<Se
         });
     }
     sets.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(&b.name)));
-    Ok((teams, sets))
+    // Opened images the user may still read, with their set's name.
+    let mut recent = Vec::new();
+    for id in state.read.recently_opened(user.user.id, 8).await? {
+        if let Some(image) = images.iter().find(|i| i.id == id) {
+            let set = sets
+                .iter()
+                .find(|s| s.id == image.image_set)
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            recent.push(Recent {
+                id,
+                name: image.name.clone(),
+                set,
+            });
+        }
+    }
+    Ok((teams, sets, recent))
 }
