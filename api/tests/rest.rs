@@ -945,6 +945,18 @@ async fn sessions_and_tokens_are_ways_in_too(db: TestDb) {
     )
     .await;
     assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    // The log says the change came through the web app.
+    let last = app
+        .state
+        .store
+        .read_page(app.position().await, 1)
+        .await
+        .unwrap();
+    let metadata: Value = serde_json::from_str(&last[0].metadata).unwrap();
+    assert_eq!(
+        (metadata["source"].as_str(), metadata["actor"].as_i64()),
+        (Some("ui"), Some(ann_id))
+    );
 
     // A personal access token: shown once, works as Bearer, listed without its secret.
     let created = app

@@ -185,17 +185,18 @@ impl FromRequestParts<AppState> for Authenticated {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_string());
-        let user = if let Some(token) = bearer_token(&parts.headers) {
-            state.token_user(token).await?
+        // The log says through which door a change came: a browser session is the web app.
+        let (user, source) = if let Some(token) = bearer_token(&parts.headers) {
+            (state.token_user(token).await?, Source::Api)
         } else if let Some((username, password)) = basic_credentials(&parts.headers)? {
-            state
+            let user = state
                 .login(&username, &password, address.as_deref())
-                .await?
+                .await?;
+            (user, Source::Api)
         } else {
-            session_user(parts, state).await?
+            (session_user(parts, state).await?, Source::Ui)
         };
-        let mut caller =
-            Caller::new(user.actor(), Source::Api).with_reason(reason(&parts.headers)?);
+        let mut caller = Caller::new(user.actor(), source).with_reason(reason(&parts.headers)?);
         caller.client_addr = address;
         Ok(Authenticated { user, caller })
     }
