@@ -294,12 +294,25 @@ def main():
             slide, picture = state["images"]["biopsy.svs"], state["images"]["cells.png"]
             page.goto(f"/annotations/{slide}/")
             expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
-            page.leaving = True
+            # With the neighbour's facts fetched ahead, E shows it in the same page.
+            expect(page.page.locator("#viewer")).to_have_attribute("data-ahead", re.compile(str(picture)), timeout=10_000)
+            page.page.evaluate("window.stayedInPage = true")
             page.page.keyboard.press("e")
             page.page.wait_for_url(f"{BASE}/annotations/{picture}/")
             expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
+            expect(page.page.locator("#crumb-image")).to_have_text("cells.png")
+            assert page.page.evaluate("window.stayedInPage") is True
+            expect(page.page.locator("#previous")).to_have_attribute("href", f"/annotations/{slide}/")
             page.page.keyboard.press("q")
             page.page.wait_for_url(f"{BASE}/annotations/{slide}/")
+            expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
+            expect(page.page.locator("#count")).to_have_text("(1 loaded)", timeout=10_000)
+            # A page of its own, fetched whole, when the facts are not there yet.
+            page.leaving = True
+            page.goto(f"/annotations/{picture}/?preload=0")
+            expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
+            page.page.keyboard.press("q")
+            page.page.wait_for_url(f"{BASE}/annotations/{slide}/?preload=0")
             expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
             page.leaving = False
 

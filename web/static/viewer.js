@@ -24,8 +24,9 @@ import * as g from "./geometry.js";
 
 const root = /** @type {HTMLElement} */ (document.getElementById("viewer"));
 /** @type {Facts} */
-const facts = JSON.parse(root.dataset.facts || "{}");
-const image = facts.image;
+let facts = JSON.parse(root.dataset.facts || "{}");
+/** The image on screen: Q and E change it without leaving the page. */
+let image = facts.image;
 const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById("shapes"));
 const context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
 const status = /** @type {HTMLElement} */ (document.getElementById("status"));
@@ -756,11 +757,11 @@ document.addEventListener("keydown", (event) => {
       break;
     case "q":
     case "Q":
-      if (facts.previous) location.assign(`/annotations/${facts.previous}/${location.search}`);
+      if (facts.previous) goTo(facts.previous);
       break;
     case "e":
     case "E":
-      if (facts.next) location.assign(`/annotations/${facts.next}/${location.search}`);
+      if (facts.next) goTo(facts.next);
       break;
     default:
       return;
@@ -781,21 +782,84 @@ function logAccess(action) {
   );
 }
 
+/** The facts of neighbouring images, fetched ahead: Q and E then need no new page. */
+/** @type {Map<number, Facts>} */
+const ahead = new Map();
+
 /**
- * The next and previous images' descriptors and pages, so Q and E show at once (`?preload=0`
+ * The next and previous images' facts and descriptors, so Q and E show at once (`?preload=0`
  * turns it off, for measuring what it saves).
  */
 function preload() {
   if (new URLSearchParams(location.search).get("preload") === "0") return;
   for (const id of [facts.next, facts.previous]) {
-    if (!id) continue;
+    if (!id || ahead.has(id)) continue;
     fetch(`/images/image/${id}/0/0/tile/`, { credentials: "same-origin" }).catch(() => undefined);
-    const link = document.createElement("link");
-    link.rel = "prefetch";
-    link.href = `/annotations/${id}/`;
-    document.head.append(link);
+    fetch(`/annotations/${id}/`, { credentials: "same-origin" })
+      .then((response) => (response.ok ? response.text() : Promise.reject(new Error(String(response.status)))))
+      .then((html) => {
+        const page = new DOMParser().parseFromString(html, "text/html");
+        const data = /** @type {HTMLElement|null} */ (page.getElementById("viewer"))?.dataset.facts;
+        if (data) {
+          ahead.set(id, JSON.parse(data));
+          root.dataset.ahead = [...ahead.keys()].join(",");
+        }
+      })
+      .catch(() => undefined);
   }
 }
+
+/**
+ * Shows image `id`: in this page when its facts were fetched ahead and it is of the same set
+ * (same types), else by loading its page.
+ * @param {number} id
+ */
+function goTo(id) {
+  const next = ahead.get(id);
+  if (!next || next.set.id !== facts.set.id) {
+    location.assign(`/annotations/${id}/${location.search}`);
+    return;
+  }
+  logAccess(2);
+  root.dataset.tiles = "";
+  root.dataset.ready = "";
+  annotations.clear();
+  Object.assign(state, { drawing: null, selected: null, pending: null, drag: null });
+  root.dataset.selected = "";
+  facts = next;
+  image = next.image;
+  history.pushState({ image: id }, "", `/annotations/${id}/${location.search}`);
+  document.title = `${image.name} · Exact`;
+  const crumb = document.getElementById("crumb-image");
+  if (crumb) crumb.textContent = image.name;
+  neighbourLinks();
+  say("");
+  refreshPanel();
+  viewer.open(`/images/image/${id}/0/0/tile/`);
+  logAccess(1);
+}
+
+/** The previous and next links of the panel, for the image on screen. */
+function neighbourLinks() {
+  const nav = /** @type {HTMLElement} */ (document.querySelector(".neighbours"));
+  const links = [];
+  for (const [id, text, key] of [[facts.previous, "← previous (Q)", "previous"], [facts.next, "next (E) →", "next"]]) {
+    if (!id) continue;
+    const link = document.createElement("a");
+    link.id = String(key);
+    link.href = `/annotations/${id}/`;
+    link.textContent = String(text);
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      goTo(Number(id));
+    });
+    links.push(link);
+  }
+  nav.replaceChildren(...links);
+}
+
+// Back and forward go through the pages themselves.
+window.addEventListener("popstate", () => location.reload());
 
 /** @param {"concealed"|"blurred"} flag @param {boolean} on */
 async function setFlag(flag, on) {
@@ -850,6 +914,7 @@ function updateScale() {
 viewer.addHandler("update-viewport", updateScale);
 
 buildTypes();
+neighbourLinks();
 logAccess(1);
 viewer.addHandler("tile-loaded", () => {
   if (!root.dataset.tiles) {
