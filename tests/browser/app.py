@@ -283,10 +283,16 @@ def main():
             page.expected.add(("PATCH", f"/api/v1/annotations/annotations/{polygon['id']}/", 412))
             page.page.keyboard.press("v")
             expect(page.page.locator("#status")).to_contain_text("was changed by user", timeout=10_000)
+            expect(page.page.locator("#status")).to_contain_text("yours dashed")
             status, now = rest(page, "GET", f"/annotations/annotations/{polygon['id']}/")
             assert now["vector"] == polygon["vector"], "the stale edit was not written"
             expect(page.page.locator("#details")).to_contain_text("changed elsewhere")
             page.expected.clear()
+            # Saving on purpose over the other version, now that it was seen.
+            page.page.keyboard.press("Enter")
+            expect(page.page.locator("#status")).to_have_text(f"saved #{polygon['id']}")
+            status, mine = rest(page, "GET", f"/annotations/annotations/{polygon['id']}/")
+            assert mine["vector"] != polygon["vector"] and mine["description"] == "changed elsewhere", mine
             page.page.fill("#filter", "")
 
         def q_and_e_move_between_images():

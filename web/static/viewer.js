@@ -51,6 +51,8 @@ const state = {
   pending: null,
   /** @type {{start: g.Node, handle: number, from: g.Node[]}|null} */
   drag: null,
+  /** The pending edit was refused because someone else changed the annotation: both show. */
+  conflict: false,
   shown: true,
   /** @type {Set<number>} */
   hiddenTypes: new Set(),
@@ -140,6 +142,9 @@ function draw() {
     const type = typesById.get(a.annotation_type);
     if (!type || !a.vector || !visible(a)) continue;
     const selected = a.id === state.selected;
+    if (selected && state.conflict) {
+      stroke(type.vector_type, g.nodesOf(a.vector), type.color_code, {});
+    }
     const nodes = selected && state.pending ? state.pending : g.nodesOf(a.vector);
     // A polygon type that is not `closed` is drawn open, as EXACT does.
     const shape = type.vector_type === g.POLYGON && !type.closed ? g.MULTI_LINE : type.vector_type;
@@ -468,15 +473,19 @@ async function reloadAfterConflict(id) {
   try {
     const theirs = await api("GET", `/annotations/annotations/${id}/`);
     annotations.set(id, theirs.json);
-    say(
-      `#${id} was changed by user ${theirs.json.last_editor} meanwhile (now version ${theirs.json.version}); ` +
-        "their version is shown, yours was not saved",
-    );
+    const who = `#${id} was changed by user ${theirs.json.last_editor} meanwhile (now version ${theirs.json.version})`;
+    if (state.pending && state.selected === id) {
+      // Both are shown: theirs as it is stored, the unsaved edit dashed beside it.
+      state.conflict = true;
+      say(`${who}: theirs is solid, yours dashed and not saved; Enter saves yours over theirs, Esc keeps theirs`);
+    } else {
+      say(`${who}; their version is shown`);
+    }
   } catch (e) {
     annotations.delete(id);
+    state.pending = null;
     say(`#${id} is gone: ${message(e)}`);
   }
-  state.pending = null;
   refreshPanel();
   draw();
 }
@@ -492,6 +501,7 @@ async function saveEdit() {
     });
     annotations.set(a.id, answer.json);
     state.pending = null;
+    state.conflict = false;
     say(`saved #${a.id}`);
   } catch (e) {
     if (e instanceof ApiError && e.status === 412) return reloadAfterConflict(a.id);
@@ -524,6 +534,7 @@ async function deleteSelected() {
 function select(id) {
   state.selected = id;
   state.pending = null;
+  state.conflict = false;
   root.dataset.selected = id === null ? "" : String(id);
   refreshPanel();
   draw();
@@ -720,7 +731,7 @@ document.addEventListener("keydown", (event) => {
   switch (key) {
     case "Escape":
       if (state.drawing) state.drawing = null;
-      else if (state.pending) state.pending = null;
+      else if (state.pending) Object.assign(state, { pending: null, conflict: false });
       else chooseTool(null);
       draw();
       break;
@@ -824,7 +835,7 @@ function goTo(id) {
   root.dataset.tiles = "";
   root.dataset.ready = "";
   annotations.clear();
-  Object.assign(state, { drawing: null, selected: null, pending: null, drag: null });
+  Object.assign(state, { drawing: null, selected: null, pending: null, drag: null, conflict: false });
   root.dataset.selected = "";
   facts = next;
   image = next.image;
