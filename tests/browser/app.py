@@ -446,6 +446,14 @@ def main():
             page.page.select_option("#type", "")
             page.page.check("#unverified")
             expect(page.page.locator("#caption")).to_contain_text("tumour region")
+            # The viewer's search finds the judged ones, and the others.
+            page.goto(f"/annotations/{slide}/")
+            expect(page.page.locator("#viewer")).to_have_attribute("data-ready", "true", timeout=30_000)
+            page.page.fill("#filter", "@verified:true")
+            expect(page.page.locator("#list button")).to_have_count(2)
+            page.page.fill("#filter", "@verified:false")
+            expect(page.page.locator("#list button")).to_have_count(1)
+            page.page.fill("#filter", "")
 
         def names_are_escaped_everywhere():
             page = state["admin"]

@@ -318,15 +318,33 @@ function chooseTool(type) {
   draw();
 }
 
-/** EXACT's search: `@id:`, `@label:`, `@first editor:`, `@last editor:`, or words. */
+/** Ids of this image's annotations that someone has judged, asked for when the search needs them. */
+/** @type {Set<number>|null} */
+let judged = null;
+
+async function loadJudged() {
+  const answer = await api(
+    "GET",
+    `/annotations/annotations/?image=${image.id}&deleted=false&verified_by__range=1,${2 ** 52}&fields=id&limit=10000`,
+  );
+  judged = new Set(answer.json.results.map((/** @type {{id: number}} */ a) => a.id));
+  refreshPanel();
+  draw();
+}
+
+/** EXACT's search: `@id:`, `@label:`, `@first editor:`, `@last editor:`, `@verified:`, or words. */
 /** @param {Annotation} a */
 function matchesFilter(a) {
   const text = state.filter.trim().toLowerCase();
   if (!text) return true;
-  const tagged = text.match(/^@(id|label|first editor|last editor):\s*(.*)$/);
+  const tagged = text.match(/^@(id|label|first editor|last editor|verified):\s*(.*)$/);
   const type = typesById.get(a.annotation_type);
   if (tagged) {
     const [, key, value] = tagged;
+    if (key === "verified") {
+      if (judged === null) return true;
+      return judged.has(a.id) === !["false", "no", "0"].includes(value);
+    }
     if (key === "id") return String(a.id) === value;
     if (key === "label") return (type?.name || "").toLowerCase().includes(value);
     if (key === "first editor") return String(a.user) === value;
@@ -402,6 +420,9 @@ function refreshGlobals() {
 
 filterInput.addEventListener("input", () => {
   state.filter = filterInput.value;
+  if (state.filter.trim().toLowerCase().startsWith("@verified:")) {
+    loadJudged().catch((e) => say(message(e)));
+  }
   refreshPanel();
   draw();
 });
@@ -835,6 +856,7 @@ function goTo(id) {
   root.dataset.tiles = "";
   root.dataset.ready = "";
   annotations.clear();
+  judged = null;
   Object.assign(state, { drawing: null, selected: null, pending: null, drag: null, conflict: false });
   root.dataset.selected = "";
   facts = next;
