@@ -416,6 +416,11 @@ def main():
             expect(cards.locator("strong")).to_have_text("Biopsies <b>&amp;</b>")
             page.page.fill("#search", "")
             expect(cards).to_have_count(2)
+            # By tag: the set tagged above.
+            page.page.select_option("#tag", "liver")
+            expect(cards).to_have_count(1)
+            expect(cards.locator(".tag")).to_have_text(["2026", "liver"])
+            page.page.select_option("#tag", "")
 
         def verify_with_j_and_k():
             page = state["admin"]

@@ -26,6 +26,7 @@ struct Set {
     images: usize,
     /// Image names, for the search.
     image_names: Vec<String>,
+    tags: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +40,7 @@ struct Recent {
 struct Context<'a> {
     frame: Frame<'a>,
     teams: Vec<Team>,
+    tags: Vec<String>,
     sets: Vec<Set>,
     recent: Vec<Recent>,
 }
@@ -51,6 +53,12 @@ pub async fn home(State(state): State<AppState>, user: PageUser) -> Response {
             Context {
                 frame: user.frame(),
                 teams,
+                tags: sets
+                    .iter()
+                    .flat_map(|s| s.tags.iter().cloned())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
                 sets,
                 recent,
             },
@@ -87,7 +95,9 @@ async fn context(
             .filter(|i| i.image_set == set.id)
             .map(|i| i.name.clone())
             .collect();
+        let tags = state.read.set_tags(set.id).await?;
         sets.push(Set {
+            tags,
             id: set.id,
             name: set.name,
             description: set.description,
