@@ -376,6 +376,9 @@ def main():
                 status, found = rest(page, "GET", f"/annotations/annotations/?image={image}&deleted=false&limit=1")
                 shown = page.page.locator(f'.thumb[data-image="{image}"] .count')
                 expect(shown).to_have_text(str(found["count"]))
+            # The slide's one live annotation is a tumour region, counted by its type.
+            slide = state["images"]["biopsy.svs"]
+            expect(page.page.locator(f'.thumb[data-image="{slide}"] .per-type')).to_have_text("tumour region 1")
 
         def set_settings_filters_and_a_new_set():
             page = state["admin"]

@@ -23,6 +23,8 @@ struct Image {
     unverified: i64,
     /// The types it has live annotations of, for the filter by type.
     types: Vec<i64>,
+    /// (type name, live annotations of it), for the counts per type.
+    counts: Vec<(String, i64)>,
     image_type: i64,
 }
 
@@ -90,10 +92,14 @@ async fn context(
         Some(team) => state.read.team(team).await?.map(|t| t.name),
         None => None,
     };
-    let mut types_of: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    let offered = state.read.offered_types(id).await?;
+    let mut types_of: std::collections::BTreeMap<i64, Vec<(i64, i64)>> = Default::default();
     for (image, annotation_type, total, _) in state.read.all_image_type_counts().await? {
         if total > 0 {
-            types_of.entry(image).or_default().push(annotation_type);
+            types_of
+                .entry(image)
+                .or_default()
+                .push((annotation_type, total));
         }
     }
     let mut images = Vec::new();
@@ -106,14 +112,23 @@ async fn context(
             height: image.height,
             annotations: counts.total,
             unverified: counts.unverified,
-            types: types_of.remove(&image.id).unwrap_or_default(),
+            types: types_of
+                .get(&image.id)
+                .map(|counts| counts.iter().map(|(t, _)| *t).collect())
+                .unwrap_or_default(),
+            counts: types_of
+                .remove(&image.id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(t, n)| {
+                    let name = offered.iter().find(|o| o.id == t)?.name.clone();
+                    Some((name, n))
+                })
+                .collect(),
             image_type: image.image_type,
         });
     }
-    let types = state
-        .read
-        .offered_types(id)
-        .await?
+    let types = offered
         .into_iter()
         .map(|t| Type {
             id: t.id,
