@@ -11,26 +11,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
-use super::{error_page, render, Frame, PageUser};
+use super::{error_page, render, Frame, PageUser, TypeView};
 use crate::error::ApiError;
 use crate::AppState;
-
-#[derive(Serialize)]
-struct Type {
-    id: i64,
-    name: String,
-    vector_type: i64,
-    node_count: i64,
-    color_code: String,
-    default_width: i64,
-    default_height: i64,
-    sort_order: i64,
-    closed: bool,
-    area_hit_test: bool,
-    enable_concealed: bool,
-    enable_blurred: bool,
-    active: bool,
-}
 
 #[derive(Serialize)]
 struct Product {
@@ -39,7 +22,7 @@ struct Product {
     description: String,
     team: String,
     sets: Vec<i64>,
-    types: Vec<Type>,
+    types: Vec<TypeView>,
 }
 
 #[derive(Serialize)]
@@ -71,23 +54,9 @@ pub async fn administration_page(State(state): State<AppState>, user: PageUser) 
 
 async fn context<'a>(state: &AppState, user: &'a PageUser) -> Result<Context<'a>, ApiError> {
     let actor = user.user.actor();
-    let mut types_of: BTreeMap<i64, Vec<Type>> = BTreeMap::new();
+    let mut types_of: BTreeMap<i64, Vec<TypeView>> = BTreeMap::new();
     for t in state.read.readable_types(actor).await? {
-        types_of.entry(t.product).or_default().push(Type {
-            id: t.id,
-            name: t.name,
-            vector_type: t.vector_type,
-            node_count: t.node_count,
-            color_code: t.color_code,
-            default_width: t.default_width,
-            default_height: t.default_height,
-            sort_order: t.sort_order,
-            closed: t.closed,
-            area_hit_test: t.area_hit_test,
-            enable_concealed: t.enable_concealed,
-            enable_blurred: t.enable_blurred,
-            active: t.active,
-        });
+        types_of.entry(t.product).or_default().push(t.into());
     }
     let mut sets_of: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for (product, set) in state.read.product_links().await? {

@@ -9,7 +9,7 @@ use axum::response::Response;
 use exact_domain::permissions::Permission;
 use serde::Serialize;
 
-use super::{error_page, render, Frame, PageUser};
+use super::{error_page, render, Frame, PageUser, TypeView};
 use crate::commands::Caller;
 use crate::error::ApiError;
 use crate::AppState;
@@ -33,24 +33,10 @@ struct Set {
 }
 
 #[derive(Serialize)]
-struct AnnotationType {
-    id: i64,
-    name: String,
-    vector_type: i64,
-    node_count: i64,
-    color_code: String,
-    default_width: i64,
-    default_height: i64,
-    closed: bool,
-    enable_concealed: bool,
-    enable_blurred: bool,
-}
-
-#[derive(Serialize)]
 struct Facts {
     image: Image,
     set: Set,
-    types: Vec<AnnotationType>,
+    types: Vec<TypeView>,
     previous: Option<i64>,
     next: Option<i64>,
     user: i64,
@@ -130,18 +116,7 @@ async fn facts(state: &AppState, user: &PageUser, id: i64) -> Result<Facts, ApiE
         .offered_types(set.id)
         .await?
         .into_iter()
-        .map(|t| AnnotationType {
-            id: t.id,
-            name: t.name,
-            vector_type: t.vector_type,
-            node_count: t.node_count,
-            color_code: t.color_code,
-            default_width: t.default_width,
-            default_height: t.default_height,
-            closed: t.closed,
-            enable_concealed: t.enable_concealed,
-            enable_blurred: t.enable_blurred,
-        })
+        .map(TypeView::from)
         .collect();
     Ok(Facts {
         previous: sibling(at.and_then(|i| i.checked_sub(1))),
