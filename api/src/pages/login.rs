@@ -33,10 +33,19 @@ struct Context<'a> {
 }
 
 /// Where to go after logging in: a path on this server, never another site (`//host`,
-/// `/\host` and `https://...` are other sites to a browser).
+/// `/\\host` and `https://...` are other sites to a browser, and browsers drop tabs and line
+/// breaks, so `/\t/host` is one too). Only visible ASCII passes, which is also what a
+/// `Location` header may hold.
 fn local(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n
+        }
         _ => "/",
     }
 }
@@ -123,4 +132,30 @@ pub async fn logout(
         Redirect::to("/accounts/login/"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local;
+
+    #[test]
+    fn next_stays_on_this_server() {
+        for kept in ["/", "/annotations/3/", "/images/imageset/1/?x=1&y=%2F"] {
+            assert_eq!(local(Some(kept)), kept);
+        }
+        for refused in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil",
+            "/é",
+            "",
+            "evil",
+        ] {
+            assert_eq!(local(Some(refused)), "/", "{refused:?}");
+        }
+        assert_eq!(local(None), "/");
+    }
 }
