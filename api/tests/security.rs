@@ -27,6 +27,7 @@ exact_store::on_both_backends!(
     logins_and_logouts_come_from_the_servers_own_pages,
     links_are_built_on_the_public_url,
     answers_carry_protective_headers,
+    pages_need_a_session_and_static_files_stay_in_their_folder,
 );
 
 /// Names a client may send for a file: absolute, climbing, Windows-style, encoded, with NUL
@@ -912,4 +913,60 @@ async fn answers_carry_protective_headers(db: TestDb) {
     assert_eq!(signed_in.json["position"], app.position().await);
     let wrong = app.get("/api/v1/health", ("exact", "wrong")).await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn pages_need_a_session_and_static_files_stay_in_their_folder(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let anonymous = |path: &'static str| {
+        let app = &app;
+        async move { app.send(Method::GET, path, None, None, vec![], &[]).await }
+    };
+    for page in [
+        "/",
+        "/images/imageset/1/",
+        "/annotations/1/",
+        "/annotations/1/verify/",
+        "/administration/",
+        "/users/settings/",
+        "/users/team/1/",
+    ] {
+        let answer = anonymous(page).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{page}: {answer:?}");
+        let location = answer.headers["location"].to_str().unwrap();
+        assert!(
+            location.starts_with("/accounts/login/?next=%2F"),
+            "{location}"
+        );
+    }
+    let login = anonymous("/accounts/login/").await;
+    assert_eq!(login.status, StatusCode::OK);
+    let policy = login.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("script-src 'self';") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
+    assert_eq!(login.headers["cache-control"], "no-store");
+    for path in [
+        "/static/x/..%2F..%2F..%2FCargo.toml",
+        "/static/x/%2e%2e/%2e%2e/api/Cargo.toml",
+        "/static/x/vendor/..%2F..%2Ftemplates%2Fbase.html",
+        "/static/x/vendor/openseadragon/..%2F..%2F..%2FCargo.toml",
+    ] {
+        let answer = anonymous(path).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}: {answer:?}");
+    }
+    // The stylesheet itself, cached for a year under its version.
+    let html = String::from_utf8(login.bytes).unwrap();
+    let css = html
+        .split("href=\"")
+        .find_map(|rest| rest.split('"').next().filter(|h| h.ends_with("app.css")))
+        .unwrap()
+        // (The template escapes `/` in attributes; a browser reads it back.)
+        .replace("&#x2f;", "/");
+    let sheet = app.send(Method::GET, &css, None, None, vec![], &[]).await;
+    assert_eq!(sheet.status, StatusCode::OK);
+    assert!(sheet.headers["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
 }
