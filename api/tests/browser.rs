@@ -9,9 +9,8 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
-use support::served::{pictures, venv, Served};
+use support::served::{pictures, run_python, venv, Served};
 
 const PLAYWRIGHT: &str = "playwright==1.65.2";
 
@@ -31,25 +30,26 @@ fn the_web_app_works_in_chromium() {
     std::fs::create_dir_all(&shots).unwrap();
 
     let server = Served::start(data.path());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/app.py");
-    let output = Command::new(python)
-        .arg(&script)
-        .arg(&server.url)
-        .arg(&svs)
-        .arg(&png)
-        .arg(&shots)
-        .output()
-        .unwrap();
-    drop(server);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the browser run failed (screenshots in {}):\n{stdout}\n{stderr}",
-        shots.display()
+    let stdout = run_python(
+        &python,
+        "browser/app.py",
+        &[
+            server.url.as_ref(),
+            svs.as_os_str(),
+            png.as_os_str(),
+            shots.as_os_str(),
+        ],
+        &format!(
+            "the browser run failed (screenshots in {})",
+            shots.display()
+        ),
     );
+    drop(server);
     // Every step of the script ran and passed.
-    let script = std::fs::read_to_string(&script).unwrap();
+    let script = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/app.py"),
+    )
+    .unwrap();
     let steps = script.matches("\n        step(\"").count();
     assert!(steps > 10, "the script's steps were not found");
     assert!(

@@ -6,10 +6,7 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-
-use support::served::{pictures, venv, Served};
+use support::served::{pictures, run_python, venv, Served};
 
 /// The client, and what its generated code imports without declaring it.
 const PACKAGES: &[&str] = &["exact-sync==0.0.41", "six", "python-dateutil"];
@@ -22,21 +19,12 @@ fn exact_sync_drives_the_real_server() {
     let (png, svs) = pictures(files.path());
 
     let server = Served::start(data.path());
-    let output = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/exact-sync/compat.py"))
-        .args([
-            server.url.as_str(),
-            png.to_str().unwrap(),
-            svs.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    drop(server);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "exact-sync failed:\n{stdout}\n{stderr}"
+    let stdout = run_python(
+        &python,
+        "exact-sync/compat.py",
+        &[server.url.as_ref(), png.as_os_str(), svs.as_os_str()],
+        "exact-sync failed",
     );
+    drop(server);
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }

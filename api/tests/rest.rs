@@ -8,7 +8,7 @@ use std::io::Write;
 use axum::http::{Method, StatusCode};
 use exact_store::testing::TestDb;
 use serde_json::{json, Value};
-use support::{image, multipart, png, project, TestApp, ADMIN};
+use support::{ids_of, image, multipart, png, project, TestApp, ADMIN};
 
 exact_store::on_both_backends!(
     first_start_creates_the_admin_and_basic_auth_is_checked,
@@ -1194,16 +1194,6 @@ async fn live_updates_resume_from_a_position_and_stay_within_the_set(db: TestDb)
 }
 
 /// The ids of a list's results, in order.
-fn ids_of(answer: &support::Answer) -> Vec<i64> {
-    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
-    answer.json["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect()
-}
-
 async fn annotation_lists_filter_and_expand_as_exact_does(db: TestDb) {
     let app = TestApp::new(db).await;
     let ann_id = app.user("ann").await;

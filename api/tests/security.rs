@@ -12,7 +12,7 @@ use std::path::{Component, Path};
 use axum::http::{Method, StatusCode};
 use exact_store::testing::TestDb;
 use serde_json::{json, Value};
-use support::{box_annotation, image, png, project, Answer, TestApp, ADMIN};
+use support::{box_annotation, ids_of, image, png, project, Answer, TestApp, ADMIN};
 
 exact_store::on_both_backends!(
     hostile_file_names_never_leave_the_data_folder,
@@ -514,13 +514,7 @@ async fn verifications_take_id_in(db: TestDb) {
             ADMIN,
         )
         .await;
-    let ids: Vec<i64> = asked.json["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, [verdicts[0], verdicts[2]], "{asked:?}");
+    assert_eq!(ids_of(&asked), [verdicts[0], verdicts[2]], "{asked:?}");
 }
 
 async fn emails_are_shown_to_the_user_their_team_admins_and_superusers(db: TestDb) {

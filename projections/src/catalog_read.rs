@@ -78,7 +78,8 @@ pub struct ProductRow {
     pub version: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+/// Serialized as it is for the web app's pages (the REST API has its own shape).
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct AnnotationTypeRow {
     pub id: i64,
     pub product: i64,
@@ -873,5 +874,18 @@ impl ReadDb {
         let sql = "SELECT image FROM image_access_log WHERE user_id = $1 AND action = 1 \
                    GROUP BY image ORDER BY MAX(position) DESC LIMIT $2";
         fetch!(self, query_scalar, fetch_all, sql, user, limit)
+    }
+
+    /// (image, annotation type, live annotations, of them not yet judged) for every live
+    /// image of `image_set` and type it has annotations of.
+    pub async fn set_type_counts(
+        &self,
+        image_set: i64,
+    ) -> Result<Vec<(i64, i64, i64, i64)>, sqlx::Error> {
+        let sql = "SELECT a.image, a.annotation_type, a.total, a.unverified \
+                   FROM annotation_statistics a JOIN images i ON i.id = a.image \
+                   WHERE i.image_set = $1 AND NOT i.deleted AND a.total > 0 \
+                   ORDER BY a.image, a.annotation_type";
+        fetch!(self, query_as, fetch_all, sql, image_set)
     }
 }

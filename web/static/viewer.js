@@ -380,7 +380,7 @@ function refreshPanel() {
     }),
   );
   refreshAnnotators();
-  const a = state.selected === null ? undefined : annotations.get(state.selected);
+  const a = selectedAnnotation();
   selectedBox.hidden = !a;
   if (a) {
     const type = typesById.get(a.annotation_type);
@@ -511,39 +511,57 @@ async function reloadAfterConflict(id) {
   draw();
 }
 
-async function saveEdit() {
-  const a = state.selected === null ? undefined : annotations.get(state.selected);
-  if (!a || !state.pending) return;
-  const vector = g.vectorOf(g.clamp(state.pending, image.width, image.height));
+/** The selected annotation, if one is selected and loaded. */
+function selectedAnnotation() {
+  return state.selected === null ? undefined : annotations.get(state.selected);
+}
+
+/**
+ * One change of the selected annotation, sent with the version it was made from. A 412 shows
+ * the other version (`reloadAfterConflict`); any other refusal is said, starting with
+ * `refused`. Returns the annotation and the server's answer, or null when refused.
+ * @param {string} method
+ * @param {Record<string, unknown>|undefined} body
+ * @param {string} refused
+ */
+async function changeSelected(method, body, refused) {
+  const a = selectedAnnotation();
+  if (!a) return null;
   try {
-    const answer = await api("PATCH", `/annotations/annotations/${a.id}/`, {
-      body: { vector },
+    const answer = await api(method, `/annotations/annotations/${a.id}/`, {
+      body,
       headers: { "If-Match": `"${a.version}"` },
     });
-    annotations.set(a.id, answer.json);
-    state.pending = null;
-    state.conflict = false;
-    say(`saved #${a.id}`);
+    return { a, answer };
   } catch (e) {
-    if (e instanceof ApiError && e.status === 412) return reloadAfterConflict(a.id);
-    say(`not saved: ${message(e)}`);
+    if (e instanceof ApiError && e.status === 412) {
+      await reloadAfterConflict(a.id);
+    } else {
+      say(`${refused}: ${message(e)}`);
+    }
+    return null;
+  }
+}
+
+async function saveEdit() {
+  if (!state.pending) return;
+  const vector = g.vectorOf(g.clamp(state.pending, image.width, image.height));
+  const done = await changeSelected("PATCH", { vector }, "not saved");
+  if (done) {
+    annotations.set(done.a.id, done.answer.json);
+    Object.assign(state, { pending: null, conflict: false });
+    say(`saved #${done.a.id}`);
   }
   refreshPanel();
   draw();
 }
 
 async function deleteSelected() {
-  const a = state.selected === null ? undefined : annotations.get(state.selected);
-  if (!a) return;
-  try {
-    await api("DELETE", `/annotations/annotations/${a.id}/`, { headers: { "If-Match": `"${a.version}"` } });
-    annotations.delete(a.id);
-    state.selected = null;
-    state.pending = null;
-    say(`deleted #${a.id}`);
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 412) return reloadAfterConflict(a.id);
-    say(`not deleted: ${message(e)}`);
+  const done = await changeSelected("DELETE", undefined, "not deleted");
+  if (done) {
+    annotations.delete(done.a.id);
+    Object.assign(state, { selected: null, pending: null, conflict: false });
+    say(`deleted #${done.a.id}`);
   }
   refreshPanel();
   draw();
@@ -589,7 +607,7 @@ function annotationAt(p) {
  * @param {MouseEvent} original
  */
 function editNodes(p, original) {
-  const a = state.selected === null ? undefined : annotations.get(state.selected);
+  const a = selectedAnnotation();
   const type = a && typesById.get(a.annotation_type);
   if (!a || !type || !facts.may_edit || !(original.shiftKey || original.altKey)) return false;
   if (![g.MULTI_LINE, g.POLYGON].includes(type.vector_type)) return false;
@@ -629,7 +647,7 @@ async function finishDrawing() {
 viewer.addHandler("canvas-press", (/** @type {any} */ event) => {
   const p = toImage(event.position);
   const tolerance = 6 * pixelsPerScreenPixel();
-  const a = state.selected === null ? undefined : annotations.get(state.selected);
+  const a = selectedAnnotation();
   if (a && facts.may_edit) {
     const type = typesById.get(a.annotation_type);
     const nodes = state.pending || g.nodesOf(a.vector);
@@ -650,7 +668,7 @@ viewer.addHandler("canvas-drag", (/** @type {any} */ event) => {
   const p = toImage(event.position);
   if (state.drag) {
     event.preventDefaultAction = true;
-    const a = state.selected === null ? undefined : annotations.get(state.selected);
+    const a = selectedAnnotation();
     const type = a && typesById.get(a.annotation_type);
     if (!type) return;
     const { start, handle, from } = state.drag;
@@ -896,18 +914,10 @@ window.addEventListener("popstate", () => location.reload());
 
 /** @param {"concealed"|"blurred"} flag @param {boolean} on */
 async function setFlag(flag, on) {
-  const a = state.selected === null ? undefined : annotations.get(state.selected);
-  if (!a) return;
-  try {
-    const answer = await api("PATCH", `/annotations/annotations/${a.id}/`, {
-      body: { [flag]: on },
-      headers: { "If-Match": `"${a.version}"` },
-    });
-    annotations.set(a.id, answer.json);
-    say(`#${a.id} ${on ? "" : "not "}${flag}`);
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 412) return reloadAfterConflict(a.id);
-    say(`not saved: ${message(e)}`);
+  const done = await changeSelected("PATCH", { [flag]: on }, "not saved");
+  if (done) {
+    annotations.set(done.a.id, done.answer.json);
+    say(`#${done.a.id} ${on ? "" : "not "}${flag}`);
   }
   refreshPanel();
 }

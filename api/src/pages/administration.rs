@@ -11,7 +11,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
-use super::{error_page, render, Frame, PageUser, TypeView};
+use exact_projections::catalog_read::AnnotationTypeRow;
+
+use super::{error_page, render, Frame, PageUser};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -22,7 +24,7 @@ struct Product {
     description: String,
     team: String,
     sets: Vec<i64>,
-    types: Vec<TypeView>,
+    types: Vec<AnnotationTypeRow>,
 }
 
 #[derive(Serialize)]
@@ -54,9 +56,9 @@ pub async fn administration_page(State(state): State<AppState>, user: PageUser) 
 
 async fn context<'a>(state: &AppState, user: &'a PageUser) -> Result<Context<'a>, ApiError> {
     let actor = user.user.actor();
-    let mut types_of: BTreeMap<i64, Vec<TypeView>> = BTreeMap::new();
+    let mut types_of: BTreeMap<i64, Vec<AnnotationTypeRow>> = BTreeMap::new();
     for t in state.read.readable_types(actor).await? {
-        types_of.entry(t.product).or_default().push(t.into());
+        types_of.entry(t.product).or_default().push(t);
     }
     let mut sets_of: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for (product, set) in state.read.product_links().await? {

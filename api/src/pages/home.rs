@@ -1,6 +1,8 @@
 //! `/`: the user's teams, the image sets they may read (highest priority first) with a search
 //! over set and image names, and the images they opened last.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -47,30 +49,12 @@ struct Context<'a> {
 
 pub async fn home(State(state): State<AppState>, user: PageUser) -> Response {
     match context(&state, &user).await {
-        Ok((teams, sets, recent)) => render(
-            StatusCode::OK,
-            "home.html",
-            Context {
-                frame: user.frame(),
-                teams,
-                tags: sets
-                    .iter()
-                    .flat_map(|s| s.tags.iter().cloned())
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-                sets,
-                recent,
-            },
-        ),
+        Ok(context) => render(StatusCode::OK, "home.html", context),
         Err(e) => error_page(Some(&user), &e),
     }
 }
 
-async fn context(
-    state: &AppState,
-    user: &PageUser,
-) -> Result<(Vec<Team>, Vec<Set>, Vec<Recent>), ApiError> {
+async fn context<'a>(state: &AppState, user: &'a PageUser) -> Result<Context<'a>, ApiError> {
     let actor = user.user.actor();
     let teams: Vec<Team> = state
         .read
@@ -84,10 +68,23 @@ async fn context(
         })
         .collect();
     let images = state.read.readable_images(actor, None).await?;
+    // Every set's tags in one query, in name order; team names asked for once each.
+    let mut tags_of: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for (set, name) in state.read.all_set_tags().await? {
+        tags_of.entry(set).or_default().push(name);
+    }
+    let mut team_names: BTreeMap<i64, Option<String>> = BTreeMap::new();
     let mut sets = Vec::new();
     for set in state.read.readable_sets(actor).await? {
         let team = match set.team {
-            Some(id) => state.read.team(id).await?.map(|t| t.name),
+            Some(id) => match team_names.get(&id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = state.read.team(id).await?.map(|t| t.name);
+                    team_names.insert(id, name.clone());
+                    name
+                }
+            },
             None => None,
         };
         let names: Vec<String> = images
@@ -95,9 +92,8 @@ async fn context(
             .filter(|i| i.image_set == set.id)
             .map(|i| i.name.clone())
             .collect();
-        let tags = state.read.set_tags(set.id).await?;
         sets.push(Set {
-            tags,
+            tags: tags_of.remove(&set.id).unwrap_or_default(),
             id: set.id,
             name: set.name,
             description: set.description,
@@ -108,6 +104,12 @@ async fn context(
         });
     }
     sets.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(&b.name)));
+    let tags = sets
+        .iter()
+        .flat_map(|s| s.tags.iter().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     // Opened images the user may still read, with their set's name.
     let mut recent = Vec::new();
     for id in state.read.recently_opened(user.user.id, 8).await? {
@@ -124,5 +126,11 @@ async fn context(
             });
         }
     }
-    Ok((teams, sets, recent))
+    Ok(Context {
+        frame: user.frame(),
+        teams,
+        tags,
+        sets,
+        recent,
+    })
 }

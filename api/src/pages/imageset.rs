@@ -93,36 +93,30 @@ async fn context(
         None => None,
     };
     let offered = state.read.offered_types(id).await?;
-    let mut types_of: std::collections::BTreeMap<i64, Vec<(i64, i64)>> = Default::default();
-    for (image, annotation_type, total, _) in state.read.all_image_type_counts().await? {
-        if total > 0 {
-            types_of
-                .entry(image)
-                .or_default()
-                .push((annotation_type, total));
-        }
+    // One query for the whole set: per image and type, its live and unjudged annotations.
+    let mut counts_of: std::collections::BTreeMap<i64, Vec<(i64, i64, i64)>> = Default::default();
+    for (image, annotation_type, total, unverified) in state.read.set_type_counts(id).await? {
+        counts_of
+            .entry(image)
+            .or_default()
+            .push((annotation_type, total, unverified));
     }
     let mut images = Vec::new();
     for image in state.read.readable_images(caller.actor, Some(id)).await? {
-        let counts = state.read.image_statistics(image.id, None).await?;
+        let counts = counts_of.remove(&image.id).unwrap_or_default();
         images.push(Image {
             id: image.id,
             name: image.name,
             width: image.width,
             height: image.height,
-            annotations: counts.total,
-            unverified: counts.unverified,
-            types: types_of
-                .get(&image.id)
-                .map(|counts| counts.iter().map(|(t, _)| *t).collect())
-                .unwrap_or_default(),
-            counts: types_of
-                .remove(&image.id)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|(t, n)| {
-                    let name = offered.iter().find(|o| o.id == t)?.name.clone();
-                    Some((name, n))
+            annotations: counts.iter().map(|(_, total, _)| total).sum(),
+            unverified: counts.iter().map(|(_, _, unverified)| unverified).sum(),
+            types: counts.iter().map(|(t, _, _)| *t).collect(),
+            counts: counts
+                .iter()
+                .filter_map(|(t, total, _)| {
+                    let name = offered.iter().find(|o| o.id == *t)?.name.clone();
+                    Some((name, *total))
                 })
                 .collect(),
             image_type: image.image_type,

@@ -165,44 +165,6 @@ impl axum::extract::OptionalFromRequestParts<AppState> for PageUser {
     }
 }
 
-/// An annotation type as the pages show it (the viewer's tools, the administration's forms).
-#[derive(Debug, Serialize)]
-struct TypeView {
-    id: i64,
-    name: String,
-    vector_type: i64,
-    node_count: i64,
-    color_code: String,
-    default_width: i64,
-    default_height: i64,
-    sort_order: i64,
-    closed: bool,
-    area_hit_test: bool,
-    enable_concealed: bool,
-    enable_blurred: bool,
-    active: bool,
-}
-
-impl From<exact_projections::catalog_read::AnnotationTypeRow> for TypeView {
-    fn from(t: exact_projections::catalog_read::AnnotationTypeRow) -> Self {
-        Self {
-            id: t.id,
-            name: t.name,
-            vector_type: t.vector_type,
-            node_count: t.node_count,
-            color_code: t.color_code,
-            default_width: t.default_width,
-            default_height: t.default_height,
-            sort_order: t.sort_order,
-            closed: t.closed,
-            area_hit_test: t.area_hit_test,
-            enable_concealed: t.enable_concealed,
-            enable_blurred: t.enable_blurred,
-            active: t.active,
-        }
-    }
-}
-
 /// A page that says what went wrong (a set or image that does not exist for this user, ...).
 fn error_page(user: Option<&PageUser>, error: &ApiError) -> Response {
     #[derive(Serialize)]

@@ -9,7 +9,9 @@ use axum::response::Response;
 use exact_domain::permissions::Permission;
 use serde::Serialize;
 
-use super::{error_page, render, Frame, PageUser, TypeView};
+use exact_projections::catalog_read::AnnotationTypeRow;
+
+use super::{error_page, render, Frame, PageUser};
 use crate::commands::Caller;
 use crate::error::ApiError;
 use crate::AppState;
@@ -36,7 +38,7 @@ struct Set {
 struct Facts {
     image: Image,
     set: Set,
-    types: Vec<TypeView>,
+    types: Vec<AnnotationTypeRow>,
     previous: Option<i64>,
     next: Option<i64>,
     user: i64,
@@ -111,13 +113,7 @@ async fn facts(state: &AppState, user: &PageUser, id: i64) -> Result<Facts, ApiE
     siblings.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     let at = siblings.iter().position(|i| i.id == id);
     let sibling = |index: Option<usize>| index.and_then(|i| siblings.get(i)).map(|i| i.id);
-    let types = state
-        .read
-        .offered_types(set.id)
-        .await?
-        .into_iter()
-        .map(TypeView::from)
-        .collect();
+    let types = state.read.offered_types(set.id).await?;
     Ok(Facts {
         previous: sibling(at.and_then(|i| i.checked_sub(1))),
         next: sibling(at.map(|i| i + 1)),

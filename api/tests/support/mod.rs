@@ -308,3 +308,14 @@ pub async fn box_annotation(
     assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
     answer.json["id"].as_i64().unwrap()
 }
+
+/// The ids of a list's results (the answer must be a 200).
+pub fn ids_of(answer: &Answer) -> Vec<i64> {
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    answer.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
+}

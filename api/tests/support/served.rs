@@ -87,3 +87,21 @@ pub fn pictures(dir: &Path) -> (PathBuf, PathBuf) {
         .unwrap();
     (png, svs)
 }
+
+/// Runs `script` (under the repository's `tests/`) with `python` and `args`; fails the test,
+/// with everything it printed and `what`, unless it exits 0. Returns what it printed.
+pub fn run_python(python: &Path, script: &str, args: &[&std::ffi::OsStr], what: &str) -> String {
+    let output = Command::new(python)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests")
+                .join(script),
+        )
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{what}:\n{stdout}\n{stderr}");
+    stdout
+}
