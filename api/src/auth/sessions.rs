@@ -63,11 +63,6 @@ pub fn check_origin(headers: &HeaderMap, public_url: Option<&str>) -> Result<(),
     }
 }
 
-/// A `Set-Cookie` value that makes the browser forget the session cookie.
-pub fn removal_cookie() -> String {
-    format!("{COOKIE}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax")
-}
-
 /// Where sessions are kept: the store's own database.
 #[derive(Clone, Debug)]
 pub enum Sessions {

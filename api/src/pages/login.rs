@@ -126,12 +126,9 @@ pub async fn logout(
             ),
         );
     }
+    // The session layer tells the browser to forget the cookie of a flushed session.
     let _ = session.flush().await;
-    (
-        [(axum::http::header::SET_COOKIE, sessions::removal_cookie())],
-        Redirect::to("/accounts/login/"),
-    )
-        .into_response()
+    Redirect::to("/accounts/login/").into_response()
 }
 
 #[cfg(test)]

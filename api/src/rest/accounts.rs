@@ -2,7 +2,7 @@
 //! access tokens for scripts (`Authorization: Bearer ...`).
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -60,13 +60,13 @@ async fn login(
     })))
 }
 
-/// Ends the session (which must send its CSRF token, like every write through it) and tells
-/// the browser to forget the cookie.
+/// Ends the session (which must send its CSRF token, like every write through it); the session
+/// layer then tells the browser to forget the cookie.
 async fn logout(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<StatusCode, ApiError> {
     sessions::check_origin(&headers, state.config.public_url.as_deref())?;
     let login: Option<SessionLogin> = session
         .get(SESSION_KEY)
@@ -76,11 +76,7 @@ async fn logout(
         check_csrf(&headers, login)?;
     }
     session.flush().await.map_err(|e| session_failed(&e))?;
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, sessions::removal_cookie())],
-    )
-        .into_response())
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Who the caller is (by any way in), and the session's CSRF token if they came by cookie.
