@@ -739,6 +739,7 @@ async fn dump(db: &TestDb) -> Vec<(String, i64)> {
         ("annotation_statistics", "image || '|' || annotation_type || '|' || total || '|' || accepted || '|' || rejected || '|' || unverified", "image, annotation_type"),
         ("annotations", "id || '|' || COALESCE(vector, '-') || '|' || deleted || '|' || version || '|' || position", "id"),
         ("verifications", "annotation || '|' || user_id || '|' || verified || '|' || position", "annotation, user_id"),
+        ("image_set_pins", "user_id || '|' || image_set || '|' || pinned", "user_id, image_set"),
         ("access_tokens", "token || '|' || user_id || '|' || name || '|' || token_hash || '|' || COALESCE(revoked, -1)", "token"),
         ("annotation_history", "id || '|' || version || '|' || valid_from || '|' || COALESCE(valid_to, -1)", "id, version"),
     ];
@@ -776,6 +777,11 @@ async fn rebuilt_catalog_and_annotations_equal_the_incremental_ones(db: TestDb) 
     c.user_command(&w.alice, w.alice.actor.id, &revoke)
         .await
         .unwrap();
+    let pin = UserCommand::Pin {
+        image_set: set,
+        pinned: true,
+    };
+    c.user_command(&w.bob, w.bob.actor.id, &pin).await.unwrap();
     let made = c
         .create_annotations(
             &w.bob,

@@ -23,6 +23,7 @@ exact_store::on_both_backends!(
     set_tags_are_names_on_sets_with_stable_ids,
     screening_walks_the_tiles_of_an_image,
     media_files_attach_to_annotations,
+    pins_are_each_users_own_and_put_sets_first_on_the_home_page,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -1979,4 +1980,106 @@ async fn media_files_attach_to_annotations(db: TestDb) {
         .status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// The order of the set cards on the home page, by set id.
+fn home_order(html: &str) -> Vec<i64> {
+    html.split("data-set=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+        .collect()
+}
+
+async fn pins_are_each_users_own_and_put_sets_first_on_the_home_page(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    let bob_id = app.user("bob").await;
+    let (ann, bob) = (("ann", "pw-ann"), ("bob", "pw-bob"));
+    let lab = project(&app, ann, "Alpha", 1).await;
+    let member = app
+        .post(
+            "/api/v1/users/team_membership/",
+            ann,
+            json!({"team": lab.team, "user": bob_id}),
+        )
+        .await;
+    assert_eq!(member.status, StatusCode::CREATED, "{member:?}");
+    let zulu = app
+        .post(
+            "/api/v1/images/image_sets/",
+            ann,
+            json!({"name": "Zulu", "team": lab.team}),
+        )
+        .await
+        .json["id"]
+        .as_i64()
+        .unwrap();
+    let login = |who: (&'static str, &'static str)| {
+        let app = &app;
+        async move {
+            let answer = app
+                .send(
+                    Method::POST,
+                    "/api/v1/auth/login/",
+                    None,
+                    Some("application/x-www-form-urlencoded"),
+                    format!("username={}&password={}", who.0, who.1).into_bytes(),
+                    &[],
+                )
+                .await;
+            session_cookie(&answer)
+        }
+    };
+    let home = |cookie: String| {
+        let app = &app;
+        async move {
+            let page = app
+                .send(Method::GET, "/", None, None, vec![], &[("cookie", &cookie)])
+                .await;
+            assert_eq!(page.status, StatusCode::OK);
+            home_order(&String::from_utf8(page.bytes).unwrap())
+        }
+    };
+    let (ann_cookie, bob_cookie) = (login(ann).await, login(bob).await);
+    assert_eq!(home(ann_cookie.clone()).await, vec![lab.set, zulu]);
+
+    let pin = format!("/api/v1/images/image_sets/{zulu}/pin/");
+    let before = app.position().await;
+    let pinned = app.json(Method::PUT, &pin, ann, json!({})).await;
+    assert_eq!(pinned.status, StatusCode::OK, "{pinned:?}");
+    assert_eq!(pinned.json, json!({"image_set": zulu, "pinned": true}));
+    // Twice is once: the second pin writes nothing.
+    let again = app.json(Method::PUT, &pin, ann, json!({})).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(app.position().await, before + 1);
+    // Ann's pin is hers: Zulu comes first for her, not for Bob, and the set itself is
+    // unchanged (its version, which If-Match compares, did not move).
+    assert_eq!(home(ann_cookie.clone()).await, vec![zulu, lab.set]);
+    assert_eq!(home(bob_cookie).await, vec![lab.set, zulu]);
+    let set = app
+        .get(&format!("/api/v1/images/image_sets/{zulu}/"), ann)
+        .await;
+    assert_eq!(set.headers["etag"], "\"1\"");
+
+    // Nobody pins what they cannot read; a set that does not exist is the same 404.
+    app.user("eve").await;
+    for path in [pin.clone(), "/api/v1/images/image_sets/98765/pin/".into()] {
+        let refused = app
+            .json(Method::PUT, &path, ("eve", "pw-eve"), json!({}))
+            .await;
+        assert_eq!(refused.status, StatusCode::NOT_FOUND, "{refused:?}");
+        assert_eq!(refused.json["code"], "not_found");
+    }
+
+    let unpinned = app.delete(&pin, ann).await;
+    assert_eq!(unpinned.status, StatusCode::NO_CONTENT);
+    assert_eq!(home(ann_cookie).await, vec![lab.set, zulu]);
+    // The pins survive a rebuild of the read models from the log.
+    app.json(Method::PUT, &pin, bob, json!({})).await;
+    app.state
+        .store
+        .rebuild("catalog", std::sync::Arc::new(|_, _| {}))
+        .await
+        .unwrap();
+    assert_eq!(home(login(bob).await).await, vec![zulu, lab.set]);
 }

@@ -55,6 +55,17 @@ pub enum UserEvent {
         id: i64,
         token: uuid::Uuid,
     },
+    /// The user pinned a set to the top of their home page (EXACT's `ImageSet.pinned_by`).
+    /// A pin is the user's, not the set's: it lives in the user's stream so that pinning
+    /// never conflicts with someone editing the set.
+    ImageSetPinned {
+        id: i64,
+        image_set: i64,
+    },
+    ImageSetUnpinned {
+        id: i64,
+        image_set: i64,
+    },
 }
 
 impl DomainEvent for UserEvent {
@@ -66,6 +77,8 @@ impl DomainEvent for UserEvent {
         "UserRolesChanged",
         "AccessTokenCreated",
         "AccessTokenRevoked",
+        "ImageSetPinned",
+        "ImageSetUnpinned",
     ];
 }
 
@@ -80,6 +93,8 @@ pub struct User {
     pub is_active: bool,
     /// Access tokens not revoked.
     pub tokens: std::collections::BTreeSet<uuid::Uuid>,
+    /// Image sets pinned to the top of the home page.
+    pub pinned_sets: std::collections::BTreeSet<i64>,
 }
 
 /// The longest name of an access token.
@@ -112,6 +127,11 @@ pub enum UserCommand {
     RevokeToken {
         token: uuid::Uuid,
     },
+    /// Pins (`true`) or unpins a set for this user.
+    Pin {
+        image_set: i64,
+        pinned: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -119,6 +139,8 @@ pub struct UserContext {
     pub actor: Actor,
     /// Another account has this username (compared without case, as logins are).
     pub username_taken: bool,
+    /// For `Pin`: the user may read the set (one may unpin what one no longer reads).
+    pub set_readable: bool,
 }
 
 pub fn decide(
@@ -250,6 +272,19 @@ pub fn decide(
                 token: *token,
             }])
         }
+        UserCommand::Pin { image_set, pinned } => {
+            let user = state.ok_or(DomainError::NotFound("user"))?;
+            allow(actor.id == user.id, "pin sets for another account")?;
+            if *pinned && !context.set_readable {
+                return Err(DomainError::NotFound("image set"));
+            }
+            let (id, image_set) = (user.id, *image_set);
+            Ok(match (user.pinned_sets.contains(&image_set), pinned) {
+                (false, true) => vec![UserEvent::ImageSetPinned { id, image_set }],
+                (true, false) => vec![UserEvent::ImageSetUnpinned { id, image_set }],
+                _ => vec![],
+            })
+        }
     }
 }
 
@@ -275,6 +310,7 @@ pub fn evolve(state: Option<User>, event: &UserEvent) -> Option<User> {
             is_staff: *is_staff,
             is_active: *is_active,
             tokens: std::collections::BTreeSet::new(),
+            pinned_sets: std::collections::BTreeSet::new(),
         }),
         (Some(mut u), UserEvent::UserPasswordChanged { password_hash, .. }) => {
             u.password_hash.clone_from(password_hash);
@@ -306,6 +342,14 @@ pub fn evolve(state: Option<User>, event: &UserEvent) -> Option<User> {
         }
         (Some(mut u), UserEvent::AccessTokenRevoked { token, .. }) => {
             u.tokens.remove(token);
+            Some(u)
+        }
+        (Some(mut u), UserEvent::ImageSetPinned { image_set, .. }) => {
+            u.pinned_sets.insert(*image_set);
+            Some(u)
+        }
+        (Some(mut u), UserEvent::ImageSetUnpinned { image_set, .. }) => {
+            u.pinned_sets.remove(image_set);
             Some(u)
         }
         (None, _) => None,
@@ -365,6 +409,7 @@ mod tests {
         UserContext {
             actor,
             username_taken: false,
+            set_readable: true,
         }
     }
 
@@ -426,6 +471,45 @@ mod tests {
             decide(Some(&user), &revoke, &by(Actor::SYSTEM)),
             Err(DomainError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn users_pin_sets_they_read_for_themselves_only_and_twice_is_once() {
+        let user = alice();
+        let pin = UserCommand::Pin {
+            image_set: 5,
+            pinned: true,
+        };
+        assert!(matches!(
+            decide(Some(&user), &pin, &by(Actor::SYSTEM)),
+            Err(DomainError::Forbidden(_))
+        ));
+        let unreadable = UserContext {
+            set_readable: false,
+            ..by(Actor::user(2))
+        };
+        assert_eq!(
+            decide(Some(&user), &pin, &unreadable),
+            Err(DomainError::NotFound("image set"))
+        );
+        let events = decide(Some(&user), &pin, &by(Actor::user(2))).unwrap();
+        let user = evolve(Some(user), &events[0]).unwrap();
+        assert!(user.pinned_sets.contains(&5));
+        assert!(decide(Some(&user), &pin, &by(Actor::user(2)))
+            .unwrap()
+            .is_empty());
+        // Unpinning a set one no longer reads is allowed: it only tidies one's own page.
+        let unpin = UserCommand::Pin {
+            image_set: 5,
+            pinned: false,
+        };
+        let events = decide(Some(&user), &unpin, &unreadable).unwrap();
+        assert!(matches!(
+            events[0],
+            UserEvent::ImageSetUnpinned { image_set: 5, .. }
+        ));
+        let user = evolve(Some(user), &events[0]).unwrap();
+        assert!(user.pinned_sets.is_empty());
     }
 
     #[test]

@@ -23,9 +23,10 @@ pub const NAME: &str = "catalog";
 pub struct CatalogProjection;
 
 /// The tables it owns, emptied by a rebuild.
-const TABLES: [&str; 17] = [
+const TABLES: [&str; 18] = [
     "users",
     "access_tokens",
+    "image_set_pins",
     "teams",
     "team_memberships",
     "products",
@@ -173,7 +174,8 @@ async fn user(tx: &mut Tx<'_>, event: &UserEvent, at: &At) -> exact_store::Resul
             is_staff,
             at.version,
             id
-        ),        UserEvent::AccessTokenCreated {
+        ),
+        UserEvent::AccessTokenCreated {
             id,
             token,
             name,
@@ -197,6 +199,26 @@ async fn user(tx: &mut Tx<'_>, event: &UserEvent, at: &At) -> exact_store::Resul
                 "UPDATE access_tokens SET revoked = $1 WHERE token = $2",
                 at.micros,
                 token.to_string()
+            );
+            execute!(tx, "UPDATE users SET version = $1 WHERE id = $2", at.version, id)
+        }
+        UserEvent::ImageSetPinned { id, image_set } => {
+            execute!(
+                tx,
+                "INSERT INTO image_set_pins (user_id, image_set, pinned) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id, image_set) DO NOTHING",
+                id,
+                image_set,
+                at.micros
+            );
+            execute!(tx, "UPDATE users SET version = $1 WHERE id = $2", at.version, id)
+        }
+        UserEvent::ImageSetUnpinned { id, image_set } => {
+            execute!(
+                tx,
+                "DELETE FROM image_set_pins WHERE user_id = $1 AND image_set = $2",
+                id,
+                image_set
             );
             execute!(tx, "UPDATE users SET version = $1 WHERE id = $2", at.version, id)
         }

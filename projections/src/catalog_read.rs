@@ -586,6 +586,18 @@ impl ReadDb {
         fetch!(self, query_as, fetch_all, &sql, actor.id, actor.superuser)
     }
 
+    /// The sets `user` pinned, live or not (the caller keeps those it may read).
+    pub async fn pinned_sets(&self, user: i64) -> Result<BTreeSet<i64>, sqlx::Error> {
+        let rows: Vec<(i64,)> = fetch!(
+            self,
+            query_as,
+            fetch_all,
+            "SELECT image_set FROM image_set_pins WHERE user_id = $1",
+            user
+        )?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// The ids of the live sets `actor` may read.
     pub async fn readable_set_ids(&self, actor: Actor) -> Result<BTreeSet<i64>, sqlx::Error> {
         Ok(self

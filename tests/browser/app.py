@@ -555,6 +555,69 @@ def main():
             old = page.page.request.get(BASE + "/api/v1/auth/session/", headers={"Authorization": "Basic " + base64.b64encode(b"bea:bea-password").decode()})
             assert old.status == 401, old.status
 
+        def a_pinned_set_comes_first_and_stays_first():
+            page = state["admin"]
+            page.goto("/")
+            cards = page.page.locator("#sets .card")
+            assert cards.count() >= 2, cards.count()
+            last = cards.nth(cards.count() - 1)
+            name = last.locator("strong").text_content()
+            last.locator(".pin").click()
+            expect(cards.first.locator("strong")).to_have_text(name)
+            expect(cards.first.locator(".pin")).to_have_attribute("aria-pressed", "true")
+            # Kept by the server: first again after a reload, and only for this user.
+            page.goto("/")
+            expect(cards.first.locator("strong")).to_have_text(name)
+            cards.first.locator(".pin").click()
+            expect(cards.first.locator(".pin")).to_have_attribute("aria-pressed", "false")
+            page.goto("/")
+            expect(page.page.locator("#sets .pin[aria-pressed=true]")).to_have_count(0)
+
+        def forms_work_with_the_keyboard_alone():
+            page = state["admin"]
+            pages = ["/", f"/images/imageset/{state['set']}/", f"/users/team/{state['team']}/", "/administration/", "/users/settings/"]
+            for path in pages:
+                page.goto(path)
+                page.page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+                page.page.evaluate("document.activeElement && document.activeElement.blur()")
+                reached, unmarked = set(), []
+                for _ in range(400):
+                    page.page.keyboard.press("Tab")
+                    focused = page.page.evaluate(
+                        """() => {
+                            const e = document.activeElement;
+                            if (!e || e === document.body) return null;
+                            if (!e.dataset.kbd) e.dataset.kbd = String(Math.random());
+                            const style = getComputedStyle(e);
+                            const marked = style.outlineStyle !== 'none' || style.boxShadow !== 'none';
+                            return [e.dataset.kbd, marked, e.outerHTML.slice(0, 80)];
+                        }"""
+                    )
+                    if focused is None:
+                        break
+                    if focused[0] in reached:
+                        break
+                    reached.add(focused[0])
+                    if not focused[1]:
+                        unmarked.append(focused[2])
+                missed = page.page.evaluate(
+                    """() => Array.from(document.querySelectorAll('a[href], button, input, select, textarea, summary'))
+                        .filter((e) => !e.disabled && e.type !== 'hidden' && e.getClientRects().length > 0 && !e.dataset.kbd)
+                        .map((e) => e.outerHTML.slice(0, 80))"""
+                )
+                assert not missed, f"{path}: not reachable with Tab: {missed}"
+                assert not unmarked, f"{path}: focus not shown on {unmarked}"
+            # A whole form with keys only: a new team, named and submitted with Enter.
+            page.goto("/")
+            for _ in range(200):
+                page.page.keyboard.press("Tab")
+                if page.page.evaluate("document.activeElement.getAttribute('aria-label')") == "new team name":
+                    break
+            page.page.keyboard.type("Keyboard team")
+            page.page.keyboard.press("Enter")
+            page.page.wait_for_url(f"{BASE}/users/team/*/")
+            expect(page.page.locator("h1")).to_contain_text("Keyboard team")
+
         def logging_out_ends_the_session():
             page = state["admin"]
             page.goto("/")
@@ -579,6 +642,8 @@ def main():
         step("a team is made and a member added on its page", a_team_is_made_and_a_member_added_on_its_page)
         step("administration adds a type and shows a refusal at its field", administration_adds_a_type_and_shows_a_refusal_at_its_field)
         step("settings make and revoke a token and change the password", settings_make_and_revoke_a_token_and_change_the_password)
+        step("a pinned set comes first and stays first", a_pinned_set_comes_first_and_stays_first)
+        step("forms work with the keyboard alone", forms_work_with_the_keyboard_alone)
         step("logging out ends the session", logging_out_ends_the_session)
         browser.close()
     print(f"{passed} passed, {failed} failed")

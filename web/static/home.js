@@ -18,6 +18,33 @@ function filterSets() {
 search?.addEventListener("input", filterSets);
 tag?.addEventListener("change", filterSets);
 
+// Pinning moves a set to the top (and back) at once; the server keeps it for the next visit.
+const list = document.getElementById("sets");
+/** @param {Element} card */
+const isPinned = (card) => card.querySelector(".pin")?.getAttribute("aria-pressed") === "true";
+/** The server's order: pinned first, then by priority, then by name.
+ * @param {Element} a @param {Element} b */
+const order = (a, b) =>
+  Number(isPinned(b)) - Number(isPinned(a)) ||
+  Number(b.getAttribute("data-priority")) - Number(a.getAttribute("data-priority")) ||
+  (a.getAttribute("data-name") || "").localeCompare(b.getAttribute("data-name") || "");
+for (const card of cards) {
+  const button = card.querySelector(".pin");
+  button?.addEventListener("click", async () => {
+    const pin = !isPinned(card);
+    try {
+      await api(pin ? "PUT" : "DELETE", `/images/image_sets/${card.getAttribute("data-set")}/pin/`);
+    } catch (e) {
+      button.setAttribute("title", e instanceof Error ? e.message : String(e));
+      return;
+    }
+    button.setAttribute("aria-pressed", String(pin));
+    button.textContent = pin ? "★" : "☆";
+    for (const c of [...cards].sort(order)) list?.appendChild(c);
+    if (button instanceof HTMLElement) button.focus();
+  });
+}
+
 const newTeam = /** @type {HTMLFormElement|null} */ (document.getElementById("new-team"));
 newTeam?.addEventListener("submit", async (event) => {
   event.preventDefault();

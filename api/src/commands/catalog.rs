@@ -132,6 +132,7 @@ impl Commands {
         let context = UserContext {
             actor: caller.actor,
             username_taken,
+            set_readable: false,
         };
         self.create::<UserAggregate>(
             caller,
@@ -155,9 +156,18 @@ impl Commands {
         id: i64,
         command: &UserCommand,
     ) -> Result<Written, ApiError> {
+        let set_readable = match command {
+            UserCommand::Pin { image_set, .. } => self
+                .read
+                .readable_set(caller.actor, *image_set)
+                .await?
+                .is_some(),
+            _ => false,
+        };
         let context = UserContext {
             actor: caller.actor,
             username_taken: false,
+            set_readable,
         };
         self.execute::<UserAggregate>(caller, id, None, command, &context)
             .await

@@ -1,4 +1,4 @@
-//! `/`: the user's teams, the image sets they may read (highest priority first) with a search
+//! `/`: the user's teams, the image sets they may read (pinned first, then by priority) with a search
 //! over set and image names, and the images they opened last.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +25,8 @@ struct Set {
     description: String,
     team: Option<String>,
     priority: i64,
+    /// Pinned by this user: listed first.
+    pinned: bool,
     images: usize,
     /// Image names, for the search.
     image_names: Vec<String>,
@@ -74,6 +76,7 @@ async fn context<'a>(state: &AppState, user: &'a PageUser) -> Result<Context<'a>
         tags_of.entry(set).or_default().push(name);
     }
     let mut team_names: BTreeMap<i64, Option<String>> = BTreeMap::new();
+    let pinned = state.read.pinned_sets(user.user.id).await?;
     let mut sets = Vec::new();
     for set in state.read.readable_sets(actor).await? {
         let team = match set.team {
@@ -99,11 +102,17 @@ async fn context<'a>(state: &AppState, user: &'a PageUser) -> Result<Context<'a>
             description: set.description,
             team,
             priority: set.priority,
+            pinned: pinned.contains(&set.id),
             images: names.len(),
             image_names: names,
         });
     }
-    sets.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(&b.name)));
+    // EXACT's order: pinned first, then by priority, then by name.
+    sets.sort_by(|a, b| {
+        (b.pinned, b.priority)
+            .cmp(&(a.pinned, a.priority))
+            .then(a.name.cmp(&b.name))
+    });
     let tags = sets
         .iter()
         .flat_map(|s| s.tags.iter().cloned())

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use exact_domain::annotation_type::TypeSettings;
 use exact_domain::image_set::{CollaborationType, ImageSetCommand, SetSettings};
@@ -81,6 +81,10 @@ pub fn router() -> Router<AppState> {
                 .patch(update_set)
                 .put(update_set)
                 .delete(delete_set),
+        )
+        .route(
+            "/images/image_sets/{id}/pin/",
+            put(pin_set).delete(unpin_set),
         )
 }
 
@@ -1220,6 +1224,46 @@ async fn update_set(
     let (set, _) = state.commands.set_access(&auth.caller, id).await?;
     let links = set_links(&state, &auth).await?;
     Ok(ok(set_json(&set, &links), set.version))
+}
+
+/// Pins a set to the top of the caller's home page, or unpins it (EXACT's `pinned_by`; not in
+/// EXACT's REST API, which left it to a page). Both are idempotent.
+async fn pin_set(
+    state: State<AppState>,
+    auth: Authenticated,
+    id: Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let id = set_pin(state, auth, id, true).await?;
+    Ok(Json(json!({ "image_set": id, "pinned": true })))
+}
+
+async fn unpin_set(
+    state: State<AppState>,
+    auth: Authenticated,
+    id: Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    set_pin(state, auth, id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_pin(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    pinned: bool,
+) -> Result<i64, ApiError> {
+    state
+        .commands
+        .user_command(
+            &auth.caller,
+            auth.user.id,
+            &UserCommand::Pin {
+                image_set: id,
+                pinned,
+            },
+        )
+        .await?;
+    Ok(id)
 }
 
 async fn delete_set(

@@ -240,6 +240,20 @@ pub const OPERATIONS: &[Operation] = &[
         None,
     ),
     (
+        "put",
+        "/images/image_sets/{id}/pin/",
+        "Pin a set to the top of the caller's home page (EXACT's pinned_by)",
+        Some("SetPin"),
+        None,
+    ),
+    (
+        "delete",
+        "/images/image_sets/{id}/pin/",
+        "Unpin a set",
+        None,
+        None,
+    ),
+    (
         "get",
         "/images/images/",
         "Images the caller may read",
@@ -764,6 +778,10 @@ fn schemas() -> Map<String, Value> {
         object(&[("username", "string"), ("password", "string")]),
     );
     all.insert("NewToken".into(), object(&[("name", "string")]));
+    all.insert(
+        "SetPin".into(),
+        object(&[("image_set", "integer"), ("pinned", "boolean")]),
+    );
     all.insert(
         "Error".into(),
         object(&[
