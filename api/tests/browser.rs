@@ -24,6 +24,8 @@ fn the_web_app_works_in_chromium() {
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let (png, svs) = pictures(files.path());
+    let series = files.path().join("series.tif");
+    exact_tiles::fixture::write_multi_page_tiff(&series, 900, 600, 3).unwrap();
     // Kept where CI's workspace keeps its build, for a look after a failure.
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -38,6 +40,7 @@ fn the_web_app_works_in_chromium() {
             svs.as_os_str(),
             png.as_os_str(),
             shots.as_os_str(),
+            series.as_os_str(),
         ],
         &format!(
             "the browser run failed (screenshots in {})",

@@ -24,6 +24,7 @@ exact_store::on_both_backends!(
     screening_walks_the_tiles_of_an_image,
     media_files_attach_to_annotations,
     pins_are_each_users_own_and_put_sets_first_on_the_home_page,
+    a_multi_page_tiff_is_one_image_with_a_frame_per_page,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -2082,4 +2083,88 @@ async fn pins_are_each_users_own_and_put_sets_first_on_the_home_page(db: TestDb)
         .await
         .unwrap();
     assert_eq!(home(login(bob).await).await, vec![zulu, lab.set]);
+}
+
+async fn a_multi_page_tiff_is_one_image_with_a_frame_per_page(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    let ann = ("ann", "pw-ann");
+    let lab = project(&app, ann, "Frames", 1).await;
+    let files = tempfile::tempdir().unwrap();
+    let series = files.path().join("series.tif");
+    exact_tiles::fixture::write_multi_page_tiff(&series, 600, 400, 3).unwrap();
+    let bytes = std::fs::read(&series).unwrap();
+    let made = app
+        .upload(
+            ann,
+            &[("image_set", &lab.set.to_string())],
+            &[("file_path", "series.tif", &bytes)],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    let series = &made.json["results"][0];
+    assert_eq!(
+        (series["frames"].as_i64(), series["width"].as_i64()),
+        (Some(3), Some(600))
+    );
+    let id = series["id"].as_i64().unwrap();
+
+    // Each frame's tiles show its own page; 0 is frame 1 for single-frame clients.
+    let centre = |bytes: &[u8]| {
+        let tile = image::load_from_memory(bytes).unwrap().into_rgb8();
+        tile.get_pixel(tile.width() / 2, tile.height() / 2).0
+    };
+    let level = {
+        let dzi = app
+            .get(&format!("/api/v1/images/images/{id}/1/2/tile/"), ann)
+            .await;
+        assert_eq!(dzi.status, StatusCode::OK, "{dzi:?}");
+        assert!(String::from_utf8_lossy(&dzi.bytes).contains("Width=\"600\""));
+        10 // 2^10 >= 600: the full-resolution level
+    };
+    for (frame, page) in [(0, 0), (1, 0), (2, 1), (3, 2)] {
+        let tile = app
+            .get(
+                &format!("/api/v1/images/images/{id}/1/{frame}/tile_files/{level}/0_0.png"),
+                ann,
+            )
+            .await;
+        assert_eq!(tile.status, StatusCode::OK, "frame {frame}: {tile:?}");
+        let expected = exact_tiles::fixture::page_colour(page);
+        let got = centre(&tile.bytes);
+        assert!(
+            got.iter().zip(expected).all(|(a, b)| a.abs_diff(b) <= 2),
+            "frame {frame}: {got:?} is not page {page}'s {expected:?}"
+        );
+    }
+    let beyond = app
+        .get(&format!("/api/v1/images/images/{id}/1/4/tile/"), ann)
+        .await;
+    assert_eq!(beyond.status, StatusCode::NOT_FOUND, "{beyond:?}");
+    assert_eq!(beyond.json["field"], "frame");
+
+    // Annotations name their frame; one past the last frame is refused, writing nothing.
+    let on_frame = |frame: i64| {
+        json!({"image": id, "annotation_type": lab.annotation_type,
+               "vector": {"x1": 10, "y1": 10, "x2": 50, "y2": 40, "frame": frame}})
+    };
+    let kept = app
+        .post("/api/v1/annotations/annotations/", ann, on_frame(3))
+        .await;
+    assert_eq!(kept.status, StatusCode::CREATED, "{kept:?}");
+    assert_eq!(kept.json["vector"]["frame"], 3);
+    let before = app.position().await;
+    let refused = app
+        .post("/api/v1/annotations/annotations/", ann, on_frame(4))
+        .await;
+    assert_eq!(refused.status.as_u16() / 100, 4, "{refused:?}");
+    assert_eq!(refused.json["field"], "vector", "{refused:?}");
+    assert_eq!(app.position().await, before);
+
+    // A single-frame image has no frame 2.
+    let png = image(&app, ann, lab.set, "one.png", 300, 200).await;
+    let none = app
+        .get(&format!("/api/v1/images/images/{png}/1/2/tile/"), ann)
+        .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
 }

@@ -9,6 +9,7 @@ SCREENSHOT_DIR when a step fails. The last line is `N passed, 0 failed`.
 """
 
 import base64
+import hashlib
 import json
 import re
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright, expect
 
-BASE, SLIDE, PICTURE, SHOTS = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+BASE, SLIDE, PICTURE, SHOTS, SERIES = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5])
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -555,6 +556,52 @@ def main():
             old = page.page.request.get(BASE + "/api/v1/auth/session/", headers={"Authorization": "Basic " + base64.b64encode(b"bea:bea-password").decode()})
             assert old.status == 401, old.status
 
+        def frames_of_a_multi_page_image():
+            page = state["admin"]
+            token = page.page.get_attribute('meta[name="csrf-token"]', "content")
+            answer = page.page.request.post(
+                BASE + "/api/v1/images/images/",
+                headers={"X-CSRFToken": token},
+                multipart={
+                    "image_set": str(state["set"]),
+                    "file_path": {"name": "series.tif", "mimeType": "image/tiff", "buffer": SERIES.read_bytes()},
+                },
+            )
+            assert answer.status == 201, answer.text()
+            series = answer.json()["results"][0]
+            assert series["frames"] == 3, series
+            page.goto(f"/annotations/{series['id']}/?frame=2")
+            osd = page.page.locator("#viewer")
+            expect(page.page.locator("#frame-label")).to_have_text("2 of 3")
+            expect(osd).to_have_attribute("data-tiles", "loaded", timeout=30_000)
+            page.page.keyboard.press("1")
+            box = osd_box(page)
+            x, y = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.45
+            page.page.mouse.move(x, y)
+            page.page.mouse.down()
+            page.page.mouse.move(x + 60, y + 40, steps=5)
+            page.page.mouse.up()
+            expect(page.page.locator("#status")).to_contain_text("saved #")
+            status, listed = rest(page, "GET", f"/annotations/annotations/?image={series['id']}")
+            assert [a["vector"].get("frame") for a in listed["results"]] == [2], listed
+            expect(page.page.locator("#count")).to_have_text("(1 loaded)")
+            # Shift+E: the next frame, without the box (it is on frame 2), in the address too.
+            page.page.keyboard.press("Shift+E")
+            expect(page.page.locator("#frame-label")).to_have_text("3 of 3")
+            expect(osd).to_have_attribute("data-tiles", "loaded", timeout=30_000)
+            expect(page.page.locator("#count")).to_have_text("(0 loaded)")
+            assert page.page.url.endswith("?frame=3"), page.page.url
+            page.page.keyboard.press("Shift+Q")
+            expect(page.page.locator("#frame-label")).to_have_text("2 of 3")
+            expect(page.page.locator("#count")).to_have_text("(1 loaded)")
+            # A frame's tiles are that frame's page: compare the centre of the two frames.
+            pixels = {}
+            for n in (1, 2):
+                tile = page.page.request.get(f"{BASE}/images/image/{series['id']}/1/{n}/tile_files/10/0_0.png")
+                assert tile.status == 200, tile.status
+                pixels[n] = hashlib.sha256(tile.body()).hexdigest()
+            assert pixels[1] != pixels[2]
+
         def a_pinned_set_comes_first_and_stays_first():
             page = state["admin"]
             page.goto("/")
@@ -642,6 +689,7 @@ def main():
         step("a team is made and a member added on its page", a_team_is_made_and_a_member_added_on_its_page)
         step("administration adds a type and shows a refusal at its field", administration_adds_a_type_and_shows_a_refusal_at_its_field)
         step("settings make and revoke a token and change the password", settings_make_and_revoke_a_token_and_change_the_password)
+        step("frames of a multi-page image", frames_of_a_multi_page_image)
         step("a pinned set comes first and stays first", a_pinned_set_comes_first_and_stays_first)
         step("forms work with the keyboard alone", forms_work_with_the_keyboard_alone)
         step("logging out ends the session", logging_out_ends_the_session)

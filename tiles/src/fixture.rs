@@ -361,3 +361,39 @@ pub fn corrupt_first_tile(path: &Path) -> io::Result<u64> {
     std::fs::write(path, bytes)?;
     Ok(8)
 }
+
+/// The colour of every pixel of page `page` (0-based) of [`write_multi_page_tiff`].
+pub fn page_colour(page: u32) -> [u8; 3] {
+    [
+        (40 + page * 60 % 200) as u8,
+        (220 - page * 45 % 200) as u8,
+        90,
+    ]
+}
+
+/// A plain (striped, LZW) multi-page TIFF of `pages` pages of `w` x `h` px, each one flat
+/// colour ([`page_colour`]), with a reduced-resolution page after the first, which is a level
+/// and not a frame: what microscopes export as a time series or a z-stack.
+pub fn write_multi_page_tiff(path: &Path, w: u32, h: u32, pages: u32) -> io::Result<()> {
+    use ::tiff::encoder::{colortype::RGB8, Compression, TiffEncoder};
+    let fail = |e: ::tiff::TiffError| io::Error::other(e.to_string());
+    let mut encoder = TiffEncoder::new(File::create(path)?)
+        .map_err(fail)?
+        .with_compression(Compression::Lzw);
+    for page in 0..pages {
+        let pixels = page_colour(page).repeat((w * h) as usize);
+        encoder.write_image::<RGB8>(w, h, &pixels).map_err(fail)?;
+        if page == 0 {
+            let (rw, rh) = (w.div_ceil(2), h.div_ceil(2));
+            let mut reduced = encoder.new_image::<RGB8>(rw, rh).map_err(fail)?;
+            reduced
+                .encoder()
+                .write_tag(::tiff::tags::Tag::NewSubfileType, 1u32)
+                .map_err(fail)?;
+            reduced
+                .write_data(&[0u8; 3].repeat((rw * rh) as usize))
+                .map_err(fail)?;
+        }
+    }
+    Ok(())
+}

@@ -16,6 +16,7 @@
 
 pub mod deepzoom;
 pub mod fixture;
+pub mod frames;
 pub mod iiif;
 pub mod openslide;
 pub mod pyramid;

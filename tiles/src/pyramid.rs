@@ -87,21 +87,31 @@ pub fn build(original: &Path, limits: PyramidLimits) -> Result<PathBuf, TilesErr
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
     reader.limits(decoder_limits);
     let decoded = reader.decode().map_err(|e| corrupt(e.to_string()))?;
-    let rgb = over_white(decoded);
     let lossy = matches!(format, ImageFormat::Jpeg | ImageFormat::WebP);
     let target = pyramid_path(original);
+    write_atomically(&target, over_white(decoded), lossy)?;
+    Ok(target)
+}
+
+/// Writes the pyramid of `rgb` to `target` through a temporary name, so that nothing ever
+/// sees half a pyramid.
+pub(crate) fn write_atomically(
+    target: &Path,
+    rgb: RgbImage,
+    lossy: bool,
+) -> Result<(), TilesError> {
     let partial = target.with_extension(format!("tif.partial-{}", std::process::id()));
     let written = write_pyramid(&partial, rgb, lossy);
     if let Err(e) = written {
         let _ = std::fs::remove_file(&partial);
         return Err(e);
     }
-    std::fs::rename(&partial, &target)?;
-    Ok(target)
+    std::fs::rename(&partial, target)?;
+    Ok(())
 }
 
 /// RGB, with any transparency composited over white.
-fn over_white(image: image::DynamicImage) -> RgbImage {
+pub(crate) fn over_white(image: image::DynamicImage) -> RgbImage {
     if !image.color().has_alpha() {
         return image.into_rgb8();
     }

@@ -459,3 +459,49 @@ fn a_synthetic_slide_renders_through_the_same_grid() {
         Err(TilesError::OutOfRange(_))
     ));
 }
+
+#[test]
+fn a_multi_page_tiff_is_one_frame_per_full_resolution_page() {
+    use exact_tiles::frames;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("series.tif");
+    fixture::write_multi_page_tiff(&path, 600, 400, 3).unwrap();
+    // Four directories; the reduced-resolution one is not a frame.
+    assert_eq!(frames::tiff_pages(&path).unwrap(), vec![0, 2, 3]);
+    let first = exact_tiles::open(&path).unwrap();
+    assert_eq!(first.properties().vendor, "exact-pyramid");
+    assert_eq!(
+        frames::build_frames(&path, exact_tiles::pyramid::PyramidLimits::default()).unwrap(),
+        3
+    );
+    for frame in 1..=3u32 {
+        let source = exact_tiles::open(&frames::frame_path(&path, frame)).unwrap();
+        let p = source.properties();
+        assert_eq!((p.width(), p.height()), (600, 400), "frame {frame}");
+        let pixels = source.read_region(250, 150, 0, 4, 4).unwrap();
+        assert_eq!(
+            pixels.get_pixel(2, 2).0,
+            fixture::page_colour(frame - 1),
+            "frame {frame} shows its own page"
+        );
+    }
+    assert_eq!(frames::frame_path(&path, 1), path);
+    assert!(!frames::frame_path(&path, 4).exists());
+
+    // Any other image is one frame and gets nothing built.
+    let png = dir.path().join("one.png");
+    plain_image(300, 200).save(&png).unwrap();
+    assert_eq!(
+        frames::build_frames(&png, exact_tiles::pyramid::PyramidLimits::default()).unwrap(),
+        1
+    );
+    assert!(frames::tiff_pages(&png).unwrap().is_empty());
+    assert!(!frames::frame_path(&png, 2).exists());
+    // A page over the pixel limit is refused by name, before it is decoded.
+    let small = exact_tiles::pyramid::PyramidLimits { max_pixels: 1_000 };
+    let refused = frames::build_frames(&path, small).unwrap_err();
+    assert!(
+        matches!(&refused, exact_tiles::TilesError::TooLarge(m) if m.contains("page")),
+        "{refused:?}"
+    );
+}

@@ -61,10 +61,62 @@ const state = {
   filter: "",
 };
 
+// ---- frames (multi-page images: a time series, a z-stack) ----
+
+const frameBox = /** @type {HTMLElement} */ (document.getElementById("frames"));
+const frameInput = /** @type {HTMLInputElement} */ (document.getElementById("frame"));
+const frameLabel = /** @type {HTMLElement} */ (document.getElementById("frame-label"));
+/** The frame on screen, 1-based, as EXACT's `?frame=`. */
+let frame = clampFrame(Number(new URLSearchParams(location.search).get("frame") || 1));
+
+/** @param {number} n */
+function clampFrame(n) {
+  return Math.min(Math.max(1, Math.round(n) || 1), image.frames || 1);
+}
+
+/** The DeepZoom descriptor of frame `n` of image `id`. @param {number} id @param {number} n */
+function tileSource(id, n) {
+  return `/images/image/${id}/1/${n}/tile/`;
+}
+
+/** An annotation shows on the frame it names; one that names none shows on every frame.
+ * @param {Annotation} a */
+function onFrame(a) {
+  return image.frames <= 1 || !a.vector || a.vector.frame === undefined || Number(a.vector.frame) === frame;
+}
+
+/** The frame controls and the address for the frame on screen. */
+function frameControls() {
+  frameBox.hidden = image.frames <= 1;
+  frameInput.max = String(image.frames || 1);
+  frameInput.value = String(frame);
+  frameLabel.textContent = `${frame} of ${image.frames}`;
+  root.dataset.frame = String(frame);
+  const query = new URLSearchParams(location.search);
+  if (frame > 1) query.set("frame", String(frame));
+  else query.delete("frame");
+  const search = query.toString();
+  history.replaceState(history.state, "", `${location.pathname}${search ? `?${search}` : ""}`);
+}
+
+/** Shows frame `n` of the image on screen, keeping the viewport. @param {number} n */
+function showFrame(n) {
+  const next = clampFrame(n);
+  if (next === frame) return;
+  frame = next;
+  Object.assign(state, { drawing: null, selected: null, pending: null, drag: null, conflict: false });
+  root.dataset.selected = "";
+  root.dataset.tiles = "";
+  frameControls();
+  const bounds = viewer.viewport.getBounds(true);
+  viewer.addOnceHandler("open", () => viewer.viewport.fitBounds(bounds, true));
+  viewer.open(tileSource(image.id, frame));
+}
+
 const viewer = OpenSeadragon({
   element: /** @type {HTMLElement} */ (document.getElementById("osd")),
   prefixUrl: new URL("vendor/openseadragon/images/", import.meta.url).href,
-  tileSources: `/images/image/${image.id}/0/0/tile/`,
+  tileSources: tileSource(image.id, frame),
   showNavigator: true,
   navigatorPosition: "BOTTOM_RIGHT",
   showRotationControl: false,
@@ -109,7 +161,9 @@ function resize() {
 
 /** @param {Annotation} a */
 function visible(a) {
-  return state.shown && !state.hiddenTypes.has(a.annotation_type) && !state.hiddenUsers.has(a.user) && matchesFilter(a);
+  return (
+    state.shown && onFrame(a) && !state.hiddenTypes.has(a.annotation_type) && !state.hiddenUsers.has(a.user) && matchesFilter(a)
+  );
 }
 
 /**
@@ -354,7 +408,7 @@ function matchesFilter(a) {
 }
 
 function refreshPanel() {
-  const shown = [...annotations.values()].filter((a) => a.vector && matchesFilter(a));
+  const shown = [...annotations.values()].filter((a) => a.vector && onFrame(a) && matchesFilter(a));
   count.textContent = `(${shown.length} loaded)`;
   for (const item of typeList.querySelectorAll("li")) {
     const id = Number(item.getAttribute("data-type"));
@@ -446,7 +500,9 @@ function message(e) {
  * @param {g.Node[]} nodes
  */
 async function create(type, nodes) {
+  /** @type {Record<string, number>} */
   const vector = g.vectorOf(g.clamp(nodes, image.width, image.height));
+  if (image.frames > 1) vector.frame = frame;
   try {
     const answer = await api("POST", "/annotations/annotations/", {
       body: {
@@ -546,6 +602,9 @@ async function changeSelected(method, body, refused) {
 async function saveEdit() {
   if (!state.pending) return;
   const vector = g.vectorOf(g.clamp(state.pending, image.width, image.height));
+  // A reshaped annotation stays on its frame.
+  const kept = selectedAnnotation()?.vector?.frame;
+  if (kept !== undefined) vector.frame = kept;
   const done = await changeSelected("PATCH", { vector }, "not saved");
   if (done) {
     annotations.set(done.a.id, done.answer.json);
@@ -807,11 +866,14 @@ document.addEventListener("keydown", (event) => {
       break;
     case "q":
     case "Q":
-      if (facts.previous) goTo(facts.previous);
+      // Shift moves between frames, as in EXACT.
+      if (event.shiftKey && image.frames > 1) showFrame(frame - 1);
+      else if (facts.previous) goTo(facts.previous);
       break;
     case "e":
     case "E":
-      if (facts.next) goTo(facts.next);
+      if (event.shiftKey && image.frames > 1) showFrame(frame + 1);
+      else if (facts.next) goTo(facts.next);
       break;
     default:
       return;
@@ -844,7 +906,7 @@ function preload() {
   if (new URLSearchParams(location.search).get("preload") === "0") return;
   for (const id of [facts.next, facts.previous]) {
     if (!id || ahead.has(id)) continue;
-    fetch(`/images/image/${id}/0/0/tile/`, { credentials: "same-origin" }).catch(() => undefined);
+    fetch(tileSource(id, 1), { credentials: "same-origin" }).catch(() => undefined);
     fetch(`/annotations/${id}/`, { credentials: "same-origin" })
       .then((response) => (response.ok ? response.text() : Promise.reject(new Error(String(response.status)))))
       .then((html) => {
@@ -879,14 +941,19 @@ function goTo(id) {
   root.dataset.selected = "";
   facts = next;
   image = next.image;
-  history.pushState({ image: id }, "", `/annotations/${id}/${location.search}`);
+  frame = 1;
+  const query = new URLSearchParams(location.search);
+  query.delete("frame");
+  const search = query.toString();
+  history.pushState({ image: id }, "", `/annotations/${id}/${search ? `?${search}` : ""}`);
+  frameControls();
   document.title = `${image.name} · Exact`;
   const crumb = document.getElementById("crumb-image");
   if (crumb) crumb.textContent = image.name;
   neighbourLinks();
   say("");
   refreshPanel();
-  viewer.open(`/images/image/${id}/0/0/tile/`);
+  viewer.open(tileSource(id, 1));
   logAccess(1);
 }
 
@@ -966,3 +1033,6 @@ viewer.addHandler("tile-loaded", () => {
   }
 });
 window.addEventListener("pagehide", () => logAccess(2));
+
+frameInput.addEventListener("input", () => showFrame(Number(frameInput.value)));
+frameControls();

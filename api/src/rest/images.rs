@@ -14,6 +14,7 @@ use bytes::Bytes;
 use exact_domain::image::ImageFile;
 use exact_projections::annotation_query::AnnotationQuery;
 use exact_projections::catalog_read::ImageRow;
+use exact_tiles::pyramid::PyramidLimits;
 use exact_tiles::{render, Format};
 use serde_json::{json, Value};
 
@@ -73,6 +74,28 @@ fn set_folder(state: &AppState, image_set: i64) -> PathBuf {
 
 fn image_path(state: &AppState, image: &ImageRow) -> PathBuf {
     set_folder(state, image.image_set).join(&image.filename)
+}
+
+/// The file that serves `frame` of `image`. Frames count from 1, as in EXACT; 0 is frame 1
+/// too, since clients written for single-frame images send `0/0/`. The depth (`z`) is not
+/// kept apart from frames: EXACT's uploads make frames, never depth.
+fn frame_path(state: &AppState, image: &ImageRow, frame: i64) -> Result<PathBuf, ApiError> {
+    if frame > image.frames || frame < 0 {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "image {} has frames 1 to {}, not {frame}",
+                image.id, image.frames
+            ),
+        )
+        .with_field("frame"));
+    }
+    let frame = u32::try_from(frame.max(1)).unwrap_or(1);
+    Ok(exact_tiles::frames::frame_path(
+        &image_path(state, image),
+        frame,
+    ))
 }
 
 pub(super) fn image_json(image: &ImageRow, annotations: Option<Vec<i64>>) -> Value {
@@ -472,6 +495,20 @@ async fn prepare(
             .await
             .map_err(|e| ApiError::internal("reading an upload failed", &e))?
             .map_err(|e| ApiError::from_tiles(&e, Some(&name)).with_field("file_path"))?;
+            // A plain multi-page TIFF is one image with a frame per page (slides OpenSlide
+            // reads are one frame).
+            let frames = if properties.vendor == "exact-pyramid" {
+                let (original, limits) = (path.clone(), PyramidLimits::default());
+                tokio::task::spawn_blocking(move || {
+                    exact_tiles::frames::build_frames(&original, limits)
+                })
+                .await
+                .map_err(|e| ApiError::internal("reading an upload failed", &e))?
+                .map_err(|e| ApiError::from_tiles(&e, Some(&name)).with_field("file_path"))?
+            } else {
+                1
+            };
+            placed.extend((2..=frames).map(|f| exact_tiles::frames::frame_path(&path, f)));
             let filename = path
                 .strip_prefix(folder)
                 .unwrap_or(&path)
@@ -490,7 +527,7 @@ async fn prepare(
                 mpp,
                 objective_power: properties.objective_power,
                 depth: 1,
-                frames: 1,
+                frames: i64::from(frames),
                 channels: 3,
                 image_type,
             });
@@ -580,12 +617,12 @@ async fn get_patch(
 async fn dzi(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path((id, _z, _frame)): Path<(i64, i64, i64)>,
+    Path((id, _z, frame)): Path<(i64, i64, i64)>,
 ) -> Result<Response, ApiError> {
     let image = readable_image(&state, &auth, id).await?;
     let xml = state
         .tiles
-        .dzi(&image_path(&state, &image), Format::Jpeg)
+        .dzi(&frame_path(&state, &image, frame)?, Format::Jpeg)
         .await?;
     Ok(([(header::CONTENT_TYPE, "application/xml")], xml).into_response())
 }
@@ -593,7 +630,7 @@ async fn dzi(
 async fn tile(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path((id, _z, _frame, level, tile)): Path<(i64, i64, i64, usize, String)>,
+    Path((id, _z, frame, level, tile)): Path<(i64, i64, i64, usize, String)>,
 ) -> Result<Response, ApiError> {
     let image = readable_image(&state, &auth, id).await?;
     let bad = || {
@@ -611,7 +648,7 @@ async fn tile(
     let format = Format::from_extension(extension)?;
     let bytes = state
         .tiles
-        .tile(&image_path(&state, &image), level, col, row, format)
+        .tile(&frame_path(&state, &image, frame)?, level, col, row, format)
         .await?;
     Ok(image_response(bytes, format.content_type()))
 }
