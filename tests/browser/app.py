@@ -602,6 +602,27 @@ def main():
                 pixels[n] = hashlib.sha256(tile.body()).hexdigest()
             assert pixels[1] != pixels[2]
 
+        def products_are_linked_from_the_set_page():
+            page = state["admin"]
+            page.goto(f"/images/imageset/{state['set']}/")
+            page.page.click("#set-settings summary")
+            status, products = rest(page, "GET", "/administration/products/")
+            cells = next(p for p in products["results"] if p["name"] == "Cells")
+            box = page.page.locator(f"#products input[data-product='{cells['id']}']")
+            expect(box).to_be_checked()
+            box.uncheck()
+            expect(box).to_be_enabled()
+            status, product = rest(page, "GET", f"/administration/products/{cells['id']}/")
+            assert state["set"] not in product["imagesets"], product
+            # Linked again, its types are offered again, the other sets' links untouched.
+            box.check()
+            expect(box).to_be_enabled()
+            status, product = rest(page, "GET", f"/administration/products/{cells['id']}/")
+            assert state["set"] in product["imagesets"], product
+            assert set(product["imagesets"]) == set(cells["imagesets"]), (product, cells)
+            page.goto(f"/images/imageset/{state['set']}/")
+            expect(page.page.locator("#filter option", has_text="with mitosis")).to_have_count(1)
+
         def a_pinned_set_comes_first_and_stays_first():
             page = state["admin"]
             page.goto("/")
@@ -690,6 +711,7 @@ def main():
         step("administration adds a type and shows a refusal at its field", administration_adds_a_type_and_shows_a_refusal_at_its_field)
         step("settings make and revoke a token and change the password", settings_make_and_revoke_a_token_and_change_the_password)
         step("frames of a multi-page image", frames_of_a_multi_page_image)
+        step("products are linked from the set page", products_are_linked_from_the_set_page)
         step("a pinned set comes first and stays first", a_pinned_set_comes_first_and_stays_first)
         step("forms work with the keyboard alone", forms_work_with_the_keyboard_alone)
         step("logging out ends the session", logging_out_ends_the_session)

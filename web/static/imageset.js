@@ -1,7 +1,7 @@
 // The set page's upload: files dropped or chosen are sent one request each (multipart, to
 // /api/v1/images/images/), each with its own progress bar; a file the server refuses shows
 // the server's message beside it while the others go on. New images join the grid.
-import { csrfToken } from "./api.js";
+import { api, ApiError, csrfToken } from "./api.js";
 
 const page = /** @type {HTMLElement} */ (document.getElementById("imageset"));
 const setId = page.dataset.set || "";
@@ -138,3 +138,36 @@ filter?.addEventListener("change", () => {
   }
   if (shownCount) shownCount.textContent = `${shown} image${shown === 1 ? "" : "s"}`;
 });
+
+// Linking a product offers its types in this set; unlinking stops offering them. The product's
+// list of sets is changed with If-Match, so a link someone made meanwhile is never undone: on
+// a conflict the list is read again and the change applied to it.
+const productsError = document.getElementById("products-error");
+for (const box of /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll("#products input[data-product]"))) {
+  box.addEventListener("change", async () => {
+    const path = `/administration/products/${box.dataset.product}/`;
+    const id = Number(setId);
+    if (productsError) productsError.textContent = "";
+    box.disabled = true;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const current = await api("GET", path);
+        /** @type {number[]} */
+        const sets = current.json.imagesets.filter((/** @type {number} */ s) => s !== id);
+        if (box.checked) sets.push(id);
+        try {
+          await api("PATCH", path, { body: { imagesets: sets }, headers: { "If-Match": current.etag || "" } });
+          break;
+        } catch (e) {
+          if (!(e instanceof ApiError && e.status === 412) || attempt > 2) throw e;
+        }
+      }
+    } catch (e) {
+      box.checked = !box.checked;
+      if (productsError) productsError.textContent = e instanceof Error ? e.message : String(e);
+    } finally {
+      box.disabled = false;
+      box.focus();
+    }
+  });
+}

@@ -53,12 +53,21 @@ struct Set {
     may_delete: bool,
 }
 
+/// A product of the set's team, and whether it is linked to the set (its types offered).
+#[derive(Serialize)]
+struct Product {
+    id: i64,
+    name: String,
+    linked: bool,
+}
+
 #[derive(Serialize)]
 struct Context<'a> {
     frame: Frame<'a>,
     set: Set,
     images: Vec<Image>,
     types: Vec<Type>,
+    products: Vec<Product>,
 }
 
 pub async fn imageset_page(
@@ -67,7 +76,7 @@ pub async fn imageset_page(
     Path(id): Path<i64>,
 ) -> Response {
     match context(&state, &user, id).await {
-        Ok((set, images, types)) => render(
+        Ok((set, images, types, products)) => render(
             StatusCode::OK,
             "imageset.html",
             Context {
@@ -75,6 +84,7 @@ pub async fn imageset_page(
                 set,
                 images,
                 types,
+                products,
             },
         ),
         Err(e) => error_page(Some(&user), &e),
@@ -85,7 +95,7 @@ async fn context(
     state: &AppState,
     user: &PageUser,
     id: i64,
-) -> Result<(Set, Vec<Image>, Vec<Type>), ApiError> {
+) -> Result<(Set, Vec<Image>, Vec<Type>, Vec<Product>), ApiError> {
     let caller = Caller::new(user.user.actor(), exact_store::Source::Ui);
     let (set, permissions) = state.commands.set_access(&caller, id).await?;
     let team = match set.team {
@@ -130,6 +140,26 @@ async fn context(
         })
         .collect();
     let tags = state.read.set_tags(id).await?.join(", ");
+    let linked: std::collections::BTreeSet<i64> = state
+        .read
+        .product_links()
+        .await?
+        .into_iter()
+        .filter(|(_, image_set)| *image_set == id)
+        .map(|(product, _)| product)
+        .collect();
+    let products = state
+        .read
+        .readable_products(caller.actor)
+        .await?
+        .into_iter()
+        .filter(|p| Some(p.team) == set.team || linked.contains(&p.id))
+        .map(|p| Product {
+            linked: linked.contains(&p.id),
+            id: p.id,
+            name: p.name,
+        })
+        .collect();
     images.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     Ok((
         Set {
@@ -151,5 +181,6 @@ async fn context(
         },
         images,
         types,
+        products,
     ))
 }
