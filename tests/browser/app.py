@@ -303,10 +303,23 @@ def main():
             expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
             # With the neighbour's facts fetched ahead, E shows it in the same page.
             expect(page.page.locator("#viewer")).to_have_attribute("data-ahead", re.compile(str(picture)), timeout=10_000)
+            # ... and its descriptor and first tiles, which the browser then has at hand.
+            expect(page.page.locator("#viewer")).to_have_attribute("data-ahead-tiles", re.compile(f"(^|,){picture}:[1-9]"), timeout=10_000)
             page.page.evaluate("window.stayedInPage = true")
+            pressed = page.page.evaluate("performance.now()")
             page.page.keyboard.press("e")
             page.page.wait_for_url(f"{BASE}/annotations/{picture}/")
             expect(page.page.locator("#viewer")).to_have_attribute("data-tiles", "loaded", timeout=30_000)
+            fetched = page.page.evaluate(
+                """([since, id]) => performance.getEntriesByType('resource')
+                    .filter((e) => e.startTime > since && e.name.includes(`/images/image/${id}/1/1/tile`))
+                    .map((e) => [e.name, e.transferSize])""",
+                [pressed, picture],
+            )
+            descriptor = [size for name, size in fetched if name.endswith("/tile/")]
+            assert descriptor == [0], f"the descriptor was not taken from the cache: {fetched}"
+            cached = [name for name, size in fetched if "tile_files" in name and size == 0]
+            assert cached, f"no preloaded tile was used: {fetched}"
             expect(page.page.locator("#crumb-image")).to_have_text("cells.png")
             assert page.page.evaluate("window.stayedInPage") is True
             expect(page.page.locator("#previous")).to_have_attribute("href", f"/annotations/{slide}/")

@@ -624,7 +624,16 @@ async fn dzi(
         .tiles
         .dzi(&frame_path(&state, &image, frame)?, Format::Jpeg)
         .await?;
-    Ok(([(header::CONTENT_TYPE, "application/xml")], xml).into_response())
+    // A file never changes under its name: the viewer's preloading fetches descriptors ahead
+    // and the browser keeps them, as it keeps the tiles.
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/xml"),
+            (header::CACHE_CONTROL, "private, max-age=86400"),
+        ],
+        xml,
+    )
+        .into_response())
 }
 
 async fn tile(
