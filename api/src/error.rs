@@ -133,6 +133,7 @@ impl From<DomainError> for ApiError {
                 (StatusCode::FORBIDDEN, "forbidden", None)
             }
             DomainError::Deleted(_) => (StatusCode::GONE, "deleted", None),
+            DomainError::InUse { field, .. } => (StatusCode::CONFLICT, "in_use", Some(*field)),
             DomainError::Annotation(a) => match a {
                 A::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
                 A::NotFound => (StatusCode::NOT_FOUND, "not_found", None),

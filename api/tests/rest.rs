@@ -25,6 +25,7 @@ exact_store::on_both_backends!(
     media_files_attach_to_annotations,
     pins_are_each_users_own_and_put_sets_first_on_the_home_page,
     a_multi_page_tiff_is_one_image_with_a_frame_per_page,
+    deletes_and_corrections_exact_accepts_are_events,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -2041,6 +2042,24 @@ async fn pins_are_each_users_own_and_put_sets_first_on_the_home_page(db: TestDb)
             home_order(&String::from_utf8(page.bytes).unwrap())
         }
     };
+    // A form that repeats a field sends a list, as DRF reads it: one product, both sets.
+    let form = app
+        .send(
+            Method::POST,
+            "/api/v1/administration/products/",
+            Some(ann),
+            Some("application/x-www-form-urlencoded"),
+            format!(
+                "name=Form+product&team={}&imagesets={}&imagesets={zulu}",
+                lab.team, lab.set
+            )
+            .into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::CREATED, "{form:?}");
+    assert_eq!(form.json["imagesets"], json!([lab.set, zulu]));
+
     let (ann_cookie, bob_cookie) = (login(ann).await, login(bob).await);
     assert_eq!(home(ann_cookie.clone()).await, vec![lab.set, zulu]);
 
@@ -2167,4 +2186,231 @@ async fn a_multi_page_tiff_is_one_image_with_a_frame_per_page(db: TestDb) {
         .get(&format!("/api/v1/images/images/{png}/1/2/tile/"), ann)
         .await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
+}
+
+/// What EXACT's client sends that this server once refused: team, product and type deletes,
+/// team and vector-type corrections, and EXACT's `objectivePower` key. Each is an event; the
+/// log keeps what was before.
+async fn deletes_and_corrections_exact_accepts_are_events(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    let bob_id = app.user("bob").await;
+    let (ann, bob) = (("ann", "pw-ann"), ("bob", "pw-bob"));
+    let lab = project(&app, ann, "Deletes", 1).await;
+    let member = app
+        .post(
+            "/api/v1/users/team_membership/",
+            ann,
+            json!({"team": lab.team, "user": bob_id}),
+        )
+        .await;
+    assert_eq!(member.status, StatusCode::CREATED, "{member:?}");
+    let image_id = image(&app, ann, lab.set, "deletes.png", 300, 200).await;
+    let image_json = app
+        .get(&format!("/api/v1/images/images/{image_id}/"), ann)
+        .await;
+    assert!(
+        image_json
+            .json
+            .as_object()
+            .unwrap()
+            .contains_key("objectivePower")
+            && !image_json
+                .json
+                .as_object()
+                .unwrap()
+                .contains_key("objective_power"),
+        "{image_json:?}"
+    );
+    let none = app
+        .get("/api/v1/images/images/?objectivePower__range=30,50", ann)
+        .await;
+    assert_eq!(none.json["count"], 0, "a PNG has no objective power");
+
+    // The team: renamed by its admin, not by a member.
+    let team_path = format!("/api/v1/users/teams/{}/", lab.team);
+    let refused = app.patch(&team_path, bob, json!({"name": "Bob's"})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    let renamed = app
+        .patch(&team_path, ann, json!({"name": "Renamed team"}))
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{renamed:?}");
+    assert_eq!(renamed.json["name"], "Renamed team");
+
+    // The type: two boxes on the image; polygons need three nodes, so no.
+    let mut boxes = Vec::new();
+    for x in [10, 100] {
+        let made = app
+            .post(
+                "/api/v1/annotations/annotations/",
+                ann,
+                json!({"image": image_id, "annotation_type": lab.annotation_type,
+                       "vector": {"x1": x, "y1": 10, "x2": x + 40, "y2": 50}}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+        boxes.push(made.json["id"].as_i64().unwrap());
+    }
+    // EXACT's `verified_by_user`: whether the caller accepted it.
+    let verdict = app
+        .post(
+            "/api/v1/annotations/verifications/",
+            ann,
+            json!({"annotation": boxes[0], "verified": true}),
+        )
+        .await;
+    assert_eq!(verdict.status, StatusCode::CREATED, "{verdict:?}");
+    let listed = app
+        .get(
+            &format!("/api/v1/annotations/annotations/?image={image_id}"),
+            ann,
+        )
+        .await;
+    let flags: Vec<&Value> = listed.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["verified_by_user"])
+        .collect();
+    assert_eq!(flags, [&json!(true), &json!(false)]);
+    let for_bob = app
+        .get(
+            &format!("/api/v1/annotations/annotations/{}/", boxes[0]),
+            bob,
+        )
+        .await;
+    assert_eq!(for_bob.json["verified_by_user"], false);
+
+    let type_path = format!(
+        "/api/v1/annotations/annotation_types/{}/",
+        lab.annotation_type
+    );
+    let before = app.position().await;
+    let polygon = app
+        .patch(&type_path, ann, json!({"vector_type": 5, "name": "cells"}))
+        .await;
+    assert_eq!(polygon.status, StatusCode::CONFLICT, "{polygon:?}");
+    assert_eq!(
+        (
+            polygon.json["code"].as_str(),
+            polygon.json["field"].as_str()
+        ),
+        (Some("in_use"), Some("vector_type"))
+    );
+    let message = polygon.json["message"].as_str().unwrap();
+    assert!(
+        boxes.iter().all(|id| message.contains(&id.to_string())),
+        "the refusal names the annotations: {message}"
+    );
+    assert_eq!(
+        app.position().await,
+        before,
+        "a refused change writes nothing"
+    );
+    // Two nodes make a line of several segments: that fits.
+    let multi_line = app.patch(&type_path, ann, json!({"vector_type": 4})).await;
+    assert_eq!(multi_line.status, StatusCode::OK, "{multi_line:?}");
+    assert_eq!(multi_line.json["vector_type"], 4);
+    let by_vector_type = app
+        .get(
+            &format!("/api/v1/annotations/annotations/?image={image_id}&vector_type=4"),
+            ann,
+        )
+        .await;
+    assert_eq!(ids_of(&by_vector_type), boxes);
+
+    // Deleting the type deletes its live annotations in the same append; as of before, they
+    // and the type's annotations are all there.
+    let before_delete = app.position().await;
+    let deleted = app.delete(&type_path, ann).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{deleted:?}");
+    assert_eq!(app.get(&type_path, ann).await.status, StatusCode::NOT_FOUND);
+    let types = app
+        .get(
+            &format!(
+                "/api/v1/annotations/annotation_types/?product={}",
+                lab.product
+            ),
+            ann,
+        )
+        .await;
+    assert_eq!(types.json["count"], 0, "{types:?}");
+    let live = app
+        .get(
+            &format!("/api/v1/annotations/annotations/?image={image_id}&deleted=false"),
+            ann,
+        )
+        .await;
+    assert_eq!(live.json["count"], 0, "{live:?}");
+    let then = app
+        .get(
+            &format!(
+                "/api/v1/annotations/annotations/?image={image_id}&deleted=false&as_of={before_delete}"
+            ),
+            ann,
+        )
+        .await;
+    assert_eq!(ids_of(&then), boxes);
+    let orphan = app
+        .post(
+            "/api/v1/annotations/annotations/",
+            ann,
+            json!({"image": image_id, "annotation_type": lab.annotation_type,
+                   "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}}),
+        )
+        .await;
+    assert_eq!(orphan.status.as_u16() / 100, 4, "{orphan:?}");
+    assert_eq!(orphan.json["field"], "annotation_type");
+    // Its name is free again.
+    let again = app
+        .post(
+            "/api/v1/annotations/annotation_types/",
+            ann,
+            json!({"name": "mitosis", "product": lab.product, "vector_type": 1}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{again:?}");
+
+    // The product: gone, its types listed and offered nowhere.
+    let product_path = format!("/api/v1/administration/products/{}/", lab.product);
+    assert_eq!(
+        app.delete(&product_path, bob).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.delete(&product_path, ann).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&product_path, ann).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let products = app.get("/api/v1/administration/products/", ann).await;
+    assert_eq!(products.json["count"], 0, "{products:?}");
+    let types = app.get("/api/v1/annotations/annotation_types/", ann).await;
+    assert_eq!(types.json["count"], 0, "{types:?}");
+    let set_path = format!("/api/v1/images/image_sets/{}/", lab.set);
+    assert_eq!(app.get(&set_path, ann).await.json["product_set"], json!([]));
+
+    // The team: deleted by its admin; its set stays, without a team, public and locked.
+    assert_eq!(
+        app.delete(&team_path, bob).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.delete(&team_path, ann).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.get(&team_path, ann).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/v1/users/teams/", ann).await.json["count"], 0);
+    let set = app.get(&set_path, ann).await;
+    assert_eq!(set.status, StatusCode::OK, "{set:?}");
+    assert_eq!(
+        (
+            &set.json["team"],
+            &set.json["public"],
+            &set.json["image_lock"]
+        ),
+        (&Value::Null, &json!(true), &json!(true))
+    );
 }

@@ -66,10 +66,21 @@ pub enum AnnotationTypeEvent {
         #[serde(flatten)]
         settings: TypeSettings,
     },
+    /// EXACT lets its users change a type's vector type; here only while every live
+    /// annotation of the type is a valid vector of the new one.
+    AnnotationTypeVectorTypeChanged { id: i64, vector_type: VectorType },
+    /// Gone from lists and retrieves; its live annotations are deleted in the same append (as
+    /// EXACT's cascade does). All of it stays in the log and in reads as of earlier moments.
+    AnnotationTypeDeleted { id: i64 },
 }
 
 impl DomainEvent for AnnotationTypeEvent {
-    const NAMES: &'static [&'static str] = &["AnnotationTypeCreated", "AnnotationTypeChanged"];
+    const NAMES: &'static [&'static str] = &[
+        "AnnotationTypeCreated",
+        "AnnotationTypeChanged",
+        "AnnotationTypeVectorTypeChanged",
+        "AnnotationTypeDeleted",
+    ];
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -78,6 +89,7 @@ pub struct AnnotationType {
     pub product: i64,
     pub vector_type: VectorType,
     pub settings: TypeSettings,
+    pub deleted: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -91,6 +103,9 @@ pub enum AnnotationTypeCommand {
     },
     /// Replaces the settings.
     Change(TypeSettings),
+    /// EXACT's code, 1 to 7.
+    ChangeVectorType(i64),
+    Delete,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -100,6 +115,9 @@ pub struct AnnotationTypeContext {
     pub team_role: TeamRole,
     /// Another type of the product has this name.
     pub name_taken: bool,
+    /// For `ChangeVectorType`: how many live annotations of the type are not valid vectors
+    /// of the new vector type (the caller names them).
+    pub misfits: usize,
 }
 
 pub const NAME_LENGTH: (usize, usize) = (1, 100);
@@ -136,7 +154,33 @@ pub fn decide(
         (Some(_), AnnotationTypeCommand::Create { .. }) => {
             Err(DomainError::AlreadyExists("annotation type"))
         }
-        (None, AnnotationTypeCommand::Change(_)) => Err(DomainError::NotFound("annotation type")),
+        (None, _) => Err(DomainError::NotFound("annotation type")),
+        (Some(current), _) if current.deleted => Err(DomainError::Deleted("annotation type")),
+        (Some(current), AnnotationTypeCommand::ChangeVectorType(code)) => {
+            let vector_type = VectorType::try_from(*code)
+                .map_err(|message| DomainError::invalid("vector_type", message))?;
+            if vector_type == current.vector_type {
+                return Ok(vec![]);
+            }
+            if context.misfits > 0 {
+                return Err(DomainError::InUse {
+                    field: "vector_type",
+                    message: format!(
+                        "{} live annotation(s) of this type are not valid {vector_type:?} vectors",
+                        context.misfits
+                    ),
+                });
+            }
+            Ok(vec![AnnotationTypeEvent::AnnotationTypeVectorTypeChanged {
+                id: current.id,
+                vector_type,
+            }])
+        }
+        (Some(current), AnnotationTypeCommand::Delete) => {
+            Ok(vec![AnnotationTypeEvent::AnnotationTypeDeleted {
+                id: current.id,
+            }])
+        }
         (Some(current), AnnotationTypeCommand::Change(settings)) => {
             let settings = if settings.name.trim() == current.settings.name {
                 // The name is not changing: whether it is "taken" (by this type) is moot.
@@ -211,9 +255,18 @@ pub fn evolve(
             product: *product,
             vector_type: *vector_type,
             settings: settings.clone(),
+            deleted: false,
         }),
         (Some(mut t), AnnotationTypeEvent::AnnotationTypeChanged { settings, .. }) => {
             t.settings = settings.clone();
+            Some(t)
+        }
+        (Some(mut t), AnnotationTypeEvent::AnnotationTypeVectorTypeChanged { vector_type, .. }) => {
+            t.vector_type = *vector_type;
+            Some(t)
+        }
+        (Some(mut t), AnnotationTypeEvent::AnnotationTypeDeleted { .. }) => {
+            t.deleted = true;
             Some(t)
         }
         (None, _) => None,
@@ -229,6 +282,7 @@ mod tests {
             actor: Actor::user(1),
             team_role: TeamRole::Admin,
             name_taken: false,
+            misfits: 0,
         }
     }
 
@@ -342,5 +396,70 @@ mod tests {
         let events = decide(Some(&t), &AnnotationTypeCommand::Change(off), &admin()).unwrap();
         let t = events.iter().fold(Some(t), evolve).unwrap();
         assert!(!t.settings.active);
+    }
+
+    #[test]
+    fn the_vector_type_changes_only_when_every_live_annotation_fits_and_a_deleted_type_takes_nothing(
+    ) {
+        let settings = TypeSettings {
+            name: "mitosis".into(),
+            ..TypeSettings::default()
+        };
+        let events = decide(None, &create(1, settings.clone()), &admin()).unwrap();
+        let boxes = events.iter().fold(None, evolve).unwrap();
+        let to_polygon = AnnotationTypeCommand::ChangeVectorType(5);
+        let misfits = AnnotationTypeContext {
+            misfits: 2,
+            ..admin()
+        };
+        assert!(matches!(
+            decide(Some(&boxes), &to_polygon, &misfits),
+            Err(DomainError::InUse {
+                field: "vector_type",
+                ..
+            })
+        ));
+        assert!(matches!(
+            decide(
+                Some(&boxes),
+                &AnnotationTypeCommand::ChangeVectorType(9),
+                &admin()
+            ),
+            Err(DomainError::Invalid {
+                field: "vector_type",
+                ..
+            })
+        ));
+        assert!(decide(
+            Some(&boxes),
+            &AnnotationTypeCommand::ChangeVectorType(1),
+            &admin()
+        )
+        .unwrap()
+        .is_empty());
+        let events = decide(Some(&boxes), &to_polygon, &admin()).unwrap();
+        let polygons = events.iter().fold(Some(boxes), evolve).unwrap();
+        assert_eq!(polygons.vector_type, VectorType::Polygon);
+
+        let member = AnnotationTypeContext {
+            team_role: TeamRole::Member,
+            ..admin()
+        };
+        assert!(matches!(
+            decide(Some(&polygons), &AnnotationTypeCommand::Delete, &member),
+            Err(DomainError::Forbidden(_))
+        ));
+        let events = decide(Some(&polygons), &AnnotationTypeCommand::Delete, &admin()).unwrap();
+        let gone = events.iter().fold(Some(polygons), evolve).unwrap();
+        for command in [
+            AnnotationTypeCommand::Delete,
+            to_polygon,
+            AnnotationTypeCommand::Change(TypeSettings::default()),
+        ] {
+            assert_eq!(
+                decide(Some(&gone), &command, &admin()),
+                Err(DomainError::Deleted("annotation type"))
+            );
+        }
     }
 }

@@ -28,6 +28,13 @@ pub enum DomainError {
     /// The command names something that is gone (a deleted set, a dissolved team).
     #[error("{0} is deleted")]
     Deleted(&'static str),
+    /// A change that what depends on it would not survive (a vector type its annotations do
+    /// not fit).
+    #[error("{field}: {message}")]
+    InUse {
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Annotation(#[from] AnnotationError),
 }

@@ -56,10 +56,28 @@ pub enum ImageEvent {
     ImageDeleted {
         id: i64,
     },
+    /// What the file claims, corrected by a user (EXACT lets them edit these fields); the
+    /// description as it is after the change. The file is untouched.
+    ImageDescribed {
+        id: i64,
+        #[serde(flatten)]
+        description: ImageDescription,
+    },
 }
 
 impl DomainEvent for ImageEvent {
-    const NAMES: &'static [&'static str] = &["ImageAdded", "ImageDeleted"];
+    const NAMES: &'static [&'static str] = &["ImageAdded", "ImageDeleted", "ImageDescribed"];
+}
+
+/// The fields of an image a user may correct.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageDescription {
+    pub name: String,
+    pub mpp: Option<f64>,
+    pub objective_power: Option<f64>,
+    /// When the image was taken or added, microseconds since 1970; `None` keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -78,13 +96,15 @@ pub enum ImageCommand {
         file: ImageFile,
     },
     Delete,
+    Describe(ImageDescription),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ImageContext {
     /// The actor's permissions on the image's set.
     pub permissions: Permissions,
-    /// The set holds an image of this name or checksum already.
+    /// The set holds an image of this name or checksum already (for `Describe`: another image
+    /// has the new name).
     pub duplicate: bool,
 }
 
@@ -149,7 +169,45 @@ pub fn decide(
             }])
         }
         (Some(_), ImageCommand::Add { .. }) => Err(DomainError::AlreadyExists("image")),
-        (None, ImageCommand::Delete) => Err(DomainError::NotFound("image")),
+        (None, ImageCommand::Delete | ImageCommand::Describe(_)) => {
+            Err(DomainError::NotFound("image"))
+        }
+        (Some(image), ImageCommand::Describe(description)) => {
+            require(Permission::EditSet)?;
+            if image.deleted {
+                return Err(DomainError::Deleted("image"));
+            }
+            let name = name_in("name", &description.name, 1, 255)?;
+            if name != image.file.name && context.duplicate {
+                return Err(DomainError::Taken {
+                    field: "name",
+                    value: name,
+                });
+            }
+            for (field, value) in [
+                ("mpp", description.mpp),
+                ("objectivePower", description.objective_power),
+            ] {
+                if value.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+                    return Err(DomainError::invalid(field, "must be a positive number"));
+                }
+            }
+            let unchanged = name == image.file.name
+                && description.mpp == image.file.mpp
+                && description.objective_power == image.file.objective_power
+                && description.time.is_none();
+            Ok(if unchanged {
+                vec![]
+            } else {
+                vec![ImageEvent::ImageDescribed {
+                    id: image.id,
+                    description: ImageDescription {
+                        name,
+                        ..description.clone()
+                    },
+                }]
+            })
+        }
         (Some(image), ImageCommand::Delete) => {
             require(Permission::DeleteImages)?;
             Ok(if image.deleted {
@@ -178,6 +236,12 @@ pub fn evolve(state: Option<Image>, event: &ImageEvent) -> Option<Image> {
         }),
         (Some(mut i), ImageEvent::ImageDeleted { .. }) => {
             i.deleted = true;
+            Some(i)
+        }
+        (Some(mut i), ImageEvent::ImageDescribed { description, .. }) => {
+            i.file.name.clone_from(&description.name);
+            i.file.mpp = description.mpp;
+            i.file.objective_power = description.objective_power;
             Some(i)
         }
         (None, _) => None,
@@ -309,6 +373,65 @@ mod tests {
                 other => panic!("{field}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn users_correct_what_the_file_claims_and_the_file_stays_as_it_is() {
+        let image = decide(None, &add(file()), &open())
+            .unwrap()
+            .iter()
+            .fold(None, evolve)
+            .unwrap();
+        let describe = |f: fn(&mut ImageDescription)| {
+            let mut d = ImageDescription {
+                name: "slide.svs".into(),
+                mpp: Some(0.25),
+                objective_power: Some(40.0),
+                time: None,
+            };
+            f(&mut d);
+            ImageCommand::Describe(d)
+        };
+        assert!(decide(Some(&image), &describe(|_| {}), &open())
+            .unwrap()
+            .is_empty());
+        let events = decide(
+            Some(&image),
+            &describe(|d| d.objective_power = Some(20.0)),
+            &open(),
+        )
+        .unwrap();
+        let corrected = events.iter().fold(Some(image.clone()), evolve).unwrap();
+        assert_eq!(corrected.file.objective_power, Some(20.0));
+        assert_eq!(corrected.file.checksum, image.file.checksum);
+        assert!(matches!(
+            decide(Some(&image), &describe(|d| d.mpp = Some(-1.0)), &open()),
+            Err(DomainError::Invalid { field: "mpp", .. })
+        ));
+        let taken = ImageContext {
+            duplicate: true,
+            ..open()
+        };
+        assert!(matches!(
+            decide(
+                Some(&image),
+                &describe(|d| d.name = "other.svs".into()),
+                &taken
+            ),
+            Err(DomainError::Taken { .. })
+        ));
+        let reader = ImageContext {
+            permissions: Permissions::of(&[Permission::Read]),
+            duplicate: false,
+        };
+        assert_eq!(
+            decide(
+                Some(&image),
+                &describe(|d| d.name = "x.svs".into()),
+                &reader
+            ),
+            Err(DomainError::ForbiddenInSet(Permission::EditSet))
+        );
     }
 
     #[test]

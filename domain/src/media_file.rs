@@ -34,10 +34,16 @@ pub enum MediaFileEvent {
     MediaFileDeleted {
         id: i64,
     },
+    /// EXACT's partial update of a media file: its name (the bytes stay as they are).
+    MediaFileRenamed {
+        id: i64,
+        name: String,
+    },
 }
 
 impl DomainEvent for MediaFileEvent {
-    const NAMES: &'static [&'static str] = &["MediaFileAdded", "MediaFileDeleted"];
+    const NAMES: &'static [&'static str] =
+        &["MediaFileAdded", "MediaFileDeleted", "MediaFileRenamed"];
 }
 
 /// A file to attach, as received.
@@ -87,6 +93,21 @@ pub fn delete_media_file(id: i64, permissions: Permissions) -> Result<MediaFileE
         return Err(DomainError::ForbiddenInSet(Permission::EditAnnotation));
     }
     Ok(MediaFileEvent::MediaFileDeleted { id })
+}
+
+/// Renaming needs the right to edit the annotation.
+pub fn rename_media_file(
+    id: i64,
+    name: &str,
+    permissions: Permissions,
+) -> Result<MediaFileEvent, DomainError> {
+    if !permissions.contains(Permission::EditAnnotation) {
+        return Err(DomainError::ForbiddenInSet(Permission::EditAnnotation));
+    }
+    Ok(MediaFileEvent::MediaFileRenamed {
+        id,
+        name: name_in("name", name, 1, 255)?,
+    })
 }
 
 #[cfg(test)]
@@ -145,5 +166,14 @@ mod tests {
         }
         assert!(add_media_file(9, &new(2, "  "), permissions(true), false).is_err());
         assert!(delete_media_file(9, permissions(false)).is_err());
+        assert_eq!(
+            rename_media_file(9, " mitosis.png ", permissions(true)),
+            Ok(MediaFileEvent::MediaFileRenamed {
+                id: 9,
+                name: "mitosis.png".into()
+            })
+        );
+        assert!(rename_media_file(9, "", permissions(true)).is_err());
+        assert!(rename_media_file(9, "x.png", permissions(false)).is_err());
     }
 }

@@ -42,6 +42,11 @@ pub enum ProductEvent {
         id: i64,
         image_set: i64,
     },
+    /// Gone from lists; its types are offered nowhere any more. Its annotation types and their
+    /// annotations stay in the log and in reads as of earlier moments.
+    ProductDeleted {
+        id: i64,
+    },
 }
 
 impl DomainEvent for ProductEvent {
@@ -50,6 +55,7 @@ impl DomainEvent for ProductEvent {
         "ProductChanged",
         "ProductLinkedToImageSet",
         "ProductUnlinkedFromImageSet",
+        "ProductDeleted",
     ];
 }
 
@@ -60,6 +66,7 @@ pub struct Product {
     pub name: String,
     pub description: String,
     pub image_sets: BTreeSet<i64>,
+    pub deleted: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -80,6 +87,7 @@ pub enum ProductCommand {
     Unlink {
         image_set: i64,
     },
+    Delete,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -140,6 +148,9 @@ pub fn decide(
         }]);
     }
     let product = state.ok_or(DomainError::NotFound("product"))?;
+    if product.deleted {
+        return Err(DomainError::Deleted("product"));
+    }
     let id = product.id;
     match command {
         ProductCommand::Create { .. } => unreachable!("handled above"),
@@ -178,6 +189,7 @@ pub fn decide(
                 _ => vec![],
             })
         }
+        ProductCommand::Delete => Ok(vec![ProductEvent::ProductDeleted { id }]),
     }
 }
 
@@ -198,6 +210,7 @@ pub fn evolve(state: Option<Product>, event: &ProductEvent) -> Option<Product> {
             name: name.clone(),
             description: description.clone(),
             image_sets: BTreeSet::new(),
+            deleted: false,
         }),
         (
             Some(mut p),
@@ -219,6 +232,11 @@ pub fn evolve(state: Option<Product>, event: &ProductEvent) -> Option<Product> {
         }
         (Some(mut p), ProductEvent::ProductUnlinkedFromImageSet { image_set, .. }) => {
             p.image_sets.remove(image_set);
+            Some(p)
+        }
+        (Some(mut p), ProductEvent::ProductDeleted { .. }) => {
+            p.deleted = true;
+            p.image_sets.clear();
             Some(p)
         }
         (None, _) => None,
@@ -317,5 +335,34 @@ mod tests {
             decide(Some(&p), &link, &reader),
             Err(DomainError::ForbiddenInSet(Permission::EditSet))
         );
+    }
+
+    #[test]
+    fn managers_delete_a_product_once_and_it_takes_no_more_commands() {
+        let member = ProductContext {
+            team_role: TeamRole::Member,
+            ..admin()
+        };
+        assert!(matches!(
+            decide(Some(&product()), &ProductCommand::Delete, &member),
+            Err(DomainError::Forbidden(_))
+        ));
+        let events = decide(Some(&product()), &ProductCommand::Delete, &admin()).unwrap();
+        assert_eq!(events, vec![ProductEvent::ProductDeleted { id: 4 }]);
+        let gone = events.iter().fold(Some(product()), evolve).unwrap();
+        assert!(gone.deleted);
+        for command in [
+            ProductCommand::Delete,
+            ProductCommand::Link { image_set: 6 },
+            ProductCommand::Change {
+                name: Some("Again".into()),
+                description: None,
+            },
+        ] {
+            assert_eq!(
+                decide(Some(&gone), &command, &admin()),
+                Err(DomainError::Deleted("product"))
+            );
+        }
     }
 }

@@ -48,7 +48,13 @@ pub enum TeamEvent {
         id: i64,
         user: i64,
     },
-    /// The last member left.
+    /// Its name or website corrected by an admin; both as they are after the change.
+    TeamChanged {
+        id: i64,
+        name: String,
+        website: String,
+    },
+    /// The last member left, or an admin deleted the team: it has no members any more.
     TeamDissolved {
         id: i64,
     },
@@ -58,6 +64,7 @@ impl DomainEvent for TeamEvent {
     const NAMES: &'static [&'static str] = &[
         "TeamCreated",
         "TeamMemberAdded",
+        "TeamChanged",
         "TeamMemberRemoved",
         "TeamMemberLeft",
         "TeamAdminGranted",
@@ -106,6 +113,14 @@ pub enum TeamCommand {
     RevokeAdmin {
         user: i64,
     },
+    /// EXACT's team update: the name and website (`None` keeps one as it is).
+    Change {
+        name: Option<String>,
+        website: Option<String>,
+    },
+    /// EXACT's team delete: the team ends with its members in it, as when the last one
+    /// leaves.
+    Dissolve,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -136,12 +151,7 @@ pub fn decide(
                 value: name,
             });
         }
-        if website.chars().count() > 100 {
-            return Err(DomainError::invalid(
-                "website",
-                "is longer than 100 characters",
-            ));
-        }
+        check_website(website)?;
         return Ok(vec![TeamEvent::TeamCreated {
             id: *id,
             name,
@@ -189,6 +199,32 @@ pub fn decide(
             }
             Ok(events)
         }
+        TeamCommand::Change { name, website } => {
+            allow(manages, "change this team")?;
+            let name = match name {
+                Some(n) => name_in("name", n, NAME_LENGTH.0, NAME_LENGTH.1)?,
+                None => team.name.clone(),
+            };
+            if name != team.name && context.name_taken {
+                return Err(DomainError::Taken {
+                    field: "name",
+                    value: name,
+                });
+            }
+            let website = match website {
+                Some(w) => check_website(w)?,
+                None => team.website.clone(),
+            };
+            Ok(if (&name, &website) == (&team.name, &team.website) {
+                vec![]
+            } else {
+                vec![TeamEvent::TeamChanged { id, name, website }]
+            })
+        }
+        TeamCommand::Dissolve => {
+            allow(manages, "delete this team")?;
+            Ok(vec![TeamEvent::TeamDissolved { id }])
+        }
         TeamCommand::GrantAdmin { user } => {
             // A team without admins would be stuck: then any member may grant it.
             let orphaned = !team.has_admin() && team.members.contains_key(&actor.id);
@@ -212,6 +248,16 @@ pub fn decide(
     }
 }
 
+fn check_website(website: &str) -> Result<String, DomainError> {
+    if website.chars().count() > 100 {
+        return Err(DomainError::invalid(
+            "website",
+            "is longer than 100 characters",
+        ));
+    }
+    Ok(website.trim().to_owned())
+}
+
 pub fn evolve(state: Option<Team>, event: &TeamEvent) -> Option<Team> {
     match (state, event) {
         (
@@ -229,6 +275,11 @@ pub fn evolve(state: Option<Team>, event: &TeamEvent) -> Option<Team> {
             members: BTreeMap::from([(*creator, true)]),
             dissolved: false,
         }),
+        (Some(mut t), TeamEvent::TeamChanged { name, website, .. }) => {
+            t.name.clone_from(name);
+            t.website.clone_from(website);
+            Some(t)
+        }
         (Some(mut t), TeamEvent::TeamMemberAdded { user, .. }) => {
             t.members.insert(*user, false);
             Some(t)
@@ -448,5 +499,63 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn admins_dissolve_a_team_with_its_members_in_it() {
+        assert!(matches!(
+            decide(Some(&team()), &TeamCommand::Dissolve, &by(BOB)),
+            Err(DomainError::Forbidden(_))
+        ));
+        let gone = run(Some(team()), &TeamCommand::Dissolve, CREATOR).unwrap();
+        assert!(gone.dissolved && gone.members.is_empty());
+        assert_eq!(
+            decide(Some(&gone), &TeamCommand::Dissolve, &by(CREATOR)),
+            Err(DomainError::Deleted("team"))
+        );
+        let superuser = TeamContext {
+            actor: Actor::SYSTEM,
+            ..by(0)
+        };
+        assert_eq!(
+            decide(Some(&team()), &TeamCommand::Dissolve, &superuser).unwrap(),
+            vec![TeamEvent::TeamDissolved { id: 9 }]
+        );
+    }
+
+    #[test]
+    fn admins_correct_the_name_and_website_and_taken_names_are_refused() {
+        let change = |name: Option<&str>, website: Option<&str>| TeamCommand::Change {
+            name: name.map(Into::into),
+            website: website.map(Into::into),
+        };
+        assert!(matches!(
+            decide(Some(&team()), &change(Some("Histology"), None), &by(BOB)),
+            Err(DomainError::Forbidden(_))
+        ));
+        let renamed = run(Some(team()), &change(Some(" Histology "), None), CREATOR).unwrap();
+        assert_eq!(
+            (renamed.name.as_str(), renamed.website.as_str()),
+            ("Histology", "")
+        );
+        assert!(decide(
+            Some(&renamed),
+            &change(Some("Histology"), Some("")),
+            &by(CREATOR)
+        )
+        .unwrap()
+        .is_empty());
+        let taken = TeamContext {
+            name_taken: true,
+            ..by(CREATOR)
+        };
+        assert!(matches!(
+            decide(Some(&renamed), &change(Some("Other"), None), &taken),
+            Err(DomainError::Taken { .. })
+        ));
+        assert!(matches!(
+            decide(Some(&renamed), &change(Some("ab"), None), &by(CREATOR)),
+            Err(DomainError::Invalid { field: "name", .. })
+        ));
     }
 }

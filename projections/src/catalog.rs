@@ -284,6 +284,16 @@ async fn team(tx: &mut Tx<'_>, event: &TeamEvent, at: &At) -> exact_store::Resul
             );
             id
         }
+        TeamEvent::TeamChanged { id, name, website } => {
+            execute!(
+                tx,
+                "UPDATE teams SET name = $1, website = $2 WHERE id = $3",
+                name,
+                website,
+                id
+            );
+            id
+        }
         TeamEvent::TeamDissolved { id } => {
             execute!(
                 tx,
@@ -291,6 +301,8 @@ async fn team(tx: &mut Tx<'_>, event: &TeamEvent, at: &At) -> exact_store::Resul
                 true,
                 id
             );
+            // Empty already when the last member left; not when an admin deleted the team.
+            execute!(tx, "DELETE FROM team_memberships WHERE team = $1", id);
             id
         }
     };
@@ -359,6 +371,20 @@ async fn product(tx: &mut Tx<'_>, event: &ProductEvent, at: &At) -> exact_store:
             );
             id
         }
+        ProductEvent::ProductDeleted { id } => {
+            // Gone from lists, its name free again, its types offered nowhere and listed
+            // nowhere. The log keeps all of it.
+            execute!(tx, "DELETE FROM product_image_sets WHERE product = $1", id);
+            execute!(
+                tx,
+                "UPDATE annotation_types SET deleted = $1, version = $2 WHERE product = $3",
+                true,
+                at.version,
+                id
+            );
+            execute!(tx, "DELETE FROM products WHERE id = $1", id);
+            return Ok(());
+        }
     };
     execute!(
         tx,
@@ -391,6 +417,26 @@ async fn annotation_type(
             settings,
         } => (*id, *product, vector_type.code(), settings),
         AnnotationTypeEvent::AnnotationTypeChanged { id, settings } => (*id, 0, 0, settings),
+        AnnotationTypeEvent::AnnotationTypeVectorTypeChanged { id, vector_type } => {
+            execute!(
+                tx,
+                "UPDATE annotation_types SET vector_type = $1, version = $2 WHERE id = $3",
+                vector_type.code(),
+                at.version,
+                id
+            );
+            return Ok(());
+        }
+        AnnotationTypeEvent::AnnotationTypeDeleted { id } => {
+            execute!(
+                tx,
+                "UPDATE annotation_types SET deleted = $1, version = $2 WHERE id = $3",
+                true,
+                at.version,
+                id
+            );
+            return Ok(());
+        }
     };
     execute!(
         tx,
@@ -523,6 +569,17 @@ async fn image(tx: &mut Tx<'_>, event: &ImageEvent, at: &At) -> exact_store::Res
             at.version,
             id
         ),
+        ImageEvent::ImageDescribed { id, description: d } => execute!(
+            tx,
+            "UPDATE images SET name = $1, mpp = $2, objective_power = $3, time = COALESCE($4, time), \
+             version = $5 WHERE id = $6",
+            &d.name,
+            d.mpp,
+            d.objective_power,
+            d.time,
+            at.version,
+            id
+        ),
     };
     Ok(())
 }
@@ -629,6 +686,12 @@ async fn media_file(tx: &mut Tx<'_>, event: &MediaFileEvent, at: &At) -> exact_s
             tx,
             "UPDATE annotation_media_files SET deleted = $1 WHERE id = $2",
             true,
+            id
+        ),
+        MediaFileEvent::MediaFileRenamed { id, name } => execute!(
+            tx,
+            "UPDATE annotation_media_files SET name = $1 WHERE id = $2",
+            name,
             id
         ),
     };

@@ -460,7 +460,7 @@ impl ReadDb {
             self,
             query_as,
             fetch_optional,
-            &format!("{TYPE} WHERE t.id = $1"),
+            &format!("{TYPE} WHERE t.id = $1 AND NOT t.deleted"),
             id
         )
     }
@@ -470,7 +470,7 @@ impl ReadDb {
         product: i64,
         name: &str,
     ) -> Result<Option<AnnotationTypeRow>, sqlx::Error> {
-        let sql = format!("{TYPE} WHERE t.product = $1 AND t.name = $2");
+        let sql = format!("{TYPE} WHERE t.product = $1 AND t.name = $2 AND NOT t.deleted");
         fetch!(self, query_as, fetch_optional, &sql, product, name.trim())
     }
 
@@ -480,7 +480,7 @@ impl ReadDb {
         image_set: i64,
     ) -> Result<Vec<AnnotationTypeRow>, sqlx::Error> {
         let sql = format!(
-            "{TYPE} WHERE t.active AND t.product IN (SELECT product FROM product_image_sets WHERE image_set = $1) \
+            "{TYPE} WHERE t.active AND NOT t.deleted AND t.product IN (SELECT product FROM product_image_sets WHERE image_set = $1) \
              ORDER BY t.sort_order, t.id"
         );
         fetch!(self, query_as, fetch_all, &sql, image_set)
@@ -493,7 +493,7 @@ impl ReadDb {
         annotation_type: i64,
     ) -> Result<bool, sqlx::Error> {
         let sql = "SELECT COUNT(*) FROM annotation_types t JOIN product_image_sets p ON p.product = t.product \
-                   WHERE p.image_set = $1 AND t.id = $2";
+                   WHERE NOT t.deleted AND p.image_set = $1 AND t.id = $2";
         let n: i64 = fetch!(
             self,
             query_scalar,
@@ -672,10 +672,10 @@ impl ReadDb {
         actor: Actor,
     ) -> Result<Vec<AnnotationTypeRow>, sqlx::Error> {
         let sql = format!(
-            "{TYPE} WHERE t.product IN (SELECT p.product FROM product_image_sets p JOIN image_sets s \
+            "{TYPE} WHERE NOT t.deleted AND (t.product IN (SELECT p.product FROM product_image_sets p JOIN image_sets s \
              ON s.id = p.image_set WHERE NOT s.deleted AND {READABLE_SET}) \
              OR t.product IN (SELECT id FROM products WHERE team IN \
-             (SELECT team FROM team_memberships WHERE user_id = $1)) OR $2 ORDER BY t.id"
+             (SELECT team FROM team_memberships WHERE user_id = $1)) OR $2) ORDER BY t.id"
         );
         fetch!(self, query_as, fetch_all, &sql, actor.id, actor.superuser)
     }
@@ -879,6 +879,16 @@ impl ReadDb {
         let sql = "SELECT position, image, user_id, action, time, ip FROM image_access_log WHERE image = $1 \
                    ORDER BY position";
         fetch!(self, query_as, fetch_all, sql, image)
+    }
+
+    /// One entry of the access log, by its position.
+    pub async fn image_access_entry(
+        &self,
+        position: i64,
+    ) -> Result<Option<AccessRow>, sqlx::Error> {
+        let sql = "SELECT position, image, user_id, action, time, ip FROM image_access_log \
+                   WHERE position = $1";
+        fetch!(self, query_as, fetch_optional, sql, position)
     }
 
     /// The images `user` opened last, newest first, each once.

@@ -193,6 +193,42 @@ impl ReadDb {
         }
     }
 
+    /// Which of `annotations` `user` accepted (EXACT's per-caller `verified_by_user`). The ids
+    /// are bound as one value, however many.
+    pub async fn accepted_by(
+        &self,
+        user: i64,
+        annotations: &[i64],
+    ) -> Result<std::collections::BTreeSet<i64>, sqlx::Error> {
+        if annotations.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: Vec<i64> = match self {
+            ReadDb::Sqlite(pool, _) => {
+                let ids = serde_json::to_string(annotations).expect("ids serialize");
+                sqlx::query_scalar(
+                    "SELECT annotation FROM verifications WHERE user_id = $1 AND verified \
+                     AND annotation IN (SELECT value FROM json_each($2))",
+                )
+                .bind(user)
+                .bind(ids)
+                .fetch_all(pool)
+                .await?
+            }
+            ReadDb::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT annotation FROM verifications WHERE user_id = $1 AND verified \
+                     AND annotation = ANY($2)",
+                )
+                .bind(user)
+                .bind(annotations)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(rows.into_iter().collect())
+    }
+
     /// Current verdicts, of one annotation and/or one user (0: any), by the position that gave
     /// them, with the annotation's image (for permission checks).
     pub async fn verification_rows(

@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from exact_sync.v1.api.annotation_media_files_api import AnnotationMediaFilesApi
 from exact_sync.v1.api.annotation_types_api import AnnotationTypesApi
 from exact_sync.v1.api.annotations_api import AnnotationsApi
 from exact_sync.v1.api.image_sets_api import ImageSetsApi
@@ -23,6 +24,7 @@ from exact_sync.v1.api_client import ApiClient
 from exact_sync.v1.configuration import Configuration
 from exact_sync.v1.models import AnnotationType, ImageSet, Product, Team
 from exact_sync.v1.models.annotation import Annotation
+from exact_sync.v1.rest import ApiException
 
 url, png, svs = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 
@@ -40,6 +42,16 @@ types = AnnotationTypesApi(client)
 images = ImagesApi(client)
 annotations = AnnotationsApi(client)
 verifications = VerificationsApi(client)
+media_files = AnnotationMediaFilesApi(client)
+
+
+def refused(call, status):
+    """Whether `call` raised the client's ApiException with HTTP `status`."""
+    try:
+        call()
+    except ApiException as e:
+        return e.status == status
+    return False
 
 
 def check(condition, what):
@@ -149,5 +161,87 @@ with tempfile.TemporaryDirectory() as tmp:
         status, _ = images.download_image(image.id, target, original_image=True)
         check(status == 200 and filecmp.cmp(target, original, shallow=False),
               f"the download of {image.name} is identical to the upload")
+
+# Edits of descriptive fields and deletes, which EXACT accepts: each is an event here.
+renamed_team = teams.partial_update_team(team.id, name="Compat team renamed")
+check(renamed_team.name == "Compat team renamed", "partial_update_team renames the team")
+corrected = images.partial_update_image(slide.id, objective_power=20.0, name=slide.name)
+check(corrected.objective_power == 20.0, "partial_update_image corrects the objective power")
+check(images.retrieve_image(slide.id).objective_power == 20.0,
+      "the client's Image model reads objectivePower back")
+check([i.id for i in images.list_images(objective_power__range="19,21").results] == [slide.id],
+      "list_images filters by objectivePower__range")
+
+attached = media_files.create_annotation_media_file(
+    name="cell.png", media_file_type=2, file=str(png), annotation=first.id)
+attached = attached.results[0] if hasattr(attached, "results") else attached
+renamed_file = media_files.partial_update_annotation_media_file(attached.id, name="mitosis.png")
+check(renamed_file.name == "mitosis.png", "partial_update_annotation_media_file renames the file")
+
+lines = types.create_annotation_type(
+    body=AnnotationType(name="lines", product=product.id, vector_type=3))
+check(types.partial_update_annotation_type(lines.id, vector_type=4).vector_type == 4,
+      "partial_update_annotation_type changes the vector type of a type without annotations")
+check(refused(lambda: types.partial_update_annotation_type(box.id, vector_type=5), 409),
+      "a vector type the type's boxes do not fit is refused with 409")
+types.destroy_annotation_type(lines.id)
+check([t.id for t in types.list_annotation_types(product=product.id).results] == [box.id],
+      "destroy_annotation_type takes the type out of the list")
+check(refused(lambda: types.retrieve_annotation_type(lines.id), 404),
+      "a deleted type answers 404")
+
+spare_product = products.create_product(body=Product(name="Spare", team=team.id, imagesets=[]))
+products.destroy_product(spare_product.id)
+check(spare_product.id not in [p.id for p in products.list_products().results],
+      "destroy_product takes the product out of the list")
+spare_team = teams.create_team(body=Team(name="Spare team"))
+teams.destroy_team(spare_team.id)
+check(refused(lambda: teams.retrieve_team(spare_team.id), 404), "destroy_team: the team answers 404")
+
+# Every model of the client reads our JSON key for key: each key of its attribute_map is in
+# the answer of the resource it models.
+from exact_sync.v1 import models  # noqa: E402
+
+
+def raw(path):
+    return client.call_api(
+        path, "GET", header_params={"Accept": "application/json"}, auth_settings=["basicAuth"],
+        response_type="object", _return_http_data_only=True)
+
+
+membership = raw(f"/api/v1/users/team_membership/?team={team.id}")["results"][0]
+tag = client.call_api(
+    "/api/v1/images/set_tags/", "POST", body={"name": "compat", "imagesets": [image_set.id]},
+    header_params={"Content-Type": "application/json", "Accept": "application/json"},
+    auth_settings=["basicAuth"], response_type="object", _return_http_data_only=True)
+logged = client.call_api(
+    "/api/v1/annotations/log_image_actions/", "POST", body={"image": slide.id, "action": 1},
+    header_params={"Content-Type": "application/json", "Accept": "application/json"},
+    auth_settings=["basicAuth"], response_type="object", _return_http_data_only=True)
+screening = client.call_api(
+    "/api/v1/images/screening_modes/", "POST",
+    body={"image": slide.id, "x_resolution": 1000, "y_resolution": 1000},
+    header_params={"Content-Type": "application/json", "Accept": "application/json"},
+    auth_settings=["basicAuth"], response_type="object", _return_http_data_only=True)
+shapes = {
+    models.Team: f"/api/v1/users/teams/{team.id}/",
+    models.User: f"/api/v1/users/users/{me.id}/",
+    models.TeamMembership: f"/api/v1/users/team_membership/{membership['id']}/",
+    models.ImageSet: f"/api/v1/images/image_sets/{image_set.id}/",
+    models.Image: f"/api/v1/images/images/{slide.id}/",
+    models.SlideInformation: f"/api/v1/images/images/{slide.id}/slide_information/",
+    models.SetTag: f"/api/v1/images/set_tags/{tag['id']}/",
+    models.ScreeningMode: f"/api/v1/images/screening_modes/{screening['id']}/",
+    models.Product: f"/api/v1/administration/products/{product.id}/",
+    models.AnnotationType: f"/api/v1/annotations/annotation_types/{box.id}/",
+    models.Annotation: f"/api/v1/annotations/annotations/{first.id}/",
+    models.Verification: f"/api/v1/annotations/verifications/{verdict.id}/",
+    models.AnnotationMediaFile: f"/api/v1/annotations/annotation_media_files/{attached.id}/",
+    models.LogImageAction: f"/api/v1/annotations/log_image_actions/{logged['id']}/",
+}
+for model, path in shapes.items():
+    answer = raw(path)
+    missing = sorted(set(model.attribute_map.values()) - set(answer))
+    check(not missing, f"{model.__name__} finds every key it reads in {path}: missing {missing}")
 
 print("exact-sync compatibility: all checks passed")

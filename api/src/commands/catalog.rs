@@ -4,18 +4,25 @@
 
 use std::collections::BTreeSet;
 
-use exact_domain::annotation_type::{AnnotationTypeCommand, AnnotationTypeContext, TypeSettings};
+use exact_domain::annotation::AnnotationEvent;
+use exact_domain::annotation_type::{
+    AnnotationTypeCommand, AnnotationTypeContext, AnnotationTypeEvent, TypeSettings,
+};
 use exact_domain::export_format::{
     create_dataset_version, dataset_version_stream, DatasetVersionContext, ExportFormatCommand,
     ExportFormatContext, FormatSettings,
 };
-use exact_domain::image::{access_stream, record_access, ImageCommand, ImageContext, ImageFile};
+use exact_domain::image::{
+    access_stream, record_access, ImageCommand, ImageContext, ImageDescription, ImageFile,
+};
 use exact_domain::image_set::{ImageSetCommand, ImageSetContext, ImageSetEvent, SetSettings};
 use exact_domain::permissions::{Permission, Permissions};
 use exact_domain::product::{ProductCommand, ProductContext};
 use exact_domain::team::{TeamCommand, TeamContext, TeamEvent};
 use exact_domain::user::{UserCommand, UserContext};
+use exact_domain::vector::{validate, Fit, Vector, VectorType};
 use exact_domain::{DomainError, DomainEvent, TeamRole};
+use exact_projections::annotation_query::AnnotationQuery;
 use exact_store::{Expected, NewEvent, StreamAppend};
 
 use super::{Aggregate, Caller, Commands, Written};
@@ -213,9 +220,19 @@ impl Commands {
             Some(user) => self.read.user(user).await?.is_some_and(|u| u.is_active),
             None => true,
         };
+        let name_taken = match command {
+            TeamCommand::Change {
+                name: Some(name), ..
+            } => self
+                .read
+                .team_by_name(name.trim())
+                .await?
+                .is_some_and(|other| other.id != team),
+            _ => false,
+        };
         let context = TeamContext {
             actor: caller.actor,
-            name_taken: false,
+            name_taken,
             target_active,
         };
         let sets = self.read.image_sets_of_team(team).await?;
@@ -331,6 +348,7 @@ impl Commands {
                 .annotation_type_by_name(product, &settings.name)
                 .await?
                 .is_some(),
+            misfits: 0,
         };
         self.create::<AnnotationTypeAggregate>(
             caller,
@@ -352,6 +370,21 @@ impl Commands {
         expected: Option<i64>,
         settings: TypeSettings,
     ) -> Result<Written, ApiError> {
+        let command = AnnotationTypeCommand::Change(settings);
+        self.annotation_type_command(caller, id, expected, &command)
+            .await
+    }
+
+    /// Changes, re-types or deletes type `id`. A new vector type is refused with 409 naming
+    /// the live annotations it would make invalid; a delete deletes the type's live
+    /// annotations in the same append, as EXACT's cascade does.
+    pub async fn annotation_type_command(
+        &self,
+        caller: &Caller,
+        id: i64,
+        expected: Option<i64>,
+        command: &AnnotationTypeCommand,
+    ) -> Result<Written, ApiError> {
         let current = self
             .read
             .annotation_type(id)
@@ -363,18 +396,114 @@ impl Commands {
             .await?
             .ok_or(DomainError::NotFound("product"))?
             .team;
-        let context = AnnotationTypeContext {
-            actor: caller.actor,
-            team_role: self.read.team_role(team, caller.actor.id).await?,
-            name_taken: self
+        let name_taken = match command {
+            AnnotationTypeCommand::Change(settings) => self
                 .read
                 .annotation_type_by_name(current.product, &settings.name)
                 .await?
                 .is_some_and(|other| other.id != id),
+            _ => false,
         };
-        let command = AnnotationTypeCommand::Change(settings);
-        self.execute::<AnnotationTypeAggregate>(caller, id, expected, &command, &context)
-            .await
+        let live = match command {
+            AnnotationTypeCommand::ChangeVectorType(_) | AnnotationTypeCommand::Delete => {
+                self.read
+                    .annotations(&AnnotationQuery {
+                        annotation_types: vec![id],
+                        deleted: Some(false),
+                        ..AnnotationQuery::default()
+                    })
+                    .await?
+            }
+            _ => Vec::new(),
+        };
+        let misfits = match command {
+            AnnotationTypeCommand::ChangeVectorType(code) => {
+                self.misfits(&current, *code, &live).await?
+            }
+            _ => Vec::new(),
+        };
+        let context = AnnotationTypeContext {
+            actor: caller.actor,
+            team_role: self.read.team_role(team, caller.actor.id).await?,
+            name_taken,
+            misfits: misfits.len(),
+        };
+        let written = self
+            .execute_with::<AnnotationTypeAggregate>(
+                caller,
+                id,
+                expected,
+                command,
+                &context,
+                |event, more| {
+                    if let AnnotationTypeEvent::AnnotationTypeDeleted { .. } = event {
+                        for annotation in &live {
+                            let (name, payload) =
+                                AnnotationEvent::AnnotationDeleted { id: annotation.id }.to_parts();
+                            more.push(StreamAppend::new(
+                                super::stream_of::<super::annotations::AnnotationAggregate>(
+                                    annotation.id,
+                                ),
+                                Expected::Any,
+                                vec![NewEvent::new(name, payload)],
+                            ));
+                        }
+                    }
+                },
+            )
+            .await;
+        match written {
+            Err(e) if !misfits.is_empty() => {
+                // Name the annotations (the first 50) so that they can be fixed or deleted.
+                let shown: Vec<String> = misfits.iter().take(50).map(i64::to_string).collect();
+                let mut e = e;
+                e.message = format!("{}: annotations {}", e.message, shown.join(", "));
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// The live annotations of `current` whose vectors the vector type `code` would refuse.
+    async fn misfits(
+        &self,
+        current: &exact_projections::catalog_read::AnnotationTypeRow,
+        code: i64,
+        live: &[exact_projections::annotations::AnnotationRow],
+    ) -> Result<Vec<i64>, ApiError> {
+        let Ok(vector_type) = VectorType::try_from(code) else {
+            return Ok(Vec::new()); // the domain names the bad code
+        };
+        let mut images = std::collections::BTreeMap::new();
+        let mut misfits = Vec::new();
+        for annotation in live {
+            if let std::collections::btree_map::Entry::Vacant(slot) = images.entry(annotation.image)
+            {
+                slot.insert(self.read.image(annotation.image).await?);
+            }
+            let Some(Some(image)) = images.get(&annotation.image) else {
+                continue;
+            };
+            let fit = Fit {
+                vector_type,
+                node_count: u32::try_from(current.node_count).unwrap_or(0),
+                image_width: image.width as f64,
+                image_height: image.height as f64,
+                image_frames: u32::try_from(image.frames).unwrap_or(1),
+            };
+            let value: Option<serde_json::Value> = annotation
+                .vector
+                .as_deref()
+                .and_then(|v| serde_json::from_str(v).ok());
+            let fits = match Vector::from_json(value.as_ref().unwrap_or(&serde_json::Value::Null)) {
+                Ok(vector) => validate(vector.as_ref(), &fit).is_ok(),
+                Err(_) => false,
+            };
+            if !fits {
+                misfits.push(annotation.id);
+            }
+        }
+        Ok(misfits)
     }
 
     pub async fn create_image_set(
@@ -491,6 +620,35 @@ impl Commands {
             duplicate: false,
         };
         self.execute::<ImageAggregate>(caller, id, expected, &ImageCommand::Delete, &context)
+            .await
+    }
+
+    /// Corrects what image `id`'s file claims (name, resolution, objective power, time).
+    pub async fn describe_image(
+        &self,
+        caller: &Caller,
+        id: i64,
+        expected: Option<i64>,
+        description: ImageDescription,
+    ) -> Result<Written, ApiError> {
+        let image = self
+            .read
+            .image(id)
+            .await?
+            .ok_or(DomainError::NotFound("image"))?;
+        let (_, permissions) = self.set_access(caller, image.image_set).await?;
+        let duplicate = description.name.trim() != image.name
+            && self
+                .read
+                .duplicate_image(image.image_set, description.name.trim(), "")
+                .await?
+                .is_some();
+        let context = ImageContext {
+            permissions,
+            duplicate,
+        };
+        let command = ImageCommand::Describe(description);
+        self.execute::<ImageAggregate>(caller, id, expected, &command, &context)
             .await
     }
 

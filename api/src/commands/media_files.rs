@@ -1,7 +1,8 @@
 //! Files attached to annotations.
 
 use exact_domain::media_file::{
-    add_media_file, delete_media_file, media_file_stream, NewMediaFile,
+    add_media_file, delete_media_file, media_file_stream, rename_media_file, MediaFileEvent,
+    NewMediaFile,
 };
 use exact_domain::permissions::Permission;
 use exact_domain::{DomainError, DomainEvent};
@@ -70,12 +71,41 @@ impl Commands {
         row: &MediaFileRow,
     ) -> Result<(), ApiError> {
         let (_, _, permissions) = self.readable_annotation(caller, row.annotation).await?;
-        let event = delete_media_file(row.id, permissions)?;
+        self.append_to_media_file(caller, row.id, delete_media_file(row.id, permissions)?)
+            .await
+    }
+
+    /// Renames file `row`.
+    pub async fn rename_media_file(
+        &self,
+        caller: &Caller,
+        row: &MediaFileRow,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        let (_, _, permissions) = self.readable_annotation(caller, row.annotation).await?;
+        let event = rename_media_file(row.id, name, permissions)?;
+        self.append_to_media_file(caller, row.id, event).await
+    }
+
+    /// Appends to file `id`'s stream after the events read (a concurrent change is a 412).
+    async fn append_to_media_file(
+        &self,
+        caller: &Caller,
+        id: i64,
+        event: MediaFileEvent,
+    ) -> Result<(), ApiError> {
+        let stream = media_file_stream(id);
+        let version = self
+            .store
+            .read_stream(&stream, 1)
+            .await?
+            .last()
+            .map_or(0, |e| e.version);
         let (name, payload) = event.to_parts();
         self.store
             .append(
-                &media_file_stream(row.id),
-                Expected::Exact(1),
+                &stream,
+                Expected::Exact(version),
                 vec![NewEvent::new(name, payload)],
                 caller.append_context(),
             )

@@ -12,6 +12,7 @@ use exact_domain::annotation::{AnnotationChanges, AnnotationCommand};
 use exact_domain::DomainError;
 use exact_projections::annotation_query::{AnnotationQuery, FloatRange, TimeRange};
 use exact_projections::annotations::AnnotationRow;
+use exact_projections::catalog_read::AccessRow;
 use exact_projections::{Rect, VerificationRow};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
             "/annotations/log_image_actions/",
             get(list_access).post(create_access),
         )
+        .route("/annotations/log_image_actions/{id}/", get(get_access))
 }
 
 fn parse_json_text(text: Option<&str>) -> Value {
@@ -67,6 +69,8 @@ struct AnnotationOut<'a> {
     id: i64,
     annotation_type: i64,
     vector: &'a RawValue,
+    /// Whether the caller accepted it (EXACT's per-request field).
+    verified_by_user: bool,
     image: i64,
     concealed: bool,
     blurred: bool,
@@ -91,11 +95,12 @@ fn raw(text: Option<&str>) -> &RawValue {
         .unwrap_or_else(null)
 }
 
-fn annotation_out(a: &AnnotationRow) -> AnnotationOut<'_> {
+fn annotation_out(a: &AnnotationRow, verified_by_user: bool) -> AnnotationOut<'_> {
     AnnotationOut {
         id: a.id,
         annotation_type: a.annotation_type,
         vector: raw(a.vector.as_deref()),
+        verified_by_user,
         image: a.image,
         concealed: a.concealed,
         blurred: a.blurred,
@@ -114,8 +119,18 @@ fn annotation_out(a: &AnnotationRow) -> AnnotationOut<'_> {
     }
 }
 
-pub(super) fn annotation_json(a: &AnnotationRow) -> Value {
-    serde_json::to_value(annotation_out(a)).expect("an annotation serializes")
+pub(super) fn annotation_json(a: &AnnotationRow, verified_by_user: bool) -> Value {
+    serde_json::to_value(annotation_out(a, verified_by_user)).expect("an annotation serializes")
+}
+
+/// The annotations of `rows` the caller accepted.
+pub(super) async fn accepted(
+    state: &AppState,
+    auth: &Authenticated,
+    rows: &[AnnotationRow],
+) -> Result<std::collections::BTreeSet<i64>, ApiError> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    Ok(state.read.accepted_by(auth.caller.actor.id, &ids).await?)
 }
 
 /// The images the caller may read, unless they may read all (`None`).
@@ -287,13 +302,20 @@ async fn list_annotations(
     } else {
         state.read.count_annotations(&query).await?
     };
+    let mine = accepted(&state, &auth, &rows).await?;
     if params.reshapes() || params.str("expand").is_some() {
-        let results = rows.iter().map(annotation_json).collect();
+        let results = rows
+            .iter()
+            .map(|a| annotation_json(a, mine.contains(&a.id)))
+            .collect();
         let mut page = params.paginated(count, limit, offset, results);
         expand_results(&state, &auth, &params, &mut page, ANNOTATION_EXPANDS).await?;
         return Ok(Json(page).into_response());
     }
-    let results: Vec<AnnotationOut<'_>> = rows.iter().map(annotation_out).collect();
+    let results: Vec<AnnotationOut<'_>> = rows
+        .iter()
+        .map(|a| annotation_out(a, mine.contains(&a.id)))
+        .collect();
     Ok(Json(params.typed_page(count, limit, offset, results)).into_response())
 }
 
@@ -314,7 +336,8 @@ async fn get_annotation(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let row = readable_annotation(&state, &auth, id).await?;
-    let mut body = params.shape(annotation_json(&row));
+    let mine = accepted(&state, &auth, std::slice::from_ref(&row)).await?;
+    let mut body = params.shape(annotation_json(&row, mine.contains(&id)));
     expand(
         &state,
         &auth,
@@ -401,7 +424,13 @@ async fn create_annotations(
             ..AnnotationQuery::default()
         })
         .await?;
-    let by_id = |id: i64| rows.iter().find(|r| r.id == id).map(annotation_json);
+    // A retried creation answers the annotation as it is, verdicts and all.
+    let mine = accepted(&state, &auth, &rows).await?;
+    let by_id = |id: i64| {
+        rows.iter()
+            .find(|r| r.id == id)
+            .map(|r| annotation_json(r, mine.contains(&r.id)))
+    };
     if is_list {
         let list: Vec<Value> = ids.iter().filter_map(|id| by_id(*id)).collect();
         return Ok((StatusCode::CREATED, Json(Value::Array(list))).into_response());
@@ -470,9 +499,10 @@ async fn update_annotation(
         _ => {}
     }
     let row = readable_annotation(&state, &auth, id).await?;
+    let mine = accepted(&state, &auth, std::slice::from_ref(&row)).await?;
     Ok(with_etag(
         StatusCode::OK,
-        annotation_json(&row),
+        annotation_json(&row, mine.contains(&id)),
         row.version,
     ))
 }
@@ -698,14 +728,7 @@ async fn list_access(
                 && to.is_none_or(|t| entry.time <= t)
                 && params.text_matches("ip", entry.ip.as_deref().unwrap_or_default())
             {
-                rows.push(json!({
-                    "id": entry.position,
-                    "image": entry.image,
-                    "user": entry.user_id,
-                    "time": format_time(entry.time),
-                    "action": entry.action,
-                    "ip": entry.ip,
-                }));
+                rows.push(access_json(&entry));
             }
         }
     }
@@ -714,6 +737,48 @@ async fn list_access(
     let expandable = [("image", Related::Image), ("user", Related::User)];
     expand_results(&state, &auth, &params, &mut page, &expandable).await?;
     Ok(Json(page))
+}
+
+fn access_json(entry: &AccessRow) -> Value {
+    json!({
+        "id": entry.position,
+        "image": entry.image,
+        "user": entry.user_id,
+        "time": format_time(entry.time),
+        "action": entry.action,
+        "ip": entry.ip,
+    })
+}
+
+/// One entry of the access log (its id is its log position), if its image is readable.
+async fn get_access(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let entry = state
+        .read
+        .image_access_entry(id)
+        .await?
+        .ok_or(DomainError::NotFound("access log entry"))?;
+    if readable_image_ids(&state, &auth)
+        .await?
+        .is_some_and(|readable| !readable.contains(&entry.image))
+    {
+        return Err(DomainError::NotFound("access log entry").into());
+    }
+    let mut body = params.shape(access_json(&entry));
+    let expandable = [("image", Related::Image), ("user", Related::User)];
+    expand(
+        &state,
+        &auth,
+        &params,
+        std::slice::from_mut(&mut body),
+        &expandable,
+    )
+    .await?;
+    Ok(Json(body))
 }
 
 /// The viewer's report that the caller opened (action 1) or closed (2) an image.

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use exact_domain::annotation_type::TypeSettings;
+use exact_domain::annotation_type::{AnnotationTypeCommand, TypeSettings};
 use exact_domain::image_set::{CollaborationType, ImageSetCommand, SetSettings};
 use exact_domain::product::ProductCommand;
 use exact_domain::team::TeamCommand;
@@ -40,9 +40,9 @@ pub fn router() -> Router<AppState> {
         .route(
             "/users/teams/{id}/",
             get(get_team)
-                .patch(unsupported_team_change)
-                .put(unsupported_team_change)
-                .delete(unsupported_team_change),
+                .patch(update_team)
+                .put(update_team)
+                .delete(delete_team),
         )
         .route(
             "/users/team_membership/",
@@ -61,7 +61,10 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/administration/products/{id}/",
-            get(get_product).patch(update_product).put(update_product),
+            get(get_product)
+                .patch(update_product)
+                .put(update_product)
+                .delete(delete_product),
         )
         .route(
             "/annotations/annotation_types/",
@@ -72,7 +75,7 @@ pub fn router() -> Router<AppState> {
             get(get_type)
                 .patch(update_type)
                 .put(update_type)
-                .delete(deactivate_type),
+                .delete(delete_type),
         )
         .route("/images/image_sets/", get(list_sets).post(create_set))
         .route(
@@ -425,13 +428,48 @@ async fn create_team(
     Ok(created(team_json(&team, &links), written.version))
 }
 
-async fn unsupported_team_change() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "not_allowed",
-        "a team keeps its name; it ends when its last member leaves \
-         (DELETE /api/v1/users/team_membership/ID/)",
-    )
+/// EXACT's team update: the name and website, by the team's admins.
+async fn update_team(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    readable_team(&state, &auth, id).await?;
+    let command = TeamCommand::Change {
+        name: fields.string("name")?,
+        website: fields.string("website")?,
+    };
+    state
+        .commands
+        .team_command(&caller_for(&auth, &body), id, if_match(&headers)?, &command)
+        .await?;
+    let team = readable_team(&state, &auth, id).await?;
+    let links = team_links(&state, &auth).await?;
+    Ok(ok(team_json(&team, &links), team.version))
+}
+
+/// EXACT's team delete: the team ends with its members in it, as when the last one leaves;
+/// its sets stay, public and locked, without a team.
+async fn delete_team(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    readable_team(&state, &auth, id).await?;
+    state
+        .commands
+        .team_command(
+            &auth.caller,
+            id,
+            if_match(&headers)?,
+            &TeamCommand::Dissolve,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A membership's id: the team and the user in one number (`team * 2^32 + user`), since a
@@ -783,6 +821,26 @@ async fn update_product(
     Ok(ok(product_with(&product, &links), product.version))
 }
 
+/// EXACT's product delete: gone from lists, its types offered and listed nowhere.
+async fn delete_product(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    readable_product(&state, &auth, id).await?;
+    state
+        .commands
+        .product_command(
+            &auth.caller,
+            id,
+            if_match(&headers)?,
+            &ProductCommand::Delete,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 // ---- annotation types ----
 
 pub(super) fn type_json(t: &AnnotationTypeRow) -> Value {
@@ -937,40 +995,48 @@ async fn update_type(
 ) -> Result<Response, ApiError> {
     let fields = Fields::of(&body)?;
     let current = readable_type(&state, &auth, id).await?;
-    if fields
-        .int("vector_type")?
-        .is_some_and(|v| v != current.vector_type)
-    {
-        return Err(wrong(
-            "vector_type",
-            "the type's own: a type's vector type is fixed when it is created",
-        ));
-    }
     let settings = type_settings(&fields, settings_of(&current))?;
     let caller = caller_for(&auth, &body);
+    let mut expected = if_match(&headers)?;
+    // A new vector type first: refused (409, naming the annotations) while live annotations
+    // of the type would not fit it, and then nothing else changes either.
+    if let Some(code) = fields.int("vector_type")? {
+        let written = state
+            .commands
+            .annotation_type_command(
+                &caller,
+                id,
+                expected,
+                &AnnotationTypeCommand::ChangeVectorType(code),
+            )
+            .await?;
+        expected = expected.map(|_| written.version);
+    }
     state
         .commands
-        .change_annotation_type(&caller, id, if_match(&headers)?, settings)
+        .change_annotation_type(&caller, id, expected, settings)
         .await?;
     let t = readable_type(&state, &auth, id).await?;
     Ok(ok(type_json(&t), t.version))
 }
 
-/// Types stay in the record (annotations name them): DELETE makes one inactive.
-async fn deactivate_type(
+/// EXACT's type delete: the type leaves lists and retrieves, and its live annotations are
+/// deleted with it (EXACT's cascade); the log keeps all of it for reads as of earlier moments.
+async fn delete_type(
     State(state): State<AppState>,
     auth: Authenticated,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let current = readable_type(&state, &auth, id).await?;
-    let settings = TypeSettings {
-        active: false,
-        ..settings_of(&current)
-    };
+    readable_type(&state, &auth, id).await?;
     state
         .commands
-        .change_annotation_type(&auth.caller, id, if_match(&headers)?, settings)
+        .annotation_type_command(
+            &auth.caller,
+            id,
+            if_match(&headers)?,
+            &AnnotationTypeCommand::Delete,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

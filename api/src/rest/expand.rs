@@ -140,7 +140,9 @@ async fn related_objects(
             for &id in ids {
                 let found = state.commands.readable_annotation(&auth.caller, id).await;
                 if let Some((row, ..)) = unless_hidden(found)? {
-                    objects.insert(id, annotations::annotation_json(&row));
+                    let mine =
+                        annotations::accepted(state, auth, std::slice::from_ref(&row)).await?;
+                    objects.insert(id, annotations::annotation_json(&row, mine.contains(&id)));
                 }
             }
         }

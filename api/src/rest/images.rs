@@ -11,16 +11,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
-use exact_domain::image::ImageFile;
+use exact_domain::image::{ImageDescription, ImageFile};
 use exact_projections::annotation_query::AnnotationQuery;
 use exact_projections::catalog_read::ImageRow;
 use exact_tiles::pyramid::PyramidLimits;
 use exact_tiles::{render, Format};
 use serde_json::{json, Value};
 
-use super::input::{missing, wrong};
-use super::params::{format_time, Params};
-use super::{if_match, with_etag};
+use super::input::{missing, wrong, Fields, Input};
+use super::params::{self, format_time, Params};
+use super::{caller_for, if_match, with_etag};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::routes::tiles::{blocking, image as image_response};
@@ -107,7 +107,8 @@ pub(super) fn image_json(image: &ImageRow, annotations: Option<Vec<i64>>) -> Val
         "height": image.height,
         "width": image.width,
         "mpp": image.mpp,
-        "objective_power": image.objective_power,
+        // EXACT's model field, and so its JSON key and filter, is `objectivePower`.
+        "objectivePower": image.objective_power,
         "image_type": image.image_type,
         "image_set": image.image_set,
         "depth": image.depth,
@@ -246,9 +247,14 @@ async fn list_images(
         ),
         ("mpp", params.float_range("mpp")?, params.float("mpp")?),
         (
-            "objective_power",
-            params.float_range("objective_power")?,
-            params.float("objective_power")?,
+            "objectivePower",
+            // `objective_power` is what this server named it before; it stays understood.
+            params
+                .float_range("objectivePower")?
+                .or(params.float_range("objective_power")?),
+            params
+                .float("objectivePower")?
+                .or(params.float("objective_power")?),
         ),
     ];
     let value_of = |image: &ImageRow, name: &str| match name {
@@ -330,17 +336,67 @@ async fn get_image(
     ))
 }
 
-/// An image's measured fields come from its file; they are not edited.
+/// EXACT's image update: users correct what the file claims (name, `mpp`, `objectivePower`,
+/// `time`); each correction is an event with its author, the file untouched. What is measured
+/// of the pixels (size, frames, checksum, the stored file) is refused when it would differ.
 async fn update_image(
     State(state): State<AppState>,
     auth: Authenticated,
+    headers: HeaderMap,
     Path(id): Path<i64>,
+    Input(body): Input,
 ) -> Result<Response, ApiError> {
-    readable_image(&state, &auth, id).await?;
-    Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "not_allowed",
-        "an image's fields are read from its file; upload a new file to change them",
+    let fields = Fields::of(&body)?;
+    let image = readable_image(&state, &auth, id).await?;
+    let measured: [(&str, Option<i64>, i64); 4] = [
+        ("width", fields.int("width")?, image.width),
+        ("height", fields.int("height")?, image.height),
+        ("frames", fields.int("frames")?, image.frames),
+        ("image_set", fields.int("image_set")?, image.image_set),
+    ];
+    for (field, sent, current) in measured {
+        if sent.is_some_and(|s| s != current) {
+            return Err(wrong(field, "the image's own: it is read from the file"));
+        }
+    }
+    if fields
+        .string("filename")?
+        .is_some_and(|f| f != image.filename)
+    {
+        return Err(wrong("filename", "the stored file's name, which stays"));
+    }
+    let objective_power = match fields.float("objectivePower")? {
+        Some(v) => Some(v),
+        None => fields.float("objective_power")?,
+    };
+    let time = match fields.string("time")? {
+        Some(text) => Some(
+            params::parse_time(&text)
+                .ok_or_else(|| wrong("time", "a time like 2024-05-01T12:00:00Z"))?,
+        ),
+        None => None,
+    }
+    .filter(|t| *t != image.time);
+    let description = ImageDescription {
+        name: fields.string("name")?.unwrap_or_else(|| image.name.clone()),
+        mpp: fields.float("mpp")?.or(image.mpp),
+        objective_power: objective_power.or(image.objective_power),
+        time,
+    };
+    state
+        .commands
+        .describe_image(
+            &caller_for(&auth, &body),
+            id,
+            if_match(&headers)?,
+            description,
+        )
+        .await?;
+    let image = readable_image(&state, &auth, id).await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        image_json(&image, None),
+        image.version,
     ))
 }
 

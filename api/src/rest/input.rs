@@ -40,7 +40,7 @@ impl FromRequest<AppState> for Input {
             {
                 let name = field.name().unwrap_or_default().to_owned();
                 let text = field.text().await.map_err(|e| bad_body(&e.body_text()))?;
-                fields.insert(name, Value::String(text));
+                add_field(&mut fields, name, text);
             }
             return Ok(Input(Value::Object(fields)));
         }
@@ -51,11 +51,10 @@ impl FromRequest<AppState> for Input {
             return Err(too_large_or_bad("length limit exceeded"));
         }
         if content_type.starts_with("application/x-www-form-urlencoded") {
-            let pairs: Vec<(String, String)> = serde_urlencoded_pairs(&body)?;
-            let fields = pairs
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect();
+            let mut fields = Map::new();
+            for (name, value) in serde_urlencoded_pairs(&body)? {
+                add_field(&mut fields, name, value);
+            }
             return Ok(Input(Value::Object(fields)));
         }
         if body.iter().all(u8::is_ascii_whitespace) {
@@ -69,6 +68,21 @@ impl FromRequest<AppState> for Input {
             )
         })?;
         Ok(Input(value))
+    }
+}
+
+/// A form field; one that comes again (`imagesets=1&imagesets=2`, as DRF's forms send a list)
+/// becomes a list of its values.
+fn add_field(fields: &mut Map<String, Value>, name: String, value: String) {
+    match fields.get_mut(&name) {
+        None => {
+            fields.insert(name, Value::String(value));
+        }
+        Some(Value::Array(values)) => values.push(Value::String(value)),
+        Some(first) => {
+            let first = first.take();
+            fields.insert(name, Value::Array(vec![first, Value::String(value)]));
+        }
     }
 }
 
@@ -142,6 +156,21 @@ impl<'a> Fields<'a> {
                 .map(Some)
                 .map_err(|_| wrong(name, "an integer")),
             Some(_) => Err(wrong(name, "an integer")),
+        }
+    }
+
+    /// A finite number, or a string holding one.
+    pub fn float(&self, name: &str) -> Result<Option<f64>, ApiError> {
+        let number = match self.value(name) {
+            None => return Ok(None),
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
+            Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+            Some(_) => None,
+        };
+        match number {
+            Some(n) if n.is_finite() => Ok(Some(n)),
+            _ => Err(wrong(name, "a number")),
         }
     }
 

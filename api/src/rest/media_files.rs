@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::caller_for;
 use super::expand::{expand, expand_results, Related};
-use super::input::missing;
+use super::input::{missing, wrong, Fields, Input};
 use super::params::Params;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -36,7 +36,10 @@ pub(super) fn router() -> Router<AppState> {
         )
         .route(
             "/annotations/annotation_media_files/{id}/",
-            get(get_media_file).delete(delete_media_file),
+            get(get_media_file)
+                .patch(rename_media_file)
+                .put(rename_media_file)
+                .delete(delete_media_file),
         )
         .route(
             "/annotations/annotation_media_files/{id}/file/",
@@ -241,6 +244,34 @@ async fn delete_media_file(
         .delete_media_file(&caller_for(&auth, &Value::Null), &row)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// EXACT's update of a media file: its name. The bytes and the annotation stay.
+async fn rename_media_file(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let row = visible_media_file(&state, &auth, id).await?;
+    if fields
+        .int("annotation")?
+        .is_some_and(|a| a != row.annotation)
+    {
+        return Err(wrong(
+            "annotation",
+            "the file's own: attach a new file instead",
+        ));
+    }
+    if let Some(name) = fields.string("name")? {
+        state
+            .commands
+            .rename_media_file(&caller_for(&auth, &body), &row, &name)
+            .await?;
+    }
+    let row = visible_media_file(&state, &auth, id).await?;
+    Ok(Json(media_file_json(&row)).into_response())
 }
 
 async fn download_media_file(
