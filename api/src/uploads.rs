@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// What a zip archive may expand to.
 #[derive(Clone, Copy, Debug)]
@@ -48,10 +48,6 @@ const IMAGE_EXTENSIONS: &[&str] = &[
     "svs", "tif", "tiff", "ndpi", "vms", "scn", "mrxs", "bif", "svslide", "png", "jpg", "jpeg",
     "bmp", "webp",
 ];
-
-fn upload_error(status: StatusCode, code: &'static str, message: String) -> ApiError {
-    ApiError::new(status, code, message)
-}
 
 /// The one way from a name a client chose to a name on disk: one plain path component. Only
 /// the last component of whatever path the client sent counts; letters, digits and `._-` are
@@ -154,9 +150,8 @@ pub async fn receive(
     limit: u64,
 ) -> Result<(FormFields, Vec<Received>), ApiError> {
     let malformed = |e: axum::extract::multipart::MultipartError| {
-        upload_error(
-            StatusCode::BAD_REQUEST,
-            "malformed_body",
+        ApiError::new(
+            Code::MalformedBody,
             format!("the multipart body cannot be read: {}", e.body_text()),
         )
     };
@@ -178,9 +173,8 @@ pub async fn receive(
         while let Some(chunk) = field.chunk().await.map_err(malformed)? {
             total += chunk.len() as u64;
             if total > limit {
-                return Err(upload_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "upload_too_large",
+                return Err(ApiError::new(
+                    Code::UploadTooLarge,
                     format!("the upload is larger than the limit of {limit} bytes"),
                 ));
             }
@@ -218,12 +212,10 @@ pub fn extract_zip(
     into: &Path,
     limits: ZipLimits,
 ) -> Result<Vec<Received>, ApiError> {
-    let refuse =
-        |message: String| upload_error(StatusCode::UNPROCESSABLE_ENTITY, "unsafe_archive", message);
+    let refuse = |message: String| ApiError::new(Code::UnsafeArchive, message);
     let unreadable = |e: zip::result::ZipError| {
-        upload_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unreadable_file",
+        ApiError::new(
+            Code::UnreadableFile,
             format!("the zip archive cannot be read: {e}"),
         )
     };
@@ -289,9 +281,8 @@ pub fn extract_zip(
         let mut buffer = vec![0u8; 1 << 16];
         loop {
             let n = entry.read(&mut buffer).map_err(|e| {
-                upload_error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unreadable_file",
+                ApiError::new(
+                    Code::UnreadableFile,
                     format!("{archive_name}: {raw_name:?} cannot be extracted: {e}"),
                 )
             })?;

@@ -231,7 +231,7 @@ async fn a_team_builds_a_set_and_annotates_it(db: TestDb) {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code, "already_exists");
+    assert_eq!(err.code.name(), "already_exists");
     assert_eq!(c.store.last_position().await.unwrap(), head);
     // A vector outside the image is refused with the field named.
     let err = c
@@ -341,7 +341,7 @@ async fn names_are_unique_and_outsiders_see_nothing(db: TestDb) {
     let w = world(&db).await;
     let c = &w.commands;
     let (team, set, image, boxes, _) = lab(&w).await;
-    let taken = |e: exact_api::error::ApiError| (e.status.as_u16(), e.code, e.field);
+    let taken = |e: exact_api::error::ApiError| (e.status.as_u16(), e.code.name(), e.field);
     let dup_user = c
         .create_user(
             &Caller::system(),
@@ -365,12 +365,12 @@ async fn names_are_unique_and_outsiders_see_nothing(db: TestDb) {
         .create_image_set(&w.bob, team, settings("Slides"))
         .await
         .unwrap_err();
-    assert_eq!(dup_set.code, "taken");
+    assert_eq!(dup_set.code.name(), "taken");
     let dup_image = c
         .add_image(&w.alice, set, file("slide-1.svs"))
         .await
         .unwrap_err();
-    assert_eq!(dup_image.code, "taken");
+    assert_eq!(dup_image.code.name(), "taken");
     // Only a superuser creates accounts.
     let err = c
         .create_user(
@@ -458,7 +458,8 @@ async fn names_are_unique_and_outsiders_see_nothing(db: TestDb) {
         c.create_export_format(&w.alice, team, format)
             .await
             .unwrap_err()
-            .code,
+            .code
+            .name(),
         "taken"
     );
     // A dataset version of a set names the log's position.
@@ -497,7 +498,10 @@ async fn stale_versions_are_refused_and_concurrent_verdicts_both_land(db: TestDb
         .annotation_command(&w.bob, a.id, Some(a.version), &AnnotationCommand::Delete)
         .await
         .unwrap_err();
-    assert_eq!((err.status.as_u16(), err.code), (412, "stale_version"));
+    assert_eq!(
+        (err.status.as_u16(), err.code.name()),
+        (412, "stale_version")
+    );
     assert!(err.message.contains("version 2"), "{}", err.message);
     // Two verdicts at once on one stream, no If-Match: one conflicts and is re-decided.
     let (x, y) = tokio::join!(

@@ -716,7 +716,7 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(db: TestDb) {
             serde_json::to_vec(&json!({"image": "seven", "annotation_type": p.annotation_type}))
                 .unwrap(),
             StatusCode::BAD_REQUEST,
-            "invalid",
+            "invalid_field",
         ),
         (
             serde_json::to_vec(&json!({"image": image_id})).unwrap(),
@@ -775,7 +775,7 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(db: TestDb) {
             )
             .unwrap(),
             StatusCode::BAD_REQUEST,
-            "invalid",
+            "invalid_field",
         ),
         (
             vec![b'['; 70 << 20],

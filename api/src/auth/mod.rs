@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method};
 use base64::Engine;
 use exact_projections::catalog_read::UserRow;
 use exact_store::Source;
@@ -31,7 +31,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::commands::{Caller, NewUser};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::AppState;
 
 /// How long a verified password is taken on trust.
@@ -139,8 +139,7 @@ impl Credentials {
                 if f.count >= limit && f.since.elapsed() < FAILURE_WINDOW {
                     let wait = FAILURE_WINDOW.saturating_sub(f.since.elapsed()).as_secs() + 1;
                     return Err(ApiError::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "too_many_attempts",
+                        Code::TooManyAttempts,
                         format!("too many failed logins; try again in {wait} s"),
                     ));
                 }
@@ -174,7 +173,7 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    ApiError::new(Code::Unauthorized, message)
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -277,8 +276,7 @@ pub fn check_csrf(headers: &HeaderMap, login: &SessionLogin) -> Result<(), ApiEr
         Ok(())
     } else {
         Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf_failed",
+            Code::CsrfFailed,
             "a write with a session cookie must carry the session's CSRF token in X-CSRFToken",
         ))
     }
@@ -340,8 +338,7 @@ fn reason(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     };
     let text = value.to_str().map_err(|_| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_header",
+            Code::InvalidHeader,
             "X-Exact-Reason must be visible ASCII; percent-encode other characters",
         )
         .with_field("X-Exact-Reason")

@@ -3,9 +3,8 @@
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
-use axum::http::StatusCode;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// The PHC string (`$argon2id$v=19$...`) for `password`.
 pub async fn hash(password: String) -> Result<String, ApiError> {
@@ -38,12 +37,10 @@ pub async fn verify(password: String, stored: String) -> Result<bool, ApiError> 
 fn check_strength(password: &str) -> Result<(), ApiError> {
     let length = password.chars().count();
     if !(4..=1024).contains(&length) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            "a password needs 4 to 1024 characters",
-        )
-        .with_field("password"));
+        return Err(
+            ApiError::new(Code::Invalid, "a password needs 4 to 1024 characters")
+                .with_field("password"),
+        );
     }
     Ok(())
 }

@@ -8,7 +8,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use exact_store::StoreUrl;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tower_sessions::cookie::SameSite;
@@ -17,7 +17,7 @@ use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "exact_session";
@@ -56,8 +56,7 @@ pub fn check_origin(headers: &HeaderMap, public_url: Option<&str>) -> Result<(),
         Ok(())
     } else {
         Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross_origin",
+            Code::CrossOrigin,
             "this request came from a page of another site; log in on this server's own pages",
         ))
     }

@@ -395,8 +395,7 @@ impl Commands {
 /// EXACT's answer to a UUID that exists: 400, saying nothing of the annotation that has it.
 fn uuid_taken(uuid: uuid::Uuid) -> ApiError {
     ApiError::new(
-        axum::http::StatusCode::BAD_REQUEST,
-        "unique_identifier_taken",
+        crate::error::Code::UniqueIdentifierTaken,
         format!(
             "an annotation with unique_identifier {uuid} already exists; choose another \
              (a retry of the same creation answers the annotation it made)"

@@ -6,11 +6,11 @@
 use std::sync::OnceLock;
 
 use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 #[derive(rust_embed::Embed)]
 #[folder = "../web/static/"]
@@ -53,7 +53,7 @@ pub fn url(path: &str) -> String {
 
 pub async fn asset(Path((asked, path)): Path<(String, String)>) -> Response {
     let Some(found) = file(&path) else {
-        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such file").into_response();
+        return ApiError::new(Code::NotFound, "no such file").into_response();
     };
     let content_type = mime_guess::from_path(&path)
         .first_raw()

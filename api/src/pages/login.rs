@@ -11,6 +11,7 @@ use tower_sessions::Session;
 
 use super::{render, PageUser};
 use crate::auth::{sessions, start_session, ClientAddr};
+use crate::error::Code;
 use crate::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,8 +121,7 @@ pub async fn logout(
         return super::error_page(
             Some(&user),
             &crate::error::ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf_failed",
+                Code::CsrfFailed,
                 "this logout did not come from this server's own page",
             ),
         );

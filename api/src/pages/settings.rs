@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use super::{render, Frame, PageUser};
 use crate::auth::{constant_time_eq, password, sessions, start_session, ClientAddr};
 use crate::commands::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::AppState;
 
 #[derive(Serialize)]
@@ -91,24 +91,21 @@ async fn change(
     sessions::check_origin(headers, state.config.public_url.as_deref())?;
     if !constant_time_eq(form.csrfmiddlewaretoken.as_bytes(), user.csrf.as_bytes()) {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf_failed",
+            Code::CsrfFailed,
             "this change did not come from this server's own page",
         ));
     }
     if form.new != form.repeated {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            "the new password and its repetition differ",
-        )
-        .with_field("repeated"));
+        return Err(
+            ApiError::new(Code::Invalid, "the new password and its repetition differ")
+                .with_field("repeated"),
+        );
     }
     // The current password, checked (and throttled) as at login.
     state
         .login(&user.user.username, &form.current, address)
         .await
-        .map_err(|e| ApiError::new(e.status, e.code, "the current password is not right"))?;
+        .map_err(|e| ApiError::new(e.code, "the current password is not right"))?;
     let hash = password::hash(form.new.clone()).await?;
     let caller = Caller::new(user.user.actor(), exact_store::Source::Ui);
     state

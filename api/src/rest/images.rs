@@ -22,7 +22,7 @@ use super::input::{missing, wrong, Fields, Input};
 use super::params::{self, format_time, Params};
 use super::{caller_for, if_match, with_etag};
 use crate::auth::Authenticated;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::tiles::{blocking, image as image_response};
 use crate::uploads::{self, Received};
 use crate::AppState;
@@ -82,8 +82,7 @@ fn image_path(state: &AppState, image: &ImageRow) -> PathBuf {
 fn frame_path(state: &AppState, image: &ImageRow, frame: i64) -> Result<PathBuf, ApiError> {
     if frame > image.frames || frame < 0 {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            Code::NotFound,
             format!(
                 "image {} has frames 1 to {}, not {frame}",
                 image.id, image.frames
@@ -476,8 +475,7 @@ async fn upload_into(
         if duplicate.is_some() {
             remove_all(&placed).await;
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "duplicate_image",
+                Code::DuplicateImage,
                 format!(
                     "{} is already in this image set (same name or same content)",
                     file.name
@@ -525,8 +523,7 @@ async fn prepare(
             .map_err(|e| ApiError::internal("extracting an upload failed", &e))??;
             if inside.is_empty() {
                 return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unsupported_file",
+                    Code::UnsupportedFile,
                     format!("{} holds no image or slide file", file.name),
                 )
                 .with_field("file_path"));
@@ -698,13 +695,7 @@ async fn tile(
     Path((id, _z, frame, level, tile)): Path<(i64, i64, i64, usize, String)>,
 ) -> Result<Response, ApiError> {
     let image = readable_image(&state, &auth, id).await?;
-    let bad = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "a tile is LEVEL/COL_ROW.jpeg or .png",
-        )
-    };
+    let bad = || ApiError::new(Code::NotFound, "a tile is LEVEL/COL_ROW.jpeg or .png");
     let (address, extension) = tile.rsplit_once('.').ok_or_else(bad)?;
     let (col, row) = address.split_once('_').ok_or_else(bad)?;
     let (Ok(col), Ok(row)) = (col.parse::<u64>(), row.parse::<u64>()) else {

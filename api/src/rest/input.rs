@@ -5,10 +5,10 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::AppState;
 
 /// The largest JSON or form body (uploads go through multipart, with their own limit).
@@ -62,8 +62,7 @@ impl FromRequest<AppState> for Input {
         }
         let value: Value = serde_json::from_slice(&body).map_err(|e| {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
+                Code::MalformedJson,
                 format!("the body is not valid JSON: {e}"),
             )
         })?;
@@ -98,18 +97,13 @@ fn serde_urlencoded_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ApiError
 }
 
 fn bad_body(message: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "malformed_body",
-        message.to_owned(),
-    )
+    ApiError::new(Code::MalformedBody, message.to_owned())
 }
 
 fn too_large_or_bad(message: &str) -> ApiError {
     if message.contains("length limit") {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            Code::BodyTooLarge,
             format!("the body is larger than {} MiB", MAX_BODY >> 20),
         )
     } else {
@@ -126,8 +120,7 @@ impl<'a> Fields<'a> {
         match value {
             Value::Object(map) => Ok(Fields(map)),
             _ => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid",
+                Code::InvalidField,
                 "the body must be a JSON object",
             )),
         }
@@ -251,19 +244,9 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 }
 
 pub fn missing(name: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "required",
-        format!("{name} is required"),
-    )
-    .with_field(name)
+    ApiError::new(Code::Required, format!("{name} is required")).with_field(name)
 }
 
 pub fn wrong(name: &str, expected: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid",
-        format!("{name} must be {expected}"),
-    )
-    .with_field(name)
+    ApiError::new(Code::InvalidField, format!("{name} must be {expected}")).with_field(name)
 }

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::commands::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -69,8 +69,7 @@ async fn timesync() -> Json<Value> {
 /// EXACT's plugin, registration, screening and media routes are not built yet: say so.
 async fn not_built() -> ApiError {
     ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
+        Code::NotImplemented,
         "this part of EXACT's API (plugins, processing, registration) is not built in this \
          server yet",
     )
@@ -85,8 +84,7 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let text = text.strip_prefix("W/").unwrap_or(text);
     text.trim_matches('"').parse().map(Some).map_err(|_| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_header",
+            Code::InvalidHeader,
             "If-Match must be an ETag this server sent, such as \"3\"",
         )
         .with_field("If-Match")

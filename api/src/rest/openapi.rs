@@ -833,6 +833,9 @@ fn schemas() -> Map<String, Value> {
             ("field", "string?"),
         ]),
     );
+    // The codes a client may meet, each with its one status (README: "error codes").
+    let codes: Vec<&str> = crate::error::Code::ALL.iter().map(|c| c.name()).collect();
+    all["Error"]["properties"]["code"]["enum"] = json!(codes);
     all
 }
 

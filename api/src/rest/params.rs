@@ -6,11 +6,11 @@ use std::collections::HashMap;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, Uri};
 use serde_json::{json, Map, Value};
 
 use super::input::parse_bool;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::AppState;
 
 /// DRF's `PAGE_SIZE` in EXACT.
@@ -43,8 +43,7 @@ impl FromRequestParts<AppState> for Params {
         let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
             .map_err(|e| {
                 ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
+                    Code::InvalidQuery,
                     format!("the query string cannot be read: {e}"),
                 )
             })?
@@ -87,8 +86,7 @@ pub fn parse_ids(text: &str) -> Option<Vec<i64>> {
 
 fn invalid(name: &str, expected: &str) -> ApiError {
     ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_filter",
+        Code::InvalidQuery,
         format!("the filter {name} needs {expected}"),
     )
     .with_field(name)

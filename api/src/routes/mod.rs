@@ -18,11 +18,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::rest::legacy_router())
         .merge(crate::pages::router())
         .fallback(|| async {
-            crate::error::ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "not_found",
-                "no such route",
-            )
+            crate::error::ApiError::new(crate::error::Code::NotFound, "no such route")
         })
         .layer(axum::middleware::map_response(crate::error::json_errors))
         .layer(axum::middleware::map_response(security_headers))

@@ -15,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Path as UrlPath, Query, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,7 +24,7 @@ use bytes::Bytes;
 use exact_tiles::{render, Format, TileService};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// What the tile server needs.
 #[derive(Clone, Debug)]
@@ -57,8 +57,7 @@ async fn require_token(State(state): State<TilesState>, request: Request, next: 
             next.run(request).await
         }
         _ => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            Code::Unauthorized,
             "this tile server answers requests that carry its token (Authorization: Bearer ...)",
         )
         .into_response(),
@@ -82,8 +81,7 @@ async fn tiles(
     }
     let bad = || {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            Code::NotFound,
             "tiles are FILE.dzi or FILE_files/LEVEL/COL_ROW.jpeg",
         )
     };
@@ -155,8 +153,7 @@ async fn slides(
 ) -> Result<Response, ApiError> {
     let unknown = || {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            Code::NotFound,
             "ask for FILE/info, FILE/thumbnail, FILE/region or FILE/associated/NAME",
         )
     };
@@ -198,12 +195,7 @@ async fn slides(
     } else if let Some(file) = rest.strip_suffix("/region") {
         let slide = state.service.slide(&state.file(file)?).await?;
         let missing = |name| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!("{name} is required"),
-            )
-            .with_field(name)
+            ApiError::new(Code::InvalidQuery, format!("{name} is required")).with_field(name)
         };
         let x = query.x.ok_or_else(|| missing("x"))?;
         let y = query.y.ok_or_else(|| missing("y"))?;
@@ -262,8 +254,7 @@ async fn iiif(
         parts.next(),
     ) else {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            Code::NotFound,
             "IIIF requests are FILE/info.json or FILE/REGION/SIZE/ROTATION/QUALITY.FORMAT",
         ));
     };
@@ -290,8 +281,7 @@ impl TilesState {
     fn file(&self, relative: &str) -> Result<PathBuf, ApiError> {
         let refused = || {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_path",
+                Code::InvalidPath,
                 format!("{relative:?} is not a file under the data folder"),
             )
         };
@@ -305,8 +295,7 @@ impl TilesState {
         let joined = self.data_dir.join(path);
         let (Ok(real), Ok(root)) = (joined.canonicalize(), self.data_dir.canonicalize()) else {
             return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
+                Code::NotFound,
                 format!("no file {relative:?}"),
             ));
         };
@@ -339,10 +328,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => Ok(result?),
-        Err(e) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            e.to_string(),
-        )),
+        Err(e) => Err(ApiError::new(Code::InternalError, e.to_string())),
     }
 }

@@ -107,6 +107,18 @@ impl TestApp {
             .to_vec();
         let json = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        // Every error of every test holds the one table: its code is listed, with this status.
+        if let Some(code) = json.get("code").and_then(Value::as_str) {
+            if status.is_client_error() || status.is_server_error() {
+                let listed = exact_api::error::Code::named(code)
+                    .unwrap_or_else(|| panic!("{path}: code {code:?} is not in the table"));
+                assert_eq!(
+                    listed.status(),
+                    status,
+                    "{path}: {code} answered with {status}"
+                );
+            }
+        }
         Answer {
             status,
             headers,

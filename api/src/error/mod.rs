@@ -9,11 +9,15 @@ use exact_projections::annotation_query::QueryError;
 use exact_store::StoreError;
 use serde::Serialize;
 
+mod code;
+pub use code::Code;
+
 /// An error as the client sees it.
 #[derive(Debug)]
 pub struct ApiError {
+    /// Always `code.status()`: kept beside it for the pages, which show it.
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub field: Option<String>,
 }
@@ -28,7 +32,7 @@ struct Body<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body {
-            code: self.code,
+            code: self.code.name(),
             message: &self.message,
             field: self.field.as_deref(),
         };
@@ -38,36 +42,26 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        let (status, code) = match &e {
-            StoreError::Conflict { .. } => (StatusCode::CONFLICT, "version_conflict"),
-            StoreError::DuplicateEvent { .. } => (StatusCode::CONFLICT, "duplicate_event"),
-            StoreError::InvalidAppend(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_event"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "store_unavailable"),
+        let code = match &e {
+            StoreError::Conflict { .. } => Code::VersionConflict,
+            StoreError::DuplicateEvent { .. } => Code::DuplicateEvent,
+            StoreError::InvalidAppend(_) => Code::InvalidEvent,
+            _ => Code::StoreUnavailable,
         };
-        if status.is_server_error() {
+        if code.status().is_server_error() {
             // The details (SQL, paths) go to the log, not to the client.
             tracing::error!(error = %e, "store error");
-            return ApiError {
-                status,
-                code,
-                message: "the event store failed; the error is logged".into(),
-                field: None,
-            };
+            return ApiError::new(code, "the event store failed; the error is logged");
         }
-        ApiError {
-            status,
-            code,
-            message: e.to_string(),
-            field: None,
-        }
+        ApiError::new(code, e.to_string())
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.field {
-            Some(field) => write!(f, "{} ({field}): {}", self.code, self.message),
-            None => write!(f, "{}: {}", self.code, self.message),
+            Some(field) => write!(f, "{} ({field}): {}", self.code.name(), self.message),
+            None => write!(f, "{}: {}", self.code.name(), self.message),
         }
     }
 }
@@ -75,9 +69,9 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             field: None,
@@ -93,8 +87,7 @@ impl ApiError {
     /// The caller acted on a version that is no longer current (`If-Match`).
     pub fn stale(stream: &str, seen: i64, current: i64) -> Self {
         Self::new(
-            StatusCode::PRECONDITION_FAILED,
-            "stale_version",
+            Code::StaleVersion,
             format!("{stream} is at version {current}, not {seen}: reload it and try again"),
         )
     }
@@ -102,8 +95,7 @@ impl ApiError {
     /// Others kept changing the same thing while the command was retried.
     pub fn busy(stream: &str) -> Self {
         Self::new(
-            StatusCode::CONFLICT,
-            "version_conflict",
+            Code::VersionConflict,
             format!("{stream} kept changing while this command was applied; try again"),
         )
     }
@@ -111,57 +103,38 @@ impl ApiError {
     pub fn internal(what: &str, error: &dyn std::fmt::Display) -> Self {
         // The details (SQL, paths) go to the log, not to the client.
         tracing::error!(error = %error, "{what}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            format!("{what}; the error is logged"),
-        )
+        Self::new(Code::InternalError, format!("{what}; the error is logged"))
     }
 }
 
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         use exact_domain::annotation::AnnotationError as A;
-        let (status, code, field) = match &e {
-            DomainError::Invalid { field, .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some(*field))
-            }
-            DomainError::Taken { field, .. } => (StatusCode::CONFLICT, "taken", Some(*field)),
-            DomainError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
-            DomainError::AlreadyExists(_) => (StatusCode::CONFLICT, "already_exists", None),
-            DomainError::Forbidden(_) | DomainError::ForbiddenInSet(_) => {
-                (StatusCode::FORBIDDEN, "forbidden", None)
-            }
-            DomainError::Deleted(_) => (StatusCode::GONE, "deleted", None),
-            DomainError::InUse { field, .. } => (StatusCode::CONFLICT, "in_use", Some(*field)),
+        let (code, field) = match &e {
+            DomainError::Invalid { field, .. } => (Code::Invalid, Some(*field)),
+            DomainError::Taken { field, .. } => (Code::Taken, Some(*field)),
+            DomainError::NotFound(_) => (Code::NotFound, None),
+            DomainError::AlreadyExists(_) => (Code::AlreadyExists, None),
+            DomainError::Forbidden(_) | DomainError::ForbiddenInSet(_) => (Code::Forbidden, None),
+            DomainError::Deleted(_) => (Code::Deleted, None),
+            DomainError::InUse { field, .. } => (Code::InUse, Some(*field)),
             DomainError::Annotation(a) => match a {
-                A::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
-                A::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
-                A::AlreadyExists { .. } | A::GlobalExists => {
-                    (StatusCode::CONFLICT, "already_exists", None)
+                A::Forbidden(_) => (Code::Forbidden, None),
+                A::NotFound => (Code::NotFound, None),
+                A::AlreadyExists { .. } | A::GlobalExists => (Code::AlreadyExists, None),
+                A::Deleted => (Code::Deleted, None),
+                A::TypeInactive(_) | A::TypeNotOffered(_) | A::WrongType { .. } => {
+                    (Code::Invalid, Some("annotation_type"))
                 }
-                A::Deleted => (StatusCode::CONFLICT, "deleted", None),
-                A::TypeInactive(_) | A::TypeNotOffered(_) | A::WrongType { .. } => (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid",
-                    Some("annotation_type"),
-                ),
-                A::WrongImage { .. } => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("image"))
-                }
-                A::DescriptionTooLong => (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid",
-                    Some("description"),
-                ),
-                A::Vector(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", Some("vector")),
+                A::WrongImage { .. } => (Code::Invalid, Some("image")),
+                A::DescriptionTooLong => (Code::Invalid, Some("description")),
+                A::Vector(_) => (Code::Invalid, Some("vector")),
             },
         };
-        ApiError {
-            status,
-            code,
-            message: e.to_string(),
-            field: field.map(str::to_owned),
+        let error = ApiError::new(code, e.to_string());
+        match field {
+            Some(field) => error.with_field(field),
+            None => error,
         }
     }
 }
@@ -175,9 +148,7 @@ impl From<sqlx::Error> for ApiError {
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
-            QueryError::Invalid(message) => {
-                Self::new(StatusCode::BAD_REQUEST, "invalid_query", message)
-            }
+            QueryError::Invalid(message) => Self::new(Code::InvalidQuery, message),
             QueryError::Database(e) => e.into(),
         }
     }
@@ -199,44 +170,34 @@ impl ApiError {
             let name = client_name.map_or_else(|| file_name(file), str::to_owned);
             format!("{name}: {what}: {}", without_paths(reason, file))
         };
-        let (status, code, message) = match e {
+        let (code, message) = match e {
             T::NotFound(what) if std::path::Path::new(what).is_absolute() => (
-                StatusCode::NOT_FOUND,
-                "not_found",
+                Code::NotFound,
                 format!(
                     "{}: not found",
                     client_name.map_or_else(|| file_name(what), str::to_owned)
                 ),
             ),
-            T::NotFound(what) => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("not found: {what}"),
-            ),
-            T::Unsupported { file, reason } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_file",
-                about(file, "unsupported", reason),
-            ),
-            T::Corrupt { file, reason } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unreadable_file",
-                about(file, "cannot be read", reason),
-            ),
-            T::OutOfRange(m) => (StatusCode::BAD_REQUEST, "out_of_range", m.clone()),
-            T::TooLarge(m) => (StatusCode::UNPROCESSABLE_ENTITY, "too_large", m.clone()),
+            T::NotFound(what) => (Code::NotFound, format!("not found: {what}")),
+            T::Unsupported { file, reason } => {
+                (Code::UnsupportedFile, about(file, "unsupported", reason))
+            }
+            T::Corrupt { file, reason } => {
+                (Code::UnreadableFile, about(file, "cannot be read", reason))
+            }
+            T::OutOfRange(m) => (Code::OutOfRange, m.clone()),
+            T::TooLarge(m) => (Code::TooLarge, m.clone()),
             T::Decode { file, reason } => {
                 // One damaged tile: logged, answered alone; the slide is reopened.
                 tracing::error!(error = %e, "tile decode failed");
                 (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "tile_unreadable",
+                    Code::TileUnreadable,
                     about(file, "pixels could not be decoded", reason),
                 )
             }
             T::Encode(_) | T::Io(_) => return Self::internal("rendering pixels failed", e),
         };
-        Self::new(status, code, message)
+        Self::new(code, message)
     }
 }
 
@@ -280,24 +241,28 @@ pub async fn json_errors(response: axum::response::Response) -> axum::response::
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&text).trim().to_owned();
     let (code, fallback) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "no such route"),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ("method_not_allowed", "this route does not take that method")
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the body is too large"),
+        StatusCode::NOT_FOUND => (Code::NotFound, "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            Code::MethodNotAllowed,
+            "this route does not take that method",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (Code::BodyTooLarge, "the body is too large"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "send JSON, a form or multipart data",
         ),
-        s if s.is_server_error() => ("internal_error", "the server failed; the error is logged"),
-        _ => ("invalid_request", "the request cannot be read"),
+        s if s.is_server_error() => (
+            Code::InternalError,
+            "the server failed; the error is logged",
+        ),
+        _ => (Code::InvalidRequest, "the request cannot be read"),
     };
     let message = if text.is_empty() {
         fallback.to_owned()
     } else {
         text
     };
-    let mut error = ApiError::new(status, code, message).into_response();
+    let mut error = ApiError::new(code, message).into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             error.headers_mut().insert(name.clone(), value.clone());
