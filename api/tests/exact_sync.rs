@@ -11,14 +11,14 @@ use support::served::{pictures, run_python, venv, Served};
 /// The client, and what its generated code imports without declaring it.
 const PACKAGES: &[&str] = &["exact-sync==0.0.41", "six", "python-dateutil"];
 
-#[test]
-fn exact_sync_drives_the_real_server() {
+/// Runs the client's script against a fresh server on `database_url` (SQLite when `None`).
+fn drive(database_url: Option<&str>) {
     let python = venv("exact-sync-0.0.41", PACKAGES);
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let (png, svs) = pictures(files.path());
 
-    let server = Served::start(data.path());
+    let server = Served::start_on(data.path(), database_url);
     let stdout = run_python(
         &python,
         "exact-sync/compat.py",
@@ -27,4 +27,20 @@ fn exact_sync_drives_the_real_server() {
     );
     drop(server);
     assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
+#[test]
+fn exact_sync_drives_the_real_server_on_sqlite() {
+    drive(None);
+}
+
+#[test]
+fn exact_sync_drives_the_real_server_on_postgres() {
+    let db = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(exact_store::testing::TestDb::postgres());
+    let exact_store::StoreUrl::Postgres(url) = &db.url else {
+        unreachable!("a PostgreSQL test database")
+    };
+    drive(Some(url));
 }

@@ -39,6 +39,12 @@ pub enum AnnotationEvent {
         user: i64,
         verified: bool,
     },
+    /// The user took their verdict back (EXACT's verification delete): neither accepted nor
+    /// rejected by them any more.
+    AnnotationVerdictWithdrawn {
+        id: i64,
+        user: i64,
+    },
 }
 
 impl AnnotationEvent {
@@ -49,7 +55,8 @@ impl AnnotationEvent {
             AnnotationEvent::AnnotationChanged(c) => c.id,
             AnnotationEvent::AnnotationDeleted { id }
             | AnnotationEvent::AnnotationRestored { id }
-            | AnnotationEvent::AnnotationVerified { id, .. } => *id,
+            | AnnotationEvent::AnnotationVerified { id, .. }
+            | AnnotationEvent::AnnotationVerdictWithdrawn { id, .. } => *id,
         }
     }
 }
@@ -61,6 +68,7 @@ impl DomainEvent for AnnotationEvent {
         "AnnotationDeleted",
         "AnnotationRestored",
         "AnnotationVerified",
+        "AnnotationVerdictWithdrawn",
     ];
 }
 
@@ -149,7 +157,11 @@ pub enum AnnotationCommand {
     Change(AnnotationChanges),
     Delete,
     Restore,
-    Verify { verified: bool },
+    Verify {
+        verified: bool,
+    },
+    /// Takes the actor's own verdict back.
+    WithdrawVerdict,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -283,6 +295,21 @@ pub fn decide(
                 verified: *verified,
             }])
         }
+        AnnotationCommand::WithdrawVerdict => {
+            let current = existing(state)?;
+            require(context, Permission::Verify, current)?;
+            if current.deleted {
+                return Err(AnnotationError::Deleted);
+            }
+            Ok(if current.verifications.contains_key(&context.actor) {
+                vec![AnnotationEvent::AnnotationVerdictWithdrawn {
+                    id: current.id,
+                    user: context.actor,
+                }]
+            } else {
+                vec![]
+            })
+        }
     }
 }
 
@@ -330,6 +357,10 @@ pub fn evolve(state: Option<Annotation>, event: &AnnotationEvent) -> Option<Anno
         }
         (Some(mut a), AnnotationEvent::AnnotationRestored { .. }) => {
             a.deleted = false;
+            Some(a)
+        }
+        (Some(mut a), AnnotationEvent::AnnotationVerdictWithdrawn { user, .. }) => {
+            a.verifications.remove(user);
             Some(a)
         }
         (Some(mut a), AnnotationEvent::AnnotationVerified { user, verified, .. }) => {
@@ -824,6 +855,27 @@ mod tests {
         assert_eq!(
             after.0.unwrap().verifications,
             BTreeMap::from([(ALICE, false)])
+        );
+    }
+
+    #[test]
+    fn a_verdict_is_taken_back_by_its_user_and_taking_none_back_is_a_no_op() {
+        let accept = AnnotationEvent::AnnotationVerified {
+            id: 1,
+            user: ALICE,
+            verified: true,
+        };
+        let withdrawn = AnnotationEvent::AnnotationVerdictWithdrawn { id: 1, user: ALICE };
+        assert_eq!(
+            given(&[created(), accept.clone()])
+                .when(AnnotationCommand::WithdrawVerdict, &context(BOX)),
+            Ok(vec![withdrawn.clone()])
+        );
+        let after = given(&[created(), accept, withdrawn]);
+        assert!(after.0.as_ref().unwrap().verifications.is_empty());
+        assert_eq!(
+            after.when(AnnotationCommand::WithdrawVerdict, &context(BOX)),
+            Ok(vec![])
         );
     }
 

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{name_in, DomainError};
+use crate::error::{allow, name_in, DomainError};
 use crate::event::DomainEvent;
 use crate::permissions::{Permission, Permissions};
 
@@ -252,12 +252,62 @@ pub fn evolve(state: Option<Image>, event: &ImageEvent) -> Option<Image> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload")]
 pub enum ImageAccessEvent {
-    ImageOpened { image: i64, user: i64 },
-    ImageClosed { image: i64, user: i64 },
+    ImageOpened {
+        image: i64,
+        user: i64,
+    },
+    ImageClosed {
+        image: i64,
+        user: i64,
+    },
+    /// EXACT lets its log be edited: entry `entry` (the log position that recorded it) now
+    /// says `action` (1 opened, 2 closed). The first record stays in the log.
+    ImageAccessCorrected {
+        image: i64,
+        entry: i64,
+        action: i64,
+    },
+    /// Entry `entry` taken out of the access log (EXACT's delete); the log keeps it.
+    ImageAccessRetracted {
+        image: i64,
+        entry: i64,
+    },
 }
 
 impl DomainEvent for ImageAccessEvent {
-    const NAMES: &'static [&'static str] = &["ImageOpened", "ImageClosed"];
+    const NAMES: &'static [&'static str] = &[
+        "ImageOpened",
+        "ImageClosed",
+        "ImageAccessCorrected",
+        "ImageAccessRetracted",
+    ];
+}
+
+/// Corrects (`Some(action)`) or retracts (`None`) access log entry `entry` of `image`, made by
+/// `entry_user`: theirs to change, or a superuser's.
+pub fn amend_access(
+    image: i64,
+    entry: i64,
+    entry_user: i64,
+    action: Option<i64>,
+    actor: crate::event::Actor,
+) -> Result<ImageAccessEvent, DomainError> {
+    allow(
+        actor.id == entry_user || actor.superuser,
+        "change another user's access log",
+    )?;
+    match action {
+        Some(action @ (1 | 2)) => Ok(ImageAccessEvent::ImageAccessCorrected {
+            image,
+            entry,
+            action,
+        }),
+        Some(_) => Err(DomainError::invalid(
+            "action",
+            "must be 1 (opened) or 2 (closed)",
+        )),
+        None => Ok(ImageAccessEvent::ImageAccessRetracted { image, entry }),
+    }
 }
 
 /// Whoever may read an image may say they opened or closed it.
@@ -480,6 +530,37 @@ mod tests {
         assert_eq!(
             record_access(&image, 1, true, Permissions::NONE),
             Err(DomainError::ForbiddenInSet(Permission::Read))
+        );
+    }
+
+    #[test]
+    fn an_access_entry_is_corrected_or_retracted_by_its_user_or_a_superuser() {
+        use crate::event::Actor;
+        assert_eq!(
+            amend_access(5, 40, 1, Some(2), Actor::user(1)),
+            Ok(ImageAccessEvent::ImageAccessCorrected {
+                image: 5,
+                entry: 40,
+                action: 2
+            })
+        );
+        assert!(matches!(
+            amend_access(5, 40, 1, Some(3), Actor::user(1)),
+            Err(DomainError::Invalid {
+                field: "action",
+                ..
+            })
+        ));
+        assert!(matches!(
+            amend_access(5, 40, 1, None, Actor::user(2)),
+            Err(DomainError::Forbidden(_))
+        ));
+        assert_eq!(
+            amend_access(5, 40, 1, None, Actor::SYSTEM),
+            Ok(ImageAccessEvent::ImageAccessRetracted {
+                image: 5,
+                entry: 40
+            })
         );
     }
 }

@@ -41,10 +41,15 @@ pub enum ScreeningEvent {
         id: i64,
         state: ScreeningState,
     },
+    /// EXACT's screening delete: the walk is over; the user may start a new one.
+    ScreeningEnded {
+        id: i64,
+    },
 }
 
 impl DomainEvent for ScreeningEvent {
-    const NAMES: &'static [&'static str] = &["ScreeningStarted", "ScreeningChanged"];
+    const NAMES: &'static [&'static str] =
+        &["ScreeningStarted", "ScreeningChanged", "ScreeningEnded"];
 }
 
 /// What deciding a screening command needs to know.
@@ -157,6 +162,19 @@ pub fn change_screening(
     Ok((state != *current).then_some(ScreeningEvent::ScreeningChanged { id, state }))
 }
 
+/// Ends screening `id` of `owner`: by its owner (or a superuser).
+pub fn end_screening(
+    id: i64,
+    owner: i64,
+    context: &ScreeningContext,
+) -> Result<ScreeningEvent, DomainError> {
+    allow(
+        owner == context.actor.id || context.actor.superuser,
+        "end another user's screening",
+    )?;
+    Ok(ScreeningEvent::ScreeningEnded { id })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -264,5 +282,22 @@ mod tests {
             change_screening(1, 8, &grid(), next, &member),
             Err(DomainError::Forbidden("change another user's screening"))
         );
+    }
+
+    #[test]
+    fn only_the_owner_or_a_superuser_ends_a_screening() {
+        assert_eq!(
+            end_screening(4, 7, &context(true, true)),
+            Ok(ScreeningEvent::ScreeningEnded { id: 4 })
+        );
+        assert!(matches!(
+            end_screening(4, 8, &context(true, true)),
+            Err(DomainError::Forbidden(_))
+        ));
+        let superuser = ScreeningContext {
+            actor: Actor::SYSTEM,
+            ..context(false, false)
+        };
+        assert!(end_screening(4, 8, &superuser).is_ok());
     }
 }

@@ -634,6 +634,14 @@ async fn apply_change(
             envelope.position
         );
     }
+    if let AnnotationEvent::AnnotationVerdictWithdrawn { id, user } = event {
+        execute!(
+            tx,
+            "DELETE FROM verifications WHERE annotation = $1 AND user_id = $2",
+            id,
+            user
+        );
+    }
     execute!(tx, SUPERSEDE, envelope.position, id);
     let version = Version::new(envelope, metadata, after, row.user_id, row.time);
     write_versions(tx, std::slice::from_ref(&version)).await

@@ -96,6 +96,23 @@ impl InlineProjection for CatalogProjection {
                 let (image, user, action) = match e {
                     ImageAccessEvent::ImageOpened { image, user } => (image, user, 1),
                     ImageAccessEvent::ImageClosed { image, user } => (image, user, 2),
+                    ImageAccessEvent::ImageAccessCorrected { entry, action, .. } => {
+                        execute!(
+                            tx,
+                            "UPDATE image_access_log SET action = $1 WHERE position = $2",
+                            action,
+                            entry
+                        );
+                        return Ok(());
+                    }
+                    ImageAccessEvent::ImageAccessRetracted { entry, .. } => {
+                        execute!(
+                            tx,
+                            "DELETE FROM image_access_log WHERE position = $1",
+                            entry
+                        );
+                        return Ok(());
+                    }
                 };
                 execute!(
                     tx,
@@ -700,6 +717,10 @@ async fn media_file(tx: &mut Tx<'_>, event: &MediaFileEvent, at: &At) -> exact_s
 
 async fn screening(tx: &mut Tx<'_>, event: &ScreeningEvent, at: &At) -> exact_store::Result<()> {
     let (id, image, user, state) = match event {
+        ScreeningEvent::ScreeningEnded { id } => {
+            execute!(tx, "DELETE FROM screening_modes WHERE id = $1", id);
+            return Ok(());
+        }
         ScreeningEvent::ScreeningStarted {
             id,
             image,

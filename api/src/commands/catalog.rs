@@ -13,7 +13,8 @@ use exact_domain::export_format::{
     ExportFormatContext, FormatSettings,
 };
 use exact_domain::image::{
-    access_stream, record_access, ImageCommand, ImageContext, ImageDescription, ImageFile,
+    access_stream, amend_access, record_access, ImageCommand, ImageContext, ImageDescription,
+    ImageFile,
 };
 use exact_domain::image_set::{ImageSetCommand, ImageSetContext, ImageSetEvent, SetSettings};
 use exact_domain::permissions::{Permission, Permissions};
@@ -674,6 +675,32 @@ impl Commands {
             )
             .await?;
         Ok(written[0].position)
+    }
+
+    /// Corrects (`Some(action)`) or retracts access log entry `entry`.
+    pub async fn amend_image_access(
+        &self,
+        caller: &Caller,
+        entry: &exact_projections::catalog_read::AccessRow,
+        action: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let event = amend_access(
+            entry.image,
+            entry.position,
+            entry.user_id,
+            action,
+            caller.actor,
+        )?;
+        let (name, payload) = event.to_parts();
+        self.store
+            .append(
+                &access_stream(entry.image),
+                Expected::Any,
+                vec![NewEvent::new(name, payload)],
+                caller.append_context(),
+            )
+            .await?;
+        Ok(())
     }
 
     pub async fn create_export_format(

@@ -1,7 +1,8 @@
 //! Screening: one user's walk over a grid of tiles of one image (EXACT's screening mode).
 
 use exact_domain::screening::{
-    change_screening, screening_stream, start_screening, ScreeningContext, ScreeningState,
+    change_screening, end_screening, screening_stream, start_screening, ScreeningContext,
+    ScreeningState,
 };
 use exact_domain::{DomainError, DomainEvent};
 use exact_projections::catalog_read::ScreeningRow;
@@ -120,5 +121,34 @@ impl Commands {
             )
             .await?;
         Ok(Written::stored(&written[0]))
+    }
+
+    /// Ends screening `row` (its events stay in the log).
+    pub async fn end_screening(
+        &self,
+        caller: &Caller,
+        row: &ScreeningRow,
+        expected: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let context = self
+            .screening_context(caller, row.image, row.user_id)
+            .await?;
+        if let Some(seen) = expected.filter(|seen| *seen != row.version) {
+            return Err(ApiError::stale(
+                &screening_stream(row.id),
+                seen,
+                row.version,
+            ));
+        }
+        let (name, payload) = end_screening(row.id, row.user_id, &context)?.to_parts();
+        self.store
+            .append(
+                &screening_stream(row.id),
+                Expected::Exact(row.version),
+                vec![NewEvent::new(name, payload)],
+                caller.append_context(),
+            )
+            .await?;
+        Ok(())
     }
 }

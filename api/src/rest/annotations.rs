@@ -24,7 +24,7 @@ use super::params::{format_time, parse_time, Params};
 use super::{caller_for, if_match, with_etag};
 use crate::auth::Authenticated;
 use crate::commands::{AnnotationInput, NewAnnotations};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -49,12 +49,24 @@ pub fn router() -> Router<AppState> {
             "/annotations/verifications/",
             get(list_verifications).post(create_verification),
         )
-        .route("/annotations/verifications/{id}/", get(get_verification))
+        .route(
+            "/annotations/verifications/{id}/",
+            get(get_verification)
+                .patch(update_verification)
+                .put(update_verification)
+                .delete(delete_verification),
+        )
         .route(
             "/annotations/log_image_actions/",
             get(list_access).post(create_access),
         )
-        .route("/annotations/log_image_actions/{id}/", get(get_access))
+        .route(
+            "/annotations/log_image_actions/{id}/",
+            get(get_access)
+                .patch(update_access)
+                .put(update_access)
+                .delete(delete_access),
+        )
 }
 
 fn parse_json_text(text: Option<&str>) -> Value {
@@ -696,6 +708,87 @@ async fn create_verification(
     Ok((StatusCode::CREATED, Json(verification_json(row))).into_response())
 }
 
+/// Verdict `id` if the caller may see it and it is the caller's own: a verdict is changed or
+/// taken back only by whoever gave it.
+async fn own_verification(
+    state: &AppState,
+    auth: &Authenticated,
+    id: i64,
+) -> Result<VerificationRow, ApiError> {
+    let rows = visible_verifications(state, auth, 0, 0).await?;
+    let row = rows
+        .into_iter()
+        .find(|v| v.position == id)
+        .ok_or(DomainError::NotFound("verification"))?;
+    if row.user_id != auth.caller.actor.id {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "a verdict is changed or taken back only by the user who gave it",
+        ));
+    }
+    Ok(row)
+}
+
+/// EXACT's verification update: the caller changes their verdict (`verified`). The new verdict
+/// is a new event, so it answers with its own id (the log position that gave it).
+async fn update_verification(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let row = own_verification(&state, &auth, id).await?;
+    if fields
+        .int("annotation")?
+        .is_some_and(|a| a != row.annotation)
+    {
+        return Err(wrong(
+            "annotation",
+            "the verdict's own: give a new verdict instead",
+        ));
+    }
+    if fields.int("user")?.is_some_and(|u| u != row.user_id) {
+        return Err(wrong("user", "the caller: a verdict is the caller's own"));
+    }
+    if let Some(verified) = fields.bool("verified")? {
+        state
+            .commands
+            .annotation_command(
+                &caller_for(&auth, &body),
+                row.annotation,
+                None,
+                &AnnotationCommand::Verify { verified },
+            )
+            .await?;
+    }
+    let rows = state
+        .read
+        .verification_rows(row.annotation, auth.caller.actor.id)
+        .await?;
+    let row = rows.first().ok_or(DomainError::NotFound("verification"))?;
+    Ok(Json(verification_json(row)).into_response())
+}
+
+/// EXACT's verification delete: the caller takes their verdict back; the log keeps it.
+async fn delete_verification(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let row = own_verification(&state, &auth, id).await?;
+    state
+        .commands
+        .annotation_command(
+            &auth.caller,
+            row.annotation,
+            None,
+            &AnnotationCommand::WithdrawVerdict,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 // ---- image access log ----
 
 async fn list_access(
@@ -757,17 +850,7 @@ async fn get_access(
     params: Params,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let entry = state
-        .read
-        .image_access_entry(id)
-        .await?
-        .ok_or(DomainError::NotFound("access log entry"))?;
-    if readable_image_ids(&state, &auth)
-        .await?
-        .is_some_and(|readable| !readable.contains(&entry.image))
-    {
-        return Err(DomainError::NotFound("access log entry").into());
-    }
+    let entry = readable_access(&state, &auth, id).await?;
     let mut body = params.shape(access_json(&entry));
     let expandable = [("image", Related::Image), ("user", Related::User)];
     expand(
@@ -779,6 +862,70 @@ async fn get_access(
     )
     .await?;
     Ok(Json(body))
+}
+
+/// Access log entry `id`, if its image is readable.
+async fn readable_access(
+    state: &AppState,
+    auth: &Authenticated,
+    id: i64,
+) -> Result<AccessRow, ApiError> {
+    let entry = state
+        .read
+        .image_access_entry(id)
+        .await?
+        .ok_or(DomainError::NotFound("access log entry"))?;
+    if readable_image_ids(state, auth)
+        .await?
+        .is_some_and(|readable| !readable.contains(&entry.image))
+    {
+        return Err(DomainError::NotFound("access log entry").into());
+    }
+    Ok(entry)
+}
+
+/// EXACT's access log update: the entry's `action`, corrected by its user (or a superuser).
+/// The correction is an event; the first record stays in the log.
+async fn update_access(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    Input(body): Input,
+) -> Result<Json<Value>, ApiError> {
+    let fields = Fields::of(&body)?;
+    let entry = readable_access(&state, &auth, id).await?;
+    for (field, sent, own) in [
+        ("image", fields.int("image")?, entry.image),
+        ("user", fields.int("user")?, entry.user_id),
+    ] {
+        if sent.is_some_and(|s| s != own) {
+            return Err(wrong(field, "the entry's own"));
+        }
+    }
+    if let Some(action) = fields.int("action")?.filter(|a| *a != entry.action) {
+        state
+            .commands
+            .amend_image_access(&caller_for(&auth, &body), &entry, Some(action))
+            .await?;
+    }
+    Ok(Json(access_json(
+        &readable_access(&state, &auth, id).await?,
+    )))
+}
+
+/// EXACT's access log delete: the entry leaves the access log (its user's or a superuser's
+/// call); the log of events keeps it.
+async fn delete_access(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let entry = readable_access(&state, &auth, id).await?;
+    state
+        .commands
+        .amend_image_access(&auth.caller, &entry, None)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The viewer's report that the caller opened (action 1) or closed (2) an image.

@@ -47,6 +47,10 @@ pub fn api_router() -> Router<AppState> {
             "/images/images/{id}/slide_information/",
             get(slide_information),
         )
+        .route(
+            "/images/images/{id}/update_image_cache/",
+            axum::routing::patch(update_image_cache),
+        )
         .route("/images/images/{id}/get_patch", get(get_patch))
         .route("/images/images/{id}/get_patch/", get(get_patch))
         .route("/images/images/{id}/{z}/{frame}/tile/", get(dzi))
@@ -615,6 +619,50 @@ async fn thumbnail(
     let pixels = blocking(move || render::thumbnail(slide.source.as_ref(), size as u32)).await?;
     let bytes = blocking(move || render::encode(&pixels, Format::Png, 90)).await?;
     Ok(image_response(Bytes::from(bytes), "image/png"))
+}
+
+/// EXACT's `update_image_cache`: renders the tiles of one frame, smallest levels first, into
+/// the server's tile cache until `mem_size_mb` (5 by default) of JPEG is there, so that the
+/// first viewer finds them ready. Answers per level what was cached, in EXACT's shape.
+async fn update_image_cache(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    Input(body): Input,
+) -> Result<Json<Value>, ApiError> {
+    let fields = Fields::of(&body)?;
+    let image = readable_image(&state, &auth, id).await?;
+    let budget = fields.float("mem_size_mb")?.unwrap_or(5.0).max(0.0) * 1024.0 * 1024.0;
+    let frame = fields.int("frame")?.unwrap_or(1);
+    let path = frame_path(&state, &image, frame)?;
+    let slide = state.tiles.slide(&path).await?;
+    let (mut bytes, mut total) = (0.0, 0u64);
+    let mut results = serde_json::Map::new();
+    for (level, &(columns, rows)) in slide.grid.tile_counts.iter().enumerate() {
+        let started = std::time::Instant::now();
+        'level: for col in 0..columns {
+            for row in 0..rows {
+                if bytes > budget {
+                    break 'level;
+                }
+                let tile = state
+                    .tiles
+                    .tile(&path, level, col, row, Format::Jpeg)
+                    .await?;
+                bytes += tile.len() as f64;
+                total += 1;
+            }
+        }
+        results.insert(
+            level.to_string(),
+            json!({"Level": level, "Size_MB": bytes / (1024.0 * 1024.0), "Tiles": [columns, rows],
+                   "Total": total, "Sec.": started.elapsed().as_secs_f64()}),
+        );
+        if bytes > budget {
+            break;
+        }
+    }
+    Ok(Json(Value::Object(results)))
 }
 
 async fn slide_information(

@@ -31,7 +31,8 @@ pub(super) fn router() -> Router<AppState> {
             "/images/screening_modes/{id}/",
             get(get_screening)
                 .patch(update_screening)
-                .put(update_screening),
+                .put(update_screening)
+                .delete(delete_screening),
         )
 }
 
@@ -195,4 +196,20 @@ async fn update_screening(
         .await?;
     let row = visible_screening(&state, &auth, id).await?;
     Ok(with_etag(StatusCode::OK, screening_json(&row), row.version))
+}
+
+/// EXACT's screening delete: the walk ends (its owner's or a superuser's call); the log keeps
+/// every step of it.
+async fn delete_screening(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let row = visible_screening(&state, &auth, id).await?;
+    state
+        .commands
+        .end_screening(&auth.caller, &row, if_match(&headers)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -162,13 +162,9 @@ fn tag_name(fields: &Fields<'_>) -> Result<Option<String>, ApiError> {
 }
 
 fn tag_sets(fields: &Fields<'_>) -> Result<Option<BTreeSet<i64>>, ApiError> {
-    match fields.ids("imagesets")? {
-        Some(ids) if ids.is_empty() => Err(wrong(
-            "imagesets",
-            "at least one image set: a tag is a name on image sets",
-        )),
-        other => Ok(other.map(|ids| ids.into_iter().collect())),
-    }
+    Ok(fields
+        .ids("imagesets")?
+        .map(|ids| ids.into_iter().collect()))
 }
 
 /// `name` and `imagesets` (at least one): the sets are given the tag.
@@ -180,6 +176,13 @@ async fn create_tag(
     let fields = Fields::of(&body)?;
     let name = tag_name(&fields)?.ok_or_else(|| missing("name"))?;
     let sets = tag_sets(&fields)?.ok_or_else(|| missing("imagesets"))?;
+    if sets.is_empty() {
+        // A tag is a name on image sets: one on none would not exist.
+        return Err(wrong(
+            "imagesets",
+            "at least one image set: a tag is a name on image sets",
+        ));
+    }
     retag(&state, &auth, &body, &sets, |_, tags| {
         tags.insert(name.clone());
     })
@@ -190,7 +193,8 @@ async fn create_tag(
 
 /// A new `name` renames the tag on every set that carries it (a name is numbered on its own,
 /// so the renamed tag answers with the new name's id); `imagesets` moves it to exactly those
-/// sets.
+/// sets, none included (EXACT keeps an unused tag; here it is gone from every set and so from
+/// the list, and given to a set again it has its id again).
 async fn update_tag(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -210,6 +214,14 @@ async fn update_tag(
         }
     })
     .await?;
+    if wanted.is_empty() {
+        let unused = Tag {
+            id: tag_id(&name),
+            name,
+            sets: Vec::new(),
+        };
+        return Ok(Json(tag_json(&unused)));
+    }
     Ok(Json(tag_json(&tag_named(&state, &auth, &name).await?)))
 }
 

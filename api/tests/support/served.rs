@@ -8,6 +8,11 @@ use std::process::{Command, Stdio};
 /// A virtual environment under the target folder named `name` with `packages` installed, made
 /// once; its python. Without python3 (with venv) or a reachable package index this fails.
 pub fn venv(name: &str, packages: &[&str]) -> PathBuf {
+    // Tests of one binary run in parallel: one of them installs, the others wait for it.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let python = dir.join("bin/python");
     let installed = dir.join("installed");
@@ -36,7 +41,8 @@ pub fn venv(name: &str, packages: &[&str]) -> PathBuf {
     python
 }
 
-/// `exact serve` on a fresh SQLite store in `data`, on a free port, with the default superuser
+/// `exact serve` on a fresh store (SQLite in `data`, or the PostgreSQL database at
+/// `database_url`) with its files in `data`, on a free port, with the default superuser
 /// `exact`/`exact`; killed when dropped, however the test ends.
 pub struct Served {
     child: std::process::Child,
@@ -45,9 +51,18 @@ pub struct Served {
 
 impl Served {
     pub fn start(data: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_exact"))
+        Self::start_on(data, None)
+    }
+
+    pub fn start_on(data: &Path, database_url: Option<&str>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_exact"));
+        command
             .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
+            .arg(data);
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
+        let mut child = command
             .env_remove("EXACT_DATABASE_URL")
             .env_remove("EXACT_ADMIN_PASSWORD")
             .env_remove("EXACT_PUBLIC_URL")
