@@ -530,6 +530,7 @@ fn change(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::{AnnotationAggregate, Given};
     use crate::permissions::{image_set_permissions, SetFlags, Standing};
     use proptest::prelude::*;
     use serde_json::json;
@@ -595,24 +596,9 @@ mod tests {
     }
 
     /// Given events, when a command, then events or an error.
-    struct Given(Option<Annotation>);
-
-    fn given(events: &[AnnotationEvent]) -> Given {
-        Given(events.iter().fold(None, evolve))
-    }
-
-    impl Given {
-        #[expect(
-            clippy::needless_pass_by_value,
-            reason = "tests read as given(..).when(Command::..)"
-        )]
-        fn when(
-            &self,
-            command: AnnotationCommand,
-            context: &AnnotationContext,
-        ) -> Result<Vec<AnnotationEvent>, AnnotationError> {
-            decide(self.0.as_ref(), &command, context)
-        }
+    /// The harness every aggregate's tests share, for this one.
+    fn given(events: &[AnnotationEvent]) -> Given<AnnotationAggregate> {
+        crate::aggregate::given(events)
     }
 
     fn created() -> AnnotationEvent {
@@ -835,7 +821,7 @@ mod tests {
         };
         let history = given(&[created(), accept.clone()]);
         assert_eq!(
-            history.0.as_ref().unwrap().verifications.get(&ALICE),
+            history.state().unwrap().verifications.get(&ALICE),
             Some(&true)
         );
         assert_eq!(
@@ -853,7 +839,7 @@ mod tests {
         );
         let after = given(&[created(), accept, reject]);
         assert_eq!(
-            after.0.unwrap().verifications,
+            after.state().unwrap().verifications,
             BTreeMap::from([(ALICE, false)])
         );
     }
@@ -872,7 +858,7 @@ mod tests {
             Ok(vec![withdrawn.clone()])
         );
         let after = given(&[created(), accept, withdrawn]);
-        assert!(after.0.as_ref().unwrap().verifications.is_empty());
+        assert!(after.state().unwrap().verifications.is_empty());
         assert_eq!(
             after.when(AnnotationCommand::WithdrawVerdict, &context(BOX)),
             Ok(vec![])

@@ -9,8 +9,10 @@
 //! Aggregates, one stream each: [`user`], [`team`], [`product`], [`annotation_type`],
 //! [`image_set`], [`image`] (with the access log), [`annotation`] (with verifications),
 //! [`export_format`] (with dataset versions). Shared: [`vector`] geometry, the image-set
-//! [`permissions`] model, [`event::DomainEvent`] (an event enum's stored form).
+//! [`permissions`] model, [`event::DomainEvent`] (an event enum's stored form), and the
+//! [`Aggregate`] trait over them all with its [`given`]/`when` test harness.
 
+pub mod aggregate;
 pub mod annotation;
 pub mod annotation_type;
 pub mod error;
@@ -26,5 +28,6 @@ pub mod team;
 pub mod user;
 pub mod vector;
 
+pub use aggregate::{given, Aggregate, Given};
 pub use error::DomainError;
 pub use event::{Actor, DomainEvent, TeamRole};

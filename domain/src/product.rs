@@ -246,6 +246,7 @@ pub fn evolve(state: Option<Product>, event: &ProductEvent) -> Option<Product> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::{given, ProductAggregate};
     use crate::permissions::{image_set_permissions, SetFlags, Standing};
 
     fn admin() -> ProductContext {
@@ -339,18 +340,30 @@ mod tests {
 
     #[test]
     fn managers_delete_a_product_once_and_it_takes_no_more_commands() {
+        let created = decide(
+            None,
+            &ProductCommand::Create {
+                id: 4,
+                team: 2,
+                name: "Mitosis".into(),
+                description: String::new(),
+            },
+            &admin(),
+        )
+        .unwrap();
+        let product = given::<ProductAggregate>(&created);
         let member = ProductContext {
             team_role: TeamRole::Member,
             ..admin()
         };
         assert!(matches!(
-            decide(Some(&product()), &ProductCommand::Delete, &member),
+            product.when(ProductCommand::Delete, &member),
             Err(DomainError::Forbidden(_))
         ));
-        let events = decide(Some(&product()), &ProductCommand::Delete, &admin()).unwrap();
-        assert_eq!(events, vec![ProductEvent::ProductDeleted { id: 4 }]);
-        let gone = events.iter().fold(Some(product()), evolve).unwrap();
-        assert!(gone.deleted);
+        let deleted = product.when(ProductCommand::Delete, &admin()).unwrap();
+        assert_eq!(deleted, vec![ProductEvent::ProductDeleted { id: 4 }]);
+        let gone = product.and(&deleted);
+        assert!(gone.state().unwrap().deleted);
         for command in [
             ProductCommand::Delete,
             ProductCommand::Link { image_set: 6 },
@@ -360,7 +373,7 @@ mod tests {
             },
         ] {
             assert_eq!(
-                decide(Some(&gone), &command, &admin()),
+                gone.when(command, &admin()),
                 Err(DomainError::Deleted("product"))
             );
         }

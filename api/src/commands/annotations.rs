@@ -18,27 +18,7 @@ use serde_json::Value;
 use super::{Aggregate, Caller, Commands, Written};
 use crate::error::ApiError;
 
-pub struct AnnotationAggregate;
-
-impl Aggregate for AnnotationAggregate {
-    type State = annotation::Annotation;
-    type Command = AnnotationCommand;
-    type Event = AnnotationEvent;
-    type Context = AnnotationContext;
-    const KIND: &'static str = "annotation";
-
-    fn evolve(state: Option<Self::State>, event: &Self::Event) -> Option<Self::State> {
-        annotation::evolve(state, event)
-    }
-
-    fn decide(
-        state: Option<&Self::State>,
-        command: &Self::Command,
-        context: &Self::Context,
-    ) -> Result<Vec<Self::Event>, DomainError> {
-        Ok(annotation::decide(state, command, context)?)
-    }
-}
+pub use exact_domain::aggregate::AnnotationAggregate;
 
 /// Annotations to create, on `image` unless an input names its own. Without a
 /// `unique_identifier`, one is made (EXACT answered 500); with one that exists, the create is a

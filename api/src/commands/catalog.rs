@@ -26,99 +26,12 @@ use exact_domain::{DomainError, DomainEvent, TeamRole};
 use exact_projections::annotation_query::AnnotationQuery;
 use exact_store::{Expected, NewEvent, StreamAppend};
 
-use super::{Aggregate, Caller, Commands, Written};
+use super::{Caller, Commands, Written};
 use crate::error::ApiError;
-
-/// Implements [`Aggregate`] for a domain module with `decide` and `evolve`.
-macro_rules! aggregate {
-    ($name:ident, $module:ident, $kind:literal, $state:ident, $command:ident, $event:ident, $context:ident) => {
-        pub struct $name;
-
-        impl Aggregate for $name {
-            type State = exact_domain::$module::$state;
-            type Command = exact_domain::$module::$command;
-            type Event = exact_domain::$module::$event;
-            type Context = exact_domain::$module::$context;
-            const KIND: &'static str = $kind;
-
-            fn evolve(state: Option<Self::State>, event: &Self::Event) -> Option<Self::State> {
-                exact_domain::$module::evolve(state, event)
-            }
-
-            fn decide(
-                state: Option<&Self::State>,
-                command: &Self::Command,
-                context: &Self::Context,
-            ) -> Result<Vec<Self::Event>, DomainError> {
-                exact_domain::$module::decide(state, command, context)
-            }
-        }
-    };
-}
-
-aggregate!(
-    UserAggregate,
-    user,
-    "user",
-    User,
-    UserCommand,
-    UserEvent,
-    UserContext
-);
-aggregate!(
-    TeamAggregate,
-    team,
-    "team",
-    Team,
-    TeamCommand,
-    TeamEvent,
-    TeamContext
-);
-aggregate!(
-    ProductAggregate,
-    product,
-    "product",
-    Product,
-    ProductCommand,
-    ProductEvent,
-    ProductContext
-);
-aggregate!(
-    AnnotationTypeAggregate,
-    annotation_type,
-    "annotation_type",
-    AnnotationType,
-    AnnotationTypeCommand,
-    AnnotationTypeEvent,
-    AnnotationTypeContext
-);
-aggregate!(
-    ImageSetAggregate,
-    image_set,
-    "image_set",
-    ImageSet,
-    ImageSetCommand,
-    ImageSetEvent,
-    ImageSetContext
-);
-aggregate!(
-    ImageAggregate,
-    image,
-    "image",
-    Image,
-    ImageCommand,
-    ImageEvent,
-    ImageContext
-);
-aggregate!(
-    ExportFormatAggregate,
-    export_format,
-    "export_format",
-    ExportFormat,
-    ExportFormatCommand,
-    ExportFormatEvent,
-    ExportFormatContext
-);
+use exact_domain::aggregate::{
+    AnnotationTypeAggregate, ExportFormatAggregate, ImageAggregate, ImageSetAggregate,
+    ProductAggregate, TeamAggregate, UserAggregate,
+};
 
 /// A new account's details; the password is hashed already.
 #[derive(Clone, Debug)]

@@ -97,21 +97,7 @@ impl Written {
     }
 }
 
-/// An aggregate as the handler drives it: its stream, its fold and its rules.
-pub trait Aggregate {
-    type State: Send + Sync;
-    type Command: Send + Sync;
-    type Event: DomainEvent + Send + Sync;
-    type Context: Send + Sync;
-    /// The stream prefix and the id counter's name.
-    const KIND: &'static str;
-    fn evolve(state: Option<Self::State>, event: &Self::Event) -> Option<Self::State>;
-    fn decide(
-        state: Option<&Self::State>,
-        command: &Self::Command,
-        context: &Self::Context,
-    ) -> Result<Vec<Self::Event>, DomainError>;
-}
+pub use exact_domain::Aggregate;
 
 /// An aggregate's state, folded from its stream, and the stream's version (0: no stream).
 #[derive(Debug)]
@@ -121,7 +107,7 @@ pub struct Loaded<S> {
 }
 
 pub fn stream_of<A: Aggregate>(id: i64) -> String {
-    format!("{}-{id}", A::KIND)
+    A::stream(id)
 }
 
 /// The id at the end of a stream name such as `image_set-12`.
@@ -175,7 +161,7 @@ impl Commands {
     {
         // Decided once outside, so that a broken rule is reported before anything is locked;
         // again inside with the real id (the rules do not depend on it).
-        A::decide(None, &command(0), &context)?;
+        A::decide(None, &command(0), &context).map_err(Into::<DomainError>::into)?;
         let build = Box::new(move |ids: &mut exact_store::IdAllocator| {
             let id = ids.next(A::KIND);
             let events =
@@ -230,7 +216,8 @@ impl Commands {
             if let Some(seen) = expected.filter(|seen| *seen != loaded.version) {
                 return Err(ApiError::stale(&stream, seen, loaded.version));
             }
-            let events = A::decide(loaded.state.as_ref(), command, context)?;
+            let events = A::decide(loaded.state.as_ref(), command, context)
+                .map_err(Into::<DomainError>::into)?;
             if events.is_empty() {
                 return Ok(Written {
                     id,

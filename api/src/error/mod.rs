@@ -139,6 +139,12 @@ impl From<DomainError> for ApiError {
     }
 }
 
+impl From<exact_domain::annotation::AnnotationError> for ApiError {
+    fn from(e: exact_domain::annotation::AnnotationError) -> Self {
+        DomainError::from(e).into()
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         Self::internal("reading the read models failed", &e)
