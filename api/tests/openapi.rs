@@ -74,3 +74,58 @@ async fn every_documented_operation_is_routed_and_answers_json() {
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong_method.json["code"], "method_not_allowed");
 }
+
+/// What generic tools walk by: each operation has its own id, every link names one of them,
+/// each create links to the read of what it made, and every operation lists its refusals
+/// with the Error schema (the API tests hold real answers against both).
+#[test]
+fn operations_have_ids_links_and_refusals_tools_can_follow() {
+    let document = document();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut links = Vec::new();
+    let mut creates_linked = 0;
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap().to_owned();
+            assert!(ids.insert(id.clone()), "{id} is used twice");
+            let responses = operation["responses"].as_object().unwrap();
+            for status in ["400", "404", "500"] {
+                assert_eq!(
+                    responses[status]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/Error",
+                    "{method} {path} {status}"
+                );
+            }
+            for response in responses.values() {
+                if let Some(found) = response.get("links").and_then(|l| l.as_object()) {
+                    links.extend(
+                        found
+                            .values()
+                            .map(|l| l["operationId"].as_str().unwrap().to_owned()),
+                    );
+                    if method == "post" && found.contains_key("read") {
+                        creates_linked += 1;
+                    }
+                }
+            }
+        }
+    }
+    for link in &links {
+        assert!(
+            ids.contains(link),
+            "a link names {link}, which no operation is"
+        );
+    }
+    assert!(
+        creates_linked >= 10,
+        "only {creates_linked} creates link to a read"
+    );
+    assert_eq!(
+        document["components"]["securitySchemes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["basicAuth", "bearerAuth", "session"]
+    );
+}

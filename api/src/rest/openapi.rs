@@ -362,8 +362,8 @@ pub const OPERATIONS: &[Operation] = &[
         "post",
         "/annotations/annotations/",
         "Create one annotation, or a list in one append",
-        Some("Annotation"),
-        Some("Annotation"),
+        Some("AnnotationOrList"),
+        Some("AnnotationOrList"),
     ),
     (
         "delete",
@@ -864,6 +864,13 @@ fn schemas() -> Map<String, Value> {
     );
     all.insert("NewToken".into(), object(&[("name", "string")]));
     all.insert(
+        "AnnotationOrList".into(),
+        json!({"oneOf": [
+            {"$ref": "#/components/schemas/Annotation"},
+            {"type": "array", "items": {"$ref": "#/components/schemas/Annotation"}},
+        ]}),
+    );
+    all.insert(
         "SetPin".into(),
         object(&[("image_set", "integer"), ("pinned", "boolean")]),
     );
@@ -879,6 +886,49 @@ fn schemas() -> Map<String, Value> {
     let codes: Vec<&str> = crate::error::Code::ALL.iter().map(|c| c.name()).collect();
     all["Error"]["properties"]["code"]["enum"] = json!(codes);
     all
+}
+
+/// A stable name for an operation, for tools and for links: `get_users_teams_id`.
+pub fn operation_id(method: &str, path: &str) -> String {
+    let words: Vec<&str> = path
+        .split('/')
+        .map(|part| part.trim_start_matches('{').trim_end_matches('}'))
+        .filter(|part| !part.is_empty())
+        .collect();
+    format!("{method}_{}", words.join("_")).replace(['.', '-'], "_")
+}
+
+/// The statuses an operation answers besides its success, from what it is: every one may
+/// meet a request it cannot read (400), name something that is not there, in its path or a
+/// filter (404), or fail (500); all but the anonymous ones need credentials (401), which are
+/// throttled after failures (429); writes may be forbidden (403), clash (409), break a rule
+/// (422) or come in a form not taken (415); writes to one thing may find it deleted (410) or
+/// changed since `If-Match` (412); bodies may be too large (413). The login refuses a wrong
+/// password (401), another origin (403) and too many failures (429). The API tests hold every
+/// refusal they meet against this list.
+fn error_statuses(method: &str, path: &str) -> Vec<u16> {
+    let anonymous = matches!(path, "/openapi.json" | "/timesync/");
+    let login = path == "/auth/login/";
+    let write = method != "get";
+    let one = path.contains('{');
+    let mut statuses = vec![400, 404, 500];
+    if !anonymous {
+        statuses.extend([401, 429]);
+    }
+    if write && !anonymous {
+        statuses.push(403);
+    }
+    if write && !anonymous && !login {
+        statuses.extend([409, 415, 422]);
+    }
+    if write && one {
+        statuses.extend([410, 412]);
+    }
+    if method == "post" || method == "patch" || method == "put" {
+        statuses.push(413);
+    }
+    statuses.sort_unstable();
+    statuses
 }
 
 pub fn document() -> Value {
@@ -897,20 +947,51 @@ pub fn document() -> Value {
             json!({}),
             |a| json!({"$ref": format!("#/components/schemas/{a}")}),
         );
+        let mut success = json!({"description": "done", "content": {"application/json": {"schema": answer_schema}}});
+        // What a create made can be read, changed and deleted by its id (OpenAPI links).
+        if *method == "post" {
+            let item = format!("{path}{{id}}/");
+            let mut links = Map::new();
+            for (verb, name) in [("get", "read"), ("patch", "change"), ("delete", "delete")] {
+                if OPERATIONS.iter().any(|(m, p, ..)| *m == verb && *p == item) {
+                    links.insert(
+                        name.into(),
+                        json!({"operationId": operation_id(verb, &item),
+                               "parameters": {"id": "$response.body#/id"}}),
+                    );
+                }
+            }
+            if !links.is_empty() {
+                success["links"] = Value::Object(links);
+            }
+        }
         responses.insert(
-            if *method == "delete" { "204".into() } else { ok.into() },
-            json!({"description": "done", "content": {"application/json": {"schema": answer_schema}}}),
+            if *method == "delete" {
+                "204".into()
+            } else {
+                ok.into()
+            },
+            success,
         );
-        responses.insert(
-            "4XX".into(),
-            json!({"description": "refused", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
-        );
-        let mut operation =
-            json!({"summary": summary, "parameters": parameters, "responses": responses});
+        for status in error_statuses(method, path) {
+            let codes: Vec<String> = crate::error::Code::ALL
+                .iter()
+                .filter(|c| c.status().as_u16() == status)
+                .map(|c| format!("`{}`", c.name()))
+                .collect();
+            responses.insert(
+                status.to_string(),
+                json!({"description": format!("refused: {}", codes.join(", ")),
+                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            );
+        }
+        let mut operation = json!({"operationId": operation_id(method, path), "summary": summary,
+                                   "parameters": parameters, "responses": responses});
         if let Some(body) = body {
             operation["requestBody"] = json!({"content": {
                 "application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}},
                 "application/x-www-form-urlencoded": {"schema": {"$ref": format!("#/components/schemas/{body}")}},
+                "multipart/form-data": {"schema": {"$ref": format!("#/components/schemas/{body}")}},
             }});
         }
         let entry = paths

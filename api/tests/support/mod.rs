@@ -81,6 +81,7 @@ impl TestApp {
         body: Vec<u8>,
         headers: &[(&str, &str)],
     ) -> Answer {
+        let method_name = method.as_str().to_ascii_lowercase();
         let mut request = Request::builder().method(method).uri(path);
         if let Some((user, password)) = who {
             request = request.header(header::AUTHORIZATION, basic(user, password));
@@ -107,6 +108,15 @@ impl TestApp {
             .to_vec();
         let json = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        // Every success of every test holds the API document: the route is documented and
+        // what it answers has the types its schema says.
+        if status.is_success() && !bytes.is_empty() && path.starts_with("/api/v1/") {
+            conforms(&method_name, path, &json);
+        }
+        // And every refusal is one the document says the operation may answer.
+        if (status.is_client_error() || status.is_server_error()) && path.starts_with("/api/v1/") {
+            documented_refusal(&method_name, path, status);
+        }
         // Every error of every test holds the one table: its code is listed, with this status.
         if let Some(code) = json.get("code").and_then(Value::as_str) {
             if status.is_client_error() || status.is_server_error() {
@@ -330,4 +340,127 @@ pub fn ids_of(answer: &Answer) -> Vec<i64> {
         .iter()
         .map(|r| r["id"].as_i64().unwrap())
         .collect()
+}
+
+/// Holds `answer` of `method path` against the OpenAPI document: the route is one of its
+/// operations, and every field the answer has has the type the operation's schema gives it
+/// (`expand=` answers replace ids by objects on purpose and are left out; streams too).
+fn conforms(method: &str, path: &str, answer: &Value) {
+    use exact_api::rest::openapi::{document, OPERATIONS};
+    let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    let route = route.trim_start_matches("/api/v1");
+    if query.contains("expand=") || route == "/events/" {
+        return;
+    }
+    let same = |template: &str| {
+        let (a, b): (Vec<&str>, Vec<&str>) =
+            (template.split('/').collect(), route.split('/').collect());
+        a.len() == b.len()
+            && a.iter()
+                .zip(&b)
+                .all(|(t, r)| t == r || (t.starts_with('{') && t.ends_with('}')))
+    };
+    // A literal route (`multiple_delete/`) is preferred to a template (`{id}/`).
+    let mut found: Vec<_> = OPERATIONS
+        .iter()
+        .filter(|(m, template, ..)| *m == method && same(template))
+        .collect();
+    found.sort_by_key(|(_, template, ..)| template.matches('{').count());
+    let Some((_, template, _, schema, _)) = found.first() else {
+        panic!("{method} {route} answered but is not in the API document");
+    };
+    let Some(schema) = schema else { return };
+    let document = document();
+    let schemas = &document["components"]["schemas"];
+    if let Err(wrong) = matches_schema(answer, &schemas[*schema], schemas, "") {
+        let shown: String = answer.to_string().chars().take(300).collect();
+        panic!("{method} {route} ({template}): the answer does not fit {schema}: {wrong}\n{shown}");
+    }
+}
+
+/// The operation `method path` is, if the document has it: a literal route before a template.
+fn operation(method: &str, path: &str) -> Option<&'static str> {
+    use exact_api::rest::openapi::OPERATIONS;
+    let route = path
+        .split('?')
+        .next()
+        .unwrap_or(path)
+        .trim_start_matches("/api/v1");
+    let same = |template: &str| {
+        let (a, b): (Vec<&str>, Vec<&str>) =
+            (template.split('/').collect(), route.split('/').collect());
+        a.len() == b.len()
+            && a.iter()
+                .zip(&b)
+                .all(|(t, r)| t == r || (t.starts_with('{') && t.ends_with('}')))
+    };
+    OPERATIONS
+        .iter()
+        .filter(|(m, template, ..)| *m == method && same(template))
+        .min_by_key(|(_, template, ..)| template.matches('{').count())
+        .map(|(_, template, ..)| *template)
+}
+
+/// A refusal of a documented operation has a status the document lists for it.
+fn documented_refusal(method: &str, path: &str, status: StatusCode) {
+    let Some(template) = operation(method, path) else {
+        return; // no such route, or a method the route does not take: not an operation
+    };
+    let document = exact_api::rest::openapi::document();
+    let responses = &document["paths"][format!("/api/v1{template}")][method]["responses"];
+    assert!(
+        responses.get(status.as_str()).is_some(),
+        "{method} {template} answered {status}, which its document does not list"
+    );
+}
+
+fn matches_schema(value: &Value, schema: &Value, schemas: &Value, at: &str) -> Result<(), String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return matches_schema(value, &schemas[name], schemas, at);
+    }
+    if let Some(choices) = schema["oneOf"].as_array() {
+        let tried: Vec<String> = choices
+            .iter()
+            .filter_map(|choice| matches_schema(value, choice, schemas, at).err())
+            .collect();
+        return if tried.len() < choices.len() {
+            Ok(())
+        } else {
+            Err(tried.join(" / "))
+        };
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return Ok(()), // any JSON
+    };
+    let fits = types.iter().any(|t| match *t {
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        "null" => value.is_null(),
+        _ => false,
+    });
+    if !fits {
+        let shown: String = value.to_string().chars().take(120).collect();
+        return Err(format!("{at}: {shown} is not {types:?}"));
+    }
+    if let (Some(items), Some(values)) = (schema.get("items"), value.as_array()) {
+        for (i, item) in values.iter().enumerate() {
+            matches_schema(item, items, schemas, &format!("{at}[{i}]"))?;
+        }
+    }
+    if let (Some(properties), Some(object)) = (schema["properties"].as_object(), value.as_object())
+    {
+        for (name, property) in properties {
+            if let Some(field) = object.get(name) {
+                matches_schema(field, property, schemas, &format!("{at}.{name}"))?;
+            }
+        }
+    }
+    Ok(())
 }
