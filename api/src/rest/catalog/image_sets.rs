@@ -1,0 +1,345 @@
+//! Image sets: `images/image_sets/`, and pins to one's home page.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use exact_domain::image_set::{CollaborationType, ImageSetCommand, SetSettings};
+use exact_domain::user::UserCommand;
+use exact_projections::catalog_read::ImageSetRow;
+use serde_json::{json, Value};
+
+use super::teams::readable_team;
+use super::{created, ok};
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::rest::input::{wrong, Fields, Input};
+use crate::rest::params::{format_time, Params};
+use crate::rest::{caller_for, if_match};
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/images/image_sets/", get(list_sets).post(create_set))
+        .route(
+            "/images/image_sets/{id}/",
+            get(get_set)
+                .patch(update_set)
+                .put(update_set)
+                .delete(delete_set),
+        )
+        .route(
+            "/images/image_sets/{id}/pin/",
+            put(pin_set).delete(unpin_set),
+        )
+}
+
+struct SetLinks {
+    images: BTreeMap<i64, Vec<i64>>,
+    products: BTreeMap<i64, Vec<i64>>,
+    tags: BTreeMap<i64, Vec<String>>,
+    tag_ids: BTreeMap<String, i64>,
+}
+
+async fn set_links(state: &AppState, auth: &Authenticated) -> Result<SetLinks, ApiError> {
+    let mut images: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for image in state.read.readable_images(auth.caller.actor, None).await? {
+        images.entry(image.image_set).or_default().push(image.id);
+    }
+    let mut products: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (product, set) in state.read.product_links().await? {
+        products.entry(set).or_default().push(product);
+    }
+    let mut tags: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for (set, name) in state.read.all_set_tags().await? {
+        tags.entry(set).or_default().push(name);
+    }
+    let tag_ids = tags
+        .values()
+        .flatten()
+        .map(|name| (name.clone(), crate::rest::set_tags::tag_id(name)))
+        .collect();
+    Ok(SetLinks {
+        images,
+        products,
+        tags,
+        tag_ids,
+    })
+}
+
+fn set_json(s: &ImageSetRow, links: &SetLinks) -> Value {
+    json!({
+        "id": s.id,
+        "name": s.name,
+        "path": format!("imagesets/{}", s.id),
+        "location": s.location,
+        "description": s.description,
+        "images": links.images.get(&s.id).cloned().unwrap_or_default(),
+        "product_set": links.products.get(&s.id).cloned().unwrap_or_default(),
+        "main_annotation_type": s.main_annotation_type,
+        // EXACT's tags are rows with ids (`images/set_tags`); here they are names of the set,
+        // in `tags`, with their ids in `set_tags`.
+        "set_tags": links.tags.get(&s.id).map_or_else(Vec::new, |names| {
+            names.iter().filter_map(|n| links.tag_ids.get(n).copied()).collect()
+        }),
+        "tags": links.tags.get(&s.id).cloned().unwrap_or_default(),
+        "team": s.team,
+        "creator": s.creator,
+        "public": s.public,
+        "public_collaboration": s.public_collaboration,
+        "image_lock": s.image_lock,
+        "priority": s.priority,
+        "collaboration_type": s.collaboration_type,
+        "zip_state": 0,
+        "time": format_time(s.time),
+    })
+}
+
+async fn list_sets(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let links = set_links(&state, &auth).await?;
+    let ids = params.id_filter("id")?;
+    let (team, creator, public, main_type) = (
+        params.int("team")?,
+        params.int("creator")?,
+        params.bool("public")?,
+        params.int("main_annotation_type")?,
+    );
+    let (product, collaboration, priority, image) = (
+        params.int("product")?,
+        params.int("collaboration_type")?,
+        params.int("priority")?,
+        params.int("images")?,
+    );
+    let (from, to) = params.time_range("time")?;
+    let zip_state = params.int("zip_state")?;
+    // A tag by its id: the name it numbers.
+    let tag = match params.int("set_tags")? {
+        Some(id) => Some(
+            links
+                .tag_ids
+                .iter()
+                .find(|(_, tag_id)| **tag_id == id)
+                .map(|(name, _)| name.clone())
+                .unwrap_or_default(),
+        ),
+        None => None,
+    };
+    let version_sets: Option<Vec<i64>> = match params.int("set_versions")? {
+        Some(version) => Some(
+            state
+                .read
+                .dataset_version_links()
+                .await?
+                .into_iter()
+                .filter(|(v, _)| *v == version)
+                .map(|(_, set)| set)
+                .collect(),
+        ),
+        None => None,
+    };
+    let rows = state
+        .read
+        .readable_sets(auth.caller.actor)
+        .await?
+        .iter()
+        .filter(|s| ids.as_ref().is_none_or(|ids| ids.contains(&s.id)))
+        .filter(|s| params.text_matches("name", &s.name))
+        .filter(|s| params.text_matches("location", &s.location))
+        .filter(|s| params.text_matches("description", &s.description))
+        .filter(|s| params.text_matches("path", &format!("imagesets/{}", s.id)))
+        .filter(|s| team.is_none_or(|t| s.team == Some(t)))
+        .filter(|s| creator.is_none_or(|c| c == s.creator))
+        .filter(|s| public.is_none_or(|p| p == s.public))
+        .filter(|s| main_type.is_none_or(|t| s.main_annotation_type == Some(t)))
+        .filter(|s| collaboration.is_none_or(|c| c == s.collaboration_type))
+        .filter(|s| priority.is_none_or(|p| p == s.priority))
+        .filter(|s| {
+            product.is_none_or(|p| links.products.get(&s.id).is_some_and(|v| v.contains(&p)))
+        })
+        .filter(|s| image.is_none_or(|i| links.images.get(&s.id).is_some_and(|v| v.contains(&i))))
+        .filter(|s| from.is_none_or(|f| s.time >= f) && to.is_none_or(|t| s.time <= t))
+        .filter(|s| {
+            tag.as_ref()
+                .is_none_or(|t| links.tags.get(&s.id).is_some_and(|v| v.contains(t)))
+        })
+        .filter(|s| version_sets.as_ref().is_none_or(|v| v.contains(&s.id)))
+        // No zip of a set is ever made here (`zip_state` 0, EXACT's "invalid").
+        .filter(|_| zip_state.is_none_or(|z| z == 0))
+        .map(|s| set_json(s, &links))
+        .collect();
+    Ok(Json(params.page_of(rows)?))
+}
+
+async fn get_set(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let (set, _) = state.commands.set_access(&auth.caller, id).await?;
+    let links = set_links(&state, &auth).await?;
+    Ok(ok(params.shape(set_json(&set, &links)), set.version))
+}
+
+fn set_settings(fields: &Fields<'_>, mut s: SetSettings) -> Result<SetSettings, ApiError> {
+    macro_rules! take {
+        ($($field:ident: $kind:ident),*) => {$(
+            if let Some(v) = fields.$kind(stringify!($field))? {
+                s.$field = v;
+            }
+        )*};
+    }
+    take!(name: string, location: string, description: string, public: bool,
+          public_collaboration: bool, image_lock: bool, priority: int);
+    if let Some(code) = fields.int("collaboration_type")? {
+        s.collaboration_type = CollaborationType::try_from(code).map_err(|_| {
+            wrong(
+                "collaboration_type",
+                "0 (collaborative), 1 (competitive) or 2",
+            )
+        })?;
+    }
+    if fields.has("main_annotation_type") {
+        s.main_annotation_type = fields.int("main_annotation_type")?;
+    }
+    if let Some(Value::Array(tags)) = fields.value("tags") {
+        s.tags = tags
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| wrong("tags", "a list of names"))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(s)
+}
+
+async fn create_set(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let team = fields.required_int("team")?;
+    fields.required_string("name")?;
+    readable_team(&state, &auth, team).await?;
+    let settings = set_settings(&fields, SetSettings::default())?;
+    let caller = caller_for(&auth, &body);
+    let written = state
+        .commands
+        .create_image_set(&caller, team, settings)
+        .await?;
+    let (set, _) = state.commands.set_access(&auth.caller, written.id).await?;
+    let links = set_links(&state, &auth).await?;
+    Ok(created(set_json(&set, &links), written.version))
+}
+
+/// A set's settings as they stand, tags included.
+pub(in crate::rest) async fn current_settings(
+    state: &AppState,
+    set: &ImageSetRow,
+) -> Result<SetSettings, ApiError> {
+    Ok(SetSettings {
+        name: set.name.clone(),
+        location: set.location.clone(),
+        description: set.description.clone(),
+        public: set.public,
+        public_collaboration: set.public_collaboration,
+        image_lock: set.image_lock,
+        priority: set.priority,
+        collaboration_type: CollaborationType::try_from(set.collaboration_type).unwrap_or_default(),
+        main_annotation_type: set.main_annotation_type,
+        tags: state.read.set_tags(set.id).await?.into_iter().collect(),
+    })
+}
+
+async fn update_set(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let (set, _) = state.commands.set_access(&auth.caller, id).await?;
+    let settings = set_settings(&fields, current_settings(&state, &set).await?)?;
+    let caller = caller_for(&auth, &body);
+    state
+        .commands
+        .image_set_command(
+            &caller,
+            id,
+            if_match(&headers)?,
+            &ImageSetCommand::Change(settings),
+        )
+        .await?;
+    let (set, _) = state.commands.set_access(&auth.caller, id).await?;
+    let links = set_links(&state, &auth).await?;
+    Ok(ok(set_json(&set, &links), set.version))
+}
+
+/// Pins a set to the top of the caller's home page, or unpins it (EXACT's `pinned_by`; not in
+/// EXACT's REST API, which left it to a page). Both are idempotent.
+async fn pin_set(
+    state: State<AppState>,
+    auth: Authenticated,
+    id: Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let id = set_pin(state, auth, id, true).await?;
+    Ok(Json(json!({ "image_set": id, "pinned": true })))
+}
+
+async fn unpin_set(
+    state: State<AppState>,
+    auth: Authenticated,
+    id: Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    set_pin(state, auth, id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_pin(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    pinned: bool,
+) -> Result<i64, ApiError> {
+    state
+        .commands
+        .user_command(
+            &auth.caller,
+            auth.user.id,
+            &UserCommand::Pin {
+                image_set: id,
+                pinned,
+            },
+        )
+        .await?;
+    Ok(id)
+}
+
+async fn delete_set(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .commands
+        .image_set_command(
+            &auth.caller,
+            id,
+            if_match(&headers)?,
+            &ImageSetCommand::Delete,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,44 @@
+//! Users, teams, memberships, products, annotation types and image sets.
+
+mod annotation_types;
+mod image_sets;
+mod products;
+mod teams;
+mod users;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Router;
+use exact_domain::DomainError;
+use serde_json::Value;
+
+pub(super) use annotation_types::type_json;
+pub(super) use image_sets::current_settings;
+pub use teams::membership_id;
+pub use users::random_secret;
+pub(super) use users::Memberships;
+
+use super::with_etag;
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(users::router())
+        .merge(teams::router())
+        .merge(products::router())
+        .merge(annotation_types::router())
+        .merge(image_sets::router())
+}
+
+fn created(body: Value, version: i64) -> Response {
+    with_etag(StatusCode::CREATED, body, version)
+}
+
+fn ok(body: Value, version: i64) -> Response {
+    with_etag(StatusCode::OK, body, version)
+}
+
+fn not_found(what: &'static str) -> ApiError {
+    DomainError::NotFound(what).into()
+}

@@ -1,0 +1,259 @@
+//! Products, which offer annotation types to the image sets they are linked to.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use exact_domain::product::ProductCommand;
+use exact_projections::catalog_read::ProductRow;
+use serde_json::{json, Value};
+
+use super::teams::readable_team;
+use super::{created, not_found, ok};
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::rest::input::{Fields, Input};
+use crate::rest::params::{format_time, Params};
+use crate::rest::{caller_for, if_match};
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/administration/products/",
+            get(list_products).post(create_product),
+        )
+        .route(
+            "/administration/products/{id}/",
+            get(get_product)
+                .patch(update_product)
+                .put(update_product)
+                .delete(delete_product),
+        )
+}
+
+fn product_json(p: &ProductRow, sets: &[i64], types: &[i64]) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "team": p.team,
+        "creator": p.creator,
+        "time": format_time(p.time),
+        "imagesets": sets,
+        "annotationtype_set": types,
+    })
+}
+
+struct ProductLinks {
+    sets: BTreeMap<i64, Vec<i64>>,
+    types: BTreeMap<i64, Vec<i64>>,
+}
+
+async fn product_links(state: &AppState, auth: &Authenticated) -> Result<ProductLinks, ApiError> {
+    let readable = state.read.readable_set_ids(auth.caller.actor).await?;
+    let mut sets: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (product, set) in state.read.product_links().await? {
+        if readable.contains(&set) {
+            sets.entry(product).or_default().push(set);
+        }
+    }
+    let mut types: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for t in state.read.readable_types(auth.caller.actor).await? {
+        types.entry(t.product).or_default().push(t.id);
+    }
+    Ok(ProductLinks { sets, types })
+}
+
+fn product_with(p: &ProductRow, links: &ProductLinks) -> Value {
+    product_json(
+        p,
+        links.sets.get(&p.id).map_or(&[][..], Vec::as_slice),
+        links.types.get(&p.id).map_or(&[][..], Vec::as_slice),
+    )
+}
+
+async fn list_products(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let links = product_links(&state, &auth).await?;
+    let ids = params.id_filter("id")?;
+    let (team, creator, set, annotation_type) = (
+        params.int("team")?,
+        params.int("creator")?,
+        params.int("imagesets")?,
+        params.int("annotationtype")?,
+    );
+    let rows = state
+        .read
+        .readable_products(auth.caller.actor)
+        .await?
+        .iter()
+        .filter(|p| ids.as_ref().is_none_or(|ids| ids.contains(&p.id)))
+        .filter(|p| params.text_matches("name", &p.name))
+        .filter(|p| params.text_matches("description", &p.description))
+        .filter(|p| team.is_none_or(|t| t == p.team))
+        .filter(|p| creator.is_none_or(|c| c == p.creator))
+        .filter(|p| set.is_none_or(|s| links.sets.get(&p.id).is_some_and(|v| v.contains(&s))))
+        .filter(|p| {
+            annotation_type.is_none_or(|t| links.types.get(&p.id).is_some_and(|v| v.contains(&t)))
+        })
+        .map(|p| product_with(p, &links))
+        .collect();
+    Ok(Json(params.page_of(rows)?))
+}
+
+pub(super) async fn readable_product(
+    state: &AppState,
+    auth: &Authenticated,
+    id: i64,
+) -> Result<ProductRow, ApiError> {
+    state
+        .read
+        .readable_products(auth.caller.actor)
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| not_found("product"))
+}
+
+async fn get_product(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let product = readable_product(&state, &auth, id).await?;
+    let links = product_links(&state, &auth).await?;
+    Ok(ok(
+        params.shape(product_with(&product, &links)),
+        product.version,
+    ))
+}
+
+async fn create_product(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let name = fields.required_string("name")?;
+    let team = fields.required_int("team")?;
+    let description = fields.string("description")?.unwrap_or_default();
+    let sets = fields.ids("imagesets")?.unwrap_or_default();
+    let caller = caller_for(&auth, &body);
+    readable_team(&state, &auth, team).await?;
+    let written = state
+        .commands
+        .create_product(&caller, team, name, description)
+        .await?;
+    let mut version = written.version;
+    for image_set in sets {
+        version = state
+            .commands
+            .product_command(
+                &caller,
+                written.id,
+                None,
+                &ProductCommand::Link { image_set },
+            )
+            .await?
+            .version;
+    }
+    let product = readable_product(&state, &auth, written.id).await?;
+    let links = product_links(&state, &auth).await?;
+    Ok(created(product_with(&product, &links), version))
+}
+
+async fn update_product(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    readable_product(&state, &auth, id).await?;
+    let caller = caller_for(&auth, &body);
+    let mut expected = if_match(&headers)?;
+    let (name, description) = (fields.string("name")?, fields.string("description")?);
+    if name.is_some() || description.is_some() {
+        let written = state
+            .commands
+            .product_command(
+                &caller,
+                id,
+                expected,
+                &ProductCommand::Change { name, description },
+            )
+            .await?;
+        expected = expected.map(|_| written.version);
+    }
+    if let Some(wanted) = fields.ids("imagesets")? {
+        let links = product_links(&state, &auth).await?;
+        let now: BTreeSet<i64> = links
+            .sets
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let wanted: BTreeSet<i64> = wanted.into_iter().collect();
+        for image_set in wanted.difference(&now) {
+            let w = state
+                .commands
+                .product_command(
+                    &caller,
+                    id,
+                    expected,
+                    &ProductCommand::Link {
+                        image_set: *image_set,
+                    },
+                )
+                .await?;
+            expected = expected.map(|_| w.version);
+        }
+        for image_set in now.difference(&wanted) {
+            let w = state
+                .commands
+                .product_command(
+                    &caller,
+                    id,
+                    expected,
+                    &ProductCommand::Unlink {
+                        image_set: *image_set,
+                    },
+                )
+                .await?;
+            expected = expected.map(|_| w.version);
+        }
+    }
+    let product = readable_product(&state, &auth, id).await?;
+    let links = product_links(&state, &auth).await?;
+    Ok(ok(product_with(&product, &links), product.version))
+}
+
+/// EXACT's product delete: gone from lists, its types offered and listed nowhere.
+async fn delete_product(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    readable_product(&state, &auth, id).await?;
+    state
+        .commands
+        .product_command(
+            &auth.caller,
+            id,
+            if_match(&headers)?,
+            &ProductCommand::Delete,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,238 @@
+//! Accounts: `users/users/` (EXACT's fields; emails shown to whom may see them).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use exact_domain::user::UserCommand;
+use exact_projections::catalog_read::UserRow;
+use serde_json::{json, Value};
+
+use super::{created, not_found, ok};
+use crate::auth::{password, Authenticated};
+use crate::commands::NewUser;
+use crate::error::ApiError;
+use crate::rest::caller_for;
+use crate::rest::input::{Fields, Input};
+use crate::rest::params::{format_time, Params};
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users/users/", get(list_users).post(create_user))
+        .route(
+            "/users/users/{id}/",
+            get(get_user)
+                .patch(update_user)
+                .put(update_user)
+                .delete(deactivate_user),
+        )
+}
+
+/// Who belongs to which team, which decides what a caller sees of an account.
+pub(in crate::rest) struct Memberships {
+    teams: BTreeMap<i64, Vec<i64>>,
+    admins: BTreeMap<i64, BTreeSet<i64>>,
+}
+
+impl Memberships {
+    pub(in crate::rest) async fn load(state: &AppState) -> Result<Self, ApiError> {
+        let mut teams: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        let mut admins: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+        for m in state.read.all_memberships().await? {
+            teams.entry(m.user_id).or_default().push(m.team);
+            if m.is_admin {
+                admins.entry(m.team).or_default().insert(m.user_id);
+            }
+        }
+        Ok(Self { teams, admins })
+    }
+
+    fn teams_of(&self, user: i64) -> &[i64] {
+        self.teams.get(&user).map_or(&[][..], Vec::as_slice)
+    }
+
+    /// Whether `viewer` may see `user`'s email: their own, a superuser, or an admin of a team
+    /// both belong to. Everyone else sees every other field, as in EXACT.
+    fn shows_email(&self, viewer: &Authenticated, user: i64) -> bool {
+        viewer.user.id == user
+            || viewer.user.is_superuser
+            || self.teams_of(user).iter().any(|team| {
+                self.admins
+                    .get(team)
+                    .is_some_and(|admins| admins.contains(&viewer.user.id))
+            })
+    }
+
+    /// An account as EXACT's serializer shows it to `viewer`.
+    pub(in crate::rest) fn user_json(&self, user: &UserRow, viewer: &Authenticated) -> Value {
+        let email = if self.shows_email(viewer, user.id) {
+            user.email.as_str()
+        } else {
+            ""
+        };
+        json!({
+            "id": user.id,
+            "username": user.username,
+            "email": email,
+            "is_superuser": user.is_superuser,
+            "is_staff": user.is_staff,
+            "is_active": user.is_active,
+            "last_login": Value::Null,
+            "date_joined": format_time(user.date_joined),
+            "team_set": self.teams_of(user.id),
+        })
+    }
+}
+
+/// Every signed-in user may list accounts (to add members by name), as in EXACT.
+async fn list_users(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let memberships = Memberships::load(&state).await?;
+    let ids = params.id_filter("id")?;
+    let team = params.int("team")?;
+    let (superuser, staff, active) = (
+        params.bool("is_superuser")?,
+        params.bool("is_staff")?,
+        params.bool("is_active")?,
+    );
+    // Logins are not recorded: every `last_login` is null, so a filter on it keeps all or none.
+    let login_kept = match params.bool("last_login__isnull")? {
+        Some(null) => null,
+        None => [
+            "last_login",
+            "last_login__gte",
+            "last_login__lte",
+            "last_login__range",
+        ]
+        .iter()
+        .all(|name| params.str(name).is_none()),
+    };
+    let rows: Vec<Value> = state
+        .read
+        .users()
+        .await?
+        .iter()
+        .filter(|u| ids.as_ref().is_none_or(|ids| ids.contains(&u.id)))
+        .filter(|u| params.text_matches("username", &u.username))
+        .filter(|u| superuser.is_none_or(|v| v == u.is_superuser))
+        .filter(|u| staff.is_none_or(|v| v == u.is_staff))
+        .filter(|u| active.is_none_or(|v| v == u.is_active))
+        .filter(|u| team.is_none_or(|t| memberships.teams_of(u.id).contains(&t)))
+        .filter(|_| login_kept)
+        .map(|u| memberships.user_json(u, &auth))
+        .collect();
+    Ok(Json(params.page_of(rows)?))
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    params: Params,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let user = state
+        .read
+        .user(id)
+        .await?
+        .ok_or_else(|| not_found("user"))?;
+    let body = Memberships::load(&state).await?.user_json(&user, &auth);
+    Ok(ok(params.shape(body), user.version))
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let username = fields.required_string("username")?;
+    // Without a password the account cannot log in until one is set: a random one is hashed.
+    let password_text = match fields.string("password")? {
+        Some(p) => p,
+        None => random_secret(),
+    };
+    let new = NewUser {
+        username,
+        email: fields.string("email")?.unwrap_or_default(),
+        password_hash: password::hash(password_text).await?,
+        is_superuser: fields.bool("is_superuser")?.unwrap_or(false),
+        is_staff: fields.bool("is_staff")?.unwrap_or(false),
+    };
+    let caller = caller_for(&auth, &body);
+    let written = state.commands.create_user(&caller, new).await?;
+    let user = state
+        .read
+        .user(written.id)
+        .await?
+        .ok_or_else(|| not_found("user"))?;
+    let body = Memberships::load(&state).await?.user_json(&user, &auth);
+    Ok(created(body, written.version))
+}
+
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::getrandom(&mut bytes).expect("the system has a source of randomness");
+    hex::encode(bytes)
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    Input(body): Input,
+) -> Result<Response, ApiError> {
+    let fields = Fields::of(&body)?;
+    let current = state
+        .read
+        .user(id)
+        .await?
+        .ok_or_else(|| not_found("user"))?;
+    let caller = caller_for(&auth, &body);
+    let mut commands = Vec::new();
+    if let Some(password_text) = fields.string("password")? {
+        commands.push(UserCommand::ChangePassword {
+            password_hash: password::hash(password_text).await?,
+        });
+    }
+    if let Some(active) = fields.bool("is_active")? {
+        commands.push(UserCommand::SetActive(active));
+    }
+    let superuser = fields.bool("is_superuser")?;
+    let staff = fields.bool("is_staff")?;
+    if superuser.is_some() || staff.is_some() {
+        commands.push(UserCommand::SetRoles {
+            is_superuser: superuser.unwrap_or(current.is_superuser),
+            is_staff: staff.unwrap_or(current.is_staff),
+        });
+    }
+    for command in &commands {
+        state.commands.user_command(&caller, id, command).await?;
+    }
+    let user = state
+        .read
+        .user(id)
+        .await?
+        .ok_or_else(|| not_found("user"))?;
+    let body = Memberships::load(&state).await?.user_json(&user, &auth);
+    Ok(ok(body, user.version))
+}
+
+/// Accounts are never erased (their events name them): DELETE deactivates.
+async fn deactivate_user(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .commands
+        .user_command(&auth.caller, id, &UserCommand::SetActive(false))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
