@@ -6,7 +6,8 @@
 #      connections (tests/http-bench/viewport.lua);
 #   3. single-annotation POSTs with wrk, 16 connections (tests/http-bench/create.lua).
 # EXACT_BENCH_DIR (default /tmp/exact-http-bench) keeps the slide between runs;
-# BENCH_ANNOTATIONS (default 1000000) and BENCH_SECONDS (default 15) size the run.
+# BENCH_ANNOTATIONS (default 1000000) and BENCH_SECONDS (default 15) size the run; BENCH_ONLY
+# (sqlite or postgres) runs one backend.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,14 @@ if ! command -v wrk >/dev/null 2>&1; then
     if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk; else sudo apt-get install -y -qq wrk; fi
 fi
 
-cargo build --release --locked -q -p exact-api --bin exact -p exact-tiles --bin exact-slide-fixture
+# EXACT_BIN runs another build of the server (an A/B against an older one); by default the
+# release build of this checkout.
+exact="${EXACT_BIN:-target/release/exact}"
+if [ -z "${EXACT_BIN:-}" ]; then
+    cargo build --release --locked -q -p exact-api --bin exact -p exact-tiles --bin exact-slide-fixture
+else
+    cargo build --release --locked -q -p exact-tiles --bin exact-slide-fixture
+fi
 slide="$work/slide-50000x40000.svs"
 [ -f "$slide" ] || target/release/exact-slide-fixture aperio 50000 40000 "$slide"
 
@@ -29,7 +37,7 @@ run_backend() {
     rm -rf "$data" && mkdir -p "$data"
     set -- serve --bind 127.0.0.1:0 --data-dir "$data"
     [ -n "$database_url" ] && set -- "$@" --database-url "$database_url"
-    EXACT_ADMIN_PASSWORD=bench-password EXACT_LOG=warn target/release/exact "$@" >"$work/server-$backend.out" 2>"$work/server-$backend.err" &
+    EXACT_ADMIN_PASSWORD=bench-password EXACT_LOG=warn "$exact" "$@" >"$work/server-$backend.out" 2>"$work/server-$backend.err" &
     server=$!
     trap 'kill $server 2>/dev/null || true' EXIT
     for _ in $(seq 1 100); do
