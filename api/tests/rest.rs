@@ -8,7 +8,7 @@ use std::io::Write;
 use axum::http::{Method, StatusCode};
 use exact_store::testing::TestDb;
 use serde_json::{json, Value};
-use support::{ids_of, image, multipart, png, project, TestApp, ADMIN};
+use support::{box_annotation, ids_of, image, multipart, png, project, TestApp, ADMIN};
 
 exact_store::on_both_backends!(
     first_start_creates_the_admin_and_basic_auth_is_checked,
@@ -2238,19 +2238,10 @@ async fn deletes_and_corrections_exact_accepts_are_events(db: TestDb) {
     assert_eq!(renamed.json["name"], "Renamed team");
 
     // The type: two boxes on the image; polygons need three nodes, so no.
-    let mut boxes = Vec::new();
-    for x in [10, 100] {
-        let made = app
-            .post(
-                "/api/v1/annotations/annotations/",
-                ann,
-                json!({"image": image_id, "annotation_type": lab.annotation_type,
-                       "vector": {"x1": x, "y1": 10, "x2": x + 40, "y2": 50}}),
-            )
-            .await;
-        assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
-        boxes.push(made.json["id"].as_i64().unwrap());
-    }
+    let boxes = vec![
+        box_annotation(&app, ann, image_id, lab.annotation_type).await,
+        box_annotation(&app, ann, image_id, lab.annotation_type).await,
+    ];
     // EXACT's `verified_by_user`: whether the caller accepted it.
     let verdict = app
         .post(

@@ -436,8 +436,14 @@ async fn create_annotations(
             ..AnnotationQuery::default()
         })
         .await?;
-    // A retried creation answers the annotation as it is, verdicts and all.
-    let mine = accepted(&state, &auth, &rows).await?;
+    // A new annotation has no verdicts; a retried creation (no position: nothing written)
+    // answers the annotation as it is, verdicts and all.
+    let retried: Vec<AnnotationRow> = written
+        .iter()
+        .filter(|w| w.position.is_none())
+        .filter_map(|w| rows.iter().find(|r| r.id == w.id).cloned())
+        .collect();
+    let mine = accepted(&state, &auth, &retried).await?;
     let by_id = |id: i64| {
         rows.iter()
             .find(|r| r.id == id)
