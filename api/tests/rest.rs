@@ -2361,6 +2361,7 @@ async fn deletes_and_corrections_exact_accepts_are_events(db: TestDb) {
         )
         .await;
     assert_eq!(again.status, StatusCode::CREATED, "{again:?}");
+    let on_again = box_annotation(&app, ann, image_id, again.json["id"].as_i64().unwrap()).await;
 
     // The product: gone, its types listed and offered nowhere.
     let product_path = format!("/api/v1/administration/products/{}/", lab.product);
@@ -2380,6 +2381,11 @@ async fn deletes_and_corrections_exact_accepts_are_events(db: TestDb) {
     assert_eq!(products.json["count"], 0, "{products:?}");
     let types = app.get("/api/v1/annotations/annotation_types/", ann).await;
     assert_eq!(types.json["count"], 0, "{types:?}");
+    // ... and its types' live annotations went with them, in the same append.
+    let gone = app
+        .get(&format!("/api/v1/annotations/annotations/{on_again}/"), ann)
+        .await;
+    assert_eq!(gone.json["deleted"], true, "{gone:?}");
     let set_path = format!("/api/v1/images/image_sets/{}/", lab.set);
     assert_eq!(app.get(&set_path, ann).await.json["product_set"], json!([]));
 

@@ -18,7 +18,7 @@ use exact_domain::image::{
 };
 use exact_domain::image_set::{ImageSetCommand, ImageSetContext, ImageSetEvent, SetSettings};
 use exact_domain::permissions::{Permission, Permissions};
-use exact_domain::product::{ProductCommand, ProductContext};
+use exact_domain::product::{ProductCommand, ProductContext, ProductEvent};
 use exact_domain::team::{TeamCommand, TeamContext, TeamEvent};
 use exact_domain::user::{UserCommand, UserContext};
 use exact_domain::vector::{validate, Fit, Vector, VectorType};
@@ -237,8 +237,73 @@ impl Commands {
             name_taken,
             set_permissions,
         };
-        self.execute::<ProductAggregate>(caller, id, expected, command, &context)
-            .await
+        // A deleted product takes its types and their live annotations with it, in the same
+        // append, as a deleted type takes its annotations (EXACT's cascade).
+        let (types, live) = match command {
+            ProductCommand::Delete => self.live_types_and_annotations(id).await?,
+            _ => (Vec::new(), Vec::new()),
+        };
+        self.execute_with::<ProductAggregate>(
+            caller,
+            id,
+            expected,
+            command,
+            &context,
+            |event, more| {
+                if let ProductEvent::ProductDeleted { .. } = event {
+                    for annotation_type in &types {
+                        let (name, payload) = AnnotationTypeEvent::AnnotationTypeDeleted {
+                            id: *annotation_type,
+                        }
+                        .to_parts();
+                        more.push(StreamAppend::new(
+                            super::stream_of::<AnnotationTypeAggregate>(*annotation_type),
+                            Expected::Any,
+                            vec![NewEvent::new(name, payload)],
+                        ));
+                    }
+                    for annotation in &live {
+                        let (name, payload) =
+                            AnnotationEvent::AnnotationDeleted { id: annotation.id }.to_parts();
+                        more.push(StreamAppend::new(
+                            super::stream_of::<super::annotations::AnnotationAggregate>(
+                                annotation.id,
+                            ),
+                            Expected::Any,
+                            vec![NewEvent::new(name, payload)],
+                        ));
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    /// The live types of product `id`, and their live annotations.
+    async fn live_types_and_annotations(
+        &self,
+        id: i64,
+    ) -> Result<(Vec<i64>, Vec<exact_projections::annotations::AnnotationRow>), ApiError> {
+        let types: Vec<i64> = self
+            .read
+            .readable_types(exact_domain::Actor::SYSTEM)
+            .await?
+            .into_iter()
+            .filter(|t| t.product == id)
+            .map(|t| t.id)
+            .collect();
+        if types.is_empty() {
+            return Ok((types, Vec::new()));
+        }
+        let live = self
+            .read
+            .annotations(&AnnotationQuery {
+                annotation_types: types.clone(),
+                deleted: Some(false),
+                ..AnnotationQuery::default()
+            })
+            .await?;
+        Ok((types, live))
     }
 
     pub async fn create_annotation_type(

@@ -186,7 +186,7 @@ pub const OPERATIONS: &[Operation] = &[
     (
         "delete",
         "/administration/products/{id}/",
-        "Delete a product: its types are offered and listed nowhere",
+        "Delete a product, its types and their live annotations (the log keeps them)",
         None,
         None,
     ),

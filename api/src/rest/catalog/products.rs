@@ -238,7 +238,7 @@ async fn update_product(
     Ok(ok(product_with(&product, &links), product.version))
 }
 
-/// EXACT's product delete: gone from lists, its types offered and listed nowhere.
+/// EXACT's product delete: gone from lists, with its types and their live annotations.
 async fn delete_product(
     State(state): State<AppState>,
     auth: Authenticated,
