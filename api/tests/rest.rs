@@ -8,7 +8,7 @@ use std::io::Write;
 use axum::http::{Method, StatusCode};
 use exact_store::testing::TestDb;
 use serde_json::{json, Value};
-use support::{box_annotation, ids_of, image, multipart, png, project, TestApp, ADMIN};
+use support::{add_member, box_annotation, ids_of, image, multipart, png, project, TestApp, ADMIN};
 
 exact_store::on_both_backends!(
     first_start_creates_the_admin_and_basic_auth_is_checked,
@@ -1998,14 +1998,7 @@ async fn pins_are_each_users_own_and_put_sets_first_on_the_home_page(db: TestDb)
     let bob_id = app.user("bob").await;
     let (ann, bob) = (("ann", "pw-ann"), ("bob", "pw-bob"));
     let lab = project(&app, ann, "Alpha", 1).await;
-    let member = app
-        .post(
-            "/api/v1/users/team_membership/",
-            ann,
-            json!({"team": lab.team, "user": bob_id}),
-        )
-        .await;
-    assert_eq!(member.status, StatusCode::CREATED, "{member:?}");
+    add_member(&app, ann, lab.team, bob_id).await;
     let zulu = app
         .post(
             "/api/v1/images/image_sets/",
@@ -2197,14 +2190,7 @@ async fn deletes_and_corrections_exact_accepts_are_events(db: TestDb) {
     let bob_id = app.user("bob").await;
     let (ann, bob) = (("ann", "pw-ann"), ("bob", "pw-bob"));
     let lab = project(&app, ann, "Deletes", 1).await;
-    let member = app
-        .post(
-            "/api/v1/users/team_membership/",
-            ann,
-            json!({"team": lab.team, "user": bob_id}),
-        )
-        .await;
-    assert_eq!(member.status, StatusCode::CREATED, "{member:?}");
+    add_member(&app, ann, lab.team, bob_id).await;
     let image_id = image(&app, ann, lab.set, "deletes.png", 300, 200).await;
     let image_json = app
         .get(&format!("/api/v1/images/images/{image_id}/"), ann)

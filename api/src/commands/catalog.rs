@@ -26,7 +26,8 @@ use exact_domain::{DomainError, DomainEvent, TeamRole};
 use exact_projections::annotation_query::AnnotationQuery;
 use exact_store::{Expected, NewEvent, StreamAppend};
 
-use super::{Caller, Commands, Written};
+use super::annotations::AnnotationAggregate;
+use super::{consequence, Caller, Commands, Written};
 use crate::error::ApiError;
 use exact_domain::aggregate::{
     AnnotationTypeAggregate, ExportFormatAggregate, ImageAggregate, ImageSetAggregate,
@@ -159,16 +160,11 @@ impl Commands {
             |event, more| {
                 if let TeamEvent::TeamDissolved { .. } = event {
                     for set in &sets {
-                        let (name, payload) = ImageSetEvent::ImageSetFreed {
+                        let freed = ImageSetEvent::ImageSetFreed {
                             id: set.id,
                             public_collaboration: set.public_collaboration,
-                        }
-                        .to_parts();
-                        more.push(StreamAppend::new(
-                            super::stream_of::<ImageSetAggregate>(set.id),
-                            Expected::Any,
-                            vec![NewEvent::new(name, payload)],
-                        ));
+                        };
+                        more.push(consequence::<ImageSetAggregate>(set.id, &freed));
                     }
                 }
             },
@@ -251,28 +247,11 @@ impl Commands {
             &context,
             |event, more| {
                 if let ProductEvent::ProductDeleted { .. } = event {
-                    for annotation_type in &types {
-                        let (name, payload) = AnnotationTypeEvent::AnnotationTypeDeleted {
-                            id: *annotation_type,
-                        }
-                        .to_parts();
-                        more.push(StreamAppend::new(
-                            super::stream_of::<AnnotationTypeAggregate>(*annotation_type),
-                            Expected::Any,
-                            vec![NewEvent::new(name, payload)],
-                        ));
+                    for id in &types {
+                        let deleted = AnnotationTypeEvent::AnnotationTypeDeleted { id: *id };
+                        more.push(consequence::<AnnotationTypeAggregate>(*id, &deleted));
                     }
-                    for annotation in &live {
-                        let (name, payload) =
-                            AnnotationEvent::AnnotationDeleted { id: annotation.id }.to_parts();
-                        more.push(StreamAppend::new(
-                            super::stream_of::<super::annotations::AnnotationAggregate>(
-                                annotation.id,
-                            ),
-                            Expected::Any,
-                            vec![NewEvent::new(name, payload)],
-                        ));
-                    }
+                    more.extend(live.iter().map(annotation_deleted));
                 }
             },
         )
@@ -416,17 +395,7 @@ impl Commands {
                 &context,
                 |event, more| {
                     if let AnnotationTypeEvent::AnnotationTypeDeleted { .. } = event {
-                        for annotation in &live {
-                            let (name, payload) =
-                                AnnotationEvent::AnnotationDeleted { id: annotation.id }.to_parts();
-                            more.push(StreamAppend::new(
-                                super::stream_of::<super::annotations::AnnotationAggregate>(
-                                    annotation.id,
-                                ),
-                                Expected::Any,
-                                vec![NewEvent::new(name, payload)],
-                            ));
-                        }
+                        more.extend(live.iter().map(annotation_deleted));
                     }
                 },
             )
@@ -805,4 +774,10 @@ impl Commands {
             None => Err(DomainError::NotFound("team").into()),
         }
     }
+}
+
+/// The deletion of `annotation` that follows from its type's (or product's).
+fn annotation_deleted(annotation: &exact_projections::annotations::AnnotationRow) -> StreamAppend {
+    let deleted = AnnotationEvent::AnnotationDeleted { id: annotation.id };
+    consequence::<AnnotationAggregate>(annotation.id, &deleted)
 }

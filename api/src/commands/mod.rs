@@ -110,6 +110,18 @@ pub fn stream_of<A: Aggregate>(id: i64) -> String {
     A::stream(id)
 }
 
+/// `event`, appended to aggregate `id` of `A` whatever its version: a consequence another
+/// command's events carry into the same append (a dissolved team frees its sets, a deleted
+/// type deletes its annotations).
+pub(crate) fn consequence<A: Aggregate>(id: i64, event: &A::Event) -> StreamAppend {
+    let (name, payload) = event.to_parts();
+    StreamAppend::new(
+        stream_of::<A>(id),
+        Expected::Any,
+        vec![NewEvent::new(name, payload)],
+    )
+}
+
 /// The id at the end of a stream name such as `image_set-12`.
 fn id_of_stream(stream: &str) -> i64 {
     stream

@@ -312,6 +312,18 @@ pub async fn image(app: &TestApp, who: (&str, &str), set: i64, name: &str, w: u3
     answer.json["results"][0]["id"].as_i64().unwrap()
 }
 
+/// Adds `user` to `team` as `who` (one of its admins).
+pub async fn add_member(app: &TestApp, who: (&str, &str), team: i64, user: i64) {
+    let answer = app
+        .post(
+            "/api/v1/users/team_membership/",
+            who,
+            json!({"team": team, "user": user}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+}
+
 /// Creates a small box of `annotation_type` on `image`; returns the annotation's id.
 pub async fn box_annotation(
     app: &TestApp,
