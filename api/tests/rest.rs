@@ -1691,6 +1691,39 @@ async fn set_tags_are_names_on_sets_with_stable_ids(db: TestDb) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(app.position().await, before, "nothing was written");
+    // The typed body names the field it cannot read, and reads a form as DRF does.
+    let unreadable = app
+        .post(
+            "/api/v1/images/set_tags/",
+            ann,
+            json!({"name": "x", "imagesets": ["one"]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            unreadable.status,
+            unreadable.json["code"].as_str(),
+            unreadable.json["field"].as_str()
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("invalid_field"),
+            Some("imagesets")
+        )
+    );
+    assert_eq!(app.position().await, before, "nothing was written");
+    let form = app
+        .send(
+            Method::POST,
+            "/api/v1/images/set_tags/",
+            Some(ann),
+            Some("application/x-www-form-urlencoded"),
+            format!("name=from+a+form&imagesets={}&imagesets={other}", lab.set).into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::CREATED, "{form:?}");
+    assert_eq!(form.json["imagesets"], json!([lab.set, other]));
 }
 
 async fn screening_walks_the_tiles_of_an_image(db: TestDb) {

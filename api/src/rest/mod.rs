@@ -7,6 +7,7 @@
 
 mod accounts;
 mod annotations;
+pub mod body;
 mod catalog;
 mod events;
 mod expand;

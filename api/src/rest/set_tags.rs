@@ -13,11 +13,13 @@ use axum::{Json, Router};
 use exact_domain::image_set::ImageSetCommand;
 use exact_domain::permissions::Permission;
 use exact_domain::DomainError;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::body::{lenient, Body};
 use super::caller_for;
 use super::catalog::current_settings;
-use super::input::{missing, wrong, Fields, Input};
+use super::input::{missing, wrong};
 use super::params::Params;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -153,29 +155,40 @@ async fn tag_named(state: &AppState, auth: &Authenticated, name: &str) -> Result
         .ok_or_else(|| DomainError::NotFound("set tag").into())
 }
 
-fn tag_name(fields: &Fields<'_>) -> Result<Option<String>, ApiError> {
-    match fields.string("name")? {
-        Some(name) if name.trim().is_empty() => Err(wrong("name", "a tag name")),
-        Some(name) => Ok(Some(name.trim().to_owned())),
-        None => Ok(None),
-    }
+/// What a tag's create and update read: its name and the sets that carry it.
+#[derive(Debug, Deserialize)]
+struct TagBody {
+    #[serde(default, deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::ids")]
+    imagesets: Option<Vec<i64>>,
 }
 
-fn tag_sets(fields: &Fields<'_>) -> Result<Option<BTreeSet<i64>>, ApiError> {
-    Ok(fields
-        .ids("imagesets")?
-        .map(|ids| ids.into_iter().collect()))
+impl TagBody {
+    /// The name, trimmed; a blank one is refused.
+    fn name(&self) -> Result<Option<String>, ApiError> {
+        match &self.name {
+            Some(name) if name.trim().is_empty() => Err(wrong("name", "a tag name")),
+            Some(name) => Ok(Some(name.trim().to_owned())),
+            None => Ok(None),
+        }
+    }
+
+    fn sets(&self) -> Option<BTreeSet<i64>> {
+        self.imagesets
+            .as_ref()
+            .map(|ids| ids.iter().copied().collect())
+    }
 }
 
 /// `name` and `imagesets` (at least one): the sets are given the tag.
 async fn create_tag(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<TagBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let name = tag_name(&fields)?.ok_or_else(|| missing("name"))?;
-    let sets = tag_sets(&fields)?.ok_or_else(|| missing("imagesets"))?;
+    let name = fields.name()?.ok_or_else(|| missing("name"))?;
+    let sets = fields.sets().ok_or_else(|| missing("imagesets"))?;
     if sets.is_empty() {
         // A tag is a name on image sets: one on none would not exist.
         return Err(wrong(
@@ -199,13 +212,12 @@ async fn update_tag(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<TagBody>,
 ) -> Result<Json<Value>, ApiError> {
     let tag = visible_tag(&state, &auth, id).await?;
-    let fields = Fields::of(&body)?;
-    let name = tag_name(&fields)?.unwrap_or_else(|| tag.name.clone());
+    let name = fields.name()?.unwrap_or_else(|| tag.name.clone());
     let carrying: BTreeSet<i64> = tag.sets.iter().copied().collect();
-    let wanted = tag_sets(&fields)?.unwrap_or_else(|| carrying.clone());
+    let wanted = fields.sets().unwrap_or_else(|| carrying.clone());
     let touched: BTreeSet<i64> = carrying.union(&wanted).copied().collect();
     retag(&state, &auth, &body, &touched, |set, tags| {
         tags.remove(&tag.name);

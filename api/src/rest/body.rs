@@ -1,0 +1,193 @@
+//! Typed request bodies: `Body<T>` reads JSON, a form or multipart (through [`Input`]) into a
+//! `#[derive(Deserialize)]` struct, the way EXACT's Django REST framework reads them: numbers
+//! may come as strings, booleans as `true`/`True`/`1`, id lists as arrays or comma lists, and
+//! unknown fields are ignored. A field that cannot be read is refused naming it (with
+//! `serde_path_to_error`), in the API's one error shape.
+
+use axum::extract::{FromRequest, Request};
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::input::Input;
+use crate::error::{ApiError, Code};
+use crate::AppState;
+
+/// A typed body, and the body as it came (for what reads it loosely, such as `reason`).
+#[derive(Debug)]
+pub struct Body<T> {
+    pub fields: T,
+    pub raw: Value,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let Input(raw) = Input::from_request(request, state).await?;
+        Ok(Body {
+            fields: typed(&raw)?,
+            raw,
+        })
+    }
+}
+
+/// `raw` as a `T`, or the refusal that names the field at fault.
+pub fn typed<T: DeserializeOwned>(raw: &Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(raw).map_err(|e| {
+        let message = e.inner().to_string();
+        // A missing field is reported at the object holding it; its name is in the message.
+        if let Some(name) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            return ApiError::new(Code::Required, format!("{name} is required")).with_field(name);
+        }
+        let field = e.path().to_string();
+        ApiError::new(Code::InvalidField, format!("{field}: {message}")).with_field(&field)
+    })
+}
+
+/// DRF's leniency, one `deserialize_with` per kind of field.
+pub mod lenient {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Loose {
+        Text(String),
+        Number(serde_json::Number),
+        Bool(bool),
+        List(Vec<Value>),
+    }
+
+    /// A string; a number is taken as its text (forms send everything as text anyway).
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Option::<Loose>::deserialize(d)? {
+            None => None,
+            Some(Loose::Text(text)) => Some(text),
+            Some(Loose::Number(n)) => Some(n.to_string()),
+            Some(_) => return Err(D::Error::custom("a string")),
+        })
+    }
+
+    /// An integer, or a string holding one; an empty string is no value.
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        match Option::<Loose>::deserialize(d)? {
+            None => Ok(None),
+            Some(Loose::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| D::Error::custom("an integer")),
+            Some(Loose::Text(t)) if t.trim().is_empty() => Ok(None),
+            Some(Loose::Text(t)) => t
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| D::Error::custom("an integer")),
+            Some(_) => Err(D::Error::custom("an integer")),
+        }
+    }
+
+    /// `true`/`false`, `True`/`False` (Python's), `1`/`0`, `on`/`off`.
+    pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        match Option::<Loose>::deserialize(d)? {
+            None => Ok(None),
+            Some(Loose::Bool(b)) => Ok(Some(b)),
+            Some(Loose::Number(n)) if n.as_i64() == Some(1) => Ok(Some(true)),
+            Some(Loose::Number(n)) if n.as_i64() == Some(0) => Ok(Some(false)),
+            Some(Loose::Text(t)) => super::super::input::parse_bool(&t)
+                .map(Some)
+                .ok_or_else(|| D::Error::custom("true or false")),
+            Some(_) => Err(D::Error::custom("true or false")),
+        }
+    }
+
+    /// Ids: a JSON array (of numbers or numeric strings), a comma list, or a form field given
+    /// several times.
+    pub fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<i64>>, D::Error> {
+        let one = |v: &Value| match v {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        match Option::<Loose>::deserialize(d)? {
+            None => Ok(None),
+            Some(Loose::List(items)) => items
+                .iter()
+                .map(one)
+                .collect::<Option<Vec<_>>>()
+                .map(Some)
+                .ok_or_else(|| D::Error::custom("a list of ids")),
+            Some(Loose::Text(t)) => super::super::params::parse_ids(&t)
+                .map(Some)
+                .ok_or_else(|| D::Error::custom("a list of ids")),
+            Some(Loose::Number(n)) => n
+                .as_i64()
+                .map(|id| Some(vec![id]))
+                .ok_or_else(|| D::Error::custom("a list of ids")),
+            Some(_) => Err(D::Error::custom("a list of ids")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Example {
+        #[serde(deserialize_with = "lenient::string")]
+        name: Option<String>,
+        #[serde(default, deserialize_with = "lenient::int")]
+        team: Option<i64>,
+        #[serde(default, deserialize_with = "lenient::bool")]
+        public: Option<bool>,
+        #[serde(default, deserialize_with = "lenient::ids")]
+        imagesets: Option<Vec<i64>>,
+    }
+
+    #[test]
+    fn drf_leniency_numbers_as_text_python_booleans_and_every_form_of_id_list() {
+        let json: Example =
+            typed(&json!({"name": "a", "team": 3, "public": true, "imagesets": [1, "2"], "x": 1}))
+                .unwrap();
+        let form: Example =
+            typed(&json!({"name": "a", "team": "3", "public": "True", "imagesets": "1,2"}))
+                .unwrap();
+        let repeated: Example =
+            typed(&json!({"name": "a", "team": "3", "public": "1", "imagesets": ["1", "2"]}))
+                .unwrap();
+        for read in [&json, &form, &repeated] {
+            assert_eq!(
+                read,
+                &Example {
+                    name: Some("a".into()),
+                    team: Some(3),
+                    public: Some(true),
+                    imagesets: Some(vec![1, 2]),
+                }
+            );
+        }
+        let empty: Example = typed(&json!({"name": "b", "team": ""})).unwrap();
+        assert_eq!((empty.team, empty.imagesets), (None, None));
+    }
+
+    #[test]
+    fn a_refusal_names_the_field_and_a_missing_one_is_required() {
+        let wrong = typed::<Example>(&json!({"name": "a", "team": "three"})).unwrap_err();
+        assert_eq!(
+            (wrong.code, wrong.field.as_deref()),
+            (Code::InvalidField, Some("team"))
+        );
+        let bad_list = typed::<Example>(&json!({"name": "a", "imagesets": ["x"]})).unwrap_err();
+        assert_eq!(bad_list.field.as_deref(), Some("imagesets"));
+        let missing = typed::<Example>(&json!({"team": 1})).unwrap_err();
+        assert_eq!(
+            (missing.code, missing.field.as_deref()),
+            (Code::Required, Some("name"))
+        );
+    }
+}
