@@ -14,10 +14,11 @@ use exact_projections::annotation_query::{AnnotationQuery, FloatRange, TimeRange
 use exact_projections::annotations::AnnotationRow;
 use exact_projections::catalog_read::AccessRow;
 use exact_projections::{Rect, VerificationRow};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::body::{lenient, Body};
 use super::expand::{expand, expand_results, Related};
 use super::input::{wrong, Fields, Input};
 use super::params::{format_time, parse_time, Params};
@@ -741,23 +742,19 @@ async fn update_verification(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<VerdictChange>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
     let row = own_verification(&state, &auth, id).await?;
-    if fields
-        .int("annotation")?
-        .is_some_and(|a| a != row.annotation)
-    {
+    if fields.annotation.is_some_and(|a| a != row.annotation) {
         return Err(wrong(
             "annotation",
             "the verdict's own: give a new verdict instead",
         ));
     }
-    if fields.int("user")?.is_some_and(|u| u != row.user_id) {
+    if fields.user.is_some_and(|u| u != row.user_id) {
         return Err(wrong("user", "the caller: a verdict is the caller's own"));
     }
-    if let Some(verified) = fields.bool("verified")? {
+    if let Some(verified) = fields.verified {
         state
             .commands
             .annotation_command(
@@ -774,6 +771,17 @@ async fn update_verification(
         .await?;
     let row = rows.first().ok_or(DomainError::NotFound("verification"))?;
     Ok(Json(verification_json(row)).into_response())
+}
+
+/// What a verdict's update reads.
+#[derive(Debug, Deserialize)]
+struct VerdictChange {
+    #[serde(default, deserialize_with = "lenient::int")]
+    annotation: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    user: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    verified: Option<bool>,
 }
 
 /// EXACT's verification delete: the caller takes their verdict back; the log keeps it.
@@ -896,19 +904,18 @@ async fn update_access(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<AccessChange>,
 ) -> Result<Json<Value>, ApiError> {
-    let fields = Fields::of(&body)?;
     let entry = readable_access(&state, &auth, id).await?;
     for (field, sent, own) in [
-        ("image", fields.int("image")?, entry.image),
-        ("user", fields.int("user")?, entry.user_id),
+        ("image", fields.image, entry.image),
+        ("user", fields.user, entry.user_id),
     ] {
         if sent.is_some_and(|s| s != own) {
             return Err(wrong(field, "the entry's own"));
         }
     }
-    if let Some(action) = fields.int("action")?.filter(|a| *a != entry.action) {
+    if let Some(action) = fields.action.filter(|a| *a != entry.action) {
         state
             .commands
             .amend_image_access(&caller_for(&auth, &body), &entry, Some(action))
@@ -917,6 +924,17 @@ async fn update_access(
     Ok(Json(access_json(
         &readable_access(&state, &auth, id).await?,
     )))
+}
+
+/// What an access log entry's update reads.
+#[derive(Debug, Deserialize)]
+struct AccessChange {
+    #[serde(default, deserialize_with = "lenient::int")]
+    image: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    user: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    action: Option<i64>,
 }
 
 /// EXACT's access log delete: the entry leaves the access log (its user's or a superuser's

@@ -89,6 +89,21 @@ pub mod lenient {
         }
     }
 
+    /// A finite number, or a string holding one; an empty string is no value.
+    pub fn float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        let number = match Option::<Loose>::deserialize(d)? {
+            None => return Ok(None),
+            Some(Loose::Number(n)) => n.as_f64(),
+            Some(Loose::Text(t)) if t.trim().is_empty() => return Ok(None),
+            Some(Loose::Text(t)) => t.trim().parse::<f64>().ok(),
+            Some(_) => None,
+        };
+        match number {
+            Some(n) if n.is_finite() => Ok(Some(n)),
+            _ => Err(D::Error::custom("a number")),
+        }
+    }
+
     /// `true`/`false`, `True`/`False` (Python's), `1`/`0`, `on`/`off`.
     pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
         match Option::<Loose>::deserialize(d)? {

@@ -16,8 +16,10 @@ use exact_projections::annotation_query::AnnotationQuery;
 use exact_projections::catalog_read::ImageRow;
 use exact_tiles::pyramid::PyramidLimits;
 use exact_tiles::{render, Format};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::body::{lenient, Body};
 use super::input::{missing, wrong, Fields, Input};
 use super::params::{self, format_time, Params};
 use super::{caller_for, if_match, with_etag};
@@ -347,32 +349,24 @@ async fn update_image(
     auth: Authenticated,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<ImageChange>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
     let image = readable_image(&state, &auth, id).await?;
     let measured: [(&str, Option<i64>, i64); 4] = [
-        ("width", fields.int("width")?, image.width),
-        ("height", fields.int("height")?, image.height),
-        ("frames", fields.int("frames")?, image.frames),
-        ("image_set", fields.int("image_set")?, image.image_set),
+        ("width", fields.width, image.width),
+        ("height", fields.height, image.height),
+        ("frames", fields.frames, image.frames),
+        ("image_set", fields.image_set, image.image_set),
     ];
     for (field, sent, current) in measured {
         if sent.is_some_and(|s| s != current) {
             return Err(wrong(field, "the image's own: it is read from the file"));
         }
     }
-    if fields
-        .string("filename")?
-        .is_some_and(|f| f != image.filename)
-    {
+    if fields.filename.is_some_and(|f| f != image.filename) {
         return Err(wrong("filename", "the stored file's name, which stays"));
     }
-    let objective_power = match fields.float("objectivePower")? {
-        Some(v) => Some(v),
-        None => fields.float("objective_power")?,
-    };
-    let time = match fields.string("time")? {
+    let time = match fields.time {
         Some(text) => Some(
             params::parse_time(&text)
                 .ok_or_else(|| wrong("time", "a time like 2024-05-01T12:00:00Z"))?,
@@ -381,9 +375,9 @@ async fn update_image(
     }
     .filter(|t| *t != image.time);
     let description = ImageDescription {
-        name: fields.string("name")?.unwrap_or_else(|| image.name.clone()),
-        mpp: fields.float("mpp")?.or(image.mpp),
-        objective_power: objective_power.or(image.objective_power),
+        name: fields.name.unwrap_or_else(|| image.name.clone()),
+        mpp: fields.mpp.or(image.mpp),
+        objective_power: fields.objective_power.or(image.objective_power),
         time,
     };
     state
@@ -401,6 +395,36 @@ async fn update_image(
         image_json(&image, None),
         image.version,
     ))
+}
+
+/// What an image's update reads: what the file claims may be corrected; what is measured of
+/// the pixels is read to refuse a change.
+#[derive(Debug, Deserialize)]
+struct ImageChange {
+    #[serde(default, deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::float")]
+    mpp: Option<f64>,
+    /// EXACT's key; `objective_power` (this server's old one) is read too.
+    #[serde(
+        default,
+        rename = "objectivePower",
+        alias = "objective_power",
+        deserialize_with = "lenient::float"
+    )]
+    objective_power: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    time: Option<String>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    width: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    height: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    frames: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    image_set: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    filename: Option<String>,
 }
 
 async fn delete_image(

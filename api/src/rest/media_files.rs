@@ -17,9 +17,10 @@ use exact_domain::DomainError;
 use exact_projections::catalog_read::MediaFileRow;
 use serde_json::{json, Value};
 
+use super::body::{lenient, Body};
 use super::caller_for;
 use super::expand::{expand, expand_results, Related};
-use super::input::{missing, wrong, Fields, Input};
+use super::input::{missing, wrong};
 use super::params::Params;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -246,25 +247,30 @@ async fn delete_media_file(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What a media file's update reads.
+#[derive(Debug, serde::Deserialize)]
+struct MediaFileChange {
+    #[serde(default, deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    annotation: Option<i64>,
+}
+
 /// EXACT's update of a media file: its name. The bytes and the annotation stay.
 async fn rename_media_file(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<MediaFileChange>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
     let row = visible_media_file(&state, &auth, id).await?;
-    if fields
-        .int("annotation")?
-        .is_some_and(|a| a != row.annotation)
-    {
+    if fields.annotation.is_some_and(|a| a != row.annotation) {
         return Err(wrong(
             "annotation",
             "the file's own: attach a new file instead",
         ));
     }
-    if let Some(name) = fields.string("name")? {
+    if let Some(name) = fields.name {
         state
             .commands
             .rename_media_file(&caller_for(&auth, &body), &row, &name)

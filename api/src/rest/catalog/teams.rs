@@ -9,11 +9,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use exact_domain::team::TeamCommand;
 use exact_projections::catalog_read::{MembershipRow, TeamRow};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, not_found, ok};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::rest::body::{lenient, Body};
 use crate::rest::input::{Fields, Input};
 use crate::rest::params::Params;
 use crate::rest::{caller_for, if_match};
@@ -158,19 +160,27 @@ async fn create_team(
     Ok(created(team_json(&team, &links), written.version))
 }
 
+/// What a team's update reads.
+#[derive(Debug, Deserialize)]
+struct TeamChange {
+    #[serde(default, deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    website: Option<String>,
+}
+
 /// EXACT's team update: the name and website, by the team's admins.
 async fn update_team(
     State(state): State<AppState>,
     auth: Authenticated,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<TeamChange>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
     readable_team(&state, &auth, id).await?;
     let command = TeamCommand::Change {
-        name: fields.string("name")?,
-        website: fields.string("website")?,
+        name: fields.name,
+        website: fields.website,
     };
     state
         .commands
