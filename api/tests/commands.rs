@@ -245,7 +245,7 @@ async fn a_team_builds_a_set_and_annotates_it(db: TestDb) {
         .await
         .unwrap_err();
     assert_eq!(
-        (err.status.as_u16(), err.field.as_deref()),
+        (err.status().as_u16(), err.field.as_deref()),
         (422, Some("vector"))
     );
 
@@ -327,7 +327,7 @@ impl AccessCheck for Commands {
             .await
             .unwrap_err();
         assert_eq!(
-            err.status.as_u16(),
+            err.status().as_u16(),
             404,
             "an outsider cannot even see the set"
         );
@@ -341,7 +341,7 @@ async fn names_are_unique_and_outsiders_see_nothing(db: TestDb) {
     let w = world(&db).await;
     let c = &w.commands;
     let (team, set, image, boxes, _) = lab(&w).await;
-    let taken = |e: exact_api::error::ApiError| (e.status.as_u16(), e.code.name(), e.field);
+    let taken = |e: exact_api::error::ApiError| (e.status().as_u16(), e.code.name(), e.field);
     let dup_user = c
         .create_user(
             &Caller::system(),
@@ -385,7 +385,7 @@ async fn names_are_unique_and_outsiders_see_nothing(db: TestDb) {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.status.as_u16(), 403);
+    assert_eq!(err.status().as_u16(), 403);
     // Carol, in no team, sees no set, no image and no type; her commands find nothing.
     assert!(c
         .read
@@ -423,7 +423,7 @@ async fn names_are_unique_and_outsiders_see_nothing(db: TestDb) {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.status.as_u16(), 404);
+    assert_eq!(err.status().as_u16(), 404);
     // Made public, the set is readable but not annotatable for her.
     let public = SetSettings {
         public: true,
@@ -444,7 +444,7 @@ async fn names_are_unique_and_outsiders_see_nothing(db: TestDb) {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.status.as_u16(), 403);
+    assert_eq!(err.status().as_u16(), 403);
     // Export formats: names are global; members manage them.
     let format = FormatSettings {
         name: "Lines".into(),
@@ -499,7 +499,7 @@ async fn stale_versions_are_refused_and_concurrent_verdicts_both_land(db: TestDb
         .await
         .unwrap_err();
     assert_eq!(
-        (err.status.as_u16(), err.code.name()),
+        (err.status().as_u16(), err.code.name()),
         (412, "stale_version")
     );
     assert!(err.message.contains("version 2"), "{}", err.message);
@@ -552,7 +552,7 @@ async fn the_last_member_leaving_frees_the_teams_sets(db: TestDb) {
         .add_image(&w.alice, set, file("late.svs"))
         .await
         .unwrap_err();
-    assert_eq!(err.status.as_u16(), 403);
+    assert_eq!(err.status().as_u16(), 403);
     // The name is free again.
     c.create_team(&w.carol, "Pathology".into(), String::new())
         .await

@@ -17,6 +17,9 @@ use image::{ImageFormat, ImageReader, RgbImage};
 use crate::tiff::{self, Directory, TiffWriter, Value};
 use crate::TilesError;
 
+/// The vendor a plain image's pyramid reports, so that callers know what they opened.
+pub const VENDOR: &str = "exact-pyramid";
+
 /// Edge of the pyramid's tiles.
 pub const TILE: u32 = 256;
 

@@ -110,7 +110,7 @@ pub fn open(path: &Path) -> Result<Arc<dyn PixelSource>, TilesError> {
                 file: built.display().to_string(),
                 reason: "the image's pyramid does not open; delete it to have it rebuilt".into(),
             })?;
-        return Ok(Arc::new(source.labelled("exact-pyramid")));
+        return Ok(Arc::new(source.labelled(pyramid::VENDOR)));
     }
     Err(TilesError::Unsupported {
         file: path.display().to_string(),

@@ -401,7 +401,9 @@ impl Commands {
             )
             .await;
         match written {
-            Err(e) if !misfits.is_empty() => {
+            // Only the refusal for the misfits names them (a caller refused for another reason,
+            // such as not managing the team, learns nothing of the annotations).
+            Err(e) if e.code == crate::error::Code::InUse => {
                 // Name the annotations (the first 50) so that they can be fixed or deleted.
                 let shown: Vec<String> = misfits.iter().take(50).map(i64::to_string).collect();
                 let mut e = e;

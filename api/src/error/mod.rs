@@ -15,8 +15,7 @@ pub use code::Code;
 /// An error as the client sees it.
 #[derive(Debug)]
 pub struct ApiError {
-    /// Always `code.status()`: kept beside it for the pages, which show it.
-    pub status: StatusCode,
+    /// Says the status too: [`ApiError::status`].
     pub code: Code,
     pub message: String,
     pub field: Option<String>,
@@ -36,7 +35,7 @@ impl IntoResponse for ApiError {
             message: &self.message,
             field: self.field.as_deref(),
         };
-        (self.status, Json(body)).into_response()
+        (self.status(), Json(body)).into_response()
     }
 }
 
@@ -71,11 +70,15 @@ impl std::error::Error for ApiError {}
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
-            status: code.status(),
             code,
             message: message.into(),
             field: None,
         }
+    }
+
+    /// The HTTP status, the code's own.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     #[must_use]

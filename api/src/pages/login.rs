@@ -87,18 +87,18 @@ pub async fn login(
         )
     };
     if let Err(e) = sessions::check_origin(&headers, state.config.public_url.as_deref()) {
-        return refused(e.status, &e.message);
+        return refused(e.status(), &e.message);
     }
     let user = match state
         .login(form.username.trim(), &form.password, address.as_deref())
         .await
     {
         Ok(user) => user,
-        Err(e) => return refused(e.status, &e.message),
+        Err(e) => return refused(e.status(), &e.message),
     };
     match start_session(&session, &user).await {
         Ok(_) => Redirect::to(next).into_response(),
-        Err(e) => refused(e.status, &e.message),
+        Err(e) => refused(e.status(), &e.message),
     }
 }
 

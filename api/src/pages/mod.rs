@@ -174,11 +174,11 @@ fn error_page(user: Option<&PageUser>, error: &ApiError) -> Response {
         message: &'a str,
     }
     render(
-        error.status,
+        error.status(),
         "error.html",
         Context {
             frame: user.map(PageUser::frame),
-            status: error.status.as_u16(),
+            status: error.status().as_u16(),
             message: &error.message,
         },
     )

@@ -76,7 +76,7 @@ pub async fn change_password(
 ) -> Response {
     match change(&state, &user, &session, address.as_deref(), &headers, &form).await {
         Ok(()) => Redirect::to("/users/settings/?changed=1").into_response(),
-        Err(e) => page(&user, e.status, None, Some(&e.message)),
+        Err(e) => page(&user, e.status(), None, Some(&e.message)),
     }
 }
 

@@ -111,7 +111,7 @@ pub mod lenient {
             Some(Loose::Bool(b)) => Ok(Some(b)),
             Some(Loose::Number(n)) if n.as_i64() == Some(1) => Ok(Some(true)),
             Some(Loose::Number(n)) if n.as_i64() == Some(0) => Ok(Some(false)),
-            Some(Loose::Text(t)) => super::super::input::parse_bool(&t)
+            Some(Loose::Text(t)) => crate::rest::input::parse_bool(&t)
                 .map(Some)
                 .ok_or_else(|| D::Error::custom("true or false")),
             Some(_) => Err(D::Error::custom("true or false")),
@@ -134,12 +134,8 @@ pub mod lenient {
                 .collect::<Option<Vec<_>>>()
                 .map(Some)
                 .ok_or_else(|| D::Error::custom("a list of ids")),
-            Some(Loose::Text(t)) => super::super::params::parse_ids(&t)
+            Some(Loose::Text(t)) => crate::rest::params::parse_ids(&t)
                 .map(Some)
-                .ok_or_else(|| D::Error::custom("a list of ids")),
-            Some(Loose::Number(n)) => n
-                .as_i64()
-                .map(|id| Some(vec![id]))
                 .ok_or_else(|| D::Error::custom("a list of ids")),
             Some(_) => Err(D::Error::custom("a list of ids")),
         }

@@ -137,13 +137,18 @@ async fn related_objects(
             }
         }
         Related::Annotation => {
+            let mut rows = Vec::new();
             for &id in ids {
                 let found = state.commands.readable_annotation(&auth.caller, id).await;
-                if let Some((row, ..)) = unless_hidden(found)? {
-                    let mine =
-                        annotations::accepted(state, auth, std::slice::from_ref(&row)).await?;
-                    objects.insert(id, annotations::annotation_json(&row, mine.contains(&id)));
-                }
+                rows.extend(unless_hidden(found)?.map(|(row, ..)| row));
+            }
+            // The caller's verdicts on all of them in one query.
+            let mine = annotations::accepted(state, auth, &rows).await?;
+            for row in &rows {
+                objects.insert(
+                    row.id,
+                    annotations::annotation_json(row, mine.contains(&row.id)),
+                );
             }
         }
     }
@@ -154,7 +159,7 @@ async fn related_objects(
 fn unless_hidden<T>(found: Result<T, ApiError>) -> Result<Option<T>, ApiError> {
     match found {
         Ok(value) => Ok(Some(value)),
-        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(None),
+        Err(e) if e.status() == StatusCode::NOT_FOUND => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -578,7 +578,7 @@ async fn prepare(
             .map_err(|e| ApiError::from_tiles(&e, Some(&name)).with_field("file_path"))?;
             // A plain multi-page TIFF is one image with a frame per page (slides OpenSlide
             // reads are one frame).
-            let frames = if properties.vendor == "exact-pyramid" {
+            let frames = if properties.vendor == exact_tiles::pyramid::VENDOR {
                 let (original, limits) = (path.clone(), PyramidLimits::default());
                 tokio::task::spawn_blocking(move || {
                     exact_tiles::frames::build_frames(&original, limits)

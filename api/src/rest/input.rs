@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde_json::{Map, Value};
 
+use super::body::lenient;
 use crate::error::{ApiError, Code};
 use crate::AppState;
 
@@ -136,35 +137,12 @@ impl<'a> Fields<'a> {
     }
 
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| wrong(name, "an integer")),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| wrong(name, "an integer")),
-            Some(_) => Err(wrong(name, "an integer")),
-        }
+        self.lenient(name, lenient::int, "an integer")
     }
 
     /// A finite number, or a string holding one.
     pub fn float(&self, name: &str) -> Result<Option<f64>, ApiError> {
-        let number = match self.value(name) {
-            None => return Ok(None),
-            Some(Value::Number(n)) => n.as_f64(),
-            Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
-            Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
-            Some(_) => None,
-        };
-        match number {
-            Some(n) if n.is_finite() => Ok(Some(n)),
-            _ => Err(wrong(name, "a number")),
-        }
+        self.lenient(name, lenient::float, "a number")
     }
 
     pub fn required_int(&self, name: &str) -> Result<i64, ApiError> {
@@ -172,17 +150,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(Value::String(s)) => parse_bool(s)
-                .map(Some)
-                .ok_or_else(|| wrong(name, "true or false")),
-            Some(Value::Number(n)) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
-                Ok(Some(n.as_i64() == Some(1)))
-            }
-            Some(_) => Err(wrong(name, "true or false")),
-        }
+        self.lenient(name, lenient::bool, "true or false")
     }
 
     pub fn string(&self, name: &str) -> Result<Option<String>, ApiError> {
@@ -215,22 +183,19 @@ impl<'a> Fields<'a> {
 
     /// A list of ids: a JSON array, or a comma-separated string.
     pub fn ids(&self, name: &str) -> Result<Option<Vec<i64>>, ApiError> {
+        self.lenient(name, lenient::ids, "a list of ids")
+    }
+
+    /// Field `name` read the way typed bodies read it ([`lenient`]), refused as `expected`.
+    fn lenient<T>(
+        &self,
+        name: &str,
+        read: fn(Value) -> Result<Option<T>, serde_json::Error>,
+        expected: &str,
+    ) -> Result<Option<T>, ApiError> {
         match self.value(name) {
             None => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Number(n) => n.as_i64(),
-                    Value::String(s) => s.trim().parse().ok(),
-                    _ => None,
-                })
-                .collect::<Option<Vec<_>>>()
-                .map(Some)
-                .ok_or_else(|| wrong(name, "a list of ids")),
-            Some(Value::String(s)) => super::params::parse_ids(s)
-                .map(Some)
-                .ok_or_else(|| wrong(name, "a list of ids")),
-            Some(_) => Err(wrong(name, "a list of ids")),
+            Some(value) => read(value.clone()).map_err(|_| wrong(name, expected)),
         }
     }
 }

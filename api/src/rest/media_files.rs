@@ -76,7 +76,7 @@ async fn visible_media_files(
             Ok(_) => {
                 readable.insert(a);
             }
-            Err(e) if e.status == StatusCode::NOT_FOUND => {}
+            Err(e) if e.status() == StatusCode::NOT_FOUND => {}
             Err(e) => return Err(e),
         }
     }

@@ -13,7 +13,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// (method, path under /api/v1, summary, schema of the answer or `None`, body schema or `None`)
-type Operation = (
+pub type Operation = (
     &'static str,
     &'static str,
     &'static str,

@@ -354,45 +354,15 @@ pub fn ids_of(answer: &Answer) -> Vec<i64> {
         .collect()
 }
 
-/// Holds `answer` of `method path` against the OpenAPI document: the route is one of its
-/// operations, and every field the answer has has the type the operation's schema gives it
-/// (`expand=` answers replace ids by objects on purpose and are left out; streams too).
-fn conforms(method: &str, path: &str, answer: &Value) {
-    use exact_api::rest::openapi::{document, OPERATIONS};
-    let (route, query) = path.split_once('?').unwrap_or((path, ""));
-    let route = route.trim_start_matches("/api/v1");
-    if query.contains("expand=") || route == "/events/" {
-        return;
-    }
-    let same = |template: &str| {
-        let (a, b): (Vec<&str>, Vec<&str>) =
-            (template.split('/').collect(), route.split('/').collect());
-        a.len() == b.len()
-            && a.iter()
-                .zip(&b)
-                .all(|(t, r)| t == r || (t.starts_with('{') && t.ends_with('}')))
-    };
-    // A literal route (`multiple_delete/`) is preferred to a template (`{id}/`).
-    let mut found: Vec<_> = OPERATIONS
-        .iter()
-        .filter(|(m, template, ..)| *m == method && same(template))
-        .collect();
-    found.sort_by_key(|(_, template, ..)| template.matches('{').count());
-    let Some((_, template, _, schema, _)) = found.first() else {
-        panic!("{method} {route} answered but is not in the API document");
-    };
-    let Some(schema) = schema else { return };
-    let document = document();
-    let schemas = &document["components"]["schemas"];
-    if let Err(wrong) = matches_schema(answer, &schemas[*schema], schemas, "") {
-        let shown: String = answer.to_string().chars().take(300).collect();
-        panic!("{method} {route} ({template}): the answer does not fit {schema}: {wrong}\n{shown}");
-    }
+/// The API document, built once per test binary (every answer of every test is held to it).
+fn document() -> &'static Value {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(exact_api::rest::openapi::document)
 }
 
-/// The operation `method path` is, if the document has it: a literal route before a template.
-fn operation(method: &str, path: &str) -> Option<&'static str> {
-    use exact_api::rest::openapi::OPERATIONS;
+/// The operation `method path` is, if the document has it: a literal route (`multiple_delete/`)
+/// before a template (`{id}/`).
+fn operation(method: &str, path: &str) -> Option<&'static exact_api::rest::openapi::Operation> {
     let route = path
         .split('?')
         .next()
@@ -406,20 +376,37 @@ fn operation(method: &str, path: &str) -> Option<&'static str> {
                 .zip(&b)
                 .all(|(t, r)| t == r || (t.starts_with('{') && t.ends_with('}')))
     };
-    OPERATIONS
+    exact_api::rest::openapi::OPERATIONS
         .iter()
         .filter(|(m, template, ..)| *m == method && same(template))
         .min_by_key(|(_, template, ..)| template.matches('{').count())
-        .map(|(_, template, ..)| *template)
+}
+
+/// Holds `answer` of `method path` against the OpenAPI document: the route is one of its
+/// operations, and every field the answer has has the type the operation's schema gives it
+/// (`expand=` answers replace ids by objects on purpose and are left out; streams too).
+fn conforms(method: &str, path: &str, answer: &Value) {
+    let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    if query.contains("expand=") || route == "/api/v1/events/" {
+        return;
+    }
+    let Some((_, template, _, schema, _)) = operation(method, path) else {
+        panic!("{method} {route} answered but is not in the API document");
+    };
+    let Some(schema) = schema else { return };
+    let schemas = &document()["components"]["schemas"];
+    if let Err(wrong) = matches_schema(answer, &schemas[*schema], schemas, "") {
+        let shown: String = answer.to_string().chars().take(300).collect();
+        panic!("{method} {route} ({template}): the answer does not fit {schema}: {wrong}\n{shown}");
+    }
 }
 
 /// A refusal of a documented operation has a status the document lists for it.
 fn documented_refusal(method: &str, path: &str, status: StatusCode) {
-    let Some(template) = operation(method, path) else {
+    let Some((_, template, ..)) = operation(method, path) else {
         return; // no such route, or a method the route does not take: not an operation
     };
-    let document = exact_api::rest::openapi::document();
-    let responses = &document["paths"][format!("/api/v1{template}")][method]["responses"];
+    let responses = &document()["paths"][format!("/api/v1{template}")][method]["responses"];
     assert!(
         responses.get(status.as_str()).is_some(),
         "{method} {template} answered {status}, which its document does not list"
