@@ -347,31 +347,19 @@ fn registrable(files: Vec<Received>) -> Vec<Received> {
 pub struct FormFields(Vec<(String, String)>);
 
 impl FormFields {
-    /// The field's (last) value, trimmed; an empty one counts as absent.
-    pub fn text(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    }
-
-    pub fn required_int(&self, name: &str) -> Result<i64, ApiError> {
-        self.text(name)
-            .ok_or_else(|| crate::rest::input::missing(name))?
-            .parse()
-            .map_err(|_| crate::rest::input::wrong(name, "an integer"))
-    }
-
-    /// The field as an integer, `default` when it is absent; `expected` says what it may be.
-    pub fn int_or(&self, name: &str, default: i64, expected: &str) -> Result<i64, ApiError> {
-        match self.text(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| crate::rest::input::wrong(name, expected)),
+    /// The fields as a typed struct, read as every body is ([`crate::rest::body::typed`]):
+    /// a field's last value counts, trimmed, and an empty one is absent.
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let mut object = serde_json::Map::new();
+        for (name, value) in &self.0 {
+            let value = value.trim();
+            if value.is_empty() {
+                object.remove(name);
+            } else {
+                object.insert(name.clone(), serde_json::Value::String(value.to_owned()));
+            }
         }
+        crate::rest::body::typed(&serde_json::Value::Object(object))
     }
 }
 

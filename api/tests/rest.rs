@@ -26,6 +26,7 @@ exact_store::on_both_backends!(
     pins_are_each_users_own_and_put_sets_first_on_the_home_page,
     a_multi_page_tiff_is_one_image_with_a_frame_per_page,
     deletes_and_corrections_exact_accepts_are_events,
+    list_filters_are_typed_and_a_refusal_names_the_parameter,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -2428,5 +2429,135 @@ async fn deletes_and_corrections_exact_accepts_are_events(db: TestDb) {
             &set.json["image_lock"]
         ),
         (&Value::Null, &json!(true), &json!(true))
+    );
+}
+
+/// Every list reads its filters into a typed struct with DRF's leniency (`True`, numbers as
+/// text, `__in` lists, `__range` pairs); a value that cannot be read is a 400 `invalid_query`
+/// naming the parameter, on every kind of filter and every list.
+async fn list_filters_are_typed_and_a_refusal_names_the_parameter(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    let ann = ("ann", "pw-ann");
+    let first = project(&app, ann, "Typed one", 1).await;
+    let second = project(&app, ann, "Typed two", 1).await;
+    let patch = app
+        .patch(
+            &format!("/api/v1/images/image_sets/{}/", second.set),
+            ann,
+            json!({"public": "True", "priority": "1"}),
+        )
+        .await;
+    assert_eq!(patch.status, StatusCode::OK, "{patch:?}");
+    assert_eq!(
+        (
+            patch.json["public"].as_bool(),
+            patch.json["priority"].as_i64()
+        ),
+        (Some(true), Some(1))
+    );
+
+    let sets = |query: &str| format!("/api/v1/images/image_sets/?{query}");
+    let both = [first.set, second.set];
+    for (query, expected) in [
+        ("public=True".to_owned(), vec![second.set]),
+        ("public=0".to_owned(), vec![first.set]),
+        (format!("id__in={},{}", both[0], both[1]), both.to_vec()),
+        (format!("id={}&id__in={}", both[0], both[1]), vec![]),
+        (
+            "name__in=Typed%20one%20set,Typed+two+set".to_owned(),
+            both.to_vec(),
+        ),
+        ("name__contains=TWO".to_owned(), vec![second.set]),
+        ("priority=%201%20".to_owned(), vec![second.set]),
+        (
+            "time__range=2000-01-01T00:00:00Z,2999-01-01T00:00:00Z".to_owned(),
+            both.to_vec(),
+        ),
+        ("time__lte=2000-01-01".to_owned(), vec![]),
+        ("team=".to_owned(), both.to_vec()),
+    ] {
+        let answer = app.get(&sets(&query), ann).await;
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {answer:?}");
+        assert_eq!(ids_of(&answer), expected, "{query}");
+    }
+    // A page's links keep the filters, encoded.
+    let paged = app
+        .get(
+            &sets("name__in=Typed%20one%20set,Typed+two+set&limit=1"),
+            ann,
+        )
+        .await;
+    let next = paged.json["next"].as_str().unwrap();
+    assert!(
+        next.contains("name__in=Typed+one+set%2CTyped+two+set"),
+        "{next}"
+    );
+    assert_eq!(
+        ids_of(&app.get(&next.replace("http://localhost", ""), ann).await),
+        [second.set]
+    );
+
+    let picture = image(&app, ann, first.set, "typed.png", 40, 30).await;
+    let patch_of = |query: &str| format!("/api/v1/images/images/{picture}/get_patch/?{query}");
+    let (bad_corner, no_corner) = (patch_of("x=1&y=a"), patch_of("y=1"));
+    let before = app.position().await;
+    for (path, parameter) in [
+        ("/api/v1/images/image_sets/?public=maybe", "public"),
+        ("/api/v1/images/image_sets/?team=one", "team"),
+        (
+            "/api/v1/images/image_sets/?time__gte=yesterday",
+            "time__gte",
+        ),
+        (
+            "/api/v1/images/image_sets/?time__range=2020-01-01",
+            "time__range",
+        ),
+        ("/api/v1/images/image_sets/?id__in=1,x", "id__in"),
+        (
+            "/api/v1/images/images/?objectivePower__range=20",
+            "objectivePower__range",
+        ),
+        ("/api/v1/images/images/?mpp=NaN", "mpp"),
+        ("/api/v1/annotations/annotations/?in_bbox=1,2,3", "in_bbox"),
+        ("/api/v1/annotations/annotations/?vector_x=1", "vector_x"),
+        (
+            "/api/v1/annotations/annotations/?unique_identifier=not-a-uuid",
+            "unique_identifier",
+        ),
+        (
+            "/api/v1/annotations/annotation_types/?vector_type__range=1",
+            "vector_type__range",
+        ),
+        ("/api/v1/users/users/?is_staff=2", "is_staff"),
+        ("/api/v1/users/teams/?members=me", "members"),
+        (
+            "/api/v1/annotations/verifications/?verified=yes%20please",
+            "verified",
+        ),
+        (bad_corner.as_str(), "y"),
+        ("/api/v1/images/image_sets/?limit=many", "limit"),
+    ] {
+        let answer = app.get(path, ann).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}: {answer:?}");
+        assert_eq!(
+            (answer.json["code"].as_str(), answer.json["field"].as_str()),
+            (Some("invalid_query"), Some(parameter)),
+            "{path}: {answer:?}"
+        );
+    }
+    let missing = app.get(&no_corner, ann).await;
+    assert_eq!(
+        (
+            missing.status,
+            missing.json["code"].as_str(),
+            missing.json["field"].as_str()
+        ),
+        (StatusCode::BAD_REQUEST, Some("required"), Some("x"))
+    );
+    assert_eq!(
+        app.position().await,
+        before,
+        "a refused filter writes nothing"
     );
 }

@@ -8,11 +8,13 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use exact_domain::user::UserCommand;
 use exact_projections::catalog_read::TokenRow;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tower_sessions::Session;
 
+use super::body::{lenient, Body};
 use super::catalog::random_secret;
-use super::input::{wrong, Fields, Input};
+use super::input::wrong;
 use super::params::format_time;
 use super::{caller_for, params::Params};
 use crate::auth::{
@@ -35,6 +37,15 @@ fn session_failed(e: &dyn std::fmt::Display) -> ApiError {
     ApiError::internal("storing the session failed", e)
 }
 
+/// What a login reads.
+#[derive(Debug, Deserialize)]
+struct LoginBody {
+    #[serde(deserialize_with = "lenient::required_string")]
+    username: String,
+    #[serde(deserialize_with = "lenient::required_string")]
+    password: String,
+}
+
 /// `{username, password}` (JSON or form) → a session cookie; answers the user and the CSRF
 /// token that writes through this session must send in `X-CSRFToken`.
 async fn login(
@@ -42,12 +53,10 @@ async fn login(
     session: Session,
     ClientAddr(address): ClientAddr,
     headers: HeaderMap,
-    Input(body): Input,
+    Body { fields, .. }: Body<LoginBody>,
 ) -> Result<Json<Value>, ApiError> {
     sessions::check_origin(&headers, state.config.public_url.as_deref())?;
-    let fields = Fields::of(&body)?;
-    let username = fields.required_string("username")?;
-    let password = fields.required_string("password")?;
+    let LoginBody { username, password } = fields;
     let user = state
         .login(&username, &password, address.as_deref())
         .await?;
@@ -112,14 +121,20 @@ async fn list_tokens(
     Ok(Json(params.page_of(rows.iter().map(token_json).collect())?))
 }
 
+/// What a token's creation reads.
+#[derive(Debug, Deserialize)]
+struct NewTokenBody {
+    #[serde(deserialize_with = "lenient::required_string")]
+    name: String,
+}
+
 /// `{name}` → a new token, shown in this answer only: the server keeps its SHA-256.
 async fn create_token(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<NewTokenBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let name = fields.required_string("name")?;
+    let name = fields.name;
     let id = uuid::Uuid::now_v7();
     let token = format!("exact_{}_{}", id.simple(), random_secret());
     let command = UserCommand::CreateToken {

@@ -18,9 +18,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::body::{lenient, Body};
+use super::body::{lenient, typed, Body};
 use super::expand::{expand, expand_results, Related};
-use super::input::{wrong, Fields, Input};
+use super::filters::{self, IdFilter, IpFilter, OpenRange, TimeFilter};
+use super::input::{missing, wrong, Input};
 use super::params::{format_time, parse_time, Params};
 use super::{caller_for, if_match, with_etag};
 use crate::auth::Authenticated;
@@ -159,8 +160,8 @@ async fn readable_image_ids(
 }
 
 /// `as_of`: a log position, or an RFC 3339 time (the last position recorded by then).
-async fn as_of(state: &AppState, params: &Params) -> Result<Option<i64>, ApiError> {
-    let Some(text) = params.str("as_of") else {
+async fn as_of(state: &AppState, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(text) = text else {
         return Ok(None);
     };
     if let Ok(position) = text.trim().parse::<i64>() {
@@ -189,33 +190,113 @@ const ANNOTATION_EXPANDS: &[(&str, Related)] = &[
     ("annotationversion_set", Related::Empty),
 ];
 
-/// EXACT's range filter `NAME_min`/`NAME_max` (django-filter's RangeFilter), or `NAME=a,b`.
-fn float_range(params: &Params, name: &str) -> Result<FloatRange, ApiError> {
-    let number = |key: String, text: &str| -> Result<Option<f64>, ApiError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Ok(None);
-        }
-        match text.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(Some(v)),
-            _ => Err(wrong(&key, "a number")),
-        }
-    };
-    let mut range = FloatRange::default();
-    if let Some(text) = params.str(name) {
-        let Some((from, to)) = text.split_once(',') else {
-            return Err(wrong(name, "FROM,TO (either may be empty)"));
-        };
-        range.from = number(name.to_owned(), from)?;
-        range.to = number(name.to_owned(), to)?;
+/// The filters of the annotation list (the viewer's viewport query among them).
+#[derive(Debug, Deserialize)]
+struct AnnotationFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(flatten)]
+    time: TimeFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    image: Option<i64>,
+    #[serde(rename = "image__in", default, deserialize_with = "lenient::ids")]
+    image_in: Option<Vec<i64>>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    annotation_type: Option<i64>,
+    #[serde(
+        rename = "annotation_type__in",
+        default,
+        deserialize_with = "lenient::ids"
+    )]
+    annotation_type_in: Option<Vec<i64>>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    user: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    last_editor: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    deleted: Option<bool>,
+    #[serde(rename = "vector__isnull", default, deserialize_with = "lenient::bool")]
+    vector_is_null: Option<bool>,
+    #[serde(
+        rename = "meta_data__isnull",
+        default,
+        deserialize_with = "lenient::bool"
+    )]
+    meta_data_is_null: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    verified_by: Option<i64>,
+    #[serde(
+        rename = "verified_by__range",
+        default,
+        deserialize_with = "filters::float_range"
+    )]
+    verified_by_range: Option<(f64, f64)>,
+    /// EXACT's range filters `vector_x`/`vector_y` (django-filter's RangeFilter): `FROM,TO`,
+    /// or `NAME_min`/`NAME_max`.
+    #[serde(default, deserialize_with = "filters::open_range")]
+    vector_x: Option<OpenRange>,
+    #[serde(default, deserialize_with = "lenient::float")]
+    vector_x_min: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::float")]
+    vector_x_max: Option<f64>,
+    #[serde(default, deserialize_with = "filters::open_range")]
+    vector_y: Option<OpenRange>,
+    #[serde(default, deserialize_with = "lenient::float")]
+    vector_y_min: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::float")]
+    vector_y_max: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    vector_type: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    description: Option<String>,
+    #[serde(
+        rename = "description__contains",
+        default,
+        deserialize_with = "lenient::string"
+    )]
+    description_contains: Option<String>,
+    #[serde(default, deserialize_with = "lenient::uuid")]
+    unique_identifier: Option<uuid::Uuid>,
+    #[serde(
+        rename = "unique_identifier__contains",
+        default,
+        deserialize_with = "lenient::string"
+    )]
+    unique_identifier_contains: Option<String>,
+    #[serde(
+        rename = "last_edit_time__gte",
+        default,
+        deserialize_with = "filters::time"
+    )]
+    last_edit_from: Option<i64>,
+    #[serde(
+        rename = "last_edit_time__lte",
+        default,
+        deserialize_with = "filters::time"
+    )]
+    last_edit_to: Option<i64>,
+    #[serde(
+        rename = "last_edit_time__range",
+        default,
+        deserialize_with = "filters::time_range"
+    )]
+    last_edit_range: Option<(i64, i64)>,
+    #[serde(default, deserialize_with = "filters::bbox")]
+    in_bbox: Option<[f64; 4]>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    annotationversion: Option<i64>,
+    /// A log position, or an RFC 3339 time: the annotations as they were then.
+    #[serde(default, deserialize_with = "lenient::string")]
+    as_of: Option<String>,
+}
+
+/// A range filter's two forms: `FROM,TO`, then `_min`/`_max` over it.
+fn float_range(both: Option<OpenRange>, min: Option<f64>, max: Option<f64>) -> FloatRange {
+    let (from, to) = both.unwrap_or_default();
+    FloatRange {
+        from: min.or(from),
+        to: max.or(to),
     }
-    if let Some(text) = params.str(&format!("{name}_min")) {
-        range.from = number(format!("{name}_min"), text)?;
-    }
-    if let Some(text) = params.str(&format!("{name}_max")) {
-        range.to = number(format!("{name}_max"), text)?;
-    }
-    Ok(range)
 }
 
 async fn query_from(
@@ -223,67 +304,65 @@ async fn query_from(
     auth: &Authenticated,
     params: &Params,
 ) -> Result<AnnotationQuery, ApiError> {
+    let f: AnnotationFilters = params.filters()?;
+    let ids = f.id.allowed();
+    let (created_from, created_to) = f.time.bounds();
+    let edited = match f.last_edit_range {
+        Some((from, to)) => TimeRange {
+            from: Some(from),
+            to: Some(to),
+        },
+        None => TimeRange {
+            from: f.last_edit_from,
+            to: f.last_edit_to,
+        },
+    };
     let mut query = AnnotationQuery {
-        ids: params.id_filter("id")?.unwrap_or_default(),
-        annotation_types: params.id_filter("annotation_type")?.unwrap_or_default(),
-        user: params.int("user")?,
-        last_editor: params.int("last_editor")?,
-        deleted: params.bool("deleted")?,
-        vector_is_null: params.bool("vector__isnull")?,
-        meta_data_is_null: params.bool("meta_data__isnull")?,
-        verified_by: match (
-            params.int("verified_by")?,
-            params.float_range("verified_by")?,
-        ) {
+        ids: ids.clone().unwrap_or_default(),
+        annotation_types: filters::one_or_many(f.annotation_type, f.annotation_type_in)
+            .unwrap_or_default(),
+        user: f.user,
+        last_editor: f.last_editor,
+        deleted: f.deleted,
+        vector_is_null: f.vector_is_null,
+        meta_data_is_null: f.meta_data_is_null,
+        verified_by: match (f.verified_by, f.verified_by_range) {
             (Some(user), _) => Some((user, user)),
             (None, Some((first, last))) => Some((first.ceil() as i64, last.floor() as i64)),
             (None, None) => None,
         },
-        vector_x1: float_range(params, "vector_x")?,
-        vector_y1: float_range(params, "vector_y")?,
-        vector_type: params.int("vector_type")?,
-        description: params.str("description").map(str::to_owned),
-        description_contains: params.str("description__contains").map(str::to_owned),
-        unique_identifier_contains: params.str("unique_identifier__contains").map(str::to_owned),
-        as_of: as_of(state, params).await?,
+        vector_x1: float_range(f.vector_x, f.vector_x_min, f.vector_x_max),
+        vector_y1: float_range(f.vector_y, f.vector_y_min, f.vector_y_max),
+        vector_type: f.vector_type,
+        description: f.description,
+        description_contains: f.description_contains,
+        unique_identifier: f.unique_identifier,
+        unique_identifier_contains: f.unique_identifier_contains,
+        created: TimeRange {
+            from: created_from,
+            to: created_to,
+        },
+        edited,
+        rect: f.in_bbox.map(|[min_x, min_y, max_x, max_y]| Rect {
+            min_x,
+            min_y,
+            max_x,
+            max_y,
+        }),
+        as_of: as_of(state, f.as_of.as_deref()).await?,
         ..AnnotationQuery::default()
     };
     // `id=1&id__in=2,3` asks for nothing; an empty id list would otherwise mean "any".
-    let mut no_ids = params.id_filter("id")?.is_some_and(|ids| ids.is_empty());
+    let mut no_ids = ids.is_some_and(|ids| ids.is_empty());
     // An annotation version row names one annotation of one dataset version.
-    if let Some(row) = params.int("annotationversion")? {
+    if let Some(row) = f.annotationversion {
         match super::versions::annotation_of_version_row(state, auth, row).await? {
             Some(id) if query.ids.is_empty() || query.ids.contains(&id) => query.ids = vec![id],
             _ => no_ids = true,
         }
     }
-    if let Some(uuid) = params.str("unique_identifier") {
-        query.unique_identifier = Some(
-            uuid.trim()
-                .parse()
-                .map_err(|_| wrong("unique_identifier", "a UUID"))?,
-        );
-    }
-    let (from, to) = params.time_range("time")?;
-    query.created = TimeRange { from, to };
-    let (from, to) = params.time_range("last_edit_time")?;
-    query.edited = TimeRange { from, to };
-    if let Some(text) = params.str("in_bbox") {
-        let numbers: Option<Vec<f64>> = text.split(',').map(|v| v.trim().parse().ok()).collect();
-        match numbers.as_deref() {
-            Some(&[min_x, min_y, max_x, max_y]) => {
-                query.rect = Some(Rect {
-                    min_x,
-                    min_y,
-                    max_x,
-                    max_y,
-                });
-            }
-            _ => return Err(wrong("in_bbox", "min_x,min_y,max_x,max_y")),
-        }
-    }
     // Images: the filter given, within those the caller may read.
-    let wanted = params.id_filter("image")?;
+    let wanted = filters::one_or_many(f.image, f.image_in);
     let readable = readable_image_ids(state, auth).await?;
     query.images = match (wanted, readable) {
         (Some(w), Some(r)) => Some(w.into_iter().filter(|id| r.contains(id)).collect()),
@@ -362,30 +441,64 @@ async fn get_annotation(
     Ok(with_etag(StatusCode::OK, body, row.version))
 }
 
-fn annotation_input(value: &Value) -> Result<(Option<i64>, AnnotationInput), ApiError> {
-    let fields = Fields::of(value)?;
-    let annotation_type = fields.required_int("annotation_type")?;
-    let vector = fields.json("vector")?.unwrap_or(Value::Null);
-    let unique_identifier = match fields.string("unique_identifier")? {
-        Some(text) if !text.trim().is_empty() => Some(
-            text.trim()
-                .parse()
-                .map_err(|_| wrong("unique_identifier", "a UUID"))?,
-        ),
-        _ => None,
-    };
-    let input = AnnotationInput {
-        image: fields.int("image")?,
-        annotation_type,
-        vector,
-        description: fields.string("description")?.unwrap_or_default(),
-        meta_data: fields.json("meta_data")?.unwrap_or(Value::Null),
-        concealed: fields.bool("concealed")?.unwrap_or(false),
-        blurred: fields.bool("blurred")?.unwrap_or(false),
-        unique_identifier,
-        user: fields.int("user")?,
-    };
-    Ok((input.image, input))
+/// What an annotation's creation reads (one object, or each item of a list).
+#[derive(Debug, Deserialize)]
+struct NewAnnotationBody {
+    #[serde(default, deserialize_with = "lenient::int")]
+    image: Option<i64>,
+    #[serde(deserialize_with = "lenient::required_int")]
+    annotation_type: i64,
+    #[serde(default, deserialize_with = "lenient::json")]
+    vector: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::json")]
+    meta_data: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    concealed: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    blurred: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::uuid")]
+    unique_identifier: Option<uuid::Uuid>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    user: Option<i64>,
+}
+
+impl From<NewAnnotationBody> for AnnotationInput {
+    fn from(body: NewAnnotationBody) -> Self {
+        AnnotationInput {
+            image: body.image,
+            annotation_type: body.annotation_type,
+            vector: body.vector.unwrap_or(Value::Null),
+            description: body.description.unwrap_or_default(),
+            meta_data: body.meta_data.unwrap_or(Value::Null),
+            concealed: body.concealed.unwrap_or(false),
+            blurred: body.blurred.unwrap_or(false),
+            unique_identifier: body.unique_identifier,
+            user: body.user,
+        }
+    }
+}
+
+/// What an annotation's update reads: only what is sent changes.
+#[derive(Debug, Deserialize)]
+struct AnnotationChangeBody {
+    #[serde(default, deserialize_with = "lenient::int")]
+    image: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    annotation_type: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::json")]
+    vector: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::json")]
+    meta_data: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    concealed: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    blurred: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    deleted: Option<bool>,
 }
 
 /// One annotation (an object) or many (a list, in one append). A list answers a list.
@@ -403,13 +516,15 @@ async fn create_annotations(
     }
     let mut inputs = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let (image, mut input) = annotation_input(item).map_err(|mut e| {
-            if is_list {
-                e.message = format!("item {index}: {}", e.message);
-            }
-            e
-        })?;
-        let image = image.ok_or_else(|| super::input::missing("image"))?;
+        let mut input: AnnotationInput = typed::<NewAnnotationBody>(item)
+            .map_err(|mut e| {
+                if is_list {
+                    e.message = format!("item {index}: {}", e.message);
+                }
+                e
+            })?
+            .into();
+        let image = input.image.ok_or_else(|| missing("image"))?;
         // The creator is the caller unless a superuser names another.
         if input.user == Some(auth.caller.actor.id) {
             input.user = None;
@@ -464,34 +579,22 @@ async fn update_annotation(
     auth: Authenticated,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<AnnotationChangeBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
     let current = readable_annotation(&state, &auth, id).await?;
-    if fields
-        .int("image")?
-        .is_some_and(|image| image != current.image)
-    {
+    if fields.image.is_some_and(|image| image != current.image) {
         return Err(wrong(
             "image",
             "the annotation's own: annotations do not move between images",
         ));
     }
     let changes = AnnotationChanges {
-        annotation_type: fields.int("annotation_type")?,
-        vector: if fields.has("vector") {
-            Some(fields.json("vector")?.unwrap_or(Value::Null))
-        } else {
-            None
-        },
-        description: fields.string("description")?,
-        meta_data: if fields.has("meta_data") {
-            Some(fields.json("meta_data")?.unwrap_or(Value::Null))
-        } else {
-            None
-        },
-        concealed: fields.bool("concealed")?,
-        blurred: fields.bool("blurred")?,
+        annotation_type: fields.annotation_type,
+        vector: fields.vector,
+        description: fields.description,
+        meta_data: fields.meta_data,
+        concealed: fields.concealed,
+        blurred: fields.blurred,
     };
     let caller = caller_for(&auth, &body);
     let mut expected = if_match(&headers)?;
@@ -502,7 +605,7 @@ async fn update_annotation(
             .await?;
         expected = expected.map(|_| written.version);
     }
-    match fields.bool("deleted")? {
+    match fields.deleted {
         Some(true) if !current.deleted => {
             state
                 .commands
@@ -547,17 +650,21 @@ async fn delete_annotation(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What `multiple_delete` reads.
+#[derive(Debug, Deserialize)]
+struct MultipleDeleteQuery {
+    #[serde(rename = "id__in", deserialize_with = "lenient::required_ids")]
+    ids: Vec<i64>,
+}
+
 /// `DELETE multiple_delete/?id__in=1,2`: one append for the whole list, or nothing.
 async fn multiple_delete(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
-    let ids: BTreeSet<i64> = params
-        .ids("id__in")?
-        .ok_or_else(|| super::input::missing("id__in"))?
-        .into_iter()
-        .collect();
+    let MultipleDeleteQuery { ids } = params.filters()?;
+    let ids: BTreeSet<i64> = ids.into_iter().collect();
     let ids: Vec<i64> = ids.into_iter().collect();
     state
         .commands
@@ -630,23 +737,41 @@ async fn visible_verifications(
         .collect())
 }
 
+/// The filters of the verdict list.
+#[derive(Debug, Deserialize)]
+struct VerdictFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(flatten)]
+    time: TimeFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    annotation: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    user: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    verified: Option<bool>,
+}
+
 async fn list_verifications(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let (annotation, user) = (params.int("annotation")?, params.int("user")?);
-    let verified = params.bool("verified")?;
-    let ids = params.id_filter("id")?;
-    let (from, to) = params.time_range("time")?;
-    let rows = visible_verifications(&state, &auth, annotation.unwrap_or(0), user.unwrap_or(0))
-        .await?
-        .iter()
-        .filter(|v| verified.is_none_or(|b| b == v.verified))
-        .filter(|v| ids.as_ref().is_none_or(|ids| ids.contains(&v.position)))
-        .filter(|v| from.is_none_or(|f| v.time >= f) && to.is_none_or(|t| v.time <= t))
-        .map(verification_json)
-        .collect();
+    let f: VerdictFilters = params.filters()?;
+    let (verified, ids) = (f.verified, f.id.allowed());
+    let rows = visible_verifications(
+        &state,
+        &auth,
+        f.annotation.unwrap_or(0),
+        f.user.unwrap_or(0),
+    )
+    .await?
+    .iter()
+    .filter(|v| verified.is_none_or(|b| b == v.verified))
+    .filter(|v| ids.as_ref().is_none_or(|ids| ids.contains(&v.position)))
+    .filter(|v| f.time.keeps(v.time))
+    .map(verification_json)
+    .collect();
     let mut page = params.page_of(rows)?;
     expand_results(&state, &auth, &params, &mut page, VERIFICATION_EXPANDS).await?;
     Ok(Json(page))
@@ -679,22 +804,30 @@ async fn get_verification(
     Ok(Json(body))
 }
 
+/// What a verdict's creation reads.
+#[derive(Debug, Deserialize)]
+struct NewVerdictBody {
+    #[serde(deserialize_with = "lenient::required_int")]
+    annotation: i64,
+    #[serde(deserialize_with = "lenient::required_bool")]
+    verified: bool,
+    #[serde(default, deserialize_with = "lenient::int")]
+    user: Option<i64>,
+}
+
 /// The caller's verdict (JSON or form fields): `annotation`, `verified`. A later verdict of
 /// the same user replaces the earlier one; both stay in the log.
 async fn create_verification(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<NewVerdictBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let annotation = fields.required_int("annotation")?;
-    let verified = fields
-        .bool("verified")?
-        .ok_or_else(|| super::input::missing("verified"))?;
-    if fields
-        .int("user")?
-        .is_some_and(|u| u != auth.caller.actor.id)
-    {
+    let NewVerdictBody {
+        annotation,
+        verified,
+        user,
+    } = fields;
+    if user.is_some_and(|u| u != auth.caller.actor.id) {
         return Err(wrong("user", "the caller: a verdict is the caller's own"));
     }
     readable_annotation(&state, &auth, annotation).await?;
@@ -805,12 +938,28 @@ async fn delete_verification(
 
 // ---- image access log ----
 
+/// The filters of the image access log.
+#[derive(Debug, Deserialize)]
+struct AccessFilters {
+    #[serde(flatten)]
+    time: TimeFilter,
+    #[serde(flatten)]
+    ip: IpFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    image: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    user: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    action: Option<i64>,
+}
+
 async fn list_access(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let images = match params.int("image")? {
+    let f: AccessFilters = params.filters()?;
+    let images = match f.image {
         Some(image) => vec![image],
         None => state
             .read
@@ -820,8 +969,7 @@ async fn list_access(
             .map(|i| i.id)
             .collect(),
     };
-    let (user, action) = (params.int("user")?, params.int("action")?);
-    let (from, to) = params.time_range("time")?;
+    let (user, action) = (f.user, f.action);
     let readable = readable_image_ids(&state, &auth).await?;
     let mut rows = Vec::new();
     for image in images {
@@ -831,9 +979,8 @@ async fn list_access(
         for entry in state.read.image_access(image).await? {
             if user.is_none_or(|u| u == entry.user_id)
                 && action.is_none_or(|a| a == entry.action)
-                && from.is_none_or(|f| entry.time >= f)
-                && to.is_none_or(|t| entry.time <= t)
-                && params.text_matches("ip", entry.ip.as_deref().unwrap_or_default())
+                && f.time.keeps(entry.time)
+                && f.ip.keeps(entry.ip.as_deref().unwrap_or_default())
             {
                 rows.push(access_json(&entry));
             }
@@ -952,15 +1099,23 @@ async fn delete_access(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What the viewer's report of an opened or closed image reads.
+#[derive(Debug, Deserialize)]
+struct NewAccessBody {
+    #[serde(deserialize_with = "lenient::required_int")]
+    image: i64,
+    #[serde(deserialize_with = "lenient::required_int")]
+    action: i64,
+}
+
 /// The viewer's report that the caller opened (action 1) or closed (2) an image.
 async fn create_access(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<NewAccessBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let image = fields.required_int("image")?;
-    let opened = match fields.required_int("action")? {
+    let image = fields.image;
+    let opened = match fields.action {
         1 => true,
         2 => false,
         _ => return Err(wrong("action", "1 (opened) or 2 (closed)")),

@@ -43,8 +43,38 @@ pub fn typed<T: DeserializeOwned>(raw: &Value) -> Result<T, ApiError> {
         {
             return ApiError::new(Code::Required, format!("{name} is required")).with_field(name);
         }
-        let field = e.path().to_string();
+        let mut field = e.path().to_string();
+        if field == "." {
+            field = culprit::<T>(raw, &message).unwrap_or(field);
+        }
+        // A required field sent as null or "" (DRF: "This field may not be null").
+        if message == lenient::REQUIRED {
+            return ApiError::new(Code::Required, format!("{field} is required"))
+                .with_field(&field);
+        }
         ApiError::new(Code::InvalidField, format!("{field}: {message}")).with_field(&field)
+    })
+}
+
+/// The field of `raw` that `T` cannot read, refused with `message`: a field of a
+/// `#[serde(flatten)]` part has no path (serde buffers those fields before reading them), so
+/// each field is left out in turn; the one whose absence lifts that refusal is at fault (one
+/// whose absence is only "missing" is a required field, not the culprit). Only ever run for a
+/// refusal.
+fn culprit<T: DeserializeOwned>(raw: &Value, message: &str) -> Option<String> {
+    let Value::Object(fields) = raw else {
+        return None;
+    };
+    fields.keys().find_map(|name| {
+        let mut without = fields.clone();
+        without.remove(name);
+        match T::deserialize(&Value::Object(without)) {
+            Ok(_) => Some(name.clone()),
+            Err(e) => {
+                let other = e.to_string();
+                (other != message && !other.starts_with("missing field")).then(|| name.clone())
+            }
+        }
     })
 }
 
@@ -59,6 +89,79 @@ pub mod lenient {
         Number(serde_json::Number),
         Bool(bool),
         List(Vec<Value>),
+    }
+
+    /// What the `required_*` readers say of a null or empty value.
+    pub const REQUIRED: &str = "is required";
+
+    /// A string that must be there (and not null).
+    pub fn required_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        string(d)?.ok_or_else(|| D::Error::custom(REQUIRED))
+    }
+
+    /// An integer that must be there (not null, not "").
+    pub fn required_int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        int(d)?.ok_or_else(|| D::Error::custom(REQUIRED))
+    }
+
+    /// A boolean that must be there.
+    pub fn required_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        bool(d)?.ok_or_else(|| D::Error::custom(REQUIRED))
+    }
+
+    /// Ids that must be there.
+    pub fn required_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+        ids(d)?.ok_or_else(|| D::Error::custom(REQUIRED))
+    }
+
+    /// A JSON value that forms carry as JSON text (a vector, meta data). Present is `Some`,
+    /// null included, so that an update can tell "set to null" from "not sent" (with
+    /// `#[serde(default)]`).
+    pub fn json<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        Ok(Some(match Value::deserialize(d)? {
+            Value::String(text)
+                if text.trim_start().starts_with(['{', '[']) || text.trim() == "null" =>
+            {
+                serde_json::from_str(&text).map_err(|_| D::Error::custom("JSON"))?
+            }
+            other => other,
+        }))
+    }
+
+    /// An integer that may be set to null: absent is `None` (with `#[serde(default)]`), null
+    /// or "" is `Some(None)`.
+    pub fn nullable_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+        int(d).map(Some)
+    }
+
+    /// Names: a JSON array of strings, or one string (a form field given once or repeated).
+    pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+        match Option::<Loose>::deserialize(d)? {
+            None => Ok(None),
+            Some(Loose::Text(text)) => Ok(Some(vec![text])),
+            Some(Loose::List(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(text) => Some(text),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(Some)
+                .ok_or_else(|| D::Error::custom("a list of names")),
+            Some(_) => Err(D::Error::custom("a list of names")),
+        }
+    }
+
+    /// A UUID; an empty string is no value.
+    pub fn uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<uuid::Uuid>, D::Error> {
+        match string(d)? {
+            Some(text) if !text.trim().is_empty() => text
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| D::Error::custom("a UUID")),
+            _ => Ok(None),
+        }
     }
 
     /// A string; a number is taken as its text (forms send everything as text anyway).
@@ -184,6 +287,39 @@ mod tests {
         }
         let empty: Example = typed(&json!({"name": "b", "team": ""})).unwrap();
         assert_eq!((empty.team, empty.imagesets), (None, None));
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)] // read only to be refused
+    struct Outer {
+        #[serde(deserialize_with = "lenient::required_int")]
+        team: i64,
+        #[serde(flatten)]
+        inner: Example,
+    }
+
+    #[test]
+    fn a_refusal_inside_a_flattened_part_names_its_field_too() {
+        let wrong =
+            typed::<Outer>(&json!({"team": 1, "name": "a", "public": "maybe"})).unwrap_err();
+        assert_eq!(
+            (wrong.code, wrong.field.as_deref()),
+            (Code::InvalidField, Some("public"))
+        );
+        let both = typed::<Outer>(
+            &json!({"team": 1, "name": "a", "team2": 1, "imagesets": "x", "public": "maybe"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            both.field.as_deref(),
+            Some("imagesets"),
+            "the first one read"
+        );
+        let empty = typed::<Outer>(&json!({"name": "a", "team": ""})).unwrap_err();
+        assert_eq!(
+            (empty.code, empty.field.as_deref()),
+            (Code::Required, Some("team"))
+        );
     }
 
     #[test]

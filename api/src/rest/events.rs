@@ -19,8 +19,10 @@ use axum::Router;
 use exact_domain::{Actor, DomainError};
 use exact_store::Envelope;
 use futures_util::stream::{self, Stream};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::body::lenient;
 use super::input::wrong;
 use super::params::{format_time, Params};
 use crate::auth::Authenticated;
@@ -47,13 +49,25 @@ struct Watch {
     images: BTreeSet<i64>,
 }
 
+/// What a live update stream's query reads: its set or image, and where to resume.
+#[derive(Debug, Deserialize)]
+struct StreamQuery {
+    #[serde(default, deserialize_with = "lenient::int")]
+    image_set: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    image: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    after: Option<i64>,
+}
+
 async fn events(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let (image_set, image) = match (params.int("image_set")?, params.int("image")?) {
+    let query: StreamQuery = params.filters()?;
+    let (image_set, image) = match (query.image_set, query.image) {
         (Some(set), None) => (set, None),
         (None, Some(image)) => {
             let row = state
@@ -73,7 +87,7 @@ async fn events(
                 .parse::<i64>()
                 .map_err(|_| wrong("Last-Event-ID", "a log position this stream sent"))?,
         ),
-        None => params.int("after")?,
+        None => query.after,
     };
     let head = state.store.last_position().await?;
     let from = after.unwrap_or(head) + 1;

@@ -20,7 +20,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::body::{lenient, Body};
-use super::input::{missing, wrong, Fields, Input};
+use super::filters::{self, FilenameFilter, IdFilter, NameFilter, TimeFilter};
+use super::input::{missing, wrong};
 use super::params::{self, format_time, Params};
 use super::{caller_for, if_match, with_etag};
 use crate::auth::Authenticated;
@@ -184,26 +185,104 @@ impl AnnotationCounts {
     }
 }
 
+/// The filters of the image list.
+#[derive(Debug, Deserialize)]
+struct ImageFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(flatten)]
+    name: NameFilter,
+    #[serde(flatten)]
+    filename: FilenameFilter,
+    #[serde(flatten)]
+    time: TimeFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    image_set: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    image_type: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    width: Option<i64>,
+    #[serde(
+        rename = "width__range",
+        default,
+        deserialize_with = "filters::float_range"
+    )]
+    width_range: Option<(f64, f64)>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    height: Option<i64>,
+    #[serde(
+        rename = "height__range",
+        default,
+        deserialize_with = "filters::float_range"
+    )]
+    height_range: Option<(f64, f64)>,
+    #[serde(default, deserialize_with = "lenient::float")]
+    mpp: Option<f64>,
+    #[serde(
+        rename = "mpp__range",
+        default,
+        deserialize_with = "filters::float_range"
+    )]
+    mpp_range: Option<(f64, f64)>,
+    #[serde(
+        rename = "objectivePower",
+        default,
+        deserialize_with = "lenient::float"
+    )]
+    objective_power: Option<f64>,
+    #[serde(
+        rename = "objectivePower__range",
+        default,
+        deserialize_with = "filters::float_range"
+    )]
+    objective_power_range: Option<(f64, f64)>,
+    /// `objective_power` is what this server named it before; it stays understood.
+    #[serde(
+        rename = "objective_power",
+        default,
+        deserialize_with = "lenient::float"
+    )]
+    objective_power_old: Option<f64>,
+    #[serde(
+        rename = "objective_power__range",
+        default,
+        deserialize_with = "filters::float_range"
+    )]
+    objective_power_range_old: Option<(f64, f64)>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    annotation_type: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    num_annotations_min: Option<i64>,
+    #[serde(
+        rename = "num_annotations__gte",
+        default,
+        deserialize_with = "lenient::int"
+    )]
+    num_annotations_gte: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    num_annotations_max: Option<i64>,
+    #[serde(
+        rename = "num_annotations__lte",
+        default,
+        deserialize_with = "lenient::int"
+    )]
+    num_annotations_lte: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    verified: Option<bool>,
+}
+
 /// The counts the filters need, if any of them is asked for.
 async fn annotation_counts(
     state: &AppState,
     auth: &Authenticated,
-    params: &Params,
+    f: &ImageFilters,
 ) -> Result<Option<AnnotationCounts>, ApiError> {
-    let bound = |names: [&str; 2]| -> Result<Option<i64>, ApiError> {
-        for name in names {
-            if let Some(v) = params.int(name)? {
-                return Ok(Some(v));
-            }
-        }
-        Ok(None)
-    };
     let mut counts = AnnotationCounts {
         by_image: BTreeMap::new(),
-        annotation_type: params.int("annotation_type")?,
-        min: bound(["num_annotations_min", "num_annotations__gte"])?,
-        max: bound(["num_annotations_max", "num_annotations__lte"])?,
-        verified: params.bool("verified")?,
+        annotation_type: f.annotation_type,
+        min: f.num_annotations_min.or(f.num_annotations_gte),
+        max: f.num_annotations_max.or(f.num_annotations_lte),
+        verified: f.verified,
     };
     if counts.annotation_type.is_none()
         && counts.min.is_none()
@@ -236,30 +315,17 @@ async fn list_images(
     auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let ids = params.id_filter("id")?;
-    let set = params.int("image_set")?;
-    let image_type = params.int("image_type")?;
+    let f: ImageFilters = params.filters()?;
+    let ids = f.id.allowed();
+    let (set, image_type) = (f.image_set, f.image_type);
     let ranges = [
-        (
-            "width",
-            params.float_range("width")?,
-            params.int("width")?.map(|v| v as f64),
-        ),
-        (
-            "height",
-            params.float_range("height")?,
-            params.int("height")?.map(|v| v as f64),
-        ),
-        ("mpp", params.float_range("mpp")?, params.float("mpp")?),
+        ("width", f.width_range, f.width.map(|v| v as f64)),
+        ("height", f.height_range, f.height.map(|v| v as f64)),
+        ("mpp", f.mpp_range, f.mpp),
         (
             "objectivePower",
-            // `objective_power` is what this server named it before; it stays understood.
-            params
-                .float_range("objectivePower")?
-                .or(params.float_range("objective_power")?),
-            params
-                .float("objectivePower")?
-                .or(params.float("objective_power")?),
+            f.objective_power_range.or(f.objective_power_range_old),
+            f.objective_power.or(f.objective_power_old),
         ),
     ];
     let value_of = |image: &ImageRow, name: &str| match name {
@@ -268,18 +334,17 @@ async fn list_images(
         "mpp" => image.mpp,
         _ => image.objective_power,
     };
-    let (from, to) = params.time_range("time")?;
-    let counts = annotation_counts(&state, &auth, &params).await?;
+    let counts = annotation_counts(&state, &auth, &f).await?;
     let images: Vec<ImageRow> = state
         .read
         .readable_images(auth.caller.actor, set)
         .await?
         .into_iter()
-        .filter(|i| from.is_none_or(|f| i.time >= f) && to.is_none_or(|t| i.time <= t))
+        .filter(|i| f.time.keeps(i.time))
         .filter(|i| counts.as_ref().is_none_or(|c| c.keeps(i.id)))
         .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id)))
-        .filter(|i| params.text_matches("name", &i.name))
-        .filter(|i| params.text_matches("filename", &i.filename))
+        .filter(|i| f.name.keeps(&i.name))
+        .filter(|i| f.filename.keeps(&i.filename))
         .filter(|i| image_type.is_none_or(|t| t == i.image_type))
         .filter(|i| {
             ranges.iter().all(|(name, range, exact)| {
@@ -465,6 +530,15 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(page)).into_response())
 }
 
+/// The text fields of an image upload, beside its files.
+#[derive(Debug, Deserialize)]
+struct UploadFields {
+    #[serde(deserialize_with = "lenient::required_int")]
+    image_set: i64,
+    #[serde(default, deserialize_with = "lenient::int")]
+    image_type: Option<i64>,
+}
+
 async fn upload_into(
     state: &AppState,
     auth: &Authenticated,
@@ -473,8 +547,11 @@ async fn upload_into(
 ) -> Result<Vec<ImageRow>, ApiError> {
     let (fields, files) =
         uploads::receive(multipart, staging, state.config.max_upload_bytes).await?;
-    let image_set = fields.required_int("image_set")?;
-    let image_type = fields.int_or("image_type", 0, "0, 1 or 2")?;
+    let UploadFields {
+        image_set,
+        image_type,
+    } = fields.read()?;
+    let image_type = image_type.unwrap_or(0);
     state.commands.set_access(&auth.caller, image_set).await?;
     if files.is_empty() {
         return Err(missing("file_path").with_field("file_path"));
@@ -627,6 +704,13 @@ async fn remove_all(paths: &[PathBuf]) {
     }
 }
 
+/// What a thumbnail's query reads.
+#[derive(Debug, Deserialize)]
+struct ThumbnailQuery {
+    #[serde(default, deserialize_with = "lenient::int")]
+    size: Option<i64>,
+}
+
 /// EXACT's thumbnail: PNG, longest side 128 unless `size` says otherwise.
 async fn thumbnail(
     State(state): State<AppState>,
@@ -635,7 +719,8 @@ async fn thumbnail(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let image = readable_image(&state, &auth, id).await?;
-    let size = params.int("size")?.unwrap_or(128);
+    let ThumbnailQuery { size } = params.filters()?;
+    let size = size.unwrap_or(128);
     if !(1..=2048).contains(&size) {
         return Err(wrong("size", "1 to 2048"));
     }
@@ -645,6 +730,15 @@ async fn thumbnail(
     Ok(image_response(Bytes::from(bytes), "image/png"))
 }
 
+/// What `update_image_cache` reads.
+#[derive(Debug, Deserialize)]
+struct CacheBody {
+    #[serde(default, deserialize_with = "lenient::float")]
+    mem_size_mb: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    frame: Option<i64>,
+}
+
 /// EXACT's `update_image_cache`: renders the tiles of one frame, smallest levels first, into
 /// the server's tile cache until `mem_size_mb` (5 by default) of JPEG is there, so that the
 /// first viewer finds them ready. Answers per level what was cached, in EXACT's shape.
@@ -652,12 +746,11 @@ async fn update_image_cache(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, .. }: Body<CacheBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let fields = Fields::of(&body)?;
     let image = readable_image(&state, &auth, id).await?;
-    let budget = fields.float("mem_size_mb")?.unwrap_or(5.0).max(0.0) * 1024.0 * 1024.0;
-    let frame = fields.int("frame")?.unwrap_or(1);
+    let budget = fields.mem_size_mb.unwrap_or(5.0).max(0.0) * 1024.0 * 1024.0;
+    let frame = fields.frame.unwrap_or(1);
     let path = frame_path(&state, &image, frame)?;
     let slide = state.tiles.slide(&path).await?;
     let (mut bytes, mut total) = (0.0, 0u64);
@@ -715,6 +808,21 @@ async fn slide_information(
     })))
 }
 
+/// What a region's query reads: its corner at level 0, the level and the size.
+#[derive(Debug, Deserialize)]
+struct PatchQuery {
+    #[serde(deserialize_with = "lenient::required_int")]
+    x: i64,
+    #[serde(deserialize_with = "lenient::required_int")]
+    y: i64,
+    #[serde(default, deserialize_with = "lenient::int")]
+    level: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    width: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    height: Option<i64>,
+}
+
 /// EXACT's `get_patch`: a region of at most 2048 × 2048 at a level, as PNG.
 async fn get_patch(
     State(state): State<AppState>,
@@ -723,11 +831,18 @@ async fn get_patch(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let image = readable_image(&state, &auth, id).await?;
-    let x = params.int("x")?.ok_or_else(|| missing("x"))?;
-    let y = params.int("y")?.ok_or_else(|| missing("y"))?;
-    let level = params.int("level")?.unwrap_or(0);
-    let width = params.int("width")?.unwrap_or(256);
-    let height = params.int("height")?.unwrap_or(256);
+    let PatchQuery {
+        x,
+        y,
+        level,
+        width,
+        height,
+    } = params.filters()?;
+    let (level, width, height) = (
+        level.unwrap_or(0),
+        width.unwrap_or(256),
+        height.unwrap_or(256),
+    );
     let level = usize::try_from(level).map_err(|_| wrong("level", "0 or more"))?;
     let (Ok(width), Ok(height)) = (u32::try_from(width), u32::try_from(height)) else {
         return Err(wrong("width", "a positive size"));

@@ -1,14 +1,13 @@
-//! What clients send, read leniently the way EXACT's Django REST framework reads it: a JSON
-//! object, or form fields (urlencoded or multipart), where every value is a string. Each value
-//! is converted when a handler asks for it, so that an error names the field and what it
-//! needed. Fields a handler does not ask for are ignored, as DRF ignores them.
+//! What clients send, as EXACT's Django REST framework takes it: a JSON value, or form fields
+//! (urlencoded or multipart), where every value is a string. Handlers read it through typed
+//! bodies ([`super::body::Body`]); only a route that takes an object or a list reads `Input`
+//! itself.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde_json::{Map, Value};
 
-use super::body::lenient;
 use crate::error::{ApiError, Code};
 use crate::AppState;
 
@@ -53,8 +52,9 @@ impl FromRequest<AppState> for Input {
         }
         if content_type.starts_with("application/x-www-form-urlencoded") {
             let mut fields = Map::new();
-            for (name, value) in serde_urlencoded_pairs(&body)? {
-                add_field(&mut fields, name, value);
+            std::str::from_utf8(&body).map_err(|_| bad_body("the form is not UTF-8"))?;
+            for (name, value) in form_urlencoded::parse(&body) {
+                add_field(&mut fields, name.into_owned(), value.into_owned());
             }
             return Ok(Input(Value::Object(fields)));
         }
@@ -86,17 +86,6 @@ fn add_field(fields: &mut Map<String, Value>, name: String, value: String) {
     }
 }
 
-fn serde_urlencoded_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
-    let text = std::str::from_utf8(body).map_err(|_| bad_body("the form is not UTF-8"))?;
-    let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{text}")
-            .parse()
-            .map_err(|_| bad_body("the form is not valid urlencoded data"))?,
-    )
-    .map_err(|_| bad_body("the form is not valid urlencoded data"))?;
-    Ok(pairs.0)
-}
-
 fn bad_body(message: &str) -> ApiError {
     ApiError::new(Code::MalformedBody, message.to_owned())
 }
@@ -109,94 +98,6 @@ fn too_large_or_bad(message: &str) -> ApiError {
         )
     } else {
         bad_body(message)
-    }
-}
-
-/// One JSON object's fields, converted on demand.
-#[derive(Debug)]
-pub struct Fields<'a>(pub &'a Map<String, Value>);
-
-impl<'a> Fields<'a> {
-    pub fn of(value: &'a Value) -> Result<Self, ApiError> {
-        match value {
-            Value::Object(map) => Ok(Fields(map)),
-            _ => Err(ApiError::new(
-                Code::InvalidField,
-                "the body must be a JSON object",
-            )),
-        }
-    }
-
-    pub fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name)
-    }
-
-    /// The raw value; `null` counts as absent.
-    pub fn value(&self, name: &str) -> Option<&'a Value> {
-        self.0.get(name).filter(|v| !v.is_null())
-    }
-
-    pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        self.lenient(name, lenient::int, "an integer")
-    }
-
-    /// A finite number, or a string holding one.
-    pub fn float(&self, name: &str) -> Result<Option<f64>, ApiError> {
-        self.lenient(name, lenient::float, "a number")
-    }
-
-    pub fn required_int(&self, name: &str) -> Result<i64, ApiError> {
-        self.int(name)?.ok_or_else(|| missing(name))
-    }
-
-    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
-        self.lenient(name, lenient::bool, "true or false")
-    }
-
-    pub fn string(&self, name: &str) -> Result<Option<String>, ApiError> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(wrong(name, "a string")),
-        }
-    }
-
-    pub fn required_string(&self, name: &str) -> Result<String, ApiError> {
-        self.string(name)?.ok_or_else(|| missing(name))
-    }
-
-    /// A JSON value that form fields carry as JSON text (a vector, meta data).
-    pub fn json(&self, name: &str) -> Result<Option<Value>, ApiError> {
-        match self.0.get(name) {
-            None => Ok(None),
-            Some(Value::String(s))
-                if !s.trim_start().starts_with(['{', '[']) && s.trim() != "null" =>
-            {
-                Ok(Some(Value::String(s.clone())))
-            }
-            Some(Value::String(s)) => serde_json::from_str(s)
-                .map(Some)
-                .map_err(|_| wrong(name, "JSON")),
-            Some(other) => Ok(Some(other.clone())),
-        }
-    }
-
-    /// A list of ids: a JSON array, or a comma-separated string.
-    pub fn ids(&self, name: &str) -> Result<Option<Vec<i64>>, ApiError> {
-        self.lenient(name, lenient::ids, "a list of ids")
-    }
-
-    /// Field `name` read the way typed bodies read it ([`lenient`]), refused as `expected`.
-    fn lenient<T>(
-        &self,
-        name: &str,
-        read: fn(Value) -> Result<Option<T>, serde_json::Error>,
-        expected: &str,
-    ) -> Result<Option<T>, ApiError> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(value) => read(value.clone()).map_err(|_| wrong(name, expected)),
-        }
     }
 }
 

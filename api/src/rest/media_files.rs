@@ -15,11 +15,13 @@ use axum::{Json, Router};
 use exact_domain::media_file::NewMediaFile;
 use exact_domain::DomainError;
 use exact_projections::catalog_read::MediaFileRow;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::body::{lenient, Body};
 use super::caller_for;
 use super::expand::{expand, expand_results, Related};
+use super::filters::{IdFilter, NameFilter};
 use super::input::{missing, wrong};
 use super::params::Params;
 use crate::auth::Authenticated;
@@ -98,19 +100,32 @@ async fn visible_media_file(
         .ok_or_else(|| DomainError::NotFound("media file").into())
 }
 
+/// The filters of the media file list.
+#[derive(Debug, Deserialize)]
+struct MediaFileFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(flatten)]
+    name: NameFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    annotation: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    media_file_type: Option<i64>,
+}
+
 async fn list_media_files(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let ids = params.id_filter("id")?;
-    let kind = params.int("media_file_type")?;
-    let rows = visible_media_files(&state, &auth, params.int("annotation")?)
+    let f: MediaFileFilters = params.filters()?;
+    let (ids, kind) = (f.id.allowed(), f.media_file_type);
+    let rows = visible_media_files(&state, &auth, f.annotation)
         .await?
         .iter()
         .filter(|m| ids.as_ref().is_none_or(|ids| ids.contains(&m.id)))
         .filter(|m| kind.is_none_or(|k| k == m.media_file_type))
-        .filter(|m| params.text_matches("name", &m.name))
+        .filter(|m| f.name.keeps(&m.name))
         .map(media_file_json)
         .collect();
     let mut page = params.page_of(rows)?;
@@ -153,6 +168,15 @@ async fn upload_media_files(
     Ok((StatusCode::CREATED, Json(page)).into_response())
 }
 
+/// The text fields of a media file upload, beside its files.
+#[derive(Debug, Deserialize)]
+struct MediaUploadFields {
+    #[serde(deserialize_with = "lenient::required_int")]
+    annotation: i64,
+    #[serde(default, deserialize_with = "lenient::int")]
+    media_file_type: Option<i64>,
+}
+
 async fn attach(
     state: &AppState,
     auth: &Authenticated,
@@ -161,8 +185,11 @@ async fn attach(
 ) -> Result<Vec<MediaFileRow>, ApiError> {
     let (fields, files) =
         uploads::receive(multipart, staging, state.config.max_upload_bytes).await?;
-    let annotation = fields.required_int("annotation")?;
-    let media_file_type = fields.int_or("media_file_type", 1, "1, 2, 3 or 4")?;
+    let MediaUploadFields {
+        annotation,
+        media_file_type,
+    } = fields.read()?;
+    let media_file_type = media_file_type.unwrap_or(1);
     state.commands.may_attach(&auth.caller, annotation).await?;
     if files.is_empty() {
         return Err(missing("file"));

@@ -11,6 +11,7 @@ pub mod body;
 mod catalog;
 mod events;
 mod expand;
+pub mod filters;
 mod images;
 pub mod input;
 mod media_files;

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{header, Uri};
 use serde_json::{json, Map, Value};
 
-use super::input::parse_bool;
+use super::body::lenient;
 use crate::error::{ApiError, Code};
 use crate::AppState;
 
@@ -25,6 +25,15 @@ pub struct Page<T> {
     pub next: Option<String>,
     pub previous: Option<String>,
     pub results: Vec<T>,
+}
+
+/// DRF's limit/offset pagination.
+#[derive(Debug, serde::Deserialize)]
+struct Paging {
+    #[serde(default, deserialize_with = "lenient::int")]
+    limit: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    offset: Option<i64>,
 }
 
 /// The query string, plus what building `next`/`previous` links needs.
@@ -93,6 +102,24 @@ fn invalid(name: &str, expected: &str) -> ApiError {
 }
 
 impl Params {
+    /// The query string as a list's typed filters (see [`super::filters`]); an empty value is
+    /// no filter, and a value that cannot be read is refused naming the parameter.
+    pub fn filters<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let object: Map<String, Value> = self
+            .values
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        super::body::typed(&Value::Object(object)).map_err(|mut e| {
+            if e.code == Code::InvalidField {
+                e.code = Code::InvalidQuery;
+                e.message = format!("the filter {}", e.message);
+            }
+            e
+        })
+    }
+
     pub fn str(&self, name: &str) -> Option<&str> {
         self.values
             .get(name)
@@ -100,104 +127,9 @@ impl Params {
             .filter(|s| !s.is_empty())
     }
 
-    pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        self.str(name)
-            .map(|s| s.trim().parse().map_err(|_| invalid(name, "an integer")))
-            .transpose()
-    }
-
-    pub fn float(&self, name: &str) -> Result<Option<f64>, ApiError> {
-        match self.str(name) {
-            None => Ok(None),
-            Some(s) => match s.trim().parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok(Some(v)),
-                _ => Err(invalid(name, "a finite number")),
-            },
-        }
-    }
-
-    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
-        self.str(name)
-            .map(|s| parse_bool(s).ok_or_else(|| invalid(name, "true or false")))
-            .transpose()
-    }
-
-    pub fn ids(&self, name: &str) -> Result<Option<Vec<i64>>, ApiError> {
-        self.str(name)
-            .map(|s| parse_ids(s).ok_or_else(|| invalid(name, "comma-separated integers")))
-            .transpose()
-    }
-
-    /// An id filter given as `name` or `name__in`: the allowed ids, if any filter is given.
-    pub fn id_filter(&self, name: &str) -> Result<Option<Vec<i64>>, ApiError> {
-        let one = self.int(name)?.map(|id| vec![id]);
-        let many = self.ids(&format!("{name}__in"))?;
-        Ok(match (one, many) {
-            (Some(a), Some(b)) => Some(a.into_iter().filter(|id| b.contains(id)).collect()),
-            (a, b) => a.or(b),
-        })
-    }
-
-    /// A time given as RFC 3339 (or EXACT's naive `%Y-%m-%dT%H:%M:%S.%f`, read as UTC), as
-    /// microseconds since 1970.
-    pub fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        self.str(name)
-            .map(|s| parse_time(s).ok_or_else(|| invalid(name, "an RFC 3339 time")))
-            .transpose()
-    }
-
-    /// `name__gte`, `name__lte` and `name__range=a,b` of a time, both ends included.
-    pub fn time_range(&self, name: &str) -> Result<(Option<i64>, Option<i64>), ApiError> {
-        let mut from = self.time(&format!("{name}__gte"))?;
-        let mut to = self.time(&format!("{name}__lte"))?;
-        let range = format!("{name}__range");
-        if let Some(text) = self.str(&range) {
-            let (a, b) = text
-                .split_once(',')
-                .ok_or_else(|| invalid(&range, "two times separated by a comma"))?;
-            from = Some(parse_time(a).ok_or_else(|| invalid(&range, "two RFC 3339 times"))?);
-            to = Some(parse_time(b).ok_or_else(|| invalid(&range, "two RFC 3339 times"))?);
-        }
-        Ok((from, to))
-    }
-
-    /// `name__range=a,b` of numbers (EXACT ignored the lower bound: both count here).
-    pub fn float_range(&self, name: &str) -> Result<Option<(f64, f64)>, ApiError> {
-        let range = format!("{name}__range");
-        let Some(text) = self.str(&range) else {
-            return Ok(None);
-        };
-        let parsed = text.split_once(',').and_then(|(a, b)| {
-            Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?))
-        });
-        match parsed {
-            Some((a, b)) if a.is_finite() && b.is_finite() => Ok(Some((a, b))),
-            _ => Err(invalid(&range, "two numbers separated by a comma")),
-        }
-    }
-
-    /// A text filter as `name` (exact), `name__contains` (case-insensitive, as EXACT's
-    /// `icontains`) and `name__in` (comma-separated): whether `value` passes them.
-    pub fn text_matches(&self, name: &str, value: &str) -> bool {
-        if self.str(name).is_some_and(|wanted| wanted != value) {
-            return false;
-        }
-        if let Some(part) = self.str(&format!("{name}__contains")) {
-            if !value.to_lowercase().contains(&part.to_lowercase()) {
-                return false;
-            }
-        }
-        if let Some(list) = self.str(&format!("{name}__in")) {
-            if !list.split(',').any(|item| item == value) {
-                return false;
-            }
-        }
-        true
-    }
-
     pub fn page(&self) -> Result<(i64, i64), ApiError> {
-        let limit = self.int("limit")?.unwrap_or(DEFAULT_LIMIT);
-        let offset = self.int("offset")?.unwrap_or(0);
+        let Paging { limit, offset } = self.filters()?;
+        let (limit, offset) = (limit.unwrap_or(DEFAULT_LIMIT), offset.unwrap_or(0));
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(invalid("limit", &format!("a number from 1 to {MAX_LIMIT}")));
         }
@@ -219,11 +151,10 @@ impl Params {
         if offset > 0 {
             query.push(("offset".into(), offset.to_string()));
         }
-        let encoded: Vec<String> = query
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
-        format!("{}{}?{}", self.base, self.uri.path(), encoded.join("&"))
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        format!("{}{}?{encoded}", self.base, self.uri.path())
     }
 
     /// DRF's `next` and `previous` links of a page. An offset past the end has no `next`,
@@ -296,19 +227,6 @@ impl Params {
         }
         Value::Object(map)
     }
-}
-
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => {
-                out.push(byte as char);
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
 }
 
 pub fn parse_time(text: &str) -> Option<i64> {

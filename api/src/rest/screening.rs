@@ -10,10 +10,12 @@ use axum::Router;
 use exact_domain::screening::{mark_current_screened, ScreeningState};
 use exact_domain::DomainError;
 use exact_projections::catalog_read::ScreeningRow;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::body::{lenient, Body};
 use super::expand::{expand, expand_results, Related};
-use super::input::{Fields, Input};
+use super::filters::IdFilter;
 use super::params::Params;
 use super::{caller_for, if_match, with_etag};
 use crate::auth::Authenticated;
@@ -89,14 +91,25 @@ async fn visible_screening(
         .ok_or_else(|| DomainError::NotFound("screening").into())
 }
 
+/// The filters of the screening list.
+#[derive(Debug, Deserialize)]
+struct ScreeningFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    image: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    user: Option<i64>,
+}
+
 async fn list_screenings(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let ids = params.id_filter("id")?;
-    let user = params.int("user")?;
-    let rows = visible_screenings(&state, &auth, params.int("image")?)
+    let f: ScreeningFilters = params.filters()?;
+    let (ids, user) = (f.id.allowed(), f.user);
+    let rows = visible_screenings(&state, &auth, f.image)
         .await?
         .iter()
         .filter(|s| ids.as_ref().is_none_or(|ids| ids.contains(&s.id)))
@@ -127,38 +140,56 @@ async fn get_screening(
     Ok(with_etag(StatusCode::OK, body, row.version))
 }
 
-/// `state` with every field the body names replaced.
-fn screening_fields(
-    fields: &Fields<'_>,
-    mut state: ScreeningState,
-) -> Result<ScreeningState, ApiError> {
-    if fields.has("screening_tiles") {
-        state.screening_tiles = fields.json("screening_tiles")?.unwrap_or(Value::Null);
+/// The viewer's grid a screening's creation or update may send; only what is sent changes.
+#[derive(Debug, Deserialize)]
+struct ScreeningFields {
+    #[serde(default, deserialize_with = "lenient::json")]
+    screening_tiles: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    x_steps: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    y_steps: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    x_resolution: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    y_resolution: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    current_index: Option<i64>,
+}
+
+impl ScreeningFields {
+    /// `state` with every field sent replaced.
+    fn applied_to(self, mut state: ScreeningState) -> ScreeningState {
+        state.screening_tiles = self.screening_tiles.unwrap_or(state.screening_tiles);
+        state.x_steps = self.x_steps.unwrap_or(state.x_steps);
+        state.y_steps = self.y_steps.unwrap_or(state.y_steps);
+        state.x_resolution = self.x_resolution.unwrap_or(state.x_resolution);
+        state.y_resolution = self.y_resolution.unwrap_or(state.y_resolution);
+        state.current_index = self.current_index.unwrap_or(state.current_index);
+        state
     }
-    for (name, slot) in [
-        ("x_steps", &mut state.x_steps),
-        ("y_steps", &mut state.y_steps),
-        ("x_resolution", &mut state.x_resolution),
-        ("y_resolution", &mut state.y_resolution),
-        ("current_index", &mut state.current_index),
-    ] {
-        if let Some(value) = fields.int(name)? {
-            *slot = value;
-        }
-    }
-    Ok(state)
+}
+
+/// What a screening's creation reads.
+#[derive(Debug, Deserialize)]
+struct NewScreeningBody {
+    #[serde(deserialize_with = "lenient::required_int")]
+    image: i64,
+    #[serde(default, deserialize_with = "lenient::int")]
+    user: Option<i64>,
+    #[serde(flatten)]
+    grid: ScreeningFields,
 }
 
 /// `image` (required), `user` (default: the caller), and the viewer's grid.
 async fn create_screening(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<NewScreeningBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let image = fields.required_int("image")?;
-    let user = fields.int("user")?.unwrap_or(auth.caller.actor.id);
-    let screening = screening_fields(&fields, ScreeningState::default())?;
+    let NewScreeningBody { image, user, grid } = fields;
+    let user = user.unwrap_or(auth.caller.actor.id);
+    let screening = grid.applied_to(ScreeningState::default());
     let written = state
         .commands
         .start_screening(&caller_for(&auth, &body), image, user, screening)
@@ -177,12 +208,12 @@ async fn update_screening(
     auth: Authenticated,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<ScreeningFields>,
 ) -> Result<Response, ApiError> {
     let row = visible_screening(&state, &auth, id).await?;
-    let fields = Fields::of(&body)?;
-    let mut screening = screening_fields(&fields, screening_state(&row))?;
-    if fields.has("current_index") {
+    let moved = fields.current_index.is_some();
+    let mut screening = fields.applied_to(screening_state(&row));
+    if moved {
         mark_current_screened(&mut screening);
     }
     state

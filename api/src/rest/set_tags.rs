@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use super::body::{lenient, Body};
 use super::caller_for;
 use super::catalog::current_settings;
+use super::filters::{IdFilter, NameFilter};
 use super::input::{missing, wrong};
 use super::params::Params;
 use crate::auth::Authenticated;
@@ -86,18 +87,29 @@ async fn visible_tag(state: &AppState, auth: &Authenticated, id: i64) -> Result<
         .ok_or_else(|| DomainError::NotFound("set tag").into())
 }
 
+/// The filters of the set tag list.
+#[derive(Debug, Deserialize)]
+struct TagFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(flatten)]
+    name: NameFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    imagesets: Option<i64>,
+}
+
 async fn list_tags(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let ids = params.id_filter("id")?;
-    let set = params.int("imagesets")?;
+    let f: TagFilters = params.filters()?;
+    let (ids, set) = (f.id.allowed(), f.imagesets);
     let rows = visible_tags(&state, &auth)
         .await?
         .values()
         .filter(|t| ids.as_ref().is_none_or(|ids| ids.contains(&t.id)))
-        .filter(|t| params.text_matches("name", &t.name))
+        .filter(|t| f.name.keeps(&t.name))
         .filter(|t| set.is_none_or(|s| t.sets.contains(&s)))
         .map(tag_json)
         .collect();

@@ -15,9 +15,11 @@ use exact_domain::DomainError;
 use exact_projections::annotation_query::AnnotationQuery;
 use exact_projections::annotations::AnnotationRow;
 use exact_projections::catalog_read::DatasetVersionRow;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::input::{missing, Fields, Input};
+use super::body::{lenient, Body};
+use super::filters::{self, IdFilter, NameFilter};
 use super::params::{format_time, Params};
 use super::{caller_for, not_built};
 use crate::auth::Authenticated;
@@ -92,18 +94,29 @@ async fn visible_version(
         .ok_or_else(|| DomainError::NotFound("set version").into())
 }
 
+/// The filters of the dataset version list.
+#[derive(Debug, Deserialize)]
+struct VersionFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(flatten)]
+    name: NameFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    imagesets: Option<i64>,
+}
+
 async fn list_set_versions(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let ids = params.id_filter("id")?;
-    let set = params.int("imagesets")?;
+    let f: VersionFilters = params.filters()?;
+    let (ids, set) = (f.id.allowed(), f.imagesets);
     let rows = visible_versions(&state, &auth)
         .await?
         .values()
         .filter(|v| ids.as_ref().is_none_or(|ids| ids.contains(&v.row.id)))
-        .filter(|v| params.text_matches("name", &v.row.name))
+        .filter(|v| f.name.keeps(&v.row.name))
         .filter(|v| set.is_none_or(|s| v.sets.contains(&s)))
         .map(set_version_json)
         .collect();
@@ -120,18 +133,28 @@ async fn get_set_version(
     Ok(Json(params.shape(set_version_json(&version))))
 }
 
+/// What a dataset version's creation reads.
+#[derive(Debug, Deserialize)]
+struct NewVersionBody {
+    #[serde(deserialize_with = "lenient::required_string")]
+    name: String,
+    #[serde(deserialize_with = "lenient::required_ids")]
+    imagesets: Vec<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    position: Option<i64>,
+}
+
 /// `name` and `imagesets`, and optionally the log `position` to name (default: now).
 async fn create_set_version(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<NewVersionBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let name = fields.required_string("name")?;
-    let sets = fields
-        .ids("imagesets")?
-        .ok_or_else(|| missing("imagesets"))?;
-    let position = fields.int("position")?;
+    let NewVersionBody {
+        name,
+        imagesets: sets,
+        position,
+    } = fields;
     let written = state
         .commands
         .create_dataset_version(
@@ -174,25 +197,60 @@ fn annotation_version_json(
     })
 }
 
-/// The annotations of `version` as they were, with the filters of `params`.
+/// The filters of the annotation version list: which version, and the scope within it.
+#[derive(Debug, Deserialize)]
+struct AnnotationVersionFilters {
+    #[serde(deserialize_with = "lenient::required_int")]
+    version: i64,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    has_changes: Option<bool>,
+    #[serde(flatten)]
+    scope: VersionScope,
+}
+
+/// Which of a version's annotations a list or a retrieve reads.
+#[derive(Debug, Deserialize)]
+struct VersionScope {
+    #[serde(default, deserialize_with = "lenient::int")]
+    image: Option<i64>,
+    #[serde(rename = "image__in", default, deserialize_with = "lenient::ids")]
+    image_in: Option<Vec<i64>>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    annotation: Option<i64>,
+    #[serde(rename = "annotation__in", default, deserialize_with = "lenient::ids")]
+    annotation_in: Option<Vec<i64>>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    annotation_type: Option<i64>,
+    #[serde(
+        rename = "annotation_type__in",
+        default,
+        deserialize_with = "lenient::ids"
+    )]
+    annotation_type_in: Option<Vec<i64>>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    deleted: Option<bool>,
+}
+
+/// The annotations of `version` as they were, with the filters `f`.
 async fn version_query(
     state: &AppState,
     version: &SetVersion,
-    params: &Params,
+    f: &VersionScope,
 ) -> Result<AnnotationQuery, ApiError> {
     let mut images = state.read.image_ids_of_sets(&version.sets).await?;
-    if let Some(wanted) = params.id_filter("image")? {
+    if let Some(wanted) = filters::one_or_many(f.image, f.image_in.clone()) {
         images.retain(|i| wanted.contains(i));
     }
-    let annotations = params.id_filter("annotation")?;
+    let annotations = filters::one_or_many(f.annotation, f.annotation_in.clone());
     if annotations.as_ref().is_some_and(Vec::is_empty) {
         images.clear();
     }
     Ok(AnnotationQuery {
         images: Some(images),
         ids: annotations.unwrap_or_default(),
-        annotation_types: params.id_filter("annotation_type")?.unwrap_or_default(),
-        deleted: params.bool("deleted")?,
+        annotation_types: filters::one_or_many(f.annotation_type, f.annotation_type_in.clone())
+            .unwrap_or_default(),
+        deleted: f.deleted,
         as_of: Some(version.row.position),
         ..AnnotationQuery::default()
     })
@@ -221,11 +279,12 @@ async fn list_annotation_versions(
     auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let version_id = params.int("version")?.ok_or_else(|| missing("version"))?;
+    let f: AnnotationVersionFilters = params.filters()?;
+    let version_id = f.version;
     let version = visible_version(&state, &auth, version_id).await?;
-    let mut query = version_query(&state, &version, &params).await?;
+    let mut query = version_query(&state, &version, &f.scope).await?;
     let (limit, offset) = params.page()?;
-    let Some(has_changes) = params.bool("has_changes")? else {
+    let Some(has_changes) = f.has_changes else {
         query.limit = Some(limit);
         query.offset = offset;
         let then = state.read.annotations(&query).await?;
@@ -280,7 +339,7 @@ async fn get_annotation_version(
     let version = visible_version(&state, &auth, version_id)
         .await
         .map_err(|_| ApiError::from(DomainError::NotFound("annotation version")))?;
-    let mut query = version_query(&state, &version, &params).await?;
+    let mut query = version_query(&state, &version, &params.filters()?).await?;
     query.ids = vec![annotation];
     let then = state.read.annotations(&query).await?;
     let row = then

@@ -7,13 +7,16 @@ use axum::routing::get;
 use axum::{Json, Router};
 use exact_domain::annotation_type::{AnnotationTypeCommand, TypeSettings};
 use exact_projections::catalog_read::AnnotationTypeRow;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::products::readable_product;
 use super::{created, not_found, ok};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::rest::input::{wrong, Fields, Input};
+use crate::rest::body::{lenient, Body};
+use crate::rest::filters::{self, IdFilter, NameFilter};
+use crate::rest::input::{missing, wrong};
 use crate::rest::params::Params;
 use crate::rest::{caller_for, if_match};
 use crate::AppState;
@@ -52,26 +55,59 @@ pub(in crate::rest) fn type_json(t: &AnnotationTypeRow) -> Value {
     })
 }
 
+/// The filters of the type list.
+#[derive(Debug, Deserialize)]
+struct TypeFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(flatten)]
+    name: NameFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    vector_type: Option<i64>,
+    #[serde(rename = "vector_type__in", default, deserialize_with = "lenient::ids")]
+    vector_type_in: Option<Vec<i64>>,
+    #[serde(
+        rename = "vector_type__gte",
+        default,
+        deserialize_with = "lenient::int"
+    )]
+    vector_type_gte: Option<i64>,
+    #[serde(
+        rename = "vector_type__lte",
+        default,
+        deserialize_with = "lenient::int"
+    )]
+    vector_type_lte: Option<i64>,
+    #[serde(
+        rename = "vector_type__range",
+        default,
+        deserialize_with = "filters::float_range"
+    )]
+    vector_type_range: Option<(f64, f64)>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    active: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    product: Option<i64>,
+}
+
 async fn list_types(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let ids = params.id_filter("id")?;
-    let vector_types = params.id_filter("vector_type")?;
-    let (low, high) = (
-        params.int("vector_type__gte")?,
-        params.int("vector_type__lte")?,
-    );
-    let range = params.float_range("vector_type")?;
-    let (active, product) = (params.bool("active")?, params.int("product")?);
+    let f: TypeFilters = params.filters()?;
+    let ids = f.id.allowed();
+    let vector_types = filters::one_or_many(f.vector_type, f.vector_type_in.clone());
+    let (low, high) = (f.vector_type_gte, f.vector_type_lte);
+    let range = f.vector_type_range;
+    let (active, product) = (f.active, f.product);
     let rows = state
         .read
         .readable_types(auth.caller.actor)
         .await?
         .iter()
         .filter(|t| ids.as_ref().is_none_or(|ids| ids.contains(&t.id)))
-        .filter(|t| params.text_matches("name", &t.name))
+        .filter(|t| f.name.keeps(&t.name))
         .filter(|t| {
             vector_types
                 .as_ref()
@@ -114,43 +150,76 @@ async fn get_type(
     Ok(ok(params.shape(type_json(&t)), t.version))
 }
 
-/// `settings` with every field the body names replaced.
-fn type_settings(
-    fields: &Fields<'_>,
-    mut settings: TypeSettings,
-) -> Result<TypeSettings, ApiError> {
-    if let Some(v) = fields.string("name")? {
-        settings.name = v;
+/// The settings a type's creation or update may send; only what is sent changes.
+#[derive(Debug, Deserialize)]
+struct TypeFields {
+    #[serde(default, deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    node_count: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    color_code: Option<String>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    default_width: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    default_height: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    sort_order: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    closed: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    area_hit_test: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    enable_concealed: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    enable_blurred: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    active: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    vector_type: Option<i64>,
+}
+
+impl TypeFields {
+    /// `settings` with every field sent replaced.
+    fn applied_to(self, mut settings: TypeSettings) -> Result<TypeSettings, ApiError> {
+        if let Some(v) = self.node_count {
+            settings.node_count = u32::try_from(v).map_err(|_| wrong("node_count", "0 or more"))?;
+        }
+        settings.name = self.name.unwrap_or(settings.name);
+        settings.color_code = self.color_code.unwrap_or(settings.color_code);
+        settings.default_width = self.default_width.unwrap_or(settings.default_width);
+        settings.default_height = self.default_height.unwrap_or(settings.default_height);
+        settings.sort_order = self.sort_order.unwrap_or(settings.sort_order);
+        settings.closed = self.closed.unwrap_or(settings.closed);
+        settings.area_hit_test = self.area_hit_test.unwrap_or(settings.area_hit_test);
+        settings.enable_concealed = self.enable_concealed.unwrap_or(settings.enable_concealed);
+        settings.enable_blurred = self.enable_blurred.unwrap_or(settings.enable_blurred);
+        settings.active = self.active.unwrap_or(settings.active);
+        Ok(settings)
     }
-    if let Some(v) = fields.int("node_count")? {
-        settings.node_count = u32::try_from(v).map_err(|_| wrong("node_count", "0 or more"))?;
-    }
-    if let Some(v) = fields.string("color_code")? {
-        settings.color_code = v;
-    }
-    macro_rules! take {
-        ($($field:ident: $kind:ident),*) => {$(
-            if let Some(v) = fields.$kind(stringify!($field))? {
-                settings.$field = v;
-            }
-        )*};
-    }
-    take!(default_width: int, default_height: int, sort_order: int, closed: bool,
-          area_hit_test: bool, enable_concealed: bool, enable_blurred: bool, active: bool);
-    Ok(settings)
+}
+
+/// What a type's creation reads: its product, its vector type and name, and any settings.
+#[derive(Debug, Deserialize)]
+struct NewTypeBody {
+    #[serde(deserialize_with = "lenient::required_int")]
+    product: i64,
+    #[serde(flatten)]
+    settings: TypeFields,
 }
 
 async fn create_type(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<NewTypeBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let product = fields.required_int("product")?;
-    let vector_type = fields.required_int("vector_type")?;
-    fields.required_string("name")?;
+    let NewTypeBody { product, settings } = fields;
+    let vector_type = settings.vector_type.ok_or_else(|| missing("vector_type"))?;
+    if settings.name.is_none() {
+        return Err(missing("name"));
+    }
     readable_product(&state, &auth, product).await?;
-    let settings = type_settings(&fields, TypeSettings::default())?;
+    let settings = settings.applied_to(TypeSettings::default())?;
     let caller = caller_for(&auth, &body);
     let written = state
         .commands
@@ -181,16 +250,16 @@ async fn update_type(
     auth: Authenticated,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<TypeFields>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
     let current = readable_type(&state, &auth, id).await?;
-    let settings = type_settings(&fields, settings_of(&current))?;
+    let vector_type = fields.vector_type;
+    let settings = fields.applied_to(settings_of(&current))?;
     let caller = caller_for(&auth, &body);
     let mut expected = if_match(&headers)?;
     // A new vector type first: refused (409, naming the annotations) while live annotations
     // of the type would not fit it, and then nothing else changes either.
-    if let Some(code) = fields.int("vector_type")? {
+    if let Some(code) = vector_type {
         let written = state
             .commands
             .annotation_type_command(

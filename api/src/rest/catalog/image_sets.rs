@@ -10,13 +10,18 @@ use axum::{Json, Router};
 use exact_domain::image_set::{CollaborationType, ImageSetCommand, SetSettings};
 use exact_domain::user::UserCommand;
 use exact_projections::catalog_read::ImageSetRow;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::teams::readable_team;
 use super::{created, ok};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::rest::input::{wrong, Fields, Input};
+use crate::rest::body::{lenient, Body};
+use crate::rest::filters::{
+    DescriptionFilter, IdFilter, LocationFilter, NameFilter, PathFilter, TimeFilter,
+};
+use crate::rest::input::{missing, wrong};
 use crate::rest::params::{format_time, Params};
 use crate::rest::{caller_for, if_match};
 use crate::AppState;
@@ -98,29 +103,59 @@ fn set_json(s: &ImageSetRow, links: &SetLinks) -> Value {
     })
 }
 
+/// The filters of the set list.
+#[derive(Debug, Deserialize)]
+struct SetFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(flatten)]
+    name: NameFilter,
+    #[serde(flatten)]
+    location: LocationFilter,
+    #[serde(flatten)]
+    description: DescriptionFilter,
+    #[serde(flatten)]
+    path: PathFilter,
+    #[serde(flatten)]
+    time: TimeFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    team: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    creator: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    public: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    main_annotation_type: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    product: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    collaboration_type: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    priority: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    images: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    zip_state: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    set_tags: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    set_versions: Option<i64>,
+}
+
 async fn list_sets(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let links = set_links(&state, &auth).await?;
-    let ids = params.id_filter("id")?;
-    let (team, creator, public, main_type) = (
-        params.int("team")?,
-        params.int("creator")?,
-        params.bool("public")?,
-        params.int("main_annotation_type")?,
-    );
-    let (product, collaboration, priority, image) = (
-        params.int("product")?,
-        params.int("collaboration_type")?,
-        params.int("priority")?,
-        params.int("images")?,
-    );
-    let (from, to) = params.time_range("time")?;
-    let zip_state = params.int("zip_state")?;
+    let f: SetFilters = params.filters()?;
+    let ids = f.id.allowed();
+    let (team, creator, public, main_type) = (f.team, f.creator, f.public, f.main_annotation_type);
+    let (product, collaboration, priority, image) =
+        (f.product, f.collaboration_type, f.priority, f.images);
+    let zip_state = f.zip_state;
     // A tag by its id: the name it numbers.
-    let tag = match params.int("set_tags")? {
+    let tag = match f.set_tags {
         Some(id) => Some(
             links
                 .tag_ids
@@ -131,7 +166,7 @@ async fn list_sets(
         ),
         None => None,
     };
-    let version_sets: Option<Vec<i64>> = match params.int("set_versions")? {
+    let version_sets: Option<Vec<i64>> = match f.set_versions {
         Some(version) => Some(
             state
                 .read
@@ -150,10 +185,10 @@ async fn list_sets(
         .await?
         .iter()
         .filter(|s| ids.as_ref().is_none_or(|ids| ids.contains(&s.id)))
-        .filter(|s| params.text_matches("name", &s.name))
-        .filter(|s| params.text_matches("location", &s.location))
-        .filter(|s| params.text_matches("description", &s.description))
-        .filter(|s| params.text_matches("path", &format!("imagesets/{}", s.id)))
+        .filter(|s| f.name.keeps(&s.name))
+        .filter(|s| f.location.keeps(&s.location))
+        .filter(|s| f.description.keeps(&s.description))
+        .filter(|s| f.path.keeps(&format!("imagesets/{}", s.id)))
         .filter(|s| team.is_none_or(|t| s.team == Some(t)))
         .filter(|s| creator.is_none_or(|c| c == s.creator))
         .filter(|s| public.is_none_or(|p| p == s.public))
@@ -164,7 +199,7 @@ async fn list_sets(
             product.is_none_or(|p| links.products.get(&s.id).is_some_and(|v| v.contains(&p)))
         })
         .filter(|s| image.is_none_or(|i| links.images.get(&s.id).is_some_and(|v| v.contains(&i))))
-        .filter(|s| from.is_none_or(|f| s.time >= f) && to.is_none_or(|t| s.time <= t))
+        .filter(|s| f.time.keeps(s.time))
         .filter(|s| {
             tag.as_ref()
                 .is_none_or(|t| links.tags.get(&s.id).is_some_and(|v| v.contains(t)))
@@ -188,50 +223,77 @@ async fn get_set(
     Ok(ok(params.shape(set_json(&set, &links)), set.version))
 }
 
-fn set_settings(fields: &Fields<'_>, mut s: SetSettings) -> Result<SetSettings, ApiError> {
-    macro_rules! take {
-        ($($field:ident: $kind:ident),*) => {$(
-            if let Some(v) = fields.$kind(stringify!($field))? {
-                s.$field = v;
-            }
-        )*};
+/// The settings a set's creation or update may send; only what is sent changes.
+#[derive(Debug, Deserialize)]
+struct SetFields {
+    #[serde(default, deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    location: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    public: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    public_collaboration: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    image_lock: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    priority: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    collaboration_type: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::nullable_int")]
+    main_annotation_type: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "lenient::strings")]
+    tags: Option<Vec<String>>,
+}
+
+impl SetFields {
+    /// `s` with every field sent replaced.
+    fn applied_to(self, mut s: SetSettings) -> Result<SetSettings, ApiError> {
+        s.name = self.name.unwrap_or(s.name);
+        s.location = self.location.unwrap_or(s.location);
+        s.description = self.description.unwrap_or(s.description);
+        s.public = self.public.unwrap_or(s.public);
+        s.public_collaboration = self.public_collaboration.unwrap_or(s.public_collaboration);
+        s.image_lock = self.image_lock.unwrap_or(s.image_lock);
+        s.priority = self.priority.unwrap_or(s.priority);
+        if let Some(code) = self.collaboration_type {
+            s.collaboration_type = CollaborationType::try_from(code).map_err(|_| {
+                wrong(
+                    "collaboration_type",
+                    "0 (collaborative), 1 (competitive) or 2",
+                )
+            })?;
+        }
+        s.main_annotation_type = self.main_annotation_type.unwrap_or(s.main_annotation_type);
+        if let Some(tags) = self.tags {
+            s.tags = tags.into_iter().collect();
+        }
+        Ok(s)
     }
-    take!(name: string, location: string, description: string, public: bool,
-          public_collaboration: bool, image_lock: bool, priority: int);
-    if let Some(code) = fields.int("collaboration_type")? {
-        s.collaboration_type = CollaborationType::try_from(code).map_err(|_| {
-            wrong(
-                "collaboration_type",
-                "0 (collaborative), 1 (competitive) or 2",
-            )
-        })?;
-    }
-    if fields.has("main_annotation_type") {
-        s.main_annotation_type = fields.int("main_annotation_type")?;
-    }
-    if let Some(Value::Array(tags)) = fields.value("tags") {
-        s.tags = tags
-            .iter()
-            .map(|t| {
-                t.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| wrong("tags", "a list of names"))
-            })
-            .collect::<Result<_, _>>()?;
-    }
-    Ok(s)
+}
+
+/// What a set's creation reads: its team and name, and any settings.
+#[derive(Debug, Deserialize)]
+struct NewSetBody {
+    #[serde(deserialize_with = "lenient::required_int")]
+    team: i64,
+    #[serde(flatten)]
+    settings: SetFields,
 }
 
 async fn create_set(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<NewSetBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let team = fields.required_int("team")?;
-    fields.required_string("name")?;
+    let NewSetBody { team, settings } = fields;
+    if settings.name.is_none() {
+        return Err(missing("name"));
+    }
     readable_team(&state, &auth, team).await?;
-    let settings = set_settings(&fields, SetSettings::default())?;
+    let settings = settings.applied_to(SetSettings::default())?;
     let caller = caller_for(&auth, &body);
     let written = state
         .commands
@@ -266,11 +328,10 @@ async fn update_set(
     auth: Authenticated,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<SetFields>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
     let (set, _) = state.commands.set_access(&auth.caller, id).await?;
-    let settings = set_settings(&fields, current_settings(&state, &set).await?)?;
+    let settings = fields.applied_to(current_settings(&state, &set).await?)?;
     let caller = caller_for(&auth, &body);
     state
         .commands

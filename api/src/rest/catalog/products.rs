@@ -9,13 +9,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use exact_domain::product::ProductCommand;
 use exact_projections::catalog_read::ProductRow;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::teams::readable_team;
 use super::{created, not_found, ok};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::rest::input::{Fields, Input};
+use crate::rest::body::{lenient, Body};
+use crate::rest::filters::{DescriptionFilter, IdFilter, NameFilter};
 use crate::rest::params::{format_time, Params};
 use crate::rest::{caller_for, if_match};
 use crate::AppState;
@@ -76,27 +78,42 @@ fn product_with(p: &ProductRow, links: &ProductLinks) -> Value {
     )
 }
 
+/// The filters of the product list.
+#[derive(Debug, Deserialize)]
+struct ProductFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(flatten)]
+    name: NameFilter,
+    #[serde(flatten)]
+    description: DescriptionFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    team: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    creator: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    imagesets: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    annotationtype: Option<i64>,
+}
+
 async fn list_products(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let links = product_links(&state, &auth).await?;
-    let ids = params.id_filter("id")?;
-    let (team, creator, set, annotation_type) = (
-        params.int("team")?,
-        params.int("creator")?,
-        params.int("imagesets")?,
-        params.int("annotationtype")?,
-    );
+    let f: ProductFilters = params.filters()?;
+    let ids = f.id.allowed();
+    let (team, creator, set, annotation_type) = (f.team, f.creator, f.imagesets, f.annotationtype);
     let rows = state
         .read
         .readable_products(auth.caller.actor)
         .await?
         .iter()
         .filter(|p| ids.as_ref().is_none_or(|ids| ids.contains(&p.id)))
-        .filter(|p| params.text_matches("name", &p.name))
-        .filter(|p| params.text_matches("description", &p.description))
+        .filter(|p| f.name.keeps(&p.name))
+        .filter(|p| f.description.keeps(&p.description))
         .filter(|p| team.is_none_or(|t| t == p.team))
         .filter(|p| creator.is_none_or(|c| c == p.creator))
         .filter(|p| set.is_none_or(|s| links.sets.get(&p.id).is_some_and(|v| v.contains(&s))))
@@ -136,16 +153,43 @@ async fn get_product(
     ))
 }
 
+/// What a product's creation reads.
+#[derive(Debug, Deserialize)]
+struct NewProductBody {
+    #[serde(deserialize_with = "lenient::required_string")]
+    name: String,
+    #[serde(deserialize_with = "lenient::required_int")]
+    team: i64,
+    #[serde(default, deserialize_with = "lenient::string")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::ids")]
+    imagesets: Option<Vec<i64>>,
+}
+
+/// What a product's update reads; only what is sent changes.
+#[derive(Debug, Deserialize)]
+struct ProductChangeBody {
+    #[serde(default, deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::ids")]
+    imagesets: Option<Vec<i64>>,
+}
+
 async fn create_product(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<NewProductBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let name = fields.required_string("name")?;
-    let team = fields.required_int("team")?;
-    let description = fields.string("description")?.unwrap_or_default();
-    let sets = fields.ids("imagesets")?.unwrap_or_default();
+    let NewProductBody {
+        name,
+        team,
+        description,
+        imagesets,
+    } = fields;
+    let description = description.unwrap_or_default();
+    let sets = imagesets.unwrap_or_default();
     let caller = caller_for(&auth, &body);
     readable_team(&state, &auth, team).await?;
     let written = state
@@ -175,13 +219,16 @@ async fn update_product(
     auth: Authenticated,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<ProductChangeBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
     readable_product(&state, &auth, id).await?;
     let caller = caller_for(&auth, &body);
     let mut expected = if_match(&headers)?;
-    let (name, description) = (fields.string("name")?, fields.string("description")?);
+    let ProductChangeBody {
+        name,
+        description,
+        imagesets,
+    } = fields;
     if name.is_some() || description.is_some() {
         let written = state
             .commands
@@ -194,7 +241,7 @@ async fn update_product(
             .await?;
         expected = expected.map(|_| written.version);
     }
-    if let Some(wanted) = fields.ids("imagesets")? {
+    if let Some(wanted) = imagesets {
         let links = product_links(&state, &auth).await?;
         let now: BTreeSet<i64> = links
             .sets

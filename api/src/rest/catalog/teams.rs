@@ -16,7 +16,7 @@ use super::{created, not_found, ok};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::rest::body::{lenient, Body};
-use crate::rest::input::{Fields, Input};
+use crate::rest::filters::{IdFilter, NameFilter};
 use crate::rest::params::Params;
 use crate::rest::{caller_for, if_match};
 use crate::AppState;
@@ -85,22 +85,35 @@ fn team_json(team: &TeamRow, links: &TeamLinks) -> Value {
     })
 }
 
+/// The filters of the team list.
+#[derive(Debug, Deserialize)]
+struct TeamFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(flatten)]
+    name: NameFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    members: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    image_sets: Option<i64>,
+}
+
 async fn list_teams(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let links = team_links(&state, &auth).await?;
-    let ids = params.id_filter("id")?;
-    let member = params.int("members")?;
-    let set = params.int("image_sets")?;
+    let filters: TeamFilters = params.filters()?;
+    let ids = filters.id.allowed();
+    let (member, set) = (filters.members, filters.image_sets);
     let rows = state
         .read
         .readable_teams(auth.caller.actor)
         .await?
         .iter()
         .filter(|t| ids.as_ref().is_none_or(|ids| ids.contains(&t.id)))
-        .filter(|t| params.text_matches("name", &t.name))
+        .filter(|t| filters.name.keeps(&t.name))
         .map(|t| team_json(t, &links))
         .filter(|t| {
             member.is_none_or(|m| {
@@ -143,16 +156,24 @@ async fn get_team(
     Ok(ok(params.shape(team_json(&team, &links)), team.version))
 }
 
+/// What a team's creation reads.
+#[derive(Debug, Deserialize)]
+struct NewTeamBody {
+    #[serde(deserialize_with = "lenient::required_string")]
+    name: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    website: Option<String>,
+}
+
 /// A team needs only its name (EXACT's server demanded `memberships` and so refused its own
 /// client). The creator becomes its admin.
 async fn create_team(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<NewTeamBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let name = fields.required_string("name")?;
-    let website = fields.string("website")?.unwrap_or_default();
+    let NewTeamBody { name, website } = fields;
+    let website = website.unwrap_or_default();
     let caller = caller_for(&auth, &body);
     let written = state.commands.create_team(&caller, name, website).await?;
     let team = readable_team(&state, &auth, written.id).await?;
@@ -227,6 +248,19 @@ fn membership_json(m: &MembershipRow) -> Value {
     })
 }
 
+/// The filters of the membership list.
+#[derive(Debug, Deserialize)]
+struct MembershipFilters {
+    #[serde(default, deserialize_with = "lenient::int")]
+    id: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    team: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    user: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    is_admin: Option<bool>,
+}
+
 async fn list_memberships(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -239,12 +273,12 @@ async fn list_memberships(
         .iter()
         .map(|t| t.id)
         .collect();
-    let (team, user, admin) = (
-        params.int("team")?,
-        params.int("user")?,
-        params.bool("is_admin")?,
-    );
-    let id = params.int("id")?;
+    let MembershipFilters {
+        id,
+        team,
+        user,
+        is_admin: admin,
+    } = params.filters()?;
     let rows = state
         .read
         .all_memberships()
@@ -286,21 +320,41 @@ async fn get_membership(
     )))
 }
 
+/// What a membership's creation reads.
+#[derive(Debug, Deserialize)]
+struct NewMembershipBody {
+    #[serde(deserialize_with = "lenient::required_int")]
+    team: i64,
+    #[serde(deserialize_with = "lenient::required_int")]
+    user: i64,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    is_admin: Option<bool>,
+}
+
+/// What a membership's update reads.
+#[derive(Debug, Deserialize)]
+struct MembershipChangeBody {
+    #[serde(default, deserialize_with = "lenient::bool")]
+    is_admin: Option<bool>,
+}
+
 async fn create_membership(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<NewMembershipBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let team = fields.required_int("team")?;
-    let user = fields.required_int("user")?;
+    let NewMembershipBody {
+        team,
+        user,
+        is_admin,
+    } = fields;
     readable_team(&state, &auth, team).await?;
     let caller = caller_for(&auth, &body);
     state
         .commands
         .team_command(&caller, team, None, &TeamCommand::AddMember { user })
         .await?;
-    if fields.bool("is_admin")? == Some(true) {
+    if is_admin == Some(true) {
         state
             .commands
             .team_command(&caller, team, None, &TeamCommand::GrantAdmin { user })
@@ -314,12 +368,11 @@ async fn update_membership(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<MembershipChangeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let fields = Fields::of(&body)?;
     let m = find_membership(&state, &auth, id).await?;
     let caller = caller_for(&auth, &body);
-    if let Some(admin) = fields.bool("is_admin")? {
+    if let Some(admin) = fields.is_admin {
         let command = if admin {
             TeamCommand::GrantAdmin { user: m.user_id }
         } else {

@@ -9,14 +9,17 @@ use axum::routing::get;
 use axum::{Json, Router};
 use exact_domain::user::UserCommand;
 use exact_projections::catalog_read::UserRow;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, not_found, ok};
 use crate::auth::{password, Authenticated};
 use crate::commands::NewUser;
 use crate::error::ApiError;
+use crate::rest::body::{lenient, Body};
 use crate::rest::caller_for;
-use crate::rest::input::{Fields, Input};
+use crate::rest::filters::{IdFilter, UsernameFilter};
+use crate::rest::input::missing;
 use crate::rest::params::{format_time, Params};
 use crate::AppState;
 
@@ -88,6 +91,50 @@ impl Memberships {
     }
 }
 
+/// The filters of the account list.
+#[derive(Debug, Deserialize)]
+struct UserFilters {
+    #[serde(flatten)]
+    id: IdFilter,
+    #[serde(flatten)]
+    username: UsernameFilter,
+    #[serde(default, deserialize_with = "lenient::int")]
+    team: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    is_superuser: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    is_staff: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    is_active: Option<bool>,
+    #[serde(
+        rename = "last_login__isnull",
+        default,
+        deserialize_with = "lenient::bool"
+    )]
+    last_login_isnull: Option<bool>,
+    /// `last_login`, `__gte`, `__lte`, `__range`: any of them keeps nobody (see below).
+    #[serde(default, deserialize_with = "lenient::string")]
+    last_login: Option<String>,
+    #[serde(
+        rename = "last_login__gte",
+        default,
+        deserialize_with = "lenient::string"
+    )]
+    last_login_gte: Option<String>,
+    #[serde(
+        rename = "last_login__lte",
+        default,
+        deserialize_with = "lenient::string"
+    )]
+    last_login_lte: Option<String>,
+    #[serde(
+        rename = "last_login__range",
+        default,
+        deserialize_with = "lenient::string"
+    )]
+    last_login_range: Option<String>,
+}
+
 /// Every signed-in user may list accounts (to add members by name), as in EXACT.
 async fn list_users(
     State(state): State<AppState>,
@@ -95,24 +142,20 @@ async fn list_users(
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let memberships = Memberships::load(&state).await?;
-    let ids = params.id_filter("id")?;
-    let team = params.int("team")?;
-    let (superuser, staff, active) = (
-        params.bool("is_superuser")?,
-        params.bool("is_staff")?,
-        params.bool("is_active")?,
-    );
+    let f: UserFilters = params.filters()?;
+    let ids = f.id.allowed();
+    let (team, superuser, staff, active) = (f.team, f.is_superuser, f.is_staff, f.is_active);
     // Logins are not recorded: every `last_login` is null, so a filter on it keeps all or none.
-    let login_kept = match params.bool("last_login__isnull")? {
+    let login_kept = match f.last_login_isnull {
         Some(null) => null,
         None => [
-            "last_login",
-            "last_login__gte",
-            "last_login__lte",
-            "last_login__range",
+            &f.last_login,
+            &f.last_login_gte,
+            &f.last_login_lte,
+            &f.last_login_range,
         ]
         .iter()
-        .all(|name| params.str(name).is_none()),
+        .all(|bound| bound.is_none()),
     };
     let rows: Vec<Value> = state
         .read
@@ -120,7 +163,7 @@ async fn list_users(
         .await?
         .iter()
         .filter(|u| ids.as_ref().is_none_or(|ids| ids.contains(&u.id)))
-        .filter(|u| params.text_matches("username", &u.username))
+        .filter(|u| f.username.keeps(&u.username))
         .filter(|u| superuser.is_none_or(|v| v == u.is_superuser))
         .filter(|u| staff.is_none_or(|v| v == u.is_staff))
         .filter(|u| active.is_none_or(|v| v == u.is_active))
@@ -146,24 +189,37 @@ async fn get_user(
     Ok(ok(params.shape(body), user.version))
 }
 
+/// What an account's creation or update reads (the username only on creation).
+#[derive(Debug, Deserialize)]
+struct UserBody {
+    #[serde(default, deserialize_with = "lenient::string")]
+    username: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    password: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    is_superuser: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    is_staff: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::bool")]
+    is_active: Option<bool>,
+}
+
 async fn create_user(
     State(state): State<AppState>,
     auth: Authenticated,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<UserBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
-    let username = fields.required_string("username")?;
+    let username = fields.username.ok_or_else(|| missing("username"))?;
     // Without a password the account cannot log in until one is set: a random one is hashed.
-    let password_text = match fields.string("password")? {
-        Some(p) => p,
-        None => random_secret(),
-    };
+    let password_text = fields.password.unwrap_or_else(random_secret);
     let new = NewUser {
         username,
-        email: fields.string("email")?.unwrap_or_default(),
+        email: fields.email.unwrap_or_default(),
         password_hash: password::hash(password_text).await?,
-        is_superuser: fields.bool("is_superuser")?.unwrap_or(false),
-        is_staff: fields.bool("is_staff")?.unwrap_or(false),
+        is_superuser: fields.is_superuser.unwrap_or(false),
+        is_staff: fields.is_staff.unwrap_or(false),
     };
     let caller = caller_for(&auth, &body);
     let written = state.commands.create_user(&caller, new).await?;
@@ -186,9 +242,8 @@ async fn update_user(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<i64>,
-    Input(body): Input,
+    Body { fields, raw: body }: Body<UserBody>,
 ) -> Result<Response, ApiError> {
-    let fields = Fields::of(&body)?;
     let current = state
         .read
         .user(id)
@@ -196,16 +251,15 @@ async fn update_user(
         .ok_or_else(|| not_found("user"))?;
     let caller = caller_for(&auth, &body);
     let mut commands = Vec::new();
-    if let Some(password_text) = fields.string("password")? {
+    if let Some(password_text) = fields.password {
         commands.push(UserCommand::ChangePassword {
             password_hash: password::hash(password_text).await?,
         });
     }
-    if let Some(active) = fields.bool("is_active")? {
+    if let Some(active) = fields.is_active {
         commands.push(UserCommand::SetActive(active));
     }
-    let superuser = fields.bool("is_superuser")?;
-    let staff = fields.bool("is_staff")?;
+    let (superuser, staff) = (fields.is_superuser, fields.is_staff);
     if superuser.is_some() || staff.is_some() {
         commands.push(UserCommand::SetRoles {
             is_superuser: superuser.unwrap_or(current.is_superuser),
