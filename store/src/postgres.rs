@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::inline::{self, Progress, Projections, RebuildLog, Tx};
 use crate::ops::{self, EventRow, COLUMNS};
 use crate::plan::BuildAppend;
-use crate::transaction::{self, Outcome};
+use crate::transaction::{self, LogBackend, Outcome};
 use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -29,7 +29,7 @@ const CHANNEL: &str = "exact_events";
 /// Rows per `INSERT ... SELECT FROM UNNEST(...)`.
 const INSERT_CHUNK: usize = 10_000;
 /// Events hashed while the previous chunk is written.
-pub(crate) const PLAN_CHUNK: usize = 2_000;
+const PLAN_CHUNK: usize = 2_000;
 
 #[derive(Clone, Debug)]
 pub(crate) struct PgStore {
@@ -136,7 +136,35 @@ async fn last_position(pool: &PgPool) -> Result<i64> {
 }
 
 /// The current version of each named stream that exists.
-pub(crate) async fn stream_versions(
+#[async_trait]
+impl LogBackend for PgConnection {
+    fn chunk_size(&self) -> usize {
+        PLAN_CHUNK
+    }
+
+    fn greater_counter(&self) -> &'static str {
+        "GREATEST(id_counters.last_id, excluded.last_id)"
+    }
+
+    async fn stream_versions(&mut self, names: &[String]) -> Result<HashMap<String, i64>> {
+        stream_versions(self, names).await
+    }
+
+    async fn events_by_id(&mut self, event_ids: &[uuid::Uuid]) -> Result<Vec<EventRow>> {
+        events_by_id(self, event_ids).await
+    }
+
+    async fn insert(&mut self, envelopes: &[Envelope]) -> Result<()> {
+        insert(self, envelopes).await
+    }
+
+    /// Other processes on this database listen (LISTEN/NOTIFY) for new positions.
+    async fn announce(&mut self, position: i64) -> Result<()> {
+        notify(self, position).await
+    }
+}
+
+async fn stream_versions(
     conn: &mut PgConnection,
     names: &[String],
 ) -> Result<HashMap<String, i64>> {
@@ -154,10 +182,7 @@ pub(crate) async fn stream_versions(
 }
 
 /// The stored rows with these event ids.
-pub(crate) async fn events_by_id(
-    conn: &mut PgConnection,
-    event_ids: &[uuid::Uuid],
-) -> Result<Vec<EventRow>> {
+async fn events_by_id(conn: &mut PgConnection, event_ids: &[uuid::Uuid]) -> Result<Vec<EventRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM events WHERE event_id = ANY($1)"
     ))
@@ -167,7 +192,7 @@ pub(crate) async fn events_by_id(
 }
 
 /// Wakes the listeners of every process once the transaction commits.
-pub(crate) async fn notify(conn: &mut PgConnection, position: i64) -> Result<()> {
+async fn notify(conn: &mut PgConnection, position: i64) -> Result<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
         .bind(position.to_string())
@@ -176,7 +201,7 @@ pub(crate) async fn notify(conn: &mut PgConnection, position: i64) -> Result<()>
     Ok(())
 }
 
-pub(crate) async fn insert(conn: &mut PgConnection, envelopes: &[Envelope]) -> Result<()> {
+async fn insert(conn: &mut PgConnection, envelopes: &[Envelope]) -> Result<()> {
     for chunk in envelopes.chunks(INSERT_CHUNK) {
         let mut positions = Vec::with_capacity(chunk.len());
         let mut streams = Vec::with_capacity(chunk.len());

@@ -28,13 +28,14 @@ use crate::ops::{self, EventRow, COLUMNS};
 use crate::plan::BuildAppend;
 use crate::sql::{self, SqlValue};
 use crate::sqlite_readers::Readers;
+use crate::transaction::LogBackend;
 use crate::transaction::{self, Outcome};
 use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 /// Events hashed and then written per step of an append.
-pub(crate) const INSERT_CHUNK: usize = 500;
+const INSERT_CHUNK: usize = 500;
 /// Stream names per version lookup.
 const LOOKUP_CHUNK: usize = 500;
 /// Prepared statements the writer keeps: every statement of the append path and the read
@@ -427,8 +428,36 @@ impl Inner {
     }
 }
 
+#[async_trait]
+impl LogBackend for Connection {
+    fn chunk_size(&self) -> usize {
+        INSERT_CHUNK
+    }
+
+    fn greater_counter(&self) -> &'static str {
+        "MAX(id_counters.last_id, excluded.last_id)"
+    }
+
+    async fn stream_versions(&mut self, names: &[String]) -> Result<HashMap<String, i64>> {
+        stream_versions(self, names)
+    }
+
+    async fn events_by_id(&mut self, event_ids: &[uuid::Uuid]) -> Result<Vec<EventRow>> {
+        events_by_id(self, event_ids)
+    }
+
+    async fn insert(&mut self, envelopes: &[Envelope]) -> Result<()> {
+        insert(self, envelopes)
+    }
+
+    /// One process writes a SQLite file: nobody to tell.
+    async fn announce(&mut self, _position: i64) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// The current version of each named stream that exists.
-pub(crate) fn stream_versions(conn: &Connection, names: &[String]) -> Result<HashMap<String, i64>> {
+fn stream_versions(conn: &Connection, names: &[String]) -> Result<HashMap<String, i64>> {
     let mut versions = HashMap::with_capacity(names.len());
     for names in names.chunks(LOOKUP_CHUNK) {
         let sql = format!(
@@ -453,7 +482,7 @@ fn placeholders(n: usize) -> String {
 }
 
 /// The stored rows with these event ids.
-pub(crate) fn events_by_id(conn: &Connection, event_ids: &[uuid::Uuid]) -> Result<Vec<EventRow>> {
+fn events_by_id(conn: &Connection, event_ids: &[uuid::Uuid]) -> Result<Vec<EventRow>> {
     let mut found = Vec::with_capacity(event_ids.len());
     for ids in event_ids.chunks(LOOKUP_CHUNK) {
         let sql = format!(
@@ -472,7 +501,7 @@ pub(crate) fn events_by_id(conn: &Connection, event_ids: &[uuid::Uuid]) -> Resul
     Ok(found)
 }
 
-pub(crate) fn insert(conn: &Connection, envelopes: &[Envelope]) -> Result<()> {
+fn insert(conn: &Connection, envelopes: &[Envelope]) -> Result<()> {
     let head = format!("INSERT INTO events ({COLUMNS}) ");
     for chunk in envelopes.chunks(INSERT_CHUNK) {
         let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(chunk.len() * 11);

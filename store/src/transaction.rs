@@ -1,13 +1,43 @@
 //! The steps of an append and of an import, written once. The caller has opened the
 //! transaction and holds the append lock (SQLite's write lock; PostgreSQL's advisory lock);
-//! each step runs the backend's SQL through [`Tx`].
+//! each step runs SQL both backends speak through [`Tx`], and what each does its own way
+//! through [`LogBackend`], implemented in `sqlite.rs` and `postgres.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
 
 use crate::inline::{self, Decoding, Projections, Tx};
-use crate::ops;
+use crate::ops::{self, EventRow};
 use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
-use crate::{postgres, sqlite, AppendContext, Clock, Envelope, Result};
+use crate::{AppendContext, Clock, Envelope, Result};
+
+/// What an append does on each backend its own way: looking up streams and events, inserting
+/// the log's rows, telling other processes.
+#[async_trait]
+pub(crate) trait LogBackend: Send {
+    /// Envelopes hashed at a time, written while the next are hashed.
+    fn chunk_size(&self) -> usize;
+    /// SQL for the larger of `id_counters.last_id` and `excluded.last_id`.
+    fn greater_counter(&self) -> &'static str;
+    /// The current version of each named stream that exists.
+    async fn stream_versions(&mut self, names: &[String]) -> Result<HashMap<String, i64>>;
+    /// The stored rows with these event ids.
+    async fn events_by_id(&mut self, event_ids: &[uuid::Uuid]) -> Result<Vec<EventRow>>;
+    async fn insert(&mut self, envelopes: &[Envelope]) -> Result<()>;
+    /// Tells other processes that the log reached `position` (nothing where there are none).
+    async fn announce(&mut self, position: i64) -> Result<()>;
+}
+
+impl Tx<'_> {
+    /// The backend this transaction runs on.
+    fn backend(&mut self) -> &mut dyn LogBackend {
+        match self {
+            Tx::Sqlite(conn) => &mut **conn,
+            Tx::Postgres(conn) => &mut **conn,
+        }
+    }
+}
 
 /// Events from which an append hashes and decodes on the blocking pool beside the writer: for
 /// fewer, handing the work over costs more than doing it.
@@ -41,22 +71,13 @@ pub(crate) async fn append(
         return Ok(Outcome::Stored(Vec::new()));
     };
     if is_stored(tx, *first).await? {
-        let rows = match tx {
-            Tx::Sqlite(conn) => sqlite::events_by_id(conn, &event_ids)?,
-            Tx::Postgres(conn) => postgres::events_by_id(conn, &event_ids).await?,
-        };
+        let rows = tx.backend().events_by_id(&event_ids).await?;
         return Ok(Outcome::Stored(ops::stored_batch(rows, &event_ids)?));
     }
     let names = plan::stream_names(&appends);
-    let versions = match tx {
-        Tx::Sqlite(conn) => sqlite::stream_versions(conn, &names)?,
-        Tx::Postgres(conn) => postgres::stream_versions(conn, &names).await?,
-    };
+    let versions = tx.backend().stream_versions(&names).await?;
     let mut planner = Planner::new(&head, versions, appends, context, now)?;
-    let chunk_size = match tx {
-        Tx::Sqlite(_) => sqlite::INSERT_CHUNK,
-        Tx::Postgres(_) => postgres::PLAN_CHUNK,
-    };
+    let chunk_size = tx.backend().chunk_size();
     let mut envelopes = Vec::with_capacity(planner.remaining());
     let offload = planner.remaining() >= OFFLOAD_EVENTS;
     let mut decoding = Vec::new();
@@ -70,13 +91,13 @@ pub(crate) async fn append(
                 let next = planner.next_chunk(chunk_size);
                 (planner, next)
             });
-            let inserted = insert(tx, &chunk).await;
+            let inserted = tx.backend().insert(&chunk).await;
             let next;
             (planner, next) = planning.await?;
             inserted?;
             next
         } else {
-            insert(tx, &chunk).await?;
+            tx.backend().insert(&chunk).await?;
             planner.next_chunk(chunk_size)
         };
         envelopes.append(&mut chunk);
@@ -96,7 +117,7 @@ pub(crate) async fn import(
 ) -> Result<()> {
     let head = read_head(tx).await?;
     ops::check_continues(&head, envelopes)?;
-    insert(tx, envelopes).await?;
+    tx.backend().insert(envelopes).await?;
     let counters: Vec<(String, i64)> = counters.iter().map(|(k, v)| (k.clone(), *v)).collect();
     write_counters(tx, &counters, true).await?;
     finish(tx, envelopes, projections, Vec::new()).await
@@ -110,8 +131,8 @@ async fn finish(
     projections: &Projections,
     decoding: Vec<Decoding>,
 ) -> Result<()> {
-    if let (Tx::Postgres(conn), Some(last)) = (&mut *tx, envelopes.last()) {
-        postgres::notify(conn, last.position).await?;
+    if let Some(last) = envelopes.last() {
+        tx.backend().announce(last.position).await?;
     }
     inline::apply_all(projections, tx, envelopes, decoding).await
 }
@@ -135,25 +156,14 @@ async fn is_stored(tx: &mut Tx<'_>, event_id: uuid::Uuid) -> Result<bool> {
     Ok(found.is_some())
 }
 
-async fn insert(tx: &mut Tx<'_>, envelopes: &[Envelope]) -> Result<()> {
-    match tx {
-        Tx::Sqlite(conn) => sqlite::insert(conn, envelopes),
-        Tx::Postgres(conn) => postgres::insert(conn, envelopes).await,
-    }
-}
-
 /// Writes counters back; `keep_higher` for imports, which must never lower a counter.
 async fn write_counters(
     tx: &mut Tx<'_>,
     counters: &[(String, i64)],
     keep_higher: bool,
 ) -> Result<()> {
-    let higher = match tx {
-        Tx::Sqlite(_) => "MAX(id_counters.last_id, excluded.last_id)",
-        Tx::Postgres(_) => "GREATEST(id_counters.last_id, excluded.last_id)",
-    };
     let update = if keep_higher {
-        higher
+        tx.backend().greater_counter()
     } else {
         "excluded.last_id"
     };
