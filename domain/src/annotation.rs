@@ -88,6 +88,14 @@ pub struct AnnotationCreated {
     pub user: i64,
 }
 
+impl AnnotationCreated {
+    /// The creation as the event it becomes once the log has given the annotation its id
+    /// (ids are taken inside the append, so that they follow the log without gaps).
+    pub fn with_id(self, id: i64) -> AnnotationEvent {
+        AnnotationEvent::AnnotationCreated(AnnotationCreated { id, ..self })
+    }
+}
+
 /// Only the fields that changed are present.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AnnotationChanged {
@@ -863,6 +871,18 @@ mod tests {
             after.when(AnnotationCommand::WithdrawVerdict, &context(BOX)),
             Ok(vec![])
         );
+    }
+
+    #[test]
+    fn a_creation_takes_its_id_from_the_log_and_keeps_everything_else() {
+        let AnnotationEvent::AnnotationCreated(decided) = created() else {
+            unreachable!()
+        };
+        let (_, payload) = decided.clone().with_id(41).to_parts();
+        assert_eq!(payload["id"], 41);
+        let mut expected = serde_json::to_value(&decided).unwrap();
+        expected["id"] = json!(41);
+        assert_eq!(payload, expected);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use exact_domain::annotation::{
-    self, AnnotationCommand, AnnotationContext, AnnotationEvent, ImageInfo, NewAnnotation, TypeInfo,
+    self, AnnotationCommand, AnnotationContext, AnnotationCreated, AnnotationEvent, ImageInfo,
+    NewAnnotation, TypeInfo,
 };
 use exact_domain::permissions::Permissions;
 use exact_domain::vector::VectorType;
@@ -158,14 +159,15 @@ impl Commands {
                 globals_taken.insert((image.id, type_info.id));
             }
             first_with.insert(uuid, plan.len());
-            plan.push(Planned::New(events.remove(0)));
+            match events.remove(0) {
+                AnnotationEvent::AnnotationCreated(created) => plan.push(Planned::New(created)),
+                other => unreachable!("a creation decides AnnotationCreated, not {other:?}"),
+            }
         }
-        // Serialized here, not on the writer's thread: inside the append, each payload only
-        // takes its id.
-        let to_write: Vec<(String, Value)> = plan
+        let to_write: Vec<AnnotationCreated> = plan
             .iter()
             .filter_map(|p| match p {
-                Planned::New(event) => Some(event.to_parts()),
+                Planned::New(created) => Some(created.clone()),
                 _ => None,
             })
             .collect();
@@ -176,9 +178,9 @@ impl Commands {
             let build = Box::new(move |ids: &mut exact_store::IdAllocator| {
                 to_write
                     .into_iter()
-                    .map(|(name, mut payload)| {
+                    .map(|created| {
                         let id = ids.next(AnnotationAggregate::KIND);
-                        payload["id"] = Value::from(id);
+                        let (name, payload) = created.with_id(id).to_parts();
                         StreamAppend::new(
                             annotation::stream(id),
                             Expected::NoStream,
@@ -397,8 +399,8 @@ fn image_info(image: &ImageRow) -> ImageInfo {
 enum Planned {
     /// Its UUID exists already: a retry.
     Existing(Written),
-    /// To be written.
-    New(AnnotationEvent),
+    /// To be written (its id is taken inside the append).
+    New(AnnotationCreated),
     /// Its UUID came earlier in the same list, at this index.
     SameAs(usize),
 }
