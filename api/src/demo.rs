@@ -46,7 +46,7 @@ pub async fn fill(state: &AppState, data_dir: &Path) -> anyhow::Result<Demo> {
     let token = format!(
         "exact_{}_{}",
         token_id.simple(),
-        crate::rest::random_secret()
+        crate::auth::password::random_secret()
     );
     let caller = Caller::new(admin.actor(), exact_store::Source::Cli);
     let command = UserCommand::CreateToken {

@@ -252,7 +252,7 @@ pub async fn start_session(
 ) -> Result<String, ApiError> {
     let failed = |e: &dyn std::fmt::Display| ApiError::internal("storing the session failed", e);
     session.cycle_id().await.map_err(|e| failed(&e))?;
-    let csrf = crate::rest::random_secret();
+    let csrf = password::random_secret();
     let login = SessionLogin {
         user: user.id,
         password: fingerprint(&user.password_hash),

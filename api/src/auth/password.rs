@@ -54,3 +54,10 @@ async fn blocking<T: Send + 'static>(
         Err(e) => Err(ApiError::internal("hashing a password failed", &e)),
     }
 }
+
+/// 24 random bytes as hex: a secret for tokens, CSRF and passwords nobody is meant to know.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::getrandom(&mut bytes).expect("the system has a source of randomness");
+    hex::encode(bytes)
+}

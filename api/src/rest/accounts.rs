@@ -13,9 +13,8 @@ use serde_json::{json, Value};
 use tower_sessions::Session;
 
 use super::body::{lenient, Body};
-use super::catalog::random_secret;
 use super::input::wrong;
-use super::params::format_time;
+use super::shapes::{self, Token};
 use super::{caller_for, params::Params};
 use crate::auth::{
     check_csrf, sessions, start_session, token_hash, Authenticated, ClientAddr, SessionLogin,
@@ -104,12 +103,7 @@ async fn current(auth: Authenticated, session: Session) -> Result<Json<Value>, A
 }
 
 fn token_json(t: &TokenRow) -> Value {
-    json!({
-        "id": t.token,
-        "name": t.name,
-        "created": format_time(t.created),
-        "revoked": t.revoked.map(format_time),
-    })
+    shapes::value(&Token::of(t))
 }
 
 async fn list_tokens(
@@ -136,7 +130,11 @@ async fn create_token(
 ) -> Result<Response, ApiError> {
     let name = fields.name;
     let id = uuid::Uuid::now_v7();
-    let token = format!("exact_{}_{}", id.simple(), random_secret());
+    let token = format!(
+        "exact_{}_{}",
+        id.simple(),
+        crate::auth::password::random_secret()
+    );
     let command = UserCommand::CreateToken {
         token: id,
         name,

@@ -14,15 +14,16 @@ use exact_projections::annotation_query::{AnnotationQuery, FloatRange, TimeRange
 use exact_projections::annotations::AnnotationRow;
 use exact_projections::catalog_read::AccessRow;
 use exact_projections::{Rect, VerificationRow};
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::access::{accepted, readable_image_ids};
 use super::body::{lenient, typed, Body};
 use super::expand::{expand, expand_results, Related};
 use super::filters::{self, IdFilter, IpFilter, OpenRange, TimeFilter};
 use super::input::{missing, wrong, Input};
-use super::params::{format_time, parse_time, Params};
+use super::params::{parse_time, Params};
+use super::shapes::{self, AccessEntry, Annotation, AnnotationHistory, Verification};
 use super::{caller_for, if_match, with_etag};
 use crate::auth::Authenticated;
 use crate::commands::{AnnotationInput, NewAnnotations};
@@ -71,92 +72,8 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn parse_json_text(text: Option<&str>) -> Value {
-    text.and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or(Value::Null)
-}
-
-/// An annotation as EXACT's serializer shows it. The stored JSON of the vector and the meta
-/// data is passed through as it is: a viewport holds thousands of rows.
-#[derive(Serialize)]
-struct AnnotationOut<'a> {
-    id: i64,
-    annotation_type: i64,
-    vector: &'a RawValue,
-    /// Whether the caller accepted it (EXACT's per-request field).
-    verified_by_user: bool,
-    image: i64,
-    concealed: bool,
-    blurred: bool,
-    user: i64,
-    last_editor: i64,
-    deleted: bool,
-    description: &'a str,
-    unique_identifier: &'a str,
-    uploaded_media_files: [i64; 0],
-    annotationversion_set: [i64; 0],
-    meta_data: &'a RawValue,
-    time: String,
-    last_edit_time: String,
-    version: i64,
-    position: i64,
-}
-
-fn raw(text: Option<&str>) -> &RawValue {
-    const NULL: &str = "null";
-    let null = || serde_json::from_str::<&RawValue>(NULL).expect("null is JSON");
-    text.and_then(|t| serde_json::from_str::<&RawValue>(t).ok())
-        .unwrap_or_else(null)
-}
-
-fn annotation_out(a: &AnnotationRow, verified_by_user: bool) -> AnnotationOut<'_> {
-    AnnotationOut {
-        id: a.id,
-        annotation_type: a.annotation_type,
-        vector: raw(a.vector.as_deref()),
-        verified_by_user,
-        image: a.image,
-        concealed: a.concealed,
-        blurred: a.blurred,
-        user: a.user_id,
-        last_editor: a.last_editor.unwrap_or(a.user_id),
-        deleted: a.deleted,
-        description: &a.description,
-        unique_identifier: &a.unique_identifier,
-        uploaded_media_files: [],
-        annotationversion_set: [],
-        meta_data: raw(a.meta_data.as_deref()),
-        time: format_time(a.time),
-        last_edit_time: format_time(a.last_edit_time),
-        version: a.version,
-        position: a.position,
-    }
-}
-
 pub(super) fn annotation_json(a: &AnnotationRow, verified_by_user: bool) -> Value {
-    serde_json::to_value(annotation_out(a, verified_by_user)).expect("an annotation serializes")
-}
-
-/// The annotations of `rows` the caller accepted.
-pub(super) async fn accepted(
-    state: &AppState,
-    auth: &Authenticated,
-    rows: &[AnnotationRow],
-) -> Result<std::collections::BTreeSet<i64>, ApiError> {
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    Ok(state.read.accepted_by(auth.caller.actor.id, &ids).await?)
-}
-
-/// The images the caller may read, unless they may read all (`None`).
-async fn readable_image_ids(
-    state: &AppState,
-    auth: &Authenticated,
-) -> Result<Option<Vec<i64>>, ApiError> {
-    if auth.caller.actor.superuser {
-        return Ok(None);
-    }
-    let images = state.read.readable_images(auth.caller.actor, None).await?;
-    Ok(Some(images.iter().map(|i| i.id).collect()))
+    shapes::value(&Annotation::of(a, verified_by_user))
 }
 
 /// `as_of`: a log position, or an RFC 3339 time (the last position recorded by then).
@@ -404,9 +321,9 @@ async fn list_annotations(
         expand_results(&state, &auth, &params, &mut page, ANNOTATION_EXPANDS).await?;
         return Ok(Json(page).into_response());
     }
-    let results: Vec<AnnotationOut<'_>> = rows
+    let results: Vec<Annotation<'_>> = rows
         .iter()
-        .map(|a| annotation_out(a, mine.contains(&a.id)))
+        .map(|a| Annotation::of(a, mine.contains(&a.id)))
         .collect();
     Ok(Json(params.typed_page(count, limit, offset, results)).into_response())
 }
@@ -678,49 +595,16 @@ async fn history(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AnnotationHistory>, ApiError> {
     readable_annotation(&state, &auth, id).await?;
     let versions = state.read.history(id).await?;
-    let mut out = Vec::with_capacity(versions.len());
-    for (i, v) in versions.iter().enumerate() {
-        let changed: Vec<&str> = match i.checked_sub(1) {
-            Some(previous) => v.changes_from(&versions[previous]),
-            None => vec![],
-        };
-        out.push(json!({
-            "version": v.version,
-            "position": v.valid_from,
-            "valid_to": v.valid_to,
-            "event": v.event_type,
-            "user": v.actor,
-            "time": format_time(v.recorded_at),
-            "reason": v.reason,
-            "changed": changed,
-            "state": {
-                "image": v.image,
-                "annotation_type": v.annotation_type,
-                "vector": parse_json_text(v.vector.as_deref()),
-                "description": v.description,
-                "meta_data": parse_json_text(v.meta_data.as_deref()),
-                "concealed": v.concealed,
-                "blurred": v.blurred,
-                "deleted": v.deleted,
-            },
-        }));
-    }
-    Ok(Json(json!({"id": id, "count": out.len(), "versions": out})))
+    Ok(Json(AnnotationHistory::of(id, &versions)))
 }
 
 // ---- verifications ----
 
 fn verification_json(v: &VerificationRow) -> Value {
-    json!({
-        "id": v.position,
-        "annotation": v.annotation,
-        "user": v.user_id,
-        "time": format_time(v.time),
-        "verified": v.verified,
-    })
+    shapes::value(&Verification::of(v))
 }
 
 async fn visible_verifications(
@@ -994,14 +878,7 @@ async fn list_access(
 }
 
 fn access_json(entry: &AccessRow) -> Value {
-    json!({
-        "id": entry.position,
-        "image": entry.image,
-        "user": entry.user_id,
-        "time": format_time(entry.time),
-        "action": entry.action,
-        "ip": entry.ip,
-    })
+    shapes::value(&AccessEntry::of(entry))
 }
 
 /// One entry of the access log (its id is its log position), if its image is readable.
@@ -1131,16 +1008,5 @@ async fn create_access(
         .into_iter()
         .find(|e| e.position == position)
         .ok_or(DomainError::NotFound("log image action"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "id": entry.position,
-            "image": entry.image,
-            "user": entry.user_id,
-            "time": format_time(entry.time),
-            "action": entry.action,
-            "ip": entry.ip,
-        })),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(AccessEntry::of(&entry))).into_response())
 }

@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::http::StatusCode;
 use serde_json::Value;
 
+use super::access::{self, Memberships};
 use super::input::wrong;
 use super::params::Params;
-use super::{annotations, catalog, images, media_files};
+use super::shapes::{self, Annotation, AnnotationType, Image, MediaFile};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::AppState;
@@ -109,13 +110,16 @@ async fn related_objects(
             // allowed to read: their files need no second permission check each.
             for &id in ids {
                 let files = state.read.media_files(Some(id)).await?;
-                let files = files.iter().map(media_files::media_file_json).collect();
+                let files = files
+                    .iter()
+                    .map(|m| shapes::value(&MediaFile::of(m)))
+                    .collect();
                 objects.insert(id, Value::Array(files));
             }
         }
         Related::User => {
             // Every signed-in user may read accounts, as on the users route.
-            let memberships = catalog::Memberships::load(state).await?;
+            let memberships = Memberships::load(state).await?;
             for &id in ids {
                 if let Some(user) = state.read.user(id).await? {
                     objects.insert(id, memberships.user_json(&user, auth));
@@ -125,14 +129,14 @@ async fn related_objects(
         Related::AnnotationType => {
             for t in state.read.readable_types(auth.caller.actor).await? {
                 if ids.contains(&t.id) {
-                    objects.insert(t.id, catalog::type_json(&t));
+                    objects.insert(t.id, shapes::value(&AnnotationType::of(&t)));
                 }
             }
         }
         Related::Image => {
             for &id in ids {
-                if let Some(image) = unless_hidden(images::readable_image(state, auth, id).await)? {
-                    objects.insert(id, images::image_json(&image, None));
+                if let Some(image) = unless_hidden(access::readable_image(state, auth, id).await)? {
+                    objects.insert(id, shapes::value(&Image::of(&image, None)));
                 }
             }
         }
@@ -143,11 +147,11 @@ async fn related_objects(
                 rows.extend(unless_hidden(found)?.map(|(row, ..)| row));
             }
             // The caller's verdicts on all of them in one query.
-            let mine = annotations::accepted(state, auth, &rows).await?;
+            let mine = access::accepted(state, auth, &rows).await?;
             for row in &rows {
                 objects.insert(
                     row.id,
-                    annotations::annotation_json(row, mine.contains(&row.id)),
+                    shapes::value(&Annotation::of(row, mine.contains(&row.id))),
                 );
             }
         }

@@ -19,10 +19,12 @@ use exact_tiles::{render, Format};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+pub(super) use super::access::readable_image;
 use super::body::{lenient, Body};
 use super::filters::{self, FilenameFilter, IdFilter, NameFilter, TimeFilter};
 use super::input::{missing, wrong};
-use super::params::{self, format_time, Params};
+use super::params::{self, Params};
+use super::shapes::{self, Image};
 use super::{caller_for, if_match, with_etag};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Code};
@@ -104,28 +106,8 @@ fn frame_path(state: &AppState, image: &ImageRow, frame: i64) -> Result<PathBuf,
     ))
 }
 
-pub(super) fn image_json(image: &ImageRow, annotations: Option<Vec<i64>>) -> Value {
-    let mut value = json!({
-        "id": image.id,
-        "name": image.name,
-        "filename": image.filename,
-        "time": format_time(image.time),
-        "height": image.height,
-        "width": image.width,
-        "mpp": image.mpp,
-        // EXACT's model field, and so its JSON key and filter, is `objectivePower`.
-        "objectivePower": image.objective_power,
-        "image_type": image.image_type,
-        "image_set": image.image_set,
-        "depth": image.depth,
-        "frames": image.frames,
-        "channels": image.channels,
-        "checksum": image.checksum,
-    });
-    if let Some(ids) = annotations {
-        value["annotations"] = json!(ids);
-    }
-    value
+fn image_json(image: &ImageRow, annotations: Option<Vec<i64>>) -> Value {
+    shapes::value(&Image::of(image, annotations))
 }
 
 /// Whether the response keeps `field` after `fields`/`omit`: costly fields are only computed
@@ -366,25 +348,6 @@ async fn list_images(
         results.push(image_json(image, annotations));
     }
     Ok(Json(params.paginated(count, limit, offset, results)))
-}
-
-/// The live image `id` if the caller may read its set; 404 otherwise.
-pub(super) async fn readable_image(
-    state: &AppState,
-    auth: &Authenticated,
-    id: i64,
-) -> Result<ImageRow, ApiError> {
-    let image = state
-        .read
-        .image(id)
-        .await?
-        .filter(|i| !i.deleted)
-        .ok_or(exact_domain::DomainError::NotFound("image"))?;
-    state
-        .commands
-        .set_access(&auth.caller, image.image_set)
-        .await?;
-    Ok(image)
 }
 
 async fn get_image(

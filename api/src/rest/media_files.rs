@@ -16,7 +16,7 @@ use exact_domain::media_file::NewMediaFile;
 use exact_domain::DomainError;
 use exact_projections::catalog_read::MediaFileRow;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::body::{lenient, Body};
 use super::caller_for;
@@ -24,6 +24,7 @@ use super::expand::{expand, expand_results, Related};
 use super::filters::{IdFilter, NameFilter};
 use super::input::{missing, wrong};
 use super::params::Params;
+use super::shapes::{self, MediaFile};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::uploads;
@@ -53,16 +54,8 @@ pub(super) fn router() -> Router<AppState> {
 /// What `expand=` may replace in a media file.
 const MEDIA_FILE_EXPANDS: &[(&str, Related)] = &[("annotation", Related::Annotation)];
 
-pub(super) fn media_file_json(m: &MediaFileRow) -> Value {
-    json!({
-        "id": m.id,
-        "name": m.name,
-        "media_file_type": m.media_file_type,
-        "file": format!("/api/v1/annotations/annotation_media_files/{}/file/", m.id),
-        "annotation": m.annotation,
-        "size": m.size,
-        "checksum": m.checksum,
-    })
+fn media_file_json(m: &MediaFileRow) -> Value {
+    shapes::value(&MediaFile::of(m))
 }
 
 /// The attached files of annotations the caller may read (of one annotation, if given).

@@ -5,6 +5,7 @@
 //! what the caller may read; a single resource the caller may not read is a 404, as if it did
 //! not exist.
 
+pub mod access;
 mod accounts;
 mod annotations;
 pub mod body;
@@ -19,9 +20,10 @@ pub mod openapi;
 pub mod params;
 mod screening;
 mod set_tags;
+pub mod shapes;
 mod versions;
 
-pub use catalog::{membership_id, random_secret};
+pub use shapes::membership_id;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

@@ -11,12 +11,13 @@ use exact_domain::screening::{mark_current_screened, ScreeningState};
 use exact_domain::DomainError;
 use exact_projections::catalog_read::ScreeningRow;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::body::{lenient, Body};
 use super::expand::{expand, expand_results, Related};
 use super::filters::IdFilter;
 use super::params::Params;
+use super::shapes::{self, Screening};
 use super::{caller_for, if_match, with_etag};
 use crate::auth::Authenticated;
 use crate::commands::screening_state;
@@ -42,18 +43,12 @@ pub(super) fn router() -> Router<AppState> {
 const SCREENING_EXPANDS: &[(&str, Related)] = &[("image", Related::Image), ("user", Related::User)];
 
 fn screening_json(row: &ScreeningRow) -> Value {
-    let state = screening_state(row);
-    json!({
-        "id": row.id,
-        "image": row.image,
-        "user": row.user_id,
-        "screening_tiles": state.screening_tiles,
-        "x_steps": state.x_steps,
-        "y_steps": state.y_steps,
-        "x_resolution": state.x_resolution,
-        "y_resolution": state.y_resolution,
-        "current_index": state.current_index,
-    })
+    shapes::value(&Screening::of(
+        row.id,
+        row.image,
+        row.user_id,
+        screening_state(row),
+    ))
 }
 
 /// Screenings of images the caller may read.

@@ -14,14 +14,15 @@ use exact_domain::image_set::ImageSetCommand;
 use exact_domain::permissions::Permission;
 use exact_domain::DomainError;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::access::current_settings;
 use super::body::{lenient, Body};
 use super::caller_for;
-use super::catalog::current_settings;
 use super::filters::{IdFilter, NameFilter};
 use super::input::{missing, wrong};
 use super::params::Params;
+use super::shapes::{self, tag_id, SetTag};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::AppState;
@@ -46,7 +47,11 @@ struct Tag {
 }
 
 fn tag_json(tag: &Tag) -> Value {
-    json!({"id": tag.id, "name": tag.name, "imagesets": tag.sets})
+    shapes::value(&SetTag {
+        id: tag.id,
+        name: tag.name.clone(),
+        imagesets: tag.sets.clone(),
+    })
 }
 
 /// Every numbered tag that some set the caller may read carries, by id.
@@ -68,16 +73,6 @@ async fn visible_tags(
             (id, Tag { id, name, sets })
         })
         .collect())
-}
-
-/// A tag's id: the first 52 bits of the SHA-256 of its name with bit 52 set (so never 0, and
-/// below 2^53, an integer JavaScript holds exactly), the same for everyone and at any time. Ids numbered in order of first use told a
-/// team whether another had used a name before; a digest tells nothing anyone could not
-/// compute from the name.
-pub(super) fn tag_id(name: &str) -> i64 {
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(name.as_bytes());
-    let first = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
-    i64::try_from(first >> 12).expect("52 bits fit") | 1 << 52
 }
 
 async fn visible_tag(state: &AppState, auth: &Authenticated, id: i64) -> Result<Tag, ApiError> {

@@ -16,11 +16,12 @@ use exact_projections::annotation_query::AnnotationQuery;
 use exact_projections::annotations::AnnotationRow;
 use exact_projections::catalog_read::DatasetVersionRow;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::body::{lenient, Body};
 use super::filters::{self, IdFilter, NameFilter};
-use super::params::{format_time, Params};
+use super::params::Params;
+use super::shapes::{self, AnnotationVersion};
 use super::{caller_for, not_built};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -52,15 +53,7 @@ struct SetVersion {
 }
 
 fn set_version_json(v: &SetVersion) -> Value {
-    json!({
-        "id": v.row.id,
-        "name": v.row.name,
-        "imagesets": v.sets,
-        "time": format_time(v.row.time),
-        "creator": v.row.creator,
-        "position": v.row.position,
-        "file": Value::Null,
-    })
+    shapes::value(&shapes::SetVersion::of(&v.row, &v.sets))
 }
 
 /// The versions whose every set the caller may read, by id.
@@ -170,31 +163,12 @@ async fn create_set_version(
 
 // ---- annotation versions ----
 
-/// An annotation version's id: its dataset version and annotation, as one number.
-fn version_row_id(version: i64, annotation: i64) -> i64 {
-    (version << 32) | annotation
-}
-
 fn annotation_version_json(
     version: i64,
     then: &AnnotationRow,
     now: Option<&AnnotationRow>,
 ) -> Value {
-    let has_changes = now.is_none_or(|now| {
-        now.vector != then.vector
-            || now.annotation_type != then.annotation_type
-            || now.deleted != then.deleted
-    });
-    json!({
-        "id": version_row_id(version, then.id),
-        "version": version,
-        "annotation": then.id,
-        "image": then.image,
-        "annotation_type": then.annotation_type,
-        "deleted": then.deleted,
-        "vector": then.vector.as_deref().and_then(|v| serde_json::from_str::<Value>(v).ok()),
-        "has_changes": has_changes,
-    })
+    shapes::value(&AnnotationVersion::of(version, then, now))
 }
 
 /// The filters of the annotation version list: which version, and the scope within it.

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use exact_domain::annotation_type::{AnnotationTypeCommand, TypeSettings};
 use exact_projections::catalog_read::AnnotationTypeRow;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::products::readable_product;
 use super::{created, not_found, ok};
@@ -18,6 +18,7 @@ use crate::rest::body::{lenient, Body};
 use crate::rest::filters::{self, IdFilter, NameFilter};
 use crate::rest::input::{missing, wrong};
 use crate::rest::params::Params;
+use crate::rest::shapes::{self, AnnotationType};
 use crate::rest::{caller_for, if_match};
 use crate::AppState;
 
@@ -36,23 +37,8 @@ pub(super) fn router() -> Router<AppState> {
         )
 }
 
-pub(in crate::rest) fn type_json(t: &AnnotationTypeRow) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "vector_type": t.vector_type,
-        "node_count": t.node_count,
-        "enable_concealed": t.enable_concealed,
-        "enable_blurred": t.enable_blurred,
-        "color_code": t.color_code,
-        "default_width": t.default_width,
-        "default_height": t.default_height,
-        "sort_order": t.sort_order,
-        "closed": t.closed,
-        "area_hit_test": t.area_hit_test,
-        "product": t.product,
-        "active": t.active,
-    })
+fn type_json(t: &AnnotationTypeRow) -> Value {
+    shapes::value(&AnnotationType::of(t))
 }
 
 /// The filters of the type list.

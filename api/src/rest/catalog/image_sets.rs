@@ -17,12 +17,14 @@ use super::teams::readable_team;
 use super::{created, ok};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::rest::access::current_settings;
 use crate::rest::body::{lenient, Body};
 use crate::rest::filters::{
     DescriptionFilter, IdFilter, LocationFilter, NameFilter, PathFilter, TimeFilter,
 };
 use crate::rest::input::{missing, wrong};
-use crate::rest::params::{format_time, Params};
+use crate::rest::params::Params;
+use crate::rest::shapes::{self, ImageSet, LinkedToSet};
 use crate::rest::{caller_for, if_match};
 use crate::AppState;
 
@@ -65,7 +67,7 @@ async fn set_links(state: &AppState, auth: &Authenticated) -> Result<SetLinks, A
     let tag_ids = tags
         .values()
         .flatten()
-        .map(|name| (name.clone(), crate::rest::set_tags::tag_id(name)))
+        .map(|name| (name.clone(), shapes::tag_id(name)))
         .collect();
     Ok(SetLinks {
         images,
@@ -76,31 +78,18 @@ async fn set_links(state: &AppState, auth: &Authenticated) -> Result<SetLinks, A
 }
 
 fn set_json(s: &ImageSetRow, links: &SetLinks) -> Value {
-    json!({
-        "id": s.id,
-        "name": s.name,
-        "path": format!("imagesets/{}", s.id),
-        "location": s.location,
-        "description": s.description,
-        "images": links.images.get(&s.id).cloned().unwrap_or_default(),
-        "product_set": links.products.get(&s.id).cloned().unwrap_or_default(),
-        "main_annotation_type": s.main_annotation_type,
-        // EXACT's tags are rows with ids (`images/set_tags`); here they are names of the set,
-        // in `tags`, with their ids in `set_tags`.
-        "set_tags": links.tags.get(&s.id).map_or_else(Vec::new, |names| {
-            names.iter().filter_map(|n| links.tag_ids.get(n).copied()).collect()
-        }),
-        "tags": links.tags.get(&s.id).cloned().unwrap_or_default(),
-        "team": s.team,
-        "creator": s.creator,
-        "public": s.public,
-        "public_collaboration": s.public_collaboration,
-        "image_lock": s.image_lock,
-        "priority": s.priority,
-        "collaboration_type": s.collaboration_type,
-        "zip_state": 0,
-        "time": format_time(s.time),
-    })
+    let tags = links.tags.get(&s.id).map_or(&[][..], Vec::as_slice);
+    shapes::value(&ImageSet::of(
+        s,
+        LinkedToSet {
+            images: links.images.get(&s.id).cloned().unwrap_or_default(),
+            products: links.products.get(&s.id).cloned().unwrap_or_default(),
+            tags: tags
+                .iter()
+                .filter_map(|name| Some((name.clone(), *links.tag_ids.get(name)?)))
+                .collect(),
+        },
+    ))
 }
 
 /// The filters of the set list.
@@ -302,25 +291,6 @@ async fn create_set(
     let (set, _) = state.commands.set_access(&auth.caller, written.id).await?;
     let links = set_links(&state, &auth).await?;
     Ok(created(set_json(&set, &links), written.version))
-}
-
-/// A set's settings as they stand, tags included.
-pub(in crate::rest) async fn current_settings(
-    state: &AppState,
-    set: &ImageSetRow,
-) -> Result<SetSettings, ApiError> {
-    Ok(SetSettings {
-        name: set.name.clone(),
-        location: set.location.clone(),
-        description: set.description.clone(),
-        public: set.public,
-        public_collaboration: set.public_collaboration,
-        image_lock: set.image_lock,
-        priority: set.priority,
-        collaboration_type: CollaborationType::try_from(set.collaboration_type).unwrap_or_default(),
-        main_annotation_type: set.main_annotation_type,
-        tags: state.read.set_tags(set.id).await?.into_iter().collect(),
-    })
 }
 
 async fn update_set(

@@ -12,12 +12,6 @@ use axum::Router;
 use exact_domain::DomainError;
 use serde_json::Value;
 
-pub(super) use annotation_types::type_json;
-pub(super) use image_sets::current_settings;
-pub use teams::membership_id;
-pub use users::random_secret;
-pub(super) use users::Memberships;
-
 use super::with_etag;
 use crate::error::ApiError;
 use crate::AppState;

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use exact_domain::product::ProductCommand;
 use exact_projections::catalog_read::ProductRow;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::teams::readable_team;
 use super::{created, not_found, ok};
@@ -18,7 +18,8 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::rest::body::{lenient, Body};
 use crate::rest::filters::{DescriptionFilter, IdFilter, NameFilter};
-use crate::rest::params::{format_time, Params};
+use crate::rest::params::Params;
+use crate::rest::shapes::{self, Product};
 use crate::rest::{caller_for, if_match};
 use crate::AppState;
 
@@ -38,16 +39,7 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 fn product_json(p: &ProductRow, sets: &[i64], types: &[i64]) -> Value {
-    json!({
-        "id": p.id,
-        "name": p.name,
-        "description": p.description,
-        "team": p.team,
-        "creator": p.creator,
-        "time": format_time(p.time),
-        "imagesets": sets,
-        "annotationtype_set": types,
-    })
+    shapes::value(&Product::of(p, sets, types))
 }
 
 struct ProductLinks {

@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::rest::body::{lenient, Body};
 use crate::rest::filters::{IdFilter, NameFilter};
 use crate::rest::params::Params;
+use crate::rest::shapes::{self, membership_id, Membership, Team};
 use crate::rest::{caller_for, if_match};
 use crate::AppState;
 
@@ -74,15 +75,12 @@ async fn team_links(state: &AppState, auth: &Authenticated) -> Result<TeamLinks,
 
 fn team_json(team: &TeamRow, links: &TeamLinks) -> Value {
     let members = links.members.get(&team.id).map_or(&[][..], Vec::as_slice);
-    json!({
-        "id": team.id,
-        "name": team.name,
-        "website": team.website,
-        "members": members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
-        "memberships": members.iter().map(membership_json).collect::<Vec<_>>(),
-        "image_sets": links.sets.get(&team.id).cloned().unwrap_or_default(),
-        "product_set": links.products.get(&team.id).cloned().unwrap_or_default(),
-    })
+    shapes::value(&Team::of(
+        team,
+        members,
+        links.sets.get(&team.id).cloned().unwrap_or_default(),
+        links.products.get(&team.id).cloned().unwrap_or_default(),
+    ))
 }
 
 /// The filters of the team list.
@@ -233,19 +231,8 @@ async fn delete_team(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A membership's id: the team and the user in one number (`team * 2^32 + user`), since a
-/// membership is a pair and has no id of its own.
-pub fn membership_id(team: i64, user: i64) -> i64 {
-    (team << 32) | (user & 0xffff_ffff)
-}
-
 fn membership_json(m: &MembershipRow) -> Value {
-    json!({
-        "id": membership_id(m.team, m.user_id),
-        "is_admin": m.is_admin,
-        "team": m.team,
-        "user": m.user_id,
-    })
+    shapes::value(&Membership::of(m))
 }
 
 /// The filters of the membership list.

@@ -1,26 +1,24 @@
 //! Accounts: `users/users/` (EXACT's fields; emails shown to whom may see them).
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use exact_domain::user::UserCommand;
-use exact_projections::catalog_read::UserRow;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{created, not_found, ok};
 use crate::auth::{password, Authenticated};
 use crate::commands::NewUser;
 use crate::error::ApiError;
+use crate::rest::access::Memberships;
 use crate::rest::body::{lenient, Body};
 use crate::rest::caller_for;
 use crate::rest::filters::{IdFilter, UsernameFilter};
 use crate::rest::input::missing;
-use crate::rest::params::{format_time, Params};
+use crate::rest::params::Params;
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -33,62 +31,6 @@ pub(super) fn router() -> Router<AppState> {
                 .put(update_user)
                 .delete(deactivate_user),
         )
-}
-
-/// Who belongs to which team, which decides what a caller sees of an account.
-pub(in crate::rest) struct Memberships {
-    teams: BTreeMap<i64, Vec<i64>>,
-    admins: BTreeMap<i64, BTreeSet<i64>>,
-}
-
-impl Memberships {
-    pub(in crate::rest) async fn load(state: &AppState) -> Result<Self, ApiError> {
-        let mut teams: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-        let mut admins: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
-        for m in state.read.all_memberships().await? {
-            teams.entry(m.user_id).or_default().push(m.team);
-            if m.is_admin {
-                admins.entry(m.team).or_default().insert(m.user_id);
-            }
-        }
-        Ok(Self { teams, admins })
-    }
-
-    fn teams_of(&self, user: i64) -> &[i64] {
-        self.teams.get(&user).map_or(&[][..], Vec::as_slice)
-    }
-
-    /// Whether `viewer` may see `user`'s email: their own, a superuser, or an admin of a team
-    /// both belong to. Everyone else sees every other field, as in EXACT.
-    fn shows_email(&self, viewer: &Authenticated, user: i64) -> bool {
-        viewer.user.id == user
-            || viewer.user.is_superuser
-            || self.teams_of(user).iter().any(|team| {
-                self.admins
-                    .get(team)
-                    .is_some_and(|admins| admins.contains(&viewer.user.id))
-            })
-    }
-
-    /// An account as EXACT's serializer shows it to `viewer`.
-    pub(in crate::rest) fn user_json(&self, user: &UserRow, viewer: &Authenticated) -> Value {
-        let email = if self.shows_email(viewer, user.id) {
-            user.email.as_str()
-        } else {
-            ""
-        };
-        json!({
-            "id": user.id,
-            "username": user.username,
-            "email": email,
-            "is_superuser": user.is_superuser,
-            "is_staff": user.is_staff,
-            "is_active": user.is_active,
-            "last_login": Value::Null,
-            "date_joined": format_time(user.date_joined),
-            "team_set": self.teams_of(user.id),
-        })
-    }
 }
 
 /// The filters of the account list.
@@ -213,7 +155,7 @@ async fn create_user(
 ) -> Result<Response, ApiError> {
     let username = fields.username.ok_or_else(|| missing("username"))?;
     // Without a password the account cannot log in until one is set: a random one is hashed.
-    let password_text = fields.password.unwrap_or_else(random_secret);
+    let password_text = fields.password.unwrap_or_else(password::random_secret);
     let new = NewUser {
         username,
         email: fields.email.unwrap_or_default(),
@@ -230,12 +172,6 @@ async fn create_user(
         .ok_or_else(|| not_found("user"))?;
     let body = Memberships::load(&state).await?.user_json(&user, &auth);
     Ok(created(body, written.version))
-}
-
-pub fn random_secret() -> String {
-    let mut bytes = [0u8; 24];
-    getrandom::getrandom(&mut bytes).expect("the system has a source of randomness");
-    hex::encode(bytes)
 }
 
 async fn update_user(

@@ -1,0 +1,25 @@
+//! A personal access token (its secret is shown once, on creation, outside this shape).
+
+use exact_projections::catalog_read::TokenRow;
+use serde::Serialize;
+
+use crate::rest::params::format_time;
+
+#[derive(Debug, Serialize)]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub revoked: Option<String>,
+}
+
+impl Token {
+    pub fn of(t: &TokenRow) -> Self {
+        Token {
+            id: t.token.clone(),
+            name: t.name.clone(),
+            created: format_time(t.created),
+            revoked: t.revoked.map(format_time),
+        }
+    }
+}
