@@ -11,6 +11,7 @@ use exact_projections::catalog_read::TokenRow;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tower_sessions::Session;
+use utoipa::ToSchema;
 
 use super::body::{lenient, Body};
 use super::input::wrong;
@@ -37,8 +38,8 @@ fn session_failed(e: &dyn std::fmt::Display) -> ApiError {
 }
 
 /// What a login reads.
-#[derive(Debug, Deserialize)]
-struct LoginBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct LoginBody {
     #[serde(deserialize_with = "lenient::required_string")]
     username: String,
     #[serde(deserialize_with = "lenient::required_string")]
@@ -116,8 +117,8 @@ async fn list_tokens(
 }
 
 /// What a token's creation reads.
-#[derive(Debug, Deserialize)]
-struct NewTokenBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct NewTokenBody {
     #[serde(deserialize_with = "lenient::required_string")]
     name: String,
 }

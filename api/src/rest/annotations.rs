@@ -16,6 +16,7 @@ use exact_projections::catalog_read::AccessRow;
 use exact_projections::{Rect, VerificationRow};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::access::{accepted, readable_image_ids};
 use super::body::{lenient, typed, Body};
@@ -359,8 +360,8 @@ async fn get_annotation(
 }
 
 /// What an annotation's creation reads (one object, or each item of a list).
-#[derive(Debug, Deserialize)]
-struct NewAnnotationBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct NewAnnotationBody {
     #[serde(default, deserialize_with = "lenient::int")]
     image: Option<i64>,
     #[serde(deserialize_with = "lenient::required_int")]
@@ -376,6 +377,7 @@ struct NewAnnotationBody {
     #[serde(default, deserialize_with = "lenient::bool")]
     blurred: Option<bool>,
     #[serde(default, deserialize_with = "lenient::uuid")]
+    #[schema(value_type = Option<String>)]
     unique_identifier: Option<uuid::Uuid>,
     #[serde(default, deserialize_with = "lenient::int")]
     user: Option<i64>,
@@ -398,8 +400,8 @@ impl From<NewAnnotationBody> for AnnotationInput {
 }
 
 /// What an annotation's update reads: only what is sent changes.
-#[derive(Debug, Deserialize)]
-struct AnnotationChangeBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct AnnotationChangeBody {
     #[serde(default, deserialize_with = "lenient::int")]
     image: Option<i64>,
     #[serde(default, deserialize_with = "lenient::int")]
@@ -689,8 +691,8 @@ async fn get_verification(
 }
 
 /// What a verdict's creation reads.
-#[derive(Debug, Deserialize)]
-struct NewVerdictBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct NewVerdictBody {
     #[serde(deserialize_with = "lenient::required_int")]
     annotation: i64,
     #[serde(deserialize_with = "lenient::required_bool")]
@@ -791,8 +793,8 @@ async fn update_verification(
 }
 
 /// What a verdict's update reads.
-#[derive(Debug, Deserialize)]
-struct VerdictChange {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct VerdictChange {
     #[serde(default, deserialize_with = "lenient::int")]
     annotation: Option<i64>,
     #[serde(default, deserialize_with = "lenient::int")]
@@ -951,8 +953,8 @@ async fn update_access(
 }
 
 /// What an access log entry's update reads.
-#[derive(Debug, Deserialize)]
-struct AccessChange {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct AccessChange {
     #[serde(default, deserialize_with = "lenient::int")]
     image: Option<i64>,
     #[serde(default, deserialize_with = "lenient::int")]
@@ -977,8 +979,8 @@ async fn delete_access(
 }
 
 /// What the viewer's report of an opened or closed image reads.
-#[derive(Debug, Deserialize)]
-struct NewAccessBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct NewAccessBody {
     #[serde(deserialize_with = "lenient::required_int")]
     image: i64,
     #[serde(deserialize_with = "lenient::required_int")]

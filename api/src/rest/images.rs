@@ -18,6 +18,7 @@ use exact_tiles::pyramid::PyramidLimits;
 use exact_tiles::{render, Format};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 pub(super) use super::access::readable_image;
 use super::body::{lenient, Body};
@@ -427,8 +428,8 @@ async fn update_image(
 
 /// What an image's update reads: what the file claims may be corrected; what is measured of
 /// the pixels is read to refuse a change.
-#[derive(Debug, Deserialize)]
-struct ImageChange {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct ImageChange {
     #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
     #[serde(default, deserialize_with = "lenient::float")]

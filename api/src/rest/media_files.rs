@@ -17,6 +17,7 @@ use exact_domain::DomainError;
 use exact_projections::catalog_read::MediaFileRow;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::body::{lenient, Body};
 use super::caller_for;
@@ -268,8 +269,8 @@ async fn delete_media_file(
 }
 
 /// What a media file's update reads.
-#[derive(Debug, serde::Deserialize)]
-struct MediaFileChange {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct MediaFileChange {
     #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
     #[serde(default, deserialize_with = "lenient::int")]

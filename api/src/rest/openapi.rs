@@ -1,11 +1,17 @@
-//! The OpenAPI 3.1 document of the REST API, at `/api/v1/openapi.json`. It is written here, next
-//! to the routes, from one table; a snapshot test keeps it from changing unnoticed and another
-//! test calls every path it lists, so that the document and the router cannot drift apart.
+//! The OpenAPI 3.1 document of the REST API, at `/api/v1/openapi.json`. Its schemas are derived
+//! (utoipa) from the types that write the answers (`rest::shapes`) and read the bodies (each
+//! handler's request types); its operations come from one table here, with the statuses each
+//! answers and links from creations to what they made. A snapshot test keeps it from changing
+//! unnoticed, another calls every path it lists (so the document and the router cannot drift
+//! apart), and the API tests hold every answer they get against its schema: types, required
+//! fields, and no field the document does not list.
 
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
 
+use super::shapes;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -68,7 +74,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/users/users/",
         "Create an account (superusers)",
         Some("User"),
-        Some("User"),
+        Some("UserInput"),
     ),
     (
         "get",
@@ -82,7 +88,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/users/users/{id}/",
         "Password, activity, roles",
         Some("User"),
-        Some("User"),
+        Some("UserInput"),
     ),
     (
         "delete",
@@ -103,7 +109,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/users/teams/",
         "Create a team (the caller becomes its admin)",
         Some("Team"),
-        Some("Team"),
+        Some("NewTeam"),
     ),
     ("get", "/users/teams/{id}/", "One team", Some("Team"), None),
     (
@@ -111,7 +117,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/users/teams/{id}/",
         "Correct a team's name or website (its admins)",
         Some("Team"),
-        Some("Team"),
+        Some("TeamChange"),
     ),
     (
         "delete",
@@ -132,7 +138,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/users/team_membership/",
         "Add a member",
         Some("Membership"),
-        Some("Membership"),
+        Some("NewMembership"),
     ),
     (
         "get",
@@ -146,7 +152,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/users/team_membership/{id}/",
         "Grant or revoke admin",
         Some("Membership"),
-        Some("Membership"),
+        Some("MembershipChange"),
     ),
     (
         "delete",
@@ -167,7 +173,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/administration/products/",
         "Create a product",
         Some("Product"),
-        Some("Product"),
+        Some("NewProduct"),
     ),
     (
         "get",
@@ -181,7 +187,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/administration/products/{id}/",
         "Change a product, its linked sets",
         Some("Product"),
-        Some("Product"),
+        Some("ProductChange"),
     ),
     (
         "delete",
@@ -202,7 +208,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/annotations/annotation_types/",
         "Create a type",
         Some("AnnotationType"),
-        Some("AnnotationType"),
+        Some("NewAnnotationType"),
     ),
     (
         "get",
@@ -216,7 +222,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/annotations/annotation_types/{id}/",
         "Change a type; a new vector_type only while its live annotations fit it",
         Some("AnnotationType"),
-        Some("AnnotationType"),
+        Some("AnnotationTypeChange"),
     ),
     (
         "delete",
@@ -237,7 +243,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/images/image_sets/",
         "Create an image set",
         Some("ImageSet"),
-        Some("ImageSet"),
+        Some("NewImageSet"),
     ),
     (
         "get",
@@ -251,7 +257,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/images/image_sets/{id}/",
         "Change an image set",
         Some("ImageSet"),
-        Some("ImageSet"),
+        Some("ImageSetChange"),
     ),
     (
         "delete",
@@ -300,7 +306,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/images/images/{id}/",
         "Correct what the file claims: name, mpp, objectivePower, time",
         Some("Image"),
-        Some("Image"),
+        Some("ImageChange"),
     ),
     (
         "delete",
@@ -363,7 +369,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/annotations/annotations/",
         "Create one annotation, or a list in one append",
         Some("AnnotationOrList"),
-        Some("AnnotationOrList"),
+        Some("NewAnnotationOrList"),
     ),
     (
         "delete",
@@ -384,7 +390,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/annotations/annotations/{id}/",
         "Change an annotation (If-Match)",
         Some("Annotation"),
-        Some("Annotation"),
+        Some("AnnotationChange"),
     ),
     (
         "delete",
@@ -397,7 +403,7 @@ pub const OPERATIONS: &[Operation] = &[
         "get",
         "/annotations/annotations/{id}/history/",
         "Every version: who, when, why, what changed",
-        None,
+        Some("AnnotationHistory"),
         None,
     ),
     (
@@ -412,7 +418,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/annotations/verifications/",
         "Accept or reject an annotation",
         Some("Verification"),
-        Some("Verification"),
+        Some("NewVerification"),
     ),
     (
         "get",
@@ -426,7 +432,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/annotations/verifications/{id}/",
         "Change one's own verdict (it gets a new id)",
         Some("Verification"),
-        Some("Verification"),
+        Some("VerificationChange"),
     ),
     (
         "delete",
@@ -439,29 +445,29 @@ pub const OPERATIONS: &[Operation] = &[
         "get",
         "/annotations/log_image_actions/",
         "The image access log",
-        None,
+        Some("AccessEntryPage"),
         None,
     ),
     (
         "post",
         "/annotations/log_image_actions/",
         "Report opening (1) or closing (2) an image",
-        None,
-        None,
+        Some("AccessEntry"),
+        Some("NewAccessEntry"),
     ),
     (
         "get",
         "/annotations/log_image_actions/{id}/",
         "One entry of the access log",
-        None,
+        Some("AccessEntry"),
         None,
     ),
     (
         "patch",
         "/annotations/log_image_actions/{id}/",
         "Correct an entry's action (its user or a superuser)",
-        None,
-        None,
+        Some("AccessEntry"),
+        Some("AccessEntryChange"),
     ),
     (
         "delete",
@@ -482,7 +488,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/images/set_tags/",
         "Give image sets a tag",
         Some("SetTag"),
-        Some("SetTag"),
+        Some("SetTagInput"),
     ),
     (
         "get",
@@ -496,7 +502,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/images/set_tags/{id}/",
         "Rename a tag or move it to other sets",
         Some("SetTag"),
-        Some("SetTag"),
+        Some("SetTagInput"),
     ),
     (
         "delete",
@@ -517,7 +523,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/images/screening_modes/",
         "Start screening an image",
         Some("ScreeningMode"),
-        Some("ScreeningMode"),
+        Some("NewScreeningMode"),
     ),
     (
         "get",
@@ -531,7 +537,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/images/screening_modes/{id}/",
         "Move on (current_index marks the tile screened) or change the grid",
         Some("ScreeningMode"),
-        Some("ScreeningMode"),
+        Some("ScreeningModeChange"),
     ),
     (
         "delete",
@@ -552,7 +558,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/images/set_versions/",
         "Name image sets as they stand now (or at `position`)",
         Some("SetVersion"),
-        Some("SetVersion"),
+        Some("NewSetVersion"),
     ),
     (
         "get",
@@ -601,7 +607,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/annotations/annotation_media_files/{id}/",
         "Rename an attached file",
         Some("MediaFile"),
-        Some("MediaFile"),
+        Some("MediaFileChange"),
     ),
     (
         "delete",
@@ -626,243 +632,109 @@ pub const OPERATIONS: &[Operation] = &[
     ),
 ];
 
-fn object(properties: &[(&str, &str)]) -> Value {
-    let mut map = Map::new();
-    for (name, kind) in properties {
-        let schema = match *kind {
-            "ids" => json!({"type": "array", "items": {"type": "integer"}}),
-            "names" => json!({"type": "array", "items": {"type": "string"}}),
-            "time" => json!({"type": "string", "format": "date-time"}),
-            "json" => json!({}),
-            "integer?" => json!({"type": ["integer", "null"]}),
-            "number?" => json!({"type": ["number", "null"]}),
-            "string?" => json!({"type": ["string", "null"]}),
-            other => json!({"type": other}),
-        };
-        map.insert((*name).to_owned(), schema);
+/// `T`'s schema as derived from its type (utoipa), under `name`, with every schema it refers
+/// to under that one's own name.
+fn derived<T: ToSchema>(all: &mut Map<String, Value>, name: &str) {
+    let to_json = |schema| serde_json::to_value(schema).expect("schemas serialize");
+    all.insert(name.to_owned(), to_json(T::schema()));
+    let mut nested = Vec::new();
+    T::schemas(&mut nested);
+    for (nested_name, schema) in nested {
+        all.insert(nested_name, to_json(schema));
     }
-    json!({"type": "object", "properties": map})
 }
 
-fn schemas() -> Map<String, Value> {
-    let mut all = Map::new();
-    let mut add = |name: &str, schema: Value| {
-        all.insert(
-            format!("{name}Page"),
-            json!({"type": "object", "properties": {
-                "count": {"type": "integer"},
-                "next": {"type": ["string", "null"]},
-                "previous": {"type": ["string", "null"]},
-                "results": {"type": "array", "items": {"$ref": format!("#/components/schemas/{name}")}},
-            }}),
-        );
-        all.insert(name.to_owned(), schema);
-    };
-    add(
-        "User",
-        object(&[
-            ("id", "integer"),
-            ("username", "string"),
-            ("email", "string"),
-            ("is_superuser", "boolean"),
-            ("is_staff", "boolean"),
-            ("is_active", "boolean"),
-            ("date_joined", "time"),
-            ("team_set", "ids"),
-            ("password", "string"),
-        ]),
-    );
-    add(
-        "Team",
-        object(&[
-            ("id", "integer"),
-            ("name", "string"),
-            ("website", "string"),
-            ("members", "ids"),
-            ("image_sets", "ids"),
-            ("product_set", "ids"),
-        ]),
-    );
-    add(
-        "Membership",
-        object(&[
-            ("id", "integer"),
-            ("team", "integer"),
-            ("user", "integer"),
-            ("is_admin", "boolean"),
-        ]),
-    );
-    add(
-        "Product",
-        object(&[
-            ("id", "integer"),
-            ("name", "string"),
-            ("description", "string"),
-            ("team", "integer"),
-            ("creator", "integer"),
-            ("imagesets", "ids"),
-            ("annotationtype_set", "ids"),
-        ]),
-    );
-    add(
-        "AnnotationType",
-        object(&[
-            ("id", "integer"),
-            ("name", "string"),
-            ("vector_type", "integer"),
-            ("node_count", "integer"),
-            ("enable_concealed", "boolean"),
-            ("enable_blurred", "boolean"),
-            ("color_code", "string"),
-            ("default_width", "integer"),
-            ("default_height", "integer"),
-            ("sort_order", "integer"),
-            ("closed", "boolean"),
-            ("area_hit_test", "boolean"),
-            ("product", "integer"),
-            ("active", "boolean"),
-        ]),
-    );
-    add(
-        "ImageSet",
-        object(&[
-            ("id", "integer"),
-            ("name", "string"),
-            ("path", "string"),
-            ("location", "string"),
-            ("description", "string"),
-            ("images", "ids"),
-            ("product_set", "ids"),
-            ("main_annotation_type", "integer?"),
-            ("tags", "names"),
-            ("team", "integer?"),
-            ("creator", "integer"),
-            ("public", "boolean"),
-            ("public_collaboration", "boolean"),
-            ("image_lock", "boolean"),
-            ("priority", "integer"),
-            ("collaboration_type", "integer"),
-        ]),
-    );
-    add(
-        "Image",
-        object(&[
-            ("id", "integer"),
-            ("name", "string"),
-            ("filename", "string"),
-            ("time", "time"),
-            ("width", "integer"),
-            ("height", "integer"),
-            ("mpp", "number?"),
-            ("objectivePower", "number?"),
-            ("image_type", "integer"),
-            ("image_set", "integer"),
-            ("checksum", "string"),
-            ("annotations", "ids"),
-        ]),
-    );
-    add(
-        "Annotation",
-        object(&[
-            ("id", "integer"),
-            ("image", "integer"),
-            ("annotation_type", "integer"),
-            ("vector", "json"),
-            ("verified_by_user", "boolean"),
-            ("description", "string"),
-            ("meta_data", "json"),
-            ("concealed", "boolean"),
-            ("blurred", "boolean"),
-            ("deleted", "boolean"),
-            ("unique_identifier", "string"),
-            ("user", "integer"),
-            ("last_editor", "integer"),
-            ("time", "time"),
-            ("last_edit_time", "time"),
-            ("version", "integer"),
-            ("reason", "string"),
-        ]),
-    );
-    add(
-        "Verification",
-        object(&[
-            ("id", "integer"),
-            ("annotation", "integer"),
-            ("user", "integer"),
-            ("time", "time"),
-            ("verified", "boolean"),
-        ]),
-    );
-    add(
-        "MediaFile",
-        object(&[
-            ("id", "integer"),
-            ("name", "string"),
-            ("media_file_type", "integer"),
-            ("file", "string"),
-            ("annotation", "integer"),
-            ("size", "integer"),
-            ("checksum", "string"),
-        ]),
-    );
-    add(
-        "ScreeningMode",
-        object(&[
-            ("id", "integer"),
-            ("image", "integer"),
-            ("user", "integer"),
-            ("screening_tiles", "json"),
-            ("x_steps", "integer"),
-            ("y_steps", "integer"),
-            ("x_resolution", "integer"),
-            ("y_resolution", "integer"),
-            ("current_index", "integer"),
-        ]),
-    );
-    add(
-        "SetTag",
-        object(&[("id", "integer"), ("name", "string"), ("imagesets", "ids")]),
-    );
-    add(
-        "SetVersion",
-        object(&[
-            ("id", "integer"),
-            ("name", "string"),
-            ("imagesets", "ids"),
-            ("time", "time"),
-            ("creator", "integer"),
-            ("position", "integer"),
-            ("file", "string?"),
-        ]),
-    );
-    add(
-        "AnnotationVersion",
-        object(&[
-            ("id", "integer"),
-            ("version", "integer"),
-            ("annotation", "integer"),
-            ("image", "integer"),
-            ("annotation_type", "integer"),
-            ("deleted", "boolean"),
-            ("vector", "json"),
-            ("has_changes", "boolean"),
-        ]),
-    );
-    add(
-        "Token",
-        object(&[
-            ("id", "string"),
-            ("name", "string"),
-            ("created", "time"),
-            ("revoked", "string?"),
-            ("token", "string"),
-        ]),
-    );
+/// DRF's page of `name`s.
+fn page(all: &mut Map<String, Value>, name: &str) {
     all.insert(
-        "Login".into(),
-        object(&[("username", "string"), ("password", "string")]),
+        format!("{name}Page"),
+        json!({"type": "object", "required": ["count", "next", "previous", "results"], "properties": {
+            "count": {"type": "integer"},
+            "next": {"type": ["string", "null"]},
+            "previous": {"type": ["string", "null"]},
+            "results": {"type": "array", "items": {"$ref": format!("#/components/schemas/{name}")}},
+        }}),
     );
-    all.insert("NewToken".into(), object(&[("name", "string")]));
+}
+
+/// Every schema of the document: answers from `rest::shapes`, bodies from the handlers'
+/// request types, both derived from the Rust types that read and write them.
+fn schemas() -> Map<String, Value> {
+    use super::catalog::{annotation_types, image_sets, products, teams, users};
+    use super::{accounts, annotations, images, media_files, screening, set_tags, versions};
+    let mut all = Map::new();
+    derived::<shapes::User>(&mut all, "User");
+    derived::<shapes::Team>(&mut all, "Team");
+    derived::<shapes::Membership>(&mut all, "Membership");
+    derived::<shapes::Product>(&mut all, "Product");
+    derived::<shapes::AnnotationType>(&mut all, "AnnotationType");
+    derived::<shapes::ImageSet>(&mut all, "ImageSet");
+    derived::<shapes::Image>(&mut all, "Image");
+    derived::<shapes::Annotation<'_>>(&mut all, "Annotation");
+    derived::<shapes::Verification>(&mut all, "Verification");
+    derived::<shapes::AccessEntry>(&mut all, "AccessEntry");
+    derived::<shapes::AnnotationHistory>(&mut all, "AnnotationHistory");
+    derived::<shapes::MediaFile>(&mut all, "MediaFile");
+    derived::<shapes::Screening>(&mut all, "ScreeningMode");
+    derived::<shapes::SetTag>(&mut all, "SetTag");
+    derived::<shapes::SetVersion>(&mut all, "SetVersion");
+    derived::<shapes::AnnotationVersion>(&mut all, "AnnotationVersion");
+    derived::<shapes::Token>(&mut all, "Token");
+    for name in [
+        "User",
+        "Team",
+        "Membership",
+        "Product",
+        "AnnotationType",
+        "ImageSet",
+        "Image",
+        "Annotation",
+        "Verification",
+        "AccessEntry",
+        "MediaFile",
+        "ScreeningMode",
+        "SetTag",
+        "SetVersion",
+        "AnnotationVersion",
+        "Token",
+    ] {
+        page(&mut all, name);
+    }
+    // A new token's answer shows its secret, once.
+    all["Token"]["properties"]["token"] = json!({"type": "string"});
+
+    derived::<accounts::LoginBody>(&mut all, "Login");
+    derived::<accounts::NewTokenBody>(&mut all, "NewToken");
+    derived::<users::UserBody>(&mut all, "UserInput");
+    derived::<teams::NewTeamBody>(&mut all, "NewTeam");
+    derived::<teams::TeamChange>(&mut all, "TeamChange");
+    derived::<teams::NewMembershipBody>(&mut all, "NewMembership");
+    derived::<teams::MembershipChangeBody>(&mut all, "MembershipChange");
+    derived::<products::NewProductBody>(&mut all, "NewProduct");
+    derived::<products::ProductChangeBody>(&mut all, "ProductChange");
+    derived::<annotation_types::NewTypeBody>(&mut all, "NewAnnotationType");
+    derived::<annotation_types::TypeFields>(&mut all, "AnnotationTypeChange");
+    derived::<image_sets::NewSetBody>(&mut all, "NewImageSet");
+    derived::<image_sets::SetFields>(&mut all, "ImageSetChange");
+    derived::<images::ImageChange>(&mut all, "ImageChange");
+    derived::<annotations::NewAnnotationBody>(&mut all, "NewAnnotation");
+    derived::<annotations::AnnotationChangeBody>(&mut all, "AnnotationChange");
+    derived::<annotations::NewVerdictBody>(&mut all, "NewVerification");
+    derived::<annotations::VerdictChange>(&mut all, "VerificationChange");
+    derived::<set_tags::TagBody>(&mut all, "SetTagInput");
+    derived::<screening::NewScreeningBody>(&mut all, "NewScreeningMode");
+    derived::<screening::ScreeningFields>(&mut all, "ScreeningModeChange");
+    derived::<versions::NewVersionBody>(&mut all, "NewSetVersion");
+    derived::<media_files::MediaFileChange>(&mut all, "MediaFileChange");
+    derived::<annotations::NewAccessBody>(&mut all, "NewAccessEntry");
+    derived::<annotations::AccessChange>(&mut all, "AccessEntryChange");
+    all.insert(
+        "NewAnnotationOrList".into(),
+        json!({"oneOf": [
+            {"$ref": "#/components/schemas/NewAnnotation"},
+            {"type": "array", "items": {"$ref": "#/components/schemas/NewAnnotation"}},
+        ]}),
+    );
     all.insert(
         "AnnotationOrList".into(),
         json!({"oneOf": [
@@ -872,15 +744,16 @@ fn schemas() -> Map<String, Value> {
     );
     all.insert(
         "SetPin".into(),
-        object(&[("image_set", "integer"), ("pinned", "boolean")]),
+        json!({"type": "object", "required": ["image_set", "pinned"], "properties": {
+            "image_set": {"type": "integer"}, "pinned": {"type": "boolean"}}}),
     );
     all.insert(
         "Error".into(),
-        object(&[
-            ("code", "string"),
-            ("message", "string"),
-            ("field", "string?"),
-        ]),
+        json!({"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "field": {"type": ["string", "null"]},
+        }}),
     );
     // The codes a client may meet, each with its one status (README: "error codes").
     let codes: Vec<&str> = crate::error::Code::ALL.iter().map(|c| c.name()).collect();

@@ -12,6 +12,7 @@ use exact_domain::DomainError;
 use exact_projections::catalog_read::ScreeningRow;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::body::{lenient, Body};
 use super::expand::{expand, expand_results, Related};
@@ -136,8 +137,9 @@ async fn get_screening(
 }
 
 /// The viewer's grid a screening's creation or update may send; only what is sent changes.
-#[derive(Debug, Deserialize)]
-struct ScreeningFields {
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ScreeningModeChange)]
+pub(in crate::rest) struct ScreeningFields {
     #[serde(default, deserialize_with = "lenient::json")]
     screening_tiles: Option<Value>,
     #[serde(default, deserialize_with = "lenient::int")]
@@ -166,8 +168,8 @@ impl ScreeningFields {
 }
 
 /// What a screening's creation reads.
-#[derive(Debug, Deserialize)]
-struct NewScreeningBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct NewScreeningBody {
     #[serde(deserialize_with = "lenient::required_int")]
     image: i64,
     #[serde(default, deserialize_with = "lenient::int")]

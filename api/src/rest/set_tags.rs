@@ -15,6 +15,7 @@ use exact_domain::permissions::Permission;
 use exact_domain::DomainError;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::access::current_settings;
 use super::body::{lenient, Body};
@@ -163,8 +164,8 @@ async fn tag_named(state: &AppState, auth: &Authenticated, name: &str) -> Result
 }
 
 /// What a tag's create and update read: its name and the sets that carry it.
-#[derive(Debug, Deserialize)]
-struct TagBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct TagBody {
     #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
     #[serde(default, deserialize_with = "lenient::ids")]

@@ -17,6 +17,7 @@ use exact_projections::annotations::AnnotationRow;
 use exact_projections::catalog_read::DatasetVersionRow;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::body::{lenient, Body};
 use super::filters::{self, IdFilter, NameFilter};
@@ -127,8 +128,8 @@ async fn get_set_version(
 }
 
 /// What a dataset version's creation reads.
-#[derive(Debug, Deserialize)]
-struct NewVersionBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct NewVersionBody {
     #[serde(deserialize_with = "lenient::required_string")]
     name: String,
     #[serde(deserialize_with = "lenient::required_ids")]

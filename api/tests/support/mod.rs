@@ -414,20 +414,43 @@ fn documented_refusal(method: &str, path: &str, status: StatusCode) {
 }
 
 fn matches_schema(value: &Value, schema: &Value, schemas: &Value, at: &str) -> Result<(), String> {
+    fits_schema(value, schema, schemas, at, true)
+}
+
+/// Whether `value` fits `schema`: its types, its required properties, and (`closed`) no
+/// property the schema does not document, so that the document lists every field it answers.
+fn fits_schema(
+    value: &Value,
+    schema: &Value,
+    schemas: &Value,
+    at: &str,
+    closed: bool,
+) -> Result<(), String> {
     if let Some(reference) = schema["$ref"].as_str() {
         let name = reference.trim_start_matches("#/components/schemas/");
-        return matches_schema(value, &schemas[name], schemas, at);
+        assert!(
+            schemas.get(name).is_some(),
+            "{reference} is not in the document"
+        );
+        return fits_schema(value, &schemas[name], schemas, at, closed);
     }
     if let Some(choices) = schema["oneOf"].as_array() {
         let tried: Vec<String> = choices
             .iter()
-            .filter_map(|choice| matches_schema(value, choice, schemas, at).err())
+            .filter_map(|choice| fits_schema(value, choice, schemas, at, closed).err())
             .collect();
         return if tried.len() < choices.len() {
             Ok(())
         } else {
             Err(tried.join(" / "))
         };
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        // Each part documents some of the properties: none is closed on its own.
+        for part in parts {
+            fits_schema(value, part, schemas, at, false)?;
+        }
+        return Ok(());
     }
     let types: Vec<&str> = match &schema["type"] {
         Value::String(t) => vec![t.as_str()],
@@ -450,14 +473,27 @@ fn matches_schema(value: &Value, schema: &Value, schemas: &Value, at: &str) -> R
     }
     if let (Some(items), Some(values)) = (schema.get("items"), value.as_array()) {
         for (i, item) in values.iter().enumerate() {
-            matches_schema(item, items, schemas, &format!("{at}[{i}]"))?;
+            fits_schema(item, items, schemas, &format!("{at}[{i}]"), true)?;
         }
     }
-    if let (Some(properties), Some(object)) = (schema["properties"].as_object(), value.as_object())
-    {
-        for (name, property) in properties {
-            if let Some(field) = object.get(name) {
-                matches_schema(field, property, schemas, &format!("{at}.{name}"))?;
+    if let Some(object) = value.as_object() {
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let name = required.as_str().unwrap_or_default();
+            if !object.contains_key(name) {
+                return Err(format!("{at}.{name} is required but missing"));
+            }
+        }
+        if let Some(properties) = schema["properties"].as_object() {
+            for (name, field) in object {
+                match properties.get(name) {
+                    Some(property) => {
+                        fits_schema(field, property, schemas, &format!("{at}.{name}"), true)?;
+                    }
+                    None if closed => {
+                        return Err(format!("{at}.{name} is answered but not documented"));
+                    }
+                    None => {}
+                }
             }
         }
     }

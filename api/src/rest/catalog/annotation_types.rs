@@ -9,6 +9,7 @@ use exact_domain::annotation_type::{AnnotationTypeCommand, TypeSettings};
 use exact_projections::catalog_read::AnnotationTypeRow;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::products::readable_product;
 use super::{created, not_found, ok};
@@ -137,8 +138,9 @@ async fn get_type(
 }
 
 /// The settings a type's creation or update may send; only what is sent changes.
-#[derive(Debug, Deserialize)]
-struct TypeFields {
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = AnnotationTypeChange)]
+pub(in crate::rest) struct TypeFields {
     #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
     #[serde(default, deserialize_with = "lenient::int")]
@@ -186,8 +188,8 @@ impl TypeFields {
 }
 
 /// What a type's creation reads: its product, its vector type and name, and any settings.
-#[derive(Debug, Deserialize)]
-struct NewTypeBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct NewTypeBody {
     #[serde(deserialize_with = "lenient::required_int")]
     product: i64,
     #[serde(flatten)]

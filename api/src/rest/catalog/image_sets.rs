@@ -12,6 +12,7 @@ use exact_domain::user::UserCommand;
 use exact_projections::catalog_read::ImageSetRow;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::teams::readable_team;
 use super::{created, ok};
@@ -213,8 +214,9 @@ async fn get_set(
 }
 
 /// The settings a set's creation or update may send; only what is sent changes.
-#[derive(Debug, Deserialize)]
-struct SetFields {
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ImageSetChange)]
+pub(in crate::rest) struct SetFields {
     #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]
@@ -264,8 +266,8 @@ impl SetFields {
 }
 
 /// What a set's creation reads: its team and name, and any settings.
-#[derive(Debug, Deserialize)]
-struct NewSetBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct NewSetBody {
     #[serde(deserialize_with = "lenient::required_int")]
     team: i64,
     #[serde(flatten)]

@@ -1,10 +1,10 @@
 //! Users, teams, memberships, products, annotation types and image sets.
 
-mod annotation_types;
-mod image_sets;
-mod products;
-mod teams;
-mod users;
+pub(in crate::rest) mod annotation_types;
+pub(in crate::rest) mod image_sets;
+pub(in crate::rest) mod products;
+pub(in crate::rest) mod teams;
+pub(in crate::rest) mod users;
 
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -11,6 +11,7 @@ use exact_domain::product::ProductCommand;
 use exact_projections::catalog_read::ProductRow;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::teams::readable_team;
 use super::{created, not_found, ok};
@@ -146,8 +147,8 @@ async fn get_product(
 }
 
 /// What a product's creation reads.
-#[derive(Debug, Deserialize)]
-struct NewProductBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct NewProductBody {
     #[serde(deserialize_with = "lenient::required_string")]
     name: String,
     #[serde(deserialize_with = "lenient::required_int")]
@@ -159,8 +160,8 @@ struct NewProductBody {
 }
 
 /// What a product's update reads; only what is sent changes.
-#[derive(Debug, Deserialize)]
-struct ProductChangeBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct ProductChangeBody {
     #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]

@@ -11,6 +11,7 @@ use exact_domain::team::TeamCommand;
 use exact_projections::catalog_read::{MembershipRow, TeamRow};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::{created, not_found, ok};
 use crate::auth::Authenticated;
@@ -155,8 +156,8 @@ async fn get_team(
 }
 
 /// What a team's creation reads.
-#[derive(Debug, Deserialize)]
-struct NewTeamBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct NewTeamBody {
     #[serde(deserialize_with = "lenient::required_string")]
     name: String,
     #[serde(default, deserialize_with = "lenient::string")]
@@ -180,8 +181,8 @@ async fn create_team(
 }
 
 /// What a team's update reads.
-#[derive(Debug, Deserialize)]
-struct TeamChange {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct TeamChange {
     #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]
@@ -308,8 +309,8 @@ async fn get_membership(
 }
 
 /// What a membership's creation reads.
-#[derive(Debug, Deserialize)]
-struct NewMembershipBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct NewMembershipBody {
     #[serde(deserialize_with = "lenient::required_int")]
     team: i64,
     #[serde(deserialize_with = "lenient::required_int")]
@@ -319,8 +320,8 @@ struct NewMembershipBody {
 }
 
 /// What a membership's update reads.
-#[derive(Debug, Deserialize)]
-struct MembershipChangeBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct MembershipChangeBody {
     #[serde(default, deserialize_with = "lenient::bool")]
     is_admin: Option<bool>,
 }

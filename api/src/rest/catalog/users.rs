@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use exact_domain::user::UserCommand;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::{created, not_found, ok};
 use crate::auth::{password, Authenticated};
@@ -132,8 +133,8 @@ async fn get_user(
 }
 
 /// What an account's creation or update reads (the username only on creation).
-#[derive(Debug, Deserialize)]
-struct UserBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(in crate::rest) struct UserBody {
     #[serde(default, deserialize_with = "lenient::string")]
     username: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]

@@ -2,14 +2,17 @@
 
 use exact_projections::catalog_read::TokenRow;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::rest::params::format_time;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Token {
     pub id: String,
     pub name: String,
+    #[schema(format = DateTime)]
     pub created: String,
+    #[schema(format = DateTime)]
     pub revoked: Option<String>,
 }
 

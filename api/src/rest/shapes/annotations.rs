@@ -6,15 +6,17 @@ use exact_projections::VerificationRow;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::rest::params::format_time;
 
 /// An annotation as EXACT's serializer shows it. The stored JSON of the vector and the meta
 /// data is passed through as it is: a viewport holds thousands of rows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Annotation<'a> {
     pub id: i64,
     pub annotation_type: i64,
+    #[schema(value_type = Value)]
     pub vector: &'a RawValue,
     /// Whether the caller accepted it (EXACT's per-request field).
     pub verified_by_user: bool,
@@ -26,10 +28,15 @@ pub struct Annotation<'a> {
     pub deleted: bool,
     pub description: &'a str,
     pub unique_identifier: &'a str,
+    #[schema(value_type = Vec<i64>)]
     pub uploaded_media_files: [i64; 0],
+    #[schema(value_type = Vec<i64>)]
     pub annotationversion_set: [i64; 0],
+    #[schema(value_type = Value)]
     pub meta_data: &'a RawValue,
+    #[schema(format = DateTime)]
     pub time: String,
+    #[schema(format = DateTime)]
     pub last_edit_time: String,
     pub version: i64,
     pub position: i64,
@@ -70,11 +77,12 @@ fn raw(text: Option<&str>) -> &RawValue {
 }
 
 /// A user's verdict on an annotation; its id is its log position.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Verification {
     pub id: i64,
     pub annotation: i64,
     pub user: i64,
+    #[schema(format = DateTime)]
     pub time: String,
     pub verified: bool,
 }
@@ -93,11 +101,12 @@ impl Verification {
 
 /// EXACT's `LogImageAction`: who opened (1) or closed (2) an image, when, from where; its id
 /// is its log position.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccessEntry {
     pub id: i64,
     pub image: i64,
     pub user: i64,
+    #[schema(format = DateTime)]
     pub time: String,
     pub action: i64,
     pub ip: Option<String>,
@@ -117,7 +126,7 @@ impl AccessEntry {
 }
 
 /// Every version of one annotation, oldest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AnnotationHistory {
     pub id: i64,
     pub count: usize,
@@ -125,7 +134,7 @@ pub struct AnnotationHistory {
 }
 
 /// One version: who made it, when, why, with which event, what changed and the state after.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryEntry {
     pub version: i64,
     /// The log position the version was made at.
@@ -134,14 +143,16 @@ pub struct HistoryEntry {
     pub valid_to: Option<i64>,
     pub event: String,
     pub user: Option<i64>,
+    #[schema(format = DateTime)]
     pub time: String,
     pub reason: Option<String>,
+    #[schema(value_type = Vec<String>)]
     pub changed: Vec<&'static str>,
     pub state: HistoryState,
 }
 
 /// An annotation's fields as one version left them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryState {
     pub image: i64,
     pub annotation_type: i64,

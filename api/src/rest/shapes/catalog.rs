@@ -6,12 +6,13 @@ use exact_projections::catalog_read::{
     AnnotationTypeRow, ImageSetRow, MembershipRow, ProductRow, TeamRow, UserRow,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::rest::params::format_time;
 
 /// An account as EXACT's serializer shows it to someone; `email` is `""` for whoever may not
 /// see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -20,7 +21,9 @@ pub struct User {
     pub is_staff: bool,
     pub is_active: bool,
     /// Logins are not recorded.
+    #[schema(format = DateTime)]
     pub last_login: Option<String>,
+    #[schema(format = DateTime)]
     pub date_joined: String,
     pub team_set: Vec<i64>,
 }
@@ -46,7 +49,7 @@ impl User {
 }
 
 /// A team with its members, sets and products.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Team {
     pub id: i64,
     pub name: String,
@@ -77,7 +80,7 @@ impl Team {
 }
 
 /// A user's membership of a team; its id is the two ids in one number.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Membership {
     pub id: i64,
     pub is_admin: bool,
@@ -102,13 +105,14 @@ pub fn membership_id(team: i64, user: i64) -> i64 {
 }
 
 /// A product with the sets it is linked to and its annotation types.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Product {
     pub id: i64,
     pub name: String,
     pub description: String,
     pub team: i64,
     pub creator: i64,
+    #[schema(format = DateTime)]
     pub time: String,
     pub imagesets: Vec<i64>,
     pub annotationtype_set: Vec<i64>,
@@ -130,7 +134,7 @@ impl Product {
 }
 
 /// An annotation type.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AnnotationType {
     pub id: i64,
     pub name: String,
@@ -170,7 +174,7 @@ impl AnnotationType {
 }
 
 /// An image set with its images, products and tags.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ImageSet {
     pub id: i64,
     pub name: String,
@@ -193,6 +197,7 @@ pub struct ImageSet {
     pub collaboration_type: i64,
     /// EXACT's zip state: a set's zip is made when it is downloaded, never ahead.
     pub zip_state: i64,
+    #[schema(format = DateTime)]
     pub time: String,
 }
 

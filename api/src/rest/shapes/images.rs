@@ -2,15 +2,17 @@
 
 use exact_projections::catalog_read::ImageRow;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::rest::params::format_time;
 
 /// An image as EXACT's serializer shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Image {
     pub id: i64,
     pub name: String,
     pub filename: String,
+    #[schema(format = DateTime)]
     pub time: String,
     pub height: i64,
     pub width: i64,

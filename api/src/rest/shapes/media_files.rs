@@ -2,9 +2,10 @@
 
 use exact_projections::catalog_read::MediaFileRow;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A media file; `file` is where its bytes are served.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MediaFile {
     pub id: i64,
     pub name: String,

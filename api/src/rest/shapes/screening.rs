@@ -3,9 +3,10 @@
 use exact_domain::screening::ScreeningState;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// A screening and the viewer's grid.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Screening {
     pub id: i64,
     pub image: i64,

@@ -1,9 +1,10 @@
 //! A set tag: a name some image sets carry.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A tag with the readable sets that carry it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SetTag {
     pub id: i64,
     pub name: String,

@@ -4,16 +4,18 @@ use exact_projections::annotations::AnnotationRow;
 use exact_projections::catalog_read::DatasetVersionRow;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::rest::params::format_time;
 
 /// A dataset version; EXACT's `file` (an export made with it) is always null here: exports
 /// are made from the version when asked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SetVersion {
     pub id: i64,
     pub name: String,
     pub imagesets: Vec<i64>,
+    #[schema(format = DateTime)]
     pub time: String,
     pub creator: i64,
     pub position: i64,
@@ -35,7 +37,7 @@ impl SetVersion {
 }
 
 /// An annotation as it was in a version, and whether it has changed since.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AnnotationVersion {
     pub id: i64,
     pub version: i64,
