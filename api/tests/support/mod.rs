@@ -362,7 +362,7 @@ fn document() -> &'static Value {
 
 /// The operation `method path` is, if the document has it: a literal route (`multiple_delete/`)
 /// before a template (`{id}/`).
-fn operation(method: &str, path: &str) -> Option<&'static exact_api::rest::openapi::Operation> {
+pub fn operation(method: &str, path: &str) -> Option<&'static exact_api::rest::openapi::Operation> {
     let route = path
         .split('?')
         .next()
