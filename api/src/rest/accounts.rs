@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 use super::body::{lenient, Body};
 use super::input::wrong;
-use super::shapes::{self, Token};
+use super::shapes::{self, Caller, Token};
 use super::{caller_for, params::Params};
 use crate::auth::{
     check_csrf, sessions, start_session, token_hash, Authenticated, ClientAddr, SessionLogin,
@@ -54,19 +54,20 @@ async fn login(
     ClientAddr(address): ClientAddr,
     headers: HeaderMap,
     Body { fields, .. }: Body<LoginBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Caller>, ApiError> {
     sessions::check_origin(&headers, state.config.public_url.as_deref())?;
     let LoginBody { username, password } = fields;
     let user = state
         .login(&username, &password, address.as_deref())
         .await?;
     let csrf = start_session(&session, &user).await?;
-    Ok(Json(json!({
-        "id": user.id,
-        "username": user.username,
-        "is_superuser": user.is_superuser,
-        "csrf_token": csrf,
-    })))
+    Ok(Json(Caller {
+        id: user.id,
+        username: user.username.clone(),
+        is_superuser: user.is_superuser,
+        is_staff: user.is_staff,
+        csrf_token: Some(csrf),
+    }))
 }
 
 /// Ends the session (which must send its CSRF token, like every write through it); the session
@@ -89,18 +90,18 @@ async fn logout(
 }
 
 /// Who the caller is (by any way in), and the session's CSRF token if they came by cookie.
-async fn current(auth: Authenticated, session: Session) -> Result<Json<Value>, ApiError> {
+async fn current(auth: Authenticated, session: Session) -> Result<Json<Caller>, ApiError> {
     let login: Option<SessionLogin> = session
         .get(SESSION_KEY)
         .await
         .map_err(|e| session_failed(&e))?;
-    Ok(Json(json!({
-        "id": auth.user.id,
-        "username": auth.user.username,
-        "is_superuser": auth.user.is_superuser,
-        "is_staff": auth.user.is_staff,
-        "csrf_token": login.map(|l| l.csrf),
-    })))
+    Ok(Json(Caller {
+        id: auth.user.id,
+        username: auth.user.username.clone(),
+        is_superuser: auth.user.is_superuser,
+        is_staff: auth.user.is_staff,
+        csrf_token: login.map(|l| l.csrf),
+    }))
 }
 
 fn token_json(t: &TokenRow) -> Value {

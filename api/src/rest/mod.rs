@@ -30,7 +30,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::auth::Authenticated;
 use crate::commands::Caller;
@@ -63,11 +63,12 @@ pub fn legacy_router() -> Router<AppState> {
 }
 
 /// The server's clock, for clients that compare times (EXACT's `/timesync/`).
-async fn timesync() -> Json<Value> {
+async fn timesync() -> Json<shapes::TimeSync> {
     let now = chrono::Utc::now();
-    Json(
-        json!({"time": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), "timestamp": now.timestamp_micros() as f64 / 1e6}),
-    )
+    Json(shapes::TimeSync {
+        time: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        timestamp: now.timestamp_micros() as f64 / 1e6,
+    })
 }
 
 /// EXACT's plugin, registration, screening and media routes are not built yet: say so.

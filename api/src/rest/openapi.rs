@@ -33,20 +33,32 @@ pub const OPERATIONS: &[Operation] = &[
         "get",
         "/health",
         "The server and its store answer",
-        None,
+        Some("Health"),
         None,
     ),
-    ("get", "/timesync/", "The server's clock", None, None),
+    (
+        "get",
+        "/timesync/",
+        "The server's clock",
+        Some("TimeSync"),
+        None,
+    ),
     ("get", "/openapi.json", "This document", None, None),
     (
         "post",
         "/auth/login/",
         "Log in: a session cookie and its CSRF token",
-        None,
+        Some("Caller"),
         Some("Login"),
     ),
     ("post", "/auth/logout/", "End the session", None, None),
-    ("get", "/auth/session/", "Who the caller is", None, None),
+    (
+        "get",
+        "/auth/session/",
+        "Who the caller is",
+        Some("Caller"),
+        None,
+    ),
     (
         "get",
         "/users/tokens/",
@@ -326,14 +338,14 @@ pub const OPERATIONS: &[Operation] = &[
         "get",
         "/images/images/{id}/slide_information/",
         "Levels, resolution, properties",
-        None,
+        Some("SlideInformation"),
         None,
     ),
     (
         "patch",
         "/images/images/{id}/update_image_cache/",
         "Render a frame's tiles into the server's cache, up to mem_size_mb",
-        None,
+        Some("CacheReport"),
         None,
     ),
     (
@@ -742,11 +754,17 @@ fn schemas() -> Map<String, Value> {
             {"type": "array", "items": {"$ref": "#/components/schemas/Annotation"}},
         ]}),
     );
+    derived::<shapes::SetPin>(&mut all, "SetPin");
+    derived::<shapes::Caller>(&mut all, "Caller");
+    derived::<shapes::TimeSync>(&mut all, "TimeSync");
+    derived::<shapes::SlideInformation>(&mut all, "SlideInformation");
+    derived::<shapes::CachedLevel>(&mut all, "CachedLevel");
     all.insert(
-        "SetPin".into(),
-        json!({"type": "object", "required": ["image_set", "pinned"], "properties": {
-            "image_set": {"type": "integer"}, "pinned": {"type": "boolean"}}}),
+        "CacheReport".into(),
+        json!({"type": "object", "description": "Per level, by its number as text.",
+               "additionalProperties": {"$ref": "#/components/schemas/CachedLevel"}}),
     );
+    derived::<crate::routes::health::Health>(&mut all, "Health");
     all.insert(
         "Error".into(),
         json!({"type": "object", "required": ["code", "message"], "properties": {
@@ -760,6 +778,22 @@ fn schemas() -> Map<String, Value> {
     all["Error"]["properties"]["code"]["enum"] = json!(codes);
     all
 }
+
+/// Operations whose success is not JSON, with what they answer.
+const NOT_JSON: &[(&str, &str)] = &[
+    ("/images/images/{id}/thumbnail/", "image/png"),
+    ("/images/images/{id}/get_patch/", "image/png"),
+    ("/images/images/{id}/{z}/{frame}/tile/", "application/xml"),
+    (
+        "/images/images/{id}/{z}/{frame}/tile_files/{level}/{tile}",
+        "image/jpeg",
+    ),
+    (
+        "/annotations/annotation_media_files/{id}/file/",
+        "application/octet-stream",
+    ),
+    ("/events/", "text/event-stream"),
+];
 
 /// A stable name for an operation, for tools and for links: `get_users_teams_id`.
 pub fn operation_id(method: &str, path: &str) -> String {
@@ -820,7 +854,17 @@ pub fn document() -> Value {
             json!({}),
             |a| json!({"$ref": format!("#/components/schemas/{a}")}),
         );
-        let mut success = json!({"description": "done", "content": {"application/json": {"schema": answer_schema}}});
+        let media = NOT_JSON
+            .iter()
+            .find(|(p, _)| p == path)
+            .map_or("application/json", |(_, media)| *media);
+        let answer_schema = if media.starts_with("image/") || media.ends_with("octet-stream") {
+            json!({"type": "string", "format": "binary"})
+        } else {
+            answer_schema
+        };
+        let mut success =
+            json!({"description": "done", "content": {media: {"schema": answer_schema}}});
         // What a create made can be read, changed and deleted by its id (OpenAPI links).
         if *method == "post" {
             let item = format!("{path}{{id}}/");

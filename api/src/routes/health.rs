@@ -13,19 +13,19 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
-#[derive(Serialize)]
-struct Health {
+/// The server's health: `ok` whenever it answers at all. The rest is for signed-in callers
+/// only: it is nobody else's business.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
     status: &'static str,
-    /// For signed-in callers only: the rest is nobody else's business.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    details: Option<Details>,
-}
-
-#[derive(Serialize)]
-struct Details {
-    version: &'static str,
-    store: &'static str,
-    position: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'static str>,
+    /// `sqlite` or `postgres`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<&'static str>,
+    /// The log's last position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<i64>,
 }
 
 /// Answers only when the store answers: a load balancer takes a process without a database out.
@@ -40,13 +40,10 @@ async fn health(State(state): State<AppState>, mut parts: Parts) -> Result<Json<
         Err(e) if parts.headers.contains_key(header::AUTHORIZATION) => return Err(e),
         Err(_) => false,
     };
-    let details = signed_in.then(|| Details {
-        version: env!("CARGO_PKG_VERSION"),
-        store: state.store.backend().name(),
-        position,
-    });
     Ok(Json(Health {
         status: "ok",
-        details,
+        version: signed_in.then_some(env!("CARGO_PKG_VERSION")),
+        store: signed_in.then(|| state.store.backend().name()),
+        position: signed_in.then_some(position),
     }))
 }

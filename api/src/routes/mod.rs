@@ -1,4 +1,4 @@
-mod health;
+pub(crate) mod health;
 pub(crate) mod tiles;
 
 pub use tiles::{tile_server, TilesState};

@@ -11,7 +11,7 @@ use exact_domain::image_set::{CollaborationType, ImageSetCommand, SetSettings};
 use exact_domain::user::UserCommand;
 use exact_projections::catalog_read::ImageSetRow;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::teams::readable_team;
@@ -325,9 +325,12 @@ async fn pin_set(
     state: State<AppState>,
     auth: Authenticated,
     id: Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<shapes::SetPin>, ApiError> {
     let id = set_pin(state, auth, id, true).await?;
-    Ok(Json(json!({ "image_set": id, "pinned": true })))
+    Ok(Json(shapes::SetPin {
+        image_set: id,
+        pinned: true,
+    }))
 }
 
 async fn unpin_set(

@@ -9,6 +9,7 @@ mod catalog;
 mod images;
 mod media_files;
 mod screening;
+mod server;
 mod set_tags;
 mod versions;
 
@@ -20,6 +21,9 @@ pub use catalog::{
 pub use images::Image;
 pub use media_files::MediaFile;
 pub use screening::Screening;
+pub use server::{
+    CacheReport, CachedLevel, Caller, DeepZoomGrid, SetPin, SlideInformation, TimeSync,
+};
 pub use set_tags::{tag_id, SetTag};
 pub use versions::{version_row_id, AnnotationVersion, SetVersion};
 
