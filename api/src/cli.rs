@@ -379,6 +379,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let url = args.store.url()?;
+    let _only_server = only_server(&url)?;
     let store = args.store.open(true).await?;
     let mut config = crate::Config::new(args.store.data_dir.clone());
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
@@ -404,6 +405,37 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Holds an SQLite store for this process alone, until the process ends (however it ends: the
+/// system drops the lock with the process): a second `serve` on the same file would keep read
+/// models and live updates of its own beside the first's, and a rebuild under a running server
+/// would empty its read models. PostgreSQL stores are shared by design (no lock).
+fn only_server(url: &StoreUrl) -> anyhow::Result<Option<std::fs::File>> {
+    let StoreUrl::Sqlite(path) = url else {
+        return Ok(None);
+    };
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    // flock(2): std's File::try_lock is newer than this workspace's minimum Rust.
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => bail!(
+            "another exact process (a server or a rebuild) has the store {} open; stop it \
+             first (it holds {})",
+            path.display(),
+            lock_path.display()
+        ),
+        Err(e) => Err(std::io::Error::from(e))
+            .with_context(|| format!("cannot lock {}", lock_path.display())),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM; requests in flight are finished before the server exits.
@@ -518,6 +550,7 @@ async fn rebuild(args: &StoreArgs, mut names: Vec<String>) -> anyhow::Result<Exi
     if names.is_empty() {
         names = known;
     }
+    let _only_server = only_server(&args.url()?)?;
     let store = args.open(true).await?;
     let bars = indicatif::MultiProgress::new();
     let style = indicatif::ProgressStyle::with_template(

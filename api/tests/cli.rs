@@ -510,3 +510,79 @@ async fn demo_fills_an_empty_store_and_refuses_a_full_one(db: TestDb) {
         "a refused demo writes nothing"
     );
 }
+
+/// Starts `exact serve` on `data` (SQLite) and returns it with the address it listens on.
+async fn start_server(data: &std::path::Path) -> (tokio::process::Child, String) {
+    let mut server = exact()
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the server starts")
+        .unwrap()
+        .expect("the server says where it listens");
+    let address = line
+        .strip_prefix("exact listening on http://")
+        .expect(&line)
+        .to_owned();
+    (server, address)
+}
+
+/// One process serves an SQLite store: a second `serve`, or a rebuild, on the same folder is
+/// refused with a message that says why, and the first server goes on answering. Once it is
+/// gone (even killed), the store opens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_a_served_sqlite_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (mut first, address) = start_server(dir.path()).await;
+
+    // Refused at once; a second server that started would run until killed.
+    let second = tokio::time::timeout(
+        Duration::from_secs(60),
+        exact()
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir", data])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("a second server started on the served store")
+    .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "a second server started: {said}");
+    assert!(said.contains("another exact process"), "{said}");
+    let rebuild = run(&["replay", "rebuild", "--data-dir", data]).await;
+    let said = String::from_utf8_lossy(&rebuild.stderr);
+    assert!(
+        !rebuild.status.success(),
+        "a rebuild ran under the server: {said}"
+    );
+    assert!(said.contains("another exact process"), "{said}");
+    let (status, _) = http_get(&address, "/api/v1/health", "").await;
+    assert_eq!(status, 200, "the first server goes on");
+    // Commands that only append (the admin's `user passwd`) still work beside it.
+    let added = exact()
+        .args(["user", "add", "walter", "--data-dir", data])
+        .env("EXACT_PASSWORD", "walter-secret")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+
+    // kill -9 leaves no stale lock: the system drops it with the process.
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let (mut again, address) = start_server(dir.path()).await;
+    let (status, _) = http_get(&address, "/api/v1/health", "").await;
+    assert_eq!(status, 200);
+    again.start_kill().unwrap();
+}

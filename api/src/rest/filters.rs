@@ -10,21 +10,48 @@ use serde::Deserialize;
 use super::body::lenient;
 use super::params::parse_time;
 
-/// `id` and `id__in`.
-#[derive(Debug, Default, Deserialize)]
-pub struct IdFilter {
-    #[serde(default, deserialize_with = "lenient::int")]
-    pub id: Option<i64>,
-    #[serde(rename = "id__in", default, deserialize_with = "lenient::ids")]
-    pub id_in: Option<Vec<i64>>,
+/// An id filter on one field, in its two forms: `name` and `name__in` (a comma list). The
+/// names are literals for serde.
+macro_rules! id_filter {
+    ($(#[$doc:meta])* $filter:ident, $one:literal, $many:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Default, Deserialize)]
+        pub struct $filter {
+            #[serde(rename = $one, default, deserialize_with = "lenient::int")]
+            pub one: Option<i64>,
+            #[serde(rename = $many, default, deserialize_with = "lenient::ids")]
+            pub many: Option<Vec<i64>>,
+        }
+
+        impl $filter {
+            /// The ids allowed, if the filter is given at all (both forms: those in both).
+            pub fn allowed(&self) -> Option<Vec<i64>> {
+                one_or_many(self.one, self.many.clone())
+            }
+        }
+    };
 }
 
-impl IdFilter {
-    /// The ids allowed, if the filter is given at all (both forms: those in both).
-    pub fn allowed(&self) -> Option<Vec<i64>> {
-        one_or_many(self.id, self.id_in.clone())
-    }
-}
+id_filter!(
+    /// `id` and `id__in`.
+    IdFilter, "id", "id__in"
+);
+id_filter!(
+    /// `image` and `image__in`.
+    ImageIdFilter, "image", "image__in"
+);
+id_filter!(
+    /// `annotation` and `annotation__in`.
+    AnnotationIdFilter, "annotation", "annotation__in"
+);
+id_filter!(
+    /// `annotation_type` and `annotation_type__in`.
+    AnnotationTypeIdFilter, "annotation_type", "annotation_type__in"
+);
+id_filter!(
+    /// `vector_type` and `vector_type__in`.
+    VectorTypeFilter, "vector_type", "vector_type__in"
+);
 
 /// An id filter given as `name` and `name__in`: the allowed ids, if any is given.
 pub fn one_or_many(one: Option<i64>, many: Option<Vec<i64>>) -> Option<Vec<i64>> {

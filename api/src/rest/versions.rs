@@ -20,7 +20,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::body::{lenient, Body};
-use super::filters::{self, IdFilter, NameFilter};
+use super::filters::{
+    AnnotationIdFilter, AnnotationTypeIdFilter, IdFilter, ImageIdFilter, NameFilter,
+};
 use super::params::Params;
 use super::shapes::{self, AnnotationVersion};
 use super::{caller_for, not_built};
@@ -186,22 +188,12 @@ struct AnnotationVersionFilters {
 /// Which of a version's annotations a list or a retrieve reads.
 #[derive(Debug, Deserialize)]
 struct VersionScope {
-    #[serde(default, deserialize_with = "lenient::int")]
-    image: Option<i64>,
-    #[serde(rename = "image__in", default, deserialize_with = "lenient::ids")]
-    image_in: Option<Vec<i64>>,
-    #[serde(default, deserialize_with = "lenient::int")]
-    annotation: Option<i64>,
-    #[serde(rename = "annotation__in", default, deserialize_with = "lenient::ids")]
-    annotation_in: Option<Vec<i64>>,
-    #[serde(default, deserialize_with = "lenient::int")]
-    annotation_type: Option<i64>,
-    #[serde(
-        rename = "annotation_type__in",
-        default,
-        deserialize_with = "lenient::ids"
-    )]
-    annotation_type_in: Option<Vec<i64>>,
+    #[serde(flatten)]
+    image: ImageIdFilter,
+    #[serde(flatten)]
+    annotation: AnnotationIdFilter,
+    #[serde(flatten)]
+    annotation_type: AnnotationTypeIdFilter,
     #[serde(default, deserialize_with = "lenient::bool")]
     deleted: Option<bool>,
 }
@@ -213,18 +205,17 @@ async fn version_query(
     f: &VersionScope,
 ) -> Result<AnnotationQuery, ApiError> {
     let mut images = state.read.image_ids_of_sets(&version.sets).await?;
-    if let Some(wanted) = filters::one_or_many(f.image, f.image_in.clone()) {
+    if let Some(wanted) = f.image.allowed() {
         images.retain(|i| wanted.contains(i));
     }
-    let annotations = filters::one_or_many(f.annotation, f.annotation_in.clone());
+    let annotations = f.annotation.allowed();
     if annotations.as_ref().is_some_and(Vec::is_empty) {
         images.clear();
     }
     Ok(AnnotationQuery {
         images: Some(images),
         ids: annotations.unwrap_or_default(),
-        annotation_types: filters::one_or_many(f.annotation_type, f.annotation_type_in.clone())
-            .unwrap_or_default(),
+        annotation_types: f.annotation_type.allowed().unwrap_or_default(),
         deleted: f.deleted,
         as_of: Some(version.row.position),
         ..AnnotationQuery::default()

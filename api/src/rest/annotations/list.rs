@@ -14,7 +14,9 @@ use crate::error::ApiError;
 use crate::rest::access::{accepted, readable_image_ids};
 use crate::rest::body::lenient;
 use crate::rest::expand::{expand, expand_results, Related};
-use crate::rest::filters::{self, IdFilter, OpenRange, TimeFilter};
+use crate::rest::filters::{
+    self, AnnotationTypeIdFilter, IdFilter, ImageIdFilter, OpenRange, TimeFilter,
+};
 use crate::rest::input::wrong;
 use crate::rest::params::{parse_time, Params};
 use crate::rest::shapes::{Annotation, AnnotationHistory};
@@ -61,18 +63,10 @@ struct AnnotationFilters {
     id: IdFilter,
     #[serde(flatten)]
     time: TimeFilter,
-    #[serde(default, deserialize_with = "lenient::int")]
-    image: Option<i64>,
-    #[serde(rename = "image__in", default, deserialize_with = "lenient::ids")]
-    image_in: Option<Vec<i64>>,
-    #[serde(default, deserialize_with = "lenient::int")]
-    annotation_type: Option<i64>,
-    #[serde(
-        rename = "annotation_type__in",
-        default,
-        deserialize_with = "lenient::ids"
-    )]
-    annotation_type_in: Option<Vec<i64>>,
+    #[serde(flatten)]
+    image: ImageIdFilter,
+    #[serde(flatten)]
+    annotation_type: AnnotationTypeIdFilter,
     #[serde(default, deserialize_with = "lenient::int")]
     user: Option<i64>,
     #[serde(default, deserialize_with = "lenient::int")]
@@ -187,8 +181,7 @@ pub(super) async fn query_from(
     };
     let mut query = AnnotationQuery {
         ids: ids.clone().unwrap_or_default(),
-        annotation_types: filters::one_or_many(f.annotation_type, f.annotation_type_in)
-            .unwrap_or_default(),
+        annotation_types: f.annotation_type.allowed().unwrap_or_default(),
         user: f.user,
         last_editor: f.last_editor,
         deleted: f.deleted,
@@ -230,7 +223,7 @@ pub(super) async fn query_from(
         }
     }
     // Images: the filter given, within those the caller may read.
-    let wanted = filters::one_or_many(f.image, f.image_in);
+    let wanted = f.image.allowed();
     let readable = readable_image_ids(state, auth).await?;
     query.images = match (wanted, readable) {
         (Some(w), Some(r)) => Some(w.into_iter().filter(|id| r.contains(id)).collect()),

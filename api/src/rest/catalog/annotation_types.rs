@@ -16,7 +16,7 @@ use super::{created, not_found, ok};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::rest::body::{lenient, Body};
-use crate::rest::filters::{self, IdFilter, NameFilter};
+use crate::rest::filters::{self, IdFilter, NameFilter, VectorTypeFilter};
 use crate::rest::input::{missing, wrong};
 use crate::rest::params::Params;
 use crate::rest::shapes::{self, AnnotationType};
@@ -49,10 +49,8 @@ struct TypeFilters {
     id: IdFilter,
     #[serde(flatten)]
     name: NameFilter,
-    #[serde(default, deserialize_with = "lenient::int")]
-    vector_type: Option<i64>,
-    #[serde(rename = "vector_type__in", default, deserialize_with = "lenient::ids")]
-    vector_type_in: Option<Vec<i64>>,
+    #[serde(flatten)]
+    vector_type: VectorTypeFilter,
     #[serde(
         rename = "vector_type__gte",
         default,
@@ -84,7 +82,7 @@ async fn list_types(
 ) -> Result<Json<Value>, ApiError> {
     let f: TypeFilters = params.filters()?;
     let ids = f.id.allowed();
-    let vector_types = filters::one_or_many(f.vector_type, f.vector_type_in.clone());
+    let vector_types = f.vector_type.allowed();
     let (low, high) = (f.vector_type_gte, f.vector_type_lte);
     let range = f.vector_type_range;
     let (active, product) = (f.active, f.product);
