@@ -168,32 +168,8 @@ async fn http_get(address: &str, path: &str, extra: &str) -> (u16, String) {
 
 async fn serve_answers_health_and_stops_on_sigterm(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = exact();
-    command.args([
-        "serve",
-        "--bind",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-    ]);
-    if db.backend() == Backend::Postgres {
-        command.args(["--database-url", &db.url_string()]);
-    }
-    let mut server = command
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("the server starts")
-        .unwrap()
-        .expect("the server says where it listens");
-    let address = line
-        .strip_prefix("exact listening on http://")
-        .expect(&line)
-        .to_owned();
+    let database = (db.backend() == Backend::Postgres).then(|| db.url_string());
+    let (mut server, address) = start_server(dir.path(), database.as_deref()).await;
 
     let (status, body) = http_get(&address, "/api/v1/health", "").await;
     assert_eq!(
@@ -511,11 +487,20 @@ async fn demo_fills_an_empty_store_and_refuses_a_full_one(db: TestDb) {
     );
 }
 
-/// Starts `exact serve` on `data` (SQLite) and returns it with the address it listens on.
-async fn start_server(data: &std::path::Path) -> (tokio::process::Child, String) {
-    let mut server = exact()
+/// Starts `exact serve` on `data` (and PostgreSQL `database`, if given) and returns it with
+/// the address it listens on.
+async fn start_server(
+    data: &std::path::Path,
+    database: Option<&str>,
+) -> (tokio::process::Child, String) {
+    let mut command = exact();
+    command
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
+        .arg(data);
+    if let Some(url) = database {
+        command.args(["--database-url", url]);
+    }
+    let mut server = command
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -540,7 +525,7 @@ async fn start_server(data: &std::path::Path) -> (tokio::process::Child, String)
 async fn a_second_process_on_a_served_sqlite_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let (mut first, address) = start_server(dir.path()).await;
+    let (mut first, address) = start_server(dir.path(), None).await;
 
     // Refused at once; a second server that started would run until killed.
     let second = tokio::time::timeout(
@@ -581,7 +566,7 @@ async fn a_second_process_on_a_served_sqlite_store_is_refused() {
     // kill -9 leaves no stale lock: the system drops it with the process.
     first.start_kill().unwrap();
     first.wait().await.unwrap();
-    let (mut again, address) = start_server(dir.path()).await;
+    let (mut again, address) = start_server(dir.path(), None).await;
     let (status, _) = http_get(&address, "/api/v1/health", "").await;
     assert_eq!(status, 200);
     again.start_kill().unwrap();

@@ -6,6 +6,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use exact_domain::user::UserCommand;
+use exact_projections::catalog_read::UserRow;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -117,18 +118,28 @@ async fn list_users(
     Ok(Json(params.page_of(rows)?))
 }
 
+/// Account `id`, and its answer as `viewer` may see it.
+async fn user_answer(
+    state: &AppState,
+    viewer: &Authenticated,
+    id: i64,
+) -> Result<(UserRow, Value), ApiError> {
+    let user = state
+        .read
+        .user(id)
+        .await?
+        .ok_or_else(|| not_found("user"))?;
+    let body = Memberships::load(state).await?.user_json(&user, viewer);
+    Ok((user, body))
+}
+
 async fn get_user(
     State(state): State<AppState>,
     auth: Authenticated,
     params: Params,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let user = state
-        .read
-        .user(id)
-        .await?
-        .ok_or_else(|| not_found("user"))?;
-    let body = Memberships::load(&state).await?.user_json(&user, &auth);
+    let (user, body) = user_answer(&state, &auth, id).await?;
     Ok(ok(params.shape(body), user.version))
 }
 
@@ -166,12 +177,7 @@ async fn create_user(
     };
     let caller = caller_for(&auth, &body);
     let written = state.commands.create_user(&caller, new).await?;
-    let user = state
-        .read
-        .user(written.id)
-        .await?
-        .ok_or_else(|| not_found("user"))?;
-    let body = Memberships::load(&state).await?.user_json(&user, &auth);
+    let (_, body) = user_answer(&state, &auth, written.id).await?;
     Ok(created(body, written.version))
 }
 
@@ -206,12 +212,7 @@ async fn update_user(
     for command in &commands {
         state.commands.user_command(&caller, id, command).await?;
     }
-    let user = state
-        .read
-        .user(id)
-        .await?
-        .ok_or_else(|| not_found("user"))?;
-    let body = Memberships::load(&state).await?.user_json(&user, &auth);
+    let (user, body) = user_answer(&state, &auth, id).await?;
     Ok(ok(body, user.version))
 }
 
