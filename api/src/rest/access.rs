@@ -91,18 +91,10 @@ impl Memberships {
             })
     }
 
-    /// An account as EXACT's serializer shows it to `viewer`.
-    pub fn user(&self, user: &UserRow, viewer: &Authenticated) -> User {
-        User::of(
-            user,
-            self.shows_email(viewer, user.id),
-            self.teams_of(user.id).to_vec(),
-        )
-    }
-
-    /// The same, as a value to reshape.
+    /// An account as EXACT's serializer shows it to `viewer`, as a value to reshape.
     pub fn user_json(&self, user: &UserRow, viewer: &Authenticated) -> Value {
-        shapes::value(&self.user(user, viewer))
+        let shown = self.shows_email(viewer, user.id);
+        shapes::value(&User::of(user, shown, self.teams_of(user.id).to_vec()))
     }
 }
 

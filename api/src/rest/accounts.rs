@@ -9,13 +9,13 @@ use axum::{Json, Router};
 use exact_domain::user::UserCommand;
 use exact_projections::catalog_read::TokenRow;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tower_sessions::Session;
 use utoipa::ToSchema;
 
 use super::body::{lenient, Body};
 use super::input::wrong;
-use super::shapes::{self, Caller, Token};
+use super::shapes::{self, Caller, CreatedToken, Token};
 use super::{caller_for, params::Params};
 use crate::auth::{
     check_csrf, sessions, start_session, token_hash, Authenticated, ClientAddr, SessionLogin,
@@ -151,8 +151,10 @@ async fn create_token(
         .iter()
         .find(|t| t.token == id.to_string())
         .ok_or(exact_domain::DomainError::NotFound("access token"))?;
-    let mut answer = token_json(row);
-    answer["token"] = json!(token);
+    let answer = CreatedToken {
+        shown: Token::of(row),
+        token,
+    };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 

@@ -281,7 +281,7 @@ pub(super) async fn annotation_of_version_row(
     auth: &Authenticated,
     id: i64,
 ) -> Result<Option<i64>, ApiError> {
-    let (version_id, annotation) = (id >> 32, id & 0xffff_ffff);
+    let (version_id, annotation) = shapes::version_row_parts(id);
     let Some(version) = visible_versions(state, auth).await?.remove(&version_id) else {
         return Ok(None);
     };
@@ -301,7 +301,7 @@ async fn get_annotation_version(
     params: Params,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let (version_id, annotation) = (id >> 32, id & 0xffff_ffff);
+    let (version_id, annotation) = shapes::version_row_parts(id);
     let version = visible_version(&state, &auth, version_id)
         .await
         .map_err(|_| ApiError::from(DomainError::NotFound("annotation version")))?;

@@ -287,7 +287,7 @@ async fn find_membership(
     auth: &Authenticated,
     id: i64,
 ) -> Result<MembershipRow, ApiError> {
-    let (team, user) = (id >> 32, id & 0xffff_ffff);
+    let (team, user) = shapes::membership_parts(id);
     readable_team(state, auth, team).await?;
     state
         .read

@@ -66,7 +66,7 @@ pub(super) async fn upload_into(
     let image_type = image_type.unwrap_or(0);
     state.commands.set_access(&auth.caller, image_set).await?;
     if files.is_empty() {
-        return Err(missing("file_path").with_field("file_path"));
+        return Err(missing("file_path"));
     }
     let folder = set_folder(state, image_set);
     tokio::fs::create_dir_all(&folder)

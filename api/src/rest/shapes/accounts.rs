@@ -16,6 +16,14 @@ pub struct Token {
     pub revoked: Option<String>,
 }
 
+/// A token as its creation answers it: with its secret in `token`, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub shown: Token,
+    pub token: String,
+}
+
 impl Token {
     pub fn of(t: &TokenRow) -> Self {
         Token {

@@ -104,6 +104,11 @@ pub fn membership_id(team: i64, user: i64) -> i64 {
     (team << 32) | (user & 0xffff_ffff)
 }
 
+/// The team and the user a membership's id names.
+pub fn membership_parts(id: i64) -> (i64, i64) {
+    (id >> 32, id & 0xffff_ffff)
+}
+
 /// A product with the sets it is linked to and its annotation types.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Product {

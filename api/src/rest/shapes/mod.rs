@@ -13,10 +13,11 @@ mod server;
 mod set_tags;
 mod versions;
 
-pub use accounts::Token;
+pub use accounts::{CreatedToken, Token};
 pub use annotations::{AccessEntry, Annotation, AnnotationHistory, Verification};
 pub use catalog::{
-    membership_id, AnnotationType, ImageSet, LinkedToSet, Membership, Product, Team, User,
+    membership_id, membership_parts, AnnotationType, ImageSet, LinkedToSet, Membership, Product,
+    Team, User,
 };
 pub use images::Image;
 pub use media_files::MediaFile;
@@ -25,7 +26,7 @@ pub use server::{
     CacheReport, CachedLevel, Caller, DeepZoomGrid, SetPin, SlideInformation, TimeSync,
 };
 pub use set_tags::{tag_id, SetTag};
-pub use versions::{version_row_id, AnnotationVersion, SetVersion};
+pub use versions::{version_row_parts, AnnotationVersion, SetVersion};
 
 use serde::Serialize;
 use serde_json::Value;

@@ -74,6 +74,11 @@ impl AnnotationVersion {
 }
 
 /// An annotation version's id: its dataset version and annotation, as one number.
-pub fn version_row_id(version: i64, annotation: i64) -> i64 {
+fn version_row_id(version: i64, annotation: i64) -> i64 {
     (version << 32) | annotation
+}
+
+/// The dataset version and the annotation an annotation version's id names.
+pub fn version_row_parts(id: i64) -> (i64, i64) {
+    (id >> 32, id & 0xffff_ffff)
 }
