@@ -39,6 +39,7 @@ fn session_failed(e: &dyn std::fmt::Display) -> ApiError {
 
 /// What a login reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = Login)]
 pub(in crate::rest) struct LoginBody {
     #[serde(deserialize_with = "lenient::required_string")]
     username: String,
@@ -46,8 +47,11 @@ pub(in crate::rest) struct LoginBody {
     password: String,
 }
 
+/// Log in: a session cookie and its CSRF token
+///
 /// `{username, password}` (JSON or form) → a session cookie; answers the user and the CSRF
 /// token that writes through this session must send in `X-CSRFToken`.
+#[utoipa::path(post, path = "/auth/login/", request_body = LoginBody, responses((status = 200, body = crate::rest::shapes::Caller)))]
 async fn login(
     State(state): State<AppState>,
     session: Session,
@@ -70,8 +74,11 @@ async fn login(
     }))
 }
 
+/// End the session
+///
 /// Ends the session (which must send its CSRF token, like every write through it); the session
 /// layer then tells the browser to forget the cookie.
+#[utoipa::path(post, path = "/auth/logout/", responses((status = 204)))]
 async fn logout(
     State(state): State<AppState>,
     session: Session,
@@ -89,7 +96,10 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Who the caller is
+///
 /// Who the caller is (by any way in), and the session's CSRF token if they came by cookie.
+#[utoipa::path(get, path = "/auth/session/", responses((status = 200, body = crate::rest::shapes::Caller)))]
 async fn current(auth: Authenticated, session: Session) -> Result<Json<Caller>, ApiError> {
     let login: Option<SessionLogin> = session
         .get(SESSION_KEY)
@@ -108,6 +118,8 @@ fn token_json(t: &TokenRow) -> Value {
     shapes::value(&Token::of(t))
 }
 
+/// The caller's personal access tokens
+#[utoipa::path(get, path = "/users/tokens/", responses((status = 200, body = crate::rest::shapes::TokenPage)))]
 async fn list_tokens(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -119,12 +131,16 @@ async fn list_tokens(
 
 /// What a token's creation reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewToken)]
 pub(in crate::rest) struct NewTokenBody {
     #[serde(deserialize_with = "lenient::required_string")]
     name: String,
 }
 
+/// Create a token (shown once)
+///
 /// `{name}` → a new token, shown in this answer only: the server keeps its SHA-256.
+#[utoipa::path(post, path = "/users/tokens/", request_body = NewTokenBody, responses((status = 201, body = crate::rest::shapes::CreatedToken)))]
 async fn create_token(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -158,6 +174,8 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
+/// Revoke a token
+#[utoipa::path(delete, path = "/users/tokens/{token}/", responses((status = 204)))]
 async fn revoke_token(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -60,6 +60,8 @@ struct StreamQuery {
     after: Option<i64>,
 }
 
+/// Live updates of an image set or image (Server-Sent Events)
+#[utoipa::path(get, path = "/events/", responses((status = 200, body = String, content_type = "text/event-stream")))]
 async fn events(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -107,6 +107,8 @@ struct MediaFileFilters {
     media_file_type: Option<i64>,
 }
 
+/// Files attached to annotations
+#[utoipa::path(get, path = "/annotations/annotation_media_files/", responses((status = 200, body = crate::rest::shapes::MediaFilePage)))]
 async fn list_media_files(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -127,6 +129,8 @@ async fn list_media_files(
     Ok(Json(page))
 }
 
+/// One attached file
+#[utoipa::path(get, path = "/annotations/annotation_media_files/{id}/", responses((status = 200, body = crate::rest::shapes::MediaFile)))]
 async fn get_media_file(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -146,6 +150,8 @@ async fn get_media_file(
     Ok(Json(body))
 }
 
+/// Attach files (multipart: annotation, media_file_type, files)
+#[utoipa::path(post, path = "/annotations/annotation_media_files/", request_body(content = MediaUpload, content_type = "multipart/form-data"), responses((status = 201, body = crate::rest::shapes::MediaFilePage)))]
 async fn upload_media_files(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -160,6 +166,17 @@ async fn upload_media_files(
     let results = rows.iter().map(media_file_json).collect();
     let page = params.paginated(count, count.max(1), 0, results);
     Ok((StatusCode::CREATED, Json(page)).into_response())
+}
+
+/// What attaching files sends as multipart form data: the annotation, the file type, and one
+/// or more files (every part with a file name is one).
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents what `MediaUploadFields` and `uploads::receive` read
+pub(in crate::rest) struct MediaUpload {
+    annotation: i64,
+    media_file_type: Option<i64>,
+    #[schema(inline)]
+    file: Vec<crate::rest::shapes::Binary>,
 }
 
 /// The text fields of a media file upload, beside its files.
@@ -255,6 +272,8 @@ async fn attach(
         .collect())
 }
 
+/// Detach a file
+#[utoipa::path(delete, path = "/annotations/annotation_media_files/{id}/", responses((status = 204)))]
 async fn delete_media_file(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -277,7 +296,10 @@ pub(in crate::rest) struct MediaFileChange {
     annotation: Option<i64>,
 }
 
+/// Rename an attached file
+///
 /// EXACT's update of a media file: its name. The bytes and the annotation stay.
+#[utoipa::path(patch, path = "/annotations/annotation_media_files/{id}/", request_body = MediaFileChange, responses((status = 200, body = crate::rest::shapes::MediaFile)))]
 async fn rename_media_file(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -301,6 +323,8 @@ async fn rename_media_file(
     Ok(Json(media_file_json(&row)).into_response())
 }
 
+/// The attached file's bytes
+#[utoipa::path(get, path = "/annotations/annotation_media_files/{id}/file/", responses((status = 200, body = inline(crate::rest::shapes::Binary), content_type = "application/octet-stream")))]
 async fn download_media_file(
     State(state): State<AppState>,
     auth: Authenticated,

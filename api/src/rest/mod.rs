@@ -62,7 +62,10 @@ pub fn legacy_router() -> Router<AppState> {
     images::legacy_router()
 }
 
+/// The server's clock
+///
 /// The server's clock, for clients that compare times (EXACT's `/timesync/`).
+#[utoipa::path(get, path = "/timesync/", responses((status = 200, body = crate::rest::shapes::TimeSync)))]
 async fn timesync() -> Json<shapes::TimeSync> {
     let now = chrono::Utc::now();
     Json(shapes::TimeSync {

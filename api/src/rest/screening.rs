@@ -98,6 +98,8 @@ struct ScreeningFilters {
     user: Option<i64>,
 }
 
+/// Screenings: a user's walk over an image's tiles
+#[utoipa::path(get, path = "/images/screening_modes/", responses((status = 200, body = crate::rest::shapes::ScreeningModePage)))]
 async fn list_screenings(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -117,6 +119,8 @@ async fn list_screenings(
     Ok(axum::Json(page))
 }
 
+/// One screening (ETag: its version)
+#[utoipa::path(get, path = "/images/screening_modes/{id}/", responses((status = 200, body = crate::rest::shapes::Screening)))]
 async fn get_screening(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -169,6 +173,7 @@ impl ScreeningFields {
 
 /// What a screening's creation reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewScreeningMode)]
 pub(in crate::rest) struct NewScreeningBody {
     #[serde(deserialize_with = "lenient::required_int")]
     image: i64,
@@ -178,7 +183,10 @@ pub(in crate::rest) struct NewScreeningBody {
     grid: ScreeningFields,
 }
 
+/// Start screening an image
+///
 /// `image` (required), `user` (default: the caller), and the viewer's grid.
+#[utoipa::path(post, path = "/images/screening_modes/", request_body = NewScreeningBody, responses((status = 201, body = crate::rest::shapes::Screening)))]
 async fn create_screening(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -199,7 +207,10 @@ async fn create_screening(
     ))
 }
 
+/// Move on (current_index marks the tile screened) or change the grid
+///
 /// Replaces the fields the body names; a `current_index` also marks that tile screened.
+#[utoipa::path(patch, path = "/images/screening_modes/{id}/", request_body = ScreeningFields, responses((status = 200, body = crate::rest::shapes::Screening)))]
 async fn update_screening(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -226,8 +237,11 @@ async fn update_screening(
     Ok(with_etag(StatusCode::OK, screening_json(&row), row.version))
 }
 
+/// End a screening (its owner or a superuser)
+///
 /// EXACT's screening delete: the walk ends (its owner's or a superuser's call); the log keeps
 /// every step of it.
+#[utoipa::path(delete, path = "/images/screening_modes/{id}/", responses((status = 204)))]
 async fn delete_screening(
     State(state): State<AppState>,
     auth: Authenticated,

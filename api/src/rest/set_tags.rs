@@ -94,6 +94,8 @@ struct TagFilters {
     imagesets: Option<i64>,
 }
 
+/// Tags: names on image sets, with ids
+#[utoipa::path(get, path = "/images/set_tags/", responses((status = 200, body = crate::rest::shapes::SetTagPage)))]
 async fn list_tags(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -112,6 +114,8 @@ async fn list_tags(
     Ok(Json(params.page_of(rows)?))
 }
 
+/// One tag
+#[utoipa::path(get, path = "/images/set_tags/{id}/", responses((status = 200, body = crate::rest::shapes::SetTag)))]
 async fn get_tag(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -165,6 +169,7 @@ async fn tag_named(state: &AppState, auth: &Authenticated, name: &str) -> Result
 
 /// What a tag's create and update read: its name and the sets that carry it.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = SetTagInput)]
 pub(in crate::rest) struct TagBody {
     #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
@@ -189,7 +194,10 @@ impl TagBody {
     }
 }
 
+/// Give image sets a tag
+///
 /// `name` and `imagesets` (at least one): the sets are given the tag.
+#[utoipa::path(post, path = "/images/set_tags/", request_body = TagBody, responses((status = 201, body = crate::rest::shapes::SetTag)))]
 async fn create_tag(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -212,10 +220,13 @@ async fn create_tag(
     Ok((StatusCode::CREATED, Json(tag_json(&tag))).into_response())
 }
 
+/// Rename a tag or move it to other sets
+///
 /// A new `name` renames the tag on every set that carries it (a name is numbered on its own,
 /// so the renamed tag answers with the new name's id); `imagesets` moves it to exactly those
 /// sets, none included (EXACT keeps an unused tag; here it is gone from every set and so from
 /// the list, and given to a set again it has its id again).
+#[utoipa::path(patch, path = "/images/set_tags/{id}/", request_body = TagBody, responses((status = 200, body = crate::rest::shapes::SetTag)))]
 async fn update_tag(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -245,6 +256,8 @@ async fn update_tag(
     Ok(Json(tag_json(&tag_named(&state, &auth, &name).await?)))
 }
 
+/// Take a tag off every set
+#[utoipa::path(delete, path = "/images/set_tags/{id}/", responses((status = 204)))]
 async fn delete_tag(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -101,6 +101,8 @@ struct VersionFilters {
     imagesets: Option<i64>,
 }
 
+/// Dataset versions: image sets as they stood at a log position
+#[utoipa::path(get, path = "/images/set_versions/", responses((status = 200, body = crate::rest::shapes::SetVersionPage)))]
 async fn list_set_versions(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -119,6 +121,8 @@ async fn list_set_versions(
     Ok(Json(params.page_of(rows)?))
 }
 
+/// One dataset version
+#[utoipa::path(get, path = "/images/set_versions/{id}/", responses((status = 200, body = crate::rest::shapes::SetVersion)))]
 async fn get_set_version(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -131,6 +135,7 @@ async fn get_set_version(
 
 /// What a dataset version's creation reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewSetVersion)]
 pub(in crate::rest) struct NewVersionBody {
     #[serde(deserialize_with = "lenient::required_string")]
     name: String,
@@ -140,7 +145,10 @@ pub(in crate::rest) struct NewVersionBody {
     position: Option<i64>,
 }
 
+/// Name image sets as they stand now (or at `position`)
+///
 /// `name` and `imagesets`, and optionally the log `position` to name (default: now).
+#[utoipa::path(post, path = "/images/set_versions/", request_body = NewVersionBody, responses((status = 201, body = crate::rest::shapes::SetVersion)))]
 async fn create_set_version(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -238,8 +246,11 @@ async fn current_rows(
     Ok(rows.into_iter().map(|a| (a.id, a)).collect())
 }
 
+/// The annotations of a version (`version=`) as they were then
+///
 /// `version` is required: a version's rows are the history as of its position.
 /// `has_changes` is answered after reading the whole version.
+#[utoipa::path(get, path = "/annotations/annotation_versions/", responses((status = 200, body = crate::rest::shapes::AnnotationVersionPage)))]
 async fn list_annotation_versions(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -295,6 +306,8 @@ pub(super) async fn annotation_of_version_row(
     Ok((found > 0).then_some(annotation))
 }
 
+/// One annotation as a version holds it
+#[utoipa::path(get, path = "/annotations/annotation_versions/{id}/", responses((status = 200, body = crate::rest::shapes::AnnotationVersion)))]
 async fn get_annotation_version(
     State(state): State<AppState>,
     auth: Authenticated,

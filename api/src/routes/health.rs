@@ -28,9 +28,12 @@ pub struct Health {
     position: Option<i64>,
 }
 
+/// The server and its store answer
+///
 /// Answers only when the store answers: a load balancer takes a process without a database out.
 /// Anonymous callers (the load balancer) learn the status; signed-in ones also the version, the
 /// backend and the log position.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
 async fn health(State(state): State<AppState>, mut parts: Parts) -> Result<Json<Health>, ApiError> {
     let position = state.store.last_position().await?;
     let signed_in = match Authenticated::from_request_parts(&mut parts, &state).await {

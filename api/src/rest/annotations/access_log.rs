@@ -39,6 +39,8 @@ struct AccessFilters {
     action: Option<i64>,
 }
 
+/// The image access log
+#[utoipa::path(get, path = "/annotations/log_image_actions/", responses((status = 200, body = crate::rest::shapes::AccessEntryPage)))]
 pub(super) async fn list_access(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -83,7 +85,10 @@ pub(super) fn access_json(entry: &AccessRow) -> Value {
     shapes::value(&AccessEntry::of(entry))
 }
 
+/// One entry of the access log
+///
 /// One entry of the access log (its id is its log position), if its image is readable.
+#[utoipa::path(get, path = "/annotations/log_image_actions/{id}/", responses((status = 200, body = crate::rest::shapes::AccessEntry)))]
 pub(super) async fn get_access(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -124,8 +129,11 @@ pub(super) async fn readable_access(
     Ok(entry)
 }
 
+/// Correct an entry's action (its user or a superuser)
+///
 /// EXACT's access log update: the entry's `action`, corrected by its user (or a superuser).
 /// The correction is an event; the first record stays in the log.
+#[utoipa::path(patch, path = "/annotations/log_image_actions/{id}/", request_body = AccessChange, responses((status = 200, body = crate::rest::shapes::AccessEntry)))]
 pub(super) async fn update_access(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -154,6 +162,7 @@ pub(super) async fn update_access(
 
 /// What an access log entry's update reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = AccessEntryChange)]
 pub(in crate::rest) struct AccessChange {
     #[serde(default, deserialize_with = "lenient::int")]
     image: Option<i64>,
@@ -163,8 +172,11 @@ pub(in crate::rest) struct AccessChange {
     action: Option<i64>,
 }
 
+/// Take an entry out of the access log (the events keep it)
+///
 /// EXACT's access log delete: the entry leaves the access log (its user's or a superuser's
 /// call); the log of events keeps it.
+#[utoipa::path(delete, path = "/annotations/log_image_actions/{id}/", responses((status = 204)))]
 pub(super) async fn delete_access(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -180,6 +192,7 @@ pub(super) async fn delete_access(
 
 /// What the viewer's report of an opened or closed image reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewAccessEntry)]
 pub(in crate::rest) struct NewAccessBody {
     #[serde(deserialize_with = "lenient::required_int")]
     image: i64,
@@ -187,7 +200,10 @@ pub(in crate::rest) struct NewAccessBody {
     action: i64,
 }
 
+/// Report opening (1) or closing (2) an image
+///
 /// The viewer's report that the caller opened (action 1) or closed (2) an image.
+#[utoipa::path(post, path = "/annotations/log_image_actions/", request_body = NewAccessBody, responses((status = 201, body = crate::rest::shapes::AccessEntry)))]
 pub(super) async fn create_access(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -238,6 +238,8 @@ pub(super) async fn query_from(
     Ok(query)
 }
 
+/// Annotations: EXACT's filters, in_bbox, as_of
+#[utoipa::path(get, path = "/annotations/annotations/", responses((status = 200, body = crate::rest::shapes::AnnotationPage)))]
 pub(super) async fn list_annotations(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -272,6 +274,8 @@ pub(super) async fn list_annotations(
     Ok(Json(params.typed_page(count, limit, offset, results)).into_response())
 }
 
+/// One annotation (ETag: its version)
+#[utoipa::path(get, path = "/annotations/annotations/{id}/", responses((status = 200, body = crate::rest::shapes::Annotation)))]
 pub(super) async fn get_annotation(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -292,7 +296,10 @@ pub(super) async fn get_annotation(
     Ok(with_etag(StatusCode::OK, body, row.version))
 }
 
+/// Every version: who, when, why, what changed
+///
 /// Every version of an annotation: who, when, why, what the state was and which fields changed.
+#[utoipa::path(get, path = "/annotations/annotations/{id}/history/", responses((status = 200, body = crate::rest::shapes::AnnotationHistory)))]
 pub(super) async fn history(
     State(state): State<AppState>,
     auth: Authenticated,

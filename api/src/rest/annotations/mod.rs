@@ -1,21 +1,18 @@
 //! Annotations (with EXACT's filters, `in_bbox` from the spatial index and `as_of` from the
 //! history), their history, verdicts and the image access log.
 
-mod access_log;
-mod list;
-mod verifications;
-mod write;
+pub(in crate::rest) mod access_log;
+pub(in crate::rest) mod list;
+pub(in crate::rest) mod verifications;
+pub(in crate::rest) mod write;
 
 use access_log::{create_access, delete_access, get_access, list_access, update_access};
-pub(in crate::rest) use access_log::{AccessChange, NewAccessBody};
 use list::{get_annotation, history, list_annotations};
 use verifications::{
     create_verification, delete_verification, get_verification, list_verifications,
     update_verification,
 };
-pub(in crate::rest) use verifications::{NewVerdictBody, VerdictChange};
 use write::{create_annotations, delete_annotation, multiple_delete, update_annotation};
-pub(in crate::rest) use write::{AnnotationChangeBody, NewAnnotationBody};
 
 use axum::routing::{delete, get};
 use axum::Router;

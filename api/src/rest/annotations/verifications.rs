@@ -60,6 +60,8 @@ struct VerdictFilters {
     verified: Option<bool>,
 }
 
+/// Current verdicts
+#[utoipa::path(get, path = "/annotations/verifications/", responses((status = 200, body = crate::rest::shapes::VerificationPage)))]
 pub(super) async fn list_verifications(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -89,6 +91,8 @@ pub(super) async fn list_verifications(
 pub(super) const VERIFICATION_EXPANDS: &[(&str, Related)] =
     &[("annotation", Related::Annotation), ("user", Related::User)];
 
+/// One verdict
+#[utoipa::path(get, path = "/annotations/verifications/{id}/", responses((status = 200, body = crate::rest::shapes::Verification)))]
 pub(super) async fn get_verification(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -114,6 +118,7 @@ pub(super) async fn get_verification(
 
 /// What a verdict's creation reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewVerification)]
 pub(in crate::rest) struct NewVerdictBody {
     #[serde(deserialize_with = "lenient::required_int")]
     annotation: i64,
@@ -123,8 +128,11 @@ pub(in crate::rest) struct NewVerdictBody {
     user: Option<i64>,
 }
 
+/// Accept or reject an annotation
+///
 /// The caller's verdict (JSON or form fields): `annotation`, `verified`. A later verdict of
 /// the same user replaces the earlier one; both stay in the log.
+#[utoipa::path(post, path = "/annotations/verifications/", request_body = NewVerdictBody, responses((status = 201, body = crate::rest::shapes::Verification)))]
 pub(super) async fn create_verification(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -177,8 +185,11 @@ pub(super) async fn own_verification(
     Ok(row)
 }
 
+/// Change one's own verdict (it gets a new id)
+///
 /// EXACT's verification update: the caller changes their verdict (`verified`). The new verdict
 /// is a new event, so it answers with its own id (the log position that gave it).
+#[utoipa::path(patch, path = "/annotations/verifications/{id}/", request_body = VerdictChange, responses((status = 200, body = crate::rest::shapes::Verification)))]
 pub(super) async fn update_verification(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -216,6 +227,7 @@ pub(super) async fn update_verification(
 
 /// What a verdict's update reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = VerificationChange)]
 pub(in crate::rest) struct VerdictChange {
     #[serde(default, deserialize_with = "lenient::int")]
     annotation: Option<i64>,
@@ -225,7 +237,10 @@ pub(in crate::rest) struct VerdictChange {
     verified: Option<bool>,
 }
 
+/// Take one's own verdict back (the log keeps it)
+///
 /// EXACT's verification delete: the caller takes their verdict back; the log keeps it.
+#[utoipa::path(delete, path = "/annotations/verifications/{id}/", responses((status = 204)))]
 pub(super) async fn delete_verification(
     State(state): State<AppState>,
     auth: Authenticated,

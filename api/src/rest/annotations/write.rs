@@ -28,6 +28,7 @@ use super::{annotation_json, readable_annotation};
 
 /// What an annotation's creation reads (one object, or each item of a list).
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewAnnotation)]
 pub(in crate::rest) struct NewAnnotationBody {
     #[serde(default, deserialize_with = "lenient::int")]
     image: Option<i64>,
@@ -68,6 +69,7 @@ impl From<NewAnnotationBody> for AnnotationInput {
 
 /// What an annotation's update reads: only what is sent changes.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = AnnotationChange)]
 pub(in crate::rest) struct AnnotationChangeBody {
     #[serde(default, deserialize_with = "lenient::int")]
     image: Option<i64>,
@@ -87,7 +89,19 @@ pub(in crate::rest) struct AnnotationChangeBody {
     deleted: Option<bool>,
 }
 
+/// What an annotation creation reads: one object, or a list of them for one append.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documents what `create_annotations` reads item by item
+pub(in crate::rest) enum NewAnnotationOrList {
+    One(NewAnnotationBody),
+    List(Vec<NewAnnotationBody>),
+}
+
+/// Create one annotation, or a list in one append
+///
 /// One annotation (an object) or many (a list, in one append). A list answers a list.
+#[utoipa::path(post, path = "/annotations/annotations/", request_body = NewAnnotationOrList, responses((status = 201, body = crate::rest::shapes::AnnotationOrList)))]
 pub(super) async fn create_annotations(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -160,6 +174,8 @@ pub(super) async fn create_annotations(
     Ok(with_etag(StatusCode::CREATED, row, version))
 }
 
+/// Change an annotation (If-Match)
+#[utoipa::path(patch, path = "/annotations/annotations/{id}/", request_body = AnnotationChangeBody, responses((status = 200, body = crate::rest::shapes::Annotation)))]
 pub(super) async fn update_annotation(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -215,8 +231,11 @@ pub(super) async fn update_annotation(
     ))
 }
 
+/// Delete an annotation (soft)
+///
 /// A soft delete, as EXACT's viewer does: the annotation stays in the history and can be
 /// restored (`PATCH deleted=false`).
+#[utoipa::path(delete, path = "/annotations/annotations/{id}/", responses((status = 204)))]
 pub(super) async fn delete_annotation(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -243,7 +262,10 @@ struct MultipleDeleteQuery {
     ids: Vec<i64>,
 }
 
+/// Delete the annotations of id__in
+///
 /// `DELETE multiple_delete/?id__in=1,2`: one append for the whole list, or nothing.
+#[utoipa::path(delete, path = "/annotations/annotations/multiple_delete/", responses((status = 204)))]
 pub(super) async fn multiple_delete(
     State(state): State<AppState>,
     auth: Authenticated,

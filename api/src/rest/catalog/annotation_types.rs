@@ -75,6 +75,8 @@ struct TypeFilters {
     product: Option<i64>,
 }
 
+/// Annotation types
+#[utoipa::path(get, path = "/annotations/annotation_types/", responses((status = 200, body = crate::rest::shapes::AnnotationTypePage)))]
 async fn list_types(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -125,6 +127,8 @@ async fn readable_type(
         .ok_or_else(|| not_found("annotation type"))
 }
 
+/// One type
+#[utoipa::path(get, path = "/annotations/annotation_types/{id}/", responses((status = 200, body = crate::rest::shapes::AnnotationType)))]
 async fn get_type(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -187,6 +191,7 @@ impl TypeFields {
 
 /// What a type's creation reads: its product, its vector type and name, and any settings.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewAnnotationType)]
 pub(in crate::rest) struct NewTypeBody {
     #[serde(deserialize_with = "lenient::required_int")]
     product: i64,
@@ -194,6 +199,8 @@ pub(in crate::rest) struct NewTypeBody {
     settings: TypeFields,
 }
 
+/// Create a type
+#[utoipa::path(post, path = "/annotations/annotation_types/", request_body = NewTypeBody, responses((status = 201, body = crate::rest::shapes::AnnotationType)))]
 async fn create_type(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -231,6 +238,8 @@ fn settings_of(t: &AnnotationTypeRow) -> TypeSettings {
     }
 }
 
+/// Change a type; a new vector_type only while its live annotations fit it
+#[utoipa::path(patch, path = "/annotations/annotation_types/{id}/", request_body = TypeFields, responses((status = 200, body = crate::rest::shapes::AnnotationType)))]
 async fn update_type(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -265,8 +274,11 @@ async fn update_type(
     Ok(ok(type_json(&t), t.version))
 }
 
+/// Delete a type and its live annotations (the log keeps them)
+///
 /// EXACT's type delete: the type leaves lists and retrieves, and its live annotations are
 /// deleted with it (EXACT's cascade); the log keeps all of it for reads as of earlier moments.
+#[utoipa::path(delete, path = "/annotations/annotation_types/{id}/", responses((status = 204)))]
 async fn delete_type(
     State(state): State<AppState>,
     auth: Authenticated,

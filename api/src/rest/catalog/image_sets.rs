@@ -132,6 +132,8 @@ struct SetFilters {
     set_versions: Option<i64>,
 }
 
+/// Image sets the caller may read
+#[utoipa::path(get, path = "/images/image_sets/", responses((status = 200, body = crate::rest::shapes::ImageSetPage)))]
 async fn list_sets(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -202,6 +204,8 @@ async fn list_sets(
     Ok(Json(params.page_of(rows)?))
 }
 
+/// One image set
+#[utoipa::path(get, path = "/images/image_sets/{id}/", responses((status = 200, body = crate::rest::shapes::ImageSet)))]
 async fn get_set(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -267,6 +271,7 @@ impl SetFields {
 
 /// What a set's creation reads: its team and name, and any settings.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewImageSet)]
 pub(in crate::rest) struct NewSetBody {
     #[serde(deserialize_with = "lenient::required_int")]
     team: i64,
@@ -274,6 +279,8 @@ pub(in crate::rest) struct NewSetBody {
     settings: SetFields,
 }
 
+/// Create an image set
+#[utoipa::path(post, path = "/images/image_sets/", request_body = NewSetBody, responses((status = 201, body = crate::rest::shapes::ImageSet)))]
 async fn create_set(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -295,6 +302,8 @@ async fn create_set(
     Ok(created(set_json(&set, &links), written.version))
 }
 
+/// Change an image set
+#[utoipa::path(patch, path = "/images/image_sets/{id}/", request_body = SetFields, responses((status = 200, body = crate::rest::shapes::ImageSet)))]
 async fn update_set(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -319,8 +328,11 @@ async fn update_set(
     Ok(ok(set_json(&set, &links), set.version))
 }
 
+/// Pin a set to the top of the caller's home page (EXACT's pinned_by)
+///
 /// Pins a set to the top of the caller's home page, or unpins it (EXACT's `pinned_by`; not in
 /// EXACT's REST API, which left it to a page). Both are idempotent.
+#[utoipa::path(put, path = "/images/image_sets/{id}/pin/", responses((status = 200, body = crate::rest::shapes::SetPin)))]
 async fn pin_set(
     state: State<AppState>,
     auth: Authenticated,
@@ -333,6 +345,8 @@ async fn pin_set(
     }))
 }
 
+/// Unpin a set
+#[utoipa::path(delete, path = "/images/image_sets/{id}/pin/", responses((status = 204)))]
 async fn unpin_set(
     state: State<AppState>,
     auth: Authenticated,
@@ -362,6 +376,8 @@ async fn set_pin(
     Ok(id)
 }
 
+/// Delete an image set
+#[utoipa::path(delete, path = "/images/image_sets/{id}/", responses((status = 204)))]
 async fn delete_set(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -90,6 +90,8 @@ struct ProductFilters {
     annotationtype: Option<i64>,
 }
 
+/// Products
+#[utoipa::path(get, path = "/administration/products/", responses((status = 200, body = crate::rest::shapes::ProductPage)))]
 async fn list_products(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -132,6 +134,8 @@ pub(super) async fn readable_product(
         .ok_or_else(|| not_found("product"))
 }
 
+/// One product
+#[utoipa::path(get, path = "/administration/products/{id}/", responses((status = 200, body = crate::rest::shapes::Product)))]
 async fn get_product(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -148,6 +152,7 @@ async fn get_product(
 
 /// What a product's creation reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewProduct)]
 pub(in crate::rest) struct NewProductBody {
     #[serde(deserialize_with = "lenient::required_string")]
     name: String,
@@ -161,6 +166,7 @@ pub(in crate::rest) struct NewProductBody {
 
 /// What a product's update reads; only what is sent changes.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ProductChange)]
 pub(in crate::rest) struct ProductChangeBody {
     #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
@@ -170,6 +176,8 @@ pub(in crate::rest) struct ProductChangeBody {
     imagesets: Option<Vec<i64>>,
 }
 
+/// Create a product
+#[utoipa::path(post, path = "/administration/products/", request_body = NewProductBody, responses((status = 201, body = crate::rest::shapes::Product)))]
 async fn create_product(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -207,6 +215,8 @@ async fn create_product(
     Ok(created(product_with(&product, &links), version))
 }
 
+/// Change a product, its linked sets
+#[utoipa::path(patch, path = "/administration/products/{id}/", request_body = ProductChangeBody, responses((status = 200, body = crate::rest::shapes::Product)))]
 async fn update_product(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -278,7 +288,10 @@ async fn update_product(
     Ok(ok(product_with(&product, &links), product.version))
 }
 
+/// Delete a product, its types and their live annotations (the log keeps them)
+///
 /// EXACT's product delete: gone from lists, with its types and their live annotations.
+#[utoipa::path(delete, path = "/administration/products/{id}/", responses((status = 204)))]
 async fn delete_product(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -97,6 +97,8 @@ struct TeamFilters {
     image_sets: Option<i64>,
 }
 
+/// The caller's teams
+#[utoipa::path(get, path = "/users/teams/", responses((status = 200, body = crate::rest::shapes::TeamPage)))]
 async fn list_teams(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -144,6 +146,8 @@ pub(super) async fn readable_team(
         .ok_or_else(|| not_found("team"))
 }
 
+/// One team
+#[utoipa::path(get, path = "/users/teams/{id}/", responses((status = 200, body = crate::rest::shapes::Team)))]
 async fn get_team(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -157,6 +161,7 @@ async fn get_team(
 
 /// What a team's creation reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewTeam)]
 pub(in crate::rest) struct NewTeamBody {
     #[serde(deserialize_with = "lenient::required_string")]
     name: String,
@@ -164,8 +169,11 @@ pub(in crate::rest) struct NewTeamBody {
     website: Option<String>,
 }
 
+/// Create a team (the caller becomes its admin)
+///
 /// A team needs only its name (EXACT's server demanded `memberships` and so refused its own
 /// client). The creator becomes its admin.
+#[utoipa::path(post, path = "/users/teams/", request_body = NewTeamBody, responses((status = 201, body = crate::rest::shapes::Team)))]
 async fn create_team(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -189,7 +197,10 @@ pub(in crate::rest) struct TeamChange {
     website: Option<String>,
 }
 
+/// Correct a team's name or website (its admins)
+///
 /// EXACT's team update: the name and website, by the team's admins.
+#[utoipa::path(patch, path = "/users/teams/{id}/", request_body = TeamChange, responses((status = 200, body = crate::rest::shapes::Team)))]
 async fn update_team(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -211,8 +222,11 @@ async fn update_team(
     Ok(ok(team_json(&team, &links), team.version))
 }
 
+/// Delete a team: its sets stay, public and locked, without a team
+///
 /// EXACT's team delete: the team ends with its members in it, as when the last one leaves;
 /// its sets stay, public and locked, without a team.
+#[utoipa::path(delete, path = "/users/teams/{id}/", responses((status = 204)))]
 async fn delete_team(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -249,6 +263,8 @@ struct MembershipFilters {
     is_admin: Option<bool>,
 }
 
+/// Memberships of the caller's teams
+#[utoipa::path(get, path = "/users/team_membership/", responses((status = 200, body = crate::rest::shapes::MembershipPage)))]
 async fn list_memberships(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -298,6 +314,8 @@ async fn find_membership(
         .ok_or_else(|| not_found("team membership"))
 }
 
+/// One membership
+#[utoipa::path(get, path = "/users/team_membership/{id}/", responses((status = 200, body = crate::rest::shapes::Membership)))]
 async fn get_membership(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -310,6 +328,7 @@ async fn get_membership(
 
 /// What a membership's creation reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewMembership)]
 pub(in crate::rest) struct NewMembershipBody {
     #[serde(deserialize_with = "lenient::required_int")]
     team: i64,
@@ -321,11 +340,14 @@ pub(in crate::rest) struct NewMembershipBody {
 
 /// What a membership's update reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = MembershipChange)]
 pub(in crate::rest) struct MembershipChangeBody {
     #[serde(default, deserialize_with = "lenient::bool")]
     is_admin: Option<bool>,
 }
 
+/// Add a member
+#[utoipa::path(post, path = "/users/team_membership/", request_body = NewMembershipBody, responses((status = 201, body = crate::rest::shapes::Membership)))]
 async fn create_membership(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -352,6 +374,8 @@ async fn create_membership(
     Ok((StatusCode::CREATED, Json(membership_json(&m))).into_response())
 }
 
+/// Grant or revoke admin
+#[utoipa::path(patch, path = "/users/team_membership/{id}/", request_body = MembershipChangeBody, responses((status = 200, body = crate::rest::shapes::Membership)))]
 async fn update_membership(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -378,7 +402,10 @@ async fn update_membership(
     )))
 }
 
+/// Leave, or remove a member
+///
 /// Leaving (one's own membership) or removing a member (an admin's).
+#[utoipa::path(delete, path = "/users/team_membership/{id}/", responses((status = 204)))]
 async fn delete_membership(
     State(state): State<AppState>,
     auth: Authenticated,

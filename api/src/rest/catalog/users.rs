@@ -79,7 +79,10 @@ struct UserFilters {
     last_login_range: Option<String>,
 }
 
+/// Accounts
+///
 /// Every signed-in user may list accounts (to add members by name), as in EXACT.
+#[utoipa::path(get, path = "/users/users/", responses((status = 200, body = crate::rest::shapes::UserPage)))]
 async fn list_users(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -133,6 +136,8 @@ async fn user_answer(
     Ok((user, body))
 }
 
+/// One account
+#[utoipa::path(get, path = "/users/users/{id}/", responses((status = 200, body = crate::rest::shapes::User)))]
 async fn get_user(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -145,6 +150,7 @@ async fn get_user(
 
 /// What an account's creation or update reads (the username only on creation).
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = UserInput)]
 pub(in crate::rest) struct UserBody {
     #[serde(default, deserialize_with = "lenient::string")]
     username: Option<String>,
@@ -160,6 +166,8 @@ pub(in crate::rest) struct UserBody {
     is_active: Option<bool>,
 }
 
+/// Create an account (superusers)
+#[utoipa::path(post, path = "/users/users/", request_body = UserBody, responses((status = 201, body = crate::rest::shapes::User)))]
 async fn create_user(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -181,6 +189,8 @@ async fn create_user(
     Ok(created(body, written.version))
 }
 
+/// Password, activity, roles
+#[utoipa::path(patch, path = "/users/users/{id}/", request_body = UserBody, responses((status = 200, body = crate::rest::shapes::User)))]
 async fn update_user(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -216,7 +226,10 @@ async fn update_user(
     Ok(ok(body, user.version))
 }
 
+/// Deactivate an account
+///
 /// Accounts are never erased (their events name them): DELETE deactivates.
+#[utoipa::path(delete, path = "/users/users/{id}/", responses((status = 204)))]
 async fn deactivate_user(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -17,9 +17,12 @@ use crate::rest::params;
 use crate::rest::{caller_for, if_match, with_etag};
 use crate::AppState;
 
+/// Correct what the file claims: name, mpp, objectivePower, time
+///
 /// EXACT's image update: users correct what the file claims (name, `mpp`, `objectivePower`,
 /// `time`); each correction is an event with its author, the file untouched. What is measured
 /// of the pixels (size, frames, checksum, the stored file) is refused when it would differ.
+#[utoipa::path(patch, path = "/images/images/{id}/", request_body = ImageChange, responses((status = 200, body = crate::rest::shapes::Image)))]
 pub(super) async fn update_image(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -103,6 +106,8 @@ pub(in crate::rest) struct ImageChange {
     filename: Option<String>,
 }
 
+/// Delete an image
+#[utoipa::path(delete, path = "/images/images/{id}/", responses((status = 204)))]
 pub(super) async fn delete_image(
     State(state): State<AppState>,
     auth: Authenticated,

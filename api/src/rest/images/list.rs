@@ -203,6 +203,8 @@ pub(super) async fn annotation_counts(
     Ok(Some(counts))
 }
 
+/// Images the caller may read
+#[utoipa::path(get, path = "/images/images/", responses((status = 200, body = crate::rest::shapes::ImagePage)))]
 pub(super) async fn list_images(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -261,6 +263,8 @@ pub(super) async fn list_images(
     Ok(Json(params.paginated(count, limit, offset, results)))
 }
 
+/// One image
+#[utoipa::path(get, path = "/images/images/{id}/", responses((status = 200, body = crate::rest::shapes::Image)))]
 pub(super) async fn get_image(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -2,12 +2,11 @@
 //! (thumbnail, slide information, patches, DeepZoom) and the original file's download. Every
 //! pixel route checks that the caller may read the image's set, as every other route does.
 
-mod change;
-mod list;
-mod pixels;
-mod receive;
+pub(in crate::rest) mod change;
+pub(in crate::rest) mod list;
+pub(in crate::rest) mod pixels;
+pub(in crate::rest) mod receive;
 
-pub(in crate::rest) use change::ImageChange;
 use change::{delete_image, update_image};
 use list::{get_image, list_images};
 use pixels::{download, dzi, get_patch, slide_information, thumbnail, tile, update_image_cache};

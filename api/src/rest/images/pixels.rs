@@ -20,6 +20,7 @@ use crate::rest::shapes::{CacheReport, CachedLevel, DeepZoomGrid, SlideInformati
 use crate::routes::tiles::{blocking, image as image_response};
 use crate::uploads;
 use crate::AppState;
+use utoipa::ToSchema;
 
 /// What a thumbnail's query reads.
 #[derive(Debug, Deserialize)]
@@ -28,7 +29,10 @@ pub(super) struct ThumbnailQuery {
     size: Option<i64>,
 }
 
+/// Thumbnail (PNG)
+///
 /// EXACT's thumbnail: PNG, longest side 128 unless `size` says otherwise.
+#[utoipa::path(get, path = "/images/images/{id}/thumbnail/", responses((status = 200, body = inline(crate::rest::shapes::Binary), content_type = "image/png")))]
 pub(super) async fn thumbnail(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -48,17 +52,23 @@ pub(super) async fn thumbnail(
 }
 
 /// What `update_image_cache` reads.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = CacheRequest)]
 pub(super) struct CacheBody {
+    /// How much JPEG to render, in MB (5 unless given).
     #[serde(default, deserialize_with = "lenient::float")]
     mem_size_mb: Option<f64>,
     #[serde(default, deserialize_with = "lenient::int")]
+    /// The frame to render (1 unless given).
     frame: Option<i64>,
 }
 
+/// Render a frame's tiles into the server's cache, up to mem_size_mb
+///
 /// EXACT's `update_image_cache`: renders the tiles of one frame, smallest levels first, into
 /// the server's tile cache until `mem_size_mb` (5 by default) of JPEG is there, so that the
 /// first viewer finds them ready. Answers per level what was cached, in EXACT's shape.
+#[utoipa::path(patch, path = "/images/images/{id}/update_image_cache/", request_body = CacheBody, responses((status = 200, body = crate::rest::shapes::CacheReport)))]
 pub(super) async fn update_image_cache(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -71,7 +81,7 @@ pub(super) async fn update_image_cache(
     let path = frame_path(&state, &image, frame)?;
     let slide = state.tiles.slide(&path).await?;
     let (mut bytes, mut total) = (0.0, 0u64);
-    let mut results = CacheReport::new();
+    let mut results = CacheReport::default();
     for (level, &(columns, rows)) in slide.grid.tile_counts.iter().enumerate() {
         let started = std::time::Instant::now();
         'level: for col in 0..columns {
@@ -87,7 +97,7 @@ pub(super) async fn update_image_cache(
                 total += 1;
             }
         }
-        results.insert(
+        results.0.insert(
             level.to_string(),
             CachedLevel {
                 level,
@@ -104,6 +114,8 @@ pub(super) async fn update_image_cache(
     Ok(Json(results))
 }
 
+/// Levels, resolution, properties
+#[utoipa::path(get, path = "/images/images/{id}/slide_information/", responses((status = 200, body = crate::rest::shapes::SlideInformation)))]
 pub(super) async fn slide_information(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -148,7 +160,10 @@ pub(super) struct PatchQuery {
     height: Option<i64>,
 }
 
+/// A region at a level (PNG, at most 2048 x 2048)
+///
 /// EXACT's `get_patch`: a region of at most 2048 × 2048 at a level, as PNG.
+#[utoipa::path(get, path = "/images/images/{id}/get_patch/", responses((status = 200, body = inline(crate::rest::shapes::Binary), content_type = "image/png")))]
 pub(super) async fn get_patch(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -179,6 +194,8 @@ pub(super) async fn get_patch(
     Ok(image_response(Bytes::from(bytes), "image/png"))
 }
 
+/// DeepZoom descriptor
+#[utoipa::path(get, path = "/images/images/{id}/{z}/{frame}/tile/", responses((status = 200, body = String, content_type = "application/xml")))]
 pub(super) async fn dzi(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -201,6 +218,8 @@ pub(super) async fn dzi(
         .into_response())
 }
 
+/// A DeepZoom tile (COL_ROW.jpeg)
+#[utoipa::path(get, path = "/images/images/{id}/{z}/{frame}/tile_files/{level}/{tile}", responses((status = 200, body = inline(crate::rest::shapes::Binary), content_type = "image/jpeg")))]
 pub(super) async fn tile(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -20,9 +20,12 @@ use crate::rest::params::Params;
 use crate::uploads::{self, Received};
 use crate::AppState;
 
+/// Upload images (multipart: image_set, image_type, files, zip archives)
+///
 /// `POST /api/v1/images/images/`: `image_set`, `image_type` and one or more files (zip
 /// archives are extracted). Answers the paginated list of the images created, as exact-sync
 /// expects. Nothing is registered unless every file can be read.
+#[utoipa::path(post, path = "/images/images/", request_body(content = ImageUpload, content_type = "multipart/form-data"), responses((status = 201, body = crate::rest::shapes::ImagePage)))]
 pub(super) async fn upload(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -49,6 +52,18 @@ pub(super) struct UploadFields {
     image_set: i64,
     #[serde(default, deserialize_with = "lenient::int")]
     image_type: Option<i64>,
+}
+
+/// What an image upload sends as multipart form data: the set, the image type, and one or more
+/// files (every part with a file name is one; exact-sync names them `file_path`), zip archives
+/// among them.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents what `UploadFields` and `uploads::receive` read
+pub(in crate::rest) struct ImageUpload {
+    image_set: i64,
+    image_type: Option<i64>,
+    #[schema(inline)]
+    file_path: Vec<crate::rest::shapes::Binary>,
 }
 
 pub(super) async fn upload_into(

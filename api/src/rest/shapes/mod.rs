@@ -6,6 +6,7 @@
 mod accounts;
 mod annotations;
 mod catalog;
+mod documented;
 mod images;
 mod media_files;
 mod screening;
@@ -19,6 +20,7 @@ pub use catalog::{
     membership_id, membership_parts, AnnotationType, ImageSet, LinkedToSet, Membership, Product,
     Team, User,
 };
+pub use documented::*;
 pub use images::Image;
 pub use media_files::MediaFile;
 pub use screening::Screening;

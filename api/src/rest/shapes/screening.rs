@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 /// A screening and the viewer's grid.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ScreeningMode)]
 pub struct Screening {
     pub id: i64,
     pub image: i64,

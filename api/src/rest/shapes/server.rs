@@ -62,7 +62,9 @@ pub struct DeepZoomGrid {
 }
 
 /// EXACT's report of `update_image_cache`, per level (by its number as text).
-pub type CacheReport = BTreeMap<String, CachedLevel>;
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(transparent)]
+pub struct CacheReport(pub BTreeMap<String, CachedLevel>);
 
 /// What one level's cache fill did, in EXACT's keys.
 #[derive(Debug, Serialize, ToSchema)]
