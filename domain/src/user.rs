@@ -275,7 +275,10 @@ pub fn decide(
         UserCommand::Pin { image_set, pinned } => {
             let user = state.ok_or(DomainError::NotFound("user"))?;
             allow(actor.id == user.id, "pin sets for another account")?;
-            if *pinned && !context.set_readable {
+            // A set one cannot read is not there, unless it is on one's page already:
+            // unpinning it then only tidies the page.
+            let on_page = user.pinned_sets.contains(image_set);
+            if !context.set_readable && (*pinned || !on_page) {
                 return Err(DomainError::NotFound("image set"));
             }
             let (id, image_set) = (user.id, *image_set);
@@ -503,6 +506,15 @@ mod tests {
             image_set: 5,
             pinned: false,
         };
+        // One that was never on the page is not there at all.
+        let never_pinned = UserCommand::Pin {
+            image_set: 6,
+            pinned: false,
+        };
+        assert_eq!(
+            decide(Some(&user), &never_pinned, &unreadable),
+            Err(DomainError::NotFound("image set"))
+        );
         let events = decide(Some(&user), &unpin, &unreadable).unwrap();
         assert!(matches!(
             events[0],

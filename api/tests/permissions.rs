@@ -1,0 +1,706 @@
+//! The permission matrix (issue 20): every route of the server, called by those who must be
+//! refused, must be refused and change nothing. The REST operations come from the API document
+//! (which is derived from the handlers, and which the OpenAPI tests hold equal to the router);
+//! the other routes (pages, EXACT's legacy paths, the parts not built) from one table here. A
+//! route in the router's source that is in neither fails `every_route_is_in_the_matrix`, so a
+//! new route cannot go unchecked.
+//!
+//! The world: a team's owner made a project (team, product, set, type), an image, an
+//! annotation, a verdict, an access log entry, a tag, a screening, a dataset version, an
+//! attached file and a token, and added a member. An outsider (signed in, in no team) and an
+//! anonymous caller then try every operation on those things: reads answer 404 (or 403), writes
+//! 403 or 404 with nothing appended to the log, lists show none of it, and the anonymous caller
+//! gets 401 everywhere but the few anonymous routes.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use axum::http::{Method, StatusCode};
+use exact_api::rest::openapi::{document, operations};
+use exact_store::testing::TestDb;
+use serde_json::{json, Value};
+use support::{add_member, box_annotation, image, multipart, png, project, Answer, TestApp};
+
+exact_store::on_both_backends!(nobody_reaches_what_is_not_theirs);
+
+const OWNER: (&str, &str) = ("owner", "pw-owner");
+const MEMBER: (&str, &str) = ("member", "pw-member");
+const OUTSIDER: (&str, &str) = ("outsider", "pw-outsider");
+
+/// What the owner made, by the path of the resource it is read at.
+struct World {
+    ids: BTreeMap<&'static str, String>,
+    outsider: i64,
+}
+
+impl World {
+    async fn build(app: &TestApp) -> World {
+        app.user("owner").await;
+        let member = app.user("member").await;
+        let outsider = app.user("outsider").await;
+        let p = project(app, OWNER, "matrix", 1).await;
+        add_member(app, OWNER, p.team, member).await;
+        let image = image(app, OWNER, p.set, "matrix.png", 64, 48).await;
+        let annotation = box_annotation(app, OWNER, image, p.annotation_type).await;
+        let created = |answer: Answer| {
+            assert!(answer.status.is_success(), "{answer:?}");
+            id_text(&answer.json["id"])
+        };
+        let membership = app
+            .get(
+                &format!("/api/v1/users/team_membership/?team={}", p.team),
+                OWNER,
+            )
+            .await;
+        let membership = membership.json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["user"] == member)
+            .map(|m| id_text(&m["id"]))
+            .expect("the member's membership");
+        let verification = created(
+            app.post(
+                "/api/v1/annotations/verifications/",
+                OWNER,
+                json!({"annotation": annotation, "verified": true}),
+            )
+            .await,
+        );
+        let access = created(
+            app.post(
+                "/api/v1/annotations/log_image_actions/",
+                OWNER,
+                json!({"image": image, "action": 1}),
+            )
+            .await,
+        );
+        let tag = created(
+            app.post(
+                "/api/v1/images/set_tags/",
+                OWNER,
+                json!({"name": "matrix", "imagesets": [p.set]}),
+            )
+            .await,
+        );
+        let screening = created(
+            app.post(
+                "/api/v1/images/screening_modes/",
+                OWNER,
+                json!({"image": image}),
+            )
+            .await,
+        );
+        let version = created(
+            app.post(
+                "/api/v1/images/set_versions/",
+                OWNER,
+                json!({"name": "v1", "imagesets": [p.set]}),
+            )
+            .await,
+        );
+        let annotation_version = app
+            .get(
+                &format!("/api/v1/annotations/annotation_versions/?version={version}"),
+                OWNER,
+            )
+            .await;
+        let annotation_version = id_text(&annotation_version.json["results"][0]["id"]);
+        let media = app
+            .multipart(
+                "/api/v1/annotations/annotation_media_files/",
+                OWNER,
+                &[("annotation", &annotation.to_string())],
+                &[("file", "note.txt", b"a note")],
+            )
+            .await;
+        assert_eq!(media.status, StatusCode::CREATED, "{media:?}");
+        let media = id_text(&media.json["results"][0]["id"]);
+        let token = app
+            .post("/api/v1/users/tokens/", OWNER, json!({"name": "script"}))
+            .await;
+        assert_eq!(token.status, StatusCode::CREATED, "{token:?}");
+        let token = id_text(&token.json["id"]);
+        let owner = id_text(&app.get("/api/v1/auth/session/", OWNER).await.json["id"]);
+
+        let ids = BTreeMap::from([
+            ("/users/users/", owner),
+            ("/users/teams/", p.team.to_string()),
+            ("/users/team_membership/", membership),
+            ("/users/tokens/", token),
+            ("/administration/products/", p.product.to_string()),
+            (
+                "/annotations/annotation_types/",
+                p.annotation_type.to_string(),
+            ),
+            ("/images/image_sets/", p.set.to_string()),
+            ("/images/images/", image.to_string()),
+            ("/annotations/annotations/", annotation.to_string()),
+            ("/annotations/verifications/", verification),
+            ("/annotations/log_image_actions/", access),
+            ("/images/set_tags/", tag),
+            ("/images/screening_modes/", screening),
+            ("/images/set_versions/", version),
+            ("/annotations/annotation_versions/", annotation_version),
+            ("/annotations/annotation_media_files/", media),
+        ]);
+        World { ids, outsider }
+    }
+
+    /// The resource a path is under, and the id of the world's one.
+    fn resource(&self, template: &str) -> Option<(&'static str, &str)> {
+        self.ids
+            .iter()
+            .filter(|(prefix, _)| template.starts_with(**prefix))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(prefix, id)| (*prefix, id.as_str()))
+    }
+
+    /// `template` with the world's ids in it.
+    fn concrete(&self, template: &str) -> String {
+        let mut path = template
+            .replace("{z}", "1")
+            .replace("{frame}", "1")
+            .replace("{level}", "0")
+            .replace("{tile}", "0_0.jpeg");
+        for name in ["{id}", "{token}"] {
+            if path.contains(name) {
+                let (_, id) = self
+                    .resource(template)
+                    .unwrap_or_else(|| panic!("{template}: the matrix has no id for it"));
+                path = path.replace(name, id);
+            }
+        }
+        path
+    }
+
+    /// A value for a body field named `name` that points at the world's things (or, for a
+    /// user, at the outsider, who tries to act for themselves in the owner's team).
+    fn value(&self, name: &str) -> Option<Value> {
+        let id = |prefix: &str| self.ids[prefix].parse::<i64>().map(Value::from).ok();
+        Some(match name {
+            "image" => id("/images/images/")?,
+            "image_set" => id("/images/image_sets/")?,
+            "imagesets" | "image_sets" => json!([id("/images/image_sets/")?]),
+            "annotation" => id("/annotations/annotations/")?,
+            "annotation_type" => id("/annotations/annotation_types/")?,
+            "team" => id("/users/teams/")?,
+            "product" => id("/administration/products/")?,
+            "products" => json!([id("/administration/products/")?]),
+            "user" => json!(self.outsider),
+            "name" => json!("probe"),
+            "username" => json!("probe-user"),
+            "password" => json!("probe-password-123"),
+            "description" => json!("probe"),
+            "vector" => json!({"x1": 2, "y1": 2, "x2": 8, "y2": 8}),
+            "vector_type" => json!(1),
+            "verified" => json!(false),
+            "action" => json!(2),
+            "is_admin" | "is_superuser" | "is_staff" | "is_active" | "deleted" => json!(true),
+            "mem_size_mb" => json!(1),
+            "frame" => json!(1),
+            _ => return None,
+        })
+    }
+
+    /// The JSON body an operation's schema asks for, filled with the world's things: every
+    /// property the matrix has a value for (a write is refused for its target, not for a
+    /// missing field); a required one it has none for fails the test, naming it.
+    /// Files (a multipart body's binary fields) are left to the caller: see [`files_of`].
+    fn body(&self, method: &str, template: &str, schema: &Value) -> Value {
+        let (properties, required) = fields_of(schema);
+        let mut body = serde_json::Map::new();
+        for (name, _) in &properties {
+            if let Some(value) = self.value(name) {
+                body.insert(name.clone(), value);
+            }
+        }
+        let files = files_of(schema);
+        for name in required {
+            assert!(
+                body.contains_key(&name) || files.contains(&name),
+                "{method} {template}: the matrix has no value for the required field {name}"
+            );
+        }
+        Value::Object(body)
+    }
+}
+
+/// A body schema's properties and required fields: its references followed, its `allOf`
+/// parts together, the first of a `oneOf`.
+fn fields_of(schema: &Value) -> (Vec<(String, Value)>, Vec<String>) {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let schemas = &DOCUMENT.get_or_init(document)["components"]["schemas"];
+    if let Some(reference) = schema["$ref"].as_str() {
+        return fields_of(&schemas[reference.trim_start_matches("#/components/schemas/")]);
+    }
+    if let Some(first) = schema["oneOf"].as_array().and_then(|c| c.first()) {
+        return fields_of(first);
+    }
+    let (mut properties, mut required) = (Vec::new(), Vec::new());
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        let (p, r) = fields_of(part);
+        properties.extend(p);
+        required.extend(r);
+    }
+    for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+        properties.push((name.clone(), property.clone()));
+    }
+    for name in schema["required"].as_array().into_iter().flatten() {
+        required.push(name.as_str().unwrap().to_owned());
+    }
+    (properties, required)
+}
+
+/// The fields of a body schema that are files (binary strings, or lists of them).
+fn files_of(schema: &Value) -> Vec<String> {
+    let binary = |s: &Value| s["format"] == "binary" || s["items"]["format"] == "binary";
+    fields_of(schema)
+        .0
+        .into_iter()
+        .filter(|(_, property)| binary(property))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// An id as it appears in a path: a number, or a string without its quotes.
+fn id_text(id: &Value) -> String {
+    assert!(id.is_number() || id.is_string(), "not an id: {id}");
+    id.as_str().map_or_else(|| id.to_string(), str::to_owned)
+}
+
+/// What a route answers a caller who must be refused.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    /// 401: credentials are needed.
+    Unauthenticated,
+    /// 403 or 404, nothing written; a list answers none of the world's things.
+    Refused,
+    /// Allowed to this caller, for the reason given in the table.
+    Allowed,
+}
+
+/// Operations open to a caller who is not refused, with why; everything else is refused.
+fn allowed(method: &str, template: &str, anonymous: bool) -> Option<&'static str> {
+    Some(match (method, template) {
+        ("get", "/health") => "the load balancer's probe",
+        ("get", "/timesync/") => "EXACT's clock, anonymous there too",
+        ("get", "/openapi.json") => "the document describes routes, not data",
+        ("post", "/auth/login/") if anonymous => "logging in is how one stops being anonymous",
+        ("post", "/auth/logout/") => "ending a session one may not have changes nothing",
+        _ if anonymous => return None,
+        ("get", "/auth/session/") => "who the caller is",
+        ("post", "/auth/login/") => "a login with a wrong password is a 401 of its own",
+        ("get", "/users/tokens/") | ("post", "/users/tokens/") => "one's own tokens",
+        ("post", "/users/teams/") => "anyone may found a team",
+        ("get", "/users/users/") | ("get", "/users/users/{id}/") => {
+            "accounts are listed to every signed-in user, to add members by name (EXACT)"
+        }
+        _ => return None,
+    })
+}
+
+async fn nobody_reaches_what_is_not_theirs(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let world = World::build(&app).await;
+    let mut refusals = 0;
+    for (method, template) in operations() {
+        if template == "/events/" {
+            // A stream: the REST tests read it over a socket, outsiders included.
+            continue;
+        }
+        let mut path = format!("/api/v1{}", world.concrete(&template));
+        // What some operations need in their query: the owner's things.
+        let query = match template.as_str() {
+            "/annotations/annotation_versions/" => Some(("version", "/images/set_versions/")),
+            "/annotations/annotations/multiple_delete/" => {
+                Some(("id__in", "/annotations/annotations/"))
+            }
+            _ => None,
+        };
+        if let Some((name, resource)) = query {
+            path = format!("{path}?{name}={}", world.ids[resource]);
+        }
+        let (_, operation) = support::operation(&method, &path).unwrap();
+        for who in [None, Some(OUTSIDER)] {
+            let anonymous = who.is_none();
+            let expect = match allowed(&method, &template, anonymous) {
+                Some(_) => Expect::Allowed,
+                None if anonymous => Expect::Unauthenticated,
+                None => Expect::Refused,
+            };
+            let before = app.position().await;
+            let answer = call(&app, &world, &method, &template, &path, operation, who).await;
+            let written = app.position().await != before;
+            let caller = if anonymous { "anonymous" } else { "outsider" };
+            match expect {
+                Expect::Allowed => continue,
+                Expect::Unauthenticated => assert_eq!(
+                    answer.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {template} as {caller}: {answer:?}"
+                ),
+                Expect::Refused if method == "get" && !template.contains('{') => {
+                    // A list: it answers with none of the world's things, or 404 when it
+                    // names one of them (as a filter naming a missing thing does).
+                    assert!(
+                        matches!(answer.status, StatusCode::OK | StatusCode::NOT_FOUND),
+                        "{method} {template}: {answer:?}"
+                    );
+                    if let Some((_, id)) = world.resource(&template) {
+                        let shown: Vec<String> = answer.json["results"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|r| id_text(&r["id"]))
+                            .collect();
+                        assert!(
+                            !shown.iter().any(|s| s == id),
+                            "{template} shows the {caller} the owner's {id}: {answer:?}"
+                        );
+                    }
+                }
+                Expect::Refused => assert!(
+                    matches!(answer.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+                    "{method} {template} as {caller}: {answer:?}"
+                ),
+            }
+            assert!(
+                !written,
+                "{method} {template} as {caller} wrote to the log: {answer:?}"
+            );
+            refusals += 1;
+        }
+    }
+    // The table's routes outside the document, the same way.
+    // Pages are read with a session (a Basic login is sent to the login page, as anonymous
+    // callers are); the other routes with Basic credentials.
+    let login = app
+        .post(
+            "/api/v1/auth/login/",
+            OUTSIDER,
+            json!({"username": OUTSIDER.0, "password": OUTSIDER.1}),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{login:?}");
+    let cookie = login.headers["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    for route in OTHER_ROUTES {
+        let Some(probe) = route.probe else { continue };
+        let path = match route.of {
+            "" => probe.to_owned(),
+            of => probe.replace("{id}", &world.ids[of]),
+        };
+        let page = route.anonymous == TO_LOGIN;
+        for (caller, expect) in [("anonymous", route.anonymous), ("outsider", route.outsider)] {
+            let (who, headers) = match (caller, page) {
+                ("anonymous", _) => (None, vec![]),
+                (_, true) => (None, vec![("cookie", cookie.as_str())]),
+                (_, false) => (Some(OUTSIDER), vec![]),
+            };
+            let before = app.position().await;
+            let answer = app
+                .send(Method::GET, &path, who, None, vec![], &headers)
+                .await;
+            assert!(
+                expect.contains(&answer.status.as_u16()),
+                "{path} as {caller}: {} is not one of {expect:?} ({answer:?})",
+                answer.status
+            );
+            assert_eq!(app.position().await, before, "{path} as {caller} wrote");
+            refusals += 1;
+        }
+    }
+    // The member reads what the team has: the matrix's ids are right, not merely missing.
+    for prefix in [
+        "/images/images/",
+        "/annotations/annotations/",
+        "/images/image_sets/",
+    ] {
+        let path = format!("/api/v1{prefix}{}/", world.ids[prefix]);
+        let answer = app.get(&path, MEMBER).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "the member reads {path}: {answer:?}"
+        );
+    }
+    assert!(refusals > 150, "only {refusals} refusals checked");
+}
+
+/// Sends `method path` as `who`, with the body the operation's document asks for.
+async fn call(
+    app: &TestApp,
+    world: &World,
+    method: &str,
+    template: &str,
+    path: &str,
+    operation: &Value,
+    who: Option<(&str, &str)>,
+) -> Answer {
+    let method_name = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let content = &operation["requestBody"]["content"];
+    if let Some(schema) = content["application/json"].get("schema") {
+        let body = world.body(method, template, schema);
+        let bytes = serde_json::to_vec(&body).unwrap();
+        return app
+            .send(method_name, path, who, Some("application/json"), bytes, &[])
+            .await;
+    }
+    if let Some(schema) = content["multipart/form-data"].get("schema") {
+        let body = world.body(method, template, schema);
+        let fields: Vec<(String, String)> = body
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, value)| (name.clone(), value.to_string()))
+            .collect();
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let file = png(8, 8);
+        let file_field = files_of(schema).pop().expect("a multipart body has a file");
+        let (content_type, bytes) = multipart(&fields, &[(&file_field, "probe.png", &file)]);
+        return app
+            .send(method_name, path, who, Some(&content_type), bytes, &[])
+            .await;
+    }
+    app.send(method_name, path, who, None, vec![], &[]).await
+}
+
+/// A route outside the API document: how to probe it and what each caller gets.
+struct OtherRoute {
+    /// The route as the router writes it.
+    route: &'static str,
+    /// A GET that exercises it with the world's ids, or `None` with the reason in `why`.
+    probe: Option<&'static str>,
+    /// Whose id `{id}` in the probe is (a resource of the world), if any.
+    of: &'static str,
+    anonymous: &'static [u16],
+    outsider: &'static [u16],
+    why: &'static str,
+}
+
+const NOT_SIGNED_IN: &[u16] = &[401];
+/// A page sends the anonymous to the login page.
+const TO_LOGIN: &[u16] = &[303];
+const HIDDEN: &[u16] = &[403, 404];
+const OWN: &[u16] = &[200];
+const NOT_BUILT: &[u16] = &[501];
+
+const OTHER_ROUTES: &[OtherRoute] = &[
+    OtherRoute {
+        route: "/images/image/{id}/{z}/{frame}/tile/",
+        probe: Some("/images/image/{id}/1/1/tile/"),
+        of: "/images/images/",
+        anonymous: NOT_SIGNED_IN,
+        outsider: HIDDEN,
+        why: "EXACT's DeepZoom path by image id",
+    },
+    OtherRoute {
+        route: "/images/image/{id}/{z}/{frame}/tile_files/{level}/{tile}",
+        probe: Some("/images/image/{id}/1/1/tile_files/0/0_0.jpeg"),
+        of: "/images/images/",
+        anonymous: NOT_SIGNED_IN,
+        outsider: HIDDEN,
+        why: "EXACT's DeepZoom tiles by image id",
+    },
+    OtherRoute {
+        route: "/images/api/image/download/{id}/",
+        probe: Some("/images/api/image/download/{id}/"),
+        of: "/images/images/",
+        anonymous: NOT_SIGNED_IN,
+        outsider: HIDDEN,
+        why: "exact-sync's download of the original file",
+    },
+    OtherRoute {
+        route: "/images/images/{id}/get_patch",
+        probe: Some("/api/v1/images/images/{id}/get_patch?x=0&y=0&w=8&h=8"),
+        of: "/images/images/",
+        anonymous: NOT_SIGNED_IN,
+        outsider: HIDDEN,
+        why: "get_patch without its slash, as exact-sync calls it",
+    },
+    OtherRoute {
+        route: "/images/set_versions/{id}/add/",
+        probe: Some("/api/v1/images/set_versions/{id}/add/"),
+        of: "/images/set_versions/",
+        anonymous: NOT_BUILT,
+        outsider: NOT_BUILT,
+        why: "attaching a file to a version is not built: 501 to everyone, reading nothing",
+    },
+    OtherRoute {
+        route: "/processing/{*rest}",
+        probe: Some("/api/v1/processing/plugins/"),
+        of: "",
+        anonymous: NOT_BUILT,
+        outsider: NOT_BUILT,
+        why: "EXACT's plugins are not built",
+    },
+    OtherRoute {
+        route: "/images/registration/",
+        probe: Some("/api/v1/images/registration/"),
+        of: "",
+        anonymous: NOT_BUILT,
+        outsider: NOT_BUILT,
+        why: "EXACT's registration is not built",
+    },
+    OtherRoute {
+        route: "/images/registration/{*rest}",
+        probe: Some("/api/v1/images/registration/1/"),
+        of: "",
+        anonymous: NOT_BUILT,
+        outsider: NOT_BUILT,
+        why: "EXACT's registration is not built",
+    },
+    OtherRoute {
+        route: "/",
+        probe: Some("/"),
+        of: "",
+        anonymous: TO_LOGIN,
+        outsider: OWN,
+        why: "the home page: the caller's own teams and sets",
+    },
+    OtherRoute {
+        route: "/accounts/login/",
+        probe: Some("/accounts/login/"),
+        of: "",
+        anonymous: OWN,
+        outsider: OWN,
+        why: "the login page (its POST is covered by security.rs: same origin only)",
+    },
+    OtherRoute {
+        route: "/accounts/logout/",
+        probe: None,
+        of: "",
+        anonymous: &[],
+        outsider: &[],
+        why: "POST only, with the session's CSRF token: security.rs",
+    },
+    OtherRoute {
+        route: "/images/imageset/{id}/",
+        probe: Some("/images/imageset/{id}/"),
+        of: "/images/image_sets/",
+        anonymous: TO_LOGIN,
+        outsider: HIDDEN,
+        why: "a set's page",
+    },
+    OtherRoute {
+        route: "/users/team/{id}/",
+        probe: Some("/users/team/{id}/"),
+        of: "/users/teams/",
+        anonymous: TO_LOGIN,
+        outsider: HIDDEN,
+        why: "a team's page",
+    },
+    OtherRoute {
+        route: "/users/settings/",
+        probe: Some("/users/settings/"),
+        of: "",
+        anonymous: TO_LOGIN,
+        outsider: OWN,
+        why: "one's own settings",
+    },
+    OtherRoute {
+        route: "/users/settings/password/",
+        probe: None,
+        of: "",
+        anonymous: &[],
+        outsider: &[],
+        why: "POST only, one's own password, with the CSRF token: rest.rs and the browser test",
+    },
+    OtherRoute {
+        route: "/administration/",
+        probe: Some("/administration/"),
+        of: "",
+        anonymous: TO_LOGIN,
+        outsider: OWN,
+        why: "the caller's own teams' products and types (accounts only for staff)",
+    },
+    OtherRoute {
+        route: "/annotations/{image}/",
+        probe: Some("/annotations/{id}/"),
+        of: "/images/images/",
+        anonymous: TO_LOGIN,
+        outsider: HIDDEN,
+        why: "the viewer of an image",
+    },
+    OtherRoute {
+        route: "/annotations/{image}/verify/",
+        probe: Some("/annotations/{id}/verify/"),
+        of: "/images/images/",
+        anonymous: TO_LOGIN,
+        outsider: HIDDEN,
+        why: "the verification page of an image",
+    },
+    OtherRoute {
+        route: "/static/{version}/{*path}",
+        probe: None,
+        of: "",
+        anonymous: &[],
+        outsider: &[],
+        why: "the app's own scripts and styles, public; security.rs keeps them in their folder",
+    },
+];
+
+/// Every route the server's router writes (in `api/src`: the REST API, EXACT's legacy paths,
+/// the pages) is an operation of the API document or a row of `OTHER_ROUTES`: a new route
+/// without a place in the matrix fails here.
+#[test]
+fn every_route_is_in_the_matrix() {
+    let documented: Vec<String> = operations().into_iter().map(|(_, path)| path).collect();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut routes = Vec::new();
+    for file in rust_files(&root) {
+        if file.ends_with("routes/tiles.rs") {
+            continue; // the tile server, a process of its own: its token is tested in tiles.rs
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(".route(") {
+            rest = &rest[at + ".route(".len()..];
+            let literal = rest.trim_start();
+            if let Some(quoted) = literal.strip_prefix('"') {
+                let route = &quoted[..quoted.find('"').unwrap()];
+                routes.push((file.display().to_string(), route.to_owned()));
+            }
+        }
+    }
+    assert!(routes.len() > 60, "only {} routes found", routes.len());
+    let mut unplaced = Vec::new();
+    for (file, route) in &routes {
+        let in_document = documented.iter().any(|d| d == route);
+        let in_table = OTHER_ROUTES.iter().any(|r| r.route == route);
+        if !in_document && !in_table {
+            unplaced.push(format!("{route} ({file})"));
+        }
+    }
+    assert!(
+        unplaced.is_empty(),
+        "routes outside the permission matrix:\n{}",
+        unplaced.join("\n")
+    );
+    for row in OTHER_ROUTES {
+        assert!(!row.why.is_empty());
+        assert!(
+            routes.iter().any(|(_, r)| r == row.route),
+            "{} is in the table but no longer routed",
+            row.route
+        );
+    }
+}
+
+fn rust_files(folder: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
