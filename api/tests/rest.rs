@@ -27,6 +27,7 @@ exact_store::on_both_backends!(
     a_multi_page_tiff_is_one_image_with_a_frame_per_page,
     deletes_and_corrections_exact_accepts_are_events,
     list_filters_are_typed_and_a_refusal_names_the_parameter,
+    verified_by_user_holds_however_many_the_caller_verified,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -2560,4 +2561,110 @@ async fn list_filters_are_typed_and_a_refusal_names_the_parameter(db: TestDb) {
         before,
         "a refused filter writes nothing"
     );
+}
+
+/// `verified_by_user` is read two ways (the caller's verdicts in the page's id range, or, for a
+/// caller who verified many there, the page's ids one by one); both answer the same.
+async fn verified_by_user_holds_however_many_the_caller_verified(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let p = project(&app, ADMIN, "verdicts", 1).await;
+    let image_id = image(&app, ADMIN, p.set, "v.png", 100, 100).await;
+    let boxes: Vec<Value> = (0..24)
+        .map(|i| {
+            json!({"image": image_id, "annotation_type": p.annotation_type,
+                   "vector": {"x1": i, "y1": 1, "x2": i + 5, "y2": 9}})
+        })
+        .collect();
+    let created = app
+        .post("/api/v1/annotations/annotations/", ADMIN, json!(boxes))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    let ids: Vec<i64> = created
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
+    // Accept the even ones but the last, reject the odd ones.
+    let mut accepted = std::collections::BTreeSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        let verified = i % 2 == 0 && i < 22;
+        let verdict = app
+            .post(
+                "/api/v1/annotations/verifications/",
+                ADMIN,
+                json!({"annotation": id, "verified": verified}),
+            )
+            .await;
+        assert_eq!(verdict.status, StatusCode::CREATED, "{verdict:?}");
+        if verified {
+            accepted.insert(*id);
+        }
+    }
+    let flags = |answer: &support::Answer| -> Vec<(i64, bool)> {
+        answer.json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["id"].as_i64().unwrap(),
+                    a["verified_by_user"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let expected = |shown: &[(i64, bool)]| -> Vec<(i64, bool)> {
+        shown
+            .iter()
+            .map(|(id, _)| (*id, accepted.contains(id)))
+            .collect()
+    };
+    // Pages of neighbours: few verdicts in their range.
+    for offset in [0, 5, 20] {
+        let page = app
+            .get(
+                &format!(
+                    "/api/v1/annotations/annotations/?image={image_id}&limit=5&offset={offset}"
+                ),
+                ADMIN,
+            )
+            .await;
+        let shown = flags(&page);
+        assert!(!shown.is_empty());
+        assert_eq!(shown, expected(&shown), "offset {offset}");
+    }
+    // A page of two far apart: eleven accepted between them, more than the page holds, so
+    // the ids are asked one by one.
+    let (first, last) = (ids[0], ids[22]);
+    let far = app
+        .get(
+            &format!("/api/v1/annotations/annotations/?id__in={first},{last}"),
+            ADMIN,
+        )
+        .await;
+    assert_eq!(flags(&far), vec![(first, true), (last, false)]);
+    let near_and_far = app
+        .get(
+            &format!(
+                "/api/v1/annotations/annotations/?id__in={first},{}",
+                ids[20]
+            ),
+            ADMIN,
+        )
+        .await;
+    assert_eq!(flags(&near_and_far), vec![(first, true), (ids[20], true)]);
+    // Another member of the team sees none of it as theirs.
+    let other = app.user("other").await;
+    add_member(&app, ADMIN, p.team, other).await;
+    let p_other = app
+        .get(
+            &format!("/api/v1/annotations/annotations/?image={image_id}&limit=50"),
+            ("other", "pw-other"),
+        )
+        .await;
+    let theirs = flags(&p_other);
+    assert_eq!(theirs.len(), 24);
+    assert!(theirs.iter().all(|(_, mine)| !mine));
 }
