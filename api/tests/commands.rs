@@ -8,7 +8,7 @@ use exact_api::commands::{AnnotationInput, Caller, Commands, NewAnnotations, New
 use exact_domain::annotation::{AnnotationChanges, AnnotationCommand, Consensus};
 use exact_domain::annotation_type::TypeSettings;
 use exact_domain::export_format::FormatSettings;
-use exact_domain::image::ImageFile;
+use exact_domain::image::{ImageDescription, ImageFile};
 use exact_domain::image_set::{ImageSetCommand, SetSettings};
 use exact_domain::product::ProductCommand;
 use exact_domain::team::TeamCommand;
@@ -734,7 +734,7 @@ async fn dump(db: &TestDb) -> Vec<(String, i64)> {
         ("annotation_types", "id || '|' || product || '|' || name || '|' || vector_type || '|' || active || '|' || version", "id"),
         ("image_sets", "id || '|' || COALESCE(team, -1) || '|' || name || '|' || public || '|' || image_lock || '|' || deleted || '|' || version", "id"),
         ("set_tags", "image_set || '|' || name", "image_set, name"),
-        ("images", "id || '|' || image_set || '|' || name || '|' || checksum || '|' || deleted || '|' || version", "id"),
+        ("images", "id || '|' || image_set || '|' || name || '|' || checksum || '|' || deleted || '|' || frame_descriptions || '|' || version", "id"),
         ("export_formats", "id || '|' || name || '|' || annotation_format || '|' || version", "id"),
         ("export_format_types", "export_format || '|' || annotation_type", "export_format, annotation_type"),
         ("dataset_versions", "id || '|' || name || '|' || position", "id"),
@@ -832,6 +832,20 @@ async fn rebuilt_catalog_and_annotations_equal_the_incremental_ones(db: TestDb) 
     c.create_dataset_version(&w.bob, "v1".into(), None, BTreeSet::from([set]))
         .await
         .unwrap();
+    c.describe_image(
+        &w.alice,
+        image,
+        None,
+        ImageDescription {
+            name: "described.png".into(),
+            mpp: Some(0.5),
+            objective_power: None,
+            time: None,
+            frame_descriptions: std::collections::BTreeMap::from([(1, "H&E".to_owned())]),
+        },
+    )
+    .await
+    .unwrap();
     c.user_command(
         &Caller::system(),
         w.carol.actor.id,

@@ -2208,6 +2208,57 @@ async fn a_multi_page_tiff_is_one_image_with_a_frame_per_page(db: TestDb) {
     assert_eq!(refused.json["field"], "vector", "{refused:?}");
     assert_eq!(app.position().await, before);
 
+    // Frames are described (EXACT's later FrameDescription): one event per change, the
+    // frames named change, null takes one away, a frame the image lacks is refused.
+    let path = format!("/api/v1/images/images/{id}/");
+    let described = app
+        .patch(
+            &path,
+            ann,
+            json!({"frame_descriptions": {"1": "t = 0 s", "2": "t = 30 s"}}),
+        )
+        .await;
+    assert_eq!(described.status, StatusCode::OK, "{described:?}");
+    assert_eq!(
+        described.json["frame_descriptions"],
+        json!({"1": "t = 0 s", "2": "t = 30 s"})
+    );
+    let changed = app
+        .patch(
+            &path,
+            ann,
+            json!({"frame_descriptions": {"1": null, "3": "t = 60 s"}}),
+        )
+        .await;
+    assert_eq!(
+        changed.json["frame_descriptions"],
+        json!({"2": "t = 30 s", "3": "t = 60 s"}),
+        "{changed:?}"
+    );
+    let before = app.position().await;
+    for bad in [
+        json!({"frame_descriptions": {"4": "past the last frame"}}),
+        json!({"frame_descriptions": {"two": "not a number"}}),
+        json!({"frame_descriptions": ["t = 0 s"]}),
+    ] {
+        let refused = app.patch(&path, ann, bad.clone()).await;
+        assert_eq!(refused.status.as_u16() / 100, 4, "{bad}: {refused:?}");
+        assert_eq!(refused.json["field"], "frame_descriptions", "{refused:?}");
+    }
+    let unchanged = app
+        .patch(&path, ann, json!({"frame_descriptions": {"2": "t = 30 s"}}))
+        .await;
+    assert_eq!(unchanged.status, StatusCode::OK, "{unchanged:?}");
+    assert_eq!(
+        app.position().await,
+        before,
+        "refusals and no-ops write nothing"
+    );
+    assert_eq!(
+        app.get(&path, ann).await.json["frame_descriptions"]["3"],
+        "t = 60 s"
+    );
+
     // A single-frame image has no frame 2.
     let png = image(&app, ann, lab.set, "one.png", 300, 200).await;
     let none = app

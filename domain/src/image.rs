@@ -5,6 +5,8 @@
 //! resolution and frames, and computed the checksum. Beyond EXACT, a set's `image_lock` stops
 //! adding and deleting through every door (see [`crate::permissions`]).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{allow, name_in, DomainError};
@@ -78,7 +80,48 @@ pub struct ImageDescription {
     /// When the image was taken or added, microseconds since 1970; `None` keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<i64>,
+    /// What each frame shows (a time point, a stain), by frame number from 1: all of them as
+    /// they are after the change (EXACT's later `FrameDescription`).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "frame_list"
+    )]
+    pub frame_descriptions: BTreeMap<i64, String>,
 }
+
+/// Frame descriptions in an event as a list of `{frame, description}` (EXACT's
+/// `FrameDescription` rows): serde cannot read number keys back inside a flattened struct.
+mod frame_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct FrameDescription {
+        frame: i64,
+        description: String,
+    }
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<i64, String>, s: S) -> Result<S::Ok, S::Error> {
+        let list: Vec<FrameDescription> = map
+            .iter()
+            .map(|(frame, description)| FrameDescription {
+                frame: *frame,
+                description: description.clone(),
+            })
+            .collect();
+        list.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<i64, String>, D::Error> {
+        let list = Vec::<FrameDescription>::deserialize(d)?;
+        Ok(list.into_iter().map(|f| (f.frame, f.description)).collect())
+    }
+}
+
+/// The longest description of one frame.
+pub const MAX_FRAME_DESCRIPTION: usize = 1000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Image {
@@ -86,6 +129,7 @@ pub struct Image {
     pub image_set: i64,
     pub file: ImageFile,
     pub deleted: bool,
+    pub frame_descriptions: BTreeMap<i64, String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -192,10 +236,26 @@ pub fn decide(
                     return Err(DomainError::invalid(field, "must be a positive number"));
                 }
             }
+            let frames = image.file.frames.max(1);
+            for (frame, text) in &description.frame_descriptions {
+                if !(1..=frames).contains(frame) {
+                    return Err(DomainError::invalid(
+                        "frame_descriptions",
+                        format!("frame {frame} is not a frame of this image (1 to {frames})"),
+                    ));
+                }
+                if text.trim().is_empty() || text.chars().count() > MAX_FRAME_DESCRIPTION {
+                    return Err(DomainError::invalid(
+                        "frame_descriptions",
+                        format!("frame {frame}: 1 to {MAX_FRAME_DESCRIPTION} characters"),
+                    ));
+                }
+            }
             let unchanged = name == image.file.name
                 && description.mpp == image.file.mpp
                 && description.objective_power == image.file.objective_power
-                && description.time.is_none();
+                && description.time.is_none()
+                && description.frame_descriptions == image.frame_descriptions;
             Ok(if unchanged {
                 vec![]
             } else {
@@ -233,6 +293,7 @@ pub fn evolve(state: Option<Image>, event: &ImageEvent) -> Option<Image> {
             image_set: *image_set,
             file: file.clone(),
             deleted: false,
+            frame_descriptions: BTreeMap::new(),
         }),
         (Some(mut i), ImageEvent::ImageDeleted { .. }) => {
             i.deleted = true;
@@ -242,6 +303,8 @@ pub fn evolve(state: Option<Image>, event: &ImageEvent) -> Option<Image> {
             i.file.name.clone_from(&description.name);
             i.file.mpp = description.mpp;
             i.file.objective_power = description.objective_power;
+            i.frame_descriptions
+                .clone_from(&description.frame_descriptions);
             Some(i)
         }
         (None, _) => None,
@@ -438,6 +501,7 @@ mod tests {
                 mpp: Some(0.25),
                 objective_power: Some(40.0),
                 time: None,
+                frame_descriptions: BTreeMap::new(),
             };
             f(&mut d);
             ImageCommand::Describe(d)
@@ -458,6 +522,49 @@ mod tests {
             decide(Some(&image), &describe(|d| d.mpp = Some(-1.0)), &open()),
             Err(DomainError::Invalid { field: "mpp", .. })
         ));
+        // Frames are described within the image's frames, and the description is kept.
+        let frames = image.file.frames.max(1);
+        for (frame, text) in [(0, "t = 0"), (frames + 1, "t = 9"), (1, " ")] {
+            let d = ImageDescription {
+                name: "slide.svs".into(),
+                mpp: Some(0.25),
+                objective_power: Some(40.0),
+                time: None,
+                frame_descriptions: BTreeMap::from([(frame, text.to_owned())]),
+            };
+            let events = decide(Some(&image), &ImageCommand::Describe(d), &open());
+            assert!(
+                matches!(
+                    events,
+                    Err(DomainError::Invalid {
+                        field: "frame_descriptions",
+                        ..
+                    })
+                ),
+                "frame {frame}: {events:?}"
+            );
+        }
+        let events = decide(
+            Some(&image),
+            &describe(|d| {
+                d.frame_descriptions.insert(1, "H&E".into());
+            }),
+            &open(),
+        )
+        .unwrap();
+        let described = events.iter().fold(Some(image.clone()), evolve).unwrap();
+        assert_eq!(described.frame_descriptions[&1], "H&E");
+        // The event reads back as it was written (number keys inside a flattened struct
+        // would not).
+        let stored = serde_json::to_string(&events[0]).unwrap();
+        assert!(
+            stored.contains(r#"{"frame":1,"description":"H&E"}"#),
+            "{stored}"
+        );
+        assert_eq!(
+            serde_json::from_str::<ImageEvent>(&stored).unwrap(),
+            events[0]
+        );
         let taken = ImageContext {
             duplicate: true,
             ..open()

@@ -586,17 +586,21 @@ async fn image(tx: &mut Tx<'_>, event: &ImageEvent, at: &At) -> exact_store::Res
             at.version,
             id
         ),
-        ImageEvent::ImageDescribed { id, description: d } => execute!(
-            tx,
-            "UPDATE images SET name = $1, mpp = $2, objective_power = $3, time = COALESCE($4, time), \
-             version = $5 WHERE id = $6",
-            &d.name,
-            d.mpp,
-            d.objective_power,
-            d.time,
-            at.version,
-            id
-        ),
+        ImageEvent::ImageDescribed { id, description: d } => {
+            let frames = serde_json::to_string(&d.frame_descriptions).expect("text by number");
+            execute!(
+                tx,
+                "UPDATE images SET name = $1, mpp = $2, objective_power = $3, time = COALESCE($4, time), \
+                 frame_descriptions = $5, version = $6 WHERE id = $7",
+                &d.name,
+                d.mpp,
+                d.objective_power,
+                d.time,
+                &frames,
+                at.version,
+                id
+            )
+        }
     };
     Ok(())
 }

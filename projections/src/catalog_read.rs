@@ -146,6 +146,8 @@ pub struct ImageRow {
     pub deleted: bool,
     pub time: i64,
     pub version: i64,
+    /// What each frame shows: a JSON object from frame number to text.
+    pub frame_descriptions: String,
 }
 
 /// Live annotations by verdict, for an image, a set or a type.
@@ -301,7 +303,8 @@ sqlite_row!(ImageRow {
     image_type,
     deleted,
     time,
-    version
+    version,
+    frame_descriptions
 });
 sqlite_row!(Statistics {
     total,
@@ -367,8 +370,8 @@ const SET: &str = "SELECT s.id, s.team, s.creator, s.name, s.location, s.descrip
                    s.public_collaboration, s.image_lock, s.priority, s.collaboration_type, s.main_annotation_type, \
                    s.deleted, s.time, s.version FROM image_sets s";
 const IMAGE: &str = "SELECT i.id, i.image_set, i.name, i.filename, i.checksum, i.width, i.height, i.mpp, \
-                     i.objective_power, i.depth, i.frames, i.channels, i.image_type, i.deleted, i.time, i.version \
-                     FROM images i";
+                     i.objective_power, i.depth, i.frames, i.channels, i.image_type, i.deleted, i.time, i.version, \
+                     i.frame_descriptions FROM images i";
 /// The sets user `$1` may read, unless `$2` (a superuser) may read all: public sets, sets of
 /// their teams, and sets they created that still belong to a team.
 const READABLE_SET: &str =

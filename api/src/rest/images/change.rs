@@ -1,10 +1,13 @@
 //! Correcting what an image's file claims, and deleting an image.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use exact_domain::image::ImageDescription;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::image_json;
@@ -17,11 +20,12 @@ use crate::rest::params;
 use crate::rest::{caller_for, if_match, with_etag};
 use crate::AppState;
 
-/// Correct what the file claims: name, mpp, objectivePower, time
+/// Correct what the file claims: name, mpp, objectivePower, time, frame_descriptions
 ///
 /// EXACT's image update: users correct what the file claims (name, `mpp`, `objectivePower`,
-/// `time`); each correction is an event with its author, the file untouched. What is measured
-/// of the pixels (size, frames, checksum, the stored file) is refused when it would differ.
+/// `time`) and describe its frames (EXACT's later `FrameDescription`); each correction is an
+/// event with its author, the file untouched. What is measured of the pixels (size, frames,
+/// checksum, the stored file) is refused when it would differ.
 #[utoipa::path(patch, path = "/images/images/{id}/", request_body = ImageChange, responses((status = 200, body = crate::rest::shapes::Image)))]
 pub(super) async fn update_image(
     State(state): State<AppState>,
@@ -53,7 +57,27 @@ pub(super) async fn update_image(
         None => None,
     }
     .filter(|t| *t != image.time);
+    let mut frame_descriptions: BTreeMap<i64, String> =
+        serde_json::from_str(&image.frame_descriptions).unwrap_or_default();
+    if let Some(changes) = &fields.frame_descriptions {
+        let not_a_map = || {
+            wrong(
+                "frame_descriptions",
+                "an object from frame number to text, such as {\"2\": \"t = 30 s\"}",
+            )
+        };
+        for (frame, text) in changes.as_object().ok_or_else(not_a_map)? {
+            let frame: i64 = frame.trim().parse().map_err(|_| not_a_map())?;
+            match text {
+                Value::Null => frame_descriptions.remove(&frame),
+                Value::String(t) if t.trim().is_empty() => frame_descriptions.remove(&frame),
+                Value::String(t) => frame_descriptions.insert(frame, t.trim().to_owned()),
+                _ => return Err(not_a_map()),
+            };
+        }
+    }
     let description = ImageDescription {
+        frame_descriptions,
         name: fields.name.unwrap_or_else(|| image.name.clone()),
         mpp: fields.mpp.or(image.mpp),
         objective_power: fields.objective_power.or(image.objective_power),
@@ -104,6 +128,11 @@ pub(in crate::rest) struct ImageChange {
     image_set: Option<i64>,
     #[serde(default, deserialize_with = "lenient::string")]
     filename: Option<String>,
+    /// Frame number (from 1) to what the frame shows; only the frames named change, and an
+    /// empty text or `null` takes a description away.
+    #[serde(default, deserialize_with = "lenient::json")]
+    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
+    frame_descriptions: Option<Value>,
 }
 
 /// Delete an image

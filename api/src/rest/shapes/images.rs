@@ -1,5 +1,7 @@
 //! An image.
 
+use std::collections::BTreeMap;
+
 use exact_projections::catalog_read::ImageRow;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -26,6 +28,8 @@ pub struct Image {
     pub frames: i64,
     pub channels: i64,
     pub checksum: String,
+    /// What each frame shows, by frame number (from 1), as users described it.
+    pub frame_descriptions: BTreeMap<String, String>,
     /// The image's annotation ids, only when the answer shows them (they cost a query).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<Vec<i64>>,
@@ -48,6 +52,7 @@ impl Image {
             frames: image.frames,
             channels: image.channels,
             checksum: image.checksum.clone(),
+            frame_descriptions: serde_json::from_str(&image.frame_descriptions).unwrap_or_default(),
             annotations,
         }
     }
