@@ -583,9 +583,13 @@ def main():
             assert answer.status == 201, answer.text()
             series = answer.json()["results"][0]
             assert series["frames"] == 3, series
+            status, described = rest(
+                page, "PATCH", f"/images/images/{series['id']}/", {"frame_descriptions": {"2": "t = 30 s"}}
+            )
+            assert status == 200, described
             page.goto(f"/annotations/{series['id']}/?frame=2")
             osd = page.page.locator("#viewer")
-            expect(page.page.locator("#frame-label")).to_have_text("2 of 3")
+            expect(page.page.locator("#frame-label")).to_have_text("2 of 3 · t = 30 s")
             expect(osd).to_have_attribute("data-tiles", "loaded", timeout=30_000)
             page.page.keyboard.press("1")
             box = osd_box(page)
@@ -605,7 +609,7 @@ def main():
             expect(page.page.locator("#count")).to_have_text("(0 loaded)")
             assert page.page.url.endswith("?frame=3"), page.page.url
             page.page.keyboard.press("Shift+Q")
-            expect(page.page.locator("#frame-label")).to_have_text("2 of 3")
+            expect(page.page.locator("#frame-label")).to_have_text("2 of 3 · t = 30 s")
             expect(page.page.locator("#count")).to_have_text("(1 loaded)")
             # A frame's tiles are that frame's page: compare the centre of the two frames.
             pixels = {}

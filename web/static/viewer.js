@@ -17,7 +17,7 @@ import * as g from "./geometry.js";
  *   unique_identifier: string, version: number, concealed: boolean, blurred: boolean,
  *   meta_data: unknown, time: string, last_edit_time: string}} Annotation
  * @typedef {{image: {id: number, name: string, width: number, height: number,
- *   mpp: number|null, frames: number}, set: {id: number, name: string, collaboration_type: number},
+ *   mpp: number|null, frames: number, frame_descriptions: Record<string, string>}, set: {id: number, name: string, collaboration_type: number},
  *   types: AnnotationType[], previous: number|null, next: number|null, user: number,
  *   may_annotate: boolean, may_edit: boolean, may_delete: boolean}} Facts
  */
@@ -90,7 +90,8 @@ function frameControls() {
   frameBox.hidden = image.frames <= 1;
   frameInput.max = String(image.frames || 1);
   frameInput.value = String(frame);
-  frameLabel.textContent = `${frame} of ${image.frames}`;
+  const shows = (image.frame_descriptions || {})[String(frame)];
+  frameLabel.textContent = `${frame} of ${image.frames}${shows ? ` · ${shows}` : ""}`;
   root.dataset.frame = String(frame);
   const query = new URLSearchParams(location.search);
   if (frame > 1) query.set("frame", String(frame));

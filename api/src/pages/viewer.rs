@@ -24,6 +24,8 @@ struct Image {
     height: i64,
     mpp: Option<f64>,
     frames: i64,
+    /// What each frame shows, by frame number as text.
+    frame_descriptions: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -124,6 +126,7 @@ async fn facts(state: &AppState, user: &PageUser, id: i64) -> Result<Facts, ApiE
             height: image.height,
             mpp: image.mpp,
             frames: image.frames,
+            frame_descriptions: serde_json::from_str(&image.frame_descriptions).unwrap_or_default(),
         },
         set: Set {
             id: set.id,
