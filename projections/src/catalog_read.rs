@@ -884,6 +884,27 @@ impl ReadDb {
         fetch!(self, query_as, fetch_all, sql, image)
     }
 
+    /// The access log of `images` (of every image for `None`), oldest first: one query, the
+    /// ids bound as one JSON value however many.
+    pub async fn access_log_of(
+        &self,
+        images: Option<&[i64]>,
+    ) -> Result<Vec<AccessRow>, sqlx::Error> {
+        const ROWS: &str =
+            "SELECT position, image, user_id, action, time, ip FROM image_access_log";
+        let Some(images) = images else {
+            let sql = format!("{ROWS} ORDER BY position");
+            return fetch!(self, query_as, fetch_all, &sql);
+        };
+        let ids = serde_json::to_string(images).expect("ids serialize");
+        let among = match self {
+            ReadDb::Sqlite(..) => "SELECT value FROM json_each($1)",
+            ReadDb::Postgres(_) => "SELECT value::bigint FROM json_array_elements_text($1::json)",
+        };
+        let sql = format!("{ROWS} WHERE image IN ({among}) ORDER BY position");
+        fetch!(self, query_as, fetch_all, &sql, ids)
+    }
+
     /// One entry of the access log, by its position.
     pub async fn image_access_entry(
         &self,
