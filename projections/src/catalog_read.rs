@@ -150,6 +150,13 @@ pub struct ImageRow {
     pub frame_descriptions: String,
 }
 
+impl ImageRow {
+    /// What each frame shows, by frame number (the column holds them as JSON).
+    pub fn described_frames(&self) -> std::collections::BTreeMap<i64, String> {
+        serde_json::from_str(&self.frame_descriptions).unwrap_or_default()
+    }
+}
+
 /// Live annotations by verdict, for an image, a set or a type.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct Statistics {

@@ -25,7 +25,7 @@ struct Image {
     mpp: Option<f64>,
     frames: i64,
     /// What each frame shows, by frame number as text.
-    frame_descriptions: std::collections::BTreeMap<String, String>,
+    frame_descriptions: std::collections::BTreeMap<i64, String>,
 }
 
 #[derive(Serialize)]
@@ -116,6 +116,7 @@ async fn facts(state: &AppState, user: &PageUser, id: i64) -> Result<Facts, ApiE
     let at = siblings.iter().position(|i| i.id == id);
     let sibling = |index: Option<usize>| index.and_then(|i| siblings.get(i)).map(|i| i.id);
     let types = state.read.offered_types(set.id).await?;
+    let frame_descriptions = image.described_frames();
     Ok(Facts {
         previous: sibling(at.and_then(|i| i.checked_sub(1))),
         next: sibling(at.map(|i| i + 1)),
@@ -126,7 +127,7 @@ async fn facts(state: &AppState, user: &PageUser, id: i64) -> Result<Facts, ApiE
             height: image.height,
             mpp: image.mpp,
             frames: image.frames,
-            frame_descriptions: serde_json::from_str(&image.frame_descriptions).unwrap_or_default(),
+            frame_descriptions,
         },
         set: Set {
             id: set.id,

@@ -65,7 +65,6 @@ pub(super) async fn list_access(
             rows.push(access_json(&entry));
         }
     }
-    rows.sort_by_key(|r| r["id"].as_i64());
     let mut page = params.page_of(rows)?;
     let expandable = [("image", Related::Image), ("user", Related::User)];
     expand_results(&state, &auth, &params, &mut page, &expandable).await?;

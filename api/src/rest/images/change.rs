@@ -1,7 +1,5 @@
 //! Correcting what an image's file claims, and deleting an image.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -57,8 +55,7 @@ pub(super) async fn update_image(
         None => None,
     }
     .filter(|t| *t != image.time);
-    let mut frame_descriptions: BTreeMap<i64, String> =
-        serde_json::from_str(&image.frame_descriptions).unwrap_or_default();
+    let mut frame_descriptions = image.described_frames();
     if let Some(changes) = &fields.frame_descriptions {
         let not_a_map = || {
             wrong(

@@ -29,7 +29,8 @@ pub struct Image {
     pub channels: i64,
     pub checksum: String,
     /// What each frame shows, by frame number (from 1), as users described it.
-    pub frame_descriptions: BTreeMap<String, String>,
+    #[schema(value_type = BTreeMap<String, String>)] // JSON object keys are text
+    pub frame_descriptions: BTreeMap<i64, String>,
     /// The image's annotation ids, only when the answer shows them (they cost a query).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<Vec<i64>>,
@@ -52,7 +53,7 @@ impl Image {
             frames: image.frames,
             channels: image.channels,
             checksum: image.checksum.clone(),
-            frame_descriptions: serde_json::from_str(&image.frame_descriptions).unwrap_or_default(),
+            frame_descriptions: image.described_frames(),
             annotations,
         }
     }
