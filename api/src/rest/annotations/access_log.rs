@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::rest::access::readable_image_ids;
+use crate::rest::access::{readable_image, readable_image_ids};
 use crate::rest::body::{lenient, Body};
 use crate::rest::caller_for;
 use crate::rest::expand::{expand, expand_results, Related};
@@ -110,11 +110,15 @@ pub(super) async fn readable_access(
         .image_access_entry(id)
         .await?
         .ok_or(DomainError::NotFound("access log entry"))?;
-    if readable_image_ids(state, auth)
-        .await?
-        .is_some_and(|readable| !readable.contains(&entry.image))
-    {
-        return Err(DomainError::NotFound("access log entry").into());
+    // Its image as the caller may read it (one image and its set, not every readable image);
+    // a superuser reads every entry, of deleted images too.
+    if !auth.caller.actor.superuser {
+        readable_image(state, auth, entry.image)
+            .await
+            .map_err(|e| match e.status() {
+                StatusCode::NOT_FOUND => DomainError::NotFound("access log entry").into(),
+                _ => e,
+            })?;
     }
     Ok(entry)
 }
