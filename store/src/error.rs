@@ -31,6 +31,10 @@ pub enum StoreError {
     /// An inline projection refused or failed; the append was rolled back.
     #[error("read model {name} failed: {reason}")]
     Projection { name: String, reason: String },
+    /// The transaction holding this append did not commit (the database went away, or another
+    /// step of its group broke the transaction): nothing of it is stored.
+    #[error("the transaction did not commit: {0}")]
+    NotCommitted(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("sqlite error: {0}")]

@@ -59,6 +59,7 @@ mod inline;
 mod ops;
 mod plan;
 mod postgres;
+mod postgres_writer;
 mod sql;
 mod sqlite;
 mod sqlite_readers;
@@ -179,7 +180,7 @@ impl dyn EventStore + '_ {
         context: AppendContext,
     ) -> Result<Vec<Envelope>> {
         let append = StreamAppend::new(stream, expected, events);
-        self.append_built(context, Box::new(move |_| vec![append]))
+        self.append_built(context, Box::new(move |_| vec![append.clone()]))
             .await
     }
 
@@ -189,7 +190,8 @@ impl dyn EventStore + '_ {
         appends: Vec<StreamAppend>,
         context: AppendContext,
     ) -> Result<Vec<Envelope>> {
-        self.append_built(context, Box::new(move |_| appends)).await
+        self.append_built(context, Box::new(move |_| appends.clone()))
+            .await
     }
 }
 

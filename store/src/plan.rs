@@ -69,7 +69,10 @@ impl IdAllocator {
 }
 
 /// Builds an append inside the store's transaction, with ids from the allocator.
-pub type BuildAppend = Box<dyn FnOnce(&mut IdAllocator) -> Vec<StreamAppend> + Send>;
+/// It may be called more than once (an append written with others first tries to go with them,
+/// and is built again alone if that fails): each call must build the same append from the ids
+/// it is given.
+pub type BuildAppend = Box<dyn Fn(&mut IdAllocator) -> Vec<StreamAppend> + Send + Sync>;
 
 /// The distinct stream names of an append, for the backend to look up their versions.
 pub(crate) fn stream_names(appends: &[StreamAppend]) -> Vec<String> {
@@ -89,6 +92,8 @@ pub(crate) struct Planner {
     /// The stream being planned, its last version, and its events still to plan.
     current: Option<(String, i64, std::vec::IntoIter<NewEvent>)>,
     versions: HashMap<String, i64>,
+    /// Each stream's version once this append is written.
+    after: HashMap<String, i64>,
     metadata: String,
     recorded_at: DateTime<Utc>,
     position: i64,
@@ -139,11 +144,17 @@ impl Planner {
             appends: appends.into_iter(),
             current: None,
             versions,
+            after,
             metadata: Metadata::new(context, recorded_at).to_canonical(),
             recorded_at,
             position: head.position,
             prev_hash: head.hash,
         })
+    }
+
+    /// The version of each of this append's streams once it is written.
+    pub(crate) fn versions_after(&self) -> &HashMap<String, i64> {
+        &self.after
     }
 
     /// Events not planned yet.

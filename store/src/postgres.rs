@@ -2,7 +2,9 @@
 //!
 //! Every append takes one transaction-scoped advisory lock before it reads the head, so that
 //! appenders in any number of processes line up: positions stay gapless and the chain stays one
-//! line. The commit sends `NOTIFY exact_events`, which wakes subscribers in every process.
+//! line. Within a process, appends waiting together share that lock and one commit (group
+//! commit, `postgres_writer.rs`). The commit sends `NOTIFY exact_events`, which wakes
+//! subscribers in every process.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -11,19 +13,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, PgConnection};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::inline::{self, Progress, Projections, RebuildLog, Tx};
 use crate::ops::{self, EventRow, COLUMNS};
 use crate::plan::BuildAppend;
-use crate::transaction::{self, LogBackend, Outcome};
-use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result};
+use crate::postgres_writer::{locked_transaction, Pending, Writer};
+use crate::transaction::{self, LogBackend};
+use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
-/// The advisory lock that serializes appenders: "EXACTLOG" as a big-endian integer.
-const APPEND_LOCK: i64 = 0x4558_4143_544C_4F47;
 /// The channel that announces committed positions.
 const CHANNEL: &str = "exact_events";
 /// Rows per `INSERT ... SELECT FROM UNNEST(...)`.
@@ -39,7 +40,8 @@ pub(crate) struct PgStore {
 #[derive(Debug)]
 struct Inner {
     pool: PgPool,
-    clock: Arc<dyn Clock>,
+    /// Appends for the writer task (`postgres_writer.rs`); it stops when this is dropped.
+    appends: mpsc::UnboundedSender<Pending>,
     projections: Projections,
     committed: watch::Sender<i64>,
     listener: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -69,10 +71,18 @@ impl PgStore {
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         crate::check_migration(MIGRATOR.run(&pool).await, known)?;
         let last = last_position(&pool).await?;
+        let committed = watch::Sender::new(last);
+        let appends = Writer {
+            pool: pool.clone(),
+            clock,
+            projections: projections.clone(),
+            committed: committed.clone(),
+        }
+        .start();
         let inner = Arc::new(Inner {
             pool,
-            clock,
-            committed: watch::Sender::new(last),
+            appends,
+            committed,
             projections,
             listener: std::sync::Mutex::new(None),
         });
@@ -250,37 +260,24 @@ async fn insert(conn: &mut PgConnection, envelopes: &[Envelope]) -> Result<()> {
 }
 
 impl Inner {
+    /// Queues an append for the writer task, which writes it with the others waiting beside it
+    /// (group commit); the writer finishes it even if the caller gives up.
     async fn append(&self, context: AppendContext, build: BuildAppend) -> Result<Vec<Envelope>> {
-        let mut tx = self.locked_transaction().await?;
-        let outcome = transaction::append(
-            &mut Tx::Postgres(&mut tx),
-            &context,
-            build,
-            self.clock.as_ref(),
-            &self.projections,
-        )
-        .await?;
-        match outcome {
-            Outcome::Written(envelopes) => {
-                tx.commit().await?;
-                if let Some(last) = envelopes.last() {
-                    self.committed
-                        .send_if_modified(|p| ops::advance(p, last.position));
-                }
-                Ok(envelopes)
-            }
-            Outcome::Stored(envelopes) => Ok(envelopes),
-        }
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::NotCommitted("the PostgreSQL writer has stopped".into());
+        self.appends
+            .send(Pending {
+                context,
+                build,
+                reply,
+            })
+            .map_err(|_| stopped())?;
+        answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 
     /// A transaction holding the append lock, so that nothing is appended meanwhile.
     async fn locked_transaction(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
+        locked_transaction(&self.pool).await
     }
 
     /// Brings every projection up to the head, a page per transaction.
@@ -352,12 +349,7 @@ impl EventStore for PgStore {
         context: AppendContext,
         build: BuildAppend,
     ) -> Result<Vec<Envelope>> {
-        // On its own task: a caller that gives up cannot cut an append off before its commit.
-        let inner = self.inner.clone();
-        ops::join(tokio::spawn(
-            async move { inner.append(context, build).await },
-        ))
-        .await
+        self.inner.append(context, build).await
     }
 
     async fn read_stream(&self, stream: &str, from_version: i64) -> Result<Vec<Envelope>> {

@@ -28,8 +28,8 @@ use crate::ops::{self, EventRow, COLUMNS};
 use crate::plan::BuildAppend;
 use crate::sql::{self, SqlValue};
 use crate::sqlite_readers::Readers;
+use crate::transaction;
 use crate::transaction::LogBackend;
-use crate::transaction::{self, Outcome};
 use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -279,109 +279,63 @@ impl Writer {
         Ok(value)
     }
 
-    /// Writes a batch of appends in one transaction, each inside its own savepoint: one that
-    /// fails (a version conflict, a read model's refusal) is rolled back alone and the others
-    /// still commit; to each caller the outcome is exactly that of an append of its own. One
-    /// `fsync` serves them all.
+    /// Writes a batch of appends in one transaction (`transaction::append_group`): one that
+    /// fails (a version conflict, a read model's refusal) fails alone and the others still
+    /// commit; to each caller the outcome is exactly that of an append of its own. One `fsync`
+    /// serves them all.
     fn write_batch(&mut self, batch: Vec<Pending>) {
+        let (parts, replies): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|p| ((p.context, p.build), p.reply))
+            .unzip();
         if let Err(e) = self.begin() {
-            let message = e.to_string();
-            for pending in batch {
-                let _ = pending.reply.send(Err(StoreError::Sqlite(message.clone())));
-            }
-            return;
+            return refuse_all(replies, &e.to_string());
         }
-        let mut done: Vec<(Reply, Result<Outcome>)> = Vec::with_capacity(batch.len());
-        // An append alone in its transaction needs no savepoint: its failure rolls back the
-        // whole, and SQLite then keeps no statement journal of the pages it changes.
-        let alone = batch.len() == 1;
-        let mut fatal: Option<String> = None;
-        let mut batch = batch.into_iter();
-        for Pending {
-            context,
-            build,
-            reply,
-        } in batch.by_ref()
-        {
-            let outcome = if alone {
-                Ok(self.append_here(&context, build))
-            } else {
-                self.append_in_savepoint(&context, build)
-            };
-            match outcome {
-                Ok(outcome) => done.push((reply, outcome)),
-                Err(SavepointFailed(e)) => {
-                    // The savepoint itself failed: the transaction's state is unknown.
-                    fatal = Some(e.to_string());
-                    let _ = reply.send(Err(e));
-                    break;
-                }
-            }
-        }
-        let committed = match fatal {
-            Some(reason) => {
-                for pending in batch {
-                    let _ = pending.reply.send(Err(StoreError::Sqlite(reason.clone())));
-                }
-                let _ = self.finish(false);
-                Err(StoreError::Sqlite(reason))
-            }
-            None if alone && done.iter().any(|(_, outcome)| outcome.is_err()) => self.finish(false),
-            None => self.finish(true),
+        let outcomes = if let [(context, build)] = parts.as_slice() {
+            // An append alone in its transaction needs no savepoint: its failure rolls back
+            // the whole, and SQLite then keeps no statement journal of the pages it changes.
+            Ok(vec![self.runtime.block_on(transaction::append(
+                &mut Tx::Sqlite(&mut self.conn),
+                context,
+                build,
+                self.clock.as_ref(),
+                &self.projections,
+            ))])
+        } else {
+            self.runtime.block_on(transaction::append_group(
+                &mut Tx::Sqlite(&mut self.conn),
+                &parts,
+                self.clock.as_ref(),
+                &self.projections,
+            ))
         };
-        let failure = committed.err().map(|e| e.to_string());
-        for (reply, outcome) in done {
-            let answer = match (outcome, &failure) {
-                (Ok(Outcome::Written(envelopes)), None) => {
-                    if let Some(last) = envelopes.last() {
-                        self.committed
-                            .send_if_modified(|p| ops::advance(p, last.position));
-                    }
-                    Ok(envelopes)
+        let outcomes = match outcomes {
+            Ok(outcomes) => {
+                let alone_failed = outcomes.len() == 1 && outcomes[0].is_err();
+                self.finish(!alone_failed).map(|()| outcomes)
+            }
+            Err(e) => {
+                let _ = self.finish(false);
+                Err(e)
+            }
+        };
+        match outcomes {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(transaction::answer(outcome, &self.committed));
                 }
-                (Ok(Outcome::Stored(envelopes)), None) => Ok(envelopes),
-                (Ok(_), Some(reason)) => Err(StoreError::Sqlite(format!(
-                    "the transaction did not commit: {reason}"
-                ))),
-                (Err(e), _) => Err(e),
-            };
-            let _ = reply.send(answer);
+            }
+            Err(e) => refuse_all(replies, &e.to_string()),
         }
-    }
-
-    /// One append inside a savepoint of the open transaction: released when it succeeds,
-    /// rolled back to when it fails (the failure is the append's own answer).
-    fn append_in_savepoint(
-        &mut self,
-        context: &AppendContext,
-        build: BuildAppend,
-    ) -> std::result::Result<Result<Outcome>, SavepointFailed> {
-        let savepoint = |writer: &Self, sql: &str| writer.statement(sql).map_err(SavepointFailed);
-        savepoint(self, "SAVEPOINT append")?;
-        let outcome = self.append_here(context, build);
-        if outcome.is_err() {
-            savepoint(self, "ROLLBACK TO append")?;
-        }
-        savepoint(self, "RELEASE append")?;
-        Ok(outcome)
     }
 }
 
-impl Writer {
-    /// One append in the open transaction.
-    fn append_here(&mut self, context: &AppendContext, build: BuildAppend) -> Result<Outcome> {
-        self.runtime.block_on(transaction::append(
-            &mut Tx::Sqlite(&mut self.conn),
-            context,
-            build,
-            self.clock.as_ref(),
-            &self.projections,
-        ))
+/// Tells every caller of a batch that its transaction did not commit.
+fn refuse_all(replies: Vec<Reply>, reason: &str) {
+    for reply in replies {
+        let _ = reply.send(Err(StoreError::NotCommitted(reason.to_owned())));
     }
 }
-
-/// A savepoint statement failed: the whole batch is rolled back.
-struct SavepointFailed(StoreError);
 
 impl Inner {
     /// Brings every projection up to the head, a page per transaction.

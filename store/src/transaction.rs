@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::inline::{self, Decoding, Projections, Tx};
 use crate::ops::{self, EventRow};
 use crate::plan::{self, BuildAppend, Head, IdAllocator, Planner};
-use crate::{AppendContext, Clock, Envelope, Result};
+use crate::{AppendContext, Clock, Envelope, Result, StoreError, StreamAppend};
 
 /// What an append does on each backend its own way: looking up streams and events, inserting
 /// the log's rows, telling other processes.
@@ -42,6 +42,9 @@ impl Tx<'_> {
 /// Events from which an append hashes and decodes on the blocking pool beside the writer: for
 /// fewer, handing the work over costs more than doing it.
 const OFFLOAD_EVENTS: usize = 64;
+/// Events of a group written as one at most: they are hashed in line, without the overlap of
+/// hashing and writing that a large append gets (a millisecond or two for this many).
+const TOGETHER_EVENTS: usize = 1_000;
 
 /// What an append's transaction found.
 pub(crate) enum Outcome {
@@ -51,10 +54,27 @@ pub(crate) enum Outcome {
     Stored(Vec<Envelope>),
 }
 
+/// What a caller of an append hears once its transaction committed; a written append moves the
+/// committed position its subscribers watch.
+pub(crate) fn answer(
+    outcome: Result<Outcome>,
+    committed: &tokio::sync::watch::Sender<i64>,
+) -> Result<Vec<Envelope>> {
+    outcome.map(|outcome| match outcome {
+        Outcome::Written(envelopes) => {
+            if let Some(last) = envelopes.last() {
+                committed.send_if_modified(|p| ops::advance(p, last.position));
+            }
+            envelopes
+        }
+        Outcome::Stored(envelopes) => envelopes,
+    })
+}
+
 pub(crate) async fn append(
     tx: &mut Tx<'_>,
     context: &AppendContext,
-    build: BuildAppend,
+    build: &BuildAppend,
     clock: &dyn Clock,
     projections: &Projections,
 ) -> Result<Outcome> {
@@ -63,6 +83,136 @@ pub(crate) async fn append(
     let head = read_head(tx).await?;
     let mut ids = IdAllocator::new(counters(tx).await?);
     let appends = build(&mut ids);
+    let outcome = write_built(tx, context, appends, &head, now, projections).await?;
+    if matches!(outcome, Outcome::Written(_)) {
+        write_counters(tx, &ids.changed(), false).await?;
+    }
+    Ok(outcome)
+}
+
+/// Several appends that waited together, written in the caller's transaction, each outcome
+/// exactly that of an append of its own: a conflict, a retry or a refusal concerns its append
+/// only, and ids stay gapless. Small ones are first tried as one: one insert of the log's rows,
+/// one pass of each read model, a few statements in all instead of a dozen per append. If any
+/// of them would fail (or they are not small), that try is rolled back and each is written
+/// alone in a savepoint of its own, built again. The error is a failure of the transaction
+/// itself (a savepoint statement, a lost connection): then nothing of the group may commit.
+pub(crate) async fn append_group(
+    tx: &mut Tx<'_>,
+    parts: &[(AppendContext, BuildAppend)],
+    clock: &dyn Clock,
+    projections: &Projections,
+) -> Result<Vec<Result<Outcome>>> {
+    tx.execute("SAVEPOINT group_append", &[]).await?;
+    match append_together(tx, parts, clock, projections).await {
+        Ok(written) => {
+            tx.execute("RELEASE SAVEPOINT group_append", &[]).await?;
+            return Ok(written
+                .into_iter()
+                .map(|w| Ok(Outcome::Written(w)))
+                .collect());
+        }
+        Err(NotTogether) => {
+            tx.execute("ROLLBACK TO SAVEPOINT group_append", &[])
+                .await?;
+            tx.execute("RELEASE SAVEPOINT group_append", &[]).await?;
+        }
+    }
+    let mut outcomes = Vec::with_capacity(parts.len());
+    for (context, build) in parts {
+        tx.execute("SAVEPOINT one_append", &[]).await?;
+        let outcome = append(tx, context, build, clock, projections).await;
+        if outcome.is_err() {
+            tx.execute("ROLLBACK TO SAVEPOINT one_append", &[]).await?;
+        }
+        tx.execute("RELEASE SAVEPOINT one_append", &[]).await?;
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Why the parts of a group are not written together (the caller writes them one by one).
+#[derive(Debug)]
+struct NotTogether;
+
+impl From<StoreError> for NotTogether {
+    fn from(_: StoreError) -> Self {
+        NotTogether
+    }
+}
+
+/// Small appends written as one, each chained on the one before: one lookup of what is stored
+/// and of the streams' versions, one insert, one pass of the read models. Nothing may differ
+/// from writing them one after the other, so any part that would not simply be written (a
+/// conflict, a retry, a refusal) makes the whole give up.
+async fn append_together(
+    tx: &mut Tx<'_>,
+    parts: &[(AppendContext, BuildAppend)],
+    clock: &dyn Clock,
+    projections: &Projections,
+) -> std::result::Result<Vec<Vec<Envelope>>, NotTogether> {
+    let now = clock.now();
+    let mut head = read_head(tx).await?;
+    let mut ids = IdAllocator::new(counters(tx).await?);
+    let mut built = Vec::with_capacity(parts.len());
+    let mut events = 0;
+    for (context, build) in parts {
+        let appends = build(&mut ids);
+        events += appends.iter().map(|a| a.events.len()).sum::<usize>();
+        if events > TOGETHER_EVENTS {
+            // Large appends are hashed beside their writes, one by one.
+            return Err(NotTogether);
+        }
+        built.push((context, appends));
+    }
+    let event_ids: Vec<uuid::Uuid> = built
+        .iter()
+        .flat_map(|(_, appends)| appends.iter().flat_map(|a| &a.events))
+        .map(|e| e.event_id)
+        .collect();
+    if !tx.backend().events_by_id(&event_ids).await?.is_empty() {
+        // A retry of an append that is stored already.
+        return Err(NotTogether);
+    }
+    let all: Vec<StreamAppend> = built.iter().flat_map(|(_, a)| a.iter().cloned()).collect();
+    let mut versions = tx
+        .backend()
+        .stream_versions(&plan::stream_names(&all))
+        .await?;
+    let mut written = Vec::with_capacity(built.len());
+    let mut envelopes: Vec<Envelope> = Vec::with_capacity(all.len());
+    for (context, appends) in built {
+        if appends.iter().all(|a| a.events.is_empty()) {
+            return Err(NotTogether);
+        }
+        let mut planner = Planner::new(&head, versions.clone(), appends, context, now)?;
+        versions.extend(planner.versions_after().clone());
+        let part = planner.next_chunk(usize::MAX);
+        if let Some(last) = part.last() {
+            head = Head {
+                position: last.position,
+                hash: last.hash,
+                recorded_at: last.recorded_at,
+            };
+        }
+        envelopes.extend(part.iter().cloned());
+        written.push(part);
+    }
+    tx.backend().insert(&envelopes).await?;
+    write_counters(tx, &ids.changed(), false).await?;
+    finish(tx, &envelopes, projections, Vec::new()).await?;
+    Ok(written)
+}
+
+/// Appends already built (their ids handed out), chained on `head`.
+async fn write_built(
+    tx: &mut Tx<'_>,
+    context: &AppendContext,
+    appends: Vec<StreamAppend>,
+    head: &Head,
+    now: chrono::DateTime<chrono::Utc>,
+    projections: &Projections,
+) -> Result<Outcome> {
     let event_ids: Vec<uuid::Uuid> = appends
         .iter()
         .flat_map(|a| a.events.iter().map(|e| e.event_id))
@@ -76,7 +226,7 @@ pub(crate) async fn append(
     }
     let names = plan::stream_names(&appends);
     let versions = tx.backend().stream_versions(&names).await?;
-    let mut planner = Planner::new(&head, versions, appends, context, now)?;
+    let mut planner = Planner::new(head, versions, appends, context, now)?;
     let chunk_size = tx.backend().chunk_size();
     let mut envelopes = Vec::with_capacity(planner.remaining());
     let offload = planner.remaining() >= OFFLOAD_EVENTS;
@@ -103,7 +253,6 @@ pub(crate) async fn append(
         envelopes.append(&mut chunk);
         chunk = next;
     }
-    write_counters(tx, &ids.changed(), false).await?;
     finish(tx, &envelopes, projections, decoding).await?;
     Ok(Outcome::Written(envelopes))
 }

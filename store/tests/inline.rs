@@ -10,6 +10,7 @@ use serde_json::json;
 exact_store::on_both_backends!(
     each_append_updates_the_read_model_before_it_returns,
     a_failing_projection_rolls_the_append_back,
+    a_failing_projection_among_concurrent_appends_fails_its_append_alone,
     a_projection_added_later_catches_up_when_the_store_opens,
     a_projection_never_skips_what_another_process_appended,
     rebuild_replays_the_whole_log_into_an_emptied_read_model,
@@ -132,6 +133,60 @@ async fn a_failing_projection_rolls_the_append_back(db: TestDb) {
     );
     assert_eq!(counts(&db).await, [("$store".into(), 1), ("a".into(), 1)]);
     assert_eq!(checkpoint(&db).await, 2);
+}
+
+/// Appends waiting together are written as one where they can (group commit): a read model's
+/// refusal of one of them must still fail that one alone, the others' rows all landing.
+async fn a_failing_projection_among_concurrent_appends_fails_its_append_alone(db: TestDb) {
+    prepared(&db).await;
+    let store = db.open_with_projections(projections()).await;
+    // A long append in front makes the others wait, and so go in groups.
+    let long: Vec<NewEvent> = (0..20_000).map(event).collect();
+    let in_front = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let context = AppendContext::system();
+            store.append("long", Expected::Any, long, context).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let mut tasks = Vec::new();
+    for task in 0..60_i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut events = vec![event(task)];
+            if task % 10 == 3 {
+                events.push(NewEvent::new("Poison", json!({})));
+            }
+            let result = store
+                .append(
+                    &format!("s{}", task % 4),
+                    Expected::Any,
+                    events,
+                    AppendContext::system(),
+                )
+                .await;
+            (task, result)
+        }));
+    }
+    let mut written = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (task, Err(StoreError::Projection { .. })) if task % 10 == 3 => {}
+            (task, Ok(envelopes)) if task % 10 != 3 => written += envelopes.len() as i64,
+            (task, other) => panic!("task {task}: {other:?}"),
+        }
+    }
+    assert_eq!(written, 54);
+    assert_eq!(in_front.await.unwrap().unwrap().len(), 20_000);
+    let stored = 1 + 20_000 + 54;
+    assert_eq!(store.last_position().await.unwrap(), stored);
+    let total: i64 = counts(&db).await.iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        total, stored,
+        "every stored event is counted once, no refused one"
+    );
+    assert_eq!(checkpoint(&db).await, stored);
 }
 
 async fn a_projection_added_later_catches_up_when_the_store_opens(db: TestDb) {

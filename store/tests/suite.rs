@@ -24,6 +24,7 @@ exact_store::on_both_backends!(
     concurrent_tasks_get_gapless_positions,
     concurrent_appends_to_one_stream_get_gapless_versions,
     failing_appends_among_concurrent_ones_fail_alone,
+    concurrent_appends_each_get_the_outcome_they_would_get_alone,
     two_processes_get_gapless_positions,
     a_hundred_thousand_events_in_one_append,
     reopening_gives_the_same_log,
@@ -209,7 +210,7 @@ async fn a_batch_failing_in_the_database_leaves_nothing(db: TestDb) {
                 vec![StreamAppend::new(
                     format!("annotation-{id}"),
                     Expected::NoStream,
-                    vec![event(1), event(2), reused],
+                    vec![event(1), event(2), reused.clone()],
                 )]
             }),
         )
@@ -400,6 +401,107 @@ async fn failing_appends_among_concurrent_ones_fail_alone(db: TestDb) {
     assert_eq!(store.counters().await.unwrap()["annotation"], 20);
     let report = store.verify(1, None).await.unwrap();
     assert!(report.is_intact(), "{:?}", report.problem);
+}
+
+/// Appends that wait together are written as one where they can (group commit, both
+/// backends): new appends, conflicts and retries mixed in one burst must each still get what
+/// they would get alone, with their own actor and ids, and nothing between them.
+async fn concurrent_appends_each_get_the_outcome_they_would_get_alone(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append("taken", Expected::NoStream, vec![event(0)], api(1))
+        .await
+        .unwrap();
+    let seed = event(1);
+    let retried = store
+        .append("retried", Expected::NoStream, vec![seed.clone()], api(1))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    // First a burst of new appends only (they can go together), then a mixed one.
+    for burst in 0..2_i64 {
+        // A long append in front makes the burst wait, and so go in groups (if the machine is
+        // too slow for the burst to arrive while it is written, the burst goes in other
+        // groups: what is asserted holds either way).
+        let long: Vec<NewEvent> = (0..20_000).map(event).collect();
+        let in_front = {
+            let store = store.clone();
+            tokio::spawn(async move { store.append("long", Expected::Any, long, api(2)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut tasks = Vec::new();
+        for task in 0..60_i64 {
+            let (store, seed) = (store.clone(), seed.clone());
+            let actor = 100 + burst * 100 + task;
+            let kind = if burst == 0 { 2 } else { task % 3 };
+            tasks.push(tokio::spawn(async move {
+                let result = match kind {
+                    0 => {
+                        let events = vec![event(task)];
+                        store
+                            .append("taken", Expected::NoStream, events, api(actor))
+                            .await
+                    }
+                    1 => {
+                        store
+                            .append("retried", Expected::NoStream, vec![seed], api(1))
+                            .await
+                    }
+                    _ => store.append_built(api(actor), numbered_append()).await,
+                };
+                (kind, actor, result)
+            }));
+        }
+        for task in tasks {
+            match task.await.unwrap() {
+                (0, _, Err(StoreError::Conflict { stream, actual, .. })) => {
+                    assert_eq!((stream.as_str(), actual), ("taken", Some(1)));
+                }
+                (1, _, Ok(stored)) => {
+                    assert_eq!(stored, retried, "a retry answers what is stored");
+                }
+                (2, actor, Ok(written)) => {
+                    assert_eq!(written.len(), 2);
+                    for e in &written {
+                        assert_eq!(e.metadata().unwrap().actor, Some(actor));
+                    }
+                    assert_eq!(written[1].position, written[0].position + 1);
+                    let id: i64 = written[0].stream["annotation-".len()..].parse().unwrap();
+                    let payload: serde_json::Value =
+                        serde_json::from_str(&written[0].payload).unwrap();
+                    assert_eq!(payload["n"], id, "built with the id it was given");
+                    ids.push(id);
+                }
+                (kind, _, other) => panic!("kind {kind}: {other:?}"),
+            }
+        }
+        assert_eq!(in_front.await.unwrap().unwrap().len(), 20_000);
+    }
+    // Genesis, the two seeds, two long appends and 80 appends of two events: no gaps in
+    // positions or ids.
+    assert_eq!(store.last_position().await.unwrap(), 3 + 40_000 + 160);
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (1..=80).collect::<Vec<_>>(),
+        "ids of refused appends were given back"
+    );
+    assert_eq!(store.counters().await.unwrap()["annotation"], 80);
+    assert_eq!(store.read_stream("taken", 1).await.unwrap().len(), 1);
+    let report = store.verify(1, None).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problem);
+}
+
+/// A new stream named by the next annotation id, with two events that carry it.
+fn numbered_append() -> exact_store::BuildAppend {
+    Box::new(|ids| {
+        let id = ids.next("annotation");
+        vec![StreamAppend::new(
+            format!("annotation-{id}"),
+            Expected::NoStream,
+            vec![event(id), event(-id)],
+        )]
+    })
 }
 
 async fn concurrent_appends_to_one_stream_get_gapless_versions(db: TestDb) {

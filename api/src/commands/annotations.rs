@@ -177,10 +177,10 @@ impl Commands {
             // The ids are taken inside the append: the events get theirs there.
             let build = Box::new(move |ids: &mut exact_store::IdAllocator| {
                 to_write
-                    .into_iter()
+                    .iter()
                     .map(|created| {
                         let id = ids.next(AnnotationAggregate::KIND);
-                        let (name, payload) = created.with_id(id).to_parts();
+                        let (name, payload) = created.clone().with_id(id).to_parts();
                         StreamAppend::new(
                             annotation::stream(id),
                             Expected::NoStream,

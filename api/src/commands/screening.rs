@@ -67,7 +67,7 @@ impl Commands {
         start_screening(0, image, user, state.clone(), &context)?;
         let build = Box::new(move |ids: &mut exact_store::IdAllocator| {
             let id = ids.next("screening");
-            let event = start_screening(id, image, user, state, &context)
+            let event = start_screening(id, image, user, state.clone(), &context)
                 .expect("decided above with the same input");
             let (name, payload) = event.to_parts();
             vec![StreamAppend::new(
