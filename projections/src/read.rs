@@ -121,7 +121,12 @@ impl ReadDb {
                 )
             }
             StoreUrl::Postgres(url) => {
-                Self::Postgres(PgPoolOptions::new().max_connections(8).connect(url).await?)
+                let pool = PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(exact_store::POSTGRES_ACQUIRE_TIMEOUT)
+                    .connect(url)
+                    .await?;
+                Self::Postgres(pool)
             }
         })
     }

@@ -35,8 +35,13 @@ pub enum StoreError {
     /// step of its group broke the transaction): nothing of it is stored.
     #[error("the transaction did not commit: {0}")]
     NotCommitted(String),
+    /// The database cannot be reached now (refused or lost connections, a server shutting
+    /// down, no connection free in time): nothing of the request was stored; it may be tried
+    /// again.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("sqlite error: {0}")]
     Sqlite(String),
     #[error("migration error: {0}")]
@@ -50,3 +55,41 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the database could not be reached: the request may succeed if tried again.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Database(e) => is_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a database error means the database cannot be reached now (rather than that the
+/// request was wrong): refused, broken or timed-out connections, and PostgreSQL's connection
+/// exceptions (SQLSTATE class 08), shutdowns (57P01-57P03) and full connection slots (53300).
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}

@@ -79,7 +79,13 @@ pub use envelope::{
     micros_rfc3339, AppendContext, Envelope, Expected, Hash, Metadata, NewEvent, Source,
     StreamAppend, ZERO_HASH,
 };
-pub use error::{Result, StoreError};
+pub use error::{is_unavailable, Result, StoreError};
+
+/// How long a request waits for a PostgreSQL connection (every pool of the server: the log's,
+/// the read models', the sessions'). While the database is out of reach, connecting fails and
+/// is retried until then, and the request is answered that the database is out of reach
+/// instead of hanging.
+pub const POSTGRES_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub use inline::{Decoded, InlineProjection, Progress, Tx};
 pub use ops::{copy, export_jsonl, ChainProblem, ProblemKind, VerifyReport};
 pub use plan::{BuildAppend, IdAllocator};

@@ -118,7 +118,7 @@ pub(crate) fn map_insert_error(error: sqlx::Error, envelopes: &[Envelope]) -> St
             return StoreError::DuplicateEvent { event_id };
         }
     }
-    StoreError::Database(error)
+    error.into()
 }
 
 /// Imported envelopes must continue the chain exactly where the target's head ends.

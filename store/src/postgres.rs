@@ -65,7 +65,7 @@ impl PgStore {
             url.parse::<PgConnectOptions>()?.disable_statement_logging();
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(crate::POSTGRES_ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Postgres, Transaction};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::inline::{Projections, Tx};
 use crate::plan::BuildAppend;
 use crate::transaction;
 use crate::transaction::Outcome;
-use crate::{AppendContext, Clock, Envelope, Result, StoreError};
+use crate::{AppendContext, Clock, Result};
 
 /// The advisory lock that serializes appenders across processes: "EXACTLOG" as a big-endian
 /// integer.
@@ -29,10 +29,8 @@ const MAX_GROUP: usize = 256;
 pub(crate) struct Pending {
     pub(crate) context: AppendContext,
     pub(crate) build: BuildAppend,
-    pub(crate) reply: Reply,
+    pub(crate) reply: transaction::Reply,
 }
-
-type Reply = oneshot::Sender<Result<Vec<Envelope>>>;
 
 /// What the writer task needs; it owns no handle to the store, so the task ends when the
 /// store's queue sender is dropped.
@@ -102,7 +100,7 @@ impl Writer {
                     let _ = reply.send(transaction::answer(outcome, &self.committed));
                 }
             }
-            Err(e) => refuse_all(replies, &e.to_string()),
+            Err(e) => transaction::refuse_all(replies, &e),
         }
     }
 
@@ -145,12 +143,5 @@ impl Writer {
             }
             transaction::append_group(&mut tx, &parts, self.clock.as_ref(), &self.projections).await
         })
-    }
-}
-
-/// Tells every caller of a group that its transaction did not commit.
-fn refuse_all(replies: Vec<Reply>, reason: &str) {
-    for reply in replies {
-        let _ = reply.send(Err(StoreError::NotCommitted(reason.to_owned())));
     }
 }

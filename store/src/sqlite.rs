@@ -68,10 +68,8 @@ enum Job {
 struct Pending {
     context: AppendContext,
     build: BuildAppend,
-    reply: Reply,
+    reply: transaction::Reply,
 }
-
-type Reply = oneshot::Sender<Result<Vec<Envelope>>>;
 
 /// The writer thread's state.
 struct Writer {
@@ -289,7 +287,7 @@ impl Writer {
             .map(|p| ((p.context, p.build), p.reply))
             .unzip();
         if let Err(e) = self.begin() {
-            return refuse_all(replies, &e.to_string());
+            return transaction::refuse_all(replies, &e);
         }
         let outcomes = if let [(context, build)] = parts.as_slice() {
             // An append alone in its transaction needs no savepoint: its failure rolls back
@@ -325,15 +323,8 @@ impl Writer {
                     let _ = reply.send(transaction::answer(outcome, &self.committed));
                 }
             }
-            Err(e) => refuse_all(replies, &e.to_string()),
+            Err(e) => transaction::refuse_all(replies, &e),
         }
-    }
-}
-
-/// Tells every caller of a batch that its transaction did not commit.
-fn refuse_all(replies: Vec<Reply>, reason: &str) {
-    for reply in replies {
-        let _ = reply.send(Err(StoreError::NotCommitted(reason.to_owned())));
     }
 }
 

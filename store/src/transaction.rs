@@ -54,6 +54,22 @@ pub(crate) enum Outcome {
     Stored(Vec<Envelope>),
 }
 
+/// Where the outcome of a queued append goes.
+pub(crate) type Reply = tokio::sync::oneshot::Sender<Result<Vec<Envelope>>>;
+
+/// Tells every caller of a group that its transaction did not commit, and why: a database out
+/// of reach is said so (the caller may try again).
+pub(crate) fn refuse_all(replies: Vec<Reply>, error: &StoreError) {
+    for reply in replies {
+        let refusal = if error.is_unavailable() {
+            StoreError::Unavailable(error.to_string())
+        } else {
+            StoreError::NotCommitted(error.to_string())
+        };
+        let _ = reply.send(Err(refusal));
+    }
+}
+
 /// What a caller of an append hears once its transaction committed; a written append moves the
 /// committed position its subscribers watch.
 pub(crate) fn answer(

@@ -89,6 +89,7 @@ impl Sessions {
             StoreUrl::Postgres(url) => {
                 let pool = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(4)
+                    .acquire_timeout(exact_store::POSTGRES_ACQUIRE_TIMEOUT)
                     .connect(url)
                     .await?;
                 let store = PostgresStore::new(pool);

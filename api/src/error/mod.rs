@@ -28,6 +28,9 @@ struct Body<'a> {
     field: Option<&'a str>,
 }
 
+/// Seconds a client is asked to wait before trying again while the database is out of reach.
+const RETRY_AFTER_SECONDS: &str = "5";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body {
@@ -35,12 +38,22 @@ impl IntoResponse for ApiError {
             message: &self.message,
             field: self.field.as_deref(),
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if self.code == Code::DatabaseUnavailable {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            return ApiError::unavailable(&e);
+        }
         let code = match &e {
             StoreError::Conflict { .. } => Code::VersionConflict,
             StoreError::DuplicateEvent { .. } => Code::DuplicateEvent,
@@ -103,6 +116,15 @@ impl ApiError {
         )
     }
 
+    /// The database is out of reach: 503 with `Retry-After`, the details in the log.
+    pub fn unavailable(error: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %error, "the database cannot be reached");
+        Self::new(
+            Code::DatabaseUnavailable,
+            "the database cannot be reached now and nothing was changed; try again shortly",
+        )
+    }
+
     pub fn internal(what: &str, error: &dyn std::fmt::Display) -> Self {
         // The details (SQL, paths) go to the log, not to the client.
         tracing::error!(error = %error, "{what}");
@@ -150,6 +172,9 @@ impl From<exact_domain::annotation::AnnotationError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        if exact_store::is_unavailable(&e) {
+            return ApiError::unavailable(&e);
+        }
         Self::internal("reading the read models failed", &e)
     }
 }

@@ -31,6 +31,8 @@ use crate::AppState;
 
 /// Events read from the log per batch.
 const PAGE: i64 = 500;
+/// How often a stream looks for the database again while it is out of reach.
+const RETRY: Duration = Duration::from_secs(1);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/events/", get(events))
@@ -119,9 +121,16 @@ async fn events(
                 if ended {
                     return None;
                 }
-                // Still allowed to read the set?
+                // Still allowed to read the set? (While the database is out of reach, the
+                // stream waits for it, keep-alives flowing, and goes on where it was: a
+                // browser's EventSource would not reconnect to a refusal.)
                 match state.read.readable_set(watch.actor, watch.image_set).await {
                     Ok(Some(_)) => {}
+                    Err(e) if exact_store::is_unavailable(&e) => {
+                        tracing::warn!(error = %e, "live updates wait for the database");
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
                     _ => {
                         let bye = Event::default()
                             .event("closed")
@@ -131,6 +140,11 @@ async fn events(
                 }
                 let page = match state.store.read_page(from, PAGE).await {
                     Ok(page) => page,
+                    Err(e) if e.is_unavailable() => {
+                        tracing::warn!(error = %e, "live updates wait for the database");
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "reading the log for live updates failed");
                         return None;

@@ -151,7 +151,8 @@ pub fn operation_id(method: &str, path: &str) -> String {
 
 /// The statuses an operation answers besides its success, from what it is: every one may
 /// meet a request it cannot read (400), name something that is not there, in its path or a
-/// filter (404), or fail (500); all but the anonymous ones need credentials (401), which are
+/// filter (404), or fail (500); all that read the database may find it out of reach (503, with
+/// `Retry-After`); all but the anonymous ones need credentials (401), which are
 /// throttled after failures (429); writes may be forbidden (403), clash (409), break a rule
 /// (422) or come in a form not taken (415); writes to one thing may find it deleted (410) or
 /// changed since `If-Match` (412); bodies may be too large (413). The login refuses a wrong
@@ -164,7 +165,7 @@ fn error_statuses(method: &str, path: &str) -> Vec<u16> {
     let one = path.contains('{');
     let mut statuses = vec![400, 404, 500];
     if !anonymous {
-        statuses.extend([401, 429]);
+        statuses.extend([401, 429, 503]);
     }
     if write && !anonymous {
         statuses.push(403);
