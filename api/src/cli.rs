@@ -388,6 +388,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot open the read models at {}", describe(&url)))?;
     state.sessions.spawn_cleanup();
+    // Staging folders a killed server left: all of them when this process holds the folder
+    // alone (SQLite's lock), else those idle for a day (other servers may share the folder).
+    let idle = matches!(url, StoreUrl::Postgres(_)).then(|| std::time::Duration::from_secs(86_400));
+    let swept = crate::uploads::sweep_staging(&args.store.data_dir, idle);
+    if swept > 0 {
+        tracing::warn!(
+            swept,
+            "removed staging folders of uploads that never finished"
+        );
+    }
     state
         .ensure_admin(std::env::var("EXACT_ADMIN_PASSWORD").ok())
         .await

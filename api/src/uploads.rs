@@ -168,7 +168,7 @@ pub async fn receive(
         let path = unused_path(staging, &file_name);
         let mut out = tokio::fs::File::create(&path)
             .await
-            .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+            .map_err(|e| ApiError::storing("storing an upload failed", &e))?;
         let mut hasher = Sha256::new();
         while let Some(chunk) = field.chunk().await.map_err(malformed)? {
             total += chunk.len() as u64;
@@ -181,11 +181,11 @@ pub async fn receive(
             hasher.update(&chunk);
             out.write_all(&chunk)
                 .await
-                .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+                .map_err(|e| ApiError::storing("storing an upload failed", &e))?;
         }
         out.flush()
             .await
-            .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+            .map_err(|e| ApiError::storing("storing an upload failed", &e))?;
         files.push(Received {
             path,
             name: file_name,
@@ -268,15 +268,15 @@ pub fn extract_zip(
         let safe = target.strip_prefix(into).unwrap_or(&target).to_path_buf();
         if entry.is_dir() {
             std::fs::create_dir_all(&target)
-                .map_err(|e| ApiError::internal("extracting an upload failed", &e))?;
+                .map_err(|e| ApiError::storing("extracting an upload failed", &e))?;
             continue;
         }
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| ApiError::internal("extracting an upload failed", &e))?;
+                .map_err(|e| ApiError::storing("extracting an upload failed", &e))?;
         }
         let mut out = File::create(&target)
-            .map_err(|e| ApiError::internal("extracting an upload failed", &e))?;
+            .map_err(|e| ApiError::storing("extracting an upload failed", &e))?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 1 << 16];
         loop {
@@ -299,7 +299,7 @@ pub fn extract_zip(
             }
             hasher.update(&buffer[..n]);
             out.write_all(&buffer[..n])
-                .map_err(|e| ApiError::internal("extracting an upload failed", &e))?;
+                .map_err(|e| ApiError::storing("extracting an upload failed", &e))?;
         }
         extracted.push(Received {
             path: safe,
@@ -369,8 +369,54 @@ pub async fn staging_folder(data_dir: &Path) -> Result<PathBuf, ApiError> {
     let staging = inside(data_dir, &["uploads", &uuid::Uuid::now_v7().to_string()]);
     tokio::fs::create_dir_all(&staging)
         .await
-        .map_err(|e| ApiError::internal("preparing an upload failed", &e))?;
+        .map_err(|e| ApiError::storing("preparing an upload failed", &e))?;
     Ok(staging)
+}
+
+/// Runs an upload's work on a task of its own and waits for it: if the client goes away, the
+/// request's future is dropped but the work goes on to its end (its body then stops, so it
+/// fails and cleans up, or it was complete and is registered), never stopping half-way.
+pub async fn to_completion<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::spawn(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(ApiError::internal("an upload was cancelled", &e)),
+    }
+}
+
+/// Removes staging folders under `DATA_DIR/uploads/` that a process which ended mid-upload left
+/// behind (killed, or the machine lost power): every one when this process holds the data
+/// folder alone (an SQLite store), else those untouched for `idle` (other servers on the same
+/// folder may be receiving into theirs). Returns how many it removed.
+pub fn sweep_staging(data_dir: &Path, idle: Option<std::time::Duration>) -> usize {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("uploads")) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let stale = match idle {
+            None => true,
+            Some(idle) => newest_change(&path).is_none_or(|t| t.elapsed().is_ok_and(|e| e > idle)),
+        };
+        if stale && std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The latest modification time of a folder and the files in it.
+fn newest_change(folder: &Path) -> Option<std::time::SystemTime> {
+    let own = std::fs::metadata(folder).and_then(|m| m.modified()).ok();
+    let files = std::fs::read_dir(folder)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok());
+    own.into_iter().chain(files).max()
 }
 
 /// Content types of stored files that are served as they are; every other file is served as

@@ -7,21 +7,9 @@ use std::time::Duration;
 
 use exact_store::testing::TestDb;
 use exact_store::{OpenOptions, StoreUrl};
-use serde_json::{json, Value};
-use support::served::{self, Served};
+use serde_json::json;
+use support::served::{self, create, Served};
 use tokio::io::AsyncReadExt;
-
-/// POSTs JSON as `exact` (Basic); the answer must be a 201.
-async fn create(base: &str, path: &str, body: Value) -> Value {
-    let admin = support::basic("exact", "exact");
-    let headers = [
-        ("authorization", admin.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let reply = served::request(base, "POST", path, &headers, body.to_string().as_bytes()).await;
-    assert_eq!(reply.status, 201, "{path}: {reply:?}");
-    reply.json()
-}
 
 /// Reads a live-update stream until it has carried the creation of every one of `ids`.
 async fn until_all_seen(stream: &mut tokio::net::TcpStream, ids: &[i64], server: &str) {

@@ -112,6 +112,8 @@ codes! {
         "the server failed; the details are in its log";
     StoreUnavailable = "store_unavailable", INTERNAL_SERVER_ERROR,
         "the event store failed; the details are in the server's log";
+    InsufficientStorage = "insufficient_storage", INSUFFICIENT_STORAGE,
+        "the server's disk is full: the upload was not kept and nothing was changed";
     DatabaseUnavailable = "database_unavailable", SERVICE_UNAVAILABLE,
         "the database cannot be reached now and nothing was changed: try again after `Retry-After` seconds";
     TileUnreadable = "tile_unreadable", INTERNAL_SERVER_ERROR,

@@ -125,6 +125,26 @@ impl ApiError {
         )
     }
 
+    /// Writing a file failed: a full disk (or quota) is the client's to know, as 507, and a
+    /// file over the file system's size limit is 413; anything else is the server's fault.
+    pub fn storing(what: &str, error: &std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        match error.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+                tracing::warn!(error = %error, "{what}: the disk is full");
+                Self::new(
+                    Code::InsufficientStorage,
+                    format!("{what}: the server's disk is full; nothing was kept"),
+                )
+            }
+            ErrorKind::FileTooLarge => Self::new(
+                Code::UploadTooLarge,
+                format!("{what}: a file is larger than the server's file system takes"),
+            ),
+            _ => Self::internal(what, error),
+        }
+    }
+
     pub fn internal(what: &str, error: &dyn std::fmt::Display) -> Self {
         // The details (SQL, paths) go to the log, not to the client.
         tracing::error!(error = %error, "{what}");

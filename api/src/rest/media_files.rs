@@ -159,9 +159,13 @@ async fn upload_media_files(
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
     let staging = uploads::staging_folder(&state.config.data_dir).await?;
-    let result = attach(&state, &auth, multipart, &staging).await;
-    let _ = tokio::fs::remove_dir_all(&staging).await;
-    let rows = result?;
+    // On a task of its own, as image uploads (`images/receive.rs`).
+    let rows = uploads::to_completion(async move {
+        let result = attach(&state, &auth, multipart, &staging).await;
+        let _ = tokio::fs::remove_dir_all(&staging).await;
+        result
+    })
+    .await?;
     let count = rows.len() as i64;
     let results = rows.iter().map(media_file_json).collect();
     let page = params.paginated(count, count.max(1), 0, results);
@@ -216,7 +220,7 @@ async fn attach(
     let folder = uploads::inside(&state.config.data_dir, &["media", &annotation.to_string()]);
     tokio::fs::create_dir_all(&folder)
         .await
-        .map_err(|e| ApiError::internal("preparing the media folder failed", &e))?;
+        .map_err(|e| ApiError::storing("preparing the media folder failed", &e))?;
     let mut moved = Vec::new();
     let mut new = Vec::new();
     for received in files {
@@ -233,7 +237,7 @@ async fn attach(
         let target = uploads::unused_path(&folder, &received.name);
         tokio::fs::rename(&received.path, &target)
             .await
-            .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+            .map_err(|e| ApiError::storing("storing an upload failed", &e))?;
         let stored = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

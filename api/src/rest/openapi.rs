@@ -155,10 +155,13 @@ pub fn operation_id(method: &str, path: &str) -> String {
 /// `Retry-After`); all but the anonymous ones need credentials (401), which are
 /// throttled after failures (429); writes may be forbidden (403), clash (409), break a rule
 /// (422) or come in a form not taken (415); writes to one thing may find it deleted (410) or
-/// changed since `If-Match` (412); bodies may be too large (413). The login refuses a wrong
+/// changed since `If-Match` (412); bodies may be too large (413), and uploads may find the disk
+/// full (507). The login refuses a wrong
 /// password (401), another origin (403) and too many failures (429). The API tests hold every
 /// refusal they meet against this list.
 fn error_statuses(method: &str, path: &str) -> Vec<u16> {
+    // Routes that store the files they are sent: a full disk refuses them (507).
+    const UPLOADS: &[&str] = &["/images/images/", "/annotations/annotation_media_files/"];
     let anonymous = matches!(path, "/openapi.json" | "/timesync/");
     let login = path == "/auth/login/";
     let write = method != "get";
@@ -178,6 +181,9 @@ fn error_statuses(method: &str, path: &str) -> Vec<u16> {
     }
     if method == "post" || method == "patch" || method == "put" {
         statuses.push(413);
+    }
+    if method == "post" && UPLOADS.contains(&path) {
+        statuses.push(507);
     }
     statuses.sort_unstable();
     statuses

@@ -207,12 +207,24 @@ pub async fn open(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> tokio::net::TcpStream {
+    open_with_length(base, method, path, headers, body, body.len()).await
+}
+
+/// As [`open`], announcing a body of `length` bytes of which `body` is sent: a client that
+/// has more to send (or went away before sending it).
+pub async fn open_with_length(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    length: usize,
+) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
     let address = base.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {length}\r\n"
     );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -221,4 +233,16 @@ pub async fn open(
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
     stream
+}
+
+/// POSTs JSON to a served `exact` as `exact` (Basic); the answer must be a 201.
+pub async fn create(base: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let admin = super::basic("exact", "exact");
+    let headers = [
+        ("authorization", admin.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let reply = request(base, "POST", path, &headers, body.to_string().as_bytes()).await;
+    assert_eq!(reply.status, 201, "{path}: {reply:?}");
+    reply.json()
 }

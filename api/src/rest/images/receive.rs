@@ -33,9 +33,15 @@ pub(super) async fn upload(
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
     let staging = uploads::staging_folder(&state.config.data_dir).await?;
-    let result = upload_into(&state, &auth, multipart, &staging).await;
-    let _ = tokio::fs::remove_dir_all(&staging).await;
-    let images = result?;
+    // On a task of its own: a client that goes away mid-request cannot cut the work off
+    // between placing files and registering them, nor leave the staging folder behind (the
+    // body then stops, and the upload is refused and cleaned up like any other).
+    let images = uploads::to_completion(async move {
+        let result = upload_into(&state, &auth, multipart, &staging).await;
+        let _ = tokio::fs::remove_dir_all(&staging).await;
+        result
+    })
+    .await?;
     let count = images.len() as i64;
     let results = images
         .iter()
@@ -86,7 +92,7 @@ pub(super) async fn upload_into(
     let folder = set_folder(state, image_set);
     tokio::fs::create_dir_all(&folder)
         .await
-        .map_err(|e| ApiError::internal("preparing the set's folder failed", &e))?;
+        .map_err(|e| ApiError::storing("preparing the set's folder failed", &e))?;
 
     // Everything is placed and read first; only then registered, so that one unreadable file
     // leaves nothing behind.
@@ -145,7 +151,7 @@ pub(super) async fn prepare(
             let stem = uploads::safe_name(file.name.trim_end_matches(".zip"));
             let into = uploads::unused_path(folder, &stem);
             std::fs::create_dir_all(&into)
-                .map_err(|e| ApiError::internal("extracting an upload failed", &e))?;
+                .map_err(|e| ApiError::storing("extracting an upload failed", &e))?;
             placed.push(into.clone());
             let (archive, target, limits) = (file.path.clone(), into.clone(), state.config.zip);
             let inside = tokio::task::spawn_blocking(move || {
@@ -167,7 +173,7 @@ pub(super) async fn prepare(
             let target = uploads::unused_path(folder, &file.name);
             tokio::fs::rename(&file.path, &target)
                 .await
-                .map_err(|e| ApiError::internal("storing an upload failed", &e))?;
+                .map_err(|e| ApiError::storing("storing an upload failed", &e))?;
             placed.push(target.clone());
             images.push((file.name, target, file.checksum));
         }
