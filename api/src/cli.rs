@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -141,7 +142,14 @@ pub struct ServeArgs {
     /// The largest upload accepted, in MiB (all files of one request together).
     #[arg(long, env = "EXACT_MAX_UPLOAD_MB", default_value_t = 20 * 1024)]
     pub max_upload_mb: u64,
+    /// Seconds a client has to send a request's head (line and headers) before its connection
+    /// is closed: slow clients cannot hold connections forever.
+    #[arg(long, env = "EXACT_HEADER_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
 }
+
+/// hyper's own default for the time a request head may take.
+const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
@@ -360,9 +368,14 @@ async fn tiles(args: TilesArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     println!("exact tiles listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, crate::tile_server(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let header_timeout = Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS);
+    crate::serving::serve(
+        listener,
+        crate::tile_server(state),
+        header_timeout,
+        shutdown_signal(),
+    )
+    .await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -390,7 +403,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.sessions.spawn_cleanup();
     // Staging folders a killed server left: all of them when this process holds the folder
     // alone (SQLite's lock), else those idle for a day (other servers may share the folder).
-    let idle = matches!(url, StoreUrl::Postgres(_)).then(|| std::time::Duration::from_secs(86_400));
+    let idle = matches!(url, StoreUrl::Postgres(_)).then(|| Duration::from_secs(86_400));
     let swept = crate::uploads::sweep_staging(&args.store.data_dir, idle);
     if swept > 0 {
         tracing::warn!(
@@ -409,10 +422,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(store = %describe(&url), position = store.last_position().await?, "store open");
     // Tests and scripts read this line to find a port chosen by the system.
     println!("exact listening on http://{address}");
-    let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let header_timeout = Duration::from_secs(args.header_timeout_secs);
+    crate::serving::serve(
+        listener,
+        crate::app(state),
+        header_timeout,
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ pub mod error;
 mod pages;
 pub mod rest;
 mod routes;
+mod serving;
 mod state;
 pub mod uploads;
 

@@ -655,3 +655,83 @@ async fn a_server_killed_mid_import_shows_all_of_it_or_none() {
     assert!(report.is_intact(), "{:?}", report.problem);
     eprintln!("imports stored whole after a kill at 30/150/400/900 ms: {outcomes:?}");
 }
+
+/// Clients that never finish a request head (slowloris: a few bytes now and then) are cut off
+/// once the header timeout has passed, and while they hang on, everyone else is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_others_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let data = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_exact"));
+    command
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--header-timeout-secs",
+            "2",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env_remove("EXACT_DATABASE_URL")
+        .env("EXACT_LOG", "warn");
+    let server = Served::launch(command);
+    let address = server.url.trim_start_matches("http://").to_owned();
+    // Fifty that stop half-way through their head, and one that drips a byte every 300 ms.
+    let mut stalled = Vec::new();
+    for _ in 0..50 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream
+            .write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+    let dripping = tokio::spawn({
+        let address = address.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+            stream
+                .write_all(b"GET /api/v1/health HTTP/1.1\r\nX-Slow: ")
+                .await
+                .unwrap();
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if stream.write_all(b"a").await.is_err() {
+                    return true; // cut off
+                }
+                let mut byte = [0; 1];
+                if let Ok(Ok(0)) =
+                    tokio::time::timeout(Duration::from_millis(1), stream.read(&mut byte)).await
+                {
+                    return true; // closed by the server
+                }
+            }
+            false
+        }
+    });
+    let health = served::request(&server.url, "GET", "/api/v1/health", &[], b"").await;
+    assert_eq!(
+        health.status, 200,
+        "served beside the stalled clients: {health:?}"
+    );
+    for mut stream in stalled {
+        let mut rest = Vec::new();
+        // Closed (an end of stream or a reset, either will do) well within the test's patience.
+        let _closed = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest))
+            .await
+            .expect("a stalled client is cut off, not kept");
+        let text = String::from_utf8_lossy(&rest);
+        assert!(
+            !text.contains("200 OK"),
+            "a stalled request was answered: {text}"
+        );
+    }
+    let cut = tokio::time::timeout(Duration::from_secs(30), dripping)
+        .await
+        .expect("the dripping client is cut off within its 30 s")
+        .unwrap();
+    assert!(cut, "a client dripping its head is cut off too");
+    let health = served::request(&server.url, "GET", "/api/v1/health", &[], b"").await;
+    assert_eq!(health.status, 200);
+}
