@@ -346,6 +346,15 @@ impl DomainEvent for ImageAccessEvent {
     ];
 }
 
+/// Whether `actor` may correct or retract an access log entry made by `entry_user`: it is
+/// theirs, or they are a superuser.
+pub fn may_amend_access(entry_user: i64, actor: crate::event::Actor) -> Result<(), DomainError> {
+    allow(
+        actor.id == entry_user || actor.superuser,
+        "change another user's access log",
+    )
+}
+
 /// Corrects (`Some(action)`) or retracts (`None`) access log entry `entry` of `image`, made by
 /// `entry_user`: theirs to change, or a superuser's.
 pub fn amend_access(
@@ -355,10 +364,7 @@ pub fn amend_access(
     action: Option<i64>,
     actor: crate::event::Actor,
 ) -> Result<ImageAccessEvent, DomainError> {
-    allow(
-        actor.id == entry_user || actor.superuser,
-        "change another user's access log",
-    )?;
+    may_amend_access(entry_user, actor)?;
     match action {
         Some(action @ (1 | 2)) => Ok(ImageAccessEvent::ImageAccessCorrected {
             image,

@@ -676,7 +676,8 @@ impl ReadDb {
         )
     }
 
-    /// The types offered in the sets `actor` may read, by id.
+    /// The types offered in the sets `actor` may read and those of their teams' products (staff
+    /// and superusers, who manage every product's types: all), by id.
     pub async fn readable_types(
         &self,
         actor: Actor,
@@ -685,9 +686,17 @@ impl ReadDb {
             "{TYPE} WHERE NOT t.deleted AND (t.product IN (SELECT p.product FROM product_image_sets p JOIN image_sets s \
              ON s.id = p.image_set WHERE NOT s.deleted AND {READABLE_SET}) \
              OR t.product IN (SELECT id FROM products WHERE team IN \
-             (SELECT team FROM team_memberships WHERE user_id = $1)) OR $2) ORDER BY t.id"
+             (SELECT team FROM team_memberships WHERE user_id = $1)) OR $2 OR $3) ORDER BY t.id"
         );
-        fetch!(self, query_as, fetch_all, &sql, actor.id, actor.superuser)
+        fetch!(
+            self,
+            query_as,
+            fetch_all,
+            &sql,
+            actor.id,
+            actor.superuser,
+            actor.staff
+        )
     }
 
     /// The live teams `actor` belongs to (a superuser: every live team), by id.
@@ -706,14 +715,22 @@ impl ReadDb {
     }
 
     /// The products `actor` may see: those of their teams and those linked to a set they may
-    /// read (a superuser: all), by id.
+    /// read (staff and superusers, who manage every product: all), by id.
     pub async fn readable_products(&self, actor: Actor) -> Result<Vec<ProductRow>, sqlx::Error> {
         let sql = format!(
-            "{PRODUCT} WHERE $2 OR team IN (SELECT team FROM team_memberships WHERE user_id = $1) \
+            "{PRODUCT} WHERE $2 OR $3 OR team IN (SELECT team FROM team_memberships WHERE user_id = $1) \
              OR id IN (SELECT p.product FROM product_image_sets p JOIN image_sets s \
              ON s.id = p.image_set WHERE NOT s.deleted AND {READABLE_SET}) ORDER BY id"
         );
-        fetch!(self, query_as, fetch_all, &sql, actor.id, actor.superuser)
+        fetch!(
+            self,
+            query_as,
+            fetch_all,
+            &sql,
+            actor.id,
+            actor.superuser,
+            actor.staff
+        )
     }
 
     /// Every product–set link, as (product, image set).

@@ -769,6 +769,17 @@ impl Commands {
         Ok((set, permissions))
     }
 
+    /// Whether `caller` may link a product to `image_set` (they may edit the set), asked before
+    /// a product is created with its links, so that a refused link leaves no product behind.
+    pub async fn may_link(&self, caller: &Caller, image_set: i64) -> Result<(), ApiError> {
+        let (_, permissions) = self.set_access(caller, image_set).await?;
+        if permissions.contains(Permission::EditSet) {
+            Ok(())
+        } else {
+            Err(DomainError::ForbiddenInSet(Permission::EditSet).into())
+        }
+    }
+
     async fn live_team(&self, team: i64) -> Result<(), ApiError> {
         match self.read.team(team).await? {
             Some(t) if !t.dissolved => Ok(()),

@@ -135,6 +135,9 @@ pub(super) async fn update_access(
     Body { fields, raw: body }: Body<AccessChange>,
 ) -> Result<Json<Value>, ApiError> {
     let entry = readable_access(&state, &auth, id).await?;
+    // Whose entry it is decides first: another user's is refused whatever the body says
+    // (an unchanged action would otherwise answer 200 without a check).
+    exact_domain::image::may_amend_access(entry.user_id, auth.caller.actor)?;
     for (field, sent, own) in [
         ("image", fields.image, entry.image),
         ("user", fields.user, entry.user_id),

@@ -192,7 +192,14 @@ async fn create_product(
     let description = description.unwrap_or_default();
     let sets = imagesets.unwrap_or_default();
     let caller = caller_for(&auth, &body);
-    readable_team(&state, &auth, team).await?;
+    // Staff manage every team's products (the domain's rule) without reading its team.
+    if !auth.caller.actor.staff {
+        readable_team(&state, &auth, team).await?;
+    }
+    // The links are checked first: one refused must not leave the product made without it.
+    for &image_set in &sets {
+        state.commands.may_link(&caller, image_set).await?;
+    }
     let written = state
         .commands
         .create_product(&caller, team, name, description)
@@ -232,6 +239,25 @@ async fn update_product(
         description,
         imagesets,
     } = fields;
+    // The links to make and to take away, each checked before anything is written: a refused
+    // one must not leave the rest of the change applied.
+    let (mut link, mut unlink) = (Vec::new(), Vec::new());
+    if let Some(wanted) = imagesets {
+        let links = product_links(&state, &auth).await?;
+        let now: BTreeSet<i64> = links
+            .sets
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let wanted: BTreeSet<i64> = wanted.into_iter().collect();
+        link.extend(wanted.difference(&now).copied());
+        unlink.extend(now.difference(&wanted).copied());
+    }
+    for &image_set in link.iter().chain(&unlink) {
+        state.commands.may_link(&caller, image_set).await?;
+    }
     if name.is_some() || description.is_some() {
         let written = state
             .commands
@@ -244,44 +270,20 @@ async fn update_product(
             .await?;
         expected = expected.map(|_| written.version);
     }
-    if let Some(wanted) = imagesets {
-        let links = product_links(&state, &auth).await?;
-        let now: BTreeSet<i64> = links
-            .sets
-            .get(&id)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let wanted: BTreeSet<i64> = wanted.into_iter().collect();
-        for image_set in wanted.difference(&now) {
-            let w = state
-                .commands
-                .product_command(
-                    &caller,
-                    id,
-                    expected,
-                    &ProductCommand::Link {
-                        image_set: *image_set,
-                    },
-                )
-                .await?;
-            expected = expected.map(|_| w.version);
-        }
-        for image_set in now.difference(&wanted) {
-            let w = state
-                .commands
-                .product_command(
-                    &caller,
-                    id,
-                    expected,
-                    &ProductCommand::Unlink {
-                        image_set: *image_set,
-                    },
-                )
-                .await?;
-            expected = expected.map(|_| w.version);
-        }
+    let commands = link
+        .into_iter()
+        .map(|image_set| ProductCommand::Link { image_set })
+        .chain(
+            unlink
+                .into_iter()
+                .map(|image_set| ProductCommand::Unlink { image_set }),
+        );
+    for command in commands {
+        let w = state
+            .commands
+            .product_command(&caller, id, expected, &command)
+            .await?;
+        expected = expected.map(|_| w.version);
     }
     let product = readable_product(&state, &auth, id).await?;
     let links = product_links(&state, &auth).await?;
