@@ -129,6 +129,29 @@ impl StoreArgs {
     }
 }
 
+/// Where signed checkpoints go, and the key that signs them.
+#[derive(Debug, Clone, Args)]
+pub struct CheckpointArgs {
+    /// The file checkpoints are appended to, one JSON line each (default
+    /// DATA_DIR/checkpoints.jsonl). Keep it, or a copy, on other storage than the database.
+    #[arg(long, env = "EXACT_CHECKPOINTS")]
+    pub checkpoints: Option<PathBuf>,
+    /// The Ed25519 key checkpoints are signed with, made on first use (default
+    /// DATA_DIR/checkpoint.key).
+    #[arg(long, env = "EXACT_CHECKPOINT_KEY")]
+    pub checkpoint_key: Option<PathBuf>,
+}
+
+impl CheckpointArgs {
+    fn file(&self, store: &StoreArgs) -> PathBuf {
+        (self.checkpoints.clone()).unwrap_or_else(|| store.data_dir.join("checkpoints.jsonl"))
+    }
+
+    fn key(&self, store: &StoreArgs) -> PathBuf {
+        (self.checkpoint_key.clone()).unwrap_or_else(|| store.data_dir.join("checkpoint.key"))
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one.
@@ -146,6 +169,16 @@ pub struct ServeArgs {
     /// is closed: slow clients cannot hold connections forever.
     #[arg(long, env = "EXACT_HEADER_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout_secs: u64,
+    #[command(flatten)]
+    pub checkpoints: CheckpointArgs,
+    /// Sign a checkpoint once this many events were appended since the last one (0: never by
+    /// count).
+    #[arg(long, env = "EXACT_CHECKPOINT_EVENTS", default_value_t = 10_000)]
+    pub checkpoint_events: i64,
+    /// Sign a checkpoint once this many minutes passed since the last one, if events were
+    /// appended (0: never by time).
+    #[arg(long, env = "EXACT_CHECKPOINT_MINUTES", default_value_t = 10)]
+    pub checkpoint_minutes: u64,
 }
 
 /// hyper's own default for the time a request head may take.
@@ -153,7 +186,8 @@ const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
-    /// Recompute the hash chain and name the first position where it breaks.
+    /// Recompute the hash chain and name the first position where it breaks; then check the
+    /// signed checkpoints against it.
     Verify {
         #[command(flatten)]
         store: StoreArgs,
@@ -163,6 +197,20 @@ pub enum StoreCommand {
         /// Last position to check (default: the head).
         #[arg(long)]
         to: Option<i64>,
+        #[command(flatten)]
+        checkpoints: CheckpointArgs,
+        /// The public key (hex) every checkpoint must be signed with: the one the auditor
+        /// kept. Default: the key file's, if there is one.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Sign the log's head (position and chain hash) and append it to the checkpoints file;
+    /// prints the public key to give the auditor.
+    Checkpoint {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        checkpoints: CheckpointArgs,
     },
     /// Write the whole log, one envelope per line: the input of tests/auditor/verify_chain.py.
     Export {
@@ -220,7 +268,16 @@ pub fn init_tracing() {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
-        Command::Store(StoreCommand::Verify { store, from, to }) => verify(&store, from, to).await,
+        Command::Store(StoreCommand::Verify {
+            store,
+            from,
+            to,
+            checkpoints,
+            public_key,
+        }) => verify(&store, from, to, &checkpoints, public_key).await,
+        Command::Store(StoreCommand::Checkpoint { store, checkpoints }) => {
+            checkpoint(&store, &checkpoints).await
+        }
         Command::Store(StoreCommand::Export {
             store,
             format,
@@ -415,6 +472,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .ensure_admin(std::env::var("EXACT_ADMIN_PASSWORD").ok())
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the first account: {e}"))?;
+    if args.checkpoint_events > 0 || args.checkpoint_minutes > 0 {
+        let key_path = args.checkpoints.key(&args.store);
+        let key = exact_replay::checkpoint::CheckpointKey::load_or_create(&key_path)?;
+        let file = args.checkpoints.file(&args.store);
+        tracing::info!(public_key = %key.public_hex(), file = %file.display(), "signing checkpoints");
+        spawn_checkpoints(
+            store.clone(),
+            key,
+            file,
+            args.checkpoint_events,
+            Duration::from_secs(args.checkpoint_minutes.saturating_mul(60)),
+        );
+    }
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -432,6 +502,46 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     .await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Signs a checkpoint whenever `events` were appended since the last one, or `every` passed
+/// with something appended (a zero turns either off). Several servers on one PostgreSQL
+/// database may each sign: checkpoints only add evidence.
+fn spawn_checkpoints(
+    store: Store,
+    key: exact_replay::checkpoint::CheckpointKey,
+    file: PathBuf,
+    events: i64,
+    every: Duration,
+) {
+    tokio::spawn(async move {
+        let mut signed_at = exact_replay::checkpoint::read(&file)
+            .ok()
+            .and_then(|all| all.last().map(|c| c.position))
+            .unwrap_or(0);
+        let mut since = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let Ok(position) = store.last_position().await else {
+                continue; // the database is away: try at the next tick
+            };
+            let grown = position > signed_at;
+            let by_count = events > 0 && position - signed_at >= events;
+            let by_time = !every.is_zero() && grown && since.elapsed() >= every;
+            if !(by_count || by_time) {
+                continue;
+            }
+            match exact_replay::checkpoint::checkpoint(store.as_ref(), &key, &file).await {
+                Ok(signed) => {
+                    signed_at = signed.position;
+                    since = tokio::time::Instant::now();
+                    tracing::info!(position = signed.position, "checkpoint signed");
+                }
+                Err(e) => tracing::warn!(error = %e, "signing a checkpoint failed"),
+            }
+        }
+    });
 }
 
 /// Holds an SQLite store for this process alone, until the process ends (however it ends: the
@@ -485,22 +595,85 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn verify(args: &StoreArgs, from: i64, to: Option<i64>) -> anyhow::Result<ExitCode> {
+async fn verify(
+    args: &StoreArgs,
+    from: i64,
+    to: Option<i64>,
+    checkpoints: &CheckpointArgs,
+    public_key: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let store = args.open(false).await?;
     let report = store.verify(from, to).await?;
     let range = match (report.first, report.last) {
         (Some(first), Some(last)) => format!("positions {first} to {last}"),
         _ => "no events".to_string(),
     };
+    let mut intact = true;
     if let Some(problem) = &report.problem {
         println!("chain broken at {problem}");
         println!("{} events before it are intact ({range})", report.checked);
-        return Ok(ExitCode::FAILURE);
+        intact = false;
+    } else {
+        println!("chain intact: {} events, {range}", report.checked);
+        if let Some(head) = report.head_hash {
+            println!("head hash {}", hex::encode(head));
+        }
     }
-    println!("chain intact: {} events, {range}", report.checked);
-    if let Some(head) = report.head_hash {
-        println!("head hash {}", hex::encode(head));
+    // The checkpoints catch what the chain cannot: a rewrite with recomputed hashes.
+    let file = checkpoints.file(args);
+    let signed = exact_replay::checkpoint::read(&file)?;
+    if !signed.is_empty() {
+        let key_file = checkpoints.key(args);
+        let trusted = match public_key {
+            Some(key) => Some(key),
+            None if key_file.exists() => Some(
+                exact_replay::checkpoint::CheckpointKey::load_or_create(&key_file)?.public_hex(),
+            ),
+            None => {
+                println!(
+                    "no public key given: each checkpoint is checked against the key it names"
+                );
+                None
+            }
+        };
+        let checked =
+            exact_replay::checkpoint::verify(store.as_ref(), &signed, trusted.as_deref()).await?;
+        for problem in &checked.problems {
+            println!(
+                "checkpoint line {} (position {}) of {}: {}",
+                problem.line,
+                problem.position,
+                file.display(),
+                problem.detail
+            );
+        }
+        if checked.problems.is_empty() {
+            println!("{} checkpoints hold ({})", checked.good, file.display());
+        } else {
+            intact = false;
+        }
     }
+    Ok(if intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn checkpoint(args: &StoreArgs, checkpoints: &CheckpointArgs) -> anyhow::Result<ExitCode> {
+    let store = args.open(false).await?;
+    std::fs::create_dir_all(&args.data_dir)?;
+    let key = exact_replay::checkpoint::CheckpointKey::load_or_create(&checkpoints.key(args))?;
+    let file = checkpoints.file(args);
+    let signed = exact_replay::checkpoint::checkpoint(store.as_ref(), &key, &file).await?;
+    println!(
+        "checkpoint at position {}: head hash {}, signed at {}, appended to {}",
+        signed.position,
+        signed.head,
+        signed.time,
+        file.display()
+    );
+    println!("public key {}", signed.public_key);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,4 +1,6 @@
-//! The `exact` binary as an operator uses it: serve, verify, export, copy.
+//! The `exact` binary as an operator uses it: serve, verify, export, copy, checkpoints.
+
+mod support;
 
 use exact_domain::DomainEvent;
 use std::process::{Output, Stdio};
@@ -17,6 +19,8 @@ exact_store::on_both_backends!(
     replay_rebuild_replays_the_log_into_the_read_models,
     user_commands_add_set_passwords_and_deactivate,
     demo_fills_an_empty_store_and_refuses_a_full_one,
+    signed_checkpoints_catch_a_rewritten_chain,
+    serve_signs_checkpoints,
 );
 
 fn exact() -> Command {
@@ -148,6 +152,235 @@ async fn verify_exits_nonzero_naming_the_broken_position(db: TestDb) {
         "{said}"
     );
     assert!(said.contains("7 events before it are intact"), "{said}");
+}
+
+/// The output line that starts with `prefix`, without it.
+fn line_after<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line starting {prefix:?} in {text}"))
+}
+
+/// Rewrites the log from `from` on as someone with write access to the database would: the
+/// payload at `from` changed, every hash after it recomputed, so that the chain verifies.
+async fn rewrite_chain_from(db: &TestDb, from: i64) {
+    let store = db.open().await;
+    let mut events = store.read_page(from - 1, 100_000).await.unwrap();
+    let mut prev = events.remove(0).hash;
+    let blob = |hash: &[u8]| match db.backend() {
+        Backend::Sqlite => format!("X'{}'", hex::encode(hash)),
+        Backend::Postgres => format!("'\\x{}'::bytea", hex::encode(hash)),
+    };
+    let mut sql = String::new();
+    for (index, mut event) in events.into_iter().enumerate() {
+        if index == 0 {
+            event.payload = event.payload.replacen("\"n\":", "\"n\":7", 1);
+        }
+        event.prev_hash = prev;
+        event.hash = event.compute_hash();
+        prev = event.hash;
+        sql.push_str(&format!(
+            "UPDATE events SET payload = '{}', prev_hash = {}, hash = {} WHERE position = {};",
+            event.payload.replace('\'', "''"),
+            blob(&event.prev_hash),
+            blob(&event.hash),
+            event.position
+        ));
+    }
+    drop(store);
+    db.raw(db.drop_guard_sql()).await.unwrap();
+    db.raw(&sql).await.unwrap();
+}
+
+/// The rewrite signed checkpoints exist for: an event changed and every hash after it
+/// recomputed. The chain verifies; the checkpoints signed before the rewrite do not, each named
+/// by its line and position, by `exact store verify` and by the auditor's own Python check.
+async fn signed_checkpoints_catch_a_rewritten_chain(db: TestDb) {
+    fill(&db).await;
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let url = db.url_string();
+    let store_args = ["--database-url", url.as_str(), "--data-dir", data_dir];
+    let signed = run(&[&["store", "checkpoint"][..], &store_args].concat()).await;
+    let said = String::from_utf8_lossy(&signed.stdout).into_owned();
+    assert!(
+        signed.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    assert!(
+        said.starts_with("checkpoint at position 42: head hash "),
+        "{said}"
+    );
+    let public_key = line_after(&said, "public key ").to_owned();
+    assert_eq!(public_key.len(), 64, "{said}");
+    let key_file = data.path().join("checkpoint.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key is readable by others: {mode:o}");
+    }
+    // Later events, a second checkpoint with the same key.
+    let store = db.open().await;
+    for n in 0..3 {
+        let event = NewEvent::new("PayloadChanged", json!({ "n": 100 + n }));
+        store
+            .append(
+                "sample-2",
+                Expected::Any,
+                vec![event],
+                AppendContext::new(Source::Api, Some(1)),
+            )
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let again = run(&[&["store", "checkpoint"][..], &store_args].concat()).await;
+    let again_said = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        again_said.starts_with("checkpoint at position 45:"),
+        "{again_said}"
+    );
+    assert_eq!(line_after(&again_said, "public key "), public_key);
+
+    let verify_args = [
+        &["store", "verify"][..],
+        &store_args,
+        &["--public-key", &public_key],
+    ]
+    .concat();
+    let good = run(&verify_args).await;
+    let said = String::from_utf8_lossy(&good.stdout);
+    assert!(good.status.success(), "{said}");
+    assert!(said.contains("chain intact: 45 events"), "{said}");
+    assert!(said.contains("2 checkpoints hold"), "{said}");
+    let python = support::served::venv("cryptography-46.0.3", &["cryptography==46.0.3"]);
+    let audit = |python: &std::path::Path| {
+        let export = data.path().join("log.jsonl");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_exact"))
+            .args(["store", "export", "--format", "jsonl", "--output"])
+            .arg(&export)
+            .args(["--database-url", &url])
+            .env("EXACT_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let chain = std::process::Command::new("python3")
+            .arg(auditor())
+            .arg(&export)
+            .output()
+            .unwrap();
+        assert!(
+            chain.status.success(),
+            "the chain verifies, rewritten or not: {chain:?}"
+        );
+        let checked = std::process::Command::new(python)
+            .arg(format!(
+                "{}/../tests/auditor/verify_checkpoints.py",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(&export)
+            .arg(data.path().join("checkpoints.jsonl"))
+            .arg(&public_key)
+            .output()
+            .unwrap();
+        (
+            checked.status.success(),
+            String::from_utf8_lossy(&checked.stdout).into_owned(),
+        )
+    };
+    let (held, said) = audit(&python);
+    assert!(held, "{said}");
+    assert_eq!(said.trim(), "2 checkpoints hold");
+
+    // Someone with the database rewrites it from position 30 on.
+    rewrite_chain_from(&db, 30).await;
+    let bad = run(&verify_args).await;
+    let said = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("chain intact: 45 events"),
+        "the rewrite verifies as a chain: {said}"
+    );
+    for (line, position) in [(1, 42), (2, 45)] {
+        assert!(
+            said.contains(&format!("checkpoint line {line} (position {position})"))
+                && said.contains("rewritten at or before this position"),
+            "{said}"
+        );
+    }
+    let (held, said) = audit(&python);
+    assert!(!held, "{said}");
+    assert!(
+        said.contains("checkpoint line 1 (position 42): the log's hash there differs"),
+        "{said}"
+    );
+
+    // Checked against another key, every checkpoint is refused.
+    let other = "ab".repeat(32);
+    let other_args = [
+        &["store", "verify"][..],
+        &store_args,
+        &["--public-key", &other],
+    ]
+    .concat();
+    let foreign = run(&other_args).await;
+    let said = String::from_utf8_lossy(&foreign.stdout);
+    assert_eq!(foreign.status.code(), Some(1), "{said}");
+    assert!(said.contains("signed with another key"), "{said}");
+}
+
+/// `exact serve` signs checkpoints by itself: with `--checkpoint-events 1` the bootstrap's
+/// events are signed within seconds, and the checkpoint holds after the server stops.
+async fn serve_signs_checkpoints(db: TestDb) {
+    let data = tempfile::tempdir().unwrap();
+    let url = db.url_string();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_exact"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--checkpoint-events",
+            "1",
+            "--database-url",
+            &url,
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env("EXACT_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = data.path().join("checkpoints.jsonl");
+    let signed =
+        |file: &std::path::Path| std::fs::read_to_string(file).is_ok_and(|t| t.ends_with('\n'));
+    let mut waited = 0;
+    while !signed(&file) && waited < 300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(signed(&file), "no checkpoint signed within 30 s");
+    let data_dir = data.path().to_str().unwrap();
+    let verify = run(&[
+        "store",
+        "verify",
+        "--database-url",
+        &url,
+        "--data-dir",
+        data_dir,
+    ])
+    .await;
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{said}");
+    assert!(said.contains("checkpoints hold"), "{said}");
 }
 
 /// `GET path`, with `extra` header lines (each ending in CRLF).
