@@ -21,6 +21,7 @@ exact_store::on_both_backends!(
     demo_fills_an_empty_store_and_refuses_a_full_one,
     signed_checkpoints_catch_a_rewritten_chain,
     serve_signs_checkpoints,
+    replay_log_filters_what_an_auditor_asks_for,
 );
 
 fn exact() -> Command {
@@ -381,6 +382,174 @@ async fn serve_signs_checkpoints(db: TestDb) {
     let said = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success(), "{said}");
     assert!(said.contains("checkpoints hold"), "{said}");
+}
+
+/// `exact replay log`, the auditor's view: by image (with its annotations' later changes and
+/// verdicts, whose events name only the annotation), by set, by actor and type, by time.
+async fn replay_log_filters_what_an_auditor_asks_for(db: TestDb) {
+    use support::{add_member, box_annotation, image, project, TestApp};
+    let app = TestApp::new(db).await;
+    const OWNER: (&str, &str) = ("owner", "pw-owner");
+    const MEMBER: (&str, &str) = ("member", "pw-member");
+    app.user("owner").await;
+    let member = app.user("member").await;
+    let p = project(&app, OWNER, "audit", 1).await;
+    add_member(&app, OWNER, p.team, member).await;
+    let first = image(&app, OWNER, p.set, "first.png", 64, 48).await;
+    let second = image(&app, OWNER, p.set, "second.png", 32, 24).await;
+    let on_first = box_annotation(&app, OWNER, first, p.annotation_type).await;
+    let by_member = box_annotation(&app, MEMBER, first, p.annotation_type).await;
+    let on_second = box_annotation(&app, OWNER, second, p.annotation_type).await;
+    let changed = app
+        .patch(
+            &format!("/api/v1/annotations/annotations/{on_first}/"),
+            OWNER,
+            json!({"vector": {"x1": 2, "y1": 2, "x2": 20, "y2": 20}}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    let verdict = app
+        .post(
+            "/api/v1/annotations/verifications/",
+            MEMBER,
+            json!({"annotation": on_first, "verified": true}),
+        )
+        .await;
+    assert_eq!(verdict.status, 201, "{verdict:?}");
+
+    let url = app.db.url_string();
+    let log = |filters: Vec<String>| {
+        let url = url.clone();
+        async move {
+            let mut args = vec![
+                "replay".to_owned(),
+                "log".into(),
+                "--database-url".into(),
+                url,
+            ];
+            args.extend(filters);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = run(&args).await;
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    let streams = |events: &[serde_json::Value]| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| e["stream"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let types = |events: &[serde_json::Value]| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // The first image: its own events and its two annotations', the change and the verdict
+    // included; nothing of the second image.
+    let of_first = log(vec!["--image".into(), first.to_string()]).await;
+    let seen = streams(&of_first);
+    for stream in [
+        format!("image-{first}"),
+        format!("annotation-{on_first}"),
+        format!("annotation-{by_member}"),
+    ] {
+        assert!(seen.contains(&stream), "{stream} missing from {seen:?}");
+    }
+    for stream in [format!("image-{second}"), format!("annotation-{on_second}")] {
+        assert!(
+            !seen.contains(&stream),
+            "{stream} in the first image's log: {seen:?}"
+        );
+    }
+    let kinds = types(&of_first);
+    assert!(kinds.contains(&"AnnotationChanged".to_owned()), "{kinds:?}");
+    assert!(
+        kinds.contains(&"AnnotationVerified".to_owned()),
+        "no verdict in {kinds:?}"
+    );
+    let positions: Vec<i64> = of_first
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "in log order: {positions:?}"
+    );
+
+    // The set: both images and all three annotations.
+    let of_set = streams(&log(vec!["--image-set".into(), p.set.to_string()]).await);
+    for stream in [
+        format!("image_set-{}", p.set),
+        format!("image-{second}"),
+        format!("annotation-{on_second}"),
+        format!("annotation-{by_member}"),
+    ] {
+        assert!(
+            of_set.contains(&stream),
+            "{stream} missing from the set's log {of_set:?}"
+        );
+    }
+
+    // The member's creations: one annotation, with who and when in its metadata.
+    let mine = log(vec![
+        "--actor".into(),
+        member.to_string(),
+        "--type".into(),
+        "AnnotationCreated".into(),
+    ])
+    .await;
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["payload"]["id"], by_member);
+    assert_eq!(mine[0]["metadata"]["actor"], member);
+
+    // From the change on (by position), and by time: the test's clock stands still, so every
+    // event was recorded at the same microsecond, which both bounds include.
+    let change = of_first
+        .iter()
+        .find(|e| e["type"] == "AnnotationChanged")
+        .unwrap();
+    let at = change["position"].as_i64().unwrap();
+    let later = log(vec![
+        "--from".into(),
+        at.to_string(),
+        "--image".into(),
+        first.to_string(),
+    ])
+    .await;
+    let kinds = types(&later);
+    assert_eq!(later[0]["position"], at, "{later:?}");
+    assert_eq!(kinds.len(), 2, "the change and the verdict: {kinds:?}");
+    let recorded = change["metadata"]["recorded_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let then: chrono::DateTime<chrono::Utc> = recorded.parse().unwrap();
+    let just_before = (then - chrono::Duration::microseconds(1)).to_rfc3339();
+    let within = log(vec![
+        "--since".into(),
+        recorded.clone(),
+        "--until".into(),
+        recorded,
+        "--image".into(),
+        first.to_string(),
+    ])
+    .await;
+    assert_eq!(within.len(), of_first.len());
+    let before = log(vec!["--until".into(), just_before]).await;
+    assert!(before.is_empty(), "{before:?}");
+    let none = log(vec!["--stream".into(), "no-such-stream".into()]).await;
+    assert!(none.is_empty());
 }
 
 /// `GET path`, with `extra` header lines (each ending in CRLF).

@@ -3,8 +3,9 @@
 //!
 //! It drives `exact-store` and its registered projections; it knows nothing of HTTP. The chain
 //! check itself (`verify`) lives in `exact-store`, next to the hash it checks. Built so far:
-//! [`rebuild`] and signed [`checkpoint`]s.
+//! [`rebuild`], signed [`checkpoint`]s and the auditor's [`audit_log`].
 
+pub mod audit_log;
 pub mod checkpoint;
 
 use std::time::{Duration, Instant};
