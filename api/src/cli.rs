@@ -245,6 +245,22 @@ pub enum ReplayCommand {
         #[arg(long = "projection", value_name = "NAME")]
         projections: Vec<String>,
     },
+    /// The store as it was at a log position or a time (RFC 3339), read from the log alone: its
+    /// image sets with their images and live annotations per type, as JSON.
+    AsOf {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A log position, or a time: the last event recorded at or before it.
+        moment: exact_replay::dataset::Moment,
+    },
+    /// What changed between two moments (positions or RFC 3339 times): annotations added,
+    /// removed and changed, by id, with counts per type and per image, as JSON.
+    Diff {
+        #[command(flatten)]
+        store: StoreArgs,
+        from: exact_replay::dataset::Moment,
+        to: exact_replay::dataset::Moment,
+    },
     /// The auditor's view: every event that matches, one JSON line each (as `store export`
     /// writes them: who, when, from where, why, what). Each filter may be repeated (any of its
     /// values); different filters must all hold.
@@ -349,6 +365,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 to,
             };
             audit_log(&store, &filter, output).await
+        }
+        Command::Replay(ReplayCommand::AsOf { store, moment }) => {
+            let store = store.open(false).await?;
+            let dataset = exact_replay::dataset::Dataset::at(store.as_ref(), moment).await?;
+            println!("{}", serde_json::to_string_pretty(&dataset.summary())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay(ReplayCommand::Diff { store, from, to }) => {
+            let store = store.open(false).await?;
+            let before = exact_replay::dataset::Dataset::at(store.as_ref(), from).await?;
+            let after = exact_replay::dataset::Dataset::at(store.as_ref(), to).await?;
+            let diff = exact_replay::dataset::diff(&before, &after);
+            println!("{}", serde_json::to_string_pretty(&diff)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Tiles(args) => tiles(args).await,
         Command::User(command) => user(command).await,

@@ -22,6 +22,7 @@ exact_store::on_both_backends!(
     signed_checkpoints_catch_a_rewritten_chain,
     serve_signs_checkpoints,
     replay_log_filters_what_an_auditor_asks_for,
+    replay_as_of_and_diff_read_the_log,
 );
 
 fn exact() -> Command {
@@ -550,6 +551,110 @@ async fn replay_log_filters_what_an_auditor_asks_for(db: TestDb) {
     assert!(before.is_empty(), "{before:?}");
     let none = log(vec!["--stream".into(), "no-such-stream".into()]).await;
     assert!(none.is_empty());
+}
+
+/// `exact replay as-of` and `exact replay diff`, read from the log alone: three annotations,
+/// then one deleted, one changed and one added; the summary at each moment and the diff between
+/// them say exactly that.
+async fn replay_as_of_and_diff_read_the_log(db: TestDb) {
+    use support::{box_annotation, image, project, TestApp};
+    let app = TestApp::new(db).await;
+    const OWNER: (&str, &str) = ("owner", "pw-owner");
+    app.user("owner").await;
+    let p = project(&app, OWNER, "moments", 1).await;
+    let first = image(&app, OWNER, p.set, "first.png", 64, 48).await;
+    let second = image(&app, OWNER, p.set, "second.png", 32, 24).await;
+    let kept = box_annotation(&app, OWNER, first, p.annotation_type).await;
+    let doomed = box_annotation(&app, OWNER, first, p.annotation_type).await;
+    let moved = box_annotation(&app, OWNER, second, p.annotation_type).await;
+    let before = app.position().await;
+    let deleted = app
+        .delete(&format!("/api/v1/annotations/annotations/{doomed}/"), OWNER)
+        .await;
+    assert!(deleted.status.is_success(), "{deleted:?}");
+    let changed = app
+        .patch(
+            &format!("/api/v1/annotations/annotations/{moved}/"),
+            OWNER,
+            json!({"vector": {"x1": 3, "y1": 3, "x2": 12, "y2": 12}}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    let added = box_annotation(&app, OWNER, second, p.annotation_type).await;
+    let after = app.position().await;
+
+    let url = app.db.url_string();
+    let replay = |args: Vec<String>| {
+        let url = url.clone();
+        async move {
+            let mut all = vec!["replay".to_owned()];
+            all.extend(args);
+            all.extend(["--database-url".to_owned(), url]);
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            run(&all).await
+        }
+    };
+    let json_of = |out: Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let then = json_of(replay(vec!["as-of".into(), before.to_string()]).await);
+    assert_eq!(then["position"], before);
+    let set = |summary: &serde_json::Value| {
+        summary["image_sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == p.set)
+            .cloned()
+            .expect("the set")
+    };
+    let at_before = set(&then);
+    assert_eq!(
+        (
+            &at_before["name"],
+            &at_before["images"],
+            &at_before["annotations"]
+        ),
+        (&json!("moments set"), &json!(2), &json!(3)),
+        "{then}"
+    );
+    assert_eq!(at_before["per_type"], json!({"cell": 3}));
+    let now = json_of(replay(vec!["as-of".into(), after.to_string()]).await);
+    assert_eq!(set(&now)["annotations"], 3, "one gone, one new: {now}");
+    // A time: the test's clock stands still, so its moment is the last event's.
+    let time = now["recorded_at"].as_str().unwrap().to_owned();
+    let by_time = json_of(replay(vec!["as-of".into(), time]).await);
+    assert_eq!(by_time["position"], after);
+
+    let diff = json_of(replay(vec!["diff".into(), before.to_string(), after.to_string()]).await);
+    assert_eq!(diff["added"], json!([added]), "{diff}");
+    assert_eq!(diff["removed"], json!([doomed]), "{diff}");
+    assert_eq!(diff["changed"], json!([moved]), "{diff}");
+    assert_eq!(diff["per_type"], json!({"cell": [1, 1, 1]}), "{diff}");
+    assert_eq!(
+        diff["per_image"][first.to_string()],
+        json!([0, 1, 0]),
+        "{diff}"
+    );
+    assert_eq!(
+        diff["per_image"][second.to_string()],
+        json!([1, 0, 1]),
+        "{diff}"
+    );
+    assert!(!diff["changed"].as_array().unwrap().contains(&json!(kept)));
+
+    let nonsense = replay(vec!["as-of".into(), "yesterday".into()]).await;
+    assert_eq!(nonsense.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&nonsense.stderr);
+    assert!(
+        said.contains("neither a log position nor an RFC 3339 time"),
+        "{said}"
+    );
 }
 
 /// `GET path`, with `extra` header lines (each ending in CRLF).

@@ -3,10 +3,12 @@
 //!
 //! It drives `exact-store` and its registered projections; it knows nothing of HTTP. The chain
 //! check itself (`verify`) lives in `exact-store`, next to the hash it checks. Built so far:
-//! [`rebuild`], signed [`checkpoint`]s and the auditor's [`audit_log`].
+//! [`rebuild`], signed [`checkpoint`]s, the auditor's [`audit_log`], and the [`dataset`] as of
+//! any moment with the diff between two.
 
 pub mod audit_log;
 pub mod checkpoint;
+pub mod dataset;
 
 use std::time::{Duration, Instant};
 
