@@ -245,6 +245,19 @@ pub enum ReplayCommand {
         #[arg(long = "projection", value_name = "NAME")]
         projections: Vec<String>,
     },
+    /// Everything over the whole log: the chain, the signed checkpoints, and every read model
+    /// compared row by row with the same tables rebuilt from the log in a scratch store (a
+    /// temporary SQLite file, or a scratch PostgreSQL database beside the live one); exit 1
+    /// naming each difference.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        checkpoints: CheckpointArgs,
+        /// The public key (hex) every checkpoint must be signed with.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
     /// The store as it was at a log position or a time (RFC 3339), read from the log alone: its
     /// image sets with their images and live annotations per type, as JSON.
     AsOf {
@@ -365,6 +378,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 to,
             };
             audit_log(&store, &filter, output).await
+        }
+        Command::Replay(ReplayCommand::Verify {
+            store,
+            checkpoints,
+            public_key,
+        }) => {
+            let chain = verify(&store, 1, None, &checkpoints, public_key).await?;
+            let read_models = verify_read_models(&store).await?;
+            Ok(if chain == ExitCode::SUCCESS && read_models {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Replay(ReplayCommand::AsOf { store, moment }) => {
             let store = store.open(false).await?;
@@ -774,6 +800,106 @@ async fn audit_log(
     out.flush()?;
     tracing::info!(events = matched, "written");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Copies the log into a scratch store of the same kind (its read models fill as the log
+/// arrives) and compares every read-model table with the live one; prints what differs.
+async fn verify_read_models(args: &StoreArgs) -> anyhow::Result<bool> {
+    use exact_replay::read_models::{compare, postgres_tables, sqlite_tables};
+    let url = args.url()?;
+    let source = args.open(false).await?;
+    let scratch_folder = tempfile::tempdir()?;
+    let (scratch_url, cleanup) = match &url {
+        StoreUrl::Sqlite(_) => (StoreUrl::in_data_dir(scratch_folder.path()), None),
+        StoreUrl::Postgres(live) => {
+            let (base, _) = live
+                .split('?')
+                .next()
+                .unwrap_or(live)
+                .rsplit_once('/')
+                .context("a PostgreSQL URL names its database")?;
+            let name = format!("exact_verify_{}", std::process::id());
+            let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(live).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                .execute(&mut admin)
+                .await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .context("the scratch database for the check cannot be created (CREATEDB?)")?;
+            (
+                StoreUrl::Postgres(format!("{base}/{name}")),
+                Some((admin, name)),
+            )
+        }
+    };
+    let checked = async {
+        let scratch = exact_store::open(
+            &scratch_url,
+            OpenOptions {
+                initialize: false,
+                projections: exact_projections::all(),
+                ..OpenOptions::default()
+            },
+        )
+        .await?;
+        let copied = exact_store::copy(source.as_ref(), scratch.as_ref()).await?;
+        drop(scratch);
+        let tables = |url: &StoreUrl| {
+            let url = url.clone();
+            async move {
+                match url {
+                    StoreUrl::Sqlite(path) => sqlite_tables(&path).await,
+                    StoreUrl::Postgres(url) => postgres_tables(&url).await,
+                }
+            }
+        };
+        let live = tables(&url).await?;
+        let rebuilt = tables(&scratch_url).await?;
+        anyhow::Ok((copied, live, rebuilt))
+    }
+    .await;
+    if let Some((mut admin, name)) = cleanup {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await?;
+    }
+    let (copied, live, rebuilt) = checked?;
+    if let Some(problem) = copied.problem {
+        println!("read models not checked: the log's copy does not verify: {problem}");
+        return Ok(false);
+    }
+    if live.position != rebuilt.position {
+        println!(
+            "read models not checked: the log moved on during the check (position {} live, {} \
+             copied); run it again while nothing writes",
+            live.position, rebuilt.position
+        );
+        return Ok(false);
+    }
+    let differences = compare(&live, &rebuilt);
+    for d in &differences {
+        println!(
+            "read model {} differs: {} rows live, {} rebuilt from the log; live only: {:?}; \
+             rebuilt only: {:?}",
+            d.table, d.live_rows, d.rebuilt_rows, d.live_only, d.rebuilt_only
+        );
+    }
+    if differences.is_empty() {
+        let rows: usize = live.rows.values().map(Vec::len).sum();
+        println!(
+            "read models equal to the log's: {} tables, {rows} rows at position {}",
+            live.rows.len(),
+            live.position
+        );
+        Ok(true)
+    } else {
+        println!(
+            "read models differ in {} tables: `exact replay rebuild` rebuilds them from the log",
+            differences.len()
+        );
+        Ok(false)
+    }
 }
 
 async fn checkpoint(args: &StoreArgs, checkpoints: &CheckpointArgs) -> anyhow::Result<ExitCode> {

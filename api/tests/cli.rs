@@ -23,6 +23,7 @@ exact_store::on_both_backends!(
     serve_signs_checkpoints,
     replay_log_filters_what_an_auditor_asks_for,
     replay_as_of_and_diff_read_the_log,
+    replay_verify_finds_a_forged_read_model_and_rebuild_mends_it,
 );
 
 fn exact() -> Command {
@@ -655,6 +656,59 @@ async fn replay_as_of_and_diff_read_the_log(db: TestDb) {
         said.contains("neither a log position nor an RFC 3339 time"),
         "{said}"
     );
+}
+
+/// `exact replay verify`: the chain, and every read model against the same tables rebuilt from
+/// the log. A read-model row changed by hand is found and named; `replay rebuild` mends it.
+async fn replay_verify_finds_a_forged_read_model_and_rebuild_mends_it(db: TestDb) {
+    use support::{box_annotation, image, project, TestApp};
+    let app = TestApp::new(db).await;
+    const OWNER: (&str, &str) = ("owner", "pw-owner");
+    app.user("owner").await;
+    let p = project(&app, OWNER, "forgery", 1).await;
+    let picture = image(&app, OWNER, p.set, "first.png", 64, 48).await;
+    let annotation = box_annotation(&app, OWNER, picture, p.annotation_type).await;
+    let url = app.db.url_string();
+    let args = ["replay", "verify", "--database-url", url.as_str()];
+    let verify = || run(&args);
+
+    let good = verify().await;
+    let said = String::from_utf8_lossy(&good.stdout);
+    assert!(
+        good.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(said.contains("chain intact"), "{said}");
+    assert!(said.contains("read models equal to the log's: "), "{said}");
+
+    // Someone edits a read model behind the log's back.
+    app.db
+        .raw(&format!(
+            "UPDATE annotations SET description = 'forged' WHERE id = {annotation}"
+        ))
+        .await
+        .unwrap();
+    let bad = verify().await;
+    let said = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("chain intact"),
+        "the log itself is untouched: {said}"
+    );
+    assert!(said.contains("read model annotations differs"), "{said}");
+    assert!(said.contains("forged"), "the forged row is shown: {said}");
+
+    let rebuilt = run(&["replay", "rebuild", "--database-url", &url]).await;
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let mended = verify().await;
+    let said = String::from_utf8_lossy(&mended.stdout);
+    assert!(mended.status.success(), "{said}");
+    assert!(said.contains("read models equal to the log's: "), "{said}");
 }
 
 /// `GET path`, with `extra` header lines (each ending in CRLF).

@@ -3,12 +3,13 @@
 //!
 //! It drives `exact-store` and its registered projections; it knows nothing of HTTP. The chain
 //! check itself (`verify`) lives in `exact-store`, next to the hash it checks. Built so far:
-//! [`rebuild`], signed [`checkpoint`]s, the auditor's [`audit_log`], and the [`dataset`] as of
-//! any moment with the diff between two.
+//! [`rebuild`], signed [`checkpoint`]s, the auditor's [`audit_log`], the [`dataset`] as of any
+//! moment with the diff between two, and the check of [`read_models`] against the log.
 
 pub mod audit_log;
 pub mod checkpoint;
 pub mod dataset;
+pub mod read_models;
 
 use std::time::{Duration, Instant};
 
