@@ -6,12 +6,13 @@
 #   make bench-http   the REST API under wrk on SQLite and PostgreSQL (BENCHMARKS.md)
 #   make bench-web    the web app's speeds in Chromium: viewer open, Q/E, verification (BENCHMARKS.md)
 #   make bench-load   50 annotators for a minute on SQLite and PostgreSQL, then the books (BENCHMARKS.md)
+#   make fuzz    cargo-fuzz on the parsers of user bytes, FUZZ_SECONDS each (nightly toolchain)
 #   make lint    rustfmt, clippy and the browser modules' type check, as before every submission
 
 BIND ?= 127.0.0.1:8000
 DATA_DIR ?= ./exact-data
 
-.PHONY: run test bench bench-tiles bench-http bench-web bench-load lint setup-run setup-test setup-lint
+.PHONY: run test bench bench-tiles bench-http bench-web bench-load fuzz lint setup-run setup-test setup-lint
 
 run: setup-run
 	cargo build --release --locked --bin exact
@@ -34,6 +35,9 @@ bench-web: setup-test
 
 bench-load: setup-test
 	scripts/bench-load.sh
+
+fuzz: setup-test
+	scripts/fuzz.sh
 
 lint: setup-lint
 	cargo fmt --all --check

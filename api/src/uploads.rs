@@ -70,14 +70,8 @@ pub fn safe_name(name: &str) -> String {
     while safe.starts_with('.') {
         safe.remove(0);
     }
-    if safe.len() > MAX_NAME {
-        let extension = extension_of(&safe)
-            .map(|e| format!(".{e}"))
-            .filter(|e| e.len() < MAX_NAME / 2)
-            .unwrap_or_default();
-        safe.truncate(MAX_NAME - extension.len());
-        safe.push_str(&extension);
-    }
+    // The reserved names first: their `_` counts towards the length (the `names_and_params`
+    // fuzz target found `COM5.` + 115 characters growing to 121 bytes).
     let stem = safe
         .split('.')
         .next()
@@ -85,6 +79,14 @@ pub fn safe_name(name: &str) -> String {
         .to_ascii_uppercase();
     if WINDOWS_RESERVED.contains(&stem.as_str()) {
         safe.insert(0, '_');
+    }
+    if safe.len() > MAX_NAME {
+        let extension = extension_of(&safe)
+            .map(|e| format!(".{e}"))
+            .filter(|e| e.len() < MAX_NAME / 2)
+            .unwrap_or_default();
+        safe.truncate(MAX_NAME - extension.len());
+        safe.push_str(&extension);
     }
     if safe.is_empty() {
         safe = "file".into();
@@ -509,6 +511,17 @@ mod tests {
         let long = format!("{}.ndpi", "x".repeat(300));
         let safe = safe_name(&long);
         assert!(safe.len() <= MAX_NAME && safe.ends_with(".ndpi"), "{safe}");
+    }
+
+    /// A reserved device name at the length limit stays within it (the fuzz target's crash:
+    /// `COM5.` and 115 characters more became 121 bytes).
+    #[test]
+    fn a_reserved_name_at_the_length_limit_stays_within_it() {
+        let long = format!("COM5.{}", "\u{e9}".repeat(115));
+        let safe = safe_name(&long);
+        assert!(safe.len() <= MAX_NAME, "{} bytes: {safe}", safe.len());
+        assert!(safe.starts_with("_COM5."), "{safe}");
+        assert_eq!(safe_name("nul.png"), "_nul.png");
     }
 
     #[test]
