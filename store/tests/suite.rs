@@ -32,6 +32,7 @@ exact_store::on_both_backends!(
     verify_names_an_edited_payload,
     verify_names_a_deleted_row,
     verify_names_swapped_rows,
+    verify_names_an_inserted_row,
     verify_names_a_changed_time_column,
     verify_checks_a_range,
     verify_finds_a_problem_deep_in_a_long_log,
@@ -724,6 +725,42 @@ async fn verify_names_swapped_rows(db: TestDb) {
         .expect("the swap is found");
     assert_eq!(problem.position, 3);
     assert_eq!(problem.kind, ProblemKind::BrokenLink);
+}
+
+async fn verify_names_an_inserted_row(db: TestDb) {
+    let store = tampered_store(&db).await;
+    // Make room at position 4 (shifting the rest up, through a detour so that no two rows
+    // share a position on the way) and put a copy of event 3 there, with an id and a version
+    // of its own so that no constraint stops it.
+    let fresh_id = match db.backend() {
+        Backend::Sqlite => "randomblob(16)",
+        Backend::Postgres => "gen_random_uuid()",
+    };
+    let sql = format!(
+        "UPDATE events SET position = position + 1000 WHERE position >= 4; \
+         UPDATE events SET position = position - 999 WHERE position >= 1000; \
+         INSERT INTO events (position, stream, version, event_id, type, schema, payload, \
+         metadata, recorded_at, prev_hash, hash) SELECT 4, stream, version + 100, {fresh_id}, \
+         type, schema, payload, metadata, recorded_at, prev_hash, hash FROM events WHERE position = 3;"
+    );
+    db.raw(&sql).await.unwrap();
+    let inserted = store.read_page(4, 1).await.unwrap();
+    assert_eq!(
+        inserted[0].version,
+        store.read_page(3, 1).await.unwrap()[0].version + 100
+    );
+    assert_eq!(
+        store.last_position().await.unwrap(),
+        7,
+        "the log grew by the inserted row"
+    );
+    let problem = store
+        .verify(1, None)
+        .await
+        .unwrap()
+        .problem
+        .expect("the insertion is found");
+    assert_eq!(problem.position, 4, "{problem:?}");
 }
 
 async fn verify_names_a_changed_time_column(db: TestDb) {
