@@ -222,18 +222,12 @@ async fn write_golden_log(db: TestDb, folder: &Path) {
         let answer = app.json(method.clone(), &path, OWNER, body).await;
         assert!(answer.status.is_success(), "{method} {path}: {answer:?}");
     }
-    let store = app.state.store.clone();
-    let mut lines = String::new();
-    let mut next = 1;
-    loop {
-        let page = store.read_page(next, 1000).await.unwrap();
-        let Some(last) = page.last() else { break };
-        next = last.position + 1;
-        for envelope in &page {
-            lines.push_str(&envelope.to_json_line());
-            lines.push('\n');
-        }
-    }
     std::fs::create_dir_all(folder).unwrap();
-    std::fs::write(folder.join("log.jsonl"), lines).unwrap();
+    let mut file = tokio::fs::File::create(folder.join("log.jsonl"))
+        .await
+        .unwrap();
+    exact_store::export_jsonl(app.state.store.as_ref(), &mut file)
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::flush(&mut file).await.unwrap();
 }

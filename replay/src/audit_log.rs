@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use exact_store::{Envelope, EventStore, Result};
+use futures_util::TryStreamExt;
 use serde_json::Value;
 
 /// Which events to write; every condition given must hold (a list: any of its values).
@@ -86,36 +87,30 @@ pub async fn log(
     filter: &LogFilter,
     mut write: impl FnMut(&Envelope) -> std::io::Result<()>,
 ) -> Result<u64> {
-    const PAGE: i64 = 10_000;
     let mut links = Links::default();
-    let mut next = 1;
     let mut matched = 0;
     let scoped = !filter.images.is_empty() || !filter.image_sets.is_empty();
-    loop {
-        let page = store.read_page(next, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        next = last.position + 1;
-        for event in &page {
-            if filter.to.is_some_and(|to| event.position > to) {
-                return Ok(matched);
-            }
-            // Payloads are read only where links are learned or a scope is asked for.
-            let payload = if scoped
-                || matches!(
-                    event.event_type.as_str(),
-                    "AnnotationCreated" | "ImageAdded"
-                ) {
-                event.payload_value().unwrap_or(Value::Null)
-            } else {
-                Value::Null
-            };
-            links.learn(event, &payload);
-            if event.position < filter.from || !matches(filter, &links, event, &payload) {
-                continue;
-            }
-            write(event).map_err(exact_store::StoreError::Io)?;
-            matched += 1;
+    let mut events = store.read_all(1);
+    while let Some(event) = events.try_next().await? {
+        if filter.to.is_some_and(|to| event.position > to) {
+            break;
         }
+        // Payloads are read only where links are learned or a scope is asked for.
+        let payload = if scoped
+            || matches!(
+                event.event_type.as_str(),
+                "AnnotationCreated" | "ImageAdded"
+            ) {
+            event.payload_value().unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        };
+        links.learn(&event, &payload);
+        if event.position < filter.from || !matches(filter, &links, &event, &payload) {
+            continue;
+        }
+        write(&event).map_err(exact_store::StoreError::Io)?;
+        matched += 1;
     }
     Ok(matched)
 }

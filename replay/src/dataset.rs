@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use exact_store::{Envelope, EventStore, Result};
+use futures_util::TryStreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -62,23 +63,17 @@ impl std::str::FromStr for Moment {
 impl Dataset {
     /// Reads the log up to `moment`.
     pub async fn at(store: &dyn EventStore, moment: Moment) -> Result<Dataset> {
-        const PAGE: i64 = 10_000;
         let mut dataset = Dataset::default();
-        let mut next = 1;
-        loop {
-            let page = store.read_page(next, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            next = last.position + 1;
-            for event in &page {
-                let after = match moment {
-                    Moment::Position(p) => event.position > p,
-                    Moment::Time(t) => event.recorded_at > t,
-                };
-                if after {
-                    return Ok(dataset);
-                }
-                dataset.apply(event);
+        let mut events = store.read_all(1);
+        while let Some(event) = events.try_next().await? {
+            let after = match moment {
+                Moment::Position(p) => event.position > p,
+                Moment::Time(t) => event.recorded_at > t,
+            };
+            if after {
+                break;
             }
+            dataset.apply(&event);
         }
         Ok(dataset)
     }
