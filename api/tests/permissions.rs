@@ -286,6 +286,11 @@ impl World {
         let (properties, required) = fields_of(schema);
         let mut body = serde_json::Map::new();
         for (name, _) in &properties {
+            // A verdict's password makes it a signature, with the caller's own password
+            // (rest.rs signs); the matrix gives plain verdicts.
+            if name == "password" && template.starts_with("/annotations/verifications/") {
+                continue;
+            }
             if let Some(value) = self.value(name) {
                 body.insert(name.clone(), value);
             }

@@ -28,6 +28,7 @@ exact_store::on_both_backends!(
     deletes_and_corrections_exact_accepts_are_events,
     list_filters_are_typed_and_a_refusal_names_the_parameter,
     verified_by_user_holds_however_many_the_caller_verified,
+    clinical_mode_asks_for_reasons_and_signatures,
 );
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
@@ -2718,4 +2719,275 @@ async fn verified_by_user_holds_however_many_the_caller_verified(db: TestDb) {
     let theirs = flags(&p_other);
     assert_eq!(theirs.len(), 24);
     assert!(theirs.iter().all(|(_, mine)| !mine));
+}
+
+/// Clinical mode (issue 19): a verdict is an electronic signature (the password again, the
+/// signer's name, the time and the meaning, bound to the version signed), and an annotation
+/// that has a verdict is changed, deleted or un-verified only with a reason. Every refusal
+/// names its field and writes nothing.
+async fn clinical_mode_asks_for_reasons_and_signatures(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    let bob_id = app.user("bob").await;
+    let (ann, bob) = (("ann", "pw-ann"), ("bob", "pw-bob"));
+    let lab = project(&app, ann, "Clinic", 1).await;
+    add_member(&app, ann, lab.team, bob_id).await;
+    let image_id = image(&app, ann, lab.set, "clinic.png", 300, 200).await;
+    let signed_box = box_annotation(&app, ann, image_id, lab.annotation_type).await;
+    let other_box = box_annotation(&app, ann, image_id, lab.annotation_type).await;
+    let set_path = format!("/api/v1/images/image_sets/{}/", lab.set);
+    assert_eq!(app.get(&set_path, ann).await.json["clinical"], false);
+    let switched = app.patch(&set_path, bob, json!({"clinical": true})).await;
+    assert_eq!(
+        switched.status,
+        StatusCode::FORBIDDEN,
+        "a member may not: {switched:?}"
+    );
+    let switched = app.patch(&set_path, ann, json!({"clinical": true})).await;
+    assert_eq!(switched.status, StatusCode::OK, "{switched:?}");
+    assert_eq!(switched.json["clinical"], true);
+
+    let refused = |answer: &support::Answer, status: StatusCode, code: &str, field: &str| {
+        assert_eq!(answer.status, status, "{answer:?}");
+        assert_eq!(answer.json["code"], code, "{answer:?}");
+        assert_eq!(answer.json["field"], field, "{answer:?}");
+    };
+    let verdicts = "/api/v1/annotations/verifications/";
+    let before = app.position().await;
+    let plain = app
+        .post(
+            verdicts,
+            bob,
+            json!({"annotation": signed_box, "verified": true}),
+        )
+        .await;
+    refused(
+        &plain,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "signature_required",
+        "password",
+    );
+    let wrong_password = app
+        .post(
+            verdicts,
+            bob,
+            json!({"annotation": signed_box, "verified": true, "password": "pw-ann"}),
+        )
+        .await;
+    refused(
+        &wrong_password,
+        StatusCode::FORBIDDEN,
+        "signature_refused",
+        "password",
+    );
+    let contradiction = app
+        .post(
+            verdicts,
+            bob,
+            json!({"annotation": signed_box, "verified": true, "password": "pw-bob", "meaning": "rejected"}),
+        )
+        .await;
+    refused(
+        &contradiction,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        "meaning",
+    );
+    let unknown = app
+        .post(
+            verdicts,
+            bob,
+            json!({"annotation": signed_box, "verified": true, "password": "pw-bob", "meaning": "liked"}),
+        )
+        .await;
+    refused(
+        &unknown,
+        StatusCode::BAD_REQUEST,
+        "invalid_field",
+        "meaning",
+    );
+    assert_eq!(app.position().await, before, "no refusal wrote anything");
+
+    let signed = app
+        .post(
+            verdicts,
+            bob,
+            json!({"annotation": signed_box, "verified": true, "password": "pw-bob", "meaning": "reviewed"}),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::CREATED, "{signed:?}");
+    let signature = &signed.json["signature"];
+    assert_eq!(signature["name"], "bob");
+    assert_eq!(signature["meaning"], "reviewed");
+    assert_eq!(signature["annotation_version"], 1);
+    assert_eq!(signature["applies_to_current_version"], true);
+    assert_eq!(signature["signed_at"], signed.json["time"]);
+    // The log itself holds the signature: name, meaning and version, hashed with the event.
+    let last = app
+        .state
+        .store
+        .read_page(app.position().await, 1)
+        .await
+        .unwrap();
+    assert_eq!(last[0].event_type, "AnnotationVerified");
+    assert_eq!(
+        last[0].payload_value().unwrap()["signature"],
+        json!({"name": "bob", "meaning": "reviewed", "version": 1})
+    );
+
+    // Changing the signed annotation needs a reason; without one nothing changes.
+    let annotation_path = format!("/api/v1/annotations/annotations/{signed_box}/");
+    let before = app.position().await;
+    let unexplained = app
+        .patch(&annotation_path, ann, json!({"description": "mitosis"}))
+        .await;
+    refused(
+        &unexplained,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reason_required",
+        "reason",
+    );
+    let deleted = app.delete(&annotation_path, ann).await;
+    refused(
+        &deleted,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reason_required",
+        "reason",
+    );
+    assert_eq!(app.position().await, before);
+    assert_eq!(app.get(&annotation_path, ann).await.json["description"], "");
+    let explained = app
+        .patch(
+            &annotation_path,
+            ann,
+            json!({"description": "mitosis", "reason": "second look at 40x"}),
+        )
+        .await;
+    assert_eq!(explained.status, StatusCode::OK, "{explained:?}");
+    let changed_at = app.position().await;
+    // The signature stays with the version signed.
+    let verdict = app
+        .get(&format!("{verdicts}?annotation={signed_box}"), ann)
+        .await;
+    let signature = &verdict.json["results"][0]["signature"];
+    assert_eq!(signature["annotation_version"], 1);
+    assert_eq!(signature["applies_to_current_version"], false);
+    assert_eq!(signature["superseded_at_position"], changed_at);
+    // A delete carries its reason in a header, percent-encoded beyond ASCII.
+    let gone = app
+        .send(
+            Method::DELETE,
+            &annotation_path,
+            Some(ann),
+            None,
+            vec![],
+            &[(
+                "X-Exact-Reason",
+                "doppelt%20erfasst%20%E2%80%93%20duplicate",
+            )],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{gone:?}");
+    let history = app.get(&format!("{annotation_path}history/"), ann).await;
+    let reasons: Vec<&Value> = history.json["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["reason"])
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            &Value::Null,
+            &Value::Null,
+            &json!("second look at 40x"),
+            &json!("doppelt erfasst \u{2013} duplicate")
+        ],
+        "{history:?}"
+    );
+
+    // An annotation without a verdict changes as anywhere.
+    let free = app
+        .patch(
+            &format!("/api/v1/annotations/annotations/{other_box}/"),
+            ann,
+            json!({"description": "no verdict, no reason"}),
+        )
+        .await;
+    assert_eq!(free.status, StatusCode::OK, "{free:?}");
+    // Taking a signed verdict back needs a reason too.
+    let signed = app
+        .post(
+            verdicts,
+            bob,
+            json!({"annotation": other_box, "verified": false, "password": "pw-bob"}),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::CREATED, "{signed:?}");
+    assert_eq!(signed.json["signature"]["meaning"], "rejected");
+    let verdict_path = format!("{verdicts}{}/", signed.json["id"]);
+    let before = app.position().await;
+    let withdrawn = app.delete(&verdict_path, bob).await;
+    refused(
+        &withdrawn,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reason_required",
+        "reason",
+    );
+    assert_eq!(app.position().await, before);
+    let withdrawn = app
+        .send(
+            Method::DELETE,
+            &verdict_path,
+            Some(bob),
+            None,
+            vec![],
+            &[("X-Exact-Reason", "signed the wrong cell")],
+        )
+        .await;
+    assert_eq!(withdrawn.status, StatusCode::NO_CONTENT, "{withdrawn:?}");
+
+    // Out of clinical mode, a plain verdict is taken again.
+    let off = app.patch(&set_path, ann, json!({"clinical": false})).await;
+    assert_eq!(off.json["clinical"], false, "{off:?}");
+    let plain = app
+        .post(
+            verdicts,
+            bob,
+            json!({"annotation": other_box, "verified": true}),
+        )
+        .await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{plain:?}");
+    assert_eq!(plain.json["signature"], Value::Null);
+
+    // The signatures and the setting are read models like any other: a rebuild from the log
+    // gives the same rows.
+    let tables = || async {
+        match &app.db.url {
+            exact_store::StoreUrl::Sqlite(path) => {
+                exact_replay::read_models::sqlite_tables(path).await
+            }
+            exact_store::StoreUrl::Postgres(url) => {
+                exact_replay::read_models::postgres_tables(url).await
+            }
+        }
+        .unwrap()
+    };
+    let live = tables().await;
+    for name in [
+        exact_projections::catalog::NAME,
+        exact_projections::annotations::NAME,
+    ] {
+        app.state
+            .store
+            .rebuild(name, std::sync::Arc::new(|_, _| {}))
+            .await
+            .unwrap();
+    }
+    let rebuilt = tables().await;
+    assert_eq!(
+        exact_replay::read_models::compare(&live, &rebuilt),
+        vec![],
+        "a rebuild changed the read models"
+    );
 }

@@ -33,11 +33,14 @@ pub enum AnnotationEvent {
     AnnotationRestored {
         id: i64,
     },
-    /// `verified`: true accepts, false rejects.
+    /// `verified`: true accepts, false rejects. A verdict given as an electronic signature
+    /// (the user re-entered their password) carries it; the event's time is the signing time.
     AnnotationVerified {
         id: i64,
         user: i64,
         verified: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<Signature>,
     },
     /// The user took their verdict back (EXACT's verification delete): neither accepted nor
     /// rejected by them any more.
@@ -70,6 +73,55 @@ impl DomainEvent for AnnotationEvent {
         "AnnotationVerified",
         "AnnotationVerdictWithdrawn",
     ];
+}
+
+/// What an electronic signature means (21 CFR 11.50: the signer's name, the time and the
+/// meaning are shown with the signed record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Meaning {
+    /// The signer looked at the annotation and accepts it as it is.
+    Reviewed,
+    /// The signer approves the annotation.
+    Approved,
+    /// The signer rejects the annotation.
+    Rejected,
+}
+
+impl Meaning {
+    /// The verdict the meaning is: only `rejected` rejects.
+    pub fn verified(self) -> bool {
+        self != Meaning::Rejected
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "reviewed" => Some(Meaning::Reviewed),
+            "approved" => Some(Meaning::Approved),
+            "rejected" => Some(Meaning::Rejected),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Meaning::Reviewed => "reviewed",
+            Meaning::Approved => "approved",
+            Meaning::Rejected => "rejected",
+        }
+    }
+}
+
+/// An electronic signature on one version of an annotation: a later change of the annotation
+/// does not carry it (the signature applies to `version` only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// The signer's name as shown with the signature (their full name, else their username),
+    /// as it was when they signed.
+    pub name: String,
+    pub meaning: Meaning,
+    /// The annotation's version (its stream's version) that was signed.
+    pub version: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,6 +182,8 @@ pub struct Annotation {
     pub user: i64,
     /// The current verdict of each user who gave one.
     pub verifications: BTreeMap<i64, bool>,
+    /// The stream's version: how many events made the annotation what it is.
+    pub version: i64,
 }
 
 /// Where an annotation stands after its verdicts, as the statistics count it.
@@ -167,6 +221,12 @@ pub enum AnnotationCommand {
     Restore,
     Verify {
         verified: bool,
+    },
+    /// A verdict given as an electronic signature: the caller has re-entered their password
+    /// (checked before the command), `signer` is their name as the signature shows it.
+    Sign {
+        meaning: Meaning,
+        signer: String,
     },
     /// Takes the actor's own verdict back.
     WithdrawVerdict,
@@ -228,6 +288,11 @@ pub struct AnnotationContext {
     pub image: ImageInfo,
     /// Another annotation that is not deleted has this GLOBAL type on this image.
     pub other_global: bool,
+    /// The image's set is in clinical mode: verdicts are signatures, and changing or deleting
+    /// an annotation that has a verdict needs a reason.
+    pub clinical: bool,
+    /// The command comes with a reason (stored in the event's metadata).
+    pub reason_given: bool,
 }
 
 /// A rule a command breaks.
@@ -255,6 +320,18 @@ pub enum AnnotationError {
     DescriptionTooLong,
     #[error("vector: {0}")]
     Vector(#[from] VectorError),
+    #[error(
+        "this image set is in clinical mode: changing, deleting or restoring an annotation that \
+         has a verdict, or taking a verdict back, needs a reason"
+    )]
+    ReasonRequired,
+    #[error(
+        "this image set is in clinical mode: a verdict is an electronic signature; give your \
+         password and the meaning (reviewed, approved or rejected)"
+    )]
+    SignatureRequired,
+    #[error("a signature's name must not be empty")]
+    SignerUnnamed,
 }
 
 /// What a command produces, or the rule it breaks. An empty list means there is nothing to do
@@ -266,15 +343,21 @@ pub fn decide(
 ) -> Result<Vec<AnnotationEvent>, AnnotationError> {
     match command {
         AnnotationCommand::Create(new) => create(state, new, context),
-        AnnotationCommand::Change(changes) => change(existing(state)?, changes, context),
+        AnnotationCommand::Change(changes) => {
+            let events = change(existing(state)?, changes, context)?;
+            if !events.is_empty() {
+                require_reason(existing(state)?, context)?;
+            }
+            Ok(events)
+        }
         AnnotationCommand::Delete => {
             let current = existing(state)?;
             require(context, Permission::DeleteAnnotation, current)?;
-            Ok(if current.deleted {
-                vec![]
-            } else {
-                vec![AnnotationEvent::AnnotationDeleted { id: current.id }]
-            })
+            if current.deleted {
+                return Ok(vec![]);
+            }
+            require_reason(current, context)?;
+            Ok(vec![AnnotationEvent::AnnotationDeleted { id: current.id }])
         }
         AnnotationCommand::Restore => {
             let current = existing(state)?;
@@ -286,6 +369,7 @@ pub fn decide(
             if context.annotation_type.vector_type == VectorType::Global && context.other_global {
                 return Err(AnnotationError::GlobalExists);
             }
+            require_reason(current, context)?;
             Ok(vec![AnnotationEvent::AnnotationRestored { id: current.id }])
         }
         AnnotationCommand::Verify { verified } => {
@@ -294,6 +378,9 @@ pub fn decide(
             if current.deleted {
                 return Err(AnnotationError::Deleted);
             }
+            if context.clinical {
+                return Err(AnnotationError::SignatureRequired);
+            }
             if current.verifications.get(&context.actor) == Some(verified) {
                 return Ok(vec![]);
             }
@@ -301,6 +388,29 @@ pub fn decide(
                 id: current.id,
                 user: context.actor,
                 verified: *verified,
+                signature: None,
+            }])
+        }
+        // A signature is an act of its own: signing again (another meaning, or the same after
+        // a change) is recorded even when the verdict stays the same.
+        AnnotationCommand::Sign { meaning, signer } => {
+            let current = existing(state)?;
+            require(context, Permission::Verify, current)?;
+            if current.deleted {
+                return Err(AnnotationError::Deleted);
+            }
+            if signer.trim().is_empty() {
+                return Err(AnnotationError::SignerUnnamed);
+            }
+            Ok(vec![AnnotationEvent::AnnotationVerified {
+                id: current.id,
+                user: context.actor,
+                verified: meaning.verified(),
+                signature: Some(Signature {
+                    name: signer.trim().to_owned(),
+                    meaning: *meaning,
+                    version: current.version,
+                }),
             }])
         }
         AnnotationCommand::WithdrawVerdict => {
@@ -309,20 +419,28 @@ pub fn decide(
             if current.deleted {
                 return Err(AnnotationError::Deleted);
             }
-            Ok(if current.verifications.contains_key(&context.actor) {
-                vec![AnnotationEvent::AnnotationVerdictWithdrawn {
-                    id: current.id,
-                    user: context.actor,
-                }]
-            } else {
-                vec![]
-            })
+            if !current.verifications.contains_key(&context.actor) {
+                return Ok(vec![]);
+            }
+            if context.clinical && !context.reason_given {
+                return Err(AnnotationError::ReasonRequired);
+            }
+            Ok(vec![AnnotationEvent::AnnotationVerdictWithdrawn {
+                id: current.id,
+                user: context.actor,
+            }])
         }
     }
 }
 
 /// Applies a fact. Facts are never refused: whatever is in the log happened.
 pub fn evolve(state: Option<Annotation>, event: &AnnotationEvent) -> Option<Annotation> {
+    let mut next = apply(state, event)?;
+    next.version += 1;
+    Some(next)
+}
+
+fn apply(state: Option<Annotation>, event: &AnnotationEvent) -> Option<Annotation> {
     match (state, event) {
         (_, AnnotationEvent::AnnotationCreated(created)) => Some(Annotation {
             id: created.id,
@@ -337,6 +455,7 @@ pub fn evolve(state: Option<Annotation>, event: &AnnotationEvent) -> Option<Anno
             unique_identifier: created.unique_identifier,
             user: created.user,
             verifications: BTreeMap::new(),
+            version: 0,
         }),
         (Some(mut a), AnnotationEvent::AnnotationChanged(changed)) => {
             if let Some(t) = changed.annotation_type {
@@ -376,6 +495,18 @@ pub fn evolve(state: Option<Annotation>, event: &AnnotationEvent) -> Option<Anno
             Some(a)
         }
         (None, _) => None,
+    }
+}
+
+/// In clinical mode, an annotation that has a verdict is changed only with a reason.
+fn require_reason(
+    current: &Annotation,
+    context: &AnnotationContext,
+) -> Result<(), AnnotationError> {
+    if context.clinical && !current.verifications.is_empty() && !context.reason_given {
+        Err(AnnotationError::ReasonRequired)
+    } else {
+        Ok(())
     }
 }
 
@@ -585,6 +716,8 @@ mod tests {
                 frames: 1,
             },
             other_global: false,
+            clinical: false,
+            reason_given: false,
         }
     }
 
@@ -826,6 +959,7 @@ mod tests {
             id: 1,
             user: ALICE,
             verified: true,
+            signature: None,
         };
         let history = given(&[created(), accept.clone()]);
         assert_eq!(
@@ -840,6 +974,7 @@ mod tests {
             id: 1,
             user: ALICE,
             verified: false,
+            signature: None,
         };
         assert_eq!(
             history.when(AnnotationCommand::Verify { verified: false }, &context(BOX)),
@@ -852,12 +987,154 @@ mod tests {
         );
     }
 
+    fn clinical(reason_given: bool) -> AnnotationContext {
+        AnnotationContext {
+            clinical: true,
+            reason_given,
+            ..context(BOX)
+        }
+    }
+
+    fn accepted_by(user: i64) -> AnnotationEvent {
+        AnnotationEvent::AnnotationVerified {
+            id: 1,
+            user,
+            verified: true,
+            signature: None,
+        }
+    }
+
+    #[test]
+    fn in_clinical_mode_a_verdict_is_a_signature_bound_to_the_version_signed() {
+        let history = given(&[created()]);
+        assert_eq!(
+            history.when(
+                AnnotationCommand::Verify { verified: true },
+                &clinical(false)
+            ),
+            Err(AnnotationError::SignatureRequired)
+        );
+        let sign = |meaning| AnnotationCommand::Sign {
+            meaning,
+            signer: " Ada Lovelace ".into(),
+        };
+        assert_eq!(
+            history.when(sign(Meaning::Approved), &clinical(false)),
+            Ok(vec![AnnotationEvent::AnnotationVerified {
+                id: 1,
+                user: ALICE,
+                verified: true,
+                signature: Some(Signature {
+                    name: "Ada Lovelace".into(),
+                    meaning: Meaning::Approved,
+                    version: 1,
+                }),
+            }])
+        );
+        // After a change, a signature names the version it was given on.
+        let moved = AnnotationEvent::AnnotationChanged(AnnotationChanged {
+            id: 1,
+            description: Some("mitosis".into()),
+            ..AnnotationChanged::default()
+        });
+        let later = given(&[created(), accepted_by(8), moved]);
+        assert_eq!(later.state().unwrap().version, 3);
+        let events = later
+            .when(sign(Meaning::Rejected), &clinical(false))
+            .unwrap();
+        let AnnotationEvent::AnnotationVerified {
+            verified,
+            signature: Some(signature),
+            ..
+        } = &events[0]
+        else {
+            panic!("a signed verdict, not {events:?}");
+        };
+        assert!(!verified);
+        assert_eq!(
+            (signature.meaning, signature.version),
+            (Meaning::Rejected, 3)
+        );
+        // Signing the same meaning again is a new signature, not a no-op.
+        let signed = given(&[created(), events[0].clone()]);
+        assert_eq!(
+            signed
+                .when(sign(Meaning::Rejected), &clinical(false))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            history.when(
+                AnnotationCommand::Sign {
+                    meaning: Meaning::Reviewed,
+                    signer: "  ".into()
+                },
+                &clinical(false)
+            ),
+            Err(AnnotationError::SignerUnnamed)
+        );
+        // Outside clinical mode both ways of giving a verdict work.
+        assert!(history.when(sign(Meaning::Reviewed), &context(BOX)).is_ok());
+        assert!(history
+            .when(AnnotationCommand::Verify { verified: true }, &context(BOX))
+            .is_ok());
+    }
+
+    #[test]
+    fn in_clinical_mode_a_verified_annotation_changes_only_with_a_reason() {
+        let change = AnnotationCommand::Change(AnnotationChanges {
+            description: Some("mitosis".into()),
+            ..AnnotationChanges::default()
+        });
+        let verified = given(&[created(), accepted_by(ALICE)]);
+        for command in [
+            change.clone(),
+            AnnotationCommand::Delete,
+            AnnotationCommand::WithdrawVerdict,
+        ] {
+            assert_eq!(
+                verified.when(command.clone(), &clinical(false)),
+                Err(AnnotationError::ReasonRequired),
+                "{command:?}"
+            );
+            assert_eq!(
+                verified.when(command, &clinical(true)).map(|e| e.len()),
+                Ok(1)
+            );
+        }
+        let deleted = given(&[
+            created(),
+            accepted_by(ALICE),
+            AnnotationEvent::AnnotationDeleted { id: 1 },
+        ]);
+        assert_eq!(
+            deleted.when(AnnotationCommand::Restore, &clinical(false)),
+            Err(AnnotationError::ReasonRequired)
+        );
+        // Without a verdict, or outside clinical mode, no reason is asked for; nor for a
+        // change that changes nothing.
+        assert_eq!(
+            given(&[created()])
+                .when(change.clone(), &clinical(false))
+                .map(|e| e.len()),
+            Ok(1)
+        );
+        assert_eq!(verified.when(change, &context(BOX)).map(|e| e.len()), Ok(1));
+        let same = AnnotationCommand::Change(AnnotationChanges {
+            description: Some(String::new()),
+            ..AnnotationChanges::default()
+        });
+        assert_eq!(verified.when(same, &clinical(false)), Ok(vec![]));
+    }
+
     #[test]
     fn a_verdict_is_taken_back_by_its_user_and_taking_none_back_is_a_no_op() {
         let accept = AnnotationEvent::AnnotationVerified {
             id: 1,
             user: ALICE,
             verified: true,
+            signature: None,
         };
         let withdrawn = AnnotationEvent::AnnotationVerdictWithdrawn { id: 1, user: ALICE };
         assert_eq!(
@@ -913,6 +1190,17 @@ mod tests {
                 id: 3,
                 user: ALICE,
                 verified: true,
+                signature: None,
+            },
+            AnnotationEvent::AnnotationVerified {
+                id: 3,
+                user: ALICE,
+                verified: false,
+                signature: Some(Signature {
+                    name: "Dr. Ada Lovelace".into(),
+                    meaning: Meaning::Rejected,
+                    version: 4,
+                }),
             },
         ];
         for event in events {

@@ -61,6 +61,11 @@ pub struct SetSettings {
     pub collaboration_type: CollaborationType,
     pub main_annotation_type: Option<i64>,
     pub tags: BTreeSet<String>,
+    /// Clinical mode: a verdict is an electronic signature (password re-entered, name, time
+    /// and meaning recorded), and changing or deleting an annotation with a verdict needs a
+    /// reason. Not EXACT's; absent from the events of sets that never had it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clinical: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -174,6 +179,14 @@ pub fn decide(
         ImageSetCommand::Create { .. } => unreachable!("handled above"),
         ImageSetCommand::Change(settings) => {
             require(Permission::EditSet)?;
+            // Clinical mode guards the audit trail of everyone's work in the set: only those
+            // who may delete the set (its team's admins, its creator) switch it.
+            if settings.clinical != set.settings.clinical {
+                allow(
+                    context.permissions.contains(Permission::DeleteSet),
+                    "switch clinical mode: that is for the team's admins and the set's creator",
+                )?;
+            }
             let renamed = settings.name.trim() != set.settings.name;
             let context = ImageSetContext {
                 name_taken: context.name_taken && renamed,
@@ -404,6 +417,50 @@ mod tests {
         assert!(decide(Some(&s), &change(|_| {}), &member())
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn clinical_mode_is_switched_by_admins_only_and_kept_out_of_payloads_without_it() {
+        let s = set();
+        let clinical = SetSettings {
+            clinical: true,
+            ..s.settings.clone()
+        };
+        assert!(matches!(
+            decide(
+                Some(&s),
+                &ImageSetCommand::Change(clinical.clone()),
+                &member()
+            ),
+            Err(DomainError::Forbidden(_))
+        ));
+        let events = decide(Some(&s), &ImageSetCommand::Change(clinical), &admin()).unwrap();
+        let (_, payload) = events[0].to_parts();
+        assert_eq!(payload["clinical"], true);
+        let on = events.iter().fold(Some(s.clone()), evolve).unwrap();
+        assert!(on.settings.clinical);
+        // Members still change the rest of a clinical set's settings.
+        let described = SetSettings {
+            description: "Biopsies".into(),
+            ..on.settings.clone()
+        };
+        assert_eq!(
+            decide(Some(&on), &ImageSetCommand::Change(described), &member())
+                .unwrap()
+                .len(),
+            1
+        );
+        // A set that never had it writes no `clinical` at all: old logs and new ones agree.
+        let events = decide(
+            Some(&s),
+            &ImageSetCommand::Change(SetSettings {
+                description: "x".into(),
+                ..s.settings.clone()
+            }),
+            &member(),
+        )
+        .unwrap();
+        assert!(events[0].to_parts().1.get("clinical").is_none());
     }
 
     #[test]

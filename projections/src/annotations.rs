@@ -621,17 +621,44 @@ async fn apply_change(
         add_density(tx, &delta).await?;
     }
     let at = envelope.recorded_at.timestamp_micros();
-    if let AnnotationEvent::AnnotationVerified { id, user, verified } = event {
+    if let AnnotationEvent::AnnotationVerified {
+        id,
+        user,
+        verified,
+        signature,
+    } = event
+    {
+        let signature = signature.as_ref();
         execute!(
             tx,
-            "INSERT INTO verifications (annotation, user_id, verified, time, position) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (annotation, user_id) DO UPDATE \
-             SET verified = excluded.verified, time = excluded.time, position = excluded.position",
+            "INSERT INTO verifications (annotation, user_id, verified, time, position, signer, meaning, \
+             signed_version, unsigned_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL) \
+             ON CONFLICT (annotation, user_id) DO UPDATE SET verified = excluded.verified, \
+             time = excluded.time, position = excluded.position, signer = excluded.signer, \
+             meaning = excluded.meaning, signed_version = excluded.signed_version, unsigned_at = NULL",
             id,
             user,
             verified,
             at,
-            envelope.position
+            envelope.position,
+            signature.map(|s| s.name.as_str()),
+            signature.map(|s| s.meaning.as_str()),
+            signature.map(|s| s.version)
+        );
+    }
+    // A signature applies to the version signed: the first change after it ends that.
+    if matches!(
+        event,
+        AnnotationEvent::AnnotationChanged(_)
+            | AnnotationEvent::AnnotationDeleted { .. }
+            | AnnotationEvent::AnnotationRestored { .. }
+    ) {
+        execute!(
+            tx,
+            "UPDATE verifications SET unsigned_at = $1 \
+             WHERE annotation = $2 AND signed_version IS NOT NULL AND unsigned_at IS NULL",
+            envelope.position,
+            id
         );
     }
     if let AnnotationEvent::AnnotationVerdictWithdrawn { id, user } = event {
@@ -692,5 +719,6 @@ fn to_domain(row: &AnnotationRow) -> exact_store::Result<Annotation> {
             .map_err(|_| corrupt("unique_identifier"))?,
         user: row.user_id,
         verifications: std::collections::BTreeMap::new(),
+        version: row.version,
     })
 }

@@ -480,12 +480,13 @@ async fn annotation_type(
 async fn image_set(tx: &mut Tx<'_>, event: &ImageSetEvent, at: &At) -> exact_store::Result<()> {
     const UPSERT: &str = "INSERT INTO image_sets (id, team, creator, name, location, description, public, \
          public_collaboration, image_lock, priority, collaboration_type, main_annotation_type, deleted, time, \
-         version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         version, clinical) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, location = excluded.location, \
          description = excluded.description, public = excluded.public, \
          public_collaboration = excluded.public_collaboration, image_lock = excluded.image_lock, \
          priority = excluded.priority, collaboration_type = excluded.collaboration_type, \
-         main_annotation_type = excluded.main_annotation_type, version = excluded.version";
+         main_annotation_type = excluded.main_annotation_type, version = excluded.version, \
+         clinical = excluded.clinical";
     let (id, team, creator, s): (i64, i64, i64, &SetSettings) = match event {
         ImageSetEvent::ImageSetCreated {
             id,
@@ -537,7 +538,8 @@ async fn image_set(tx: &mut Tx<'_>, event: &ImageSetEvent, at: &At) -> exact_sto
         s.main_annotation_type,
         false,
         at.micros,
-        at.version
+        at.version,
+        s.clinical
     );
     execute!(tx, "DELETE FROM set_tags WHERE image_set = $1", id);
     for tag in &s.tags {

@@ -115,6 +115,7 @@ pub struct ImageSetRow {
     pub deleted: bool,
     pub time: i64,
     pub version: i64,
+    pub clinical: bool,
 }
 
 impl ImageSetRow {
@@ -292,7 +293,8 @@ sqlite_row!(ImageSetRow {
     main_annotation_type,
     deleted,
     time,
-    version
+    version,
+    clinical
 });
 sqlite_row!(ImageRow {
     id,
@@ -375,7 +377,7 @@ const TYPE: &str = "SELECT t.id, t.product, t.name, t.vector_type, t.node_count,
                     t.active, t.version FROM annotation_types t";
 const SET: &str = "SELECT s.id, s.team, s.creator, s.name, s.location, s.description, s.public, \
                    s.public_collaboration, s.image_lock, s.priority, s.collaboration_type, s.main_annotation_type, \
-                   s.deleted, s.time, s.version FROM image_sets s";
+                   s.deleted, s.time, s.version, s.clinical FROM image_sets s";
 const IMAGE: &str = "SELECT i.id, i.image_set, i.name, i.filename, i.checksum, i.width, i.height, i.mpp, \
                      i.objective_power, i.depth, i.frames, i.channels, i.image_type, i.deleted, i.time, i.version, \
                      i.frame_descriptions FROM images i";

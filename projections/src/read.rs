@@ -93,6 +93,12 @@ pub struct VerificationRow {
     /// The log position of the verdict: its id in the API.
     pub position: i64,
     pub image: i64,
+    /// An electronic signature's name as shown, meaning and signed annotation version.
+    pub signer: Option<String>,
+    pub meaning: Option<String>,
+    pub signed_version: Option<i64>,
+    /// The log position of the first change of the annotation after the signed version.
+    pub unsigned_at: Option<i64>,
 }
 
 /// Read access to the read models.
@@ -276,7 +282,9 @@ impl ReadDb {
         annotation: i64,
         user: i64,
     ) -> Result<Vec<VerificationRow>, sqlx::Error> {
-        let sql = "SELECT v.annotation, v.user_id, v.verified, v.time, v.position, a.image \
+        let sql =
+            "SELECT v.annotation, v.user_id, v.verified, v.time, v.position, a.image, v.signer, \
+                   v.meaning, v.signed_version, v.unsigned_at \
                    FROM verifications v JOIN annotations a ON a.id = v.annotation \
                    WHERE ($1 = 0 OR v.annotation = $1) AND ($2 = 0 OR v.user_id = $2) \
                    ORDER BY v.position";

@@ -47,6 +47,8 @@ fn context(image: i64) -> AnnotationContext {
             frames: 1,
         },
         other_global: false,
+        clinical: false,
+        reason_given: false,
     }
 }
 

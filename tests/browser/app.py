@@ -477,6 +477,71 @@ def main():
             expect(page.page.locator("#list button")).to_have_count(1)
             page.page.fill("#filter", "")
 
+        def clinical_mode_signs_verdicts_and_asks_reasons():
+            page = state["admin"]
+            slide = state["images"]["biopsy.svs"]
+            page.goto(f"/images/imageset/{state['set']}/")
+            page.page.click("#set-settings summary")
+            form = page.page.locator("#set-settings form")
+            form.locator('input[name="clinical"]').check()
+            form.locator('button[type="submit"]').click()
+            page.page.wait_for_load_state("load")
+            expect(page.page.locator("#clinical-mode")).to_be_visible()
+            status, a = rest(page, "POST", "/annotations/annotations/", {
+                "image": slide, "annotation_type": state["types"]["mitosis"],
+                "vector": {"x1": 2000, "y1": 1000, "x2": 2200, "y2": 1150}})
+            assert status == 201, a
+            page.goto(f"/annotations/{slide}/verify/")
+            root = page.page.locator("#verify")
+            expect(root).to_have_attribute("data-ready", "true", timeout=20_000)
+            page.page.select_option("#type", str(state["types"]["mitosis"]))
+            page.page.check("#unverified")
+            expect(root).to_have_attribute("data-shown", str(a["id"]), timeout=20_000)
+            page.page.evaluate("document.activeElement.blur()")  # keys go to the page, not the box
+            # J asks for the password; a wrong one signs nothing.
+            page.expected.add(("POST", "/api/v1/annotations/verifications/", 403))
+            page.page.keyboard.press("j")
+            dialog = page.page.locator("dialog.clinical")
+            expect(dialog).to_be_visible()
+            expect(dialog.locator('select[name="meaning"] option')).to_have_text(["approved", "reviewed"])
+            dialog.locator('input[name="password"]').fill("wrong")
+            dialog.locator('button[type="submit"]').click()
+            expect(page.page.locator("#status")).to_contain_text("not signed: the password is not yours")
+            # Cancelling signs nothing either.
+            page.page.keyboard.press("j")
+            dialog.locator("button", has_text="Cancel").click()
+            expect(page.page.locator("#status")).to_have_text(f"#{a['id']}: not signed")
+            page.page.keyboard.press("j")
+            dialog.locator('input[name="password"]').fill("exact")
+            dialog.locator('select[name="meaning"]').select_option("reviewed")
+            dialog.locator('button[type="submit"]').click()
+            expect(page.page.locator("#status")).to_have_text(f"#{a['id']} signed reviewed by exact")
+            status, verdicts = rest(page, "GET", f"/annotations/verifications/?annotation={a['id']}")
+            signature = verdicts["results"][0]["signature"]
+            assert signature["name"] == "exact" and signature["meaning"] == "reviewed", signature
+            assert signature["annotation_version"] == 1 and signature["applies_to_current_version"], signature
+            # In the viewer, deleting the signed annotation asks why; the reason is kept.
+            page.goto(f"/annotations/{slide}/")
+            viewer = page.page.locator("#viewer")
+            expect(viewer).to_have_attribute("data-ready", "true", timeout=30_000)
+            for _ in range(20):
+                if viewer.get_attribute("data-selected") == str(a["id"]):
+                    break
+                page.page.keyboard.press("c")
+            expect(viewer).to_have_attribute("data-selected", str(a["id"]))
+            page.expected.add(("DELETE", f"/api/v1/annotations/annotations/{a['id']}/", 422))
+            page.page.keyboard.press("x")
+            expect(dialog).to_be_visible()
+            expect(dialog.locator("h2")).to_have_text(f"Deleting #{a['id']}: why?")
+            dialog.locator('textarea[name="reason"]').fill("drawn on the wrong cell – redone")
+            dialog.locator('button[type="submit"]').click()
+            expect(page.page.locator("#status")).to_have_text(f"deleted #{a['id']}", timeout=10_000)
+            status, history = rest(page, "GET", f"/annotations/annotations/{a['id']}/history/")
+            assert history["versions"][-1]["event"] == "AnnotationDeleted", history
+            assert history["versions"][-1]["reason"] == "drawn on the wrong cell – redone", history
+            status, _ = rest(page, "PATCH", f"/images/image_sets/{state['set']}/", {"clinical": False})
+            assert status == 200
+
         def names_are_escaped_everywhere():
             page = state["admin"]
             hostile = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
@@ -723,6 +788,7 @@ def main():
         step("the set page counts match the api", the_set_page_counts_match_the_api)
         step("set settings, filters and a new set", set_settings_filters_and_a_new_set)
         step("verify with j and k", verify_with_j_and_k)
+        step("clinical mode signs verdicts and asks reasons", clinical_mode_signs_verdicts_and_asks_reasons)
         step("names are escaped everywhere", names_are_escaped_everywhere)
         step("a team is made and a member added on its page", a_team_is_made_and_a_member_added_on_its_page)
         step("administration adds a type and shows a refusal at its field", administration_adds_a_type_and_shows_a_refusal_at_its_field)

@@ -1,7 +1,8 @@
 // The verification page: the image's annotations one at a time, each cropped with its
 // surroundings (`get_patch`) and outlined, judged with J (accept) or K (reject); S and D move
 // back and forth. Crops five ahead and two behind are fetched while the user looks.
-import { api } from "./api.js";
+import { api, ApiError } from "./api.js";
+import { askSignature, withReason } from "./clinical.js";
 import * as g from "./geometry.js";
 
 /** @typedef {import("./viewer.js").Annotation} Annotation */
@@ -127,10 +128,22 @@ function filter() {
 async function judge(verified) {
   const a = queue[index];
   if (!a || !facts.may_verify) return;
+  /** @type {Record<string, unknown>} */
+  const body = { annotation: a.id, verified };
+  if (facts.set.clinical) {
+    // In clinical mode a verdict is an electronic signature: the password again, and a meaning.
+    const signature = await askSignature(`#${a.id}`, verified);
+    if (!signature) {
+      say(`#${a.id}: not signed`);
+      return;
+    }
+    Object.assign(body, signature);
+  }
   try {
-    await api("POST", "/annotations/verifications/", { body: { annotation: a.id, verified } });
+    const answer = await api("POST", "/annotations/verifications/", { body });
     mine.set(a.id, verified);
-    say(`#${a.id} ${verified ? "accepted" : "rejected"}`);
+    const signature = answer.json.signature;
+    say(signature ? `#${a.id} signed ${signature.meaning} by ${signature.name}` : `#${a.id} ${verified ? "accepted" : "rejected"}`);
     if (unverifiedOnly.checked) {
       queue.splice(index, 1);
       if (index >= queue.length) index = Math.max(0, queue.length - 1);
@@ -139,7 +152,8 @@ async function judge(verified) {
     }
     show();
   } catch (e) {
-    say(`not saved: ${e instanceof Error ? e.message : e}`);
+    const signing = e instanceof ApiError && e.code === "signature_refused";
+    say(`${signing ? "not signed" : "not saved"}: ${e instanceof Error ? e.message : e}`);
   }
 }
 
@@ -149,10 +163,13 @@ async function toggle(flag) {
   const type = a && types.get(a.annotation_type);
   if (!a || !type || !(flag === "concealed" ? type.enable_concealed : type.enable_blurred)) return;
   try {
-    const answer = await api("PATCH", `/annotations/annotations/${a.id}/`, {
-      body: { [flag]: !a[flag] },
-      headers: { "If-Match": `"${a.version}"` },
-    });
+    const answer = await withReason(`Marking #${a.id} ${flag}`, (reason) =>
+      api("PATCH", `/annotations/annotations/${a.id}/`, {
+        body: reason ? { [flag]: !a[flag], reason } : { [flag]: !a[flag] },
+        headers: { "If-Match": `"${a.version}"` },
+      }),
+    );
+    if (!answer) return;
     Object.assign(a, answer.json);
     show();
   } catch (e) {

@@ -5,6 +5,7 @@
 // never overwritten.
 import { api, ApiError } from "./api.js";
 import * as g from "./geometry.js";
+import { reasonHeader, withReason } from "./clinical.js";
 
 /* global OpenSeadragon */
 
@@ -532,7 +533,16 @@ async function toggleGlobal(type, on) {
       annotations.set(answer.json.id, answer.json);
     } else {
       for (const a of [...annotations.values()].filter((a) => a.annotation_type === type.id)) {
-        await api("DELETE", `/annotations/annotations/${a.id}/`, { headers: { "If-Match": `"${a.version}"` } });
+        const done = await withReason(`Removing ${type.name}`, (reason) =>
+          api("DELETE", `/annotations/annotations/${a.id}/`, {
+            headers: { "If-Match": `"${a.version}"`, ...(reason ? reasonHeader(reason) : {}) },
+          }),
+        );
+        if (!done) {
+          say(`${type.name}: not removed, no reason given`);
+          refreshGlobals();
+          return;
+        }
         annotations.delete(a.id);
       }
     }
@@ -585,10 +595,19 @@ async function changeSelected(method, body, refused) {
   const a = selectedAnnotation();
   if (!a) return null;
   try {
-    const answer = await api(method, `/annotations/annotations/${a.id}/`, {
-      body,
-      headers: { "If-Match": `"${a.version}"` },
-    });
+    // In clinical mode the server may ask why (the annotation has a verdict): then the user
+    // is asked, and the change goes again with the reason, in the body or, for a delete, a header.
+    const what = `${method === "DELETE" ? "Deleting" : "Changing"} #${a.id}`;
+    const answer = await withReason(what, (reason) =>
+      api(method, `/annotations/annotations/${a.id}/`, {
+        body: reason && body ? { ...body, reason } : body,
+        headers: { "If-Match": `"${a.version}"`, ...(reason && !body ? reasonHeader(reason) : {}) },
+      }),
+    );
+    if (!answer) {
+      say(`${refused}: no reason given`);
+      return null;
+    }
     return { a, answer };
   } catch (e) {
     if (e instanceof ApiError && e.status === 412) {

@@ -343,6 +343,9 @@ fn reason(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         )
         .with_field("X-Exact-Reason")
     })?;
+    // Other characters arrive percent-encoded (headers are ASCII); a `%` that starts no
+    // escape stays as it is.
+    let text = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
     let text = text.trim();
     Ok((!text.is_empty()).then(|| text.chars().take(1000).collect()))
 }

@@ -12,7 +12,7 @@ use exact_domain::vector::VectorType;
 use exact_domain::{DomainError, DomainEvent};
 use exact_projections::annotation_query::AnnotationQuery;
 use exact_projections::annotations::AnnotationRow;
-use exact_projections::catalog_read::ImageRow;
+use exact_projections::catalog_read::{ImageRow, ImageSetRow};
 use exact_store::{Expected, NewEvent, Source, StreamAppend};
 use serde_json::Value;
 
@@ -141,6 +141,9 @@ impl Commands {
                 annotation_type: type_info,
                 image: image_info(image),
                 other_global,
+                // A creation needs no reason and gives no verdict.
+                clinical: false,
+                reason_given: caller.reason.is_some(),
             };
             let command = AnnotationCommand::Create(NewAnnotation {
                 id: 0,
@@ -220,6 +223,16 @@ impl Commands {
         caller: &Caller,
         id: i64,
     ) -> Result<(AnnotationRow, ImageRow, Permissions), ApiError> {
+        let (row, image, _, permissions) = self.annotation_in_set(caller, id).await?;
+        Ok((row, image, permissions))
+    }
+
+    /// [`readable_annotation`](Self::readable_annotation), with its image set.
+    async fn annotation_in_set(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<(AnnotationRow, ImageRow, ImageSetRow, Permissions), ApiError> {
         let gone = || ApiError::from(DomainError::NotFound("annotation"));
         let query = AnnotationQuery {
             ids: vec![id],
@@ -232,11 +245,11 @@ impl Commands {
             .pop()
             .ok_or_else(gone)?;
         let image = self.read.image(row.image).await?.ok_or_else(gone)?;
-        let (_, permissions) = self
+        let (set, permissions) = self
             .set_access(caller, image.image_set)
             .await
             .map_err(|_| gone())?;
-        Ok((row, image, permissions))
+        Ok((row, image, set, permissions))
     }
 
     /// Changes, deletes, restores or verifies annotation `id`.
@@ -305,7 +318,7 @@ impl Commands {
         id: i64,
         command: &AnnotationCommand,
     ) -> Result<AnnotationContext, ApiError> {
-        let (row, image, permissions) = self.readable_annotation(caller, id).await?;
+        let (row, image, set, permissions) = self.annotation_in_set(caller, id).await?;
         let type_id = match command {
             AnnotationCommand::Change(changes) => {
                 changes.annotation_type.unwrap_or(row.annotation_type)
@@ -321,6 +334,11 @@ impl Commands {
             annotation_type: type_info,
             image: image_info(&image),
             other_global,
+            clinical: set.clinical,
+            reason_given: caller
+                .reason
+                .as_deref()
+                .is_some_and(|r| !r.trim().is_empty()),
         })
     }
 

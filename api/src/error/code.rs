@@ -94,6 +94,12 @@ codes! {
         "the upload (all its files together) is larger than the server takes";
     UnsupportedMediaType = "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE,
         "send JSON, a form or multipart data";
+    ReasonRequired = "reason_required", UNPROCESSABLE_ENTITY,
+        "the image set is in clinical mode: this change of an annotation with a verdict needs a `reason` (body field or `X-Exact-Reason`)";
+    SignatureRequired = "signature_required", UNPROCESSABLE_ENTITY,
+        "the image set is in clinical mode: a verdict is an electronic signature and needs the caller's `password`";
+    SignatureRefused = "signature_refused", FORBIDDEN,
+        "the `password` given to sign is not the caller's";
     Invalid = "invalid", UNPROCESSABLE_ENTITY,
         "a well-formed value breaks a rule (a vector outside the image, a name too long); `field` names it";
     UnsupportedFile = "unsupported_file", UNPROCESSABLE_ENTITY,

@@ -174,6 +174,9 @@ impl From<DomainError> for ApiError {
                 A::WrongImage { .. } => (Code::Invalid, Some("image")),
                 A::DescriptionTooLong => (Code::Invalid, Some("description")),
                 A::Vector(_) => (Code::Invalid, Some("vector")),
+                A::ReasonRequired => (Code::ReasonRequired, Some("reason")),
+                A::SignatureRequired => (Code::SignatureRequired, Some("password")),
+                A::SignerUnnamed => (Code::Invalid, Some("password")),
             },
         };
         let error = ApiError::new(code, e.to_string());

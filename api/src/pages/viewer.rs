@@ -34,6 +34,9 @@ struct Set {
     name: String,
     /// EXACT's COMPETITIVE sets (1) show each user only their own annotations.
     collaboration_type: i64,
+    /// Clinical mode: verdicts are signed with the password, and changes of verified
+    /// annotations ask for a reason.
+    clinical: bool,
 }
 
 #[derive(Serialize)]
@@ -133,6 +136,7 @@ async fn facts(state: &AppState, user: &PageUser, id: i64) -> Result<Facts, ApiE
             id: set.id,
             name: set.name,
             collaboration_type: set.collaboration_type,
+            clinical: set.clinical,
         },
         types,
         user: user.user.id,

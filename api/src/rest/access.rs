@@ -114,5 +114,6 @@ pub async fn current_settings(
         collaboration_type: CollaborationType::try_from(set.collaboration_type).unwrap_or_default(),
         main_annotation_type: set.main_annotation_type,
         tags: state.read.set_tags(set.id).await?.into_iter().collect(),
+        clinical: set.clinical,
     })
 }

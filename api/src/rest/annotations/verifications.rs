@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use exact_domain::annotation::AnnotationCommand;
+use exact_domain::annotation::{AnnotationCommand, Meaning};
 use exact_domain::DomainError;
 use exact_projections::VerificationRow;
 use serde::Deserialize;
@@ -126,12 +126,92 @@ pub(in crate::rest) struct NewVerdictBody {
     verified: bool,
     #[serde(default, deserialize_with = "lenient::int")]
     user: Option<i64>,
+    /// The caller's password: the verdict becomes an electronic signature (required in a set
+    /// in clinical mode).
+    #[serde(default)]
+    password: Option<String>,
+    /// What the signature means: `reviewed` or `approved` (accepting), `rejected`; by default
+    /// `approved` or `rejected` after `verified`.
+    #[serde(default)]
+    meaning: Option<String>,
+}
+
+/// The command a verdict is: with a password, an electronic signature, once the password is
+/// proven the caller's (checked and throttled as a login).
+async fn verdict_command(
+    state: &AppState,
+    auth: &Authenticated,
+    verified: bool,
+    password: Option<&str>,
+    meaning: Option<&str>,
+) -> Result<AnnotationCommand, ApiError> {
+    let meaning = match meaning {
+        None => None,
+        Some(text) => Some(Meaning::parse(text).ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidField,
+                format!("{text:?} is not a meaning: reviewed, approved or rejected"),
+            )
+            .with_field("meaning")
+        })?),
+    };
+    let Some(password) = password.filter(|p| !p.is_empty()) else {
+        if meaning.is_some() {
+            return Err(ApiError::new(
+                Code::Required,
+                "a meaning is given with a signature: send the password too",
+            )
+            .with_field("password"));
+        }
+        return Ok(AnnotationCommand::Verify { verified });
+    };
+    let meaning = meaning.unwrap_or(if verified {
+        Meaning::Approved
+    } else {
+        Meaning::Rejected
+    });
+    if meaning.verified() != verified {
+        return Err(ApiError::new(
+            Code::Invalid,
+            format!(
+                "a signature meaning {} {} the annotation, which `verified` says it does not",
+                meaning.as_str(),
+                if meaning.verified() {
+                    "accepts"
+                } else {
+                    "rejects"
+                }
+            ),
+        )
+        .with_field("meaning"));
+    }
+    state
+        .login(
+            &auth.user.username,
+            password,
+            auth.caller.client_addr.as_deref(),
+        )
+        .await
+        .map_err(|e| match e.code {
+            Code::TooManyAttempts => e,
+            _ => ApiError::new(
+                Code::SignatureRefused,
+                "the password is not yours: nothing was signed",
+            )
+            .with_field("password"),
+        })?;
+    Ok(AnnotationCommand::Sign {
+        meaning,
+        signer: auth.user.username.clone(),
+    })
 }
 
 /// Accept or reject an annotation
 ///
 /// The caller's verdict (JSON or form fields): `annotation`, `verified`. A later verdict of
-/// the same user replaces the earlier one; both stay in the log.
+/// the same user replaces the earlier one; both stay in the log. With `password` (and
+/// optionally `meaning`) the verdict is an electronic signature, which a set in clinical mode
+/// requires.
 #[utoipa::path(post, path = "/annotations/verifications/", request_body = NewVerdictBody, responses((status = 201, body = crate::rest::shapes::Verification)))]
 pub(super) async fn create_verification(
     State(state): State<AppState>,
@@ -142,19 +222,24 @@ pub(super) async fn create_verification(
         annotation,
         verified,
         user,
+        password,
+        meaning,
     } = fields;
     if user.is_some_and(|u| u != auth.caller.actor.id) {
         return Err(wrong("user", "the caller: a verdict is the caller's own"));
     }
     readable_annotation(&state, &auth, annotation).await?;
+    let command = verdict_command(
+        &state,
+        &auth,
+        verified,
+        password.as_deref(),
+        meaning.as_deref(),
+    )
+    .await?;
     state
         .commands
-        .annotation_command(
-            &caller_for(&auth, &body),
-            annotation,
-            None,
-            &AnnotationCommand::Verify { verified },
-        )
+        .annotation_command(&caller_for(&auth, &body), annotation, None, &command)
         .await?;
     let rows = state
         .read
@@ -207,14 +292,17 @@ pub(super) async fn update_verification(
         return Err(wrong("user", "the caller: a verdict is the caller's own"));
     }
     if let Some(verified) = fields.verified {
+        let command = verdict_command(
+            &state,
+            &auth,
+            verified,
+            fields.password.as_deref(),
+            fields.meaning.as_deref(),
+        )
+        .await?;
         state
             .commands
-            .annotation_command(
-                &caller_for(&auth, &body),
-                row.annotation,
-                None,
-                &AnnotationCommand::Verify { verified },
-            )
+            .annotation_command(&caller_for(&auth, &body), row.annotation, None, &command)
             .await?;
     }
     let rows = state
@@ -235,6 +323,11 @@ pub(in crate::rest) struct VerdictChange {
     user: Option<i64>,
     #[serde(default, deserialize_with = "lenient::bool")]
     verified: Option<bool>,
+    /// As at creation: the verdict becomes an electronic signature.
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    meaning: Option<String>,
 }
 
 /// Take one's own verdict back (the log keeps it)

@@ -241,6 +241,10 @@ pub(in crate::rest) struct SetFields {
     main_annotation_type: Option<Option<i64>>,
     #[serde(default, deserialize_with = "lenient::strings")]
     tags: Option<Vec<String>>,
+    /// Clinical mode: verdicts are electronic signatures, and changing an annotation that has
+    /// a verdict needs a reason.
+    #[serde(default, deserialize_with = "lenient::bool")]
+    clinical: Option<bool>,
 }
 
 impl SetFields {
@@ -265,6 +269,7 @@ impl SetFields {
         if let Some(tags) = self.tags {
             s.tags = tags.into_iter().collect();
         }
+        s.clinical = self.clinical.unwrap_or(s.clinical);
         Ok(s)
     }
 }

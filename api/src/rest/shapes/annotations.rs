@@ -85,16 +85,49 @@ pub struct Verification {
     #[schema(format = DateTime)]
     pub time: String,
     pub verified: bool,
+    /// The verdict as an electronic signature (clinical mode), or `null`.
+    pub signature: Option<SignatureShape>,
+}
+
+/// An electronic signature: the signer's name, the time and the meaning, bound to the version
+/// of the annotation that was signed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Signature)]
+pub struct SignatureShape {
+    pub name: String,
+    /// `reviewed`, `approved` or `rejected`.
+    pub meaning: String,
+    #[schema(format = DateTime)]
+    pub signed_at: String,
+    /// The annotation version (its `version`) the signature was given on.
+    pub annotation_version: i64,
+    /// False once the annotation changed after it was signed: the signature applies to the
+    /// earlier version only.
+    pub applies_to_current_version: bool,
+    /// The log position of the change that ended it, if one did.
+    pub superseded_at_position: Option<i64>,
 }
 
 impl Verification {
     pub fn of(v: &VerificationRow) -> Self {
+        let signature = match (&v.signer, &v.meaning, v.signed_version) {
+            (Some(name), Some(meaning), Some(version)) => Some(SignatureShape {
+                name: name.clone(),
+                meaning: meaning.clone(),
+                signed_at: format_time(v.time),
+                annotation_version: version,
+                applies_to_current_version: v.unsigned_at.is_none(),
+                superseded_at_position: v.unsigned_at,
+            }),
+            _ => None,
+        };
         Verification {
             id: v.position,
             annotation: v.annotation,
             user: v.user_id,
             time: format_time(v.time),
             verified: v.verified,
+            signature,
         }
     }
 }

@@ -200,6 +200,9 @@ pub struct ImageSet {
     pub image_lock: bool,
     pub priority: i64,
     pub collaboration_type: i64,
+    /// Clinical mode (not EXACT's): verdicts are electronic signatures, and changing an
+    /// annotation that has a verdict needs a reason.
+    pub clinical: bool,
     /// EXACT's zip state: a set's zip is made when it is downloaded, never ahead.
     pub zip_state: i64,
     #[schema(format = DateTime)]
@@ -235,6 +238,7 @@ impl ImageSet {
             image_lock: s.image_lock,
             priority: s.priority,
             collaboration_type: s.collaboration_type,
+            clinical: s.clinical,
             zip_state: 0,
             time: format_time(s.time),
         }
