@@ -284,12 +284,14 @@ fn without_paths(reason: &str, file: &str) -> String {
 pub async fn json_errors(response: axum::response::Response) -> axum::response::Response {
     use axum::http::header;
     let status = response.status();
-    let is_json = response
+    // JSON errors are already what they should be, and a page's own error page (HTML, for a
+    // person in a browser) stays a page: only axum's plain-text answers are rewritten.
+    let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_ours {
         return response;
     }
     let (parts, body) = response.into_parts();
