@@ -1083,6 +1083,22 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         why: "the viewer of an image",
     },
     OtherRoute {
+        route: "/audit/",
+        probe: Some("/audit/?annotation={id}"),
+        of: "/annotations/annotations/",
+        anonymous: TO_LOGIN,
+        outsider: HIDDEN,
+        why: "the audit trail of an annotation (images, sets and users: audit.rs)",
+    },
+    OtherRoute {
+        route: "/audit/report/",
+        probe: Some("/audit/report/?set={id}"),
+        of: "/images/image_sets/",
+        anonymous: TO_LOGIN,
+        outsider: HIDDEN,
+        why: "the printable audit report of a set",
+    },
+    OtherRoute {
         route: "/annotations/{image}/verify/",
         probe: Some("/annotations/{id}/verify/"),
         of: "/images/images/",

@@ -19,6 +19,7 @@ pub mod catalog_read;
 pub mod read;
 pub mod spatial_cell;
 mod sqlite_read;
+pub mod timeline;
 
 use std::sync::Arc;
 

@@ -72,13 +72,13 @@ impl AnnotationVersion {
 }
 
 /// The columns of [`AnnotationVersion`], for a query that names `annotation_history` as `h`.
-const VERSION_COLUMNS: &str =
+pub(crate) const VERSION_COLUMNS: &str =
     "h.id, h.version, h.valid_from, h.valid_to, h.event_type, h.actor, h.recorded_at, \
      h.reason, h.image, h.annotation_type, h.vector, h.description, h.meta_data, h.concealed, h.blurred, \
      h.deleted";
 
 /// The same columns of the current version, for a query that names `annotations` as `a`.
-const CURRENT_VERSION_COLUMNS: &str =
+pub(crate) const CURRENT_VERSION_COLUMNS: &str =
     "a.id, a.version, a.position AS valid_from, CAST(NULL AS BIGINT) AS valid_to, a.event_type, \
      a.last_editor AS actor, a.last_edit_time AS recorded_at, a.reason, a.image, a.annotation_type, a.vector, \
      a.description, a.meta_data, a.concealed, a.blurred, a.deleted";

@@ -541,6 +541,16 @@ def main():
             assert history["versions"][-1]["reason"] == "drawn on the wrong cell – redone", history
             status, _ = rest(page, "PATCH", f"/images/image_sets/{state['set']}/", {"clinical": False})
             assert status == 200
+            # The set's audit trail shows the deletion with its reason, newest first.
+            page.goto(f"/images/imageset/{state['set']}/")
+            page.page.click("#audit-link")
+            page.page.wait_for_url(f"{BASE}/audit/?set={state['set']}")
+            first_row = page.page.locator("#timeline tbody tr").first
+            expect(first_row).to_have_attribute("data-event", "AnnotationDeleted")
+            expect(first_row.locator(".reason")).to_have_text("drawn on the wrong cell – redone")
+            page.page.locator('#audit-filters input[value="AnnotationVerified"]').check()
+            page.page.click('#audit-filters button[type="submit"]')
+            expect(page.page.locator("#timeline tbody tr").first).to_contain_text("signed reviewed by exact (version 1)")
 
         def names_are_escaped_everywhere():
             page = state["admin"]

@@ -9,6 +9,7 @@
 
 mod administration;
 mod assets;
+mod audit;
 mod home;
 mod imageset;
 mod login;
@@ -50,6 +51,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/annotations/{image}/", get(viewer::viewer_page))
         .route("/annotations/{image}/verify/", get(viewer::verify_page))
+        .route("/audit/", get(audit::timeline_page))
+        .route("/audit/report/", get(audit::report_page))
         .route("/static/{version}/{*path}", get(assets::asset))
 }
 
