@@ -308,7 +308,15 @@ impl AnnotationQuery {
             sql.push(crate::annotations::ROW_COLUMNS);
         }
         self.push_filtered(&mut sql, postgres, Versions::Current);
-        sql.push(" AND a.position <= ").bind(Param::Int(position));
+        // `+` keeps SQLite from reading this through `annotations_by_image_position` (the audit
+        // timeline's) instead of the spatial cells: that index matches image and position, but
+        // a window holds a sliver of the image's rows (2.4 s instead of 1 ms at 300,000).
+        sql.push(if postgres {
+            " AND a.position <= "
+        } else {
+            " AND +a.position <= "
+        })
+        .bind(Param::Int(position));
         sql.push(" UNION ALL SELECT ");
         sql.push(if count { "h.id" } else { AS_OF_COLUMNS });
         self.push_filtered(&mut sql, postgres, Versions::Replaced(position));

@@ -61,10 +61,23 @@ impl ReadDb {
         &self,
         filter: &TimelineFilter,
     ) -> Result<Vec<AnnotationVersion>, sqlx::Error> {
-        let (sql, binds) = timeline_sql(filter);
+        let set_images = match filter.scope {
+            TimelineScope::ImageSet(id) => Some(self.images_of_set(id).await?),
+            _ => None,
+        };
+        let (sql, binds) = timeline_sql(filter, set_images.as_deref());
         match self {
             ReadDb::Sqlite(pool, _) => fetch_sqlite(pool, &sql, binds).await,
             ReadDb::Postgres(pool) => fetch_postgres(pool, &sql, binds).await,
+        }
+    }
+
+    /// The ids of the images of set `id`, deleted ones too (their history is the set's).
+    async fn images_of_set(&self, id: i64) -> Result<Vec<i64>, sqlx::Error> {
+        let sql = "SELECT id FROM images WHERE image_set = $1 ORDER BY id";
+        match self {
+            ReadDb::Sqlite(pool, _) => sqlx::query_scalar(sql).bind(id).fetch_all(pool).await,
+            ReadDb::Postgres(pool) => sqlx::query_scalar(sql).bind(id).fetch_all(pool).await,
         }
     }
 
@@ -112,58 +125,42 @@ impl ReadDb {
     }
 }
 
-/// The query: each half (replaced versions, current rows) filtered on its own columns so that
-/// its indexes serve the scope and the position order, then merged.
-fn timeline_sql(filter: &TimelineFilter) -> (String, Vec<Bound>) {
+/// Sets with more images than this are read through one `IN` per half instead of one pair of
+/// halves per image (a statement of thousands of parts costs more than it saves).
+const IMAGES_ONE_BY_ONE: usize = 500;
+
+/// The query: the versions of each image (or annotation, or user) in two halves, replaced
+/// versions and current rows, each filtered and ordered through its own index and limited to
+/// the page, then merged. A set's images are halves of their own: one sorted range each.
+fn timeline_sql(filter: &TimelineFilter, set_images: Option<&[i64]>) -> (String, Vec<Bound>) {
     let mut binds = Vec::new();
     let mut bind = |value: Bound| {
         binds.push(value);
         format!("${}", binds.len())
     };
-    let mut history = Vec::new();
-    let mut current = Vec::new();
-    match filter.scope {
-        TimelineScope::Annotation(id) => {
-            let p = bind(Bound::Int(id));
-            history.push(format!("h.id = {p}"));
-            current.push(format!("a.id = {p}"));
-        }
-        TimelineScope::Image(id) => {
-            let p = bind(Bound::Int(id));
-            history.push(format!("h.image = {p}"));
-            current.push(format!("a.image = {p}"));
-        }
-        TimelineScope::ImageSet(id) => {
-            let p = bind(Bound::Int(id));
-            let images = format!("(SELECT id FROM images WHERE image_set = {p})");
-            history.push(format!("h.image IN {images}"));
-            current.push(format!("a.image IN {images}"));
-        }
-        TimelineScope::User(id) => {
-            let p = bind(Bound::Int(id));
-            history.push(format!("h.actor = {p}"));
-            current.push(format!("a.last_editor = {p}"));
-        }
-    }
+    // The filters every half shares, as (history, current) conditions.
+    let mut shared: Vec<(String, String)> = Vec::new();
     if let Some(before) = filter.before {
         let p = bind(Bound::Int(before));
-        history.push(format!("h.valid_from < {p}"));
-        current.push(format!("a.position < {p}"));
+        shared.push((format!("h.valid_from < {p}"), format!("a.position < {p}")));
     }
     if let Some(up_to) = filter.up_to {
         let p = bind(Bound::Int(up_to));
-        history.push(format!("h.valid_from <= {p}"));
-        current.push(format!("a.position <= {p}"));
+        shared.push((format!("h.valid_from <= {p}"), format!("a.position <= {p}")));
     }
     if let Some(since) = filter.since {
         let p = bind(Bound::Int(since));
-        history.push(format!("h.recorded_at >= {p}"));
-        current.push(format!("a.last_edit_time >= {p}"));
+        shared.push((
+            format!("h.recorded_at >= {p}"),
+            format!("a.last_edit_time >= {p}"),
+        ));
     }
     if let Some(until) = filter.until {
         let p = bind(Bound::Int(until));
-        history.push(format!("h.recorded_at <= {p}"));
-        current.push(format!("a.last_edit_time <= {p}"));
+        shared.push((
+            format!("h.recorded_at <= {p}"),
+            format!("a.last_edit_time <= {p}"),
+        ));
     }
     if !filter.event_types.is_empty() {
         let names: Vec<String> = filter
@@ -172,22 +169,67 @@ fn timeline_sql(filter: &TimelineFilter) -> (String, Vec<Bound>) {
             .map(|t| bind(Bound::Text(t.clone())))
             .collect();
         let names = names.join(", ");
-        history.push(format!("h.event_type IN ({names})"));
-        current.push(format!("a.event_type IN ({names})"));
+        shared.push((
+            format!("h.event_type IN ({names})"),
+            format!("a.event_type IN ({names})"),
+        ));
     }
     let order = if filter.ascending { "ASC" } else { "DESC" };
     let limit = bind(Bound::Int(filter.limit.max(1)));
-    // Each half is limited on its own too: neither can give more than the page.
+    // Each scope condition gives its two halves.
+    let scopes: Vec<(String, String)> = match (filter.scope, set_images) {
+        (TimelineScope::Annotation(id), _) => {
+            let p = bind(Bound::Int(id));
+            vec![(format!("h.id = {p}"), format!("a.id = {p}"))]
+        }
+        (TimelineScope::Image(id), _) => {
+            let p = bind(Bound::Int(id));
+            vec![(format!("h.image = {p}"), format!("a.image = {p}"))]
+        }
+        (TimelineScope::ImageSet(_), Some(images)) if images.len() <= IMAGES_ONE_BY_ONE => images
+            .iter()
+            .map(|id| (format!("h.image = {id}"), format!("a.image = {id}")))
+            .collect(),
+        (TimelineScope::ImageSet(id), _) => {
+            let p = bind(Bound::Int(id));
+            let images = format!("(SELECT id FROM images WHERE image_set = {p})");
+            vec![(
+                format!("h.image IN {images}"),
+                format!("a.image IN {images}"),
+            )]
+        }
+        (TimelineScope::User(id), _) => {
+            let p = bind(Bound::Int(id));
+            vec![(format!("h.actor = {p}"), format!("a.last_editor = {p}"))]
+        }
+    };
+    let mut halves = Vec::new();
+    for (i, (history, current)) in scopes.iter().enumerate() {
+        let mut h = vec![history.clone()];
+        let mut a = vec![current.clone()];
+        h.extend(shared.iter().map(|(x, _)| x.clone()));
+        a.extend(shared.iter().map(|(_, x)| x.clone()));
+        halves.push(format!(
+            "SELECT * FROM (SELECT {} FROM annotation_history h WHERE {}              ORDER BY h.valid_from {order} LIMIT {limit}) AS replaced_{i}",
+            crate::read::VERSION_COLUMNS,
+            h.join(" AND ")
+        ));
+        halves.push(format!(
+            "SELECT * FROM (SELECT {} FROM annotations a WHERE {}              ORDER BY a.position {order} LIMIT {limit}) AS live_{i}",
+            crate::read::CURRENT_VERSION_COLUMNS,
+            a.join(" AND ")
+        ));
+    }
+    if halves.is_empty() {
+        // A set without images: no versions, in the shape of the others.
+        halves.push(format!(
+            "SELECT {} FROM annotation_history h WHERE 1 = 0",
+            crate::read::VERSION_COLUMNS
+        ));
+    }
     let sql = format!(
-        "SELECT * FROM (SELECT * FROM (SELECT {} FROM annotation_history h WHERE {} \
-         ORDER BY h.valid_from {order} LIMIT {limit}) AS replaced \
-         UNION ALL SELECT * FROM (SELECT {} FROM annotations a WHERE {} \
-         ORDER BY a.position {order} LIMIT {limit}) AS live) AS versions \
-         ORDER BY valid_from {order} LIMIT {limit}",
-        crate::read::VERSION_COLUMNS,
-        history.join(" AND "),
-        crate::read::CURRENT_VERSION_COLUMNS,
-        current.join(" AND "),
+        "SELECT * FROM ({}) AS versions ORDER BY valid_from {order} LIMIT {limit}",
+        halves.join(" UNION ALL ")
     );
     (sql, binds)
 }
