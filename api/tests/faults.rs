@@ -530,11 +530,26 @@ async fn an_upload_whose_request_is_dropped_still_cleans_up() {
 
 /// The server is killed (SIGKILL) while it writes a bulk import of 20,000 annotations: after
 /// a restart the import is there whole or not at all, what was acknowledged before is there,
-/// and the chain verifies. Run at several moments of the import.
+/// and the chain verifies. Run at several moments of the import, on each store (on PostgreSQL
+/// the server dies while the database lives on, holding the half-written transaction).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_import_shows_all_of_it_or_none() {
+    killed_mid_import(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_import_on_postgresql_shows_all_of_it_or_none() {
+    killed_mid_import(TestDb::postgres().await).await;
+}
+
+async fn killed_mid_import(db: TestDb) {
     let data = tempfile::tempdir().unwrap();
-    let mut server = Served::start(data.path());
+    let database_url = match &db.url {
+        StoreUrl::Postgres(url) => Some(url.clone()),
+        StoreUrl::Sqlite(_) => None,
+    };
+    let start = || Served::start_on(data.path(), database_url.as_deref());
+    let mut server = start();
     let (team, set) = team_and_set(&server).await;
     let product = create(
         &server.url,
@@ -609,7 +624,7 @@ async fn a_server_killed_mid_import_shows_all_of_it_or_none() {
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
         drop(server); // SIGKILL
         drop(stream);
-        server = Served::start(data.path());
+        server = start();
         let now = count(&server).await;
         assert!(
             now == expected || now == expected + 20_000,
@@ -645,10 +660,14 @@ async fn a_server_killed_mid_import_shows_all_of_it_or_none() {
     .await;
     assert_eq!(answered.status, 201, "{answered:?}");
     drop(server);
-    let server = Served::start(data.path());
+    let server = start();
     assert_eq!(count(&server).await, expected + 20_000);
     drop(server);
-    let store = exact_store::open(&StoreUrl::in_data_dir(data.path()), OpenOptions::default())
+    let url = match &database_url {
+        Some(url) => StoreUrl::Postgres(url.clone()),
+        None => StoreUrl::in_data_dir(data.path()),
+    };
+    let store = exact_store::open(&url, OpenOptions::default())
         .await
         .unwrap();
     let report = store.verify(1, None).await.unwrap();
