@@ -20,6 +20,7 @@ use exact_domain::image_set::SetSettings;
 use exact_domain::product::ProductCommand;
 use exact_domain::Actor;
 use exact_projections::annotation_query::AnnotationQuery;
+use exact_projections::timeline::{TimelineFilter, TimelineScope};
 use exact_projections::{ReadDb, Rect};
 use exact_store::testing::TestDb;
 use exact_store::{Backend, Source, StoreUrl};
@@ -239,6 +240,49 @@ async fn bench(backend: Backend, count: i64) {
         );
     }
 
+    // The audit timeline's page of 100 (issue 19): the versions, the versions before them and
+    // the events that made them, as `/audit/` reads them; the newest page, and one from the
+    // middle of the history.
+    let set = read.image(image).await.unwrap().unwrap().image_set;
+    for (label, scope, before) in [
+        ("image, newest", TimelineScope::Image(image), None),
+        (
+            "image, from the middle",
+            TimelineScope::Image(image),
+            Some(middle),
+        ),
+        ("set, newest", TimelineScope::ImageSet(set), None),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let filter = TimelineFilter {
+                scope,
+                event_types: Vec::new(),
+                since: None,
+                until: None,
+                before,
+                up_to: None,
+                ascending: false,
+                limit: 101,
+            };
+            let versions = read.timeline(&filter).await.unwrap();
+            assert_eq!(versions.len(), 101);
+            let ids: Vec<i64> = versions.iter().map(|v| v.id).collect();
+            let positions: Vec<i64> = versions.iter().map(|v| v.valid_from).collect();
+            read.versions_of(&ids).await.unwrap();
+            read.events_at(&positions).await.unwrap();
+            times.push(t.elapsed());
+        }
+        times.sort_unstable();
+        println!(
+            "| {} | audit timeline page of 100 ({label}) | p50 {} ms | p95 {} ms |",
+            backend.name(),
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95))
+        );
+    }
+
     for multiple in [1, 16] {
         let mut times = Vec::new();
         let mut cells = 0;
@@ -294,7 +338,57 @@ async fn bench(backend: Backend, count: i64) {
             create_rate / peer_create,
             rebuild_rate / peer_rebuild
         );
+        let verify_rate = audit(backend, &db, store.as_ref()).await;
+        println!(
+            "| sqlite | ratio to the peer: chain verify / the peer's refill | | {:.2} |",
+            verify_rate / peer_rebuild
+        );
+    } else {
+        audit(backend, &db, store.as_ref()).await;
     }
+}
+
+/// The auditor's checks over the whole log (issue 19): the chain alone, in process, then
+/// `exact replay verify` as an auditor runs it (the chain, the checkpoints, and every read
+/// model against a rebuild in a scratch store). Returns the chain's rate in events/s.
+async fn audit(backend: Backend, db: &TestDb, store: &dyn exact_store::EventStore) -> f64 {
+    let start = Instant::now();
+    let report = store.verify(1, None).await.unwrap();
+    let verified = start.elapsed();
+    assert!(report.problem.is_none(), "{:?}", report.problem);
+    let rate = report.checked as f64 / verified.as_secs_f64();
+    println!(
+        "| {} | verify the chain ({} events, hashed on every core) | {:.2} s | {rate:.0} events/s |",
+        backend.name(),
+        report.checked,
+        verified.as_secs_f64(),
+    );
+    let url = match &db.url {
+        StoreUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        StoreUrl::Postgres(url) => url.clone(),
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let answer = std::process::Command::new(env!("CARGO_BIN_EXE_exact"))
+        .args(["replay", "verify", "--database-url", &url, "--data-dir"])
+        .arg(folder.path())
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert!(
+        answer.status.success(),
+        "replay verify: {}{}",
+        String::from_utf8_lossy(&answer.stdout),
+        String::from_utf8_lossy(&answer.stderr)
+    );
+    println!(
+        "| {} | exact replay verify: the chain and every read model against a rebuild ({} events) | {:.2} s | {:.0} events/s |",
+        backend.name(),
+        report.checked,
+        took.as_secs_f64(),
+        report.checked as f64 / took.as_secs_f64(),
+    );
+    rate
 }
 
 #[tokio::main]

@@ -834,16 +834,26 @@ async fn verify_read_models(args: &StoreArgs) -> anyhow::Result<bool> {
         }
     };
     let checked = async {
-        let scratch = exact_store::open(
-            &scratch_url,
-            OpenOptions {
-                initialize: false,
-                projections: exact_projections::all(),
-                ..OpenOptions::default()
-            },
-        )
-        .await?;
-        let copied = exact_store::copy(source.as_ref(), scratch.as_ref()).await?;
+        // The read models are rebuilt, as `exact replay rebuild` would, not applied event by
+        // event as the log is copied: the scratch store is opened with them while it is empty,
+        // the log copied in through a second handle without them, then each is rebuilt from
+        // the whole log (at the million: ~10 s instead of ~50 s).
+        let options = |projections| OpenOptions {
+            initialize: false,
+            projections,
+            ..OpenOptions::default()
+        };
+        let scratch = exact_store::open(&scratch_url, options(exact_projections::all())).await?;
+        let raw = exact_store::open(&scratch_url, options(Vec::new())).await?;
+        let copied = exact_store::copy(source.as_ref(), raw.as_ref()).await?;
+        drop(raw);
+        if copied.problem.is_none() {
+            for projection in exact_projections::all() {
+                scratch
+                    .rebuild(projection.name(), std::sync::Arc::new(|_, _| {}))
+                    .await?;
+            }
+        }
         drop(scratch);
         let tables = |url: &StoreUrl| {
             let url = url.clone();
