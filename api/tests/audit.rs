@@ -206,7 +206,7 @@ async fn timelines_are_the_logs_own_and_reports_name_their_head(db: TestDb) {
             ("AnnotationCreated".to_owned(), second)
         ]
     );
-    let refused = page(format!("/audit/?user={}", bob_id), &carl_cookie).await;
+    let refused = page(format!("/audit/?user={bob_id}"), &carl_cookie).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", html(&refused));
 
     // The report: oldest first, naming the head it was read at and its chain hash.
