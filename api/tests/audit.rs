@@ -102,27 +102,10 @@ async fn timelines_are_the_logs_own_and_reports_name_their_head(db: TestDb) {
         "created twice, changed, verified, deleted"
     );
 
-    let session = |who: (&'static str, &'static str)| {
-        let app = &app;
-        async move {
-            let answer = app
-                .send(
-                    Method::POST,
-                    "/api/v1/auth/login/",
-                    None,
-                    Some("application/x-www-form-urlencoded"),
-                    format!("username={}&password={}", who.0, who.1).into_bytes(),
-                    &[],
-                )
-                .await;
-            let cookie = answer.headers["set-cookie"].to_str().unwrap();
-            cookie.split(';').next().unwrap().to_owned()
-        }
-    };
     let (ann_cookie, bob_cookie, carl_cookie) = (
-        session(ann).await,
-        session(bob).await,
-        session(("carl", "pw-carl")).await,
+        app.session(ann).await,
+        app.session(bob).await,
+        app.session(("carl", "pw-carl")).await,
     );
     let page = |path: String, cookie: &String| {
         let app = &app;

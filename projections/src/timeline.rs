@@ -6,9 +6,21 @@
 //! `annotation_history`), each half filtered and ordered through its own indexes; the events of
 //! a page are then read from the log by position.
 
-use sqlx::{PgPool, SqlitePool};
-
 use crate::read::{AnnotationVersion, ReadDb};
+
+/// Runs a timeline query on either pool (the binding is the same; the types differ).
+macro_rules! fetch_versions {
+    ($pool:expr, $sql:expr, $binds:expr) => {{
+        let mut query = sqlx::query_as($sql);
+        for value in $binds {
+            query = match value {
+                Bound::Int(v) => query.bind(v),
+                Bound::Text(v) => query.bind(v),
+            };
+        }
+        query.fetch_all($pool).await
+    }};
+}
 
 /// Whose changes a timeline shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,8 +79,8 @@ impl ReadDb {
         };
         let (sql, binds) = timeline_sql(filter, set_images.as_deref());
         match self {
-            ReadDb::Sqlite(pool, _) => fetch_sqlite(pool, &sql, binds).await,
-            ReadDb::Postgres(pool) => fetch_postgres(pool, &sql, binds).await,
+            ReadDb::Sqlite(pool, _) => fetch_versions!(pool, &sql, binds),
+            ReadDb::Postgres(pool) => fetch_versions!(pool, &sql, binds),
         }
     }
 
@@ -232,34 +244,4 @@ fn timeline_sql(filter: &TimelineFilter, set_images: Option<&[i64]>) -> (String,
         halves.join(" UNION ALL ")
     );
     (sql, binds)
-}
-
-async fn fetch_sqlite(
-    pool: &SqlitePool,
-    sql: &str,
-    binds: Vec<Bound>,
-) -> Result<Vec<AnnotationVersion>, sqlx::Error> {
-    let mut query = sqlx::query_as(sql);
-    for value in binds {
-        query = match value {
-            Bound::Int(v) => query.bind(v),
-            Bound::Text(v) => query.bind(v),
-        };
-    }
-    query.fetch_all(pool).await
-}
-
-async fn fetch_postgres(
-    pool: &PgPool,
-    sql: &str,
-    binds: Vec<Bound>,
-) -> Result<Vec<AnnotationVersion>, sqlx::Error> {
-    let mut query = sqlx::query_as(sql);
-    for value in binds {
-        query = match value {
-            Bound::Int(v) => query.bind(v),
-            Bound::Text(v) => query.bind(v),
-        };
-    }
-    query.fetch_all(pool).await
 }

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use exact_domain::DomainError;
+use exact_domain::annotation::AnnotationEvent;
+use exact_domain::{DomainError, DomainEvent};
 use exact_projections::read::AnnotationVersion;
 use exact_projections::timeline::{TimelineFilter, TimelineScope};
 use serde::Serialize;
@@ -29,15 +30,8 @@ const REPORT_ROWS: i64 = 10_000;
 /// A value longer than this (a polygon's vector) is shown cut, with its length.
 const SHOWN_CHARACTERS: usize = 240;
 
-/// The event types a timeline can be filtered by.
-const EVENT_TYPES: &[&str] = &[
-    "AnnotationCreated",
-    "AnnotationChanged",
-    "AnnotationDeleted",
-    "AnnotationRestored",
-    "AnnotationVerified",
-    "AnnotationVerdictWithdrawn",
-];
+/// The event types a timeline can be filtered by: an annotation's.
+const EVENT_TYPES: &[&str] = <AnnotationEvent as DomainEvent>::NAMES;
 
 /// The query of both pages, read by hand: `type` may repeat.
 #[derive(Debug, Default)]

@@ -167,6 +167,23 @@ impl TestApp {
         .await
     }
 
+    /// Logs `who` in as a browser does; returns the `exact_session=...` cookie pair.
+    pub async fn session(&self, who: (&str, &str)) -> String {
+        let answer = self
+            .send(
+                Method::POST,
+                "/api/v1/auth/login/",
+                None,
+                Some("application/x-www-form-urlencoded"),
+                format!("username={}&password={}", who.0, who.1).into_bytes(),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+        let cookie = answer.headers["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
     /// Creates an account `name` (password `pw-NAME`) as the admin; returns its id.
     pub async fn user(&self, name: &str) -> i64 {
         let answer = self
