@@ -20,7 +20,7 @@ use support::{add_member, box_annotation, image, project, TestApp};
 exact_store::on_both_backends!(golden_logs_replay_into_their_read_models);
 
 /// The schema version this build writes: a new golden log is made for it when missing.
-const CURRENT: &str = "v1";
+const CURRENT: &str = "v2";
 
 fn golden_folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden")
@@ -216,6 +216,23 @@ async fn write_golden_log(db: TestDb, folder: &Path) {
             "patch",
             format!("/api/v1/users/teams/{}/", p.team),
             json!({"website": "https://example.org"}),
+        ),
+        // v2: clinical mode's payloads (the set's `clinical`, a verdict's `signature`) and a
+        // change with its reason.
+        (
+            "patch",
+            format!("/api/v1/images/image_sets/{}/", p.set),
+            json!({"clinical": true}),
+        ),
+        (
+            "post",
+            "/api/v1/annotations/verifications/".into(),
+            json!({"annotation": kept, "verified": true, "password": OWNER.1, "meaning": "reviewed"}),
+        ),
+        (
+            "patch",
+            format!("/api/v1/annotations/annotations/{kept}/"),
+            json!({"description": "signed, then corrected", "reason": "golden reason"}),
         ),
     ] {
         let method = axum::http::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
