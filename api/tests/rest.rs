@@ -2045,22 +2045,7 @@ async fn pins_are_each_users_own_and_put_sets_first_on_the_home_page(db: TestDb)
         .json["id"]
         .as_i64()
         .unwrap();
-    let login = |who: (&'static str, &'static str)| {
-        let app = &app;
-        async move {
-            let answer = app
-                .send(
-                    Method::POST,
-                    "/api/v1/auth/login/",
-                    None,
-                    Some("application/x-www-form-urlencoded"),
-                    format!("username={}&password={}", who.0, who.1).into_bytes(),
-                    &[],
-                )
-                .await;
-            session_cookie(&answer)
-        }
-    };
+    let login = |who: (&'static str, &'static str)| app.session(who);
     let home = |cookie: String| {
         let app = &app;
         async move {
