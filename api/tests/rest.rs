@@ -2739,58 +2739,35 @@ async fn clinical_mode_asks_for_reasons_and_signatures(db: TestDb) {
     };
     let verdicts = "/api/v1/annotations/verifications/";
     let before = app.position().await;
-    let plain = app
-        .post(
-            verdicts,
-            bob,
+    // No password, another's password, a meaning that contradicts `verified`, an unknown one.
+    for (body, status, code, field) in [
+        (
             json!({"annotation": signed_box, "verified": true}),
-        )
-        .await;
-    refused(
-        &plain,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "signature_required",
-        "password",
-    );
-    let wrong_password = app
-        .post(
-            verdicts,
-            bob,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "signature_required",
+            "password",
+        ),
+        (
             json!({"annotation": signed_box, "verified": true, "password": "pw-ann"}),
-        )
-        .await;
-    refused(
-        &wrong_password,
-        StatusCode::FORBIDDEN,
-        "signature_refused",
-        "password",
-    );
-    let contradiction = app
-        .post(
-            verdicts,
-            bob,
+            StatusCode::FORBIDDEN,
+            "signature_refused",
+            "password",
+        ),
+        (
             json!({"annotation": signed_box, "verified": true, "password": "pw-bob", "meaning": "rejected"}),
-        )
-        .await;
-    refused(
-        &contradiction,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
-        "meaning",
-    );
-    let unknown = app
-        .post(
-            verdicts,
-            bob,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "meaning",
+        ),
+        (
             json!({"annotation": signed_box, "verified": true, "password": "pw-bob", "meaning": "liked"}),
-        )
-        .await;
-    refused(
-        &unknown,
-        StatusCode::BAD_REQUEST,
-        "invalid_field",
-        "meaning",
-    );
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "meaning",
+        ),
+    ] {
+        refused(&app.post(verdicts, bob, body).await, status, code, field);
+    }
     assert_eq!(app.position().await, before, "no refusal wrote anything");
 
     let signed = app

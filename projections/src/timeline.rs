@@ -99,11 +99,7 @@ impl ReadDb {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list = ids
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = sql_list(ids);
         let sql = format!(
             "SELECT {} FROM annotation_history h WHERE h.id IN ({list}) \
              UNION ALL SELECT {} FROM annotations a WHERE a.id IN ({list})",
@@ -121,11 +117,7 @@ impl ReadDb {
         if positions.is_empty() {
             return Ok(Vec::new());
         }
-        let list = positions
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = sql_list(positions);
         let sql = format!(
             "SELECT position, type, payload, metadata FROM events WHERE position IN ({list}) \
              ORDER BY position"
@@ -135,6 +127,15 @@ impl ReadDb {
             ReadDb::Postgres(pool) => sqlx::query_as(&sql).fetch_all(pool).await,
         }
     }
+}
+
+/// Numbers as the inside of an SQL `IN (...)`: integers only, so nothing to escape.
+fn sql_list(numbers: &[i64]) -> String {
+    numbers
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Sets with more images than this are read through one `IN` per half instead of one pair of

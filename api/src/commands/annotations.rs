@@ -335,10 +335,8 @@ impl Commands {
             image: image_info(&image),
             other_global,
             clinical: set.clinical,
-            reason_given: caller
-                .reason
-                .as_deref()
-                .is_some_and(|r| !r.trim().is_empty()),
+            // Both ways in (the body's `reason`, `X-Exact-Reason`) drop a blank reason already.
+            reason_given: caller.reason.is_some(),
         })
     }
 

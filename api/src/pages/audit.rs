@@ -396,15 +396,17 @@ fn filters_query(query: &AuditQuery, limit: i64) -> String {
     out.finish()
 }
 
+/// The page, or the error page that says why not.
+fn or_error_page(user: &PageUser, page: Result<Response, ApiError>) -> Response {
+    page.unwrap_or_else(|e| error_page(Some(user), &e))
+}
+
 pub async fn timeline_page(
     State(state): State<AppState>,
     user: PageUser,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    match timeline(&state, &user, raw.as_deref()).await {
-        Ok(response) => response,
-        Err(e) => error_page(Some(&user), &e),
-    }
+    or_error_page(&user, timeline(&state, &user, raw.as_deref()).await)
 }
 
 async fn timeline(
@@ -505,10 +507,7 @@ pub async fn report_page(
     user: PageUser,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    match report(&state, &user, raw.as_deref()).await {
-        Ok(response) => response,
-        Err(e) => error_page(Some(&user), &e),
-    }
+    or_error_page(&user, report(&state, &user, raw.as_deref()).await)
 }
 
 async fn report(
