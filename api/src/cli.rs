@@ -35,6 +35,9 @@ pub enum Command {
     /// Manage accounts: add one, set a password, deactivate one.
     #[command(subcommand)]
     User(UserCommand),
+    /// Export an image set's annotations, as of now, a log position or time, or a dataset
+    /// version, as a zip with its manifest (the same request gives the same bytes).
+    Export(ExportArgs),
     /// Fill an empty store with a demo team, image set, types and a generated slide.
     Demo {
         #[command(flatten)]
@@ -234,6 +237,27 @@ pub enum StoreCommand {
     },
 }
 
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub image_set: i64,
+    /// exact (EXACT's default format), exact:FORMAT_ID (a team's), coco, csv, geojson or
+    /// qupath.
+    #[arg(long)]
+    pub format: crate::exports::ExportKind,
+    /// The zip to write (replaced whole, never left half-written).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// A log position or an RFC 3339 time (default: now).
+    #[arg(long)]
+    pub as_of: Option<exact_replay::dataset::Moment>,
+    /// A dataset version (it must name the set).
+    #[arg(long, conflicts_with = "as_of")]
+    pub version: Option<i64>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ReplayCommand {
     /// Empty the read models and replay the whole log into them, each in one transaction
@@ -408,8 +432,79 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tiles(args) => tiles(args).await,
         Command::User(command) => user(command).await,
+        Command::Export(args) => export_set(args).await,
         Command::Demo { store } => demo(&store).await,
     }
+}
+
+/// `exact export`: the REST route's export, written to a file by the command line.
+async fn export_set(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    use exact_replay::dataset::Moment;
+    let url = args.store.url()?;
+    let store = args.store.open(false).await?;
+    let read = exact_projections::ReadDb::connect(&url)
+        .await
+        .context("cannot read the read models")?;
+    let position = match (args.as_of, args.version) {
+        (_, Some(version)) => {
+            let Some((position, sets)) = read.dataset_version(version).await? else {
+                bail!("there is no dataset version {version}");
+            };
+            if !sets.contains(&args.image_set) {
+                bail!(
+                    "dataset version {version} does not name image set {}",
+                    args.image_set
+                );
+            }
+            position
+        }
+        (Some(Moment::Position(position)), None) => position,
+        (Some(Moment::Time(at)), None) => store.position_at(at).await?,
+        (None, None) => store.last_position().await?,
+    };
+    let spinner = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner.set_message(format!(
+        "reading image set {} as of position {position}",
+        args.image_set
+    ));
+    let folder = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let file = tempfile::NamedTempFile::new_in(&folder)
+        .with_context(|| format!("cannot write in {}", folder.display()))?;
+    let request = crate::exports::ExportRequest {
+        image_set: args.image_set,
+        kind: args.format,
+        position,
+        exported_by: crate::exports::ExportedBy {
+            id: 0,
+            username: "exact (command line)".into(),
+        },
+    };
+    let manifest = crate::exports::write_export(store.as_ref(), &read, request, file.reopen()?)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    file.as_file().sync_all()?;
+    file.persist(&args.output)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    spinner.finish_and_clear();
+    println!(
+        "exported {} annotations of image set {} ({}) as {} at position {} (chain hash {}) to {}",
+        manifest.annotations,
+        manifest.image_set.id,
+        manifest.image_set.name,
+        manifest.format,
+        manifest.position,
+        manifest.chain_hash,
+        args.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn demo(args: &StoreArgs) -> anyhow::Result<ExitCode> {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 mod demo;
 pub mod error;
+pub mod exports;
 mod pages;
 pub mod rest;
 mod routes;

@@ -24,6 +24,7 @@ exact_store::on_both_backends!(
     replay_log_filters_what_an_auditor_asks_for,
     replay_as_of_and_diff_read_the_log,
     replay_verify_finds_a_forged_read_model_and_rebuild_mends_it,
+    export_writes_a_set_as_of_a_moment,
 );
 
 fn exact() -> Command {
@@ -1131,4 +1132,110 @@ async fn a_second_process_on_a_served_sqlite_store_is_refused() {
     let (status, _) = http_get(&address, "/api/v1/health", "").await;
     assert_eq!(status, 200);
     again.start_kill().unwrap();
+}
+
+/// `exact export` on the demo's set: a zip with the manifest, the same bytes when asked again
+/// as of the position it names, and a clear refusal of a set that was not there.
+async fn export_writes_a_set_as_of_a_moment(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut store_args = vec!["--data-dir".to_owned(), data.to_str().unwrap().to_owned()];
+    if db.backend() == Backend::Postgres {
+        store_args.extend(["--database-url".to_owned(), db.url_string()]);
+    }
+    let exact_with = |args: &[&str]| {
+        let mut command = exact();
+        command.args(args).args(&store_args);
+        async move { command.output().await.unwrap() }
+    };
+    let made = exact_with(&["demo"]).await;
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let now = dir.path().join("now.zip");
+    let exported = exact_with(&[
+        "export",
+        "--image-set",
+        "1",
+        "--format",
+        "coco",
+        "--output",
+        now.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let said = String::from_utf8_lossy(&exported.stdout).into_owned();
+    assert!(
+        said.contains("exported 4 annotations of image set 1"),
+        "{said}"
+    );
+    let bytes = std::fs::read(&now).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_reader(archive.by_name("manifest.json").unwrap()).unwrap();
+    let position = manifest["position"].as_i64().unwrap();
+    assert_eq!(manifest["format"], "coco");
+    assert_eq!(manifest["exported_by"]["id"], 0);
+
+    let then = dir.path().join("then.zip");
+    let again = exact_with(&[
+        "export",
+        "--image-set",
+        "1",
+        "--format",
+        "coco",
+        "--as-of",
+        &position.to_string(),
+        "--output",
+        then.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&then).unwrap(),
+        bytes,
+        "as of its own position, the same bytes"
+    );
+
+    let refused = exact_with(&[
+        "export",
+        "--image-set",
+        "1",
+        "--format",
+        "coco",
+        "--as-of",
+        "2",
+        "--output",
+        dir.path().join("early.zip").to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("did not exist at position 2"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!dir.path().join("early.zip").exists(), "nothing written");
+    let unknown = exact_with(&[
+        "export",
+        "--image-set",
+        "1",
+        "--format",
+        "pascal",
+        "--output",
+        "x.zip",
+    ])
+    .await;
+    assert_eq!(unknown.status.code(), Some(2), "clap's usage error");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("coco, csv, geojson or qupath"));
 }

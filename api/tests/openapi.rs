@@ -442,6 +442,10 @@ async fn every_operation_answers_a_success_and_a_refusal_the_document_describes(
         format!("/api/v1/images/images/{image}/1/1/tile_files/0/0_0.jpeg")
     );
     ok!(DELETE, format!("/api/v1/images/images/{other_image}/"));
+    ok!(
+        GET,
+        format!("/api/v1/images/image_sets/{set}/export/?format=csv")
+    );
 
     let new_box = |x: i64| json!({"image": image, "annotation_type": kind, "vector": {"x1": x, "y1": 1, "x2": x + 8, "y2": 9}});
     let annotation = id(&ok!(

@@ -239,6 +239,7 @@ impl World {
                 Some(("id__in", "/annotations/annotations/multiple_delete/"))
             }
             "/images/images/{id}/get_patch/" => return format!("{path}?x=0&y=0&w=8&h=8"),
+            "/images/image_sets/{id}/export/" => return format!("{path}?format=coco"),
             _ => None,
         };
         match query {
@@ -608,6 +609,7 @@ fn rule(method: &str, template: &str) -> Option<Rule> {
         ("post" | "patch", "/administration/products/", _) => AdministerTeam,
         (_, "/administration/products/" | "/annotations/annotation_types/", _) => ManageProducts,
         ("post", "/images/image_sets/", "") => Team,
+        // An export reads the set (EXACT's `create_export`, which readers of public sets have).
         ("get", "/images/image_sets/", _) | (_, "/images/image_sets/", "pin/") => ReadSet,
         ("patch", "/images/image_sets/", _) => EditSet,
         ("delete", "/images/image_sets/", _) => AdministerSet,

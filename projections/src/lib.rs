@@ -16,6 +16,7 @@ pub mod annotation_query;
 pub mod annotations;
 pub mod catalog;
 pub mod catalog_read;
+pub mod export;
 pub mod read;
 pub mod spatial_cell;
 mod sqlite_read;

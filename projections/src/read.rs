@@ -315,4 +315,31 @@ impl ReadDb {
             ReadDb::Postgres(pool) => sqlx::query_as(sql).bind(annotation).fetch_all(pool).await,
         }
     }
+
+    /// The verdict events (type, payload) on annotations of `images` up to `position`, in log
+    /// order: found through the versions they made (replaced ones in the history, current
+    /// ones in `annotations`), read from the log.
+    pub async fn verdict_events(
+        &self,
+        images: &[i64],
+        position: i64,
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = crate::timeline::sql_list(images);
+        let kinds = "('AnnotationVerified', 'AnnotationVerdictWithdrawn')";
+        let sql = format!(
+            "SELECT e.type, e.payload FROM (\
+             SELECT h.valid_from AS p FROM annotation_history h WHERE h.image IN ({list}) \
+             AND h.event_type IN {kinds} AND h.valid_from <= $1 \
+             UNION ALL SELECT a.position FROM annotations a WHERE a.image IN ({list}) \
+             AND a.event_type IN {kinds} AND a.position <= $1) v \
+             JOIN events e ON e.position = v.p ORDER BY v.p"
+        );
+        match self {
+            ReadDb::Sqlite(pool, _) => sqlx::query_as(&sql).bind(position).fetch_all(pool).await,
+            ReadDb::Postgres(pool) => sqlx::query_as(&sql).bind(position).fetch_all(pool).await,
+        }
+    }
 }

@@ -130,7 +130,7 @@ impl ReadDb {
 }
 
 /// Numbers as the inside of an SQL `IN (...)`: integers only, so nothing to escape.
-fn sql_list(numbers: &[i64]) -> String {
+pub(crate) fn sql_list(numbers: &[i64]) -> String {
     numbers
         .iter()
         .map(i64::to_string)

@@ -12,6 +12,7 @@ pub mod body;
 mod catalog;
 mod events;
 mod expand;
+mod exports;
 pub mod filters;
 mod images;
 pub mod input;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(annotations::router())
         .merge(images::api_router())
         .merge(events::router())
+        .merge(exports::router())
         .merge(versions::router())
         .merge(set_tags::router())
         .merge(screening::router())

@@ -26,7 +26,10 @@ use crate::AppState;
 use super::{annotation_json, readable_annotation};
 
 /// `as_of`: a log position, or an RFC 3339 time (the last position recorded by then).
-pub(super) async fn as_of(state: &AppState, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(in crate::rest) async fn as_of(
+    state: &AppState,
+    text: Option<&str>,
+) -> Result<Option<i64>, ApiError> {
     let Some(text) = text else {
         return Ok(None);
     };

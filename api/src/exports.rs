@@ -1,0 +1,338 @@
+//! An image set's export: its dataset at one log position written in a format, packed as a
+//! zip with `manifest.json` (the set, the format, the position and its chain hash, who
+//! exported, and the SHA-256 of every file). Everything in the archive is a function of the
+//! request (set, format, position, user), so the same request gives the same bytes whatever
+//! was written since; the time of the export is not in it, the time of the position is.
+//!
+//! The REST route and `exact export` both come here.
+
+use std::collections::BTreeSet;
+use std::io::{Seek, Write};
+use std::str::FromStr;
+
+use exact_domain::aggregate::ExportFormatAggregate;
+use exact_domain::export_format::FormatSettings;
+use exact_projections::export::{self, geojson::Flavour, Dataset, ExportError};
+use exact_projections::ReadDb;
+use exact_store::EventStore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+
+use crate::error::{ApiError, Code};
+
+/// The formats an export may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportKind {
+    /// EXACT's language: a team's format by id, or EXACT's default format (`None`).
+    Exact(Option<i64>),
+    Coco,
+    Csv,
+    GeoJson,
+    QuPath,
+}
+
+impl FromStr for ExportKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "exact" => ExportKind::Exact(None),
+            "coco" => ExportKind::Coco,
+            "csv" => ExportKind::Csv,
+            "geojson" => ExportKind::GeoJson,
+            "qupath" => ExportKind::QuPath,
+            other => {
+                let id = other.strip_prefix("exact:").unwrap_or(other);
+                match id.parse::<i64>() {
+                    Ok(id) if id > 0 => ExportKind::Exact(Some(id)),
+                    _ => return Err(format!(
+                        "{text:?} is not a format: exact (EXACT's default), exact:FORMAT_ID, coco, csv, geojson or qupath"
+                    )),
+                }
+            }
+        })
+    }
+}
+
+impl ExportKind {
+    /// As the manifest names it (and `FromStr` reads it back).
+    pub fn name(self) -> String {
+        match self {
+            ExportKind::Exact(None) => "exact".into(),
+            ExportKind::Exact(Some(id)) => format!("exact:{id}"),
+            ExportKind::Coco => "coco".into(),
+            ExportKind::Csv => "csv".into(),
+            ExportKind::GeoJson => "geojson".into(),
+            ExportKind::QuPath => "qupath".into(),
+        }
+    }
+}
+
+/// What to export, read at which position, for whom.
+#[derive(Clone, Debug)]
+pub struct ExportRequest {
+    pub image_set: i64,
+    pub kind: ExportKind,
+    pub position: i64,
+    pub exported_by: ExportedBy,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportedBy {
+    pub id: i64,
+    pub username: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Manifest {
+    pub exact_export: u32,
+    pub image_set: ManifestSet,
+    pub format: String,
+    /// An EXACT-language format's name and the version of it used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format_version: Option<i64>,
+    pub position: i64,
+    pub chain_hash: String,
+    /// When the position was recorded: the moment the export shows.
+    pub read_at: String,
+    pub exported_by: ExportedBy,
+    pub annotations: usize,
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ManifestSet {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ManifestFile {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::NoSetThen(_) => ApiError::new(Code::NotFound, e.to_string()),
+            ExportError::BeyondHead { .. } => {
+                ApiError::new(Code::InvalidQuery, e.to_string()).with_field("as_of")
+            }
+            ExportError::Corrupt { .. } => ApiError::internal("the log does not decode", &e),
+            ExportError::Store(e) => e.into(),
+            ExportError::Database(e) => e.into(),
+        }
+    }
+}
+
+/// A format's templates as they stand now (with its version), or EXACT's default.
+async fn templates(
+    store: &dyn EventStore,
+    id: Option<i64>,
+) -> Result<(FormatSettings, Option<i64>), ApiError> {
+    let Some(id) = id else {
+        let settings = FormatSettings {
+            name: "EXACT default".into(),
+            ..FormatSettings::default()
+        };
+        return Ok((settings, None));
+    };
+    let stream = <ExportFormatAggregate as exact_domain::Aggregate>::stream(id);
+    let version = store
+        .read_stream(&stream, 1)
+        .await?
+        .last()
+        .map(|e| e.version);
+    let head = store.last_position().await?;
+    let format = export::state_at::<ExportFormatAggregate>(store, id, head)
+        .await?
+        .filter(|f| !f.deleted)
+        .ok_or_else(|| {
+            ApiError::new(Code::NotFound, format!("no export format {id}")).with_field("format")
+        })?;
+    Ok((format.settings, version))
+}
+
+/// Writes the export to `out` (a zip); its manifest.
+pub async fn write_export<W: Write + Seek + Send + 'static>(
+    store: &dyn EventStore,
+    read: &ReadDb,
+    request: ExportRequest,
+    out: W,
+) -> Result<Manifest, ApiError> {
+    let (format, format_version) = match request.kind {
+        ExportKind::Exact(id) => {
+            let (settings, version) = templates(store, id).await?;
+            (Some(settings), version)
+        }
+        _ => (None, None),
+    };
+    let extra_types: BTreeSet<i64> = format
+        .as_ref()
+        .map(|f| f.annotations_types.clone())
+        .unwrap_or_default();
+    let dataset = export::read_dataset(
+        store,
+        read,
+        request.image_set,
+        request.position,
+        &extra_types,
+    )
+    .await?;
+    tokio::task::spawn_blocking(move || pack(&dataset, &request, format, format_version, out))
+        .await
+        .map_err(|e| ApiError::internal("the export task failed", &e))?
+        .map_err(|e| ApiError::internal("writing the export failed", &e))
+}
+
+/// The files of the export, then the manifest, into one zip.
+fn pack<W: Write + Seek>(
+    dataset: &Dataset,
+    request: &ExportRequest,
+    format: Option<FormatSettings>,
+    format_version: Option<i64>,
+    out: W,
+) -> std::io::Result<Manifest> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut annotations = 0;
+    match request.kind {
+        ExportKind::Exact(_) => {
+            let format = format.as_ref().expect("read with the request");
+            let rendered = export::exact_template::render(dataset, format, dataset.position);
+            annotations = rendered.annotations;
+            files.push((file_name(&rendered.file_name), rendered.text.into_bytes()));
+        }
+        ExportKind::Coco => {
+            let mut bytes = Vec::new();
+            annotations = export::coco::write(dataset, &mut bytes)?;
+            files.push(("annotations.coco.json".into(), bytes));
+        }
+        ExportKind::Csv => {
+            let mut bytes = Vec::new();
+            annotations = export::csv::write(dataset, &mut bytes)?;
+            files.push(("annotations.csv".into(), bytes));
+        }
+        ExportKind::GeoJson | ExportKind::QuPath => {
+            let flavour = if request.kind == ExportKind::QuPath {
+                Flavour::QuPath
+            } else {
+                Flavour::Plain
+            };
+            for image in &dataset.images {
+                let mut bytes = Vec::new();
+                annotations += export::geojson::write_image(dataset, image, flavour, &mut bytes)?;
+                files.push((format!("{}.geojson", file_name(&image.name)), bytes));
+            }
+        }
+    }
+    let manifest = Manifest {
+        exact_export: 1,
+        image_set: ManifestSet {
+            id: dataset.set.id,
+            name: dataset.set.name.clone(),
+        },
+        format: request.kind.name(),
+        format_name: format.map(|f| f.name),
+        format_version,
+        position: dataset.position,
+        chain_hash: hex::encode(dataset.chain_hash),
+        read_at: export::rfc3339(dataset.read_at),
+        exported_by: request.exported_by.clone(),
+        annotations,
+        files: files
+            .iter()
+            .map(|(name, bytes)| ManifestFile {
+                name: name.clone(),
+                bytes: bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(bytes)),
+            })
+            .collect(),
+    };
+    let mut zip = zip::ZipWriter::new(out);
+    // Every entry stamped with the position's time, so that the archive's bytes depend on
+    // nothing but the request.
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o644)
+        .last_modified_time(dos_time(dataset.read_at))
+        .large_file(files.iter().any(|(_, b)| b.len() >= u32::MAX as usize));
+    for (name, bytes) in &files {
+        zip.start_file(name.as_str(), options)?;
+        zip.write_all(bytes)?;
+    }
+    zip.start_file("manifest.json", options.large_file(false))?;
+    serde_json::to_writer_pretty(&mut zip, &manifest)?;
+    zip.finish()?;
+    Ok(manifest)
+}
+
+/// A name safe as a file in the archive: no folders, nothing hidden.
+fn file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | '\0') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.').trim();
+    if cleaned.is_empty() {
+        "export".into()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+fn dos_time(micros: i64) -> zip::DateTime {
+    use chrono::{Datelike, Timelike};
+    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
+        .and_then(|t| {
+            zip::DateTime::from_date_and_time(
+                u16::try_from(t.year()).ok()?,
+                t.month() as u8,
+                t.day() as u8,
+                t.hour() as u8,
+                t.minute() as u8,
+                t.second() as u8,
+            )
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_read_back_as_named() {
+        for kind in [
+            ExportKind::Exact(None),
+            ExportKind::Exact(Some(7)),
+            ExportKind::Coco,
+            ExportKind::Csv,
+            ExportKind::GeoJson,
+            ExportKind::QuPath,
+        ] {
+            assert_eq!(kind.name().parse::<ExportKind>(), Ok(kind));
+        }
+        assert_eq!("12".parse::<ExportKind>(), Ok(ExportKind::Exact(Some(12))));
+        assert!("exact:0".parse::<ExportKind>().is_err());
+        assert!("pascal".parse::<ExportKind>().is_err());
+    }
+
+    #[test]
+    fn archive_names_have_no_folders() {
+        assert_eq!(file_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(file_name("a\\b.svs"), "a_b.svs");
+        assert_eq!(file_name(".."), "export");
+    }
+}

@@ -1,0 +1,333 @@
+//! Exports (issue 18), on both backends: a set's annotations in EXACT's language, COCO, CSV and
+//! GeoJSON, read at a log position, packed with a manifest that names the position and its
+//! chain hash; the same request gives the same bytes whatever was written since; a team's
+//! format applies its templates, conditionals and `min_verifications`; nobody exports a set
+//! they may not read.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+
+use axum::http::StatusCode;
+use exact_api::commands::Caller;
+use exact_domain::export_format::FormatSettings;
+use exact_store::testing::TestDb;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use support::{add_member, image, project, TestApp};
+
+exact_store::on_both_backends!(exports_read_the_set_as_of_a_position);
+
+/// The files of a zip, by name.
+fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).expect("a zip");
+    let mut files = BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).unwrap();
+        let mut content = Vec::new();
+        file.read_to_end(&mut content).unwrap();
+        files.insert(file.name().to_owned(), content);
+    }
+    files
+}
+
+fn json_of(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).expect("JSON")
+}
+
+async fn exports_read_the_set_as_of_a_position(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    let bob_id = app.user("bob").await;
+    app.user("carl").await;
+    let (ann, bob, carl) = (("ann", "pw-ann"), ("bob", "pw-bob"), ("carl", "pw-carl"));
+    let lab = project(&app, ann, "Exports", 1).await;
+    add_member(&app, ann, lab.team, bob_id).await;
+    let polygon_type = app
+        .post(
+            "/api/v1/annotations/annotation_types/",
+            ann,
+            json!({"name": "gland", "product": lab.product, "vector_type": 5,
+                   "enable_concealed": true}),
+        )
+        .await;
+    assert_eq!(polygon_type.status, StatusCode::CREATED, "{polygon_type:?}");
+    let polygon_type = polygon_type.json["id"].as_i64().unwrap();
+    let slide = image(&app, ann, lab.set, "slide.png", 300, 200).await;
+    let create = |vector: Value, kind: i64, extra: Value| {
+        let app = &app;
+        async move {
+            let mut body = json!({"image": slide, "annotation_type": kind, "vector": vector});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let answer = app
+                .post("/api/v1/annotations/annotations/", ann, body)
+                .await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+            (
+                answer.json["id"].as_i64().unwrap(),
+                answer.json["unique_identifier"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        }
+    };
+    let (first, _) = create(
+        json!({"x1": 10, "y1": 20, "x2": 40, "y2": 60}),
+        lab.annotation_type,
+        json!({}),
+    )
+    .await;
+    let (gland, gland_uuid) = create(
+        json!({"x1": 0, "y1": 0, "x2": 10, "y2": 0, "x3": 10, "y3": 10, "x4": 0, "y4": 10}),
+        polygon_type,
+        json!({"concealed": true, "description": "a, \"quoted\" gland"}),
+    )
+    .await;
+    let (third, third_uuid) = create(
+        json!({"x1": 100.5, "y1": 50, "x2": 120.5, "y2": 80}),
+        lab.annotation_type,
+        json!({}),
+    )
+    .await;
+    let then = app.state.store.last_position().await.unwrap();
+    let chain_hash = hex::encode(app.state.store.read_page(then, 1).await.unwrap()[0].hash);
+
+    let export = |query: String, who: (&'static str, &'static str)| {
+        let app = &app;
+        async move {
+            app.get(
+                &format!("/api/v1/images/image_sets/{}/export/?{query}", lab.set),
+                who,
+            )
+            .await
+        }
+    };
+
+    // COCO as of `then`: the manifest names the position, its chain hash and every file's hash.
+    let coco_then = export(format!("format=coco&as_of={then}"), ann).await;
+    assert_eq!(coco_then.status, StatusCode::OK, "{coco_then:?}");
+    let files = unzip(&coco_then.bytes);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["annotations.coco.json", "manifest.json"]
+    );
+    let manifest = json_of(&files["manifest.json"]);
+    assert_eq!(manifest["position"], then);
+    assert_eq!(manifest["chain_hash"], chain_hash);
+    assert_eq!(manifest["format"], "coco");
+    assert_eq!(manifest["image_set"]["id"], lab.set);
+    assert_eq!(manifest["exported_by"]["username"], "ann");
+    assert_eq!(manifest["annotations"], 3);
+    assert_eq!(
+        manifest["files"][0]["sha256"],
+        hex::encode(Sha256::digest(&files["annotations.coco.json"]))
+    );
+    let coco = json_of(&files["annotations.coco.json"]);
+    assert_eq!(
+        coco["images"],
+        json!([{"id": slide, "file_name": "slide.png", "width": 300, "height": 200}])
+    );
+    let categories: Vec<&str> = coco["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(categories, ["cell", "gland"]);
+    let annotations = coco["annotations"].as_array().unwrap();
+    assert_eq!(annotations.len(), 3);
+    assert_eq!(annotations[0]["id"], first);
+    assert_eq!(annotations[0]["bbox"], json!([10.0, 20.0, 30.0, 40.0]));
+    assert_eq!(annotations[0]["area"], 1200.0);
+    assert_eq!(annotations[1]["area"], 100.0);
+    assert_eq!(
+        annotations[1]["segmentation"],
+        json!([[0.0, 0.0, 10.0, 0.0, 10.0, 10.0, 0.0, 10.0]])
+    );
+    assert_eq!(annotations[1]["exact_uuid"], gland_uuid.as_str());
+
+    // EXACT's default format: the lines its label upload reads back.
+    let exact_then = export(format!("format=exact&as_of={then}"), ann).await;
+    assert_eq!(exact_then.status, StatusCode::OK, "{exact_then:?}");
+    let files = unzip(&exact_then.bytes);
+    let name = format!("export_{then}.txt");
+    assert_eq!(
+        String::from_utf8(files[&name].clone()).unwrap(),
+        "\nslide.png|cell|{\"x1\": 10,\"y1\": 20,\"x2\": 40,\"y2\": 60}|\n\
+         slide.png|gland|{\"x1\": 0,\"y1\": 0,\"x2\": 10,\"y2\": 0,\"x3\": 10,\"y3\": 10,\"x4\": 0,\"y4\": 10}|\n\
+         slide.png|cell|{\"x1\": 100.5,\"y1\": 50,\"x2\": 120.5,\"y2\": 80}|\n"
+    );
+
+    // Then the world moves on: a type renamed, an annotation moved, one deleted, one added, a
+    // verdict given.
+    let renamed = app
+        .patch(
+            &format!(
+                "/api/v1/annotations/annotation_types/{}/",
+                lab.annotation_type
+            ),
+            ann,
+            json!({"name": "tumour cell"}),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{renamed:?}");
+    let moved = app
+        .patch(
+            &format!("/api/v1/annotations/annotations/{first}/"),
+            ann,
+            json!({"vector": {"x1": 11, "y1": 21, "x2": 41, "y2": 61}}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{moved:?}");
+    let deleted = app
+        .delete(&format!("/api/v1/annotations/annotations/{gland}/"), ann)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{deleted:?}");
+    create(
+        json!({"x1": 200, "y1": 100, "x2": 210, "y2": 110}),
+        lab.annotation_type,
+        json!({}),
+    )
+    .await;
+    let verdict = app
+        .post(
+            "/api/v1/annotations/verifications/",
+            bob,
+            json!({"annotation": third, "verified": true}),
+        )
+        .await;
+    assert_eq!(verdict.status, StatusCode::CREATED, "{verdict:?}");
+
+    // The same requests give the same bytes.
+    let again = export(format!("format=coco&as_of={then}"), ann).await;
+    assert_eq!(again.bytes, coco_then.bytes, "COCO as of {then} changed");
+    let again = export(format!("format=exact&as_of={then}"), ann).await;
+    assert_eq!(
+        again.bytes, exact_then.bytes,
+        "EXACT's format as of {then} changed"
+    );
+    // A dataset version of that moment is the same export.
+    let version = app
+        .post(
+            "/api/v1/images/set_versions/",
+            ann,
+            json!({"name": "v1", "imagesets": [lab.set], "position": then}),
+        )
+        .await;
+    assert_eq!(version.status, StatusCode::CREATED, "{version:?}");
+    let by_version = export(format!("format=coco&version={}", version.json["id"]), ann).await;
+    assert_eq!(by_version.bytes, coco_then.bytes);
+
+    // Now is another moment.
+    let now = export("format=coco".into(), ann).await;
+    let files = unzip(&now.bytes);
+    let coco = json_of(&files["annotations.coco.json"]);
+    assert_eq!(coco["annotations"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        coco["annotations"][0]["bbox"],
+        json!([11.0, 21.0, 30.0, 40.0])
+    );
+    assert_eq!(coco["categories"][0]["name"], "tumour cell");
+    assert!(
+        json_of(&files["manifest.json"])["position"]
+            .as_i64()
+            .unwrap()
+            > then
+    );
+
+    // CSV: every annotation, deleted ones too, quoted where needed.
+    let csv = export("format=csv".into(), bob).await;
+    assert_eq!(csv.status, StatusCode::OK, "{csv:?}");
+    let text = String::from_utf8(unzip(&csv.bytes)["annotations.csv"].clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(lines[0].starts_with("id,unique_identifier,image,image_name,"));
+    assert!(
+        lines[2].contains(",gland,")
+            && lines[2].contains(",\"a, \"\"quoted\"\" gland\",")
+            && lines[2].contains(",true,false,true,"),
+        "{}",
+        lines[2]
+    );
+    assert!(lines[3].ends_with(",1,0"), "bob's verdict: {}", lines[3]);
+
+    // QuPath's GeoJSON: one file per image, classifications with QuPath's colours.
+    let qupath = export("format=qupath".into(), ann).await;
+    let files = unzip(&qupath.bytes);
+    let features = json_of(&files["slide.png.geojson"]);
+    assert_eq!(features["type"], "FeatureCollection");
+    let features = features["features"].as_array().unwrap();
+    assert_eq!(features.len(), 3);
+    assert_eq!(features[0]["geometry"]["type"], "Polygon");
+    assert_eq!(
+        features[0]["properties"]["classification"],
+        json!({"name": "tumour cell", "color": [204, 68, 68]})
+    );
+
+    // A team's format: its templates, a conditional, and min_verifications applied.
+    let format = FormatSettings {
+        name: "centres".into(),
+        annotation_format: "%%UUID;%%type;%%cx;%%cy;%%relwidth%%ifconcealed;hidden%%endif".into(),
+        min_verifications: 1,
+        name_format: "%%imageset-%%exportid.csv".into(),
+        ..FormatSettings::default()
+    };
+    let caller = Caller::new(
+        exact_domain::Actor {
+            id: app
+                .state
+                .read
+                .user_by_username("ann")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            superuser: false,
+            staff: false,
+        },
+        exact_store::Source::Api,
+    );
+    app.state
+        .commands
+        .create_export_format(&caller, lab.team, format)
+        .await
+        .unwrap();
+    let format_id = app
+        .state
+        .read
+        .export_format_named("centres")
+        .await
+        .unwrap()
+        .unwrap();
+    let team_format = export(format!("format=exact:{format_id}"), ann).await;
+    assert_eq!(team_format.status, StatusCode::OK, "{team_format:?}");
+    let files = unzip(&team_format.bytes);
+    let position = json_of(&files["manifest.json"])["position"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(files[&format!("Exports set-{position}.csv")].clone()).unwrap(),
+        format!("\n{third_uuid};tumour cell;110.5;65.0;0.06666666666666667\n"),
+        "only the annotation with a net accept"
+    );
+
+    // Refusals: JSON, naming the field; nothing for those who may not read the set.
+    for (query, field) in [
+        ("", "format"),
+        ("format=pascal", "format"),
+        ("format=coco&as_of=999999", "as_of"),
+        ("format=coco&as_of=yesterday", "as_of"),
+        ("format=coco&version=999", "version"),
+        ("format=exact:999", "format"),
+    ] {
+        let refused = export(query.into(), ann).await;
+        assert!(refused.status.is_client_error(), "{query}: {refused:?}");
+        assert_eq!(refused.json["field"], field, "{query}: {refused:?}");
+    }
+    let outsider = export("format=coco".into(), carl).await;
+    assert_eq!(outsider.status, StatusCode::NOT_FOUND, "{outsider:?}");
+}
