@@ -283,6 +283,8 @@ async fn bench(backend: Backend, count: i64) {
         );
     }
 
+    exports(backend, &db, store.as_ref(), &read, set, middle).await;
+
     for multiple in [1, 16] {
         let mut times = Vec::new();
         let mut cells = 0;
@@ -346,6 +348,87 @@ async fn bench(backend: Backend, count: i64) {
     } else {
         audit(backend, &db, store.as_ref()).await;
     }
+}
+
+/// Exports of the whole set (issue 18): COCO and EXACT's default format, now and as of the
+/// middle of the history, each the full request (dataset read at the position, written, zipped
+/// with its manifest); on SQLite, the peer: Python's json module writing the same COCO from the
+/// same rows.
+async fn exports(
+    backend: Backend,
+    db: &TestDb,
+    store: &dyn exact_store::EventStore,
+    read: &ReadDb,
+    set: i64,
+    middle: i64,
+) {
+    use exact_api::exports::{write_export, ExportKind, ExportRequest, ExportedBy};
+    let head = store.last_position().await.unwrap();
+    let mut coco_now = 0.0;
+    for (kind, label, position) in [
+        (ExportKind::Coco, "COCO, now", head),
+        (ExportKind::Coco, "COCO, as of the middle", middle),
+        (ExportKind::Exact(None), "EXACT's default format, now", head),
+        (
+            ExportKind::Exact(None),
+            "EXACT's default format, as of the middle",
+            middle,
+        ),
+    ] {
+        let file = tempfile::tempfile().unwrap();
+        let request = ExportRequest {
+            image_set: set,
+            kind,
+            position,
+            exported_by: ExportedBy {
+                id: 0,
+                username: "bench".into(),
+            },
+        };
+        let start = Instant::now();
+        let manifest = write_export(store, read, request, file.try_clone().unwrap())
+            .await
+            .unwrap();
+        let took = start.elapsed().as_secs_f64();
+        let rate = manifest.annotations as f64 / took;
+        let megabytes = manifest.files[0].bytes as f64 / 1e6;
+        println!(
+            "| {} | export {label} ({} annotations, {megabytes:.0} MB, zipped with its manifest) | {took:.2} s | {rate:.0} annotations/s |",
+            backend.name(),
+            manifest.annotations,
+        );
+        if label == "COCO, now" {
+            coco_now = rate;
+        }
+    }
+    let StoreUrl::Sqlite(path) = &db.url else {
+        return;
+    };
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let peer = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/coco_peer.py"))
+        .arg(path)
+        .arg(set.to_string())
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        peer.status.success(),
+        "{}",
+        String::from_utf8_lossy(&peer.stderr)
+    );
+    let said = String::from_utf8_lossy(&peer.stdout);
+    let mut words = said.split_whitespace();
+    let written: f64 = words.next().unwrap().parse().unwrap();
+    let took: f64 = words.next().unwrap().parse().unwrap();
+    let peer_rate = written / took;
+    println!(
+        "| sqlite | peer: Python's json module writes the same COCO from the same rows ({written:.0} annotations) | {took:.2} s | {peer_rate:.0} annotations/s |"
+    );
+    println!(
+        "| sqlite | ratio to the peer: COCO export, now | | {:.2} |",
+        coco_now / peer_rate
+    );
 }
 
 /// The auditor's checks over the whole log (issue 19): the chain alone, in process, then

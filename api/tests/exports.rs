@@ -330,4 +330,43 @@ async fn exports_read_the_set_as_of_a_position(db: TestDb) {
     }
     let outsider = export("format=coco".into(), carl).await;
     assert_eq!(outsider.status, StatusCode::NOT_FOUND, "{outsider:?}");
+    // Another team's format is not carl's to use, not even on his own set.
+    let carls = project(&app, carl, "Carl", 1).await;
+    let borrowed = app
+        .get(
+            &format!(
+                "/api/v1/images/image_sets/{}/export/?format=exact:{format_id}",
+                carls.set
+            ),
+            carl,
+        )
+        .await;
+    assert_eq!(borrowed.status, StatusCode::NOT_FOUND, "{borrowed:?}");
+    assert_eq!(borrowed.json["field"], "format");
+
+    // The set page's form sends its empty fields; they mean "now". It lists the team's format.
+    let from_form = export("format=coco&as_of=&version=".into(), ann).await;
+    assert_eq!(from_form.status, StatusCode::OK, "{from_form:?}");
+    let cookie = app.session(ann).await;
+    let page = app
+        .send(
+            axum::http::Method::GET,
+            &format!("/images/imageset/{}/", lab.set),
+            None,
+            None,
+            vec![],
+            &[("cookie", &cookie)],
+        )
+        .await;
+    let html = String::from_utf8_lossy(&page.bytes);
+    assert!(
+        html.contains(&format!(
+            "<option value=\"exact:{format_id}\">centres (a team's format)</option>"
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains("<option value=\"1\">v1</option>") || html.contains(">v1</option>"),
+        "{html}"
+    );
 }

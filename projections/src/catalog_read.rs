@@ -771,6 +771,18 @@ impl ReadDb {
         fetch!(self, query_scalar, fetch_optional, sql, id)
     }
 
+    /// The live export formats `user` may export with: their teams' and the public ones, by
+    /// name: (id, name, team).
+    pub async fn usable_export_formats(
+        &self,
+        user: i64,
+    ) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
+        let sql = "SELECT f.id, f.name, f.team FROM export_formats f WHERE NOT f.deleted \
+                   AND (f.public OR f.team IN (SELECT team FROM team_memberships WHERE user_id = $1)) \
+                   ORDER BY f.name, f.id";
+        fetch!(self, query_as, fetch_all, sql, user)
+    }
+
     pub async fn dataset_version_named(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
         let sql = "SELECT id FROM dataset_versions WHERE name = $1";
         fetch!(self, query_scalar, fetch_optional, sql, name.trim())

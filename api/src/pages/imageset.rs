@@ -62,13 +62,30 @@ struct Product {
     linked: bool,
 }
 
+/// A choice in the export form: an export format or a dataset version.
 #[derive(Serialize)]
-struct Context<'a> {
-    frame: Frame<'a>,
+struct Choice {
+    id: i64,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct SetPage {
     set: Set,
     images: Vec<Image>,
     types: Vec<Type>,
     products: Vec<Product>,
+    /// The team formats (and public ones) the user may export with.
+    formats: Vec<Choice>,
+    /// The dataset versions that name this set, newest first.
+    versions: Vec<Choice>,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    frame: Frame<'a>,
+    #[serde(flatten)]
+    page: SetPage,
 }
 
 pub async fn imageset_page(
@@ -77,26 +94,19 @@ pub async fn imageset_page(
     Path(id): Path<i64>,
 ) -> Response {
     match context(&state, &user, id).await {
-        Ok((set, images, types, products)) => render(
+        Ok(page) => render(
             StatusCode::OK,
             "imageset.html",
             Context {
                 frame: user.frame(),
-                set,
-                images,
-                types,
-                products,
+                page,
             },
         ),
         Err(e) => error_page(Some(&user), &e),
     }
 }
 
-async fn context(
-    state: &AppState,
-    user: &PageUser,
-    id: i64,
-) -> Result<(Set, Vec<Image>, Vec<Type>, Vec<Product>), ApiError> {
+async fn context(state: &AppState, user: &PageUser, id: i64) -> Result<SetPage, ApiError> {
     let caller = Caller::new(user.user.actor(), exact_store::Source::Ui);
     let (set, permissions) = state.commands.set_access(&caller, id).await?;
     let team = match set.team {
@@ -162,8 +172,35 @@ async fn context(
         })
         .collect();
     images.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-    Ok((
-        Set {
+    let formats = state
+        .read
+        .usable_export_formats(caller.actor.id)
+        .await?
+        .into_iter()
+        .map(|(id, name, _)| Choice { id, name })
+        .collect();
+    let named: std::collections::BTreeSet<i64> = state
+        .read
+        .dataset_version_links()
+        .await?
+        .into_iter()
+        .filter(|(_, image_set)| *image_set == id)
+        .map(|(version, _)| version)
+        .collect();
+    let versions = state
+        .read
+        .dataset_versions()
+        .await?
+        .into_iter()
+        .rev()
+        .filter(|v| named.contains(&v.id))
+        .map(|v| Choice {
+            id: v.id,
+            name: v.name,
+        })
+        .collect();
+    Ok(SetPage {
+        set: Set {
             id: set.id,
             name: set.name,
             description: set.description,
@@ -184,5 +221,7 @@ async fn context(
         images,
         types,
         products,
-    ))
+        formats,
+        versions,
+    })
 }

@@ -26,8 +26,8 @@ struct ExportParams {
     format: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]
     as_of: Option<String>,
-    #[serde(default, deserialize_with = "lenient::int")]
-    version: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    version: Option<String>,
 }
 
 /// Export an image set
@@ -62,7 +62,30 @@ async fn export_set(
         .ok_or_else(|| super::input::missing("format"))?
         .parse()
         .map_err(|why: String| ApiError::new(Code::InvalidQuery, why).with_field("format"))?;
-    let position = match (p.as_of.as_deref(), p.version) {
+    if let ExportKind::Exact(Some(format)) = kind {
+        let usable = state
+            .read
+            .usable_export_formats(auth.caller.actor.id)
+            .await?;
+        if !auth.caller.actor.superuser && !usable.iter().any(|(id, _, _)| *id == format) {
+            return Err(ApiError::new(
+                Code::NotFound,
+                format!("no export format {format} of your teams or public"),
+            )
+            .with_field("format"));
+        }
+    }
+    // A form sends its empty fields: empty is absent.
+    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let version = match given(p.version) {
+        Some(text) => Some(
+            text.trim()
+                .parse::<i64>()
+                .map_err(|_| wrong("version", "a dataset version's id"))?,
+        ),
+        None => None,
+    };
+    let position = match (given(p.as_of).as_deref(), version) {
         (Some(_), Some(_)) => {
             return Err(
                 ApiError::new(Code::InvalidQuery, "give as_of or version, not both")

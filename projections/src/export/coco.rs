@@ -59,12 +59,13 @@ struct Annotation<'a> {
     exact_uuid: &'a str,
 }
 
-/// The annotations, serialized one by one as they are read (never all built at once).
-struct Annotations<'a>(&'a Dataset);
+/// The annotations, serialized one by one as they are read (never all built at once), and
+/// counted as they go.
+struct Annotations<'a>(&'a Dataset, std::cell::Cell<usize>);
 
 impl Serialize for Annotations<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(annotations(self.0))
+        s.collect_seq(annotations(self.0).inspect(|_| self.1.set(self.1.get() + 1)))
     }
 }
 
@@ -117,7 +118,6 @@ pub fn polygon_area(nodes: &[(f64, f64)]) -> f64 {
 
 /// Writes `dataset` as one COCO JSON document; the annotations written.
 pub fn write(dataset: &Dataset, out: &mut impl Write) -> io::Result<usize> {
-    let written = annotations(dataset).count();
     let coco = Coco {
         info: Info {
             description: &dataset.set.name,
@@ -145,10 +145,10 @@ pub fn write(dataset: &Dataset, out: &mut impl Write) -> io::Result<usize> {
                 supercategory: "",
             })
             .collect(),
-        annotations: Annotations(dataset),
+        annotations: Annotations(dataset, std::cell::Cell::new(0)),
     };
     serde_json::to_writer(&mut *out, &coco)?;
-    Ok(written)
+    Ok(coco.annotations.1.get())
 }
 
 #[cfg(test)]

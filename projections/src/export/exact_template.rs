@@ -252,7 +252,7 @@ fn annotation_line(
         "imagename" => image.name.clone(),
         "type" => kind.name.clone(),
         "vector" => points.clone(),
-        "frame" => frame_of(a).to_string(),
+        "frame" => vector.frame.unwrap_or(1).to_string(),
         "first_editor" => dataset.username(a.user_id).to_owned(),
         "first_timepoint" => python_time(a.time),
         "last_editor" => a
