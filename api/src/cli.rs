@@ -38,6 +38,9 @@ pub enum Command {
     /// Export an image set's annotations, as of now, a log position or time, or a dataset
     /// version, as a zip with its manifest (the same request gives the same bytes).
     Export(ExportArgs),
+    /// Import annotations into an image set from EXACT's label lines or COCO JSON: every
+    /// annotation checked first, then one append (all or nothing); prints the report.
+    Import(ImportArgs),
     /// Fill an empty store with a demo team, image set, types and a generated slide.
     Demo {
         #[command(flatten)]
@@ -258,6 +261,31 @@ pub struct ExportArgs {
     pub version: Option<i64>,
 }
 
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub image_set: i64,
+    /// exact (EXACT's label lines) or coco.
+    #[arg(long)]
+    pub format: crate::imports::ImportKind,
+    /// The file to import.
+    pub file: PathBuf,
+    /// Create the types the file names that the set does not offer.
+    #[arg(long)]
+    pub create_types: bool,
+    /// Accept every imported annotation in the importing user's name.
+    #[arg(long)]
+    pub verify: bool,
+    /// Apply the valid annotations of a file with refused ones.
+    #[arg(long)]
+    pub apply_valid: bool,
+    /// The user the annotations are created by (default: exact itself).
+    #[arg(long = "as")]
+    pub as_user: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ReplayCommand {
     /// Empty the read models and replay the whole log into them, each in one transaction
@@ -433,7 +461,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tiles(args) => tiles(args).await,
         Command::User(command) => user(command).await,
         Command::Export(args) => export_set(args).await,
+        Command::Import(args) => import_file(args).await,
         Command::Demo { store } => demo(&store).await,
+    }
+}
+
+/// `exact import`: the REST route's import, of a file named on the command line.
+async fn import_file(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let url = args.store.url()?;
+    let _only_server = only_server(&url)?;
+    let store = args.store.open(true).await?;
+    let read = exact_projections::ReadDb::connect(&url)
+        .await
+        .context("cannot read the read models")?;
+    let caller = match &args.as_user {
+        None => crate::commands::Caller::system(),
+        Some(name) => {
+            let Some(user) = read.user_by_username(name).await? else {
+                bail!("there is no user {name:?}");
+            };
+            crate::commands::Caller::new(user.actor(), exact_store::Source::Cli)
+        }
+    };
+    let commands = crate::commands::Commands::new(store, read);
+    let options = crate::imports::ImportOptions {
+        create_types: args.create_types,
+        verify: args.verify,
+        apply_valid: args.apply_valid,
+    };
+    let report = crate::imports::import(
+        &commands,
+        &caller,
+        args.image_set,
+        args.format,
+        &bytes,
+        options,
+    )
+    .await;
+    match report {
+        Ok(report) => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if let Some(report) = &e.report {
+                println!("{}", serde_json::to_string_pretty(report)?);
+            }
+            eprintln!("error: {}", e.message);
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod commands;
 mod demo;
 pub mod error;
 pub mod exports;
+pub mod imports;
 mod pages;
 pub mod rest;
 mod routes;

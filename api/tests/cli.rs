@@ -1134,6 +1134,19 @@ async fn a_second_process_on_a_served_sqlite_store_is_refused() {
     again.start_kill().unwrap();
 }
 
+fn files_of(zip_bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut file = archive.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).unwrap();
+            (file.name().to_owned(), bytes)
+        })
+        .collect()
+}
+
 /// `exact export` on the demo's set: a zip with the manifest, the same bytes when asked again
 /// as of the position it names, and a clear refusal of a set that was not there.
 async fn export_writes_a_set_as_of_a_moment(db: TestDb) {
@@ -1226,6 +1239,92 @@ async fn export_writes_a_set_as_of_a_moment(db: TestDb) {
         String::from_utf8_lossy(&refused.stderr)
     );
     assert!(!dir.path().join("early.zip").exists(), "nothing written");
+
+    // The COCO file imported back into its own set changes nothing; a new label line is
+    // applied in the name given; a file with a refused line applies nothing and says why.
+    let coco_bytes = files_of(&bytes)["annotations.coco.json"].clone();
+    let coco = dir.path().join("coco.json");
+    std::fs::write(&coco, &coco_bytes).unwrap();
+    let back = exact_with(&[
+        "import",
+        "--image-set",
+        "1",
+        "--format",
+        "coco",
+        coco.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        back.status.success(),
+        "{}",
+        String::from_utf8_lossy(&back.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
+    assert_eq!(report["applied"], 0, "{report}");
+    assert_eq!(report["unchanged"], manifest["annotations"], "{report}");
+    let parsed: serde_json::Value = serde_json::from_slice(&coco_bytes).unwrap();
+    let image_name = parsed["images"][0]["file_name"].as_str().unwrap();
+    let boxed = parsed["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["segmentation"][0]
+                .as_array()
+                .is_some_and(|ring| ring.len() == 8)
+        })
+        .unwrap()["category_id"]
+        .clone();
+    let type_name = parsed["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == boxed)
+        .unwrap()["name"]
+        .as_str()
+        .unwrap();
+    let lines = dir.path().join("labels.txt");
+    std::fs::write(
+        &lines,
+        format!("{image_name}|{type_name}|{{\"x1\": 5,\"y1\": 5,\"x2\": 50,\"y2\": 40}}|\n"),
+    )
+    .unwrap();
+    let added = exact_with(&[
+        "import",
+        "--image-set",
+        "1",
+        "--format",
+        "exact",
+        "--as",
+        "exact",
+        lines.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+    assert_eq!(report["applied"], 1, "{report}");
+    std::fs::write(&lines, "nowhere.png|cell|not in image\n").unwrap();
+    let refused = exact_with(&[
+        "import",
+        "--image-set",
+        "1",
+        "--format",
+        "exact",
+        lines.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("1 of 1 annotations were refused"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(report["refused"][0]["at"], "line 1");
     let unknown = exact_with(&[
         "export",
         "--image-set",

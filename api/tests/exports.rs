@@ -17,7 +17,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::{add_member, image, project, TestApp};
 
-exact_store::on_both_backends!(exports_read_the_set_as_of_a_position);
+exact_store::on_both_backends!(
+    exports_read_the_set_as_of_a_position,
+    imports_check_every_line_and_apply_all_or_nothing
+);
 
 /// The files of a zip, by name.
 fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
@@ -369,4 +372,300 @@ async fn exports_read_the_set_as_of_a_position(db: TestDb) {
         html.contains("<option value=\"1\">v1</option>") || html.contains(">v1</option>"),
         "{html}"
     );
+}
+
+/// Posts `file` to `path` as multipart (`file` field) with `fields`.
+async fn send_file(
+    app: &TestApp,
+    path: &str,
+    who: (&str, &str),
+    fields: &[(&str, &str)],
+    name: &str,
+    file: &[u8],
+) -> support::Answer {
+    app.multipart(path, who, fields, &[("file", name, file)])
+        .await
+}
+
+async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    app.user("carl").await;
+    let (ann, carl) = (("ann", "pw-ann"), ("carl", "pw-carl"));
+    let lab = project(&app, ann, "Imports", 1).await;
+    let gland = app
+        .post(
+            "/api/v1/annotations/annotation_types/",
+            ann,
+            json!({"name": "gland", "product": lab.product, "vector_type": 5}),
+        )
+        .await;
+    assert_eq!(gland.status, StatusCode::CREATED, "{gland:?}");
+    let gland = gland.json["id"].as_i64().unwrap();
+    image(&app, ann, lab.set, "slide.png", 300, 200).await;
+    let slide = app
+        .get(
+            &format!("/api/v1/images/images/?image_set={}", lab.set),
+            ann,
+        )
+        .await
+        .json["results"][0]["id"]
+        .as_i64()
+        .unwrap();
+    for (kind, vector) in [
+        (
+            lab.annotation_type,
+            json!({"x1": 10, "y1": 20, "x2": 40, "y2": 60}),
+        ),
+        (
+            gland,
+            json!({"x1": 0, "y1": 0, "x2": 10, "y2": 0, "x3": 10, "y3": 10}),
+        ),
+    ] {
+        let made = app
+            .post(
+                "/api/v1/annotations/annotations/",
+                ann,
+                json!({"image": slide, "annotation_type": kind, "vector": vector}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    }
+    let head = || async { app.state.store.last_position().await.unwrap() };
+    let label_upload = format!("/images/imageset/{}/label-upload/", lab.set);
+    let import = format!("/api/v1/images/image_sets/{}/import/", lab.set);
+
+    // EXACT's default export uploaded back changes nothing.
+    let exported = app
+        .get(
+            &format!("/api/v1/images/image_sets/{}/export/?format=exact", lab.set),
+            ann,
+        )
+        .await;
+    let files = unzip(&exported.bytes);
+    let (_, lines) = files.iter().find(|(n, _)| n.ends_with(".txt")).unwrap();
+    let before = head().await;
+    let back = send_file(&app, &label_upload, ann, &[], "export.txt", lines).await;
+    assert_eq!(back.status, StatusCode::OK, "{back:?}");
+    assert_eq!(
+        (
+            back.json["applied"].as_i64(),
+            back.json["unchanged"].as_i64()
+        ),
+        (Some(0), Some(2))
+    );
+    assert_eq!(head().await, before, "nothing appended");
+
+    // A file with refused lines: each named, nothing applied.
+    let uuid = "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee";
+    let file = format!(
+        "slide.png|cell|{{\"x1\": 100,\"y1\": 100,\"x2\": 120,\"y2\": 130,}}|b|{uuid}\n\
+         other.png|cell|{{\"x1\": 1,\"y1\": 1,\"x2\": 5,\"y2\": 5}}|\n\
+         slide.png|cell|{{\"x1\": 1,|\n\
+         \n\
+         slide.png|nucleus|not in image\n\
+         slide.png|cell|{{\"x1\": 100,\"y1\": 100,\"x2\": 900,\"y2\": 130}}|\n\
+         slide.png|cell|{{\"x1\": 1,\"y1\": 1,\"x2\": 5,\"y2\": 5}}|x\n"
+    );
+    let refused = send_file(&app, &label_upload, ann, &[], "labels.txt", file.as_bytes()).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{refused:?}"
+    );
+    assert_eq!(refused.json["code"], "import_refused");
+    let report = &refused.json["report"];
+    let at: Vec<&str> = report["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["at"].as_str().unwrap())
+        .collect();
+    let mut at = at;
+    at.sort_unstable();
+    assert_eq!(
+        at,
+        ["line 2", "line 3", "line 5", "line 6", "line 7"],
+        "{report}"
+    );
+    assert_eq!(report["refused_count"], 5);
+    assert!(
+        report
+            .to_string()
+            .contains("no image named \\\"other.png\\\""),
+        "{report}"
+    );
+    assert_eq!(head().await, before, "a refused file applies nothing");
+
+    // Asked to, the valid line is applied, with its UUID and flag; a second time it is there.
+    let applied = send_file(
+        &app,
+        &label_upload,
+        ann,
+        &[("apply_valid", "true"), ("verify", "true")],
+        "labels.txt",
+        file.as_bytes(),
+    )
+    .await;
+    assert_eq!(applied.status, StatusCode::OK, "{applied:?}");
+    assert_eq!(applied.json["applied"], 1, "{applied:?}");
+    let made = app
+        .get(
+            &format!("/api/v1/annotations/annotations/?unique_identifier={uuid}"),
+            ann,
+        )
+        .await;
+    assert_eq!(made.json["results"][0]["blurred"], true, "{made:?}");
+    let again = send_file(
+        &app,
+        &label_upload,
+        ann,
+        &[("apply_valid", "true")],
+        "labels.txt",
+        file.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (
+            again.json["applied"].as_i64(),
+            again.json["unchanged"].as_i64()
+        ),
+        (Some(0), Some(1))
+    );
+
+    // COCO round trip into another set (its types made on the way): the same shapes.
+    let coco = app
+        .get(
+            &format!("/api/v1/images/image_sets/{}/export/?format=coco", lab.set),
+            ann,
+        )
+        .await;
+    let coco_file = unzip(&coco.bytes)["annotations.coco.json"].clone();
+    let copy = project(&app, ann, "Copy", 1).await;
+    image(&app, ann, copy.set, "slide.png", 300, 200).await;
+    let imported = send_file(
+        &app,
+        &format!(
+            "/api/v1/images/image_sets/{}/import/?format=coco&create_types=true",
+            copy.set
+        ),
+        ann,
+        &[],
+        "annotations.coco.json",
+        &coco_file,
+    )
+    .await;
+    assert_eq!(imported.status, StatusCode::OK, "{imported:?}");
+    assert_eq!(imported.json["applied"], 3, "{imported:?}");
+    assert_eq!(imported.json["created_types"], json!(["gland"]));
+    let shapes = |bytes: &[u8]| -> Vec<(String, Value, Value)> {
+        let coco = json_of(&unzip(bytes)["annotations.coco.json"]);
+        let names: BTreeMap<i64, String> = coco["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_i64().unwrap(),
+                    c["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let mut shapes: Vec<(String, Value, Value)> = coco["annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    names[&a["category_id"].as_i64().unwrap()].clone(),
+                    a["bbox"].clone(),
+                    a["segmentation"].clone(),
+                )
+            })
+            .collect();
+        shapes.sort_by_key(|s| s.1.to_string());
+        shapes
+    };
+    let copied = app
+        .get(
+            &format!("/api/v1/images/image_sets/{}/export/?format=coco", copy.set),
+            ann,
+        )
+        .await;
+    assert_eq!(shapes(&copied.bytes), shapes(&coco.bytes));
+    let twice = send_file(
+        &app,
+        &format!("/api/v1/images/image_sets/{}/import/?format=coco", copy.set),
+        ann,
+        &[],
+        "annotations.coco.json",
+        &coco_file,
+    )
+    .await;
+    assert_eq!(
+        (
+            twice.json["applied"].as_i64(),
+            twice.json["unchanged"].as_i64()
+        ),
+        (Some(0), Some(3))
+    );
+
+    // Files that are not what they say: the place named, nothing applied.
+    let before = head().await;
+    for (bytes, expect) in [
+        (&b"{\"images\": [}"[..], "not a COCO file"),
+        (
+            &b"{\"images\": [], \"categories\": [], \"annotations\": [{\"image_id\": \"one\"}]}"[..],
+            "annotations[0].image_id",
+        ),
+        (&b"\xff\xfe"[..], "not a COCO file"),
+    ] {
+        let bad = send_file(
+            &app,
+            &format!("{import}?format=coco"),
+            ann,
+            &[],
+            "bad.json",
+            bytes,
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        assert_eq!(bad.json["code"], "invalid_import", "{bad:?}");
+        assert!(
+            bad.json["message"].as_str().unwrap().contains(expect),
+            "{bad:?}"
+        );
+    }
+    let not_text = send_file(&app, &label_upload, ann, &[], "labels.txt", b"\xff\xfe|x").await;
+    assert_eq!(not_text.json["code"], "invalid_import", "{not_text:?}");
+    let outside = send_file(
+        &app,
+        &format!("{import}?format=coco"),
+        ann,
+        &[],
+        "outside.json",
+        br#"{"images": [{"id": 1, "file_name": "slide.png"}], "categories": [{"id": 1, "name": "cell"}],
+            "annotations": [{"image_id": 1, "category_id": 1, "bbox": [290, 190, 50, 50]},
+                            {"image_id": 1, "category_id": 1, "bbox": [1, 1, -5, 5]}]}"#,
+    )
+    .await;
+    assert_eq!(outside.json["code"], "import_refused", "{outside:?}");
+    assert_eq!(outside.json["report"]["refused"][0]["at"], "annotations[0]");
+    assert_eq!(
+        outside.json["report"]["refused"][1]["at"],
+        "annotations[1].bbox"
+    );
+    let unknown = send_file(
+        &app,
+        &format!("{import}?format=pascal"),
+        ann,
+        &[],
+        "x",
+        b"x",
+    )
+    .await;
+    assert_eq!(unknown.json["field"], "format", "{unknown:?}");
+    let stranger = send_file(&app, &label_upload, carl, &[], "labels.txt", lines).await;
+    assert_eq!(stranger.status, StatusCode::NOT_FOUND, "{stranger:?}");
+    assert_eq!(head().await, before, "refused files append nothing");
 }

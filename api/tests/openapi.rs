@@ -585,6 +585,17 @@ async fn every_operation_answers_a_success_and_a_refusal_the_document_describes(
     )
     .await;
     let media = attached.json["results"][0]["id"].as_i64().unwrap();
+    // EXACT's default export of the set, imported back: changes nothing, answers its report.
+    let (content_type, body) = support::multipart(&[], &[("file", "labels.txt", b"\n")]);
+    call_raw(
+        &app,
+        m,
+        Method::POST,
+        &format!("/api/v1/images/image_sets/{set}/import/?format=exact"),
+        &content_type,
+        body,
+    )
+    .await;
     ok!(GET, "/api/v1/annotations/annotation_media_files/".into());
     ok!(
         GET,

@@ -611,6 +611,7 @@ fn rule(method: &str, template: &str) -> Option<Rule> {
         ("post", "/images/image_sets/", "") => Team,
         // An export reads the set (EXACT's `create_export`, which readers of public sets have).
         ("get", "/images/image_sets/", _) | (_, "/images/image_sets/", "pin/") => ReadSet,
+        ("post", "/images/image_sets/", "import/") => AnnotateSet,
         ("patch", "/images/image_sets/", _) => EditSet,
         ("delete", "/images/image_sets/", _) => AdministerSet,
         ("delete", "/images/images/", "") => AdministerSet,
@@ -1059,6 +1060,14 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         anonymous: TO_LOGIN,
         outsider: OWN,
         why: "one's own settings",
+    },
+    OtherRoute {
+        route: "/images/imageset/{id}/label-upload/",
+        probe: None,
+        of: "",
+        anonymous: &[],
+        outsider: &[],
+        why: "POST only (multipart): exports.rs refuses an outsider (404) and imports as a member",
     },
     OtherRoute {
         route: "/users/settings/password/",

@@ -375,7 +375,7 @@ impl Commands {
         Ok(live.iter().any(|a| Some(a.id) != except))
     }
 
-    async fn annotation_by_uuid(
+    pub async fn annotation_by_uuid(
         &self,
         uuid: uuid::Uuid,
     ) -> Result<Option<AnnotationRow>, ApiError> {

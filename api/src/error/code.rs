@@ -102,6 +102,10 @@ codes! {
         "the `password` given to sign is not the caller's";
     Invalid = "invalid", UNPROCESSABLE_ENTITY,
         "a well-formed value breaks a rule (a vector outside the image, a name too long); `field` names it";
+    InvalidImport = "invalid_import", UNPROCESSABLE_ENTITY,
+        "a file to import cannot be read as its format (not UTF-8, not COCO's structure); the message names where";
+    ImportRefused = "import_refused", UNPROCESSABLE_ENTITY,
+        "some annotations of an import were refused and nothing was applied; `report` lists each with its line or JSON path";
     UnsupportedFile = "unsupported_file", UNPROCESSABLE_ENTITY,
         "an uploaded file is neither a slide OpenSlide reads nor an image the decoders know";
     UnreadableFile = "unreadable_file", UNPROCESSABLE_ENTITY,

@@ -19,6 +19,8 @@ pub struct ApiError {
     pub code: Code,
     pub message: String,
     pub field: Option<String>,
+    /// What a refused import found, line by line (its report).
+    pub report: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -26,6 +28,8 @@ struct Body<'a> {
     code: &'a str,
     message: &'a str,
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<&'a serde_json::Value>,
 }
 
 /// Seconds a client is asked to wait before trying again while the database is out of reach.
@@ -37,6 +41,7 @@ impl IntoResponse for ApiError {
             code: self.code.name(),
             message: &self.message,
             field: self.field.as_deref(),
+            report: self.report.as_ref(),
         };
         let mut response = (self.status(), Json(body)).into_response();
         if self.code == Code::DatabaseUnavailable {
@@ -86,7 +91,15 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            report: None,
         }
+    }
+
+    /// With the report of what was refused (an import's, line by line).
+    #[must_use]
+    pub fn with_report(mut self, report: serde_json::Value) -> Self {
+        self.report = Some(report);
+        self
     }
 
     /// The HTTP status, the code's own.

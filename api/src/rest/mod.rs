@@ -15,6 +15,7 @@ mod expand;
 mod exports;
 pub mod filters;
 mod images;
+mod imports;
 pub mod input;
 mod media_files;
 pub mod openapi;
@@ -46,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(images::api_router())
         .merge(events::router())
         .merge(exports::router())
+        .merge(imports::router())
         .merge(versions::router())
         .merge(set_tags::router())
         .merge(screening::router())
@@ -61,7 +63,7 @@ pub fn router() -> Router<AppState> {
 /// The routes outside `/api/v1` that `exact-sync` calls (image download) and EXACT's viewer
 /// uses (DeepZoom by image id).
 pub fn legacy_router() -> Router<AppState> {
-    images::legacy_router()
+    images::legacy_router().merge(imports::legacy_router())
 }
 
 /// The server's clock

@@ -1,0 +1,626 @@
+//! Imports of annotations into an image set: EXACT's label lines (`imagename|type|{vector} or
+//! not in image|flags|uuid`, what its default export writes) and COCO JSON. Images are matched
+//! by name and types by name among those the set offers (created when asked); every line is
+//! checked before anything is written, and a report names each refused one by its line or its
+//! JSON path. A file with refusals applies nothing unless the caller asks for the valid lines.
+//! What is applied is one append: all or nothing. Lines whose UUID exists already, or that
+//! equal an annotation of the image (same type and shape, EXACT's duplicate check), change
+//! nothing, so a file uploaded twice, or EXACT's default export uploaded back, adds nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+
+use exact_domain::annotation::AnnotationCommand;
+use exact_domain::annotation_type::TypeSettings;
+use exact_domain::vector::{self, Fit, Vector, VectorType};
+use exact_projections::annotation_query::AnnotationQuery;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::commands::{AnnotationInput, Caller, Commands, NewAnnotations};
+use crate::error::{ApiError, Code};
+
+/// The most refusals a report lists one by one (their count is always given).
+const REPORTED: usize = 1_000;
+
+/// The formats an import reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportKind {
+    /// EXACT's label lines.
+    Exact,
+    Coco,
+}
+
+impl FromStr for ImportKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "exact" => Ok(ImportKind::Exact),
+            "coco" => Ok(ImportKind::Coco),
+            _ => Err(format!(
+                "{text:?} is not a format an import reads: exact (EXACT's label lines) or coco"
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ImportOptions {
+    /// Create the types the file names and the set does not offer (in the set's first product).
+    pub create_types: bool,
+    /// Accept every imported annotation in the importer's name.
+    pub verify: bool,
+    /// Apply the valid lines of a file that has refused ones.
+    pub apply_valid: bool,
+}
+
+/// What an import did, or would have done.
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    /// Lines (or COCO annotations) read.
+    pub read: usize,
+    /// Annotations created.
+    pub applied: usize,
+    /// Lines that were there already (their UUID, or an equal annotation).
+    pub unchanged: usize,
+    /// Lines refused; at most 1,000 listed, `refused_count` says how many.
+    pub refused: Vec<Refusal>,
+    pub refused_count: usize,
+    /// Types created for this import.
+    pub created_types: Vec<String>,
+    /// Whether anything was written.
+    pub applied_anything: bool,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Refusal {
+    /// `line 3`, or a JSON path such as `annotations[5].bbox`.
+    pub at: String,
+    pub reason: String,
+    /// Where in the file (line or annotation number): the report is in file order.
+    #[serde(skip)]
+    order: usize,
+}
+
+/// One annotation as a file gives it, before it is matched.
+#[derive(Clone, Debug)]
+struct Candidate {
+    at: String,
+    order: usize,
+    image: String,
+    annotation_type: String,
+    vector: Value,
+    concealed: bool,
+    blurred: bool,
+    unique_identifier: Option<uuid::Uuid>,
+    /// A COCO box `[x, y, width, height]`: the shape for box and point types, whatever the
+    /// segmentation says (COCO writes boxes as four-corner polygons too).
+    coco_box: Option<[f64; 4]>,
+}
+
+/// Reads, checks and (unless refused) applies `bytes` to `image_set`.
+pub async fn import(
+    commands: &Commands,
+    caller: &Caller,
+    image_set: i64,
+    kind: ImportKind,
+    bytes: &[u8],
+    options: ImportOptions,
+) -> Result<ImportReport, ApiError> {
+    let read = &commands.read;
+    let (_, permissions) = commands.set_access(caller, image_set).await?;
+    if !permissions.contains(exact_domain::permissions::Permission::Annotate) {
+        return Err(exact_domain::DomainError::ForbiddenInSet(
+            exact_domain::permissions::Permission::Annotate,
+        )
+        .into());
+    }
+    let mut report = ImportReport::default();
+    let candidates = match kind {
+        ImportKind::Exact => parse_lines(bytes, &mut report)?,
+        ImportKind::Coco => parse_coco(bytes, &mut report)?,
+    };
+    report.read += candidates.len();
+
+    let images: HashMap<String, exact_projections::catalog_read::ImageRow> = read
+        .readable_images(caller.actor, Some(image_set))
+        .await?
+        .into_iter()
+        .filter(|i| !i.deleted)
+        .map(|i| (i.name.clone(), i))
+        .collect();
+    let mut types: HashMap<String, exact_projections::catalog_read::AnnotationTypeRow> = read
+        .offered_types(image_set)
+        .await?
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    if options.create_types {
+        create_missing_types(
+            commands,
+            caller,
+            image_set,
+            &candidates,
+            &mut types,
+            &mut report,
+        )
+        .await?;
+    }
+
+    // What the images hold already: UUIDs, and shapes per (image, type) for the duplicate check.
+    let image_ids: Vec<i64> = images.values().map(|i| i.id).collect();
+    let existing = read
+        .annotations(&AnnotationQuery {
+            images: Some(image_ids),
+            ..AnnotationQuery::default()
+        })
+        .await?;
+    let uuids: HashMap<String, (i64, i64)> = existing
+        .iter()
+        .map(|a| (a.unique_identifier.clone(), (a.image, a.annotation_type)))
+        .collect();
+    let mut shapes: HashSet<(i64, i64, String)> = existing
+        .iter()
+        .filter(|a| !a.deleted)
+        .map(|a| (a.image, a.annotation_type, shape_key(a.vector.as_deref())))
+        .collect();
+
+    let mut inputs = Vec::new();
+    for c in candidates {
+        let refuse = |report: &mut ImportReport, reason: String| {
+            report.refused_count += 1;
+            if report.refused.len() < REPORTED {
+                report.refused.push(Refusal {
+                    at: c.at.clone(),
+                    reason,
+                    order: c.order,
+                });
+            }
+        };
+        let Some(image) = images.get(&c.image) else {
+            refuse(
+                &mut report,
+                format!("the set has no image named {:?}", c.image),
+            );
+            continue;
+        };
+        let Some(kind) = types.get(&c.annotation_type) else {
+            refuse(
+                &mut report,
+                format!(
+                    "the set offers no annotation type named {:?} (import with create_types to make it)",
+                    c.annotation_type
+                ),
+            );
+            continue;
+        };
+        let vector_type = VectorType::try_from(kind.vector_type).unwrap_or(VectorType::Polygon);
+        let vector = c.vector_for(vector_type);
+        let parsed = match Vector::from_json(&vector) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                refuse(&mut report, format!("the vector: {e}"));
+                continue;
+            }
+        };
+        let fit = Fit {
+            vector_type,
+            node_count: u32::try_from(kind.node_count).unwrap_or(0),
+            image_width: image.width as f64,
+            image_height: image.height as f64,
+            image_frames: u32::try_from(image.frames.max(1)).unwrap_or(1),
+        };
+        if let Err(e) = vector::validate(parsed.as_ref(), &fit) {
+            refuse(
+                &mut report,
+                format!("the vector for a {:?}: {e}", c.annotation_type),
+            );
+            continue;
+        }
+        // A UUID already in this set is this very annotation imported before; one that
+        // belongs anywhere else (a copy of the set, another team's) is not this file's to
+        // take: the annotation gets a new one, and the shape check below keeps a second import
+        // of the same file from adding it again.
+        let mut unique_identifier = c.unique_identifier;
+        if let Some(uuid) = c.unique_identifier {
+            match uuids.get(&uuid.to_string()) {
+                Some(&(i, t)) if (i, t) == (image.id, kind.id) => {
+                    report.unchanged += 1;
+                    continue;
+                }
+                Some(_) => {
+                    refuse(
+                        &mut report,
+                        format!("the UUID {uuid} belongs to another annotation of this set"),
+                    );
+                    continue;
+                }
+                None if commands.annotation_by_uuid(uuid).await?.is_some() => {
+                    unique_identifier = None;
+                }
+                None => {}
+            }
+        }
+        let text = (!vector.is_null()).then(|| vector.to_string());
+        let key = (image.id, kind.id, shape_key(text.as_deref()));
+        if shapes.contains(&key) {
+            report.unchanged += 1;
+            continue;
+        }
+        shapes.insert(key);
+        let mut input = AnnotationInput::new(kind.id, vector);
+        input.image = Some(image.id);
+        input.concealed = c.concealed;
+        input.blurred = c.blurred;
+        input.unique_identifier = unique_identifier;
+        inputs.push(input);
+    }
+
+    report.refused.sort_by_key(|r| r.order);
+    if report.refused_count > 0 && !options.apply_valid {
+        return Err(refused(&report));
+    }
+    if inputs.is_empty() {
+        return Ok(report);
+    }
+    let first_image = inputs[0].image.unwrap_or_default();
+    let written = commands
+        .create_annotations(
+            caller,
+            NewAnnotations {
+                image: first_image,
+                annotations: inputs,
+            },
+        )
+        .await?;
+    report.applied = written.iter().filter(|w| w.position.is_some()).count();
+    report.unchanged += written.len() - report.applied;
+    report.applied_anything = report.applied > 0;
+    if options.verify {
+        for w in written.iter().filter(|w| w.position.is_some()) {
+            commands
+                .annotation_command(
+                    caller,
+                    w.id,
+                    None,
+                    &AnnotationCommand::Verify { verified: true },
+                )
+                .await?;
+        }
+    }
+    Ok(report)
+}
+
+impl Candidate {
+    /// The vector for a type of `vector_type`: a COCO annotation's box for boxes and points.
+    fn vector_for(&self, vector_type: VectorType) -> Value {
+        match (vector_type, self.coco_box) {
+            (VectorType::Point, Some([x, y, w, h])) if w == 0.0 && h == 0.0 => {
+                serde_json::json!({"x1": x, "y1": y})
+            }
+            (
+                VectorType::BoundingBox | VectorType::FixedSizeBoundingBox | VectorType::Point,
+                Some([x, y, w, h]),
+            ) => serde_json::json!({"x1": x, "y1": y, "x2": x + w, "y2": y + h}),
+            _ => self.vector.clone(),
+        }
+    }
+}
+
+/// A shape as the duplicate check compares it: the vector's nodes and frame, whatever the key
+/// order or number notation.
+fn shape_key(vector: Option<&str>) -> String {
+    let Some(text) = vector else {
+        return String::new();
+    };
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| Vector::from_json(&v).ok().flatten())
+        .map(|v| v.to_json().to_string())
+        .unwrap_or_else(|| text.to_owned())
+}
+
+/// The 422 that refuses a file with refused lines, the report in its body.
+fn refused(report: &ImportReport) -> ApiError {
+    let first = report
+        .refused
+        .first()
+        .map(|r| format!(" (first: {}: {})", r.at, r.reason))
+        .unwrap_or_default();
+    ApiError::new(
+        Code::ImportRefused,
+        format!(
+            "{} of {} annotations were refused{first}; nothing was applied (send apply_valid to apply the others)",
+            report.refused_count, report.read
+        ),
+    )
+    .with_report(serde_json::to_value(report).unwrap_or(Value::Null))
+}
+
+/// Creates the types the candidates name and the set lacks, in the set's first product, each
+/// with the vector type its first shape suggests.
+async fn create_missing_types(
+    commands: &Commands,
+    caller: &Caller,
+    image_set: i64,
+    candidates: &[Candidate],
+    types: &mut HashMap<String, exact_projections::catalog_read::AnnotationTypeRow>,
+    report: &mut ImportReport,
+) -> Result<(), ApiError> {
+    let mut wanted: BTreeMap<&str, VectorType> = BTreeMap::new();
+    for c in candidates {
+        if !types.contains_key(&c.annotation_type) && !c.annotation_type.trim().is_empty() {
+            wanted
+                .entry(c.annotation_type.as_str())
+                .or_insert_with(|| suggested_type(c));
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let product = commands
+        .read
+        .product_links()
+        .await?
+        .into_iter()
+        .filter(|(_, set)| *set == image_set)
+        .map(|(product, _)| product)
+        .min()
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidField,
+                "the set has no product to create types in: link one first",
+            )
+            .with_field("create_types")
+        })?;
+    for (name, vector_type) in wanted {
+        let settings = TypeSettings {
+            name: name.to_owned(),
+            ..TypeSettings::default()
+        };
+        commands
+            .create_annotation_type(caller, product, vector_type.code(), settings)
+            .await?;
+        report.created_types.push(name.to_owned());
+    }
+    for t in commands.read.offered_types(image_set).await? {
+        types.insert(t.name.clone(), t);
+    }
+    Ok(())
+}
+
+fn suggested_type(c: &Candidate) -> VectorType {
+    if let Some([x, y, w, h]) = c.coco_box {
+        let corners = serde_json::json!({"x1": x, "y1": y, "x2": x + w, "y2": y,
+                                         "x3": x + w, "y3": y + h, "x4": x, "y4": y + h});
+        if w == 0.0 && h == 0.0 {
+            return VectorType::Point;
+        }
+        if c.vector.get("x3").is_none()
+            || shape_key(Some(&corners.to_string())) == shape_key(Some(&c.vector.to_string()))
+        {
+            return VectorType::BoundingBox;
+        }
+    }
+    match Vector::from_json(&c.vector) {
+        Ok(None) | Err(_) => VectorType::Global,
+        Ok(Some(v)) => match v.nodes.len() {
+            1 => VectorType::Point,
+            2 => VectorType::BoundingBox,
+            _ => VectorType::Polygon,
+        },
+    }
+}
+
+/// EXACT's label lines. A line that cannot be read is refused by its number; the file is read
+/// whole (EXACT's `,}` fix applied, as its upload did).
+fn parse_lines(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ApiError::new(
+            Code::InvalidImport,
+            format!("the file is not UTF-8 text (byte {})", e.valid_up_to()),
+        )
+        .with_field("file")
+    })?;
+    let mut candidates = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let at = format!("line {}", number + 1);
+        let line = line.trim_end_matches('\r').replace(",}", "}");
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('|').collect();
+        let mut refuse = |reason: String| {
+            report.read += 1;
+            report.refused_count += 1;
+            if report.refused.len() < REPORTED {
+                report.refused.push(Refusal {
+                    at: at.clone(),
+                    reason,
+                    order: number,
+                });
+            }
+        };
+        if fields.len() < 3 {
+            refuse("a line is imagename|type|{vector} or not in image|flags|uuid".into());
+            continue;
+        }
+        let vector = match fields[2].trim() {
+            "not in image" | "{}" | "" => Value::Null,
+            text => match serde_json::from_str::<Value>(text) {
+                Ok(v) => v,
+                Err(e) => {
+                    refuse(format!("the vector is not JSON: {e}"));
+                    continue;
+                }
+            },
+        };
+        let flags = fields.get(3).copied().unwrap_or("").trim();
+        if let Some(other) = flags.chars().find(|c| !matches!(c, 'b' | 'c')) {
+            refuse(format!(
+                "unknown flag {other:?}: flags are b (blurred) and c (concealed)"
+            ));
+            continue;
+        }
+        let unique_identifier = match fields.get(4).map(|u| u.trim()).filter(|u| !u.is_empty()) {
+            None => None,
+            Some(text) => match uuid::Uuid::parse_str(text) {
+                Ok(u) => Some(u),
+                Err(_) => {
+                    refuse(format!("{text:?} is not a UUID"));
+                    continue;
+                }
+            },
+        };
+        candidates.push(Candidate {
+            at,
+            order: number,
+            image: fields[0].to_owned(),
+            annotation_type: fields[1].to_owned(),
+            vector,
+            blurred: flags.contains('b'),
+            concealed: flags.contains('c'),
+            unique_identifier,
+            coco_box: None,
+        });
+    }
+    Ok(candidates)
+}
+
+#[derive(Deserialize)]
+struct CocoFile {
+    images: Vec<CocoImage>,
+    categories: Vec<CocoCategory>,
+    annotations: Vec<CocoAnnotation>,
+}
+
+#[derive(Deserialize)]
+struct CocoImage {
+    id: i64,
+    file_name: String,
+}
+
+#[derive(Deserialize)]
+struct CocoCategory {
+    id: i64,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct CocoAnnotation {
+    image_id: i64,
+    category_id: i64,
+    #[serde(default)]
+    bbox: Option<Vec<f64>>,
+    #[serde(default)]
+    segmentation: Option<Value>,
+    #[serde(default)]
+    exact_uuid: Option<uuid::Uuid>,
+}
+
+/// COCO JSON: a polygon segmentation becomes a polygon, else the box a box. The structure must
+/// be COCO's (a JSON error names its path); each annotation is then matched on its own.
+fn parse_coco(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>, ApiError> {
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let coco: CocoFile = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+        ApiError::new(
+            Code::InvalidImport,
+            format!("not a COCO file at {}: {}", e.path(), e.inner()),
+        )
+        .with_field("file")
+    })?;
+    let images: HashMap<i64, &str> = coco
+        .images
+        .iter()
+        .map(|i| (i.id, i.file_name.as_str()))
+        .collect();
+    let categories: HashMap<i64, &str> = coco
+        .categories
+        .iter()
+        .map(|c| (c.id, c.name.as_str()))
+        .collect();
+    let mut candidates = Vec::with_capacity(coco.annotations.len());
+    for (i, a) in coco.annotations.iter().enumerate() {
+        let at = format!("annotations[{i}]");
+        let mut refuse = |field: &str, reason: String| {
+            report.read += 1;
+            report.refused_count += 1;
+            if report.refused.len() < REPORTED {
+                report.refused.push(Refusal {
+                    at: format!("{at}{field}"),
+                    reason,
+                    order: i,
+                });
+            }
+        };
+        let Some(image) = images.get(&a.image_id) else {
+            refuse(
+                ".image_id",
+                format!("no image {} in the file's images", a.image_id),
+            );
+            continue;
+        };
+        let Some(category) = categories.get(&a.category_id) else {
+            refuse(
+                ".category_id",
+                format!("no category {} in the file's categories", a.category_id),
+            );
+            continue;
+        };
+        let polygon = a
+            .segmentation
+            .as_ref()
+            .and_then(|s| s.as_array())
+            .and_then(|rings| rings.first())
+            .and_then(|ring| ring.as_array())
+            .filter(|ring| ring.len() >= 6 && ring.len() % 2 == 0);
+        let coco_box = match a.bbox.as_deref() {
+            Some(&[x, y, w, h])
+                if [x, y, w, h].iter().all(|v| v.is_finite()) && w >= 0.0 && h >= 0.0 =>
+            {
+                Some([x, y, w, h])
+            }
+            None => None,
+            Some(_) => {
+                refuse(
+                    ".bbox",
+                    "a box is [x, y, width, height] of finite numbers, width and height not negative".into(),
+                );
+                continue;
+            }
+        };
+        let vector = match (polygon, coco_box) {
+            (Some(ring), _) => {
+                let mut map = serde_json::Map::new();
+                for (n, pair) in ring.chunks(2).enumerate() {
+                    map.insert(format!("x{}", n + 1), pair[0].clone());
+                    map.insert(format!("y{}", n + 1), pair[1].clone());
+                }
+                Value::Object(map)
+            }
+            (None, Some([x, y, w, h])) => {
+                serde_json::json!({"x1": x, "y1": y, "x2": x + w, "y2": y + h})
+            }
+            (None, None) => {
+                refuse(
+                    "",
+                    "an annotation needs a bbox or a polygon segmentation".into(),
+                );
+                continue;
+            }
+        };
+        candidates.push(Candidate {
+            at,
+            order: i,
+            image: (*image).to_owned(),
+            annotation_type: (*category).to_owned(),
+            vector,
+            concealed: false,
+            blurred: false,
+            unique_identifier: a.exact_uuid,
+            coco_box,
+        });
+    }
+    Ok(candidates)
+}
