@@ -246,8 +246,8 @@ pub struct ExportArgs {
     pub store: StoreArgs,
     #[arg(long)]
     pub image_set: i64,
-    /// exact (EXACT's default format), exact:FORMAT_ID (a team's), coco, csv, geojson or
-    /// qupath.
+    /// exact (EXACT's default format), exact:FORMAT_ID (a team's), coco, csv, geojson,
+    /// qupath, voc or yolo.
     #[arg(long)]
     pub format: crate::exports::ExportKind,
     /// The zip to write (replaced whole, never left half-written).

@@ -30,6 +30,8 @@ pub enum ExportKind {
     Csv,
     GeoJson,
     QuPath,
+    Voc,
+    Yolo,
 }
 
 impl FromStr for ExportKind {
@@ -42,12 +44,14 @@ impl FromStr for ExportKind {
             "csv" => ExportKind::Csv,
             "geojson" => ExportKind::GeoJson,
             "qupath" => ExportKind::QuPath,
+            "voc" => ExportKind::Voc,
+            "yolo" => ExportKind::Yolo,
             other => {
                 let id = other.strip_prefix("exact:").unwrap_or(other);
                 match id.parse::<i64>() {
                     Ok(id) if id > 0 => ExportKind::Exact(Some(id)),
                     _ => return Err(format!(
-                        "{text:?} is not a format: exact (EXACT's default), exact:FORMAT_ID, coco, csv, geojson or qupath"
+                        "{text:?} is not a format: exact (EXACT's default), exact:FORMAT_ID, coco, csv, geojson, qupath, voc or yolo"
                     )),
                 }
             }
@@ -65,6 +69,8 @@ impl ExportKind {
             ExportKind::Csv => "csv".into(),
             ExportKind::GeoJson => "geojson".into(),
             ExportKind::QuPath => "qupath".into(),
+            ExportKind::Voc => "voc".into(),
+            ExportKind::Yolo => "yolo".into(),
         }
     }
 }
@@ -236,6 +242,26 @@ fn pack<W: Write + Seek>(
                 files.push((format!("{}.geojson", file_name(&image.name)), bytes));
             }
         }
+        ExportKind::Voc => {
+            for (image, stem) in dataset.images.iter().zip(stems(dataset)) {
+                let mut bytes = Vec::new();
+                annotations += export::voc::write_image(dataset, image, &mut bytes)?;
+                files.push((format!("Annotations/{stem}.xml"), bytes));
+            }
+        }
+        ExportKind::Yolo => {
+            let mut classes = Vec::new();
+            export::yolo::write_classes(dataset, &mut classes)?;
+            files.push(("classes.txt".into(), classes));
+            let mut yaml = Vec::new();
+            export::yolo::write_data_yaml(dataset, &mut yaml)?;
+            files.push(("data.yaml".into(), yaml));
+            for (image, stem) in dataset.images.iter().zip(stems(dataset)) {
+                let mut bytes = Vec::new();
+                annotations += export::yolo::write_image(dataset, image, &mut bytes)?;
+                files.push((format!("labels/{stem}.txt"), bytes));
+            }
+        }
     }
     let manifest = Manifest {
         exact_export: 1,
@@ -279,6 +305,30 @@ fn pack<W: Write + Seek>(
     serde_json::to_writer_pretty(&mut zip, &manifest)?;
     zip.finish()?;
     Ok(manifest)
+}
+
+/// Each image's name without its extension, safe in the archive and unique in it (an image
+/// whose stem another has already gets its id appended).
+fn stems(dataset: &Dataset) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    dataset
+        .images
+        .iter()
+        .map(|image| {
+            let name = file_name(&image.name);
+            let stem = match name.rsplit_once('.') {
+                Some((stem, _)) if !stem.is_empty() => stem.to_owned(),
+                _ => name,
+            };
+            if taken.insert(stem.clone()) {
+                stem
+            } else {
+                let unique = format!("{stem}_{}", image.id);
+                taken.insert(unique.clone());
+                unique
+            }
+        })
+        .collect()
 }
 
 /// A name safe as a file in the archive: no folders, nothing hidden.
@@ -331,6 +381,8 @@ mod tests {
             ExportKind::Csv,
             ExportKind::GeoJson,
             ExportKind::QuPath,
+            ExportKind::Voc,
+            ExportKind::Yolo,
         ] {
             assert_eq!(kind.name().parse::<ExportKind>(), Ok(kind));
         }

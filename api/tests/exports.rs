@@ -669,3 +669,81 @@ async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
     assert_eq!(stranger.status, StatusCode::NOT_FOUND, "{stranger:?}");
     assert_eq!(head().await, before, "refused files append nothing");
 }
+
+/// The field's own tools read the exports: pycocotools loads the COCO file and rasterises its
+/// polygons to their areas, shapely finds the GeoJSON polygons valid with the same areas, the
+/// VOC boxes are COCO's, and the YOLO rows are normalised with classes in order. One backend:
+/// what is checked is the files, which both stores write alike (the test above compares them).
+#[tokio::test]
+async fn real_tools_read_the_exports() {
+    let app = TestApp::new(TestDb::new(exact_store::Backend::Sqlite).await).await;
+    app.user("ann").await;
+    let ann = ("ann", "pw-ann");
+    let lab = project(&app, ann, "Tools", 1).await;
+    let mut kinds = vec![lab.annotation_type];
+    for (name, vector_type) in [("gland", 5), ("nucleus", 2), ("border", 3)] {
+        let made = app
+            .post(
+                "/api/v1/annotations/annotation_types/",
+                ann,
+                json!({"name": name, "product": lab.product, "vector_type": vector_type}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+        kinds.push(made.json["id"].as_i64().unwrap());
+    }
+    let slide = image(&app, ann, lab.set, "slide.png", 300, 200).await;
+    for (kind, vector) in [
+        (kinds[0], json!({"x1": 10, "y1": 20, "x2": 40, "y2": 60})),
+        (
+            kinds[1],
+            json!({"x1": 100, "y1": 50, "x2": 160, "y2": 60, "x3": 170, "y3": 120, "x4": 120, "y4": 150, "x5": 90, "y5": 100}),
+        ),
+        (kinds[2], json!({"x1": 200, "y1": 20, "x2": 220, "y2": 40})),
+        (kinds[3], json!({"x1": 10, "y1": 190, "x2": 290, "y2": 150})),
+    ] {
+        let made = app
+            .post(
+                "/api/v1/annotations/annotations/",
+                ann,
+                json!({"image": slide, "annotation_type": kind, "vector": vector}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (format, file) in [
+        ("coco", "annotations.coco.json"),
+        ("geojson", "slide.png.geojson"),
+        ("voc", "Annotations/slide.xml"),
+        ("yolo", "labels/slide.txt"),
+        ("yolo", "classes.txt"),
+    ] {
+        let answer = app
+            .get(
+                &format!(
+                    "/api/v1/images/image_sets/{}/export/?format={format}",
+                    lab.set
+                ),
+                ann,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+        let path = dir.path().join(file.replace('/', "_"));
+        std::fs::write(&path, &unzip(&answer.bytes)[file]).unwrap();
+        paths.push(path);
+    }
+    let python = support::served::venv(
+        "pycocotools-2.0.11-shapely-2.2.0",
+        &["pycocotools==2.0.11", "shapely==2.2.0"],
+    );
+    let args: Vec<&std::ffi::OsStr> = paths.iter().map(|p| p.as_os_str()).collect();
+    let said = support::served::run_python(
+        &python,
+        "formats/check_exports.py",
+        &args,
+        "the field's tools",
+    );
+    assert_eq!(said.lines().last(), Some("ok"), "{said}");
+}

@@ -11,6 +11,8 @@ pub mod csv;
 pub mod exact_template;
 pub mod geojson;
 mod numbers;
+pub mod voc;
+pub mod yolo;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
