@@ -384,6 +384,7 @@ async fn exports(
                 id: 0,
                 username: "bench".into(),
             },
+            originals: Vec::new(),
         };
         let start = Instant::now();
         let manifest = write_export(store, read, request, file.try_clone().unwrap())

@@ -175,6 +175,10 @@ pub struct ServeArgs {
     /// is closed: slow clients cannot hold connections forever.
     #[arg(long, env = "EXACT_HEADER_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout_secs: u64,
+    /// Whether image sets may be downloaded as zip archives (`false`: the download answers
+    /// 404, as EXACT's `ENABLE_ZIP_DOWNLOAD` off).
+    #[arg(long, env = "EXACT_ZIP_DOWNLOADS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub zip_downloads: bool,
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,
     /// Sign a checkpoint once this many events were appended since the last one (0: never by
@@ -564,6 +568,7 @@ async fn export_set(args: ExportArgs) -> anyhow::Result<ExitCode> {
             id: 0,
             username: "exact (command line)".into(),
         },
+        originals: Vec::new(),
     };
     let manifest = crate::exports::write_export(store.as_ref(), &read, request, file.reopen()?)
         .await
@@ -745,6 +750,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open(true).await?;
     let mut config = crate::Config::new(args.store.data_dir.clone());
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
+    config.zip_downloads = args.zip_downloads;
     config.set_public_url(args.public_url.as_deref());
     let state = AppState::open(store.clone(), &url, config)
         .await

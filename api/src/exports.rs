@@ -82,6 +82,16 @@ pub struct ExportRequest {
     pub kind: ExportKind,
     pub position: i64,
     pub exported_by: ExportedBy,
+    /// Files copied into the archive as they are (a set's original images, for its zip
+    /// download), streamed and listed in the manifest with their SHA-256.
+    pub originals: Vec<Original>,
+}
+
+/// A file to copy into the archive under `name`.
+#[derive(Clone, Debug)]
+pub struct Original {
+    pub name: String,
+    pub path: std::path::PathBuf,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -263,7 +273,7 @@ fn pack<W: Write + Seek>(
             }
         }
     }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         exact_export: 1,
         image_set: ManifestSet {
             id: dataset.set.id,
@@ -301,10 +311,57 @@ fn pack<W: Write + Seek>(
         zip.start_file(name.as_str(), options)?;
         zip.write_all(bytes)?;
     }
+    // Images are compressed already: stored as they are, streamed through the hash.
+    let stored = options
+        .compression_method(zip::CompressionMethod::Stored)
+        .compression_level(None);
+    let mut taken: std::collections::HashSet<String> =
+        files.iter().map(|(name, _)| name.clone()).collect();
+    for original in &request.originals {
+        let mut name = format!("images/{}", file_name(&original.name));
+        if !taken.insert(name.clone()) {
+            name = format!("images/{}_{}", taken.len(), file_name(&original.name));
+            taken.insert(name.clone());
+        }
+        let mut file = std::fs::File::open(&original.path)?;
+        let large = file.metadata()?.len() >= u64::from(u32::MAX);
+        zip.start_file(name.as_str(), stored.large_file(large))?;
+        let mut hashing = HashingWriter {
+            inner: &mut zip,
+            hash: Sha256::new(),
+            bytes: 0,
+        };
+        std::io::copy(&mut file, &mut hashing)?;
+        manifest.files.push(ManifestFile {
+            name,
+            bytes: hashing.bytes,
+            sha256: hex::encode(hashing.hash.finalize()),
+        });
+    }
     zip.start_file("manifest.json", options.large_file(false))?;
     serde_json::to_writer_pretty(&mut zip, &manifest)?;
     zip.finish()?;
     Ok(manifest)
+}
+
+/// Passes bytes on, hashing and counting them.
+struct HashingWriter<W> {
+    inner: W,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Each image's name without its extension, safe in the archive and unique in it (an image

@@ -16,6 +16,7 @@ mod pages;
 pub mod rest;
 mod routes;
 mod serving;
+pub mod set_archives;
 mod state;
 pub mod uploads;
 

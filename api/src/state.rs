@@ -26,6 +26,8 @@ pub struct Config {
     /// in answers are built on it, and it is the one origin logins are taken from. Without
     /// it, the request's `Host` stands in.
     pub public_url: Option<String>,
+    /// Whether image sets may be downloaded as zip archives (EXACT's `ENABLE_ZIP_DOWNLOAD`).
+    pub zip_downloads: bool,
 }
 
 impl Config {
@@ -43,6 +45,7 @@ impl Config {
             zip: crate::uploads::ZipLimits::default(),
             https: false,
             public_url: None,
+            zip_downloads: true,
         }
     }
 }

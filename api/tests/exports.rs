@@ -19,7 +19,8 @@ use support::{add_member, image, project, TestApp};
 
 exact_store::on_both_backends!(
     exports_read_the_set_as_of_a_position,
-    imports_check_every_line_and_apply_all_or_nothing
+    imports_check_every_line_and_apply_all_or_nothing,
+    zip_downloads_answer_as_exact_and_never_go_stale
 );
 
 /// The files of a zip, by name.
@@ -746,4 +747,135 @@ async fn real_tools_read_the_exports() {
         "the field's tools",
     );
     assert_eq!(said.lines().last(), Some("ok"), "{said}");
+}
+
+/// Asks for the set's zip until it is ready (202 while it is built); the archive's files.
+async fn download_zip(app: &TestApp, set: i64, who: (&str, &str)) -> BTreeMap<String, Vec<u8>> {
+    let path = format!("/images/imageset/{set}/download/");
+    let first = app.get(&path, who).await;
+    assert_eq!(
+        first.status,
+        StatusCode::ACCEPTED,
+        "a fresh archive is built first: {first:?}"
+    );
+    for _ in 0..400 {
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        let answer = app.get(&path, who).await;
+        match answer.status {
+            StatusCode::ACCEPTED => continue,
+            StatusCode::OK => return unzip(&answer.bytes),
+            _ => panic!("{answer:?}"),
+        }
+    }
+    panic!("the archive was not ready after 10 s");
+}
+
+async fn zip_downloads_answer_as_exact_and_never_go_stale(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    app.user("carl").await;
+    let (ann, carl) = (("ann", "pw-ann"), ("carl", "pw-carl"));
+    let lab = project(&app, ann, "Zips", 1).await;
+    let path = format!("/images/imageset/{}/download/", lab.set);
+    let empty = app.get(&path, ann).await;
+    assert_eq!(empty.status, StatusCode::NO_CONTENT, "{empty:?}");
+
+    let picture = support::png(64, 48);
+    let upload = app
+        .upload(
+            ann,
+            &[("image_set", &lab.set.to_string())],
+            &[("file_path", "slide.png", &picture)],
+        )
+        .await;
+    assert_eq!(upload.status, StatusCode::CREATED, "{upload:?}");
+    let slide = upload.json["results"][0]["id"].as_i64().unwrap();
+    let annotate = |x: i64| {
+        let app = &app;
+        async move {
+            let made = app
+                .post(
+                    "/api/v1/annotations/annotations/",
+                    ann,
+                    json!({"image": slide, "annotation_type": lab.annotation_type,
+                           "vector": {"x1": x, "y1": 2, "x2": x + 10, "y2": 12}}),
+                )
+                .await;
+            assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+        }
+    };
+    annotate(1).await;
+    let zip_state = || async {
+        app.get(&format!("/api/v1/images/image_sets/{}/", lab.set), ann)
+            .await
+            .json["zip_state"]
+            .as_i64()
+    };
+    assert_eq!(zip_state().await, Some(0));
+
+    let files = download_zip(&app, lab.set, ann).await;
+    assert_eq!(
+        files["images/slide.png"], picture,
+        "the original file, as uploaded"
+    );
+    let manifest = json_of(&files["manifest.json"]);
+    let listed = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "images/slide.png")
+        .unwrap();
+    assert_eq!(listed["sha256"], hex::encode(Sha256::digest(&picture)));
+    let (_, text) = files.iter().find(|(n, _)| n.ends_with(".txt")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(text)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .count(),
+        1
+    );
+    assert_eq!(zip_state().await, Some(1));
+    let listed = app
+        .get(
+            &format!("/api/v1/images/image_sets/?zip_state=1&id={}", lab.set),
+            ann,
+        )
+        .await;
+    assert_eq!(listed.json["count"], 1, "{listed:?}");
+
+    // A change makes the archive another one: never the stale one, and the old one goes.
+    annotate(30).await;
+    assert_eq!(zip_state().await, Some(0));
+    let files = download_zip(&app, lab.set, ann).await;
+    let (_, text) = files.iter().find(|(n, _)| n.ends_with(".txt")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(text)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .count(),
+        2
+    );
+    let archives = std::fs::read_dir(app.data.path().join("archives"))
+        .unwrap()
+        .count();
+    assert_eq!(archives, 1, "the older archive is removed");
+
+    let stranger = app.get(&path, carl).await;
+    assert_eq!(stranger.status, StatusCode::NOT_FOUND, "{stranger:?}");
+}
+
+/// A server with zip downloads off answers 404, as EXACT's with `ENABLE_ZIP_DOWNLOAD` off.
+#[tokio::test]
+async fn zip_downloads_can_be_turned_off() {
+    let db = TestDb::new(exact_store::Backend::Sqlite).await;
+    let app = TestApp::with_config(db, |c| c.zip_downloads = false).await;
+    app.user("ann").await;
+    let ann = ("ann", "pw-ann");
+    let lab = project(&app, ann, "Off", 1).await;
+    image(&app, ann, lab.set, "slide.png", 30, 20).await;
+    let off = app
+        .get(&format!("/images/imageset/{}/download/", lab.set), ann)
+        .await;
+    assert_eq!(off.status, StatusCode::NOT_FOUND, "{off:?}");
+    assert!(off.json["message"].as_str().unwrap().contains("turned off"));
 }

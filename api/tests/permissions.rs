@@ -1062,6 +1062,14 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         why: "one's own settings",
     },
     OtherRoute {
+        route: "/images/imageset/{id}/download/",
+        probe: Some("/images/imageset/{id}/download/"),
+        of: "/images/image_sets/",
+        anonymous: NOT_SIGNED_IN,
+        outsider: HIDDEN,
+        why: "EXACT's zip download of a set",
+    },
+    OtherRoute {
         route: "/images/imageset/{id}/label-upload/",
         probe: None,
         of: "",

@@ -342,4 +342,18 @@ impl ReadDb {
             ReadDb::Postgres(pool) => sqlx::query_as(&sql).bind(position).fetch_all(pool).await,
         }
     }
+
+    /// The log position of the last change to any annotation of `images` (0 if none).
+    pub async fn last_annotation_change(&self, images: &[i64]) -> Result<i64, sqlx::Error> {
+        if images.is_empty() {
+            return Ok(0);
+        }
+        let list = crate::timeline::sql_list(images);
+        let sql =
+            format!("SELECT COALESCE(MAX(position), 0) FROM annotations WHERE image IN ({list})");
+        match self {
+            ReadDb::Sqlite(pool, _) => sqlx::query_scalar(&sql).fetch_one(pool).await,
+            ReadDb::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await,
+        }
+    }
 }

@@ -117,6 +117,7 @@ async fn export_set(
             id: auth.caller.actor.id,
             username: user.map(|u| u.username).unwrap_or_default(),
         },
+        originals: Vec::new(),
     };
     let folder = state.config.data_dir.join("uploads");
     tokio::fs::create_dir_all(&folder)

@@ -16,6 +16,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", health::router().merge(crate::rest::router()))
         .merge(crate::rest::legacy_router())
+        .merge(crate::set_archives::router())
         .merge(crate::pages::router())
         .fallback(|| async {
             crate::error::ApiError::new(crate::error::Code::NotFound, "no such route")

@@ -197,11 +197,20 @@ async fn list_sets(
                 .is_none_or(|t| links.tags.get(&s.id).is_some_and(|v| v.contains(t)))
         })
         .filter(|s| version_sets.as_ref().is_none_or(|v| v.contains(&s.id)))
-        // No zip of a set is ever made here (`zip_state` 0, EXACT's "invalid").
-        .filter(|_| zip_state.is_none_or(|z| z == 0))
-        .map(|s| set_json(s, &links))
-        .collect();
-    Ok(Json(params.page_of(rows)?))
+        .cloned()
+        .collect::<Vec<_>>();
+    // EXACT's zip state, as it is: an archive of the set as it stands is ready, being built,
+    // or neither.
+    let mut shown = Vec::with_capacity(rows.len());
+    for s in &rows {
+        let state_of_zip = crate::set_archives::zip_state(&state, s.id).await?;
+        if zip_state.is_none_or(|z| z == state_of_zip) {
+            let mut json = set_json(s, &links);
+            json["zip_state"] = state_of_zip.into();
+            shown.push(json);
+        }
+    }
+    Ok(Json(params.page_of(shown)?))
 }
 
 /// One image set
@@ -214,7 +223,9 @@ async fn get_set(
 ) -> Result<Response, ApiError> {
     let (set, _) = state.commands.set_access(&auth.caller, id).await?;
     let links = set_links(&state, &auth).await?;
-    Ok(ok(params.shape(set_json(&set, &links)), set.version))
+    let mut json = set_json(&set, &links);
+    json["zip_state"] = crate::set_archives::zip_state(&state, id).await?.into();
+    Ok(ok(params.shape(json), set.version))
 }
 
 /// The settings a set's creation or update may send; only what is sent changes.

@@ -203,7 +203,8 @@ pub struct ImageSet {
     /// Clinical mode (not EXACT's): verdicts are electronic signatures, and changing an
     /// annotation that has a verdict needs a reason.
     pub clinical: bool,
-    /// EXACT's zip state: a set's zip is made when it is downloaded, never ahead.
+    /// EXACT's zip state: 1 an archive of the set as it stands is ready, 2 one is being built
+    /// (`/images/imageset/{id}/download/` starts it), 0 neither.
     pub zip_state: i64,
     #[schema(format = DateTime)]
     pub time: String,

@@ -1,0 +1,195 @@
+//! Zip downloads of image sets, EXACT's `/images/imageset/<id>/download/`: the original files
+//! and the annotations in EXACT's default format, with the export's manifest. EXACT's answers:
+//! 200 with the archive, 202 while it is built, 204 for a set without images, 404 when zip
+//! downloads are off (and for a set the caller may not read).
+//!
+//! An archive is built in the background, streamed to a file (never whole in memory), and
+//! named by the set's content: the set's, its images' and its types' versions and the last
+//! change to its annotations. A set that changed has another name, so a stale archive is never
+//! served (EXACT's went stale); the older ones of the set are removed when a new one is ready.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, Code};
+use crate::exports::{write_export, ExportKind, ExportRequest, ExportedBy, Original};
+use crate::AppState;
+
+/// Archives being built: (set, content key).
+static BUILDING: Mutex<BTreeSet<(i64, String)>> = Mutex::new(BTreeSet::new());
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/images/imageset/{id}/download/", get(download))
+}
+
+/// EXACT's `zip_state`: 1 ready, 2 being built, 0 neither (or an empty set).
+pub async fn zip_state(state: &AppState, set: i64) -> Result<i64, ApiError> {
+    // Most sets were never downloaded: no archive, nothing building, nothing to work out.
+    let prefix = format!("set-{set}-");
+    let has_archive = std::fs::read_dir(archives_folder(state)).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+    });
+    let building_any = BUILDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .any(|(s, _)| *s == set);
+    if !has_archive && !building_any {
+        return Ok(0);
+    }
+    let Some(key) = content_key(state, set).await? else {
+        return Ok(0);
+    };
+    if archive_path(state, set, &key).exists() {
+        return Ok(1);
+    }
+    let building = BUILDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .contains(&(set, key));
+    Ok(if building { 2 } else { 0 })
+}
+
+/// Download an image set as a zip
+async fn download(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if !state.config.zip_downloads {
+        return Err(ApiError::new(
+            Code::NotFound,
+            "zip downloads are turned off on this server",
+        ));
+    }
+    let (set, _) = state.commands.set_access(&auth.caller, id).await?;
+    let Some(key) = content_key(&state, id).await? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let path = archive_path(&state, id, &key);
+    if path.exists() {
+        let name = format!("{}.zip", set.name);
+        return crate::uploads::attachment(&path, &name, request).await;
+    }
+    let start = BUILDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert((id, key.clone()));
+    if start {
+        tokio::spawn(build(state.clone(), id, key));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({
+            "message": "the image set's archive is being built: ask again shortly",
+            "zip_state": 2,
+        })),
+    )
+        .into_response())
+}
+
+/// Builds the archive of `set` for `key` into a temporary file, then moves it into place and
+/// removes the set's older archives.
+async fn build(state: AppState, set: i64, key: String) {
+    if let Err(e) = try_build(&state, set, &key).await {
+        tracing::error!(set, error = %e.message, "building an image set's archive failed");
+    }
+    BUILDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&(set, key));
+}
+
+async fn try_build(state: &AppState, set: i64, key: &str) -> Result<(), ApiError> {
+    let folder = archives_folder(state);
+    tokio::fs::create_dir_all(&folder)
+        .await
+        .map_err(|e| ApiError::storing("preparing an archive failed", &e))?;
+    let mut originals = Vec::new();
+    for id in state.read.image_ids_of_sets(&[set]).await? {
+        if let Some(image) = state.read.image(id).await?.filter(|i| !i.deleted) {
+            originals.push(Original {
+                name: image.name.clone(),
+                path: crate::uploads::inside(
+                    &state.config.data_dir,
+                    &["images", &set.to_string(), &image.filename],
+                ),
+            });
+        }
+    }
+    let request = ExportRequest {
+        image_set: set,
+        kind: ExportKind::Exact(None),
+        position: state.store.last_position().await?,
+        exported_by: ExportedBy {
+            id: 0,
+            username: "exact (zip download)".into(),
+        },
+        originals,
+    };
+    let file = tempfile::NamedTempFile::new_in(&folder)
+        .map_err(|e| ApiError::storing("preparing an archive failed", &e))?;
+    let out = file
+        .reopen()
+        .map_err(|e| ApiError::storing("preparing an archive failed", &e))?;
+    write_export(state.store.as_ref(), &state.read, request, out).await?;
+    let path = archive_path(state, set, key);
+    file.persist(&path)
+        .map_err(|e| ApiError::storing("keeping an archive failed", &e.error))?;
+    // The set's older archives describe what it no longer is.
+    let prefix = format!("set-{set}-");
+    if let Ok(entries) = std::fs::read_dir(&folder) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && entry.path() != path {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the archive of `set` depends on, hashed; `None` for a set without images.
+async fn content_key(state: &AppState, set: i64) -> Result<Option<String>, ApiError> {
+    let Some(row) = state.read.image_set(set).await? else {
+        return Ok(None);
+    };
+    let mut hash = Sha256::new();
+    hash.update(format!("set {} {}\n", row.id, row.version));
+    let mut live = Vec::new();
+    for id in state.read.image_ids_of_sets(&[set]).await? {
+        if let Some(image) = state.read.image(id).await?.filter(|i| !i.deleted) {
+            hash.update(format!("image {} {}\n", image.id, image.version));
+            live.push(image.id);
+        }
+    }
+    if live.is_empty() {
+        return Ok(None);
+    }
+    for t in state.read.offered_types(set).await? {
+        hash.update(format!("type {} {}\n", t.id, t.version));
+    }
+    let last = state.read.last_annotation_change(&live).await?;
+    hash.update(format!("annotations {last}\n"));
+    Ok(Some(hex::encode(&hash.finalize()[..12])))
+}
+
+fn archives_folder(state: &AppState) -> PathBuf {
+    state.config.data_dir.join("archives")
+}
+
+fn archive_path(state: &AppState, set: i64, key: &str) -> PathBuf {
+    archives_folder(state).join(format!("set-{set}-{key}.zip"))
+}
