@@ -271,7 +271,8 @@ pub struct ImportArgs {
     pub store: StoreArgs,
     #[arg(long)]
     pub image_set: i64,
-    /// exact (EXACT's label lines) or coco.
+    /// exact (EXACT's label lines), coco, or geojson (QuPath's too: the file names its image,
+    /// slide.svs.geojson).
     #[arg(long)]
     pub format: crate::imports::ImportKind,
     /// The file to import.
@@ -495,12 +496,17 @@ async fn import_file(args: ImportArgs) -> anyhow::Result<ExitCode> {
         verify: args.verify,
         apply_valid: args.apply_valid,
     };
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let report = crate::imports::import(
         &commands,
         &caller,
         args.image_set,
         args.format,
-        &bytes,
+        (&name, &bytes),
         options,
     )
     .await;

@@ -29,6 +29,8 @@ pub enum ImportKind {
     /// EXACT's label lines.
     Exact,
     Coco,
+    /// GeoJSON, QuPath's or plain: one image's features.
+    GeoJson,
 }
 
 impl FromStr for ImportKind {
@@ -38,8 +40,9 @@ impl FromStr for ImportKind {
         match text {
             "exact" => Ok(ImportKind::Exact),
             "coco" => Ok(ImportKind::Coco),
+            "geojson" | "qupath" => Ok(ImportKind::GeoJson),
             _ => Err(format!(
-                "{text:?} is not a format an import reads: exact (EXACT's label lines) or coco"
+                "{text:?} is not a format an import reads: exact (EXACT's label lines), coco, or geojson (qupath)"
             )),
         }
     }
@@ -100,14 +103,18 @@ struct Candidate {
 }
 
 /// Reads, checks and (unless refused) applies `bytes` to `image_set`.
+///
+/// `file_name` is the uploaded file's: a GeoJSON file names its image (`slide.svs.geojson`
+/// is for `slide.svs`), unless its features do (`properties.image`).
 pub async fn import(
     commands: &Commands,
     caller: &Caller,
     image_set: i64,
     kind: ImportKind,
-    bytes: &[u8],
+    file: (&str, &[u8]),
     options: ImportOptions,
 ) -> Result<ImportReport, ApiError> {
+    let (file_name, bytes) = file;
     let read = &commands.read;
     let (_, permissions) = commands.set_access(caller, image_set).await?;
     if !permissions.contains(exact_domain::permissions::Permission::Annotate) {
@@ -120,6 +127,7 @@ pub async fn import(
     let candidates = match kind {
         ImportKind::Exact => parse_lines(bytes, &mut report)?,
         ImportKind::Coco => parse_coco(bytes, &mut report)?,
+        ImportKind::GeoJson => parse_geojson(bytes, file_name, &mut report)?,
     };
     report.read += candidates.len();
 
@@ -623,4 +631,171 @@ fn parse_coco(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>,
         });
     }
     Ok(candidates)
+}
+
+/// GeoJSON features of one image: a FeatureCollection, one Feature, or an array of features
+/// (QuPath writes all three). The type is QuPath's `classification.name` (or the plain
+/// flavour's `annotation_type`); the UUID the feature's `id`; polygons lose their closing
+/// point; a null geometry is a label of the whole image.
+fn parse_geojson(
+    bytes: &[u8],
+    file_name: &str,
+    report: &mut ImportReport,
+) -> Result<Vec<Candidate>, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            Code::InvalidImport,
+            format!("not GeoJSON: line {}, column {}: {e}", e.line(), e.column()),
+        )
+        .with_field("file")
+    })?;
+    let (features, path) = match &value {
+        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("FeatureCollection") => {
+            match o.get("features").and_then(Value::as_array) {
+                Some(features) => (features.clone(), "features"),
+                None => {
+                    return Err(ApiError::new(
+                        Code::InvalidImport,
+                        "not GeoJSON: a FeatureCollection without a `features` array",
+                    )
+                    .with_field("file"))
+                }
+            }
+        }
+        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("Feature") => {
+            (vec![value.clone()], "")
+        }
+        Value::Array(features) => (features.clone(), ""),
+        _ => {
+            return Err(ApiError::new(
+                Code::InvalidImport,
+                "not GeoJSON: expected a FeatureCollection, a Feature or an array of features",
+            )
+            .with_field("file"))
+        }
+    };
+    let default_image = file_name
+        .strip_suffix(".geojson")
+        .or_else(|| file_name.strip_suffix(".json"))
+        .unwrap_or(file_name);
+    let mut candidates = Vec::with_capacity(features.len());
+    for (i, feature) in features.iter().enumerate() {
+        let at = if path.is_empty() {
+            format!("[{i}]")
+        } else {
+            format!("{path}[{i}]")
+        };
+        let mut refuse = |field: &str, reason: String| {
+            report.read += 1;
+            report.refused_count += 1;
+            if report.refused.len() < REPORTED {
+                report.refused.push(Refusal {
+                    at: format!("{at}{field}"),
+                    reason,
+                    order: i,
+                });
+            }
+        };
+        let properties = feature.get("properties").cloned().unwrap_or(Value::Null);
+        let Some(annotation_type) = properties
+            .pointer("/classification/name")
+            .or_else(|| properties.get("annotation_type"))
+            .and_then(Value::as_str)
+        else {
+            refuse(
+                ".properties",
+                "no type: QuPath's classification.name (or annotation_type)".into(),
+            );
+            continue;
+        };
+        let image = properties
+            .get("image")
+            .and_then(Value::as_str)
+            .unwrap_or(default_image);
+        let geometry = feature.get("geometry").unwrap_or(&Value::Null);
+        let (vector, bounds) = match geometry_vector(geometry) {
+            Ok(found) => found,
+            Err(reason) => {
+                refuse(".geometry", reason);
+                continue;
+            }
+        };
+        candidates.push(Candidate {
+            at,
+            order: i,
+            image: image.to_owned(),
+            annotation_type: annotation_type.to_owned(),
+            vector,
+            concealed: properties.get("concealed").and_then(Value::as_bool) == Some(true),
+            blurred: properties.get("blurred").and_then(Value::as_bool) == Some(true),
+            unique_identifier: feature
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| uuid::Uuid::parse_str(id).ok()),
+            coco_box: bounds,
+        });
+    }
+    Ok(candidates)
+}
+
+/// A GeoJSON geometry as EXACT's vector, with the box around it (boxes and points are taken
+/// from it when the type wants one).
+fn geometry_vector(geometry: &Value) -> Result<(Value, Option<[f64; 4]>), String> {
+    if geometry.is_null() {
+        return Ok((Value::Null, None));
+    }
+    let kind = geometry.get("type").and_then(Value::as_str).unwrap_or("");
+    let coordinates = geometry.get("coordinates");
+    let point = |v: &Value| -> Option<(f64, f64)> {
+        let pair = v.as_array()?;
+        let (x, y) = (pair.first()?.as_f64()?, pair.get(1)?.as_f64()?);
+        (x.is_finite() && y.is_finite()).then_some((x, y))
+    };
+    let nodes: Vec<(f64, f64)> = match kind {
+        "Point" => vec![coordinates.and_then(point).ok_or("a Point is [x, y]")?],
+        "LineString" => coordinates
+            .and_then(Value::as_array)
+            .ok_or("a LineString is an array of [x, y]")?
+            .iter()
+            .map(point)
+            .collect::<Option<_>>()
+            .ok_or("a LineString is an array of [x, y]")?,
+        "Polygon" => {
+            let ring = coordinates
+                .and_then(Value::as_array)
+                .and_then(|rings| rings.first())
+                .and_then(Value::as_array)
+                .ok_or("a Polygon is an array of rings of [x, y]")?;
+            let mut nodes: Vec<(f64, f64)> = ring
+                .iter()
+                .map(point)
+                .collect::<Option<_>>()
+                .ok_or("a Polygon is an array of rings of [x, y]")?;
+            if nodes.len() > 1 && nodes.first() == nodes.last() {
+                nodes.pop();
+            }
+            nodes
+        }
+        other => {
+            return Err(format!(
+                "a {other:?} geometry is not imported: Point, LineString and Polygon are (split multi-part shapes)"
+            ))
+        }
+    };
+    if nodes.is_empty() {
+        return Err("a geometry without coordinates".into());
+    }
+    let mut map = serde_json::Map::new();
+    for (n, (x, y)) in nodes.iter().enumerate() {
+        map.insert(format!("x{}", n + 1), (*x).into());
+        map.insert(format!("y{}", n + 1), (*y).into());
+    }
+    let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for &(x, y) in &nodes {
+        (min_x, min_y, max_x, max_y) = (min_x.min(x), min_y.min(y), max_x.max(x), max_y.max(y));
+    }
+    Ok((
+        Value::Object(map),
+        Some([min_x, min_y, max_x - min_x, max_y - min_y]),
+    ))
 }

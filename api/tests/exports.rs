@@ -611,6 +611,68 @@ async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
         (Some(0), Some(3))
     );
 
+    // QuPath's GeoJSON round trip: the same shapes again; a multi-part shape is refused by
+    // its place in the file.
+    let qupath = app
+        .get(
+            &format!(
+                "/api/v1/images/image_sets/{}/export/?format=qupath",
+                lab.set
+            ),
+            ann,
+        )
+        .await;
+    let geojson = unzip(&qupath.bytes)["slide.png.geojson"].clone();
+    let third = project(&app, ann, "QuPath copy", 1).await;
+    image(&app, ann, third.set, "slide.png", 300, 200).await;
+    let from_qupath = send_file(
+        &app,
+        &format!(
+            "/api/v1/images/image_sets/{}/import/?format=qupath&create_types=true",
+            third.set
+        ),
+        ann,
+        &[],
+        "slide.png.geojson",
+        &geojson,
+    )
+    .await;
+    assert_eq!(from_qupath.status, StatusCode::OK, "{from_qupath:?}");
+    assert_eq!(from_qupath.json["applied"], 3, "{from_qupath:?}");
+    let copied = app
+        .get(
+            &format!(
+                "/api/v1/images/image_sets/{}/export/?format=coco",
+                third.set
+            ),
+            ann,
+        )
+        .await;
+    assert_eq!(shapes(&copied.bytes), shapes(&coco.bytes));
+    let multi = send_file(
+        &app,
+        &format!(
+            "/api/v1/images/image_sets/{}/import/?format=qupath",
+            third.set
+        ),
+        ann,
+        &[],
+        "slide.png.geojson",
+        br#"{"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [5, 5]},
+             "properties": {"objectType": "annotation", "classification": {"name": "cell"}}},
+            {"type": "Feature", "geometry": {"type": "MultiPolygon", "coordinates": []},
+             "properties": {"classification": {"name": "cell"}}}]}"#,
+    )
+    .await;
+    assert_eq!(multi.json["code"], "import_refused", "{multi:?}");
+    let refusals = multi.json["report"]["refused"].as_array().unwrap();
+    assert_eq!(
+        refusals[0]["at"], "features[0]",
+        "a point is no box: {multi:?}"
+    );
+    assert_eq!(refusals[1]["at"], "features[1].geometry", "{multi:?}");
+
     // Files that are not what they say: the place named, nothing applied.
     let before = head().await;
     for (bytes, expect) in [

@@ -52,7 +52,8 @@ struct ImportFields {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documents what `ImportFields` and `uploads::receive` read
 pub(in crate::rest) struct ImportUpload {
-    /// `exact` (EXACT's label lines, the default) or `coco`; also taken from the query.
+    /// `exact` (EXACT's label lines, the default), `coco` or `geojson` (QuPath's too); also
+    /// taken from the query.
     format: Option<String>,
     /// Create the types the file names that the set does not offer.
     create_types: Option<bool>,
@@ -66,8 +67,9 @@ pub(in crate::rest) struct ImportUpload {
 
 /// Import annotations into an image set
 ///
-/// A file of EXACT's label lines (`format=exact`) or COCO JSON (`format=coco`): images matched
-/// by name, types by name (created with `create_types`), each annotation checked first; one
+/// A file of EXACT's label lines (`format=exact`), COCO JSON (`format=coco`) or one image's
+/// GeoJSON (`format=geojson` or `qupath`; the image named by the file, `slide.svs.geojson`):
+/// images matched by name, types by name (created with `create_types`), each annotation checked first; one
 /// append, all or nothing. Refused annotations are listed by line or JSON path (422
 /// `import_refused`, nothing applied) unless `apply_valid` is given. Annotations whose UUID or
 /// shape is there already change nothing.
@@ -141,7 +143,16 @@ async fn receive_and_import(
                 apply_valid: fields.apply_valid.or(query.apply_valid).unwrap_or(false),
             };
             let caller = auth.caller.clone();
-            import(&state.commands, &caller, image_set, kind, &bytes, options).await
+            let name = file.name.clone();
+            import(
+                &state.commands,
+                &caller,
+                image_set,
+                kind,
+                (&name, &bytes),
+                options,
+            )
+            .await
         }
         .await;
         let _ = tokio::fs::remove_dir_all(&staging).await;
