@@ -41,6 +41,9 @@ pub enum Command {
     /// Import annotations into an image set from EXACT's label lines or COCO JSON: every
     /// annotation checked first, then one append (all or nothing); prints the report.
     Import(ImportArgs),
+    /// What changed in an image set between two moments (log positions or RFC 3339 times):
+    /// added, removed and changed annotations, per type and image, as JSON.
+    Diff(DiffArgs),
     /// Fill an empty store with a demo team, image set, types and a generated slide.
     Demo {
         #[command(flatten)]
@@ -266,6 +269,20 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub image_set: i64,
+    /// A log position or an RFC 3339 time.
+    #[arg(long)]
+    pub from: exact_replay::dataset::Moment,
+    /// A log position or an RFC 3339 time (default: now).
+    #[arg(long)]
+    pub to: Option<exact_replay::dataset::Moment>,
+}
+
+#[derive(Debug, Args)]
 pub struct ImportArgs {
     #[command(flatten)]
     pub store: StoreArgs,
@@ -467,8 +484,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(command) => user(command).await,
         Command::Export(args) => export_set(args).await,
         Command::Import(args) => import_file(args).await,
+        Command::Diff(args) => diff_set(args).await,
         Command::Demo { store } => demo(&store).await,
     }
+}
+
+/// `exact diff`: the REST route's difference, printed.
+async fn diff_set(args: DiffArgs) -> anyhow::Result<ExitCode> {
+    use exact_replay::dataset::Moment;
+    let url = args.store.url()?;
+    let store = args.store.open(false).await?;
+    let read = exact_projections::ReadDb::connect(&url)
+        .await
+        .context("cannot read the read models")?;
+    let position = |moment: Option<Moment>| {
+        let store = store.clone();
+        async move {
+            anyhow::Ok(match moment {
+                Some(Moment::Position(p)) => p,
+                Some(Moment::Time(at)) => store.position_at(at).await?,
+                None => store.last_position().await?,
+            })
+        }
+    };
+    let (from, to) = (position(Some(args.from)).await?, position(args.to).await?);
+    let none = std::collections::BTreeSet::new();
+    let at = |position: i64| {
+        let (store, read, none) = (&store, &read, &none);
+        async move {
+            use exact_projections::export::{read_dataset, Dataset, ExportError};
+            match read_dataset(store.as_ref(), read, args.image_set, position, none).await {
+                Err(ExportError::NoSetThen(_)) => Ok(Dataset::empty(args.image_set, position)),
+                other => other,
+            }
+        }
+    };
+    let before = at(from).await?;
+    let after = at(to).await?;
+    let diff = exact_projections::export::diff::diff(&before, &after);
+    println!("{}", serde_json::to_string_pretty(&diff)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `exact import`: the REST route's import, of a file named on the command line.

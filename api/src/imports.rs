@@ -168,12 +168,20 @@ pub async fn import(
         .iter()
         .map(|a| (a.unique_identifier.clone(), (a.image, a.annotation_type)))
         .collect();
-    let mut shapes: HashSet<(i64, i64, String)> = existing
+    let shapes: HashSet<(i64, i64, String)> = existing
         .iter()
         .filter(|a| !a.deleted)
         .map(|a| (a.image, a.annotation_type, shape_key(a.vector.as_deref())))
         .collect();
 
+    // UUIDs of the file held by annotations outside the set, found together.
+    let outside: Vec<uuid::Uuid> = candidates
+        .iter()
+        .filter_map(|c| c.unique_identifier)
+        .filter(|u| !uuids.contains_key(&u.to_string()))
+        .collect();
+    let taken_elsewhere = commands.annotations_by_uuids(&outside).await?;
+    let mut added_shapes: HashSet<(i64, i64, String)> = HashSet::new();
     let mut inputs = Vec::new();
     for c in candidates {
         let refuse = |report: &mut ImportReport, reason: String| {
@@ -244,19 +252,28 @@ pub async fn import(
                     );
                     continue;
                 }
-                None if commands.annotation_by_uuid(uuid).await?.is_some() => {
+                None if taken_elsewhere.contains_key(&uuid) => {
                     unique_identifier = None;
                 }
                 None => {}
             }
         }
+        // An annotation with a UUID of its own is that UUID: two equal shapes are two
+        // annotations (cells do overlap). One whose UUID was another's is known by its shape
+        // among those the set had before this import (so a second import adds nothing); one
+        // without a UUID also among those this file adds (EXACT's duplicate check).
         let text = (!vector.is_null()).then(|| vector.to_string());
         let key = (image.id, kind.id, shape_key(text.as_deref()));
-        if shapes.contains(&key) {
+        let duplicate = match (c.unique_identifier, unique_identifier) {
+            (Some(_), Some(_)) => false,
+            (Some(_), None) => shapes.contains(&key),
+            (None, _) => shapes.contains(&key) || added_shapes.contains(&key),
+        };
+        if duplicate {
             report.unchanged += 1;
             continue;
         }
-        shapes.insert(key);
+        added_shapes.insert(key);
         let mut input = AnnotationInput::new(kind.id, vector);
         input.image = Some(image.id);
         input.concealed = c.concealed;

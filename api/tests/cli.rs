@@ -1307,6 +1307,19 @@ async fn export_writes_a_set_as_of_a_moment(db: TestDb) {
     );
     let report: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
     assert_eq!(report["applied"], 1, "{report}");
+    // What changed since the export: the one annotation imported.
+    let diff = exact_with(&["diff", "--image-set", "1", "--from", &position.to_string()]).await;
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    let diff: serde_json::Value = serde_json::from_slice(&diff.stdout).unwrap();
+    assert_eq!(
+        (diff["added"].as_array().map(Vec::len), &diff["removed"]),
+        (Some(1), &serde_json::json!([])),
+        "{diff}"
+    );
     std::fs::write(&lines, "nowhere.png|cell|not in image\n").unwrap();
     let refused = exact_with(&[
         "import",

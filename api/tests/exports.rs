@@ -191,7 +191,7 @@ async fn exports_read_the_set_as_of_a_position(db: TestDb) {
         .delete(&format!("/api/v1/annotations/annotations/{gland}/"), ann)
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{deleted:?}");
-    create(
+    let (fourth, _) = create(
         json!({"x1": 200, "y1": 100, "x2": 210, "y2": 110}),
         lab.annotation_type,
         json!({}),
@@ -242,6 +242,59 @@ async fn exports_read_the_set_as_of_a_position(db: TestDb) {
             .unwrap()
             > then
     );
+
+    // What changed since: the move, the deletion and the addition (the verdict and the
+    // rename change no annotation), per type and image; a version names the same moment.
+    let diff = app
+        .get(
+            &format!("/api/v1/images/image_sets/{}/diff/?from={then}", lab.set),
+            ann,
+        )
+        .await;
+    assert_eq!(diff.status, StatusCode::OK, "{diff:?}");
+    assert_eq!(
+        (
+            &diff.json["added"],
+            &diff.json["removed"],
+            &diff.json["changed"]
+        ),
+        (&json!([fourth]), &json!([gland]), &json!([first])),
+        "{diff:?}"
+    );
+    assert_eq!(
+        diff.json["by_type"],
+        json!({"tumour cell": {"added": 1, "removed": 0, "changed": 1},
+               "gland": {"added": 0, "removed": 1, "changed": 0}})
+    );
+    assert_eq!(
+        diff.json["by_image"]["slide.png"],
+        json!({"added": 1, "removed": 1, "changed": 1})
+    );
+    let by_version = app
+        .get(
+            &format!(
+                "/api/v1/images/image_sets/{}/diff/?from_version={}",
+                lab.set, version.json["id"]
+            ),
+            ann,
+        )
+        .await;
+    assert_eq!(by_version.json["by_type"], diff.json["by_type"]);
+    let beyond = format!("from={then}&to=999999");
+    for (query, field) in [
+        ("", "from"),
+        ("from=never", "from"),
+        (beyond.as_str(), "to"),
+    ] {
+        let refused = app
+            .get(
+                &format!("/api/v1/images/image_sets/{}/diff/?{query}", lab.set),
+                ann,
+            )
+            .await;
+        assert!(refused.status.is_client_error(), "{query}: {refused:?}");
+        assert_eq!(refused.json["field"], field, "{query}: {refused:?}");
+    }
 
     // CSV: every annotation, deleted ones too, quoted where needed.
     let csv = export("format=csv".into(), bob).await;

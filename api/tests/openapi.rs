@@ -446,6 +446,7 @@ async fn every_operation_answers_a_success_and_a_refusal_the_document_describes(
         GET,
         format!("/api/v1/images/image_sets/{set}/export/?format=csv")
     );
+    ok!(GET, format!("/api/v1/images/image_sets/{set}/diff/?from=1"));
 
     let new_box = |x: i64| json!({"image": image, "annotation_type": kind, "vector": {"x1": x, "y1": 1, "x2": x + 8, "y2": 9}});
     let annotation = id(&ok!(

@@ -240,6 +240,7 @@ impl World {
             }
             "/images/images/{id}/get_patch/" => return format!("{path}?x=0&y=0&w=8&h=8"),
             "/images/image_sets/{id}/export/" => return format!("{path}?format=coco"),
+            "/images/image_sets/{id}/diff/" => return format!("{path}?from=1"),
             _ => None,
         };
         match query {

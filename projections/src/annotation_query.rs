@@ -28,6 +28,8 @@ pub struct AnnotationQuery {
     /// Whether the vector is null (GLOBAL types and "not in image"): EXACT's `vector__isnull`.
     pub vector_is_null: Option<bool>,
     pub unique_identifier: Option<uuid::Uuid>,
+    /// Any of these UUIDs (empty: no filter): a bulk creation's lookup, one query for all.
+    pub unique_identifiers: Vec<uuid::Uuid>,
     /// Part of the UUID's text (any case).
     pub unique_identifier_contains: Option<String>,
     /// The description, exactly.
@@ -444,6 +446,16 @@ impl AnnotationQuery {
         }
         // Substring tests that match case on both backends (LIKE would not on SQLite).
         let position = if postgres { "strpos" } else { "instr" };
+        if !self.unique_identifiers.is_empty() {
+            // UUIDs written by `Uuid`'s own formatting: hex and hyphens, nothing to escape.
+            let list = self
+                .unique_identifiers
+                .iter()
+                .map(|u| format!("'{}'", u.hyphenated()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sql.push(&format!(" AND a.unique_identifier IN ({list})"));
+        }
         if let Some(text) = &self.unique_identifier_contains {
             sql.push(&format!(" AND {position}(a.unique_identifier, "))
                 .bind(Param::Text(text.to_lowercase()))

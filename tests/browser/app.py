@@ -14,6 +14,7 @@ import json
 import re
 import sys
 import traceback
+import zipfile
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright, expect
@@ -552,6 +553,21 @@ def main():
             page.page.click('#audit-filters button[type="submit"]')
             expect(page.page.locator("#timeline tbody tr").first).to_contain_text("signed reviewed by exact (version 1)")
 
+        def export_from_the_set_page():
+            page = state["admin"]
+            page.goto(f"/images/imageset/{state['set']}/")
+            page.page.click("#export summary")
+            page.page.select_option('#export-form select[name="format"]', "coco")
+            with page.page.expect_download() as download_info:
+                page.page.click('#export-form button[type="submit"]')
+            with zipfile.ZipFile(download_info.value.path()) as archive:
+                manifest = json.loads(archive.read("manifest.json"))
+                data = archive.read("annotations.coco.json")
+            assert manifest["format"] == "coco" and manifest["image_set"]["id"] == state["set"], manifest
+            assert manifest["files"][0]["sha256"] == hashlib.sha256(data).hexdigest(), manifest
+            coco = json.loads(data)
+            assert len(coco["annotations"]) == manifest["annotations"] > 0, manifest
+
         def names_are_escaped_everywhere():
             page = state["admin"]
             hostile = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
@@ -799,6 +815,7 @@ def main():
         step("set settings, filters and a new set", set_settings_filters_and_a_new_set)
         step("verify with j and k", verify_with_j_and_k)
         step("clinical mode signs verdicts and asks reasons", clinical_mode_signs_verdicts_and_asks_reasons)
+        step("export from the set page", export_from_the_set_page)
         step("names are escaped everywhere", names_are_escaped_everywhere)
         step("a team is made and a member added on its page", a_team_is_made_and_a_member_added_on_its_page)
         step("administration adds a type and shows a refusal at its field", administration_adds_a_type_and_shows_a_refusal_at_its_field)

@@ -77,6 +77,13 @@ impl Commands {
         // UUID → the input that creates it, so that a repeat in one list is its retry.
         let mut first_with: BTreeMap<uuid::Uuid, usize> = BTreeMap::new();
         let mut plan: Vec<Planned> = Vec::with_capacity(new.annotations.len());
+        // The UUIDs given, looked up together (a bulk import gives a million).
+        let given: Vec<uuid::Uuid> = new
+            .annotations
+            .iter()
+            .filter_map(|i| i.unique_identifier)
+            .collect();
+        let known = self.annotations_by_uuids(&given).await?;
         for input in new.annotations {
             let image_id = input.image.unwrap_or(new.image);
             if let std::collections::btree_map::Entry::Vacant(slot) = images.entry(image_id) {
@@ -102,7 +109,7 @@ impl Commands {
                 continue;
             }
             if input.unique_identifier.is_some() {
-                if let Some(existing) = self.annotation_by_uuid(uuid).await? {
+                if let Some(existing) = known.get(&uuid) {
                     // A retry of this very request finds what it made; anything else that
                     // reuses the UUID learns only that it is taken (it may be another team's).
                     let creator = input.user.unwrap_or(caller.actor.id);
@@ -373,6 +380,29 @@ impl Commands {
             })
             .await?;
         Ok(live.iter().any(|a| Some(a.id) != except))
+    }
+
+    /// The annotations that have any of `uuids`, by UUID: a query per thousand.
+    pub async fn annotations_by_uuids(
+        &self,
+        uuids: &[uuid::Uuid],
+    ) -> Result<std::collections::HashMap<uuid::Uuid, AnnotationRow>, ApiError> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in uuids.chunks(1_000) {
+            let rows = self
+                .read
+                .annotations(&AnnotationQuery {
+                    unique_identifiers: chunk.to_vec(),
+                    ..AnnotationQuery::default()
+                })
+                .await?;
+            for row in rows {
+                if let Ok(uuid) = row.unique_identifier.parse() {
+                    found.insert(uuid, row);
+                }
+            }
+        }
+        Ok(found)
     }
 
     pub async fn annotation_by_uuid(

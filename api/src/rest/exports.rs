@@ -2,7 +2,7 @@
 //! position or time (`as_of`) or a dataset version (`version`), as a zip with its manifest.
 
 use axum::extract::{Path, Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
@@ -15,9 +15,117 @@ use crate::auth::Authenticated;
 use crate::error::{ApiError, Code};
 use crate::exports::{write_export, ExportKind, ExportRequest, ExportedBy};
 use crate::AppState;
+use exact_projections::export::{Dataset, ExportError};
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/images/image_sets/{id}/export/", get(export_set))
+    Router::new()
+        .route("/images/image_sets/{id}/export/", get(export_set))
+        .route("/images/image_sets/{id}/diff/", get(diff_set))
+}
+
+#[derive(Debug, Deserialize)]
+struct DiffParams {
+    #[serde(default, deserialize_with = "lenient::string")]
+    from: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    to: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    from_version: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    to_version: Option<String>,
+}
+
+/// What changed in an image set between two moments
+///
+/// `from` and `to` are log positions or RFC 3339 times (`to` defaults to now), or
+/// `from_version` and `to_version` dataset versions naming the set. Added, removed and changed
+/// annotations, with counts per type and image, and their ids (1,000 of each at most).
+#[utoipa::path(
+    get,
+    path = "/images/image_sets/{id}/diff/",
+    params(
+        ("id" = i64, Path, description = "The image set"),
+        ("from" = Option<String>, Query, description = "A log position or an RFC 3339 time"),
+        ("to" = Option<String>, Query, description = "A log position or an RFC 3339 time (default: now)"),
+        ("from_version" = Option<i64>, Query, description = "A dataset version naming the set"),
+        ("to_version" = Option<i64>, Query, description = "A dataset version naming the set"),
+    ),
+    responses((status = 200, body = Object, description = "The difference"))
+)]
+async fn diff_set(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    state.commands.set_access(&auth.caller, id).await?;
+    let p: DiffParams = params.filters()?;
+    let from = moment(
+        &state,
+        id,
+        ("from", p.from),
+        ("from_version", p.from_version),
+    )
+    .await?
+    .ok_or_else(|| super::input::missing("from"))?;
+    let to = match moment(&state, id, ("to", p.to), ("to_version", p.to_version)).await? {
+        Some(position) => position,
+        None => state.store.last_position().await?,
+    };
+    let none = std::collections::BTreeSet::new();
+    let store = state.store.as_ref();
+    let at = |position: i64, field: &'static str| {
+        let none = &none;
+        let state = &state;
+        async move {
+            match exact_projections::export::read_dataset(store, &state.read, id, position, none)
+                .await
+            {
+                Ok(dataset) => Ok(dataset),
+                // Before the set was made there was nothing in it.
+                Err(ExportError::NoSetThen(_)) => Ok(Dataset::empty(id, position)),
+                Err(e) => Err(ApiError::from(e).with_field(field)),
+            }
+        }
+    };
+    let before = at(from, "from").await?;
+    let after = at(to, "to").await?;
+    let diff = exact_projections::export::diff::diff(&before, &after);
+    Ok(axum::Json(diff).into_response())
+}
+
+/// A moment given as a position or time (`text`), or as a dataset version naming the set.
+async fn moment(
+    state: &AppState,
+    set: i64,
+    text: (&str, Option<String>),
+    version: (&str, Option<String>),
+) -> Result<Option<i64>, ApiError> {
+    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    match (given(text.1), given(version.1)) {
+        (Some(_), Some(_)) => Err(ApiError::new(
+            Code::InvalidQuery,
+            format!("give {} or {}, not both", text.0, version.0),
+        )
+        .with_field(version.0)),
+        (Some(text_value), None) => {
+            let position = as_of(state, Some(&text_value))
+                .await
+                .map_err(|e| e.with_field(text.0))?;
+            Ok(position)
+        }
+        (None, Some(v)) => {
+            let version_id: i64 = v
+                .trim()
+                .parse()
+                .map_err(|_| wrong(version.0, "a dataset version's id"))?;
+            match state.read.dataset_version(version_id).await? {
+                Some((position, sets)) if sets.contains(&set) => Ok(Some(position)),
+                _ => Err(wrong(version.0, "a dataset version that names this set")),
+            }
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 #[derive(Debug, Deserialize)]

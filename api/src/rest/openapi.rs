@@ -111,6 +111,7 @@ async fn openapi_json() -> Json<Value> {
         super::screening::update_screening,
         super::screening::delete_screening,
         super::exports::export_set,
+        super::exports::diff_set,
         super::imports::import_into_set,
         super::versions::list_set_versions,
         super::versions::create_set_version,

@@ -8,6 +8,7 @@
 
 pub mod coco;
 pub mod csv;
+pub mod diff;
 pub mod exact_template;
 pub mod geojson;
 mod numbers;
@@ -295,6 +296,28 @@ async fn verdicts_at(
 }
 
 impl Dataset {
+    /// The set before it existed (or after it was deleted): nothing in it, as a diff from
+    /// before its creation sees it.
+    pub fn empty(set: i64, position: i64) -> Dataset {
+        Dataset {
+            position,
+            read_at: 0,
+            chain_hash: [0; 32],
+            set: SetRecord {
+                id: set,
+                name: String::new(),
+                description: String::new(),
+                location: String::new(),
+                team: String::new(),
+            },
+            images: Vec::new(),
+            types: BTreeMap::new(),
+            users: BTreeMap::new(),
+            annotations: Vec::new(),
+            verdicts: HashMap::new(),
+        }
+    }
+
     /// The images by id.
     pub fn image_map(&self) -> HashMap<i64, &ImageRecord> {
         self.images.iter().map(|i| (i.id, i)).collect()
