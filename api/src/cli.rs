@@ -288,8 +288,8 @@ pub struct ImportArgs {
     pub store: StoreArgs,
     #[arg(long)]
     pub image_set: i64,
-    /// exact (EXACT's label lines), coco, or geojson (QuPath's too: the file names its image,
-    /// slide.svs.geojson).
+    /// exact (EXACT's label lines), coco, csv (the CSV export's columns), or geojson (QuPath's
+    /// too: the file names its image, slide.svs.geojson).
     #[arg(long)]
     pub format: crate::imports::ImportKind,
     /// The file to import.

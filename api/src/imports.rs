@@ -31,6 +31,8 @@ pub enum ImportKind {
     Coco,
     /// GeoJSON, QuPath's or plain: one image's features.
     GeoJson,
+    /// The CSV export's columns (deleted rows are skipped).
+    Csv,
 }
 
 impl FromStr for ImportKind {
@@ -41,8 +43,9 @@ impl FromStr for ImportKind {
             "exact" => Ok(ImportKind::Exact),
             "coco" => Ok(ImportKind::Coco),
             "geojson" | "qupath" => Ok(ImportKind::GeoJson),
+            "csv" => Ok(ImportKind::Csv),
             _ => Err(format!(
-                "{text:?} is not a format an import reads: exact (EXACT's label lines), coco, or geojson (qupath)"
+                "{text:?} is not a format an import reads: exact (EXACT's label lines), coco, csv, or geojson (qupath)"
             )),
         }
     }
@@ -100,6 +103,8 @@ struct Candidate {
     /// A COCO box `[x, y, width, height]`: the shape for box and point types, whatever the
     /// segmentation says (COCO writes boxes as four-corner polygons too).
     coco_box: Option<[f64; 4]>,
+    description: String,
+    meta_data: Value,
 }
 
 /// Reads, checks and (unless refused) applies `bytes` to `image_set`.
@@ -128,6 +133,7 @@ pub async fn import(
         ImportKind::Exact => parse_lines(bytes, &mut report)?,
         ImportKind::Coco => parse_coco(bytes, &mut report)?,
         ImportKind::GeoJson => parse_geojson(bytes, file_name, &mut report)?,
+        ImportKind::Csv => parse_csv(bytes, &mut report)?,
     };
     report.read += candidates.len();
 
@@ -279,6 +285,8 @@ pub async fn import(
         input.concealed = c.concealed;
         input.blurred = c.blurred;
         input.unique_identifier = unique_identifier;
+        input.description = c.description.clone();
+        input.meta_data = c.meta_data.clone();
         inputs.push(input);
     }
 
@@ -508,6 +516,8 @@ fn parse_lines(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>
             concealed: flags.contains('c'),
             unique_identifier,
             coco_box: None,
+            description: String::new(),
+            meta_data: Value::Null,
         });
     }
     Ok(candidates)
@@ -645,6 +655,8 @@ fn parse_coco(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>,
             blurred: false,
             unique_identifier: a.exact_uuid,
             coco_box,
+            description: String::new(),
+            meta_data: Value::Null,
         });
     }
     Ok(candidates)
@@ -750,6 +762,12 @@ fn parse_geojson(
                 .and_then(Value::as_str)
                 .and_then(|id| uuid::Uuid::parse_str(id).ok()),
             coco_box: bounds,
+            description: properties
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            meta_data: properties.get("meta_data").cloned().unwrap_or(Value::Null),
         });
     }
     Ok(candidates)
@@ -815,4 +833,113 @@ fn geometry_vector(geometry: &Value) -> Result<(Value, Option<[f64; 4]>), String
         Value::Object(map),
         Some([min_x, min_y, max_x - min_x, max_y - min_y]),
     ))
+}
+
+/// The CSV export's rows read back: `image_name`, `annotation_type_name`, `vector` (JSON, empty
+/// for a whole-image label), `concealed`, `blurred`, `description`, `meta_data` and
+/// `unique_identifier` by their header names (other columns are ignored); deleted rows are
+/// skipped. Rows are numbered as lines, the header being line 1.
+fn parse_csv(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+    let header = reader
+        .headers()
+        .map_err(|e| {
+            ApiError::new(Code::InvalidImport, format!("not CSV: {e}")).with_field("file")
+        })?
+        .clone();
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let (Some(image), Some(kind), Some(vector)) = (
+        column("image_name"),
+        column("annotation_type_name"),
+        column("vector"),
+    ) else {
+        return Err(ApiError::new(
+            Code::InvalidImport,
+            "the CSV needs the columns image_name, annotation_type_name and vector (as the CSV export writes them)",
+        )
+        .with_field("file"));
+    };
+    let optional = |name: &str| column(name);
+    let (concealed, blurred, deleted) = (
+        optional("concealed"),
+        optional("blurred"),
+        optional("deleted"),
+    );
+    let (description, meta_data, uuid) = (
+        optional("description"),
+        optional("meta_data"),
+        optional("unique_identifier"),
+    );
+    let mut candidates = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let number = i + 2;
+        let at = format!("line {number}");
+        let mut refuse = |reason: String| {
+            report.read += 1;
+            report.refused_count += 1;
+            if report.refused.len() < REPORTED {
+                report.refused.push(Refusal {
+                    at: at.clone(),
+                    reason,
+                    order: number,
+                });
+            }
+        };
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                refuse(format!("not a CSV row: {e}"));
+                continue;
+            }
+        };
+        let cell = |index: Option<usize>| index.and_then(|i| row.get(i)).unwrap_or("");
+        let flag = |index: Option<usize>| cell(index).eq_ignore_ascii_case("true");
+        if flag(deleted) {
+            continue;
+        }
+        let vector = match cell(Some(vector)).trim() {
+            "" => Value::Null,
+            text => match serde_json::from_str::<Value>(text) {
+                Ok(v) => v,
+                Err(e) => {
+                    refuse(format!("the vector is not JSON: {e}"));
+                    continue;
+                }
+            },
+        };
+        let meta = match cell(meta_data).trim() {
+            "" => Value::Null,
+            text => match serde_json::from_str::<Value>(text) {
+                Ok(v) => v,
+                Err(e) => {
+                    refuse(format!("meta_data is not JSON: {e}"));
+                    continue;
+                }
+            },
+        };
+        let unique_identifier = match cell(uuid).trim() {
+            "" => None,
+            text => match uuid::Uuid::parse_str(text) {
+                Ok(u) => Some(u),
+                Err(_) => {
+                    refuse(format!("{text:?} is not a UUID"));
+                    continue;
+                }
+            },
+        };
+        candidates.push(Candidate {
+            at,
+            order: number,
+            image: cell(Some(image)).to_owned(),
+            annotation_type: cell(Some(kind)).to_owned(),
+            vector,
+            concealed: flag(concealed),
+            blurred: flag(blurred),
+            unique_identifier,
+            coco_box: None,
+            description: cell(description).to_owned(),
+            meta_data: meta,
+        });
+    }
+    Ok(candidates)
 }

@@ -726,6 +726,80 @@ async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
     );
     assert_eq!(refusals[1]["at"], "features[1].geometry", "{multi:?}");
 
+    // The CSV export read back into another set: the same shapes, descriptions and flags;
+    // the deleted row stays out.
+    let csv = app
+        .get(
+            &format!("/api/v1/images/image_sets/{}/export/?format=csv", lab.set),
+            ann,
+        )
+        .await;
+    let csv_file = unzip(&csv.bytes)["annotations.csv"].clone();
+    let fourth = project(&app, ann, "CSV copy", 1).await;
+    image(&app, ann, fourth.set, "slide.png", 300, 200).await;
+    let from_csv = send_file(
+        &app,
+        &format!(
+            "/api/v1/images/image_sets/{}/import/?format=csv&create_types=true",
+            fourth.set
+        ),
+        ann,
+        &[],
+        "annotations.csv",
+        &csv_file,
+    )
+    .await;
+    assert_eq!(from_csv.status, StatusCode::OK, "{from_csv:?}");
+    assert_eq!(from_csv.json["applied"], 3, "{from_csv:?}");
+    let copied = app
+        .get(
+            &format!(
+                "/api/v1/images/image_sets/{}/export/?format=coco",
+                fourth.set
+            ),
+            ann,
+        )
+        .await;
+    assert_eq!(shapes(&copied.bytes), shapes(&coco.bytes));
+    let flagged = app
+        .get(
+            &format!("/api/v1/annotations/annotations/?unique_identifier={uuid}"),
+            ann,
+        )
+        .await;
+    let copy_of_flagged = app
+        .get(
+            &format!(
+                "/api/v1/annotations/annotations/?image={}",
+                app.get(
+                    &format!("/api/v1/images/images/?image_set={}", fourth.set),
+                    ann
+                )
+                .await
+                .json["results"][0]["id"]
+            ),
+            ann,
+        )
+        .await;
+    assert_eq!(flagged.json["results"][0]["blurred"], true);
+    let blurred = copy_of_flagged.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["blurred"] == true)
+        .count();
+    assert_eq!(blurred, 1, "the blurred flag travels: {copy_of_flagged:?}");
+    let bad_csv = send_file(
+        &app,
+        &format!("{import}?format=csv"),
+        ann,
+        &[],
+        "a.csv",
+        b"name,vector\nx,{}\n",
+    )
+    .await;
+    assert_eq!(bad_csv.json["code"], "invalid_import", "{bad_csv:?}");
+
     // Files that are not what they say: the place named, nothing applied.
     let before = head().await;
     for (bytes, expect) in [

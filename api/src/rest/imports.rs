@@ -52,8 +52,8 @@ struct ImportFields {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documents what `ImportFields` and `uploads::receive` read
 pub(in crate::rest) struct ImportUpload {
-    /// `exact` (EXACT's label lines, the default), `coco` or `geojson` (QuPath's too); also
-    /// taken from the query.
+    /// `exact` (EXACT's label lines, the default), `coco`, `csv` (the CSV export's columns) or
+    /// `geojson` (QuPath's too); also taken from the query.
     format: Option<String>,
     /// Create the types the file names that the set does not offer.
     create_types: Option<bool>,
@@ -67,7 +67,8 @@ pub(in crate::rest) struct ImportUpload {
 
 /// Import annotations into an image set
 ///
-/// A file of EXACT's label lines (`format=exact`), COCO JSON (`format=coco`) or one image's
+/// A file of EXACT's label lines (`format=exact`), COCO JSON (`format=coco`), the CSV export's
+/// columns (`format=csv`) or one image's
 /// GeoJSON (`format=geojson` or `qupath`; the image named by the file, `slide.svs.geojson`):
 /// images matched by name, types by name (created with `create_types`), each annotation checked first; one
 /// append, all or nothing. Refused annotations are listed by line or JSON path (422
