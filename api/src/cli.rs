@@ -254,7 +254,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub image_set: i64,
     /// exact (EXACT's default format), exact:FORMAT_ID (a team's), coco, csv, geojson,
-    /// qupath, voc or yolo.
+    /// qupath, voc, yolo or asap.
     #[arg(long)]
     pub format: crate::exports::ExportKind,
     /// The zip to write (replaced whole, never left half-written).
@@ -288,8 +288,8 @@ pub struct ImportArgs {
     pub store: StoreArgs,
     #[arg(long)]
     pub image_set: i64,
-    /// exact (EXACT's label lines), coco, csv (the CSV export's columns), or geojson (QuPath's
-    /// too: the file names its image, slide.svs.geojson).
+    /// exact (EXACT's label lines), coco, csv (the CSV export's columns), geojson (QuPath's
+    /// too: the file names its image, slide.svs.geojson), asap or imagescope (Aperio's XML).
     #[arg(long)]
     pub format: crate::imports::ImportKind,
     /// The file to import.

@@ -32,6 +32,7 @@ pub enum ExportKind {
     QuPath,
     Voc,
     Yolo,
+    Asap,
 }
 
 impl FromStr for ExportKind {
@@ -46,12 +47,13 @@ impl FromStr for ExportKind {
             "qupath" => ExportKind::QuPath,
             "voc" => ExportKind::Voc,
             "yolo" => ExportKind::Yolo,
+            "asap" => ExportKind::Asap,
             other => {
                 let id = other.strip_prefix("exact:").unwrap_or(other);
                 match id.parse::<i64>() {
                     Ok(id) if id > 0 => ExportKind::Exact(Some(id)),
                     _ => return Err(format!(
-                        "{text:?} is not a format: exact (EXACT's default), exact:FORMAT_ID, coco, csv, geojson, qupath, voc or yolo"
+                        "{text:?} is not a format: exact (EXACT's default), exact:FORMAT_ID, coco, csv, geojson, qupath, voc, yolo or asap"
                     )),
                 }
             }
@@ -71,6 +73,7 @@ impl ExportKind {
             ExportKind::QuPath => "qupath".into(),
             ExportKind::Voc => "voc".into(),
             ExportKind::Yolo => "yolo".into(),
+            ExportKind::Asap => "asap".into(),
         }
     }
 }
@@ -259,6 +262,13 @@ fn pack<W: Write + Seek>(
                 files.push((format!("Annotations/{stem}.xml"), bytes));
             }
         }
+        ExportKind::Asap => {
+            for image in &dataset.images {
+                let mut bytes = Vec::new();
+                annotations += export::asap::write_image(dataset, image, &mut bytes)?;
+                files.push((format!("{}.xml", file_name(&image.name)), bytes));
+            }
+        }
         ExportKind::Yolo => {
             let mut classes = Vec::new();
             export::yolo::write_classes(dataset, &mut classes)?;
@@ -440,6 +450,7 @@ mod tests {
             ExportKind::QuPath,
             ExportKind::Voc,
             ExportKind::Yolo,
+            ExportKind::Asap,
         ] {
             assert_eq!(kind.name().parse::<ExportKind>(), Ok(kind));
         }

@@ -33,6 +33,10 @@ pub enum ImportKind {
     GeoJson,
     /// The CSV export's columns (deleted rows are skipped).
     Csv,
+    /// ASAP's XML, one image's.
+    Asap,
+    /// Aperio ImageScope's XML, one image's.
+    ImageScope,
 }
 
 impl FromStr for ImportKind {
@@ -44,8 +48,10 @@ impl FromStr for ImportKind {
             "coco" => Ok(ImportKind::Coco),
             "geojson" | "qupath" => Ok(ImportKind::GeoJson),
             "csv" => Ok(ImportKind::Csv),
+            "asap" => Ok(ImportKind::Asap),
+            "imagescope" | "aperio" => Ok(ImportKind::ImageScope),
             _ => Err(format!(
-                "{text:?} is not a format an import reads: exact (EXACT's label lines), coco, csv, or geojson (qupath)"
+                "{text:?} is not a format an import reads: exact (EXACT's label lines), coco, csv, geojson (qupath), asap or imagescope"
             )),
         }
     }
@@ -134,6 +140,9 @@ pub async fn import(
         ImportKind::Coco => parse_coco(bytes, &mut report)?,
         ImportKind::GeoJson => parse_geojson(bytes, file_name, &mut report)?,
         ImportKind::Csv => parse_csv(bytes, &mut report)?,
+        ImportKind::Asap | ImportKind::ImageScope => {
+            parse_xml(bytes, file_name, kind, &mut report)?
+        }
     };
     report.read += candidates.len();
 
@@ -200,7 +209,20 @@ pub async fn import(
                 });
             }
         };
-        let Some(image) = images.get(&c.image) else {
+        // ImageScope keeps `slide.xml` beside `slide.svs`: a name without its extension names
+        // the one image it is the stem of.
+        let by_stem = || {
+            let mut found = images.values().filter(|i| {
+                i.name
+                    .rsplit_once('.')
+                    .is_some_and(|(stem, _)| stem == c.image)
+            });
+            match (found.next(), found.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            }
+        };
+        let Some(image) = images.get(&c.image).or_else(by_stem) else {
             refuse(
                 &mut report,
                 format!("the set has no image named {:?}", c.image),
@@ -939,6 +961,196 @@ fn parse_csv(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>, 
             coco_box: None,
             description: cell(description).to_owned(),
             meta_data: meta,
+        });
+    }
+    Ok(candidates)
+}
+
+/// A shape read from an XML file, before it becomes a candidate.
+struct XmlShape {
+    at: String,
+    order: usize,
+    type_name: String,
+    /// `Rectangle`, `Dot`, `Polygon`, `Spline` (ASAP's words; ImageScope's region types are
+    /// mapped onto them).
+    shape: String,
+    nodes: Vec<(usize, f64, f64)>,
+    name: String,
+}
+
+/// ASAP's XML (`Annotation` with `Coordinate`s, the type its `PartOfGroup`, the UUID its
+/// `Name`) or Aperio ImageScope's (`Region`s with `Vertex`es, the type the region's `Text` or
+/// else its annotation layer's `Name`; region type 1 a rectangle, 2 an ellipse kept as its
+/// box, 0 and the rest outlines). The file names its image (`slide.svs.xml`, or ImageScope's
+/// `slide.xml` beside `slide.svs`).
+fn parse_xml(
+    bytes: &[u8],
+    file_name: &str,
+    kind: ImportKind,
+    report: &mut ImportReport,
+) -> Result<Vec<Candidate>, ApiError> {
+    use quick_xml::events::Event;
+    let image = file_name
+        .strip_suffix(".xml")
+        .unwrap_or(file_name)
+        .to_owned();
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut buf = Vec::new();
+    let mut shapes: Vec<XmlShape> = Vec::new();
+    let mut current: Option<XmlShape> = None;
+    let mut layer_name = String::new();
+    let malformed = |position: u64, e: &dyn std::fmt::Display| {
+        ApiError::new(
+            Code::InvalidImport,
+            format!("not XML at byte {position}: {e}"),
+        )
+        .with_field("file")
+    };
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| malformed(reader.error_position(), &e))?;
+        let (element, empty) = match &event {
+            Event::Start(e) => (Some(e.clone()), false),
+            Event::Empty(e) => (Some(e.clone()), true),
+            Event::End(e) => {
+                let name = e.name().as_ref().to_vec();
+                let ends_shape = match kind {
+                    ImportKind::Asap => name == b"Annotation",
+                    _ => name == b"Region",
+                };
+                if ends_shape {
+                    shapes.extend(current.take());
+                }
+                buf.clear();
+                continue;
+            }
+            Event::Eof => break,
+            _ => (None, false),
+        };
+        let Some(element) = element else {
+            buf.clear();
+            continue;
+        };
+        let mut attributes = BTreeMap::new();
+        for attribute in element.attributes() {
+            let attribute = attribute.map_err(|e| malformed(reader.buffer_position(), &e))?;
+            let value = attribute
+                .unescape_value()
+                .map_err(|e| malformed(reader.buffer_position(), &e))?;
+            attributes.insert(
+                String::from_utf8_lossy(attribute.key.as_ref()).into_owned(),
+                value.into_owned(),
+            );
+        }
+        let attribute = |name: &str| attributes.get(name).cloned().unwrap_or_default();
+        let number = |name: &str| {
+            attributes
+                .get(name)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        match (kind, element.name().as_ref()) {
+            (ImportKind::Asap, b"Annotation") => {
+                let order = shapes.len();
+                current = Some(XmlShape {
+                    at: format!("Annotation[{order}]"),
+                    order,
+                    type_name: attribute("PartOfGroup"),
+                    shape: attribute("Type"),
+                    nodes: Vec::new(),
+                    name: attribute("Name"),
+                });
+                if empty {
+                    shapes.extend(current.take());
+                }
+            }
+            (ImportKind::Asap, b"Coordinate") | (ImportKind::ImageScope, b"Vertex") => {
+                if let Some(shape) = current.as_mut() {
+                    let (Some(x), Some(y)) = (number("X"), number("Y")) else {
+                        shape.shape = "invalid".into();
+                        continue;
+                    };
+                    let order = number("Order").map_or(shape.nodes.len(), |o| o as usize);
+                    shape.nodes.push((order, x, y));
+                }
+            }
+            (ImportKind::ImageScope, b"Annotation") => layer_name = attribute("Name"),
+            (ImportKind::ImageScope, b"Region") => {
+                let order = shapes.len();
+                let text = attribute("Text");
+                current = Some(XmlShape {
+                    at: format!("Region[{order}]"),
+                    order,
+                    type_name: if text.trim().is_empty() {
+                        layer_name.clone()
+                    } else {
+                        text
+                    },
+                    shape: match attribute("Type").as_str() {
+                        "1" | "2" => "Rectangle".into(),
+                        "0" => "Polygon".into(),
+                        _ => "Spline".into(),
+                    },
+                    nodes: Vec::new(),
+                    name: String::new(),
+                });
+                if empty {
+                    shapes.extend(current.take());
+                }
+            }
+            _ => {}
+        }
+        buf.clear();
+    }
+    let mut candidates = Vec::with_capacity(shapes.len());
+    for mut shape in shapes {
+        let mut refuse = |reason: String| {
+            report.read += 1;
+            report.refused_count += 1;
+            if report.refused.len() < REPORTED {
+                report.refused.push(Refusal {
+                    at: shape.at.clone(),
+                    reason,
+                    order: shape.order,
+                });
+            }
+        };
+        if shape.type_name.trim().is_empty() || shape.type_name == "None" {
+            refuse("no type: ASAP's PartOfGroup, or ImageScope's region Text or layer Name".into());
+            continue;
+        }
+        if shape.shape == "invalid" || shape.nodes.is_empty() {
+            refuse("a shape needs coordinates, each with a number X and Y".into());
+            continue;
+        }
+        shape.nodes.sort_by_key(|(order, _, _)| *order);
+        let nodes: Vec<(f64, f64)> = shape.nodes.iter().map(|&(_, x, y)| (x, y)).collect();
+        let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for &(x, y) in &nodes {
+            (min_x, min_y, max_x, max_y) = (min_x.min(x), min_y.min(y), max_x.max(x), max_y.max(y));
+        }
+        let points: &[(f64, f64)] = match shape.shape.as_str() {
+            "Rectangle" => &[(min_x, min_y), (max_x, max_y)],
+            "Dot" => &nodes[..1],
+            _ => &nodes,
+        };
+        let mut map = serde_json::Map::new();
+        for (n, (x, y)) in points.iter().enumerate() {
+            map.insert(format!("x{}", n + 1), (*x).into());
+            map.insert(format!("y{}", n + 1), (*y).into());
+        }
+        candidates.push(Candidate {
+            at: shape.at,
+            order: shape.order,
+            image: image.clone(),
+            annotation_type: shape.type_name,
+            vector: Value::Object(map),
+            concealed: false,
+            blurred: false,
+            unique_identifier: uuid::Uuid::parse_str(shape.name.trim()).ok(),
+            coco_box: Some([min_x, min_y, max_x - min_x, max_y - min_y]),
+            description: String::new(),
+            meta_data: Value::Null,
         });
     }
     Ok(candidates)

@@ -1349,5 +1349,5 @@ async fn export_writes_a_set_as_of_a_moment(db: TestDb) {
     ])
     .await;
     assert_eq!(unknown.status.code(), Some(2), "clap's usage error");
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("qupath, voc or yolo"));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("voc, yolo or asap"));
 }

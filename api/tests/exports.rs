@@ -800,6 +800,105 @@ async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
     .await;
     assert_eq!(bad_csv.json["code"], "invalid_import", "{bad_csv:?}");
 
+    // ASAP's XML round trip; Aperio ImageScope's XML (`slide.xml` beside `slide.png`) with a
+    // rectangle, an outline in a named layer, and a region of no type refused by its place.
+    let asap = app
+        .get(
+            &format!("/api/v1/images/image_sets/{}/export/?format=asap", lab.set),
+            ann,
+        )
+        .await;
+    let asap_file = unzip(&asap.bytes)["slide.png.xml"].clone();
+    let fifth = project(&app, ann, "ASAP copy", 1).await;
+    image(&app, ann, fifth.set, "slide.png", 300, 200).await;
+    let from_asap = send_file(
+        &app,
+        &format!(
+            "/api/v1/images/image_sets/{}/import/?format=asap&create_types=true",
+            fifth.set
+        ),
+        ann,
+        &[],
+        "slide.png.xml",
+        &asap_file,
+    )
+    .await;
+    assert_eq!(from_asap.status, StatusCode::OK, "{from_asap:?}");
+    assert_eq!(from_asap.json["applied"], 3, "{from_asap:?}");
+    let copied = app
+        .get(
+            &format!(
+                "/api/v1/images/image_sets/{}/export/?format=coco",
+                fifth.set
+            ),
+            ann,
+        )
+        .await;
+    assert_eq!(shapes(&copied.bytes), shapes(&coco.bytes));
+    let imagescope = br#"<?xml version="1.0" encoding="ISO-8859-1"?>
+<Annotations MicronsPerPixel="0.25">
+  <Annotation Id="1" Name="" LineColor="65280">
+    <Regions>
+      <Region Id="1" Type="1" Text="cell"><Vertices>
+        <Vertex X="150" Y="20" Z="0"/><Vertex X="170" Y="20" Z="0"/>
+        <Vertex X="170" Y="45" Z="0"/><Vertex X="150" Y="45" Z="0"/></Vertices></Region>
+      <Region Id="2" Type="0" Text=""><Vertices>
+        <Vertex X="1" Y="1"/><Vertex X="9" Y="1"/></Vertices></Region>
+    </Regions>
+  </Annotation>
+  <Annotation Id="2" Name="gland">
+    <Regions><Region Id="3" Type="0" Text=""><Vertices>
+      <Vertex X="200" Y="100"/><Vertex X="260" Y="110"/><Vertex X="230" Y="160"/></Vertices></Region></Regions>
+  </Annotation>
+</Annotations>"#;
+    let scope = send_file(
+        &app,
+        &format!(
+            "/api/v1/images/image_sets/{}/import/?format=imagescope",
+            fifth.set
+        ),
+        ann,
+        &[],
+        "slide.xml",
+        imagescope,
+    )
+    .await;
+    assert_eq!(scope.json["code"], "import_refused", "{scope:?}");
+    assert_eq!(
+        scope.json["report"]["refused"][0]["at"], "Region[1]",
+        "{scope:?}"
+    );
+    let scope = send_file(
+        &app,
+        &format!(
+            "/api/v1/images/image_sets/{}/import/?format=imagescope&apply_valid=true",
+            fifth.set
+        ),
+        ann,
+        &[],
+        "slide.xml",
+        imagescope,
+    )
+    .await;
+    assert_eq!(scope.json["applied"], 2, "{scope:?}");
+    let broken = send_file(
+        &app,
+        &format!("{import}?format=asap"),
+        ann,
+        &[],
+        "slide.png.xml",
+        b"<ASAP_Annotations><Annotation></ASAP",
+    )
+    .await;
+    assert_eq!(broken.json["code"], "invalid_import", "{broken:?}");
+    assert!(
+        broken.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("not XML at byte"),
+        "{broken:?}"
+    );
+
     // Files that are not what they say: the place named, nothing applied.
     let before = head().await;
     for (bytes, expect) in [

@@ -141,7 +141,7 @@ struct ExportParams {
 /// Export an image set
 ///
 /// The set's annotations in `format` (`exact`, EXACT's default; `exact:ID`, a team's format;
-/// `coco`, `csv`, `geojson`, `qupath`, `voc`, `yolo`), read at one log position: now, `as_of` (a position or
+/// `coco`, `csv`, `geojson`, `qupath`, `voc`, `yolo`, `asap`), read at one log position: now, `as_of` (a position or
 /// an RFC 3339 time) or a dataset `version`'s. A zip with `manifest.json` (the position, its
 /// chain hash and the SHA-256 of every file); the same request gives the same bytes.
 #[utoipa::path(
@@ -149,7 +149,7 @@ struct ExportParams {
     path = "/images/image_sets/{id}/export/",
     params(
         ("id" = i64, Path, description = "The image set"),
-        ("format" = String, Query, description = "exact, exact:FORMAT_ID, coco, csv, geojson, qupath, voc or yolo"),
+        ("format" = String, Query, description = "exact, exact:FORMAT_ID, coco, csv, geojson, qupath, voc, yolo or asap"),
         ("as_of" = Option<String>, Query, description = "A log position or an RFC 3339 time"),
         ("version" = Option<i64>, Query, description = "A dataset version naming the set"),
     ),

@@ -6,6 +6,7 @@
 //! Names come from folding each stream up to the position (a type renamed later keeps its old
 //! name in an export of before); annotations come from the history's as-of query.
 
+pub mod asap;
 pub mod coco;
 pub mod csv;
 pub mod diff;
