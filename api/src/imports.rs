@@ -95,6 +95,22 @@ pub struct Refusal {
     order: usize,
 }
 
+impl ImportReport {
+    /// Counts a refusal, listing it while the list is short.
+    fn refuse(&mut self, at: String, order: usize, reason: String) {
+        self.refused_count += 1;
+        if self.refused.len() < REPORTED {
+            self.refused.push(Refusal { at, reason, order });
+        }
+    }
+
+    /// A refusal found while reading the file: the annotation was read too.
+    fn refuse_read(&mut self, at: String, order: usize, reason: String) {
+        self.read += 1;
+        self.refuse(at, order, reason);
+    }
+}
+
 /// One annotation as a file gives it, before it is matched.
 #[derive(Clone, Debug)]
 struct Candidate {
@@ -200,14 +216,7 @@ pub async fn import(
     let mut inputs = Vec::new();
     for c in candidates {
         let refuse = |report: &mut ImportReport, reason: String| {
-            report.refused_count += 1;
-            if report.refused.len() < REPORTED {
-                report.refused.push(Refusal {
-                    at: c.at.clone(),
-                    reason,
-                    order: c.order,
-                });
-            }
+            report.refuse(c.at.clone(), c.order, reason);
         };
         // ImageScope keeps `slide.xml` beside `slide.svs`: a name without its extension names
         // the one image it is the stem of.
@@ -486,17 +495,7 @@ fn parse_lines(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>
             continue;
         }
         let fields: Vec<&str> = line.split('|').collect();
-        let mut refuse = |reason: String| {
-            report.read += 1;
-            report.refused_count += 1;
-            if report.refused.len() < REPORTED {
-                report.refused.push(Refusal {
-                    at: at.clone(),
-                    reason,
-                    order: number,
-                });
-            }
-        };
+        let mut refuse = |reason: String| report.refuse_read(at.clone(), number, reason);
         if fields.len() < 3 {
             refuse("a line is imagename|type|{vector} or not in image|flags|uuid".into());
             continue;
@@ -518,15 +517,12 @@ fn parse_lines(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>
             ));
             continue;
         }
-        let unique_identifier = match fields.get(4).map(|u| u.trim()).filter(|u| !u.is_empty()) {
-            None => None,
-            Some(text) => match uuid::Uuid::parse_str(text) {
-                Ok(u) => Some(u),
-                Err(_) => {
-                    refuse(format!("{text:?} is not a UUID"));
-                    continue;
-                }
-            },
+        let unique_identifier = match optional_uuid(fields.get(4).copied().unwrap_or("")) {
+            Ok(u) => u,
+            Err(why) => {
+                refuse(why);
+                continue;
+            }
         };
         candidates.push(Candidate {
             at,
@@ -600,17 +596,8 @@ fn parse_coco(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>,
     let mut candidates = Vec::with_capacity(coco.annotations.len());
     for (i, a) in coco.annotations.iter().enumerate() {
         let at = format!("annotations[{i}]");
-        let mut refuse = |field: &str, reason: String| {
-            report.read += 1;
-            report.refused_count += 1;
-            if report.refused.len() < REPORTED {
-                report.refused.push(Refusal {
-                    at: format!("{at}{field}"),
-                    reason,
-                    order: i,
-                });
-            }
-        };
+        let mut refuse =
+            |field: &str, reason: String| report.refuse_read(format!("{at}{field}"), i, reason);
         let Some(image) = images.get(&a.image_id) else {
             refuse(
                 ".image_id",
@@ -736,17 +723,8 @@ fn parse_geojson(
         } else {
             format!("{path}[{i}]")
         };
-        let mut refuse = |field: &str, reason: String| {
-            report.read += 1;
-            report.refused_count += 1;
-            if report.refused.len() < REPORTED {
-                report.refused.push(Refusal {
-                    at: format!("{at}{field}"),
-                    reason,
-                    order: i,
-                });
-            }
-        };
+        let mut refuse =
+            |field: &str, reason: String| report.refuse_read(format!("{at}{field}"), i, reason);
         let properties = feature.get("properties").cloned().unwrap_or(Value::Null);
         let Some(annotation_type) = properties
             .pointer("/classification/name")
@@ -842,19 +820,7 @@ fn geometry_vector(geometry: &Value) -> Result<(Value, Option<[f64; 4]>), String
     if nodes.is_empty() {
         return Err("a geometry without coordinates".into());
     }
-    let mut map = serde_json::Map::new();
-    for (n, (x, y)) in nodes.iter().enumerate() {
-        map.insert(format!("x{}", n + 1), (*x).into());
-        map.insert(format!("y{}", n + 1), (*y).into());
-    }
-    let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for &(x, y) in &nodes {
-        (min_x, min_y, max_x, max_y) = (min_x.min(x), min_y.min(y), max_x.max(x), max_y.max(y));
-    }
-    Ok((
-        Value::Object(map),
-        Some([min_x, min_y, max_x - min_x, max_y - min_y]),
-    ))
+    Ok((vector_of_nodes(&nodes), Some(box_around(&nodes))))
 }
 
 /// The CSV export's rows read back: `image_name`, `annotation_type_name`, `vector` (JSON, empty
@@ -896,17 +862,7 @@ fn parse_csv(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>, 
     for (i, row) in reader.records().enumerate() {
         let number = i + 2;
         let at = format!("line {number}");
-        let mut refuse = |reason: String| {
-            report.read += 1;
-            report.refused_count += 1;
-            if report.refused.len() < REPORTED {
-                report.refused.push(Refusal {
-                    at: at.clone(),
-                    reason,
-                    order: number,
-                });
-            }
-        };
+        let mut refuse = |reason: String| report.refuse_read(at.clone(), number, reason);
         let row = match row {
             Ok(row) => row,
             Err(e) => {
@@ -919,35 +875,22 @@ fn parse_csv(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>, 
         if flag(deleted) {
             continue;
         }
-        let vector = match cell(Some(vector)).trim() {
-            "" => Value::Null,
-            text => match serde_json::from_str::<Value>(text) {
-                Ok(v) => v,
-                Err(e) => {
-                    refuse(format!("the vector is not JSON: {e}"));
-                    continue;
-                }
-            },
+        let (vector, meta) = match (
+            json_or_null(cell(Some(vector)), "the vector"),
+            json_or_null(cell(meta_data), "meta_data"),
+        ) {
+            (Ok(vector), Ok(meta)) => (vector, meta),
+            (Err(why), _) | (_, Err(why)) => {
+                refuse(why);
+                continue;
+            }
         };
-        let meta = match cell(meta_data).trim() {
-            "" => Value::Null,
-            text => match serde_json::from_str::<Value>(text) {
-                Ok(v) => v,
-                Err(e) => {
-                    refuse(format!("meta_data is not JSON: {e}"));
-                    continue;
-                }
-            },
-        };
-        let unique_identifier = match cell(uuid).trim() {
-            "" => None,
-            text => match uuid::Uuid::parse_str(text) {
-                Ok(u) => Some(u),
-                Err(_) => {
-                    refuse(format!("{text:?} is not a UUID"));
-                    continue;
-                }
-            },
+        let unique_identifier = match optional_uuid(cell(uuid)) {
+            Ok(u) => u,
+            Err(why) => {
+                refuse(why);
+                continue;
+            }
         };
         candidates.push(Candidate {
             at,
@@ -1104,17 +1047,7 @@ fn parse_xml(
     }
     let mut candidates = Vec::with_capacity(shapes.len());
     for mut shape in shapes {
-        let mut refuse = |reason: String| {
-            report.read += 1;
-            report.refused_count += 1;
-            if report.refused.len() < REPORTED {
-                report.refused.push(Refusal {
-                    at: shape.at.clone(),
-                    reason,
-                    order: shape.order,
-                });
-            }
-        };
+        let mut refuse = |reason: String| report.refuse_read(shape.at.clone(), shape.order, reason);
         if shape.type_name.trim().is_empty() || shape.type_name == "None" {
             refuse("no type: ASAP's PartOfGroup, or ImageScope's region Text or layer Name".into());
             continue;
@@ -1125,33 +1058,63 @@ fn parse_xml(
         }
         shape.nodes.sort_by_key(|(order, _, _)| *order);
         let nodes: Vec<(f64, f64)> = shape.nodes.iter().map(|&(_, x, y)| (x, y)).collect();
-        let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-        for &(x, y) in &nodes {
-            (min_x, min_y, max_x, max_y) = (min_x.min(x), min_y.min(y), max_x.max(x), max_y.max(y));
-        }
+        let [x, y, w, h] = box_around(&nodes);
         let points: &[(f64, f64)] = match shape.shape.as_str() {
-            "Rectangle" => &[(min_x, min_y), (max_x, max_y)],
+            "Rectangle" => &[(x, y), (x + w, y + h)],
             "Dot" => &nodes[..1],
             _ => &nodes,
         };
-        let mut map = serde_json::Map::new();
-        for (n, (x, y)) in points.iter().enumerate() {
-            map.insert(format!("x{}", n + 1), (*x).into());
-            map.insert(format!("y{}", n + 1), (*y).into());
-        }
         candidates.push(Candidate {
             at: shape.at,
             order: shape.order,
             image: image.clone(),
             annotation_type: shape.type_name,
-            vector: Value::Object(map),
+            vector: vector_of_nodes(points),
             concealed: false,
             blurred: false,
             unique_identifier: uuid::Uuid::parse_str(shape.name.trim()).ok(),
-            coco_box: Some([min_x, min_y, max_x - min_x, max_y - min_y]),
+            coco_box: Some([x, y, w, h]),
             description: String::new(),
             meta_data: Value::Null,
         });
     }
     Ok(candidates)
+}
+
+/// Nodes as EXACT's vector `{"x1": .., "y1": .., ..}`.
+fn vector_of_nodes(nodes: &[(f64, f64)]) -> Value {
+    let mut map = serde_json::Map::new();
+    for (n, (x, y)) in nodes.iter().enumerate() {
+        map.insert(format!("x{}", n + 1), (*x).into());
+        map.insert(format!("y{}", n + 1), (*y).into());
+    }
+    Value::Object(map)
+}
+
+/// The box `[x, y, width, height]` around some nodes (at least one).
+fn box_around(nodes: &[(f64, f64)]) -> [f64; 4] {
+    let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for &(x, y) in nodes {
+        (min_x, min_y) = (min_x.min(x), min_y.min(y));
+        (max_x, max_y) = (max_x.max(x), max_y.max(y));
+    }
+    [min_x, min_y, max_x - min_x, max_y - min_y]
+}
+
+/// A UUID column or field: empty is none.
+fn optional_uuid(text: &str) -> Result<Option<uuid::Uuid>, String> {
+    match text.trim() {
+        "" => Ok(None),
+        text => uuid::Uuid::parse_str(text)
+            .map(Some)
+            .map_err(|_| format!("{text:?} is not a UUID")),
+    }
+}
+
+/// A JSON column: empty is null.
+fn json_or_null(text: &str, what: &str) -> Result<Value, String> {
+    match text.trim() {
+        "" => Ok(Value::Null),
+        text => serde_json::from_str(text).map_err(|e| format!("{what} is not JSON: {e}")),
+    }
 }

@@ -428,6 +428,49 @@ async fn exports_read_the_set_as_of_a_position(db: TestDb) {
     );
 }
 
+/// `format`'s export of set `from` (its file `file`) imported into a new project's set with
+/// an image of the same name, types made on the way: the new set, the import's answer and the
+/// new set's COCO export.
+async fn copy_through(
+    app: &TestApp,
+    who: (&str, &str),
+    from: i64,
+    format: &str,
+    file: &str,
+    project_name: &str,
+) -> (support::Project, support::Answer, Vec<u8>) {
+    let exported = app
+        .get(
+            &format!("/api/v1/images/image_sets/{from}/export/?format={format}"),
+            who,
+        )
+        .await;
+    assert_eq!(exported.status, StatusCode::OK, "{exported:?}");
+    let bytes = unzip(&exported.bytes)[file].clone();
+    let copy = project(app, who, project_name, 1).await;
+    image(app, who, copy.set, "slide.png", 300, 200).await;
+    let imported = send_file(
+        app,
+        &format!(
+            "/api/v1/images/image_sets/{}/import/?format={format}&create_types=true",
+            copy.set
+        ),
+        who,
+        &[],
+        file,
+        &bytes,
+    )
+    .await;
+    assert_eq!(imported.status, StatusCode::OK, "{format}: {imported:?}");
+    let coco = app
+        .get(
+            &format!("/api/v1/images/image_sets/{}/export/?format=coco", copy.set),
+            who,
+        )
+        .await;
+    (copy, imported, coco.bytes)
+}
+
 /// Posts `file` to `path` as multipart (`file` field) with `fields`.
 async fn send_file(
     app: &TestApp,
@@ -666,42 +709,17 @@ async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
 
     // QuPath's GeoJSON round trip: the same shapes again; a multi-part shape is refused by
     // its place in the file.
-    let qupath = app
-        .get(
-            &format!(
-                "/api/v1/images/image_sets/{}/export/?format=qupath",
-                lab.set
-            ),
-            ann,
-        )
-        .await;
-    let geojson = unzip(&qupath.bytes)["slide.png.geojson"].clone();
-    let third = project(&app, ann, "QuPath copy", 1).await;
-    image(&app, ann, third.set, "slide.png", 300, 200).await;
-    let from_qupath = send_file(
+    let (third, from_qupath, copied) = copy_through(
         &app,
-        &format!(
-            "/api/v1/images/image_sets/{}/import/?format=qupath&create_types=true",
-            third.set
-        ),
         ann,
-        &[],
+        lab.set,
+        "qupath",
         "slide.png.geojson",
-        &geojson,
+        "QuPath copy",
     )
     .await;
-    assert_eq!(from_qupath.status, StatusCode::OK, "{from_qupath:?}");
     assert_eq!(from_qupath.json["applied"], 3, "{from_qupath:?}");
-    let copied = app
-        .get(
-            &format!(
-                "/api/v1/images/image_sets/{}/export/?format=coco",
-                third.set
-            ),
-            ann,
-        )
-        .await;
-    assert_eq!(shapes(&copied.bytes), shapes(&coco.bytes));
+    assert_eq!(shapes(&copied), shapes(&coco.bytes));
     let multi = send_file(
         &app,
         &format!(
@@ -728,39 +746,10 @@ async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
 
     // The CSV export read back into another set: the same shapes, descriptions and flags;
     // the deleted row stays out.
-    let csv = app
-        .get(
-            &format!("/api/v1/images/image_sets/{}/export/?format=csv", lab.set),
-            ann,
-        )
-        .await;
-    let csv_file = unzip(&csv.bytes)["annotations.csv"].clone();
-    let fourth = project(&app, ann, "CSV copy", 1).await;
-    image(&app, ann, fourth.set, "slide.png", 300, 200).await;
-    let from_csv = send_file(
-        &app,
-        &format!(
-            "/api/v1/images/image_sets/{}/import/?format=csv&create_types=true",
-            fourth.set
-        ),
-        ann,
-        &[],
-        "annotations.csv",
-        &csv_file,
-    )
-    .await;
-    assert_eq!(from_csv.status, StatusCode::OK, "{from_csv:?}");
+    let (fourth, from_csv, copied) =
+        copy_through(&app, ann, lab.set, "csv", "annotations.csv", "CSV copy").await;
     assert_eq!(from_csv.json["applied"], 3, "{from_csv:?}");
-    let copied = app
-        .get(
-            &format!(
-                "/api/v1/images/image_sets/{}/export/?format=coco",
-                fourth.set
-            ),
-            ann,
-        )
-        .await;
-    assert_eq!(shapes(&copied.bytes), shapes(&coco.bytes));
+    assert_eq!(shapes(&copied), shapes(&coco.bytes));
     let flagged = app
         .get(
             &format!("/api/v1/annotations/annotations/?unique_identifier={uuid}"),
@@ -802,39 +791,10 @@ async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
 
     // ASAP's XML round trip; Aperio ImageScope's XML (`slide.xml` beside `slide.png`) with a
     // rectangle, an outline in a named layer, and a region of no type refused by its place.
-    let asap = app
-        .get(
-            &format!("/api/v1/images/image_sets/{}/export/?format=asap", lab.set),
-            ann,
-        )
-        .await;
-    let asap_file = unzip(&asap.bytes)["slide.png.xml"].clone();
-    let fifth = project(&app, ann, "ASAP copy", 1).await;
-    image(&app, ann, fifth.set, "slide.png", 300, 200).await;
-    let from_asap = send_file(
-        &app,
-        &format!(
-            "/api/v1/images/image_sets/{}/import/?format=asap&create_types=true",
-            fifth.set
-        ),
-        ann,
-        &[],
-        "slide.png.xml",
-        &asap_file,
-    )
-    .await;
-    assert_eq!(from_asap.status, StatusCode::OK, "{from_asap:?}");
+    let (fifth, from_asap, copied) =
+        copy_through(&app, ann, lab.set, "asap", "slide.png.xml", "ASAP copy").await;
     assert_eq!(from_asap.json["applied"], 3, "{from_asap:?}");
-    let copied = app
-        .get(
-            &format!(
-                "/api/v1/images/image_sets/{}/export/?format=coco",
-                fifth.set
-            ),
-            ann,
-        )
-        .await;
-    assert_eq!(shapes(&copied.bytes), shapes(&coco.bytes));
+    assert_eq!(shapes(&copied), shapes(&coco.bytes));
     let imagescope = br#"<?xml version="1.0" encoding="ISO-8859-1"?>
 <Annotations MicronsPerPixel="0.25">
   <Annotation Id="1" Name="" LineColor="65280">
