@@ -24,8 +24,15 @@ use crate::error::{ApiError, Code};
 use crate::exports::{write_export, ExportKind, ExportRequest, ExportedBy, Original};
 use crate::AppState;
 
-/// Archives being built: (set, content key).
-static BUILDING: Mutex<BTreeSet<(i64, String)>> = Mutex::new(BTreeSet::new());
+/// Archives being built, by the path they will have (unique per data folder, set and
+/// content).
+static BUILDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+fn building() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    BUILDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/images/imageset/{id}/download/", get(download))
@@ -35,30 +42,27 @@ pub fn router() -> Router<AppState> {
 pub async fn zip_state(state: &AppState, set: i64) -> Result<i64, ApiError> {
     // Most sets were never downloaded: no archive, nothing building, nothing to work out.
     let prefix = format!("set-{set}-");
-    let has_archive = std::fs::read_dir(archives_folder(state)).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-    });
-    let building_any = BUILDING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    let of_the_set = |path: &std::path::Path| {
+        path.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+    };
+    let folder = archives_folder(state);
+    let has_archive = std::fs::read_dir(&folder)
+        .is_ok_and(|entries| entries.flatten().any(|e| of_the_set(&e.path())));
+    let building_any = building()
         .iter()
-        .any(|(s, _)| *s == set);
+        .any(|p| p.parent() == Some(folder.as_path()) && of_the_set(p));
     if !has_archive && !building_any {
         return Ok(0);
     }
     let Some(key) = content_key(state, set).await? else {
         return Ok(0);
     };
-    if archive_path(state, set, &key).exists() {
+    let path = archive_path(state, set, &key);
+    if path.exists() {
         return Ok(1);
     }
-    let building = BUILDING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .contains(&(set, key));
-    Ok(if building { 2 } else { 0 })
+    Ok(if building().contains(&path) { 2 } else { 0 })
 }
 
 /// Download an image set as a zip
@@ -83,11 +87,7 @@ async fn download(
         let name = format!("{}.zip", set.name);
         return crate::uploads::attachment(&path, &name, request).await;
     }
-    let start = BUILDING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert((id, key.clone()));
-    if start {
+    if building().insert(path) {
         tokio::spawn(build(state.clone(), id, key));
     }
     Ok((
@@ -106,10 +106,7 @@ async fn build(state: AppState, set: i64, key: String) {
     if let Err(e) = try_build(&state, set, &key).await {
         tracing::error!(set, error = %e.message, "building an image set's archive failed");
     }
-    BUILDING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(&(set, key));
+    building().remove(&archive_path(&state, set, &key));
 }
 
 async fn try_build(state: &AppState, set: i64, key: &str) -> Result<(), ApiError> {

@@ -570,6 +570,24 @@ def main():
             assert manifest["files"][0]["sha256"] == hashlib.sha256(data).hexdigest(), manifest
             coco = json.loads(data)
             assert len(coco["annotations"]) == manifest["annotations"] > 0, manifest
+            # The import form: a refused line is named, nothing applied; a box that is there
+            # already changes nothing.
+            import_path = f"/api/v1/images/image_sets/{state['set']}/import/"
+            page.expected.add(("POST", import_path, 422))
+            page.page.click("#import summary")
+            page.page.set_input_files('#import-form input[name="file"]', files=[
+                {"name": "labels.txt", "mimeType": "text/plain", "buffer": b"nowhere.png|x|not in image\n"}])
+            page.page.click('#import-form button[type="submit"]')
+            expect(page.page.locator("#import-report")).to_contain_text("line 1: the set has no image named")
+            boxed = next(a for a in coco["annotations"] if len(a["segmentation"]) == 1 and len(a["segmentation"][0]) == 8)
+            x, y, w, h = boxed["bbox"]
+            name = next(i["file_name"] for i in coco["images"] if i["id"] == boxed["image_id"])
+            kind = next(c["name"] for c in coco["categories"] if c["id"] == boxed["category_id"])
+            line = f'{name}|{kind}|{{"x1": {x},"y1": {y},"x2": {x + w},"y2": {y + h}}}|\n'
+            page.page.set_input_files('#import-form input[name="file"]', files=[
+                {"name": "labels.txt", "mimeType": "text/plain", "buffer": line.encode()}])
+            page.page.click('#import-form button[type="submit"]')
+            expect(page.page.locator("#import-report")).to_contain_text("applied 0, already there 1")
 
         def names_are_escaped_everywhere():
             page = state["admin"]
