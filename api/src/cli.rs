@@ -289,7 +289,8 @@ pub struct ImportArgs {
     #[arg(long)]
     pub image_set: i64,
     /// exact (EXACT's label lines), coco, csv (the CSV export's columns), geojson (QuPath's
-    /// too: the file names its image, slide.svs.geojson), asap or imagescope (Aperio's XML).
+    /// too: the file names its image, slide.svs.geojson), asap, imagescope (Aperio's XML) or
+    /// voc.
     #[arg(long)]
     pub format: crate::imports::ImportKind,
     /// The file to import.

@@ -37,6 +37,8 @@ pub enum ImportKind {
     Asap,
     /// Aperio ImageScope's XML, one image's.
     ImageScope,
+    /// Pascal VOC's XML, one image's (its `filename` names it).
+    Voc,
 }
 
 impl FromStr for ImportKind {
@@ -50,8 +52,9 @@ impl FromStr for ImportKind {
             "csv" => Ok(ImportKind::Csv),
             "asap" => Ok(ImportKind::Asap),
             "imagescope" | "aperio" => Ok(ImportKind::ImageScope),
+            "voc" => Ok(ImportKind::Voc),
             _ => Err(format!(
-                "{text:?} is not a format an import reads: exact (EXACT's label lines), coco, csv, geojson (qupath), asap or imagescope"
+                "{text:?} is not a format an import reads: exact (EXACT's label lines), coco, csv, geojson (qupath), asap, imagescope or voc"
             )),
         }
     }
@@ -159,6 +162,7 @@ pub async fn import(
         ImportKind::Asap | ImportKind::ImageScope => {
             parse_xml(bytes, file_name, kind, &mut report)?
         }
+        ImportKind::Voc => parse_voc(bytes, file_name, &mut report)?,
     };
     report.read += candidates.len();
 
@@ -1117,4 +1121,134 @@ fn json_or_null(text: &str, what: &str) -> Result<Value, String> {
         "" => Ok(Value::Null),
         text => serde_json::from_str(text).map_err(|e| format!("{what} is not JSON: {e}")),
     }
+}
+
+/// Pascal VOC: an `object` per box, its `name` the type, its `bndbox` the box, the image named
+/// by `filename` (else by the file, `slide.xml`), and `exact_uuid` where Exact wrote it.
+fn parse_voc(
+    bytes: &[u8],
+    file_name: &str,
+    report: &mut ImportReport,
+) -> Result<Vec<Candidate>, ApiError> {
+    use quick_xml::events::Event;
+    let mut filename = String::new();
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut buf = Vec::new();
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    /// Text inside the current element: an object's field, or the image's `filename`.
+    fn append(
+        object: &mut Option<BTreeMap<String, String>>,
+        filename: &mut String,
+        path: &[Vec<u8>],
+        text: &str,
+    ) {
+        let Some(leaf) = path.last() else { return };
+        let leaf = String::from_utf8_lossy(leaf).into_owned();
+        match object.as_mut() {
+            Some(fields) => fields.entry(leaf).or_default().push_str(text),
+            None if leaf == "filename" => filename.push_str(text),
+            None => {}
+        }
+    }
+    let mut objects: Vec<BTreeMap<String, String>> = Vec::new();
+    let mut object: Option<BTreeMap<String, String>> = None;
+    loop {
+        let event = reader.read_event_into(&mut buf).map_err(|e| {
+            ApiError::new(
+                Code::InvalidImport,
+                format!("not XML at byte {}: {e}", reader.error_position()),
+            )
+            .with_field("file")
+        })?;
+        match event {
+            Event::Start(e) => {
+                let name = e.name().as_ref().to_vec();
+                if name == b"object" {
+                    object = Some(BTreeMap::new());
+                }
+                path.push(name);
+            }
+            Event::End(_) => {
+                let closed = path.pop();
+                if closed.as_deref() == Some(b"object".as_slice()) {
+                    objects.extend(object.take());
+                }
+            }
+            // Text comes in pieces around entity references (`&amp;`): each is appended.
+            Event::Text(t) => append(
+                &mut object,
+                &mut filename,
+                &path,
+                &String::from_utf8_lossy(&t),
+            ),
+            Event::GeneralRef(r) => {
+                let name = String::from_utf8_lossy(&r).into_owned();
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    _ => quick_xml::escape::resolve_xml_entity(&name)
+                        .unwrap_or_default()
+                        .to_owned(),
+                };
+                append(&mut object, &mut filename, &path, &resolved);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    let image = match filename.trim() {
+        "" => file_name
+            .strip_suffix(".xml")
+            .unwrap_or(file_name)
+            .to_owned(),
+        named => named.to_owned(),
+    };
+    let mut candidates = Vec::with_capacity(objects.len());
+    for (i, fields) in objects.into_iter().enumerate() {
+        let at = format!("object[{i}]");
+        let number = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite())
+        };
+        let (Some(x1), Some(y1), Some(x2), Some(y2)) = (
+            number("xmin"),
+            number("ymin"),
+            number("xmax"),
+            number("ymax"),
+        ) else {
+            report.refuse_read(
+                format!("{at}.bndbox"),
+                i,
+                "a box is xmin, ymin, xmax and ymax, each a number".into(),
+            );
+            continue;
+        };
+        let Some(kind) = fields
+            .get("name")
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+        else {
+            report.refuse_read(format!("{at}.name"), i, "no type: the object's name".into());
+            continue;
+        };
+        let nodes = [(x1, y1), (x2, y2)];
+        candidates.push(Candidate {
+            at,
+            order: i,
+            image: image.clone(),
+            annotation_type: kind.to_owned(),
+            vector: vector_of_nodes(&nodes),
+            concealed: false,
+            blurred: false,
+            unique_identifier: fields
+                .get("exact_uuid")
+                .and_then(|u| uuid::Uuid::parse_str(u.trim()).ok()),
+            coco_box: Some(box_around(&nodes)),
+            description: String::new(),
+            meta_data: Value::Null,
+        });
+    }
+    Ok(candidates)
 }

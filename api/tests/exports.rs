@@ -789,6 +789,25 @@ async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
     .await;
     assert_eq!(bad_csv.json["code"], "invalid_import", "{bad_csv:?}");
 
+    // Pascal VOC keeps boxes: read back, every annotation is there with its type and box.
+    let (_, from_voc, copied) = copy_through(
+        &app,
+        ann,
+        lab.set,
+        "voc",
+        "Annotations/slide.xml",
+        "VOC copy",
+    )
+    .await;
+    assert_eq!(from_voc.json["applied"], 3, "{from_voc:?}");
+    let boxes = |bytes: &[u8]| -> Vec<(String, Value)> {
+        shapes(bytes)
+            .into_iter()
+            .map(|(kind, bbox, _)| (kind, bbox))
+            .collect()
+    };
+    assert_eq!(boxes(&copied), boxes(&coco.bytes));
+
     // ASAP's XML round trip; Aperio ImageScope's XML (`slide.xml` beside `slide.png`) with a
     // rectangle, an outline in a named layer, and a region of no type refused by its place.
     let (fifth, from_asap, copied) =

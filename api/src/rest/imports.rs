@@ -53,8 +53,8 @@ struct ImportFields {
 #[allow(dead_code)] // documents what `ImportFields` and `uploads::receive` read
 pub(in crate::rest) struct ImportUpload {
     /// `exact` (EXACT's label lines, the default), `coco`, `csv` (the CSV export's columns),
-    /// `geojson` (QuPath's too), `asap` or `imagescope` (Aperio's XML); also taken from the
-    /// query.
+    /// `geojson` (QuPath's too), `asap`, `imagescope` (Aperio's XML) or `voc`; also taken from
+    /// the query.
     format: Option<String>,
     /// Create the types the file names that the set does not offer.
     create_types: Option<bool>,
