@@ -509,16 +509,13 @@ async fn diff_set(args: DiffArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let (from, to) = (position(Some(args.from)).await?, position(args.to).await?);
-    let none = std::collections::BTreeSet::new();
     let at = |position: i64| {
-        let (store, read, none) = (&store, &read, &none);
-        async move {
-            use exact_projections::export::{read_dataset, Dataset, ExportError};
-            match read_dataset(store.as_ref(), read, args.image_set, position, none).await {
-                Err(ExportError::NoSetThen(_)) => Ok(Dataset::empty(args.image_set, position)),
-                other => other,
-            }
-        }
+        exact_projections::export::read_dataset_or_empty(
+            store.as_ref(),
+            &read,
+            args.image_set,
+            position,
+        )
     };
     let before = at(from).await?;
     let after = at(to).await?;

@@ -161,20 +161,13 @@ async fn templates(
         };
         return Ok((settings, None));
     };
-    let stream = <ExportFormatAggregate as exact_domain::Aggregate>::stream(id);
-    let version = store
-        .read_stream(&stream, 1)
-        .await?
-        .last()
-        .map(|e| e.version);
-    let head = store.last_position().await?;
-    let format = export::state_at::<ExportFormatAggregate>(store, id, head)
-        .await?
-        .filter(|f| !f.deleted)
-        .ok_or_else(|| {
-            ApiError::new(Code::NotFound, format!("no export format {id}")).with_field("format")
-        })?;
-    Ok((format.settings, version))
+    // Its templates as they stand now: the whole stream, read once.
+    let (format, version) =
+        export::versioned_state_at::<ExportFormatAggregate>(store, id, i64::MAX).await?;
+    let format = format.filter(|f| !f.deleted).ok_or_else(|| {
+        ApiError::new(Code::NotFound, format!("no export format {id}")).with_field("format")
+    })?;
+    Ok((format.settings, Some(version)))
 }
 
 /// Writes the export to `out` (a zip); its manifest.

@@ -114,18 +114,17 @@ async fn try_build(state: &AppState, set: i64, key: &str) -> Result<(), ApiError
     tokio::fs::create_dir_all(&folder)
         .await
         .map_err(|e| ApiError::storing("preparing an archive failed", &e))?;
-    let mut originals = Vec::new();
-    for id in state.read.image_ids_of_sets(&[set]).await? {
-        if let Some(image) = state.read.image(id).await?.filter(|i| !i.deleted) {
-            originals.push(Original {
-                name: image.name.clone(),
-                path: crate::uploads::inside(
-                    &state.config.data_dir,
-                    &["images", &set.to_string(), &image.filename],
-                ),
-            });
-        }
-    }
+    let originals = live_images(state, set)
+        .await?
+        .into_iter()
+        .map(|image| Original {
+            path: crate::uploads::inside(
+                &state.config.data_dir,
+                &["images", &set.to_string(), &image.filename],
+            ),
+            name: image.name,
+        })
+        .collect();
     let request = ExportRequest {
         image_set: set,
         kind: ExportKind::Exact(None),
@@ -166,11 +165,9 @@ async fn content_key(state: &AppState, set: i64) -> Result<Option<String>, ApiEr
     let mut hash = Sha256::new();
     hash.update(format!("set {} {}\n", row.id, row.version));
     let mut live = Vec::new();
-    for id in state.read.image_ids_of_sets(&[set]).await? {
-        if let Some(image) = state.read.image(id).await?.filter(|i| !i.deleted) {
-            hash.update(format!("image {} {}\n", image.id, image.version));
-            live.push(image.id);
-        }
+    for image in live_images(state, set).await? {
+        hash.update(format!("image {} {}\n", image.id, image.version));
+        live.push(image.id);
     }
     if live.is_empty() {
         return Ok(None);
@@ -181,6 +178,18 @@ async fn content_key(state: &AppState, set: i64) -> Result<Option<String>, ApiEr
     let last = state.read.last_annotation_change(&live).await?;
     hash.update(format!("annotations {last}\n"));
     Ok(Some(hex::encode(&hash.finalize()[..12])))
+}
+
+/// The images of `set` that are not deleted, by id.
+async fn live_images(
+    state: &AppState,
+    set: i64,
+) -> Result<Vec<exact_projections::catalog_read::ImageRow>, ApiError> {
+    let mut images = Vec::new();
+    for id in state.read.image_ids_of_sets(&[set]).await? {
+        images.extend(state.read.image(id).await?.filter(|i| !i.deleted));
+    }
+    Ok(images)
 }
 
 fn archives_folder(state: &AppState) -> PathBuf {

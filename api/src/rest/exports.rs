@@ -15,7 +15,7 @@ use crate::auth::Authenticated;
 use crate::error::{ApiError, Code};
 use crate::exports::{write_export, ExportKind, ExportRequest, ExportedBy};
 use crate::AppState;
-use exact_projections::export::{Dataset, ExportError};
+use exact_projections::export::read_dataset_or_empty;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -72,20 +72,12 @@ async fn diff_set(
         Some(position) => position,
         None => state.store.last_position().await?,
     };
-    let none = std::collections::BTreeSet::new();
-    let store = state.store.as_ref();
     let at = |position: i64, field: &'static str| {
-        let none = &none;
         let state = &state;
         async move {
-            match exact_projections::export::read_dataset(store, &state.read, id, position, none)
+            read_dataset_or_empty(state.store.as_ref(), &state.read, id, position)
                 .await
-            {
-                Ok(dataset) => Ok(dataset),
-                // Before the set was made there was nothing in it.
-                Err(ExportError::NoSetThen(_)) => Ok(Dataset::empty(id, position)),
-                Err(e) => Err(ApiError::from(e).with_field(field)),
-            }
+                .map_err(|e| ApiError::from(e).with_field(field))
         }
     };
     let before = at(from, "from").await?;
@@ -183,38 +175,10 @@ async fn export_set(
             .with_field("format"));
         }
     }
-    // A form sends its empty fields: empty is absent.
-    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
-    let version = match given(p.version) {
-        Some(text) => Some(
-            text.trim()
-                .parse::<i64>()
-                .map_err(|_| wrong("version", "a dataset version's id"))?,
-        ),
-        None => None,
-    };
-    let position = match (given(p.as_of).as_deref(), version) {
-        (Some(_), Some(_)) => {
-            return Err(
-                ApiError::new(Code::InvalidQuery, "give as_of or version, not both")
-                    .with_field("version"),
-            )
-        }
-        (_, Some(version)) => {
-            let (position, sets) = state
-                .read
-                .dataset_version(version)
-                .await?
-                .ok_or_else(|| wrong("version", "a dataset version that names this set"))?;
-            if !sets.contains(&id) {
-                return Err(wrong("version", "a dataset version that names this set"));
-            }
-            position
-        }
-        (text, None) => match as_of(&state, text).await? {
-            Some(position) => position,
-            None => state.store.last_position().await?,
-        },
+    // A form sends its empty fields: `moment` reads empty as absent (now).
+    let position = match moment(&state, id, ("as_of", p.as_of), ("version", p.version)).await? {
+        Some(position) => position,
+        None => state.store.last_position().await?,
     };
     let user = state.read.user(auth.caller.actor.id).await?;
     let request_for = ExportRequest {

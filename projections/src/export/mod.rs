@@ -129,7 +129,17 @@ pub async fn state_at<A: Aggregate>(
     id: i64,
     position: i64,
 ) -> Result<Option<A::State>, ExportError> {
+    Ok(versioned_state_at::<A>(store, id, position).await?.0)
+}
+
+/// Aggregate `id` folded up to `position`, with its stream's version then (0: no stream yet).
+pub async fn versioned_state_at<A: Aggregate>(
+    store: &dyn EventStore,
+    id: i64,
+    position: i64,
+) -> Result<(Option<A::State>, i64), ExportError> {
     let mut state = None;
+    let mut version = 0;
     for envelope in store.read_stream(&A::stream(id), 1).await? {
         if envelope.position > position {
             break;
@@ -141,8 +151,9 @@ pub async fn state_at<A: Aggregate>(
             })?;
             state = A::evolve(state, &event);
         }
+        version = envelope.version;
     }
-    Ok(state)
+    Ok((state, version))
 }
 
 /// Set `set` as it stood at `position`, with the types in `extra_types` too (a format's).
@@ -252,6 +263,20 @@ pub async fn read_dataset(
         annotations,
         verdicts,
     })
+}
+
+/// Set `set` at `position` as a diff sees it: before the set was made (or once it was
+/// deleted) there was nothing in it.
+pub async fn read_dataset_or_empty(
+    store: &dyn EventStore,
+    read: &ReadDb,
+    set: i64,
+    position: i64,
+) -> Result<Dataset, ExportError> {
+    match read_dataset(store, read, set, position, &BTreeSet::new()).await {
+        Err(ExportError::NoSetThen(_)) => Ok(Dataset::empty(set, position)),
+        other => other,
+    }
 }
 
 /// Each annotation's accepts and rejects at `position`: its verdict events up to then (found
