@@ -12,6 +12,7 @@ use std::str::FromStr;
 
 use exact_domain::aggregate::ExportFormatAggregate;
 use exact_domain::export_format::FormatSettings;
+use exact_projections::catalog_read::ExportFormatRow;
 use exact_projections::export::{self, geojson::Flavour, Dataset, ExportError};
 use exact_projections::ReadDb;
 use exact_store::EventStore;
@@ -168,6 +169,36 @@ async fn templates(
         ApiError::new(Code::NotFound, format!("no export format {id}")).with_field("format")
     })?;
     Ok((format.settings, Some(version)))
+}
+
+/// The live export formats `actor` may see and use (their teams' and the public ones; staff
+/// and superusers see all), by name, with their settings.
+pub async fn visible_formats(
+    state: &crate::AppState,
+    actor: exact_domain::Actor,
+) -> Result<Vec<(ExportFormatRow, FormatSettings)>, ApiError> {
+    let usable: BTreeSet<i64> = state
+        .read
+        .usable_export_formats(actor.id)
+        .await?
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    let mut types: std::collections::BTreeMap<i64, BTreeSet<i64>> = Default::default();
+    for (format, annotation_type) in state.read.export_format_type_links().await? {
+        types.entry(format).or_default().insert(annotation_type);
+    }
+    Ok(state
+        .read
+        .export_formats()
+        .await?
+        .into_iter()
+        .filter(|f| actor.superuser || actor.staff || usable.contains(&f.id))
+        .map(|f| {
+            let settings = f.settings(types.remove(&f.id).unwrap_or_default());
+            (f, settings)
+        })
+        .collect())
 }
 
 /// Writes the export to `out` (a zip); its manifest.

@@ -15,12 +15,13 @@ use exact_domain::export_format::FormatSettings;
 use exact_store::testing::TestDb;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::{add_member, image, project, TestApp};
+use support::{add_member, box_annotation, image, project, TestApp};
 
 exact_store::on_both_backends!(
     exports_read_the_set_as_of_a_position,
     imports_check_every_line_and_apply_all_or_nothing,
-    zip_downloads_answer_as_exact_and_never_go_stale
+    zip_downloads_answer_as_exact_and_never_go_stale,
+    team_formats_are_edited_with_a_preview_and_exports_are_listed
 );
 
 /// The files of a zip, by name.
@@ -1145,4 +1146,187 @@ async fn zip_downloads_can_be_turned_off() {
         .await;
     assert_eq!(off.status, StatusCode::NOT_FOUND, "{off:?}");
     assert!(off.json["message"].as_str().unwrap().contains("turned off"));
+}
+
+/// A team's formats through the API the editor page calls: made, previewed unsaved on a real
+/// set (now and as of before its annotations), changed and deleted; each export handed out is
+/// recorded, and the set page lists it, marked once its format changed.
+async fn team_formats_are_edited_with_a_preview_and_exports_are_listed(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let ann_id = app.user("ann").await;
+    app.user("carl").await;
+    let (ann, carl) = (("ann", "pw-ann"), ("carl", "pw-carl"));
+    let lab = project(&app, ann, "Formats", 1).await;
+    let slide = image(&app, ann, lab.set, "slide.png", 100, 80).await;
+    let empty = app.state.store.last_position().await.unwrap();
+    box_annotation(&app, ann, slide, lab.annotation_type).await;
+    let formats = "/api/v1/administration/export_formats/";
+
+    // A preview of fields not saved anywhere, over EXACT's default format.
+    let preview = |body: Value, who: (&'static str, &'static str)| {
+        let app = &app;
+        async move {
+            app.post("/api/v1/administration/export_formats/preview/", who, body)
+                .await
+        }
+    };
+    let shown = preview(
+        json!({"image_set": lab.set, "annotation_format": "%%type@%%minx,%%miny",
+               "name_format": "%%imageset.txt"}),
+        ann,
+    )
+    .await;
+    assert_eq!(shown.status, StatusCode::OK, "{shown:?}");
+    assert_eq!(shown.json["file_name"], "Formats set.txt");
+    assert_eq!(shown.json["text"], "\ncell@1,1\n");
+    assert_eq!(shown.json["annotations"], 1);
+    assert_eq!(shown.json["truncated"], false);
+    let before = preview(
+        json!({"image_set": lab.set, "annotation_format": "%%type", "as_of": empty.to_string()}),
+        ann,
+    )
+    .await;
+    assert_eq!(before.json["annotations"], 0, "{before:?}");
+    assert_eq!(before.json["position"], empty);
+    let nothing_saved = app.get(formats, ann).await;
+    assert_eq!(nothing_saved.json["count"], 0, "{nothing_saved:?}");
+    // Not on a set one cannot read; a bad moment names its field.
+    let hidden = preview(json!({"image_set": lab.set}), carl).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{hidden:?}");
+    let beyond = preview(json!({"image_set": lab.set, "as_of": "999999"}), ann).await;
+    assert!(beyond.status.is_client_error(), "{beyond:?}");
+    assert_eq!(beyond.json["field"], "as_of");
+
+    // Made by a member of the team; what is not sent is EXACT's default.
+    let made = app
+        .post(
+            formats,
+            ann,
+            json!({"team": lab.team, "name": "centres", "annotation_format": "%%type;%%cx;%%cy",
+                   "annotations_types": [lab.annotation_type]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    let id = made.json["id"].as_i64().unwrap();
+    assert_eq!(
+        made.json["vector_format"],
+        FormatSettings::default().vector_format
+    );
+    assert_eq!(made.json["annotations_types"], json!([lab.annotation_type]));
+    let first_version = made.json["version"].as_i64().unwrap();
+    for (body, field) in [
+        (json!({"team": lab.team, "name": "centres"}), "name"),
+        (json!({"team": lab.team, "name": "x".repeat(21)}), "name"),
+        (
+            json!({"team": lab.team, "name": "neg", "min_verifications": -1}),
+            "min_verifications",
+        ),
+        (json!({"team": lab.team}), "name"),
+    ] {
+        let refused = app.post(formats, ann, body.clone()).await;
+        assert!(refused.status.is_client_error(), "{body}: {refused:?}");
+        assert_eq!(refused.json["field"], field, "{body}: {refused:?}");
+    }
+    let outsiders = app
+        .post(formats, carl, json!({"team": lab.team, "name": "mine"}))
+        .await;
+    assert_eq!(outsiders.status, StatusCode::FORBIDDEN, "{outsiders:?}");
+    assert_eq!(app.get(formats, carl).await.json["count"], 0, "not public");
+    let one = format!("{formats}{id}/");
+    assert_eq!(app.get(&one, carl).await.status, StatusCode::NOT_FOUND);
+
+    // A saved format previews with changes put over it.
+    let over = preview(
+        json!({"image_set": lab.set, "format": id, "name_format": "c.txt"}),
+        ann,
+    )
+    .await;
+    assert_eq!(over.json["text"], "\ncell;5.0;5.0\n", "{over:?}");
+
+    // Exported, then changed: the set page lists the export, marked as made before the change.
+    let export = app
+        .get(
+            &format!(
+                "/api/v1/images/image_sets/{}/export/?format=exact:{id}",
+                lab.set
+            ),
+            ann,
+        )
+        .await;
+    assert_eq!(export.status, StatusCode::OK, "{export:?}");
+    let position = json_of(&unzip(&export.bytes)["manifest.json"])["position"]
+        .as_i64()
+        .unwrap();
+    let recorded = app
+        .state
+        .store
+        .read_stream(&format!("image_set_exports-{}", lab.set), 1)
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].event_type, "SetExported");
+    let payload = recorded[0].payload_value().unwrap();
+    assert_eq!(payload["format"], format!("exact:{id}"));
+    assert_eq!(payload["format_version"], first_version);
+    assert_eq!(payload["position"], position);
+    assert_eq!(recorded[0].metadata().unwrap().actor, Some(ann_id));
+    let listed = set_page_html(&app, lab.set, ann).await;
+    assert!(listed.contains("<td>centres (v1)</td>"), "{listed}");
+    assert!(!listed.contains("made before its format changed"));
+    let changed = app
+        .patch(&one, ann, json!({"annotation_format": "%%type"}))
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{changed:?}");
+    assert_eq!(changed.json["annotation_format"], "%%type");
+    assert_eq!(
+        changed.json["name"], "centres",
+        "only what was sent changes"
+    );
+    assert_eq!(changed.json["version"], first_version + 1);
+    assert!(set_page_html(&app, lab.set, ann)
+        .await
+        .contains("made before its format changed"));
+    let deleted = app.delete(&one, ann).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{deleted:?}");
+    assert_eq!(app.get(formats, ann).await.json["count"], 0);
+    assert!(set_page_html(&app, lab.set, ann)
+        .await
+        .contains("its format was deleted since"));
+
+    // The editor page: the list, a format's fields, and a new one from EXACT's default.
+    let cookie = app.session(ann).await;
+    let editor = app
+        .send(
+            axum::http::Method::GET,
+            &format!("/administration/export_formats/?set={}", lab.set),
+            None,
+            None,
+            vec![],
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(editor.status, StatusCode::OK);
+    let html = String::from_utf8_lossy(&editor.bytes);
+    assert!(html.contains("data-api=\"POST /administration/export_formats/\""));
+    assert!(
+        html.contains("%%imagename|%%type|{%%vector}|"),
+        "EXACT's default to start from"
+    );
+}
+
+/// The set page as `who` sees it in the browser.
+async fn set_page_html(app: &TestApp, set: i64, who: (&str, &str)) -> String {
+    let cookie = app.session(who).await;
+    let page = app
+        .send(
+            axum::http::Method::GET,
+            &format!("/images/imageset/{set}/"),
+            None,
+            None,
+            vec![],
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    String::from_utf8_lossy(&page.bytes).into_owned()
 }

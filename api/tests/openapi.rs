@@ -369,6 +369,35 @@ async fn every_operation_answers_a_success_and_a_refusal_the_document_describes(
         DELETE,
         format!("/api/v1/administration/products/{other_product}/")
     );
+    let format = id(&ok!(
+        POST,
+        "/api/v1/administration/export_formats/".into(),
+        json!({"name": "Walk format", "team": team})
+    ));
+    ok!(GET, "/api/v1/administration/export_formats/".into());
+    ok!(
+        GET,
+        format!("/api/v1/administration/export_formats/{format}/")
+    );
+    ok!(
+        PATCH,
+        format!("/api/v1/administration/export_formats/{format}/"),
+        json!({"annotation_format": "%%type"})
+    );
+    ok!(
+        PATCH,
+        format!("/api/v1/administration/export_formats/{format}/"),
+        json!({"public": true})
+    );
+    ok!(
+        POST,
+        "/api/v1/administration/export_formats/preview/".into(),
+        json!({"image_set": set, "format": format})
+    );
+    ok!(
+        DELETE,
+        format!("/api/v1/administration/export_formats/{format}/")
+    );
     let kind = id(&ok!(
         POST,
         "/api/v1/annotations/annotation_types/".into(),

@@ -159,6 +159,14 @@ impl World {
             .await;
         assert_eq!(token.status, StatusCode::CREATED, "{token:?}");
         let token = id_text(&token.json["id"]);
+        let export_format = created(
+            app.post(
+                "/api/v1/administration/export_formats/",
+                OWNER,
+                json!({"team": p.team, "name": format!("f {name}")}),
+            )
+            .await,
+        );
         // An account of its own: the calls on accounts change and delete it, not a caller.
         let account = created(
             app.post(
@@ -175,6 +183,7 @@ impl World {
             ("/users/team_membership/", membership),
             ("/users/tokens/", token),
             ("/administration/products/", p.product.to_string()),
+            ("/administration/export_formats/", export_format),
             (
                 "/annotations/annotation_types/",
                 p.annotation_type.to_string(),
@@ -293,7 +302,15 @@ impl World {
             if name == "password" && template.starts_with("/annotations/verifications/") {
                 continue;
             }
-            if let Some(value) = self.value(name) {
+            if let Some(mut value) = self.value(name) {
+                // Format names are unique among live formats (EXACT's rule): a change names
+                // the world's format other than the creation names its new one.
+                if name == "name"
+                    && method != "post"
+                    && template.starts_with("/administration/export_formats/")
+                {
+                    value = json!(format!("changed {}", self.name));
+                }
                 body.insert(name.clone(), value);
             }
         }
@@ -563,6 +580,8 @@ enum Rule {
     /// Reading products and types: whoever reads a set they are offered in, their team, and
     /// staff and superusers (who manage them).
     ReadProducts,
+    /// The team's members, staff and superusers.
+    TeamOrStaff,
     /// Superusers alone: accounts, and entries that belong to another user.
     Superuser,
     /// The thing's own user alone (the owner's tokens): no caller of the matrix.
@@ -582,6 +601,7 @@ impl Rule {
             Rule::EditSet | Rule::Team => matches!(role, Member | TeamAdmin | Superuser),
             Rule::AdministerSet | Rule::AdministerTeam => matches!(role, TeamAdmin | Superuser),
             Rule::ManageProducts => matches!(role, TeamAdmin | Staff | Superuser),
+            Rule::TeamOrStaff => matches!(role, Member | TeamAdmin | Staff | Superuser),
             Rule::ReadProducts => role != Outsider,
             Rule::Superuser => role == Superuser,
             Rule::OwnerOnly => false,
@@ -609,6 +629,11 @@ fn rule(method: &str, template: &str) -> Option<Rule> {
         // A product's body links the world's set, which staff may not edit.
         ("post" | "patch", "/administration/products/", _) => AdministerTeam,
         (_, "/administration/products/" | "/annotations/annotation_types/", _) => ManageProducts,
+        // A team's formats: its members' (EXACT's `manage_export_formats`); staff and
+        // superusers see every format. A preview reads the set it renders.
+        ("post", "/administration/export_formats/", "preview/") => ReadSet,
+        ("get", "/administration/export_formats/", _) => TeamOrStaff,
+        (_, "/administration/export_formats/", _) => Team,
         ("post", "/images/image_sets/", "") => Team,
         // An export reads the set (EXACT's `create_export`, which readers of public sets have).
         ("get", "/images/image_sets/", _) | (_, "/images/image_sets/", "pin/") => ReadSet,
@@ -679,6 +704,8 @@ fn call_order(method: &str, template: &str) -> (usize, usize) {
         "/users/tokens/",
         "/users/users/",
         "/annotations/annotation_types/",
+        // While the member is still in the team whose format it is.
+        "/administration/export_formats/",
         "/users/team_membership/",
         "/images/image_sets/",
         "/administration/products/",
@@ -1093,6 +1120,14 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         anonymous: TO_LOGIN,
         outsider: OWN,
         why: "the caller's own teams' products and types (accounts only for staff)",
+    },
+    OtherRoute {
+        route: "/administration/export_formats/",
+        probe: Some("/administration/export_formats/"),
+        of: "",
+        anonymous: TO_LOGIN,
+        outsider: OWN,
+        why: "the caller's own teams' formats and the public ones (a new one by default)",
     },
     OtherRoute {
         route: "/annotations/{image}/",

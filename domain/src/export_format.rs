@@ -19,6 +19,11 @@ pub fn dataset_version_stream(id: i64) -> String {
     format!("dataset_version-{id}")
 }
 
+/// The exports made of an image set, oldest first (EXACT lists a set's last exports).
+pub fn set_exports_stream(image_set: i64) -> String {
+    format!("image_set_exports-{image_set}")
+}
+
 /// EXACT's `ExportFormat` fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FormatSettings {
@@ -217,6 +222,32 @@ pub fn evolve(state: Option<ExportFormat>, event: &ExportFormatEvent) -> Option<
         }
         (None, _) => None,
     }
+}
+
+/// An export of a set was made and handed out: what it was read at and with which format, so
+/// that the set's page lists who exported what, and which exports a later change of their
+/// format makes out of date. The exporting user is the envelope's actor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum SetExportEvent {
+    SetExported {
+        image_set: i64,
+        /// As the export route reads it: `exact`, `exact:ID`, `coco`, ...
+        format: String,
+        /// A team format's name and stream version at the export.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format_version: Option<i64>,
+        /// The log position read and its chain hash (hex), as in the export's manifest.
+        position: i64,
+        chain_hash: String,
+        annotations: u64,
+    },
+}
+
+impl DomainEvent for SetExportEvent {
+    const NAMES: &'static [&'static str] = &["SetExported"];
 }
 
 /// A named, immutable view of image sets at one log position.

@@ -206,6 +206,52 @@ pub struct ScreeningRow {
     pub version: i64,
 }
 
+/// A team's export format in EXACT's language, as it stands.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct ExportFormatRow {
+    pub id: i64,
+    pub team: i64,
+    pub creator: i64,
+    pub name: String,
+    pub public: bool,
+    pub base_format: String,
+    pub image_format: String,
+    pub annotation_format: String,
+    pub vector_format: String,
+    pub not_in_image_format: String,
+    pub name_format: String,
+    pub min_verifications: i64,
+    pub image_aggregation: bool,
+    pub include_blurred: bool,
+    pub include_concealed: bool,
+    pub last_change_time: i64,
+    pub version: i64,
+}
+
+impl ExportFormatRow {
+    /// The format's settings, with its chosen `types`.
+    pub fn settings(
+        &self,
+        types: std::collections::BTreeSet<i64>,
+    ) -> exact_domain::export_format::FormatSettings {
+        exact_domain::export_format::FormatSettings {
+            name: self.name.clone(),
+            public: self.public,
+            annotations_types: types,
+            base_format: self.base_format.clone(),
+            image_format: self.image_format.clone(),
+            annotation_format: self.annotation_format.clone(),
+            vector_format: self.vector_format.clone(),
+            not_in_image_format: self.not_in_image_format.clone(),
+            name_format: self.name_format.clone(),
+            min_verifications: self.min_verifications,
+            image_aggregation: self.image_aggregation,
+            include_blurred: self.include_blurred,
+            include_concealed: self.include_concealed,
+        }
+    }
+}
+
 /// A name for image sets as they stood at a log position.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct DatasetVersionRow {
@@ -349,6 +395,25 @@ sqlite_row!(ScreeningRow {
     y_resolution,
     current_index,
     version
+});
+sqlite_row!(ExportFormatRow {
+    id,
+    team,
+    creator,
+    name,
+    public,
+    base_format,
+    image_format,
+    annotation_format,
+    vector_format,
+    not_in_image_format,
+    name_format,
+    min_verifications,
+    image_aggregation,
+    include_blurred,
+    include_concealed,
+    last_change_time,
+    version,
 });
 sqlite_row!(DatasetVersionRow {
     id,
@@ -769,6 +834,28 @@ impl ReadDb {
     pub async fn export_format_team(&self, id: i64) -> Result<Option<i64>, sqlx::Error> {
         let sql = "SELECT team FROM export_formats WHERE id = $1 AND NOT deleted";
         fetch!(self, query_scalar, fetch_optional, sql, id)
+    }
+
+    /// Every live export format, by name.
+    pub async fn export_formats(&self) -> Result<Vec<ExportFormatRow>, sqlx::Error> {
+        let sql = "SELECT id, team, creator, name, public, base_format, image_format, \
+                   annotation_format, vector_format, not_in_image_format, name_format, \
+                   min_verifications, image_aggregation, include_blurred, include_concealed, \
+                   last_change_time, version FROM export_formats WHERE NOT deleted ORDER BY name, id";
+        fetch!(self, query_as, fetch_all, sql)
+    }
+
+    /// (export format, annotation type) of every format's chosen types.
+    pub async fn export_format_type_links(&self) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        let sql = "SELECT export_format, annotation_type FROM export_format_types \
+                   ORDER BY export_format, annotation_type";
+        fetch!(self, query_as, fetch_all, sql)
+    }
+
+    /// The stream version of an export format, deleted ones included.
+    pub async fn export_format_version(&self, id: i64) -> Result<Option<(i64, bool)>, sqlx::Error> {
+        let sql = "SELECT version, deleted FROM export_formats WHERE id = $1";
+        fetch!(self, query_as, fetch_optional, sql, id)
     }
 
     /// The live export formats `user` may export with: their teams' and the public ones, by

@@ -589,6 +589,56 @@ def main():
             page.page.click('#import-form button[type="submit"]')
             expect(page.page.locator("#import-report")).to_contain_text("applied 0, already there 1")
 
+        def a_team_format_is_written_with_a_live_preview():
+            page = state["admin"]
+            page.goto(f"/images/imageset/{state['set']}/")
+            page.page.click("#export summary")
+            # The COCO export of the step before is listed, by whom and at which position.
+            expect(page.page.locator("#last-exports tbody tr").first).to_contain_text("coco")
+            expect(page.page.locator("#last-exports tbody tr").first).to_contain_text("exact")
+            page.page.click("#export-form a[href^='/administration/export_formats/']")
+            expect(page.page.locator("#format-form h2")).to_have_text("New format")
+            page.page.select_option('#format-form select[name="team"]', str(state["team"]))
+            page.page.fill('#format-form input[name="name"]', "centres")
+            # The preview follows the form as it is typed, on the set the page came from.
+            page.page.fill('#format-form textarea[name="annotation_format"]', "%%type@%%cx,%%cy")
+            expect(page.page.locator("#preview-text")).to_contain_text("mitosis@")
+            expect(page.page.locator("#preview-status")).to_contain_text("annotation")
+            page.page.click('#format-form button[type="submit"]')
+            expect(page.page.locator("#format-form h2")).to_have_text("centres")
+            format_id = page.page.get_attribute("#format-form", "data-format")
+            # An export with it from the set page, then a change of the format: the export is
+            # listed as made before its format changed.
+            page.goto(f"/images/imageset/{state['set']}/")
+            page.page.click("#export summary")
+            page.page.select_option('#export-form select[name="format"]', f"exact:{format_id}")
+            page.leaving = True
+            with page.page.expect_download() as download_info:
+                page.page.click('#export-form button[type="submit"]')
+            page.leaving = False
+            with zipfile.ZipFile(download_info.value.path()) as archive:
+                manifest = json.loads(archive.read("manifest.json"))
+            assert manifest["format_name"] == "centres", manifest
+            page.goto(f"/administration/export_formats/?format={format_id}&set={state['set']}")
+            page.page.fill('#format-form textarea[name="annotation_format"]', "%%type!")
+            expect(page.page.locator("#preview-text")).to_contain_text("mitosis!")
+            # Saved, the page comes back with the format as stored.
+            with page.page.expect_navigation():
+                page.page.click('#format-form button[type="submit"]')
+            expect(page.page.locator('#format-form textarea[name="annotation_format"]')).to_have_value("%%type!")
+            page.goto(f"/images/imageset/{state['set']}/")
+            page.page.click("#export summary")
+            newest = page.page.locator("#last-exports tbody tr").first
+            expect(newest).to_contain_text("centres (v1)")
+            expect(newest).to_contain_text("made before its format changed")
+            # A template that names nothing known is rendered as EXACT would, not refused; a
+            # name taken is refused at its field.
+            page.goto("/administration/export_formats/")
+            page.expected.add(("POST", "/api/v1/administration/export_formats/", 409))
+            page.page.fill('#format-form input[name="name"]', "centres")
+            page.page.click('#format-form button[type="submit"]')
+            expect(page.page.locator("#format-form [data-error]")).to_contain_text("name")
+
         def names_are_escaped_everywhere():
             page = state["admin"]
             hostile = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
@@ -837,6 +887,7 @@ def main():
         step("verify with j and k", verify_with_j_and_k)
         step("clinical mode signs verdicts and asks reasons", clinical_mode_signs_verdicts_and_asks_reasons)
         step("export from the set page", export_from_the_set_page)
+        step("a team format is written with a live preview", a_team_format_is_written_with_a_live_preview)
         step("names are escaped everywhere", names_are_escaped_everywhere)
         step("a team is made and a member added on its page", a_team_is_made_and_a_member_added_on_its_page)
         step("administration adds a type and shows a refusal at its field", administration_adds_a_type_and_shows_a_refusal_at_its_field)

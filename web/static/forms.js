@@ -3,14 +3,15 @@
 // `multiple` selects as lists of numbers, `data-kind="list"` text as a comma-separated list;
 // an empty choice is null and other empty fields are left out) and reloads the
 // page when the server accepts; a refusal is shown in the form's `[data-error]`, next to the
-// field the server names. `<button data-api="DELETE /path/">` does the same for one call.
+// field the server names (a form's `data-then` is where to go instead, `{id}` standing for the
+// id the server answered with). `<button data-api="DELETE /path/">` does the same for one call.
 import { api, ApiError } from "./api.js";
 
 /**
  * @param {HTMLFormElement} form
  * @returns {Record<string, unknown>}
  */
-function fieldsOf(form) {
+export function fieldsOf(form) {
   /** @type {Record<string, unknown>} */
   const body = {};
   for (const element of Array.from(form.elements)) {
@@ -67,8 +68,9 @@ for (const form of document.querySelectorAll("form[data-api]")) {
     const element = /** @type {HTMLFormElement} */ (form);
     const { method, path } = request(element.dataset.api || "");
     try {
-      await api(method, path, { body: fieldsOf(element) });
-      location.reload();
+      const { json } = await api(method, path, { body: fieldsOf(element) });
+      if (element.dataset.then) location.assign(element.dataset.then.replace("{id}", String(json?.id ?? "")));
+      else location.reload();
     } catch (e) {
       showError(element, e);
     }

@@ -9,8 +9,8 @@ use exact_domain::annotation_type::{
     AnnotationTypeCommand, AnnotationTypeContext, AnnotationTypeEvent, TypeSettings,
 };
 use exact_domain::export_format::{
-    create_dataset_version, dataset_version_stream, DatasetVersionContext, ExportFormatCommand,
-    ExportFormatContext, FormatSettings,
+    create_dataset_version, dataset_version_stream, set_exports_stream, DatasetVersionContext,
+    ExportFormatCommand, ExportFormatContext, FormatSettings, SetExportEvent,
 };
 use exact_domain::image::{
     access_stream, amend_access, record_access, ImageCommand, ImageContext, ImageDescription,
@@ -24,7 +24,7 @@ use exact_domain::user::{UserCommand, UserContext};
 use exact_domain::vector::{validate, Fit, Vector, VectorType};
 use exact_domain::{DomainError, DomainEvent, TeamRole};
 use exact_projections::annotation_query::AnnotationQuery;
-use exact_store::{Expected, NewEvent, StreamAppend};
+use exact_store::{Envelope, Expected, NewEvent, StreamAppend};
 
 use super::annotations::AnnotationAggregate;
 use super::{consequence, Caller, Commands, Written};
@@ -715,6 +715,47 @@ impl Commands {
         };
         self.execute::<ExportFormatAggregate>(caller, id, expected, command, &context)
             .await
+    }
+
+    /// Records an export handed out through the service (the route checked read permission).
+    pub async fn record_export(
+        &self,
+        caller: &Caller,
+        event: SetExportEvent,
+    ) -> Result<(), ApiError> {
+        let SetExportEvent::SetExported { image_set, .. } = &event;
+        let stream = set_exports_stream(*image_set);
+        let (name, payload) = event.to_parts();
+        self.store
+            .append(
+                &stream,
+                Expected::Any,
+                vec![NewEvent::new(name, payload)],
+                caller.append_context(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The exports of `image_set` handed out through the service, newest first, at most `limit`.
+    pub async fn set_exports(
+        &self,
+        image_set: i64,
+        limit: usize,
+    ) -> Result<Vec<(Envelope, SetExportEvent)>, ApiError> {
+        let envelopes = self
+            .store
+            .read_stream(&set_exports_stream(image_set), 1)
+            .await?;
+        let mut exports = Vec::new();
+        for envelope in envelopes.into_iter().rev().take(limit) {
+            if let Some(Ok(event)) =
+                SetExportEvent::from_json(&envelope.event_type, &envelope.payload)
+            {
+                exports.push((envelope, event));
+            }
+        }
+        Ok(exports)
     }
 
     /// Names `image_sets` as they stood at `position` (default: now).

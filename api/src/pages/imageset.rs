@@ -5,6 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use exact_domain::export_format::SetExportEvent;
 use exact_domain::permissions::Permission;
 use serde::Serialize;
 
@@ -80,7 +81,25 @@ struct SetPage {
     formats: Vec<Choice>,
     /// The dataset versions that name this set, newest first.
     versions: Vec<Choice>,
+    /// The last exports handed out, newest first.
+    exports: Vec<ExportListed>,
 }
+
+/// An export of the set, as its record in the log tells it.
+#[derive(Serialize)]
+struct ExportListed {
+    by: String,
+    at: String,
+    format: String,
+    position: i64,
+    chain_hash: String,
+    annotations: u64,
+    /// Why the export no longer shows what its format makes now, if it does not.
+    outdated: Option<&'static str>,
+}
+
+/// EXACT lists a set's last five exports.
+const LAST_EXPORTS: usize = 5;
 
 #[derive(Serialize)]
 struct Context<'a> {
@@ -200,6 +219,47 @@ async fn context(state: &AppState, user: &PageUser, id: i64) -> Result<SetPage, 
             name: v.name,
         })
         .collect();
+    let mut exports = Vec::new();
+    for (envelope, event) in state.commands.set_exports(id, LAST_EXPORTS).await? {
+        let SetExportEvent::SetExported {
+            format,
+            format_name,
+            format_version,
+            position,
+            chain_hash,
+            annotations,
+            ..
+        } = event;
+        let by = match envelope.metadata().ok().and_then(|m| m.actor) {
+            Some(user) => state.read.user(user).await?.map(|u| u.username),
+            None => None,
+        };
+        let outdated = match (format.strip_prefix("exact:"), format_version) {
+            (Some(format_id), Some(made_with)) => match format_id.parse() {
+                Ok(format_id) => match state.read.export_format_version(format_id).await? {
+                    Some((_, true)) | None => Some("its format was deleted since"),
+                    Some((now, false)) if now > made_with => Some("made before its format changed"),
+                    Some(_) => None,
+                },
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        exports.push(ExportListed {
+            by: by.unwrap_or_else(|| "Exact".into()),
+            at: envelope
+                .recorded_at
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string(),
+            format: format_name.map_or(format, |name| {
+                format!("{name} (v{})", format_version.unwrap_or(0))
+            }),
+            position,
+            chain_hash,
+            annotations,
+            outdated,
+        });
+    }
     Ok(SetPage {
         set: Set {
             id: set.id,
@@ -225,5 +285,6 @@ async fn context(state: &AppState, user: &PageUser, id: i64) -> Result<SetPage, 
         products,
         formats,
         versions,
+        exports,
     })
 }

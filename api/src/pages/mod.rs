@@ -10,6 +10,7 @@
 mod administration;
 mod assets;
 mod audit;
+mod export_formats;
 mod home;
 mod imageset;
 mod login;
@@ -45,6 +46,10 @@ pub fn router() -> Router<AppState> {
         .route("/users/team/{id}/", get(team::team_page))
         .route("/users/settings/", get(settings::settings_page))
         .route("/administration/", get(administration::administration_page))
+        .route(
+            "/administration/export_formats/",
+            get(export_formats::export_formats_page),
+        )
         .route(
             "/users/settings/password/",
             axum::routing::post(settings::change_password),

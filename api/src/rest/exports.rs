@@ -15,6 +15,7 @@ use crate::auth::Authenticated;
 use crate::error::{ApiError, Code};
 use crate::exports::{write_export, ExportKind, ExportRequest, ExportedBy};
 use crate::AppState;
+use exact_domain::export_format::SetExportEvent;
 use exact_projections::export::read_dataset_or_empty;
 
 pub(super) fn router() -> Router<AppState> {
@@ -135,7 +136,8 @@ struct ExportParams {
 /// The set's annotations in `format` (`exact`, EXACT's default; `exact:ID`, a team's format;
 /// `coco`, `csv`, `geojson`, `qupath`, `voc`, `yolo`, `asap`), read at one log position: now, `as_of` (a position or
 /// an RFC 3339 time) or a dataset `version`'s. A zip with `manifest.json` (the position, its
-/// chain hash and the SHA-256 of every file); the same request gives the same bytes.
+/// chain hash and the SHA-256 of every file); the same request gives the same bytes. Each
+/// export handed out is recorded in the log (`SetExported`): the set page lists them.
 #[utoipa::path(
     get,
     path = "/images/image_sets/{id}/export/",
@@ -201,6 +203,17 @@ async fn export_set(
         .reopen()
         .map_err(|e| ApiError::storing("preparing an export failed", &e))?;
     let manifest = write_export(state.store.as_ref(), &state.read, request_for, out).await?;
+    // Recorded before it is handed out: an export the set page does not list was never sent.
+    let record = SetExportEvent::SetExported {
+        image_set: id,
+        format: manifest.format.clone(),
+        format_name: manifest.format_name.clone(),
+        format_version: manifest.format_version,
+        position: manifest.position,
+        chain_hash: manifest.chain_hash.clone(),
+        annotations: manifest.annotations as u64,
+    };
+    state.commands.record_export(&auth.caller, record).await?;
     let name = format!(
         "{}-{}-{}.zip",
         manifest.image_set.name,

@@ -1,6 +1,7 @@
 //! Users, teams, memberships, products, annotation types and image sets.
 
 pub(in crate::rest) mod annotation_types;
+pub(in crate::rest) mod export_formats;
 pub(in crate::rest) mod image_sets;
 pub(in crate::rest) mod products;
 pub(in crate::rest) mod teams;
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(teams::router())
         .merge(products::router())
+        .merge(export_formats::router())
         .merge(annotation_types::router())
         .merge(image_sets::router())
 }
