@@ -263,6 +263,32 @@ async fn exports_read_the_set_as_of_a_position(db: TestDb) {
         "{diff:?}"
     );
     assert_eq!(
+        diff.json["total"],
+        json!({"added": 1, "removed": 1, "changed": 1}),
+        "{diff:?}"
+    );
+    // The diff page says the same, each annotation linked to its trail; a moment it cannot
+    // read is said beside the form; a set one may not read is not there.
+    let diff_page = format!("/images/imageset/{}/diff/", lab.set);
+    let (status, html) = page_html(&app, &format!("{diff_page}?from={then}"), ann).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(
+            "<strong>1</strong> added, <strong>1</strong> removed, <strong>1</strong> changed"
+        ),
+        "{html}"
+    );
+    assert!(html.contains(&format!("href=\"/audit/?annotation={fourth}\"")));
+    assert!(
+        html.contains("<td>gland</td><td>0</td><td>1</td><td>0</td>"),
+        "{html}"
+    );
+    let (status, html) = page_html(&app, &format!("{diff_page}?from=yesterday"), ann).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"diff-error\">from: "), "{html}");
+    let (status, _) = page_html(&app, &format!("{diff_page}?from={then}"), carl).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
         diff.json["by_type"],
         json!({"tumour cell": {"added": 1, "removed": 0, "changed": 1},
                "gland": {"added": 0, "removed": 1, "changed": 0}})
@@ -1316,17 +1342,26 @@ async fn team_formats_are_edited_with_a_preview_and_exports_are_listed(db: TestD
 
 /// The set page as `who` sees it in the browser.
 async fn set_page_html(app: &TestApp, set: i64, who: (&str, &str)) -> String {
+    let (status, html) = page_html(app, &format!("/images/imageset/{set}/"), who).await;
+    assert_eq!(status, StatusCode::OK);
+    html
+}
+
+/// A page as `who` gets it in the browser (signed in by session).
+async fn page_html(app: &TestApp, path: &str, who: (&str, &str)) -> (StatusCode, String) {
     let cookie = app.session(who).await;
     let page = app
         .send(
             axum::http::Method::GET,
-            &format!("/images/imageset/{set}/"),
+            path,
             None,
             None,
             vec![],
             &[("cookie", &cookie)],
         )
         .await;
-    assert_eq!(page.status, StatusCode::OK);
-    String::from_utf8_lossy(&page.bytes).into_owned()
+    (
+        page.status,
+        String::from_utf8_lossy(&page.bytes).into_owned(),
+    )
 }

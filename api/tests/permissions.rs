@@ -1074,6 +1074,14 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         why: "a set's page",
     },
     OtherRoute {
+        route: "/images/imageset/{id}/diff/",
+        probe: Some("/images/imageset/{id}/diff/?from=1"),
+        of: "/images/image_sets/",
+        anonymous: TO_LOGIN,
+        outsider: HIDDEN,
+        why: "what changed in a set between two moments",
+    },
+    OtherRoute {
         route: "/users/team/{id}/",
         probe: Some("/users/team/{id}/"),
         of: "/users/teams/",

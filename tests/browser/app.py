@@ -639,6 +639,22 @@ def main():
             page.page.click('#format-form button[type="submit"]')
             expect(page.page.locator("#format-form [data-error]")).to_contain_text("name")
 
+        def the_sets_changes_between_two_moments():
+            page = state["admin"]
+            status, said = rest(page, "GET", f"/images/image_sets/{state['set']}/diff/?from=1")
+            assert status == 200 and said["total"]["added"] > 0, said
+            page.goto(f"/images/imageset/{state['set']}/")
+            page.page.click("#export summary")
+            page.page.click("#diff-link")
+            page.page.fill('#diff-form input[name="from"]', "1")
+            page.page.click('#diff-form button[type="submit"]')
+            # Before the set existed it had nothing: every live annotation is added since, as
+            # the API says.
+            expect(page.page.locator("#diff-summary")).to_contain_text(f"{said['total']['added']} added, 0 removed, 0 changed")
+            page.page.fill('#diff-form input[name="from"]', "yesterday")
+            page.page.click('#diff-form button[type="submit"]')
+            expect(page.page.locator("#diff-error")).to_contain_text("from")
+
         def names_are_escaped_everywhere():
             page = state["admin"]
             hostile = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
@@ -888,6 +904,7 @@ def main():
         step("clinical mode signs verdicts and asks reasons", clinical_mode_signs_verdicts_and_asks_reasons)
         step("export from the set page", export_from_the_set_page)
         step("a team format is written with a live preview", a_team_format_is_written_with_a_live_preview)
+        step("the set's changes between two moments", the_sets_changes_between_two_moments)
         step("names are escaped everywhere", names_are_escaped_everywhere)
         step("a team is made and a member added on its page", a_team_is_made_and_a_member_added_on_its_page)
         step("administration adds a type and shows a refusal at its field", administration_adds_a_type_and_shows_a_refusal_at_its_field)

@@ -10,6 +10,7 @@
 mod administration;
 mod assets;
 mod audit;
+mod diff;
 mod export_formats;
 mod home;
 mod imageset;
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/accounts/logout/", axum::routing::post(login::logout))
         .route("/images/imageset/{id}/", get(imageset::imageset_page))
+        .route("/images/imageset/{id}/diff/", get(diff::diff_page))
         .route("/users/team/{id}/", get(team::team_page))
         .route("/users/settings/", get(settings::settings_page))
         .route("/administration/", get(administration::administration_page))

@@ -16,7 +16,10 @@ use crate::error::{ApiError, Code};
 use crate::exports::{write_export, ExportKind, ExportRequest, ExportedBy};
 use crate::AppState;
 use exact_domain::export_format::SetExportEvent;
+use exact_projections::export::diff::Diff;
 use exact_projections::export::read_dataset_or_empty;
+
+use crate::commands::Caller;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -24,16 +27,17 @@ pub(super) fn router() -> Router<AppState> {
         .route("/images/image_sets/{id}/diff/", get(diff_set))
 }
 
-#[derive(Debug, Deserialize)]
-struct DiffParams {
+/// The two moments of a diff, as the REST route and the diff page read them.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DiffParams {
     #[serde(default, deserialize_with = "lenient::string")]
-    from: Option<String>,
+    pub from: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]
-    to: Option<String>,
+    pub to: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]
-    from_version: Option<String>,
+    pub from_version: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]
-    to_version: Option<String>,
+    pub to_version: Option<String>,
 }
 
 /// What changed in an image set between two moments
@@ -59,32 +63,40 @@ async fn diff_set(
     Path(id): Path<i64>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    state.commands.set_access(&auth.caller, id).await?;
     let p: DiffParams = params.filters()?;
+    let diff = set_diff(&state, &auth.caller, id, p).await?;
+    Ok(axum::Json(diff).into_response())
+}
+
+/// The set's difference between the two moments of `p`, for a caller who may read the set;
+/// the REST route's and the diff page's.
+pub(crate) async fn set_diff(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    p: DiffParams,
+) -> Result<Diff, ApiError> {
+    state.commands.set_access(caller, id).await?;
     let from = moment(
-        &state,
+        state,
         id,
         ("from", p.from),
         ("from_version", p.from_version),
     )
     .await?
     .ok_or_else(|| super::input::missing("from"))?;
-    let to = match moment(&state, id, ("to", p.to), ("to_version", p.to_version)).await? {
+    let to = match moment(state, id, ("to", p.to), ("to_version", p.to_version)).await? {
         Some(position) => position,
         None => state.store.last_position().await?,
     };
-    let at = |position: i64, field: &'static str| {
-        let state = &state;
-        async move {
-            read_dataset_or_empty(state.store.as_ref(), &state.read, id, position)
-                .await
-                .map_err(|e| ApiError::from(e).with_field(field))
-        }
+    let at = |position: i64, field: &'static str| async move {
+        read_dataset_or_empty(state.store.as_ref(), &state.read, id, position)
+            .await
+            .map_err(|e| ApiError::from(e).with_field(field))
     };
     let before = at(from, "from").await?;
     let after = at(to, "to").await?;
-    let diff = exact_projections::export::diff::diff(&before, &after);
-    Ok(axum::Json(diff).into_response())
+    Ok(exact_projections::export::diff::diff(&before, &after))
 }
 
 /// A moment given as a position or time (`text`), or as a dataset version naming the set.

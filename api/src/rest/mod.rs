@@ -12,7 +12,7 @@ pub mod body;
 mod catalog;
 mod events;
 mod expand;
-mod exports;
+pub(crate) mod exports;
 pub mod filters;
 mod images;
 mod imports;

@@ -25,7 +25,7 @@ pub struct Diff {
     pub image_set: i64,
     pub from: i64,
     pub to: i64,
-    #[serde(flatten)]
+    /// In all (its own object: flattened, its names would be written twice, beside the ids).
     pub total: Counts,
     /// By type name.
     pub by_type: BTreeMap<String, Counts>,
