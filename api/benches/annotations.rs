@@ -501,13 +501,18 @@ async fn import_coco(
         image_type: image.image_type,
     };
     commands.add_image(alice, copy, file).await.unwrap();
+    let megabytes = coco.len() as f64 / 1e6;
+    let files = [exact_api::imports::ImportFile::new(
+        "annotations.coco.json",
+        coco,
+    )];
     let start = Instant::now();
     let report = exact_api::imports::import(
         commands,
         alice,
         copy,
         exact_api::imports::ImportKind::Coco,
-        ("annotations.coco.json", &coco),
+        &files,
         exact_api::imports::ImportOptions::default(),
     )
     .await
@@ -518,7 +523,7 @@ async fn import_coco(
         "| {} | import the COCO file into an empty set ({} annotations, {:.0} MB, one append) | {took:.2} s | {rate:.0} /s |",
         backend.name(),
         report.applied,
-        coco.len() as f64 / 1e6,
+        megabytes,
     );
     println!(
         "| {} | ratio to the peer: import / creation in batches at the top of this run | | {:.2} |",

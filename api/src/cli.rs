@@ -526,8 +526,15 @@ async fn diff_set(args: DiffArgs) -> anyhow::Result<ExitCode> {
 
 /// `exact import`: the REST route's import, of a file named on the command line.
 async fn import_file(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // A zip's files are read from a scratch folder, removed when the import ends.
+    let scratch = tempfile::tempdir().context("cannot make a scratch folder")?;
+    let files = crate::imports::import_files(&args.file, &name, args.format, scratch.path())
+        .map_err(|e| anyhow::anyhow!("{}: {}", args.file.display(), e.message))?;
     let url = args.store.url()?;
     let _only_server = only_server(&url)?;
     let store = args.store.open(true).await?;
@@ -549,17 +556,12 @@ async fn import_file(args: ImportArgs) -> anyhow::Result<ExitCode> {
         verify: args.verify,
         apply_valid: args.apply_valid,
     };
-    let name = args
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let report = crate::imports::import(
         &commands,
         &caller,
         args.image_set,
         args.format,
-        (&name, &bytes),
+        &files,
         options,
     )
     .await;

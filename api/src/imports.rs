@@ -39,6 +39,8 @@ pub enum ImportKind {
     ImageScope,
     /// Pascal VOC's XML, one image's (its `filename` names it).
     Voc,
+    /// YOLO's label files (`labels/<image stem>.txt`) with their `classes.txt`, in a zip.
+    Yolo,
 }
 
 impl FromStr for ImportKind {
@@ -53,8 +55,9 @@ impl FromStr for ImportKind {
             "asap" => Ok(ImportKind::Asap),
             "imagescope" | "aperio" => Ok(ImportKind::ImageScope),
             "voc" => Ok(ImportKind::Voc),
+            "yolo" => Ok(ImportKind::Yolo),
             _ => Err(format!(
-                "{text:?} is not a format an import reads: exact (EXACT's label lines), coco, csv, geojson (qupath), asap, imagescope or voc"
+                "{text:?} is not a format an import reads: exact (EXACT's label lines), coco, csv, geojson (qupath), asap, imagescope, voc or yolo"
             )),
         }
     }
@@ -68,6 +71,96 @@ pub struct ImportOptions {
     pub verify: bool,
     /// Apply the valid lines of a file that has refused ones.
     pub apply_valid: bool,
+}
+
+impl ImportKind {
+    /// Whether a file of a zip is one this format reads (others, such as the images or the
+    /// manifest of an export, are passed over).
+    fn reads(self, name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        let extension = lower.rsplit_once('.').map_or("", |(_, e)| e);
+        match self {
+            ImportKind::Exact | ImportKind::Yolo => extension == "txt",
+            ImportKind::Coco => extension == "json" && lower != "manifest.json",
+            ImportKind::GeoJson => {
+                extension == "geojson" || (extension == "json" && lower != "manifest.json")
+            }
+            ImportKind::Csv => extension == "csv",
+            ImportKind::Asap | ImportKind::ImageScope | ImportKind::Voc => extension == "xml",
+        }
+    }
+}
+
+/// One file of an import: the file sent, or one of a zip's.
+#[derive(Clone, Debug)]
+pub struct ImportFile {
+    /// As sent, or the path inside the zip (`labels/slide.txt`).
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+impl ImportFile {
+    pub fn new(name: impl Into<String>, bytes: Vec<u8>) -> Self {
+        Self {
+            name: name.into(),
+            bytes,
+        }
+    }
+
+    /// The name without the folders: what names an image (`slide.svs.geojson`).
+    fn base_name(&self) -> &str {
+        self.name.rsplit(['/', '\\']).next().unwrap_or(&self.name)
+    }
+}
+
+/// What a zip of labels may expand to: the size an import reads whole, at most 100 times the
+/// zip (a bomb is refused as it expands, before it fills anything).
+pub const IMPORT_ZIP_LIMITS: crate::uploads::ZipLimits = crate::uploads::ZipLimits {
+    max_entries: 100_000,
+    max_total_bytes: 1 << 30,
+    max_ratio: 100,
+};
+
+/// The files of an upload at `path`, sent as `name`: the file itself, or, for a zip, the
+/// files in it the format reads, extracted into `scratch` (an empty folder) under
+/// [`IMPORT_ZIP_LIMITS`] (paths outside the archive, links and bombs are refused).
+pub fn import_files(
+    path: &std::path::Path,
+    name: &str,
+    kind: ImportKind,
+    scratch: &std::path::Path,
+) -> Result<Vec<ImportFile>, ApiError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| ApiError::storing("reading the uploaded file failed", &e))
+    };
+    if !crate::uploads::is_zip(path) {
+        return Ok(vec![ImportFile::new(name, read(path)?)]);
+    }
+    let entries = crate::uploads::extract_all(path, scratch, IMPORT_ZIP_LIMITS)?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let inside = entry.path.to_string_lossy().replace('\\', "/");
+        let hidden = inside
+            .split('/')
+            .any(|part| part.starts_with('.') || part == "__MACOSX");
+        let base = inside.rsplit('/').next().unwrap_or_default();
+        if hidden || !kind.reads(base) {
+            continue;
+        }
+        files.push(ImportFile::new(
+            inside.clone(),
+            read(&scratch.join(&entry.path))?,
+        ));
+    }
+    if files.is_empty() {
+        return Err(ApiError::new(
+            Code::InvalidImport,
+            format!("{name} holds no file a {kind:?} import reads"),
+        )
+        .with_field("file"));
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
 }
 
 /// What an import did, or would have done.
@@ -130,21 +223,24 @@ struct Candidate {
     coco_box: Option<[f64; 4]>,
     description: String,
     meta_data: Value,
+    /// Coordinates as fractions of the image's width and height (YOLO's), scaled once the
+    /// image is known.
+    normalized: bool,
 }
 
 /// Reads, checks and (unless refused) applies `bytes` to `image_set`.
 ///
-/// `file_name` is the uploaded file's: a GeoJSON file names its image (`slide.svs.geojson`
-/// is for `slide.svs`), unless its features do (`properties.image`).
+/// A file's name can name its image: a GeoJSON file's (`slide.svs.geojson` is for `slide.svs`,
+/// unless its features say `properties.image`), an XML's, a YOLO label file's (its stem).
+/// Several files (a zip's) are one import: refusals are named by file and line or path.
 pub async fn import(
     commands: &Commands,
     caller: &Caller,
     image_set: i64,
     kind: ImportKind,
-    file: (&str, &[u8]),
+    files: &[ImportFile],
     options: ImportOptions,
 ) -> Result<ImportReport, ApiError> {
-    let (file_name, bytes) = file;
     let read = &commands.read;
     let (_, permissions) = commands.set_access(caller, image_set).await?;
     if !permissions.contains(exact_domain::permissions::Permission::Annotate) {
@@ -154,16 +250,7 @@ pub async fn import(
         .into());
     }
     let mut report = ImportReport::default();
-    let candidates = match kind {
-        ImportKind::Exact => parse_lines(bytes, &mut report)?,
-        ImportKind::Coco => parse_coco(bytes, &mut report)?,
-        ImportKind::GeoJson => parse_geojson(bytes, file_name, &mut report)?,
-        ImportKind::Csv => parse_csv(bytes, &mut report)?,
-        ImportKind::Asap | ImportKind::ImageScope => {
-            parse_xml(bytes, file_name, kind, &mut report)?
-        }
-        ImportKind::Voc => parse_voc(bytes, file_name, &mut report)?,
-    };
+    let candidates = parse_files(files, kind, &mut report)?;
     report.read += candidates.len();
 
     let images: HashMap<String, exact_projections::catalog_read::ImageRow> = read
@@ -224,12 +311,16 @@ pub async fn import(
         };
         // ImageScope keeps `slide.xml` beside `slide.svs`: a name without its extension names
         // the one image it is the stem of.
+        // YOLO's and VOC's exports name a second image of the same stem `stem_ID`.
         let by_stem = || {
-            let mut found = images.values().filter(|i| {
+            let stem_of = |i: &exact_projections::catalog_read::ImageRow| {
                 i.name
                     .rsplit_once('.')
-                    .is_some_and(|(stem, _)| stem == c.image)
-            });
+                    .map_or(i.name.clone(), |(stem, _)| stem.to_owned())
+            };
+            let mut found = images
+                .values()
+                .filter(|i| stem_of(i) == c.image || format!("{}_{}", stem_of(i), i.id) == c.image);
             match (found.next(), found.next()) {
                 (Some(one), None) => Some(one),
                 _ => None,
@@ -253,7 +344,12 @@ pub async fn import(
             continue;
         };
         let vector_type = VectorType::try_from(kind.vector_type).unwrap_or(VectorType::Polygon);
-        let vector = c.vector_for(vector_type);
+        let vector = if c.normalized {
+            c.scaled(image.width as f64, image.height as f64)
+                .vector_for(vector_type)
+        } else {
+            c.vector_for(vector_type)
+        };
         let parsed = match Vector::from_json(&vector) {
             Ok(parsed) => parsed,
             Err(e) => {
@@ -360,7 +456,191 @@ pub async fn import(
     Ok(report)
 }
 
+/// Every file parsed as `kind`; with several, each refusal and each error names its file.
+fn parse_files(
+    files: &[ImportFile],
+    kind: ImportKind,
+    report: &mut ImportReport,
+) -> Result<Vec<Candidate>, ApiError> {
+    let several = files.len() > 1;
+    let classes = match kind {
+        ImportKind::Yolo => yolo_classes(files)?,
+        _ => Vec::new(),
+    };
+    let mut candidates = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        let (bytes, name) = (file.bytes.as_slice(), file.base_name());
+        if kind == ImportKind::Yolo && name == "classes.txt" {
+            continue;
+        }
+        let listed = report.refused.len();
+        let parsed = match kind {
+            ImportKind::Exact => parse_lines(bytes, report),
+            ImportKind::Coco => parse_coco(bytes, report),
+            ImportKind::GeoJson => parse_geojson(bytes, name, report),
+            ImportKind::Csv => parse_csv(bytes, report),
+            ImportKind::Asap | ImportKind::ImageScope => parse_xml(bytes, name, kind, report),
+            ImportKind::Voc => parse_voc(bytes, name, report),
+            ImportKind::Yolo => parse_yolo(bytes, name, &classes, report),
+        };
+        let mut parsed = parsed.map_err(|mut e| {
+            if several {
+                e.message = format!("{}: {}", file.name, e.message);
+            }
+            e
+        })?;
+        // In file order: the files one after the other.
+        let base = index << 32;
+        for refusal in &mut report.refused[listed..] {
+            refusal.order += base;
+            if several {
+                refusal.at = format!("{}: {}", file.name, refusal.at);
+            }
+        }
+        for c in &mut parsed {
+            c.order += base;
+            if several {
+                c.at = format!("{}: {}", file.name, c.at);
+            }
+        }
+        candidates.append(&mut parsed);
+    }
+    Ok(candidates)
+}
+
+/// YOLO's class names, by index: `classes.txt`, one name a line.
+fn yolo_classes(files: &[ImportFile]) -> Result<Vec<String>, ApiError> {
+    let Some(file) = files.iter().find(|f| f.base_name() == "classes.txt") else {
+        return Err(ApiError::new(
+            Code::InvalidImport,
+            "YOLO labels need their classes.txt (one class name a line, as the YOLO export \
+             writes it): send a zip with classes.txt and the label files",
+        )
+        .with_field("file"));
+    };
+    let text = std::str::from_utf8(&file.bytes).map_err(|e| {
+        ApiError::new(
+            Code::InvalidImport,
+            format!("classes.txt is not UTF-8 text (byte {})", e.valid_up_to()),
+        )
+        .with_field("file")
+    })?;
+    Ok(text
+        .lines()
+        .map(|l| l.trim_end_matches('\r').trim().to_owned())
+        .collect())
+}
+
+/// One image's YOLO labels (`<stem>.txt`): `class cx cy w h` (a box) or `class x1 y1 x2 y2
+/// x3 y3 ...` (a polygon, YOLO's segmentation), as fractions of the image's size.
+fn parse_yolo(
+    bytes: &[u8],
+    file_name: &str,
+    classes: &[String],
+    report: &mut ImportReport,
+) -> Result<Vec<Candidate>, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ApiError::new(
+            Code::InvalidImport,
+            format!("not UTF-8 text (byte {})", e.valid_up_to()),
+        )
+        .with_field("file")
+    })?;
+    let image = file_name
+        .strip_suffix(".txt")
+        .unwrap_or(file_name)
+        .to_owned();
+    let mut candidates = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let at = format!("line {}", number + 1);
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some((class, numbers)) = words.split_first() else {
+            continue;
+        };
+        let refuse = |report: &mut ImportReport, reason: String| {
+            report.refuse_read(at.clone(), number, reason);
+        };
+        let Some(name) = class.parse::<usize>().ok().and_then(|i| classes.get(i)) else {
+            refuse(
+                report,
+                format!(
+                    "class {class:?} is not one of classes.txt's {} (0 to {})",
+                    classes.len(),
+                    classes.len().saturating_sub(1)
+                ),
+            );
+            continue;
+        };
+        let values: Result<Vec<f64>, _> = numbers.iter().map(|n| n.parse::<f64>()).collect();
+        let values = match values {
+            Ok(v) if v.iter().all(|n| n.is_finite()) => v,
+            _ => {
+                refuse(report, "coordinates must be finite numbers".into());
+                continue;
+            }
+        };
+        let (vector, coco_box) = match values.len() {
+            4 => {
+                let [cx, cy, w, h] = [values[0], values[1], values[2], values[3]];
+                let (x, y) = (cx - w / 2.0, cy - h / 2.0);
+                let corners = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)];
+                (vector_of_nodes(&corners), Some([x, y, w, h]))
+            }
+            n if n >= 6 && n % 2 == 0 => {
+                let nodes: Vec<(f64, f64)> = values.chunks(2).map(|p| (p[0], p[1])).collect();
+                (vector_of_nodes(&nodes), None)
+            }
+            _ => {
+                refuse(
+                    report,
+                    "a YOLO line is a class and 4 numbers (a box) or 3 or more x y pairs \
+                     (a polygon)"
+                        .into(),
+                );
+                continue;
+            }
+        };
+        candidates.push(Candidate {
+            at,
+            order: number,
+            image: image.clone(),
+            annotation_type: name.clone(),
+            vector,
+            concealed: false,
+            blurred: false,
+            unique_identifier: None,
+            coco_box,
+            description: String::new(),
+            meta_data: Value::Null,
+            normalized: true,
+        });
+    }
+    Ok(candidates)
+}
+
 impl Candidate {
+    /// The candidate with its fractions of the image's size made pixels.
+    fn scaled(&self, width: f64, height: f64) -> Candidate {
+        let mut scaled = self.clone();
+        if let Value::Object(fields) = &mut scaled.vector {
+            for (key, value) in fields.iter_mut() {
+                let factor = match key.chars().next() {
+                    Some('x') => width,
+                    Some('y') => height,
+                    _ => continue,
+                };
+                if let Some(n) = value.as_f64() {
+                    *value = (n * factor).into();
+                }
+            }
+        }
+        scaled.coco_box = self
+            .coco_box
+            .map(|[x, y, w, h]| [x * width, y * height, w * width, h * height]);
+        scaled.normalized = false;
+        scaled
+    }
+
     /// The vector for a type of `vector_type`: a COCO annotation's box for boxes and points.
     fn vector_for(&self, vector_type: VectorType) -> Value {
         match (vector_type, self.coco_box) {
@@ -540,6 +820,7 @@ fn parse_lines(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>
             coco_box: None,
             description: String::new(),
             meta_data: Value::Null,
+            normalized: false,
         });
     }
     Ok(candidates)
@@ -670,6 +951,7 @@ fn parse_coco(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>,
             coco_box,
             description: String::new(),
             meta_data: Value::Null,
+            normalized: false,
         });
     }
     Ok(candidates)
@@ -772,6 +1054,7 @@ fn parse_geojson(
                 .unwrap_or_default()
                 .to_owned(),
             meta_data: properties.get("meta_data").cloned().unwrap_or(Value::Null),
+            normalized: false,
         });
     }
     Ok(candidates)
@@ -908,6 +1191,7 @@ fn parse_csv(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>, 
             coco_box: None,
             description: cell(description).to_owned(),
             meta_data: meta,
+            normalized: false,
         });
     }
     Ok(candidates)
@@ -1080,6 +1364,7 @@ fn parse_xml(
             coco_box: Some([x, y, w, h]),
             description: String::new(),
             meta_data: Value::Null,
+            normalized: false,
         });
     }
     Ok(candidates)
@@ -1248,6 +1533,7 @@ fn parse_voc(
             coco_box: Some(box_around(&nodes)),
             description: String::new(),
             meta_data: Value::Null,
+            normalized: false,
         });
     }
     Ok(candidates)

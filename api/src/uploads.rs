@@ -144,6 +144,24 @@ pub fn unused_path(dir: &Path, name: &str) -> PathBuf {
         .expect("some number is free")
 }
 
+/// Refuses, before a byte of it is read, a body whose declared length is over `limit` by more
+/// than a multipart body's own share (boundaries and text fields); a body that does not say
+/// its length is held to `limit` as it streams ([`receive`]).
+pub fn declared_within(headers: &axum::http::HeaderMap, limit: u64) -> Result<(), ApiError> {
+    const FRAMING: u64 = 1 << 20;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit.saturating_add(FRAMING) => Err(ApiError::new(
+            Code::UploadTooLarge,
+            format!("the upload is {length} bytes, larger than the limit of {limit} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Reads a multipart body: text fields are returned, files are streamed into `staging` (which
 /// must exist) under safe names, all files together at most `limit` bytes.
 pub async fn receive(
@@ -210,6 +228,16 @@ pub fn is_zip(path: &Path) -> bool {
 /// to register, as relative paths. A `.mrxs` or `.vms` is registered alone: the files beside it
 /// (its data folder, its JPEG tiles) belong to it.
 pub fn extract_zip(
+    archive: &Path,
+    into: &Path,
+    limits: ZipLimits,
+) -> Result<Vec<Received>, ApiError> {
+    extract_all(archive, into, limits).map(registrable)
+}
+
+/// Extracts every file of `archive` into `into` under `limits` (its paths relative to `into`,
+/// each component made safe), refusing links, paths outside it and bombs.
+pub fn extract_all(
     archive: &Path,
     into: &Path,
     limits: ZipLimits,
@@ -309,7 +337,7 @@ pub fn extract_zip(
             checksum: hex::encode(hasher.finalize()),
         });
     }
-    Ok(registrable(extracted))
+    Ok(extracted)
 }
 
 /// The files of an extracted archive that are images of their own.

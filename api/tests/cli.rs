@@ -1262,6 +1262,23 @@ async fn export_writes_a_set_as_of_a_moment(db: TestDb) {
     let report: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
     assert_eq!(report["applied"], 0, "{report}");
     assert_eq!(report["unchanged"], manifest["annotations"], "{report}");
+    // The export's zip as it is reads the same (its manifest passed over).
+    let zipped = exact_with(&[
+        "import",
+        "--image-set",
+        "1",
+        "--format",
+        "coco",
+        then.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        zipped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&zipped.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&zipped.stdout).unwrap();
+    assert_eq!(report["unchanged"], manifest["annotations"], "{report}");
     let parsed: serde_json::Value = serde_json::from_slice(&coco_bytes).unwrap();
     let image_name = parsed["images"][0]["file_name"].as_str().unwrap();
     let boxed = parsed["annotations"]

@@ -21,7 +21,8 @@ exact_store::on_both_backends!(
     exports_read_the_set_as_of_a_position,
     imports_check_every_line_and_apply_all_or_nothing,
     zip_downloads_answer_as_exact_and_never_go_stale,
-    team_formats_are_edited_with_a_preview_and_exports_are_listed
+    team_formats_are_edited_with_a_preview_and_exports_are_listed,
+    zips_of_labels_are_imported_whole_and_checked
 );
 
 /// The files of a zip, by name.
@@ -1364,4 +1365,337 @@ async fn page_html(app: &TestApp, path: &str, who: (&str, &str)) -> (StatusCode,
         page.status,
         String::from_utf8_lossy(&page.bytes).into_owned(),
     )
+}
+
+/// A zip of `(name, bytes)` entries, deflated.
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes) in entries {
+            zip.start_file(*name, options).unwrap();
+            std::io::Write::write_all(&mut zip, bytes).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    out.into_inner()
+}
+
+/// (type, [x, y, w, h]) of every annotation of a set's COCO export, by type and place.
+fn coco_boxes(export: &[u8]) -> Vec<(String, [f64; 4])> {
+    let coco = json_of(&unzip(export)["annotations.coco.json"]);
+    let name = |id: &Value| {
+        coco["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| &c["id"] == id)
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let mut boxes: Vec<(String, [f64; 4])> = coco["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let b: Vec<f64> = a["bbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_f64().unwrap())
+                .collect();
+            (name(&a["category_id"]), [b[0], b[1], b[2], b[3]])
+        })
+        .collect();
+    boxes.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    boxes
+}
+
+/// Zips of labels: YOLO's (labels with their classes.txt) and any export's zip as it is
+/// (its manifest passed over), one import, all or nothing; a refusal names the file in the
+/// zip; a bomb, a path out of the archive or YOLO labels without classes are refused whole.
+async fn zips_of_labels_are_imported_whole_and_checked(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    let ann = ("ann", "pw-ann");
+    let lab = project(&app, ann, "Zips", 1).await;
+    let gland = app
+        .post(
+            "/api/v1/annotations/annotation_types/",
+            ann,
+            json!({"name": "gland", "product": lab.product, "vector_type": 5}),
+        )
+        .await;
+    let gland = gland.json["id"].as_i64().unwrap();
+    let slide = image(&app, ann, lab.set, "slide.png", 300, 200).await;
+    for (kind, vector) in [
+        (
+            lab.annotation_type,
+            json!({"x1": 10, "y1": 20, "x2": 40, "y2": 60}),
+        ),
+        (
+            lab.annotation_type,
+            json!({"x1": 100.5, "y1": 50, "x2": 120.5, "y2": 80}),
+        ),
+        (
+            gland,
+            json!({"x1": 200, "y1": 100, "x2": 260, "y2": 110, "x3": 230, "y3": 160}),
+        ),
+    ] {
+        let made = app
+            .post(
+                "/api/v1/annotations/annotations/",
+                ann,
+                json!({"image": slide, "annotation_type": kind, "vector": vector}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    }
+    let export = |set: i64, format: &str| {
+        let app = &app;
+        let format = format.to_owned();
+        async move {
+            let answer = app
+                .get(
+                    &format!("/api/v1/images/image_sets/{set}/export/?format={format}"),
+                    ann,
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+            answer.bytes
+        }
+    };
+    let import = |set: i64, query: &str, name: &str, bytes: Vec<u8>| {
+        let app = &app;
+        let (query, name) = (query.to_owned(), name.to_owned());
+        async move {
+            send_file(
+                app,
+                &format!("/api/v1/images/image_sets/{set}/import/?{query}"),
+                ann,
+                &[],
+                &name,
+                &bytes,
+            )
+            .await
+        }
+    };
+    let original = coco_boxes(&export(lab.set, "coco").await);
+
+    // YOLO's zip as exported, into a set with an image of the same name: the same boxes and
+    // polygon (to YOLO's six decimals of the image's size), types made by name; again: nothing.
+    let copy = project(&app, ann, "YOLO copy", 1).await;
+    image(&app, ann, copy.set, "slide.png", 300, 200).await;
+    let yolo = export(lab.set, "yolo").await;
+    let imported = import(
+        copy.set,
+        "format=yolo&create_types=true",
+        "set.zip",
+        yolo.clone(),
+    )
+    .await;
+    assert_eq!(imported.status, StatusCode::OK, "{imported:?}");
+    assert_eq!(imported.json["applied"], 3, "{imported:?}");
+    assert_eq!(
+        imported.json["created_types"],
+        json!(["gland"]),
+        "{imported:?}"
+    );
+    let copied = coco_boxes(&export(copy.set, "coco").await);
+    assert_eq!(copied.len(), original.len());
+    for ((kind, b), (kind_then, b_then)) in copied.iter().zip(&original) {
+        assert_eq!(kind, kind_then);
+        for (n, n_then) in b.iter().zip(b_then) {
+            assert!((n - n_then).abs() < 0.01, "{copied:?} vs {original:?}");
+        }
+    }
+    let again = import(copy.set, "format=yolo", "set.zip", yolo.clone()).await;
+    assert_eq!(
+        (&again.json["applied"], &again.json["unchanged"]),
+        (&json!(0), &json!(3)),
+        "{again:?}"
+    );
+
+    // Any export's zip as it is: COCO's, its manifest passed over.
+    let coco_copy = project(&app, ann, "COCO zip copy", 1).await;
+    image(&app, ann, coco_copy.set, "slide.png", 300, 200).await;
+    let from_zip = import(
+        coco_copy.set,
+        "format=coco&create_types=true",
+        "export.zip",
+        export(lab.set, "coco").await,
+    )
+    .await;
+    assert_eq!(from_zip.json["applied"], 3, "{from_zip:?}");
+
+    // A refused line is named by its file in the zip and its line; nothing is applied.
+    let before = app.position().await;
+    let bad = zip_of(&[
+        ("classes.txt", b"cell\ngland\n"),
+        (
+            "labels/slide.txt",
+            b"0 0.5 0.5 0.1 0.1\n7 0.5 0.5 0.1 0.1\n",
+        ),
+        ("labels/other.txt", b"0 0.5 0.5 0.1\n"),
+    ]);
+    let refused = import(copy.set, "format=yolo", "bad.zip", bad).await;
+    assert_eq!(refused.json["code"], "import_refused", "{refused:?}");
+    let at: Vec<&str> = refused.json["report"]["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        at,
+        ["labels/other.txt: line 1", "labels/slide.txt: line 2"],
+        "{refused:?}"
+    );
+    assert_eq!(app.position().await, before, "nothing applied");
+
+    // Refused whole: no classes, a path out of the archive, a bomb, a zip with nothing to read.
+    let no_classes = zip_of(&[("labels/slide.txt", b"0 0.5 0.5 0.1 0.1\n")]);
+    let answer = import(copy.set, "format=yolo", "labels.zip", no_classes).await;
+    assert_eq!(answer.json["code"], "invalid_import", "{answer:?}");
+    assert!(answer.json["message"]
+        .as_str()
+        .unwrap()
+        .contains("classes.txt"));
+    let outside = zip_of(&[
+        ("../classes.txt", b"cell\n"),
+        ("slide.txt", b"0 0.5 0.5 0.1 0.1\n"),
+    ]);
+    let answer = import(copy.set, "format=yolo", "outside.zip", outside).await;
+    assert_eq!(answer.json["code"], "unsafe_archive", "{answer:?}");
+    let zeros = vec![b'0'; 64 << 20];
+    let bomb = zip_of(&[("classes.txt", b"cell\n"), ("labels/slide.txt", &zeros)]);
+    assert!(bomb.len() < 1 << 20, "the bomb is small: {}", bomb.len());
+    let answer = import(copy.set, "format=yolo", "bomb.zip", bomb).await;
+    assert_eq!(answer.json["code"], "unsafe_archive", "{answer:?}");
+    assert!(answer.json["message"]
+        .as_str()
+        .unwrap()
+        .contains("zip bomb"));
+    let nothing = zip_of(&[("slide.png", b"not labels")]);
+    let answer = import(copy.set, "format=coco", "images.zip", nothing).await;
+    assert_eq!(answer.json["code"], "invalid_import", "{answer:?}");
+    assert_eq!(
+        app.position().await,
+        before,
+        "nothing applied by any refusal"
+    );
+    let left = std::fs::read_dir(app.data.path().join("uploads"))
+        .map(Iterator::count)
+        .unwrap_or(0);
+    assert_eq!(left, 0, "no staging folder is left behind");
+}
+
+/// A 2 GB file sent to an import, with its length declared and without it (chunked, the
+/// server's upload limit set low so that the test reads little): 413 `upload_too_large`,
+/// nothing applied, no staging file left; the declared one is refused before its body is read.
+#[tokio::test]
+async fn a_two_gigabyte_import_is_refused_as_it_arrives() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use futures_util::StreamExt;
+    use tower::ServiceExt;
+
+    const TWO_GB: u64 = 2 << 30;
+    const CHUNK: usize = 1 << 20;
+    let send = |app: &TestApp, set: i64, declared: bool| {
+        let router = app.router.clone();
+        async move {
+            let pulled = Arc::new(AtomicU64::new(0));
+            let head = "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"huge.json\"\r\nContent-Type: application/json\r\n\r\n";
+            let tail = "\r\n--b--\r\n";
+            let length = TWO_GB + (head.len() + tail.len()) as u64;
+            // A client on a network: each chunk after a pause (an always-ready stream would be
+            // buffered by the multipart reader as fast as it can pull).
+            let counter = pulled.clone();
+            let chunks = futures_util::stream::unfold(0u64, move |sent| {
+                let counter = counter.clone();
+                async move {
+                    if sent >= TWO_GB {
+                        return None;
+                    }
+                    tokio::task::yield_now().await;
+                    counter.fetch_add(CHUNK as u64, Ordering::Relaxed);
+                    let chunk = axum::body::Bytes::from(vec![b' '; CHUNK]);
+                    Some((Ok::<_, std::io::Error>(chunk), sent + CHUNK as u64))
+                }
+            });
+            let body = futures_util::stream::iter([Ok(axum::body::Bytes::from(head))])
+                .chain(chunks)
+                .chain(futures_util::stream::iter([Ok(axum::body::Bytes::from(
+                    tail,
+                ))]));
+            let mut request = axum::http::Request::builder()
+                .method("POST")
+                .uri(format!(
+                    "/api/v1/images/image_sets/{set}/import/?format=coco"
+                ))
+                .header("authorization", support::basic("ann", "pw-ann"))
+                .header("content-type", "multipart/form-data; boundary=b");
+            if declared {
+                request = request.header("content-length", length.to_string());
+            }
+            let mut request = request.body(axum::body::Body::from_stream(body)).unwrap();
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                std::net::SocketAddr::from(([10, 0, 0, 1], 5000)),
+            ));
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let json: Value = serde_json::from_slice(&bytes).unwrap();
+            (status, json, pulled.load(Ordering::Relaxed))
+        }
+    };
+
+    // Declared: refused at once by the import's own limit of 1 GiB.
+    let app = TestApp::new(TestDb::new(exact_store::Backend::Sqlite).await).await;
+    app.user("ann").await;
+    let lab = project(&app, ("ann", "pw-ann"), "Huge", 1).await;
+    let before = app.position().await;
+    let (status, json, pulled) = send(&app, lab.set, true).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{json}");
+    assert_eq!(json["code"], "upload_too_large");
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 1073741824 bytes"),
+        "{json}"
+    );
+    assert!(
+        pulled < 8 * CHUNK as u64,
+        "the body was not read: {pulled} bytes pulled"
+    );
+    assert_eq!(app.position().await, before);
+
+    // Not declared: read as it comes and refused at the limit, the staged part removed.
+    let app = TestApp::with_config(TestDb::new(exact_store::Backend::Sqlite).await, |c| {
+        c.max_upload_bytes = 64 << 20;
+    })
+    .await;
+    app.user("ann").await;
+    let lab = project(&app, ("ann", "pw-ann"), "Huge", 1).await;
+    let before = app.position().await;
+    let (status, json, pulled) = send(&app, lab.set, false).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{json}");
+    assert_eq!(json["code"], "upload_too_large");
+    assert!(
+        pulled < 80 << 20,
+        "read up to the limit only: {pulled} bytes; {json}"
+    );
+    assert_eq!(app.position().await, before);
+    let staged = std::fs::read_dir(app.data.path().join("uploads"))
+        .map(Iterator::count)
+        .unwrap_or(0);
+    assert_eq!(staged, 0, "no staged file is left");
 }

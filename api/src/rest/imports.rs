@@ -4,6 +4,7 @@
 //! `import_refused` with the report when lines were refused and nothing was applied.
 
 use axum::extract::{Multipart, Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -13,7 +14,7 @@ use super::body::lenient;
 use super::params::Params;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Code};
-use crate::imports::{import, ImportKind, ImportOptions};
+use crate::imports::{import, import_files, ImportKind, ImportOptions};
 use crate::{uploads, AppState};
 
 /// The largest file an import reads (it is read whole).
@@ -53,8 +54,8 @@ struct ImportFields {
 #[allow(dead_code)] // documents what `ImportFields` and `uploads::receive` read
 pub(in crate::rest) struct ImportUpload {
     /// `exact` (EXACT's label lines, the default), `coco`, `csv` (the CSV export's columns),
-    /// `geojson` (QuPath's too), `asap`, `imagescope` (Aperio's XML) or `voc`; also taken from
-    /// the query.
+    /// `geojson` (QuPath's too), `asap`, `imagescope` (Aperio's XML), `voc` or `yolo` (a zip
+    /// with `classes.txt` and the label files); also taken from the query.
     format: Option<String>,
     /// Create the types the file names that the set does not offer.
     create_types: Option<bool>,
@@ -69,8 +70,9 @@ pub(in crate::rest) struct ImportUpload {
 /// Import annotations into an image set
 ///
 /// A file of EXACT's label lines (`format=exact`), COCO JSON (`format=coco`), the CSV export's
-/// columns (`format=csv`) or one image's
-/// GeoJSON (`format=geojson` or `qupath`; the image named by the file, `slide.svs.geojson`):
+/// columns (`format=csv`), one image's GeoJSON (`format=geojson` or `qupath`; the image named
+/// by the file, `slide.svs.geojson`), ASAP, ImageScope or VOC XML, or a zip of such files
+/// (an export's zip as it is; YOLO's labels with their `classes.txt`, `format=yolo`):
 /// images matched by name, types by name (created with `create_types`), each annotation checked first; one
 /// append, all or nothing. Refused annotations are listed by line or JSON path (422
 /// `import_refused`, nothing applied) unless `apply_valid` is given. Annotations whose UUID or
@@ -87,10 +89,11 @@ async fn import_into_set(
     auth: Authenticated,
     Path(id): Path<i64>,
     params: Params,
+    headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
     let query: ImportFields = params.filters()?;
-    receive_and_import(state, auth, id, query, multipart).await
+    receive_and_import(state, auth, id, query, (&headers, multipart)).await
 }
 
 /// EXACT's label upload: its line format, with its `verify` field.
@@ -98,13 +101,14 @@ async fn label_upload(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<i64>,
+    headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
     let fields = ImportFields {
         format: Some("exact".into()),
         ..ImportFields::default()
     };
-    receive_and_import(state, auth, id, fields, multipart).await
+    receive_and_import(state, auth, id, fields, (&headers, multipart)).await
 }
 
 async fn receive_and_import(
@@ -112,14 +116,16 @@ async fn receive_and_import(
     auth: Authenticated,
     image_set: i64,
     query: ImportFields,
-    multipart: Multipart,
+    (headers, multipart): (&HeaderMap, Multipart),
 ) -> Result<Response, ApiError> {
-    // Refused before the body is read if the set is not the caller's to read.
+    // Refused before the body is read if the set is not the caller's to read, or if the body
+    // says it is larger than an import reads.
     state.commands.set_access(&auth.caller, image_set).await?;
+    let limit = MAX_IMPORT_BYTES.min(state.config.max_upload_bytes);
+    uploads::declared_within(headers, limit)?;
     let staging = uploads::staging_folder(&state.config.data_dir).await?;
     let report = uploads::to_completion(async move {
         let result = async {
-            let limit = MAX_IMPORT_BYTES.min(state.config.max_upload_bytes);
             let (fields, files) = uploads::receive(multipart, &staging, limit).await?;
             let fields: ImportFields = fields.read()?;
             let format = fields
@@ -136,22 +142,26 @@ async fn receive_and_import(
                 )
                 .with_field("file"));
             };
-            let bytes = tokio::fs::read(&file.path)
-                .await
-                .map_err(|e| ApiError::storing("reading the uploaded file failed", &e))?;
+            let (path, name) = (file.path.clone(), file.name.clone());
+            let unzipped = staging.join("unzipped");
+            let files = tokio::task::spawn_blocking(move || {
+                std::fs::create_dir_all(&unzipped)
+                    .map_err(|e| ApiError::storing("preparing an import failed", &e))?;
+                import_files(&path, &name, kind, &unzipped)
+            })
+            .await
+            .map_err(|e| ApiError::internal("the import task failed", &e))??;
             let options = ImportOptions {
                 create_types: fields.create_types.or(query.create_types).unwrap_or(false),
                 verify: fields.verify.or(query.verify).unwrap_or(false),
                 apply_valid: fields.apply_valid.or(query.apply_valid).unwrap_or(false),
             };
-            let caller = auth.caller.clone();
-            let name = file.name.clone();
             import(
                 &state.commands,
-                &caller,
+                &auth.caller,
                 image_set,
                 kind,
-                (&name, &bytes),
+                &files,
                 options,
             )
             .await
