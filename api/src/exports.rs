@@ -91,7 +91,8 @@ pub struct ExportRequest {
     pub originals: Vec<Original>,
 }
 
-/// A file to copy into the archive under `name`.
+/// A file to copy into the archive under `images/` and `name` (a path: a multi-file slide's
+/// parts keep their folders, each part of the path made safe).
 #[derive(Clone, Debug)]
 pub struct Original {
     pub name: String,
@@ -352,9 +353,10 @@ fn pack<W: Write + Seek>(
     let mut taken: std::collections::HashSet<String> =
         files.iter().map(|(name, _)| name.clone()).collect();
     for original in &request.originals {
-        let mut name = format!("images/{}", file_name(&original.name));
+        let safe: Vec<String> = original.name.split('/').map(file_name).collect();
+        let mut name = format!("images/{}", safe.join("/"));
         if !taken.insert(name.clone()) {
-            name = format!("images/{}_{}", taken.len(), file_name(&original.name));
+            name = format!("images/{}_{}", taken.len(), safe.join("/"));
             taken.insert(name.clone());
         }
         let mut file = std::fs::File::open(&original.path)?;

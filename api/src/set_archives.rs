@@ -100,6 +100,58 @@ async fn download(
         .into_response())
 }
 
+/// The files a multi-file slide at `path` (named `name` in the archive) needs beside it, so
+/// that the archive's copy opens by itself: a `.mrxs`'s data folder (its stem, beside it), a
+/// `.vms`'s tiles and maps (the files beside it that start with its stem). None for others.
+fn slide_parts(path: &std::path::Path, name: &str) -> Vec<Original> {
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let (Some(stem), Some(parent)) = (path.file_stem(), path.parent()) else {
+        return Vec::new();
+    };
+    let archive_stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    let mut parts = Vec::new();
+    match extension.as_deref() {
+        Some("mrxs") => {
+            let mut folders = vec![(parent.join(stem), archive_stem.to_owned())];
+            while let Some((folder, inside)) = folders.pop() {
+                let Ok(entries) = std::fs::read_dir(&folder) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let entry_name = entry.file_name().to_string_lossy().into_owned();
+                    let named = format!("{inside}/{entry_name}");
+                    match entry.file_type() {
+                        Ok(t) if t.is_dir() => folders.push((entry.path(), named)),
+                        Ok(t) if t.is_file() => parts.push(Original {
+                            name: named,
+                            path: entry.path(),
+                        }),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Some("vms") => {
+            let stem = stem.to_string_lossy();
+            for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+                let entry_name = entry.file_name().to_string_lossy().into_owned();
+                let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+                if is_file && entry_name.starts_with(&*stem) && entry.path() != path {
+                    parts.push(Original {
+                        name: entry_name,
+                        path: entry.path(),
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+    parts.sort_by(|a, b| a.name.cmp(&b.name));
+    parts
+}
+
 /// Builds the archive of `set` for `key` into a temporary file, then moves it into place and
 /// removes the set's older archives.
 async fn build(state: AppState, set: i64, key: String) {
@@ -114,17 +166,22 @@ async fn try_build(state: &AppState, set: i64, key: &str) -> Result<(), ApiError
     tokio::fs::create_dir_all(&folder)
         .await
         .map_err(|e| ApiError::storing("preparing an archive failed", &e))?;
-    let originals = live_images(state, set)
-        .await?
-        .into_iter()
-        .map(|image| Original {
-            path: crate::uploads::inside(
-                &state.config.data_dir,
-                &["images", &set.to_string(), &image.filename],
-            ),
-            name: image.name,
+    let mut originals = Vec::new();
+    for image in live_images(state, set).await? {
+        let path = crate::uploads::image_file(&state.config.data_dir, set, &image.filename);
+        let parts = tokio::task::spawn_blocking({
+            let path = path.clone();
+            let name = image.name.clone();
+            move || slide_parts(&path, &name)
         })
-        .collect();
+        .await
+        .map_err(|e| ApiError::internal("listing a slide's files failed", &e))?;
+        originals.push(Original {
+            path,
+            name: image.name,
+        });
+        originals.extend(parts);
+    }
     let request = ExportRequest {
         image_set: set,
         kind: ExportKind::Exact(None),

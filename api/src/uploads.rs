@@ -116,6 +116,12 @@ pub fn inside(root: &Path, components: &[&str]) -> PathBuf {
     path
 }
 
+/// Where image `filename` of `image_set` is stored: the set's folder joined with the path this
+/// server recorded when it placed the file (a zip's images keep their folders under the set's).
+pub fn image_file(data_dir: &Path, image_set: i64, filename: &str) -> PathBuf {
+    inside(data_dir, &["images", &image_set.to_string()]).join(filename)
+}
+
 fn extension_of(name: &str) -> Option<String> {
     let (_, extension) = name.rsplit_once('.')?;
     Some(extension.to_ascii_lowercase())

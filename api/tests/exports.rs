@@ -22,7 +22,8 @@ exact_store::on_both_backends!(
     imports_check_every_line_and_apply_all_or_nothing,
     zip_downloads_answer_as_exact_and_never_go_stale,
     team_formats_are_edited_with_a_preview_and_exports_are_listed,
-    zips_of_labels_are_imported_whole_and_checked
+    zips_of_labels_are_imported_whole_and_checked,
+    multi_file_slides_are_downloaded_with_their_parts
 );
 
 /// The files of a zip, by name.
@@ -1698,4 +1699,90 @@ async fn a_two_gigabyte_import_is_refused_as_it_arrives() {
         .map(Iterator::count)
         .unwrap_or(0);
     assert_eq!(staged, 0, "no staged file is left");
+}
+
+/// A `.mrxs` is its index and its data folder, a `.vms` its index and the tiles named after it:
+/// the set's zip holds them all, where OpenSlide looks for them, and nothing of another slide.
+async fn multi_file_slides_are_downloaded_with_their_parts(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    let ann = ("ann", "pw-ann");
+    let lab = project(&app, ann, "Parts", 1).await;
+    let folder = app
+        .data
+        .path()
+        .join("images")
+        .join(lab.set.to_string())
+        .join("upload");
+    let write = |relative: &str, bytes: &[u8]| {
+        let path = folder.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    write("scan.mrxs", b"[GENERAL]");
+    write("scan/Slidedat.ini", b"[HIERARCHICAL]");
+    write("scan/Data0000.dat", b"tiles");
+    write("scan/nested/Index.dat", b"index");
+    write("liver.vms", b"[Virtual Microscope Specimen]");
+    write("liver(0,0).jpg", b"jpeg");
+    write("liver_map.jpg", b"map");
+    write("other.jpg", b"another slide's file");
+    let caller = Caller::new(
+        exact_domain::Actor {
+            id: app.user("bea").await,
+            superuser: true,
+            staff: false,
+        },
+        exact_store::Source::Api,
+    );
+    for name in ["scan.mrxs", "liver.vms"] {
+        let file = exact_domain::image::ImageFile {
+            name: name.into(),
+            filename: format!("upload/{name}"),
+            checksum: hex::encode(Sha256::digest(name.as_bytes())),
+            width: 100,
+            height: 100,
+            mpp: None,
+            objective_power: None,
+            depth: 1,
+            frames: 1,
+            channels: 3,
+            image_type: 0,
+        };
+        app.state
+            .commands
+            .add_image(&caller, lab.set, file)
+            .await
+            .unwrap();
+    }
+    let files = download_zip(&app, lab.set, ann).await;
+    let images: Vec<&str> = files
+        .keys()
+        .filter(|name| name.starts_with("images/"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        images,
+        [
+            "images/liver(0,0).jpg",
+            "images/liver.vms",
+            "images/liver_map.jpg",
+            "images/scan.mrxs",
+            "images/scan/Data0000.dat",
+            "images/scan/Slidedat.ini",
+            "images/scan/nested/Index.dat",
+        ]
+    );
+    assert_eq!(files["images/scan/Data0000.dat"], b"tiles");
+    let manifest = json_of(&files["manifest.json"]);
+    let listed: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        listed.contains(&"images/scan/nested/Index.dat"),
+        "{listed:?}"
+    );
 }

@@ -74,7 +74,7 @@ fn set_folder(state: &AppState, image_set: i64) -> PathBuf {
 }
 
 fn image_path(state: &AppState, image: &ImageRow) -> PathBuf {
-    set_folder(state, image.image_set).join(&image.filename)
+    uploads::image_file(&state.config.data_dir, image.image_set, &image.filename)
 }
 
 /// The file that serves `frame` of `image`. Frames count from 1, as in EXACT; 0 is frame 1
