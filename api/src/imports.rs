@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
-use exact_domain::annotation::AnnotationCommand;
 use exact_domain::annotation_type::TypeSettings;
 use exact_domain::vector::{self, Fit, Vector, VectorType};
 use exact_projections::annotation_query::AnnotationQuery;
@@ -242,12 +241,20 @@ pub async fn import(
     options: ImportOptions,
 ) -> Result<ImportReport, ApiError> {
     let read = &commands.read;
-    let (_, permissions) = commands.set_access(caller, image_set).await?;
+    let (set, permissions) = commands.set_access(caller, image_set).await?;
     if !permissions.contains(exact_domain::permissions::Permission::Annotate) {
         return Err(exact_domain::DomainError::ForbiddenInSet(
             exact_domain::permissions::Permission::Annotate,
         )
         .into());
+    }
+    if options.verify && set.clinical {
+        return Err(ApiError::new(
+            Code::SignatureRequired,
+            "in a clinical set a verdict is an electronic signature, given one by one with \
+             the password: import without verify, then sign",
+        )
+        .with_field("verify"));
     }
     let mut report = ImportReport::default();
     let candidates = parse_files(files, kind, &mut report)?;
@@ -260,22 +267,33 @@ pub async fn import(
         .filter(|i| !i.deleted)
         .map(|i| (i.name.clone(), i))
         .collect();
-    let mut types: HashMap<String, exact_projections::catalog_read::AnnotationTypeRow> = read
+    let mut types: HashMap<String, TypeFit> = read
         .offered_types(image_set)
         .await?
         .into_iter()
-        .map(|t| (t.name.clone(), t))
+        .map(|t| {
+            let fit = TypeFit {
+                id: t.id,
+                vector_type: t.vector_type,
+                node_count: t.node_count,
+            };
+            (t.name, fit)
+        })
         .collect();
-    if options.create_types {
-        create_missing_types(
-            commands,
-            caller,
-            image_set,
-            &candidates,
-            &mut types,
-            &mut report,
-        )
-        .await?;
+    // Types to make are checked against as they will be (placeholder ids below 0), and made
+    // only if the import applies.
+    let to_make = if options.create_types {
+        missing_types(&candidates, &types)
+    } else {
+        Vec::new()
+    };
+    for (n, (name, vector_type)) in to_make.iter().enumerate() {
+        let fit = TypeFit {
+            id: -1 - n as i64,
+            vector_type: vector_type.code(),
+            node_count: 0,
+        };
+        types.insert(name.clone(), fit);
     }
 
     // What the images hold already: UUIDs, and shapes per (image, type) for the duplicate check.
@@ -428,31 +446,30 @@ pub async fn import(
     if inputs.is_empty() {
         return Ok(report);
     }
+    make_types(
+        commands,
+        caller,
+        image_set,
+        &to_make,
+        &mut inputs,
+        &mut report,
+    )
+    .await?;
     let first_image = inputs[0].image.unwrap_or_default();
+    // Created and, when asked, accepted in the importer's name: one append, all or nothing.
     let written = commands
-        .create_annotations(
+        .create_annotations_verified(
             caller,
             NewAnnotations {
                 image: first_image,
                 annotations: inputs,
             },
+            options.verify,
         )
         .await?;
     report.applied = written.iter().filter(|w| w.position.is_some()).count();
     report.unchanged += written.len() - report.applied;
     report.applied_anything = report.applied > 0;
-    if options.verify {
-        for w in written.iter().filter(|w| w.position.is_some()) {
-            commands
-                .annotation_command(
-                    caller,
-                    w.id,
-                    None,
-                    &AnnotationCommand::Verify { verified: true },
-                )
-                .await?;
-        }
-    }
     Ok(report)
 }
 
@@ -688,14 +705,20 @@ fn refused(report: &ImportReport) -> ApiError {
 
 /// Creates the types the candidates name and the set lacks, in the set's first product, each
 /// with the vector type its first shape suggests.
-async fn create_missing_types(
-    commands: &Commands,
-    caller: &Caller,
-    image_set: i64,
+/// What the checks need of an annotation type.
+#[derive(Clone, Copy, Debug)]
+struct TypeFit {
+    id: i64,
+    vector_type: i64,
+    node_count: i64,
+}
+
+/// The types the candidates name that the set does not offer, by name, each with the vector
+/// type its first annotation suggests.
+fn missing_types(
     candidates: &[Candidate],
-    types: &mut HashMap<String, exact_projections::catalog_read::AnnotationTypeRow>,
-    report: &mut ImportReport,
-) -> Result<(), ApiError> {
+    types: &HashMap<String, TypeFit>,
+) -> Vec<(String, VectorType)> {
     let mut wanted: BTreeMap<&str, VectorType> = BTreeMap::new();
     for c in candidates {
         if !types.contains_key(&c.annotation_type) && !c.annotation_type.trim().is_empty() {
@@ -704,7 +727,28 @@ async fn create_missing_types(
                 .or_insert_with(|| suggested_type(c));
         }
     }
-    if wanted.is_empty() {
+    wanted
+        .into_iter()
+        .map(|(name, vector_type)| (name.to_owned(), vector_type))
+        .collect()
+}
+
+/// Makes the planned types that `inputs` use (placeholder `-1 - n` for `to_make[n]`) in the
+/// set's first product, and gives the inputs their ids.
+async fn make_types(
+    commands: &Commands,
+    caller: &Caller,
+    image_set: i64,
+    to_make: &[(String, VectorType)],
+    inputs: &mut [AnnotationInput],
+    report: &mut ImportReport,
+) -> Result<(), ApiError> {
+    let used: std::collections::BTreeSet<i64> = inputs
+        .iter()
+        .map(|i| i.annotation_type)
+        .filter(|id| *id < 0)
+        .collect();
+    if used.is_empty() {
         return Ok(());
     }
     let product = commands
@@ -722,18 +766,26 @@ async fn create_missing_types(
             )
             .with_field("create_types")
         })?;
-    for (name, vector_type) in wanted {
+    let mut made: HashMap<i64, i64> = HashMap::new();
+    for (n, (name, vector_type)) in to_make.iter().enumerate() {
+        let placeholder = -1 - n as i64;
+        if !used.contains(&placeholder) {
+            continue;
+        }
         let settings = TypeSettings {
-            name: name.to_owned(),
+            name: name.clone(),
             ..TypeSettings::default()
         };
-        commands
+        let written = commands
             .create_annotation_type(caller, product, vector_type.code(), settings)
             .await?;
-        report.created_types.push(name.to_owned());
+        made.insert(placeholder, written.id);
+        report.created_types.push(name.clone());
     }
-    for t in commands.read.offered_types(image_set).await? {
-        types.insert(t.name.clone(), t);
+    for input in inputs.iter_mut() {
+        if let Some(id) = made.get(&input.annotation_type) {
+            input.annotation_type = *id;
+        }
     }
     Ok(())
 }

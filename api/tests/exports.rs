@@ -642,6 +642,19 @@ async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
         )
         .await;
     assert_eq!(made.json["results"][0]["blurred"], true, "{made:?}");
+    // Accepted in the importer's name in the same append as its creation: one stream, one
+    // correlation, the verdict right after.
+    let head_now = head().await;
+    let last = app.state.store.read_page(head_now - 1, 2).await.unwrap();
+    let kinds: Vec<&str> = last.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(kinds, ["AnnotationCreated", "AnnotationVerified"]);
+    assert_eq!(last[0].stream, last[1].stream);
+    assert_eq!(
+        last[0].metadata().unwrap().correlation_id,
+        last[1].metadata().unwrap().correlation_id,
+        "one append"
+    );
+    assert_eq!(last[1].payload_value().unwrap()["verified"], true);
     let again = send_file(
         &app,
         &label_upload,
@@ -1555,6 +1568,27 @@ async fn zips_of_labels_are_imported_whole_and_checked(db: TestDb) {
         "{refused:?}"
     );
     assert_eq!(app.position().await, before, "nothing applied");
+    // Types it would make are made only if it applies.
+    let new_type = zip_of(&[
+        ("classes.txt", b"nerve\n"),
+        ("labels/slide.txt", b"0 0.5 0.5 0.1 0.1\n"),
+        ("labels/nowhere.txt", b"0 0.5 0.5 0.1 0.1\n"),
+    ]);
+    let refused = import(
+        copy.set,
+        "format=yolo&create_types=true",
+        "new.zip",
+        new_type,
+    )
+    .await;
+    assert_eq!(refused.json["code"], "import_refused", "{refused:?}");
+    assert_eq!(
+        refused.json["report"]["refused"][0]["at"],
+        "labels/nowhere.txt: line 1"
+    );
+    assert_eq!(app.position().await, before, "no type made either");
+    let offered = app.state.read.offered_types(copy.set).await.unwrap();
+    assert!(offered.iter().all(|t| t.name != "nerve"));
 
     // Refused whole: no classes, a path out of the archive, a bomb, a zip with nothing to read.
     let no_classes = zip_of(&[("labels/slide.txt", b"0 0.5 0.5 0.1 0.1\n")]);
@@ -1591,6 +1625,38 @@ async fn zips_of_labels_are_imported_whole_and_checked(db: TestDb) {
         .map(Iterator::count)
         .unwrap_or(0);
     assert_eq!(left, 0, "no staging folder is left behind");
+
+    // In a clinical set a verdict is a signature: an import asked to accept what it makes is
+    // refused before anything is written; without it, it applies.
+    let clinical = project(&app, ann, "Clinical zip", 1).await;
+    image(&app, ann, clinical.set, "slide.png", 300, 200).await;
+    let switched = app
+        .patch(
+            &format!("/api/v1/images/image_sets/{}/", clinical.set),
+            ann,
+            json!({"clinical": true}),
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::OK, "{switched:?}");
+    let coco_zip = export(lab.set, "coco").await;
+    let before = app.position().await;
+    let signed = import(
+        clinical.set,
+        "format=coco&create_types=true&verify=true",
+        "export.zip",
+        coco_zip.clone(),
+    )
+    .await;
+    assert_eq!(signed.json["code"], "signature_required", "{signed:?}");
+    assert_eq!(app.position().await, before, "nothing written");
+    let plain = import(
+        clinical.set,
+        "format=coco&create_types=true",
+        "export.zip",
+        coco_zip,
+    )
+    .await;
+    assert_eq!(plain.json["applied"], 3, "{plain:?}");
 }
 
 /// A 2 GB file sent to an import, with its length declared and without it (chunked, the

@@ -69,8 +69,21 @@ impl Commands {
         caller: &Caller,
         new: NewAnnotations,
     ) -> Result<Vec<Written>, ApiError> {
+        self.create_annotations_verified(caller, new, false).await
+    }
+
+    /// [`create_annotations`](Self::create_annotations), each new annotation accepted by the
+    /// caller when `verify` is given: its verdict in the same append as its creation, so an
+    /// import that verifies is all or nothing too. A set in clinical mode refuses it (a verdict
+    /// there is a signature, which needs the password) before anything is written.
+    pub async fn create_annotations_verified(
+        &self,
+        caller: &Caller,
+        new: NewAnnotations,
+        verify: bool,
+    ) -> Result<Vec<Written>, ApiError> {
         // Image → its row and the caller's permissions in its set, looked up once each.
-        let mut images: BTreeMap<i64, (ImageRow, Permissions)> = BTreeMap::new();
+        let mut images: BTreeMap<i64, (ImageRow, Permissions, bool)> = BTreeMap::new();
         let may_name_creator = caller.actor.superuser || caller.source == Source::Import;
         let mut types: BTreeMap<(i64, i64), TypeInfo> = BTreeMap::new();
         let mut globals_taken = BTreeSet::new();
@@ -93,11 +106,11 @@ impl Commands {
                     .await?
                     .filter(|i| !i.deleted)
                     .ok_or(DomainError::NotFound("image"))?;
-                let (_, permissions) = self.set_access(caller, image.image_set).await?;
-                slot.insert((image, permissions));
+                let (set, permissions) = self.set_access(caller, image.image_set).await?;
+                slot.insert((image, permissions, set.clinical));
             }
-            let (image, permissions) = &images[&image_id];
-            let permissions = *permissions;
+            let (image, permissions, clinical) = &images[&image_id];
+            let (permissions, clinical) = (*permissions, *clinical);
             if input.user.is_some_and(|u| u != caller.actor.id) && !may_name_creator {
                 return Err(
                     DomainError::Forbidden("create annotations in another user's name").into(),
@@ -165,19 +178,36 @@ impl Commands {
                 user: input.user,
             });
             let mut events = AnnotationAggregate::decide(None, &command, &context)?;
+            if verify {
+                // Decided on the annotation as its creation leaves it, as a later verdict is.
+                let made = events.iter().fold(None, annotation::evolve);
+                let context = AnnotationContext {
+                    clinical,
+                    ..context
+                };
+                let verdict = AnnotationCommand::Verify { verified: true };
+                events.extend(AnnotationAggregate::decide(
+                    made.as_ref(),
+                    &verdict,
+                    &context,
+                )?);
+            }
             if global {
                 globals_taken.insert((image.id, type_info.id));
             }
             first_with.insert(uuid, plan.len());
-            match events.remove(0) {
-                AnnotationEvent::AnnotationCreated(created) => plan.push(Planned::New(created)),
+            let mut events = events.into_iter();
+            match events.next() {
+                Some(AnnotationEvent::AnnotationCreated(created)) => {
+                    plan.push(Planned::New(created, events.next().map(Box::new)));
+                }
                 other => unreachable!("a creation decides AnnotationCreated, not {other:?}"),
             }
         }
-        let to_write: Vec<AnnotationCreated> = plan
+        let to_write: Vec<(AnnotationCreated, Option<Box<AnnotationEvent>>)> = plan
             .iter()
             .filter_map(|p| match p {
-                Planned::New(created) => Some(created.clone()),
+                Planned::New(created, verdict) => Some((created.clone(), verdict.clone())),
                 _ => None,
             })
             .collect();
@@ -188,14 +218,19 @@ impl Commands {
             let build = Box::new(move |ids: &mut exact_store::IdAllocator| {
                 to_write
                     .iter()
-                    .map(|created| {
+                    .map(|(created, verdict)| {
                         let id = ids.next(AnnotationAggregate::KIND);
                         let (name, payload) = created.clone().with_id(id).to_parts();
-                        StreamAppend::new(
-                            annotation::stream(id),
-                            Expected::NoStream,
-                            vec![NewEvent::new(name, payload)],
-                        )
+                        let mut events = vec![NewEvent::new(name, payload)];
+                        if let Some(mut verdict) = verdict.as_deref().cloned() {
+                            if let AnnotationEvent::AnnotationVerified { id: of, .. } = &mut verdict
+                            {
+                                *of = id;
+                            }
+                            let (name, payload) = verdict.to_parts();
+                            events.push(NewEvent::new(name, payload));
+                        }
+                        StreamAppend::new(annotation::stream(id), Expected::NoStream, events)
                     })
                     .collect()
             });
@@ -209,9 +244,14 @@ impl Commands {
         for planned in plan {
             let result = match planned {
                 Planned::Existing(existing) => existing,
-                Planned::New(_) => {
+                Planned::New(_, verdict) => {
                     let envelope = stored.next().expect("one envelope per new annotation");
-                    Written::stored(envelope)
+                    if verdict.is_some() {
+                        // The verdict's envelope follows its creation's: the stream's version.
+                        Written::stored(stored.next().expect("the verdict's envelope"))
+                    } else {
+                        Written::stored(envelope)
+                    }
                 }
                 Planned::SameAs(first) => Written {
                     position: None,
@@ -445,8 +485,8 @@ fn image_info(image: &ImageRow) -> ImageInfo {
 enum Planned {
     /// Its UUID exists already: a retry.
     Existing(Written),
-    /// To be written (its id is taken inside the append).
-    New(AnnotationCreated),
+    /// To be written (its id is taken inside the append), with the caller's verdict if asked.
+    New(AnnotationCreated, Option<Box<AnnotationEvent>>),
     /// Its UUID came earlier in the same list, at this index.
     SameAs(usize),
 }
