@@ -216,17 +216,13 @@ pub async fn write_export<W: Write + Seek + Send + 'static>(
         }
         _ => (None, None),
     };
-    let extra_types: BTreeSet<i64> = format
-        .as_ref()
-        .map(|f| f.annotations_types.clone())
-        .unwrap_or_default();
     let started = std::time::Instant::now();
-    let dataset = export::read_dataset(
+    let dataset = export::read_dataset_for(
         store,
         read,
         request.image_set,
         request.position,
-        &extra_types,
+        format.as_ref(),
     )
     .await?;
     let read_in = started.elapsed();

@@ -1229,6 +1229,61 @@ async fn team_formats_are_edited_with_a_preview_and_exports_are_listed(db: TestD
     .await;
     assert_eq!(before.json["annotations"], 0, "{before:?}");
     assert_eq!(before.json["position"], empty);
+    // EXACT's %%view: the image log, as it stood at the moment read.
+    let before_open = app.state.store.last_position().await.unwrap();
+    let mut entries = Vec::new();
+    for action in [1, 2] {
+        let logged = app
+            .post(
+                "/api/v1/annotations/log_image_actions/",
+                ann,
+                json!({"image": slide, "action": action}),
+            )
+            .await;
+        assert_eq!(logged.status, StatusCode::CREATED, "{logged:?}");
+        entries.push(logged.json["id"].as_i64().unwrap());
+    }
+    let viewed = preview(
+        json!({"image_set": lab.set, "base_format": "%%view--%%content", "annotation_format": "x"}),
+        ann,
+    )
+    .await;
+    let text = viewed.json["text"].as_str().unwrap();
+    let lines: Vec<&str> = text.lines().take(2).collect();
+    assert!(
+        lines[0].starts_with("[slide.png|ann|20") && lines[0].ends_with("+00:00|1]"),
+        "{text}"
+    );
+    assert!(lines[1].ends_with("|2]"), "{text}");
+    let not_yet = preview(
+        json!({"image_set": lab.set, "base_format": "%%view--", "as_of": before_open.to_string()}),
+        ann,
+    )
+    .await;
+    assert_eq!(not_yet.json["text"], "--", "{not_yet:?}");
+    // An entry taken out later (EXACT's delete) is gone from now, not from before.
+    let both = app.state.store.last_position().await.unwrap();
+    let retracted = app
+        .delete(
+            &format!("/api/v1/annotations/log_image_actions/{}/", entries[1]),
+            support::ADMIN,
+        )
+        .await;
+    assert!(retracted.status.is_success(), "{retracted:?}");
+    let view_lines = |body: Value| {
+        let app = &app;
+        async move {
+            let shown = app
+                .post("/api/v1/administration/export_formats/preview/", ann, body)
+                .await;
+            shown.json["text"].as_str().unwrap().lines().count()
+        }
+    };
+    let base = json!({"image_set": lab.set, "base_format": "%%view"});
+    assert_eq!(view_lines(base.clone()).await, 1);
+    let mut then = base;
+    then["as_of"] = json!(both.to_string());
+    assert_eq!(view_lines(then).await, 2);
     let nothing_saved = app.get(formats, ann).await;
     assert_eq!(nothing_saved.json["count"], 0, "{nothing_saved:?}");
     // Not on a set one cannot read; a bad moment names its field.

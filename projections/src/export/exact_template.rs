@@ -9,9 +9,10 @@
 //! - a format without annotation types exports every type (EXACT's exported nothing);
 //! - deleted annotations are exported when the annotation template uses `%%deleted` (EXACT
 //!   looked for the word "deleted" anywhere in it);
-//! - `%%meta_data` is JSON (EXACT wrote Python's `repr` of a dict), `%%view` lists nothing (the
-//!   image-open log is not part of a dataset), and the centre of a point stored as its box is
-//!   the box's centre (EXACT took the first corner).
+//! - `%%meta_data` is JSON (EXACT wrote Python's `repr` of a dict), `%%view` lists the image
+//!   log as it stood at the export's position (read only when the base template uses it:
+//!   [`uses_views`]), and the centre of a point stored as its box is the box's centre (EXACT
+//!   took the first corner).
 
 use std::collections::HashMap;
 
@@ -167,6 +168,7 @@ pub fn render(dataset: &Dataset, format: &FormatSettings, export_id: i64) -> Ren
     }
     let text = substitute(&format.base_format, BASE_PLACEHOLDERS, |name| match name {
         "content" => content.clone(),
+        "view" => views(dataset, &images),
         "imageset" => set.name.clone(),
         "setdescription" => set.description.clone(),
         "team" => set.team.clone(),
@@ -375,6 +377,27 @@ fn concealed(a: &AnnotationRow, kind: &TypeRecord) -> bool {
 
 fn frame_of(a: &AnnotationRow) -> u32 {
     vector_of(a).and_then(|v| v.frame).unwrap_or(1)
+}
+
+/// Whether `format` lists the image log (`%%view`), which the dataset then needs
+/// ([`super::add_views`]).
+pub fn uses_views(format: &FormatSettings) -> bool {
+    format.base_format.contains("%%view")
+}
+
+/// EXACT's `%%view`: `[image|user|time|action]` a line, for each entry of the images' log.
+fn views(dataset: &Dataset, images: &HashMap<i64, &ImageRecord>) -> String {
+    let mut text = String::new();
+    for view in &dataset.views {
+        let image = images.get(&view.image).map_or("", |i| i.name.as_str());
+        text.push_str(&format!(
+            "[{image}|{}|{}|{}]\n",
+            dataset.username(view.user),
+            python_time(view.at),
+            view.action
+        ));
+    }
+    text
 }
 
 /// Python's `str(datetime)` of an aware UTC time, as EXACT's `%%first_timepoint`.

@@ -53,6 +53,20 @@ pub struct Dataset {
     pub annotations: Vec<AnnotationRow>,
     /// Accepts and rejects per annotation (only annotations with a verdict).
     pub verdicts: HashMap<i64, Verdicts>,
+    /// Who opened and closed the images, image by image (as `images`), oldest first: read
+    /// only for a format that lists them (EXACT's `%%view`), by [`add_views`].
+    pub views: Vec<View>,
+}
+
+/// An entry of an image's access log as it stood: EXACT's `LogImageAction`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    pub image: i64,
+    pub user: i64,
+    /// When it was recorded, microseconds since 1970.
+    pub at: i64,
+    /// 1 opened, 2 closed.
+    pub action: i64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -262,7 +276,97 @@ pub async fn read_dataset(
         users,
         annotations,
         verdicts,
+        views: Vec::new(),
     })
+}
+
+/// Set `set` at `position` as `format` (EXACT's language; `None` for the fixed formats)
+/// reads it: with the types the format names even where nothing uses them, and the image log
+/// when it lists it.
+pub async fn read_dataset_for(
+    store: &dyn EventStore,
+    read: &ReadDb,
+    set: i64,
+    position: i64,
+    format: Option<&exact_domain::export_format::FormatSettings>,
+) -> Result<Dataset, ExportError> {
+    let types = format
+        .map(|f| f.annotations_types.clone())
+        .unwrap_or_default();
+    let mut dataset = read_dataset(store, read, set, position, &types).await?;
+    if format.is_some_and(exact_template::uses_views) {
+        add_views(store, &mut dataset).await?;
+    }
+    Ok(dataset)
+}
+
+/// Fills `dataset.views` with the access log of its images as it stood at its position
+/// (entries corrected or retracted later are as they were then), and the viewers' names.
+pub async fn add_views(store: &dyn EventStore, dataset: &mut Dataset) -> Result<(), ExportError> {
+    use exact_domain::image::ImageAccessEvent;
+    let mut views: Vec<(i64, View)> = Vec::new();
+    for image in &dataset.images {
+        // Entries by the position that recorded them, as EXACT's rows by id.
+        let mut entries: BTreeMap<i64, View> = BTreeMap::new();
+        let stream = exact_domain::image::access_stream(image.id);
+        for envelope in store.read_stream(&stream, 1).await? {
+            if envelope.position > dataset.position {
+                break;
+            }
+            let Some(event) = ImageAccessEvent::from_json(&envelope.event_type, &envelope.payload)
+            else {
+                continue;
+            };
+            let event = event.map_err(|e| ExportError::Corrupt {
+                position: envelope.position,
+                reason: e.to_string(),
+            })?;
+            let at = envelope.recorded_at.timestamp_micros();
+            match event {
+                ImageAccessEvent::ImageOpened { user, .. } => {
+                    entries.insert(
+                        envelope.position,
+                        View {
+                            image: image.id,
+                            user,
+                            at,
+                            action: 1,
+                        },
+                    );
+                }
+                ImageAccessEvent::ImageClosed { user, .. } => {
+                    entries.insert(
+                        envelope.position,
+                        View {
+                            image: image.id,
+                            user,
+                            at,
+                            action: 2,
+                        },
+                    );
+                }
+                ImageAccessEvent::ImageAccessCorrected { entry, action, .. } => {
+                    if let Some(view) = entries.get_mut(&entry) {
+                        view.action = action;
+                    }
+                }
+                ImageAccessEvent::ImageAccessRetracted { entry, .. } => {
+                    entries.remove(&entry);
+                }
+            }
+        }
+        views.extend(entries);
+    }
+    let viewers: BTreeSet<i64> = views.iter().map(|(_, v)| v.user).collect();
+    for id in viewers {
+        if !dataset.users.contains_key(&id) {
+            if let Some(u) = state_at::<UserAggregate>(store, id, dataset.position).await? {
+                dataset.users.insert(id, u.username);
+            }
+        }
+    }
+    dataset.views = views.into_iter().map(|(_, v)| v).collect();
+    Ok(())
 }
 
 /// Set `set` at `position` as a diff sees it: before the set was made (or once it was
@@ -341,6 +445,7 @@ impl Dataset {
             users: BTreeMap::new(),
             annotations: Vec::new(),
             verdicts: HashMap::new(),
+            views: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use exact_domain::export_format::{ExportFormatCommand, FormatSettings};
 use exact_projections::catalog_read::ExportFormatRow;
-use exact_projections::export::{exact_template, read_dataset, rfc3339};
+use exact_projections::export::{exact_template, read_dataset_for, rfc3339};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -287,12 +287,12 @@ async fn preview_format(
         Some(position) => position,
         None => state.store.last_position().await?,
     };
-    let dataset = read_dataset(
+    let dataset = read_dataset_for(
         state.store.as_ref(),
         &state.read,
         image_set,
         position,
-        &settings.annotations_types,
+        Some(&settings),
     )
     .await
     .map_err(|e| ApiError::from(e).with_field("as_of"))?;
