@@ -16,7 +16,7 @@ use exact_projections::annotation_query::AnnotationQuery;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::commands::{AnnotationInput, Caller, Commands, NewAnnotations};
+use crate::commands::{AnnotationInput, Caller, Commands, CreateOptions, NewAnnotations};
 use crate::error::{ApiError, Code};
 
 /// The most refusals a report lists one by one (their count is always given).
@@ -304,9 +304,12 @@ pub async fn import(
             ..AnnotationQuery::default()
         })
         .await?;
-    let uuids: HashMap<String, (i64, i64)> = existing
+    let uuids: HashMap<uuid::Uuid, (i64, i64)> = existing
         .iter()
-        .map(|a| (a.unique_identifier.clone(), (a.image, a.annotation_type)))
+        .filter_map(|a| {
+            let uuid = a.unique_identifier.parse().ok()?;
+            Some((uuid, (a.image, a.annotation_type)))
+        })
         .collect();
     let shapes: HashSet<(i64, i64, String)> = existing
         .iter()
@@ -318,85 +321,46 @@ pub async fn import(
     let outside: Vec<uuid::Uuid> = candidates
         .iter()
         .filter_map(|c| c.unique_identifier)
-        .filter(|u| !uuids.contains_key(&u.to_string()))
+        .filter(|u| !uuids.contains_key(u))
         .collect();
     let taken_elsewhere = commands.annotations_by_uuids(&outside).await?;
     let mut added_shapes: HashSet<(i64, i64, String)> = HashSet::new();
+    // Only an annotation without a UUID of its own is checked against those this file adds.
+    let any_without_uuid = candidates.iter().any(|c| c.unique_identifier.is_none());
     let mut inputs = Vec::new();
-    for c in candidates {
+    // Each candidate against its image and type, on every core: a million take a second.
+    let images = std::sync::Arc::new(images);
+    let types = std::sync::Arc::new(types);
+    let checked = {
+        let (images, types) = (images.clone(), types.clone());
+        tokio::task::spawn_blocking(move || fit_all(candidates, &images, &types))
+            .await
+            .map_err(|e| ApiError::internal("checking the import failed", &e))?
+    };
+    for (c, fitted) in checked {
         let refuse = |report: &mut ImportReport, reason: String| {
             report.refuse(c.at.clone(), c.order, reason);
         };
-        // ImageScope keeps `slide.xml` beside `slide.svs`: a name without its extension names
-        // the one image it is the stem of.
-        // YOLO's and VOC's exports name a second image of the same stem `stem_ID`.
-        let by_stem = || {
-            let stem_of = |i: &exact_projections::catalog_read::ImageRow| {
-                i.name
-                    .rsplit_once('.')
-                    .map_or(i.name.clone(), |(stem, _)| stem.to_owned())
-            };
-            let mut found = images
-                .values()
-                .filter(|i| stem_of(i) == c.image || format!("{}_{}", stem_of(i), i.id) == c.image);
-            match (found.next(), found.next()) {
-                (Some(one), None) => Some(one),
-                _ => None,
-            }
-        };
-        let Some(image) = images.get(&c.image).or_else(by_stem) else {
-            refuse(
-                &mut report,
-                format!("the set has no image named {:?}", c.image),
-            );
-            continue;
-        };
-        let Some(kind) = types.get(&c.annotation_type) else {
-            refuse(
-                &mut report,
-                format!(
-                    "the set offers no annotation type named {:?} (import with create_types to make it)",
-                    c.annotation_type
-                ),
-            );
-            continue;
-        };
-        let vector_type = VectorType::try_from(kind.vector_type).unwrap_or(VectorType::Polygon);
-        let vector = if c.normalized {
-            c.scaled(image.width as f64, image.height as f64)
-                .vector_for(vector_type)
-        } else {
-            c.vector_for(vector_type)
-        };
-        let parsed = match Vector::from_json(&vector) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                refuse(&mut report, format!("the vector: {e}"));
+        let Fitted {
+            image,
+            kind,
+            vector,
+            shape,
+        } = match fitted {
+            Ok(fitted) => fitted,
+            Err(reason) => {
+                refuse(&mut report, reason);
                 continue;
             }
         };
-        let fit = Fit {
-            vector_type,
-            node_count: u32::try_from(kind.node_count).unwrap_or(0),
-            image_width: image.width as f64,
-            image_height: image.height as f64,
-            image_frames: u32::try_from(image.frames.max(1)).unwrap_or(1),
-        };
-        if let Err(e) = vector::validate(parsed.as_ref(), &fit) {
-            refuse(
-                &mut report,
-                format!("the vector for a {:?}: {e}", c.annotation_type),
-            );
-            continue;
-        }
         // A UUID already in this set is this very annotation imported before; one that
         // belongs anywhere else (a copy of the set, another team's) is not this file's to
         // take: the annotation gets a new one, and the shape check below keeps a second import
         // of the same file from adding it again.
         let mut unique_identifier = c.unique_identifier;
         if let Some(uuid) = c.unique_identifier {
-            match uuids.get(&uuid.to_string()) {
-                Some(&(i, t)) if (i, t) == (image.id, kind.id) => {
+            match uuids.get(&uuid) {
+                Some(&(i, t)) if (i, t) == (image, kind.id) => {
                     report.unchanged += 1;
                     continue;
                 }
@@ -417,8 +381,7 @@ pub async fn import(
         // annotations (cells do overlap). One whose UUID was another's is known by its shape
         // among those the set had before this import (so a second import adds nothing); one
         // without a UUID also among those this file adds (EXACT's duplicate check).
-        let text = (!vector.is_null()).then(|| vector.to_string());
-        let key = (image.id, kind.id, shape_key(text.as_deref()));
+        let key = (image, kind.id, shape);
         let duplicate = match (c.unique_identifier, unique_identifier) {
             (Some(_), Some(_)) => false,
             (Some(_), None) => shapes.contains(&key),
@@ -428,9 +391,11 @@ pub async fn import(
             report.unchanged += 1;
             continue;
         }
-        added_shapes.insert(key);
+        if any_without_uuid {
+            added_shapes.insert(key);
+        }
         let mut input = AnnotationInput::new(kind.id, vector);
-        input.image = Some(image.id);
+        input.image = Some(image);
         input.concealed = c.concealed;
         input.blurred = c.blurred;
         input.unique_identifier = unique_identifier;
@@ -457,14 +422,18 @@ pub async fn import(
     .await?;
     let first_image = inputs[0].image.unwrap_or_default();
     // Created and, when asked, accepted in the importer's name: one append, all or nothing.
+    // The UUIDs were looked up above, in the set and outside it: those kept are new.
     let written = commands
-        .create_annotations_verified(
+        .create_annotations_with(
             caller,
             NewAnnotations {
                 image: first_image,
                 annotations: inputs,
             },
-            options.verify,
+            CreateOptions {
+                verify: options.verify,
+                uuids_checked: true,
+            },
         )
         .await?;
     report.applied = written.iter().filter(|w| w.position.is_some()).count();
@@ -705,6 +674,105 @@ fn refused(report: &ImportReport) -> ApiError {
 
 /// Creates the types the candidates name and the set lacks, in the set's first product, each
 /// with the vector type its first shape suggests.
+/// A candidate matched to its image and type, its vector fit for them.
+struct Fitted {
+    image: i64,
+    kind: TypeFit,
+    vector: Value,
+    /// The shape as the duplicate check compares it ([`shape_key`]'s text).
+    shape: String,
+}
+
+/// Every candidate matched and checked ([`fit`]), in order, the work shared among the cores.
+fn fit_all(
+    candidates: Vec<Candidate>,
+    images: &HashMap<String, exact_projections::catalog_read::ImageRow>,
+    types: &HashMap<String, TypeFit>,
+) -> Vec<(Candidate, Result<Fitted, String>)> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let size = candidates.len().div_ceil(cores).max(1_000);
+    let results: Vec<Result<Fitted, String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = candidates
+            .chunks(size)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|c| fit(c, images, types))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a check does not panic"))
+            .collect()
+    });
+    candidates.into_iter().zip(results).collect()
+}
+
+/// `c` matched to its image (by name, else by stem) and type, its vector checked against them.
+fn fit(
+    c: &Candidate,
+    images: &HashMap<String, exact_projections::catalog_read::ImageRow>,
+    types: &HashMap<String, TypeFit>,
+) -> Result<Fitted, String> {
+    // ImageScope keeps `slide.xml` beside `slide.svs`: a name without its extension names the
+    // one image it is the stem of. YOLO's and VOC's exports name a second image of the same
+    // stem `stem_ID`.
+    let by_stem = || {
+        let stem_of = |i: &exact_projections::catalog_read::ImageRow| {
+            i.name
+                .rsplit_once('.')
+                .map_or(i.name.clone(), |(stem, _)| stem.to_owned())
+        };
+        let mut found = images
+            .values()
+            .filter(|i| stem_of(i) == c.image || format!("{}_{}", stem_of(i), i.id) == c.image);
+        match (found.next(), found.next()) {
+            (Some(one), None) => Some(one),
+            _ => None,
+        }
+    };
+    let image = images
+        .get(&c.image)
+        .or_else(by_stem)
+        .ok_or_else(|| format!("the set has no image named {:?}", c.image))?;
+    let kind = *types.get(&c.annotation_type).ok_or_else(|| {
+        format!(
+            "the set offers no annotation type named {:?} (import with create_types to make it)",
+            c.annotation_type
+        )
+    })?;
+    let vector_type = VectorType::try_from(kind.vector_type).unwrap_or(VectorType::Polygon);
+    let vector = if c.normalized {
+        c.scaled(image.width as f64, image.height as f64)
+            .vector_for(vector_type)
+    } else {
+        c.vector_for(vector_type)
+    };
+    let parsed = Vector::from_json(&vector).map_err(|e| format!("the vector: {e}"))?;
+    let fit = Fit {
+        vector_type,
+        node_count: u32::try_from(kind.node_count).unwrap_or(0),
+        image_width: image.width as f64,
+        image_height: image.height as f64,
+        image_frames: u32::try_from(image.frames.max(1)).unwrap_or(1),
+    };
+    vector::validate(parsed.as_ref(), &fit)
+        .map_err(|e| format!("the vector for a {:?}: {e}", c.annotation_type))?;
+    // As `shape_key` writes it, from the vector parsed here.
+    let shape = parsed
+        .as_ref()
+        .map_or_else(String::new, |v| v.to_json().to_string());
+    Ok(Fitted {
+        image: image.id,
+        kind,
+        vector,
+        shape,
+    })
+}
+
 /// What the checks need of an annotation type.
 #[derive(Clone, Copy, Debug)]
 struct TypeFit {
@@ -912,14 +980,22 @@ struct CocoAnnotation {
 /// COCO JSON: a polygon segmentation becomes a polygon, else the box a box. The structure must
 /// be COCO's (a JSON error names its path); each annotation is then matched on its own.
 fn parse_coco(bytes: &[u8], report: &mut ImportReport) -> Result<Vec<Candidate>, ApiError> {
-    let mut reader = serde_json::Deserializer::from_slice(bytes);
-    let coco: CocoFile = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
-        ApiError::new(
-            Code::InvalidImport,
-            format!("not a COCO file at {}: {}", e.path(), e.inner()),
-        )
-        .with_field("file")
-    })?;
+    // Read straight; a file that does not read is read again to say where (the path costs a
+    // third more on a million annotations).
+    let coco: CocoFile = match serde_json::from_slice(bytes) {
+        Ok(coco) => coco,
+        Err(_) => {
+            let mut reader = serde_json::Deserializer::from_slice(bytes);
+            let e = serde_path_to_error::deserialize::<_, CocoFile>(&mut reader)
+                .err()
+                .expect("a file that failed to read fails again");
+            return Err(ApiError::new(
+                Code::InvalidImport,
+                format!("not a COCO file at {}: {}", e.path(), e.inner()),
+            )
+            .with_field("file"));
+        }
+    };
     let images: HashMap<i64, &str> = coco
         .images
         .iter()

@@ -30,6 +30,15 @@ pub struct NewAnnotations {
     pub annotations: Vec<AnnotationInput>,
 }
 
+/// How [`Commands::create_annotations_with`] creates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CreateOptions {
+    /// Accept each new annotation in the caller's name, in the same append.
+    pub verify: bool,
+    /// The caller looked the UUIDs up already and gives only ones nothing holds.
+    pub uuids_checked: bool,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct AnnotationInput {
     /// Another image than [`NewAnnotations::image`].
@@ -69,19 +78,22 @@ impl Commands {
         caller: &Caller,
         new: NewAnnotations,
     ) -> Result<Vec<Written>, ApiError> {
-        self.create_annotations_verified(caller, new, false).await
+        self.create_annotations_with(caller, new, CreateOptions::default())
+            .await
     }
 
-    /// [`create_annotations`](Self::create_annotations), each new annotation accepted by the
-    /// caller when `verify` is given: its verdict in the same append as its creation, so an
-    /// import that verifies is all or nothing too. A set in clinical mode refuses it (a verdict
-    /// there is a signature, which needs the password) before anything is written.
-    pub async fn create_annotations_verified(
+    /// [`create_annotations`](Self::create_annotations) as `options` say: each new annotation
+    /// accepted by the caller (`verify`: its verdict in the same append as its creation, so an
+    /// import that verifies is all or nothing too; a set in clinical mode refuses it, a verdict
+    /// there being a signature, before anything is written), and the UUIDs' lookup left out
+    /// when the caller has made it (`uuids_checked`).
+    pub async fn create_annotations_with(
         &self,
         caller: &Caller,
         new: NewAnnotations,
-        verify: bool,
+        options: CreateOptions,
     ) -> Result<Vec<Written>, ApiError> {
+        let verify = options.verify;
         // Image → its row and the caller's permissions in its set, looked up once each.
         let mut images: BTreeMap<i64, (ImageRow, Permissions, bool)> = BTreeMap::new();
         let may_name_creator = caller.actor.superuser || caller.source == Source::Import;
@@ -96,7 +108,14 @@ impl Commands {
             .iter()
             .filter_map(|i| i.unique_identifier)
             .collect();
-        let known = self.annotations_by_uuids(&given).await?;
+        // A caller that checked them (an import, against the set and the whole store) gives
+        // only UUIDs nothing holds: a creation that raced it is refused by the read model's
+        // unique index, in the same transaction, and nothing is written.
+        let known = if options.uuids_checked {
+            std::collections::HashMap::new()
+        } else {
+            self.annotations_by_uuids(&given).await?
+        };
         for input in new.annotations {
             let image_id = input.image.unwrap_or(new.image);
             if let std::collections::btree_map::Entry::Vacant(slot) = images.entry(image_id) {

@@ -23,7 +23,7 @@ use exact_store::{
 
 use crate::error::ApiError;
 
-pub use annotations::{AnnotationInput, NewAnnotations};
+pub use annotations::{AnnotationInput, CreateOptions, NewAnnotations};
 pub use catalog::NewUser;
 
 /// Attempts of one command against a stream that others keep changing.
