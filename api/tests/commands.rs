@@ -204,6 +204,31 @@ async fn a_team_builds_a_set_and_annotates_it(db: TestDb) {
         written[1].position.unwrap(),
         written[0].position.unwrap() + 1
     );
+    // A caller that says it checked the UUIDs (an import) but raced another writer: the read
+    // model's unique index refuses the whole append, and the UUID is named as a lookup names it.
+    let head = c.store.last_position().await.unwrap();
+    let mut raced = boxed(boxes, 700.0, 700.0);
+    raced.unique_identifier = Some(retry);
+    let err = c
+        .create_annotations_with(
+            &w.alice,
+            NewAnnotations {
+                image,
+                annotations: vec![boxed(boxes, 600.0, 600.0), raced],
+            },
+            exact_api::commands::CreateOptions {
+                verify: false,
+                uuids_checked: true,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.name(), "unique_identifier_taken", "{err}");
+    assert_eq!(
+        c.store.last_position().await.unwrap(),
+        head,
+        "nothing written"
+    );
     // Retried later: nothing new.
     let retried = c
         .create_annotations(

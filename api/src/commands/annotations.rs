@@ -253,9 +253,23 @@ impl Commands {
                     })
                     .collect()
             });
-            self.store
+            match self
+                .store
                 .append_built(caller.append_context(), build)
-                .await?
+                .await
+            {
+                Ok(written) => written,
+                // A UUID the caller found free was taken by another writer since: the read
+                // model's unique index refused the whole append. Named as a lookup names it.
+                Err(e) if options.uuids_checked => {
+                    let taken = self.annotations_by_uuids(&given).await?;
+                    return Err(match taken.into_keys().next() {
+                        Some(uuid) => uuid_taken(uuid),
+                        None => e.into(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
         // The new annotations were stored in input order, one envelope each.
         let mut stored = written.iter();
