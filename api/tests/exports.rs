@@ -1329,6 +1329,14 @@ async fn team_formats_are_edited_with_a_preview_and_exports_are_listed(db: TestD
     assert_eq!(outsiders.status, StatusCode::FORBIDDEN, "{outsiders:?}");
     assert_eq!(app.get(formats, carl).await.json["count"], 0, "not public");
     let one = format!("{formats}{id}/");
+    let (status, team_page) = page_html(&app, &format!("/users/team/{}/", lab.team), ann).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        team_page.contains(&format!(
+            "<a href=\"/administration/export_formats/?format={id}\">centres</a>"
+        )),
+        "the team's page lists its formats: {team_page}"
+    );
     assert_eq!(app.get(&one, carl).await.status, StatusCode::NOT_FOUND);
 
     // A saved format previews with changes put over it.

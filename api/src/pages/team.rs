@@ -29,6 +29,8 @@ struct Context<'a> {
     /// has no admin (EXACT's rule).
     manages: bool,
     sets: Vec<(i64, String)>,
+    /// The team's export formats the user may see (members: all; others: the public ones).
+    formats: Vec<(i64, String)>,
 }
 
 pub async fn team_page(
@@ -86,6 +88,12 @@ async fn context<'a>(
         .filter(|s| !s.deleted)
         .map(|s| (s.id, s.name))
         .collect();
+    let formats = crate::exports::visible_formats(state, actor)
+        .await?
+        .into_iter()
+        .filter(|(row, _)| row.team == id)
+        .map(|(row, _)| (row.id, row.name))
+        .collect();
     Ok(Context {
         frame: user.frame(),
         team: team.id,
@@ -93,5 +101,6 @@ async fn context<'a>(
         members,
         manages,
         sets,
+        formats,
     })
 }
