@@ -880,6 +880,17 @@ impl ReadDb {
         fetch!(self, query_as, fetch_all, sql)
     }
 
+    /// The dataset versions that name `image_set`, newest first.
+    pub async fn dataset_versions_of_set(
+        &self,
+        image_set: i64,
+    ) -> Result<Vec<DatasetVersionRow>, sqlx::Error> {
+        let sql = "SELECT v.id, v.name, v.position, v.creator, v.time FROM dataset_versions v \
+                   JOIN dataset_version_sets s ON s.dataset_version = v.id \
+                   WHERE s.image_set = $1 ORDER BY v.id DESC";
+        fetch!(self, query_as, fetch_all, sql, image_set)
+    }
+
     /// (dataset version, image set) of every version.
     pub async fn dataset_version_links(&self) -> Result<Vec<(i64, i64)>, sqlx::Error> {
         let sql = "SELECT dataset_version, image_set FROM dataset_version_sets \

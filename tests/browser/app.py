@@ -553,19 +553,24 @@ def main():
             page.page.click('#audit-filters button[type="submit"]')
             expect(page.page.locator("#timeline tbody tr").first).to_contain_text("signed reviewed by exact (version 1)")
 
-        def export_from_the_set_page():
-            page = state["admin"]
+        def export_from_set_page(page, format):
+            """The set page's export form sent with `format`: the zip's files by name."""
             page.goto(f"/images/imageset/{state['set']}/")
             page.page.click("#export summary")
-            page.page.select_option('#export-form select[name="format"]', "coco")
+            page.page.select_option('#export-form select[name="format"]', format)
             # The form's navigation becomes a download, which Chromium reports as aborted.
             page.leaving = True
             with page.page.expect_download() as download_info:
                 page.page.click('#export-form button[type="submit"]')
             page.leaving = False
             with zipfile.ZipFile(download_info.value.path()) as archive:
-                manifest = json.loads(archive.read("manifest.json"))
-                data = archive.read("annotations.coco.json")
+                return {name: archive.read(name) for name in archive.namelist()}
+
+        def export_from_the_set_page():
+            page = state["admin"]
+            files = export_from_set_page(page, "coco")
+            manifest = json.loads(files["manifest.json"])
+            data = files["annotations.coco.json"]
             assert manifest["format"] == "coco" and manifest["image_set"]["id"] == state["set"], manifest
             assert manifest["files"][0]["sha256"] == hashlib.sha256(data).hexdigest(), manifest
             coco = json.loads(data)
@@ -609,15 +614,7 @@ def main():
             format_id = page.page.get_attribute("#format-form", "data-format")
             # An export with it from the set page, then a change of the format: the export is
             # listed as made before its format changed.
-            page.goto(f"/images/imageset/{state['set']}/")
-            page.page.click("#export summary")
-            page.page.select_option('#export-form select[name="format"]', f"exact:{format_id}")
-            page.leaving = True
-            with page.page.expect_download() as download_info:
-                page.page.click('#export-form button[type="submit"]')
-            page.leaving = False
-            with zipfile.ZipFile(download_info.value.path()) as archive:
-                manifest = json.loads(archive.read("manifest.json"))
+            manifest = json.loads(export_from_set_page(page, f"exact:{format_id}")["manifest.json"])
             assert manifest["format_name"] == "centres", manifest
             page.goto(f"/administration/export_formats/?format={format_id}&set={state['set']}")
             page.page.fill('#format-form textarea[name="annotation_format"]', "%%type!")

@@ -57,21 +57,11 @@ async fn context<'a>(
         .readable_set(caller.actor, id)
         .await?
         .ok_or(exact_domain::DomainError::NotFound("image set"))?;
-    let named: std::collections::BTreeSet<i64> = state
-        .read
-        .dataset_version_links()
-        .await?
-        .into_iter()
-        .filter(|(_, image_set)| *image_set == id)
-        .map(|(version, _)| version)
-        .collect();
     let versions = state
         .read
-        .dataset_versions()
+        .dataset_versions_of_set(id)
         .await?
         .into_iter()
-        .rev()
-        .filter(|v| named.contains(&v.id))
         .map(|v| (v.id, v.name))
         .collect();
     let field = |name: &str| asked.get(name).filter(|v| !v.trim().is_empty()).cloned();

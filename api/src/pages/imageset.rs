@@ -199,21 +199,11 @@ async fn context(state: &AppState, user: &PageUser, id: i64) -> Result<SetPage, 
         .into_iter()
         .map(|(id, name, _)| Choice { id, name })
         .collect();
-    let named: std::collections::BTreeSet<i64> = state
-        .read
-        .dataset_version_links()
-        .await?
-        .into_iter()
-        .filter(|(_, image_set)| *image_set == id)
-        .map(|(version, _)| version)
-        .collect();
     let versions = state
         .read
-        .dataset_versions()
+        .dataset_versions_of_set(id)
         .await?
         .into_iter()
-        .rev()
-        .filter(|v| named.contains(&v.id))
         .map(|v| Choice {
             id: v.id,
             name: v.name,

@@ -322,38 +322,28 @@ pub async fn add_views(store: &dyn EventStore, dataset: &mut Dataset) -> Result<
                 reason: e.to_string(),
             })?;
             let at = envelope.recorded_at.timestamp_micros();
-            match event {
-                ImageAccessEvent::ImageOpened { user, .. } => {
-                    entries.insert(
-                        envelope.position,
-                        View {
-                            image: image.id,
-                            user,
-                            at,
-                            action: 1,
-                        },
-                    );
-                }
-                ImageAccessEvent::ImageClosed { user, .. } => {
-                    entries.insert(
-                        envelope.position,
-                        View {
-                            image: image.id,
-                            user,
-                            at,
-                            action: 2,
-                        },
-                    );
-                }
+            let (user, action) = match event {
+                ImageAccessEvent::ImageOpened { user, .. } => (user, 1),
+                ImageAccessEvent::ImageClosed { user, .. } => (user, 2),
                 ImageAccessEvent::ImageAccessCorrected { entry, action, .. } => {
                     if let Some(view) = entries.get_mut(&entry) {
                         view.action = action;
                     }
+                    continue;
                 }
                 ImageAccessEvent::ImageAccessRetracted { entry, .. } => {
                     entries.remove(&entry);
+                    continue;
                 }
-            }
+            };
+            let image = image.id;
+            let view = View {
+                image,
+                user,
+                at,
+                action,
+            };
+            entries.insert(envelope.position, view);
         }
         views.extend(entries);
     }
