@@ -797,6 +797,62 @@ async fn every_role_meets_its_rule(db: TestDb) {
                 .await;
             assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
         }
+        // The routes outside the document (pages, tiles, downloads), each by its rule, before
+        // the calls below change the world; pages by the role's session, the rest by its
+        // password, as browsers and scripts call them.
+        let cookie = app.session(role.credentials()).await;
+        for route in OTHER_ROUTES {
+            let Some(probe) = route.probe else { continue };
+            let path = match route.of {
+                "" => probe.to_owned(),
+                of => probe.replace("{id}", &world.ids[of]),
+            };
+            let answer = if route.anonymous == TO_LOGIN {
+                let headers = [("cookie", cookie.as_str())];
+                app.send(Method::GET, &path, None, None, vec![], &headers)
+                    .await
+            } else {
+                // Straight to the router: some of these paths (get_patch without its slash)
+                // are outside the document the helper holds answers to.
+                let (user, password) = role.credentials();
+                let mut request = axum::http::Request::builder()
+                    .uri(&path)
+                    .header("authorization", support::basic(user, password))
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                request.extensions_mut().insert(axum::extract::ConnectInfo(
+                    std::net::SocketAddr::from(([10, 0, 0, 1], 5000)),
+                ));
+                let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+                    .await
+                    .unwrap();
+                Answer {
+                    status: response.status(),
+                    headers: response.headers().clone(),
+                    json: Value::Null,
+                    bytes: Vec::new(),
+                }
+            };
+            let status = answer.status.as_u16();
+            let expected = if route.outsider == NOT_BUILT {
+                NOT_BUILT
+            } else if route.rule.allows(role) {
+                route.allowed
+            } else {
+                HIDDEN
+            };
+            if route.rule.allows(role) {
+                allowed_calls += 1;
+            } else {
+                refused_calls += 1;
+            }
+            if !expected.contains(&status) {
+                broken.push(format!(
+                    "{role:?} GET {path} ({:?}): {status} is not one of {expected:?}",
+                    route.rule
+                ));
+            }
+        }
         for (method, template) in &calls {
             let rule = rule(method, template).unwrap();
             let path = world.path(template);
@@ -966,6 +1022,10 @@ struct OtherRoute {
     of: &'static str,
     anonymous: &'static [u16],
     outsider: &'static [u16],
+    /// Who else it is for: each role of the matrix probes it (a route not built answers 501
+    /// to everyone), and `allowed` is what the ones its rule allows get.
+    rule: Rule,
+    allowed: &'static [u16],
     why: &'static str,
 }
 
@@ -975,6 +1035,8 @@ const TO_LOGIN: &[u16] = &[303];
 const HIDDEN: &[u16] = &[403, 404];
 const OWN: &[u16] = &[200];
 const NOT_BUILT: &[u16] = &[501];
+/// A set's zip: ready, being built, or a set without images.
+const ARCHIVE: &[u16] = &[200, 202, 204];
 
 const OTHER_ROUTES: &[OtherRoute] = &[
     OtherRoute {
@@ -983,6 +1045,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/images/images/",
         anonymous: NOT_SIGNED_IN,
         outsider: HIDDEN,
+        rule: Rule::ReadSet,
+        allowed: OWN,
         why: "EXACT's DeepZoom path by image id",
     },
     OtherRoute {
@@ -991,6 +1055,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/images/images/",
         anonymous: NOT_SIGNED_IN,
         outsider: HIDDEN,
+        rule: Rule::ReadSet,
+        allowed: OWN,
         why: "EXACT's DeepZoom tiles by image id",
     },
     OtherRoute {
@@ -999,6 +1065,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/images/images/",
         anonymous: NOT_SIGNED_IN,
         outsider: HIDDEN,
+        rule: Rule::ReadSet,
+        allowed: OWN,
         why: "exact-sync's download of the original file",
     },
     OtherRoute {
@@ -1007,6 +1075,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/images/images/",
         anonymous: NOT_SIGNED_IN,
         outsider: HIDDEN,
+        rule: Rule::ReadSet,
+        allowed: OWN,
         why: "get_patch without its slash, as exact-sync calls it",
     },
     OtherRoute {
@@ -1015,6 +1085,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/images/set_versions/",
         anonymous: NOT_BUILT,
         outsider: NOT_BUILT,
+        rule: Rule::SignedIn,
+        allowed: NOT_BUILT,
         why: "attaching a file to a version is not built: 501 to everyone, reading nothing",
     },
     OtherRoute {
@@ -1023,6 +1095,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: NOT_BUILT,
         outsider: NOT_BUILT,
+        rule: Rule::SignedIn,
+        allowed: NOT_BUILT,
         why: "EXACT's plugins are not built",
     },
     OtherRoute {
@@ -1031,6 +1105,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: NOT_BUILT,
         outsider: NOT_BUILT,
+        rule: Rule::SignedIn,
+        allowed: NOT_BUILT,
         why: "EXACT's registration is not built",
     },
     OtherRoute {
@@ -1039,6 +1115,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: NOT_BUILT,
         outsider: NOT_BUILT,
+        rule: Rule::SignedIn,
+        allowed: NOT_BUILT,
         why: "EXACT's registration is not built",
     },
     OtherRoute {
@@ -1047,6 +1125,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: TO_LOGIN,
         outsider: OWN,
+        rule: Rule::SignedIn,
+        allowed: OWN,
         why: "the home page: the caller's own teams and sets",
     },
     OtherRoute {
@@ -1055,6 +1135,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: OWN,
         outsider: OWN,
+        rule: Rule::SignedIn,
+        allowed: OWN,
         why: "the login page (its POST is covered by security.rs: same origin only)",
     },
     OtherRoute {
@@ -1063,6 +1145,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: &[],
         outsider: &[],
+        rule: Rule::SignedIn,
+        allowed: OWN,
         why: "POST only, with the session's CSRF token: security.rs",
     },
     OtherRoute {
@@ -1071,6 +1155,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/images/image_sets/",
         anonymous: TO_LOGIN,
         outsider: HIDDEN,
+        rule: Rule::ReadSet,
+        allowed: OWN,
         why: "a set's page",
     },
     OtherRoute {
@@ -1079,6 +1165,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/images/image_sets/",
         anonymous: TO_LOGIN,
         outsider: HIDDEN,
+        rule: Rule::ReadSet,
+        allowed: OWN,
         why: "what changed in a set between two moments",
     },
     OtherRoute {
@@ -1087,6 +1175,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/users/teams/",
         anonymous: TO_LOGIN,
         outsider: HIDDEN,
+        rule: Rule::Team,
+        allowed: OWN,
         why: "a team's page",
     },
     OtherRoute {
@@ -1095,6 +1185,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: TO_LOGIN,
         outsider: OWN,
+        rule: Rule::SignedIn,
+        allowed: OWN,
         why: "one's own settings",
     },
     OtherRoute {
@@ -1103,6 +1195,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/images/image_sets/",
         anonymous: NOT_SIGNED_IN,
         outsider: HIDDEN,
+        rule: Rule::ReadSet,
+        allowed: ARCHIVE,
         why: "EXACT's zip download of a set",
     },
     OtherRoute {
@@ -1111,6 +1205,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: &[],
         outsider: &[],
+        rule: Rule::AnnotateSet,
+        allowed: OWN,
         why: "POST only (multipart): exports.rs refuses an outsider (404) and imports as a member",
     },
     OtherRoute {
@@ -1119,6 +1215,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: &[],
         outsider: &[],
+        rule: Rule::SignedIn,
+        allowed: OWN,
         why: "POST only, one's own password, with the CSRF token: rest.rs and the browser test",
     },
     OtherRoute {
@@ -1127,6 +1225,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: TO_LOGIN,
         outsider: OWN,
+        rule: Rule::SignedIn,
+        allowed: OWN,
         why: "the caller's own teams' products and types (accounts only for staff)",
     },
     OtherRoute {
@@ -1135,6 +1235,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: TO_LOGIN,
         outsider: OWN,
+        rule: Rule::SignedIn,
+        allowed: OWN,
         why: "the caller's own teams' formats and the public ones (a new one by default)",
     },
     OtherRoute {
@@ -1143,6 +1245,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/images/images/",
         anonymous: TO_LOGIN,
         outsider: HIDDEN,
+        rule: Rule::ReadSet,
+        allowed: OWN,
         why: "the viewer of an image",
     },
     OtherRoute {
@@ -1151,6 +1255,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/annotations/annotations/",
         anonymous: TO_LOGIN,
         outsider: HIDDEN,
+        rule: Rule::ReadSet,
+        allowed: OWN,
         why: "the audit trail of an annotation (images, sets and users: audit.rs)",
     },
     OtherRoute {
@@ -1159,6 +1265,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/images/image_sets/",
         anonymous: TO_LOGIN,
         outsider: HIDDEN,
+        rule: Rule::ReadSet,
+        allowed: OWN,
         why: "the printable audit report of a set",
     },
     OtherRoute {
@@ -1167,6 +1275,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "/images/images/",
         anonymous: TO_LOGIN,
         outsider: HIDDEN,
+        rule: Rule::ReadSet,
+        allowed: OWN,
         why: "the verification page of an image",
     },
     OtherRoute {
@@ -1175,6 +1285,8 @@ const OTHER_ROUTES: &[OtherRoute] = &[
         of: "",
         anonymous: &[],
         outsider: &[],
+        rule: Rule::SignedIn,
+        allowed: OWN,
         why: "the app's own scripts and styles, public; security.rs keeps them in their folder",
     },
 ];
