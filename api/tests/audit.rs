@@ -81,25 +81,48 @@ async fn timelines_are_the_logs_own_and_reports_name_their_head(db: TestDb) {
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{deleted:?}");
 
-    // What the log says about the image's annotations, newest first.
+    // The set renamed, with a reason: its own event in its timeline, old and new side by side.
+    let renamed = app
+        .patch(
+            &format!("/api/v1/images/image_sets/{}/", lab.set),
+            ann,
+            json!({"name": "Audit renamed", "reason": "the study's name"}),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{renamed:?}");
+
+    // What the log says, newest first: the annotations' events (their id), and those of the
+    // images and of the set (0).
     let log = app.state.store.read_page(1, 10_000).await.unwrap();
-    let of_annotations = |ids: &[i64]| -> Vec<(i64, String, i64)> {
+    let of_log = |annotations: &[i64], images: &[i64], set: Option<i64>| {
+        let id_in = |prefix: &str, stream: &str| -> Option<i64> {
+            stream.strip_prefix(prefix)?.parse().ok()
+        };
         let mut events: Vec<(i64, String, i64)> = log
             .iter()
             .filter_map(|e| {
-                let id: i64 = e.stream.strip_prefix("annotation-")?.parse().ok()?;
-                ids.contains(&id)
-                    .then(|| (e.position, e.event_type.clone(), id))
+                let row = |id| Some((e.position, e.event_type.clone(), id));
+                match (
+                    id_in("annotation-", &e.stream),
+                    id_in("image-", &e.stream),
+                    id_in("image_set-", &e.stream),
+                ) {
+                    (Some(id), _, _) if annotations.contains(&id) => row(id),
+                    (_, Some(id), _) if images.contains(&id) => row(0),
+                    (_, _, Some(id)) if set == Some(id) => row(0),
+                    _ => None,
+                }
             })
             .collect();
         events.reverse();
         events
     };
-    let expected = of_annotations(&[first, second]);
+    let of_annotations = |ids: &[i64]| of_log(ids, &[], None);
+    let expected = of_log(&[first, second], &[image_id], None);
     assert_eq!(
         expected.len(),
-        5,
-        "created twice, changed, verified, deleted"
+        6,
+        "the image added; its annotations created twice, changed, verified, deleted"
     );
 
     let (ann_cookie, bob_cookie, carl_cookie) = (
@@ -168,12 +191,40 @@ async fn timelines_are_the_logs_own_and_reports_name_their_head(db: TestDb) {
     assert_eq!(rows(&html(&none_yet)), vec![]);
     assert!(html(&none_yet).contains("No changes match."));
 
-    // The set's covers both images; an annotation's, its own events; a user's, what they did.
-    let set = page(format!("/audit/?set={}", lab.set), &ann_cookie).await;
-    assert_eq!(
-        rows(&html(&set)),
-        of_annotations(&[first, second, elsewhere])
+    // The set's covers both images, their own events and the set's; an annotation's, its own
+    // events; a user's, what they did.
+    let whole_set = of_log(
+        &[first, second, elsewhere],
+        &[image_id, other_image],
+        Some(lab.set),
     );
+    let set = page(format!("/audit/?set={}", lab.set), &ann_cookie).await;
+    let set_text = html(&set);
+    assert_eq!(rows(&set_text), whole_set);
+    assert!(
+        set_text.contains("<b>name</b>: <del>Audit set</del> → <ins>Audit renamed</ins>"),
+        "{set_text}"
+    );
+    assert!(set_text.contains("<td class=\"reason\">the study&#x27;s name</td>"));
+    let set_changes = page(
+        format!(
+            "/audit/?set={}&type=ImageSetChanged&type=ImageAdded",
+            lab.set
+        ),
+        &ann_cookie,
+    )
+    .await;
+    let kept: Vec<String> = rows(&html(&set_changes)).into_iter().map(|r| r.1).collect();
+    assert_eq!(kept, ["ImageSetChanged", "ImageAdded", "ImageAdded"]);
+    // Paged, the set's annotation and catalog rows interleave without loss or repeat.
+    let mut paged = Vec::new();
+    let mut next = Some(format!("/audit/?set={}&limit=3", lab.set));
+    while let Some(path) = next {
+        let text = html(&page(path, &ann_cookie).await);
+        paged.extend(rows(&text));
+        next = link(&text, "older");
+    }
+    assert_eq!(paged, whole_set);
     let one = page(format!("/audit/?annotation={first}"), &bob_cookie).await;
     assert_eq!(rows(&html(&one)), of_annotations(&[first]));
     let bobs = page("/audit/".to_owned(), &bob_cookie).await;
@@ -196,7 +247,7 @@ async fn timelines_are_the_logs_own_and_reports_name_their_head(db: TestDb) {
     let report = page(format!("/audit/report/?set={}", lab.set), &ann_cookie).await;
     assert_eq!(report.status, StatusCode::OK, "{report:?}");
     let text = html(&report);
-    let mut oldest_first = of_annotations(&[first, second, elsewhere]);
+    let mut oldest_first = whole_set.clone();
     oldest_first.reverse();
     assert_eq!(rows(&text), oldest_first);
     let head = app.position().await;

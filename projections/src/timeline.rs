@@ -85,7 +85,8 @@ impl ReadDb {
     }
 
     /// The ids of the images of set `id`, deleted ones too (their history is the set's).
-    async fn images_of_set(&self, id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    /// Every image the set ever had, deleted ones too, by id.
+    pub async fn images_of_set(&self, id: i64) -> Result<Vec<i64>, sqlx::Error> {
         let sql = "SELECT id FROM images WHERE image_set = $1 ORDER BY id";
         match self {
             ReadDb::Sqlite(pool, _) => sqlx::query_scalar(sql).bind(id).fetch_all(pool).await,

@@ -542,13 +542,16 @@ def main():
             assert history["versions"][-1]["reason"] == "drawn on the wrong cell – redone", history
             status, _ = rest(page, "PATCH", f"/images/image_sets/{state['set']}/", {"clinical": False})
             assert status == 200
-            # The set's audit trail shows the deletion with its reason, newest first.
+            # The set's audit trail, newest first: clinical mode switched off (the set's own
+            # event, old and new value), then the deletion with its reason.
             page.goto(f"/images/imageset/{state['set']}/")
             page.page.click("#audit-link")
             page.page.wait_for_url(f"{BASE}/audit/?set={state['set']}")
-            first_row = page.page.locator("#timeline tbody tr").first
-            expect(first_row).to_have_attribute("data-event", "AnnotationDeleted")
-            expect(first_row.locator(".reason")).to_have_text("drawn on the wrong cell – redone")
+            rows = page.page.locator("#timeline tbody tr")
+            expect(rows.nth(0)).to_have_attribute("data-event", "ImageSetChanged")
+            expect(rows.nth(0).locator('.change[data-field="clinical"]')).to_contain_text("true → false")
+            expect(rows.nth(1)).to_have_attribute("data-event", "AnnotationDeleted")
+            expect(rows.nth(1).locator(".reason")).to_have_text("drawn on the wrong cell – redone")
             page.page.locator('#audit-filters input[value="AnnotationVerified"]').check()
             page.page.click('#audit-filters button[type="submit"]')
             expect(page.page.locator("#timeline tbody tr").first).to_contain_text("signed reviewed by exact (version 1)")

@@ -30,8 +30,14 @@ const REPORT_ROWS: i64 = 10_000;
 /// A value longer than this (a polygon's vector) is shown cut, with its length.
 const SHOWN_CHARACTERS: usize = 240;
 
-/// The event types a timeline can be filtered by: an annotation's.
-const EVENT_TYPES: &[&str] = <AnnotationEvent as DomainEvent>::NAMES;
+/// The event types a timeline can be filtered by: an annotation's, and a set's and its images'
+/// (the timelines of a set and of an image show those too).
+fn event_types() -> impl Iterator<Item = &'static str> {
+    <AnnotationEvent as DomainEvent>::NAMES
+        .iter()
+        .chain(super::audit_catalog::EVENT_TYPES)
+        .copied()
+}
 
 /// The query of both pages, read by hand: `type` may repeat.
 #[derive(Debug, Default)]
@@ -68,10 +74,10 @@ impl AuditQuery {
                 "before" => query.before = Some(number("before", &value)?),
                 "limit" => query.limit = Some(number("limit", &value)?),
                 "type" => {
-                    if !EVENT_TYPES.contains(&value.as_ref()) {
+                    if !event_types().any(|t| t == value.as_ref()) {
                         return Err(ApiError::new(
                             Code::InvalidQuery,
-                            format!("{value:?} is not an annotation event type"),
+                            format!("{value:?} is not an event type of a timeline"),
                         )
                         .with_field("type"));
                     }
@@ -178,31 +184,33 @@ async fn scope(
 
 /// One field that changed: its value before and after.
 #[derive(Debug, Serialize)]
-struct FieldChange {
-    field: &'static str,
-    old: String,
-    new: String,
+pub(super) struct FieldChange {
+    pub field: String,
+    pub old: String,
+    pub new: String,
 }
 
 /// One row of the timeline.
 #[derive(Debug, Serialize)]
-struct Entry {
-    position: i64,
-    time: String,
-    event: String,
-    annotation: i64,
-    version: i64,
-    image: i64,
-    user: String,
+pub(super) struct Entry {
+    pub position: i64,
+    pub time: String,
+    pub event: String,
+    /// What changed, as the row names it, and the trail it links to.
+    pub subject: String,
+    pub subject_link: Option<String>,
+    /// The annotation's id (0 for a set's or an image's event).
+    pub annotation: i64,
+    pub user: String,
     /// For a verdict: whose, which, and the signature if it was one.
-    verdict: Option<String>,
-    changes: Vec<FieldChange>,
-    reason: Option<String>,
-    source: String,
-    address: Option<String>,
+    pub verdict: Option<String>,
+    pub changes: Vec<FieldChange>,
+    pub reason: Option<String>,
+    pub source: String,
+    pub address: Option<String>,
 }
 
-fn shown(value: Option<&str>) -> String {
+pub(super) fn shown(value: Option<&str>) -> String {
     let Some(text) = value else {
         return "—".to_owned();
     };
@@ -243,7 +251,7 @@ fn field_changes(
                 )
             })
             .map(|(field, value)| FieldChange {
-                field,
+                field: field.to_owned(),
                 old: "—".to_owned(),
                 new: value,
             })
@@ -254,7 +262,11 @@ fn field_changes(
                 .into_iter()
                 .zip(new)
                 .filter(|((field, _), _)| changed.contains(field))
-                .map(|((field, old), (_, new))| FieldChange { field, old, new })
+                .map(|((field, old), (_, new))| FieldChange {
+                    field: field.to_owned(),
+                    old,
+                    new,
+                })
                 .collect()
         }
     }
@@ -280,20 +292,8 @@ async fn entries(state: &AppState, versions: &[AnnotationVersion]) -> Result<Vec
         .into_iter()
         .map(|e| (e.position, e))
         .collect();
-    let names: BTreeMap<i64, String> = state
-        .read
-        .users()
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.username))
-        .collect();
-    let name = |id: Option<i64>| match id {
-        Some(id) => names
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| format!("user {id}")),
-        None => "Exact".to_owned(),
-    };
+    let names = user_names(state).await?;
+    let name = |id: Option<i64>| user_name(&names, id);
     let mut rows = Vec::with_capacity(versions.len());
     for v in versions {
         let event = events.get(&v.valid_from);
@@ -332,9 +332,9 @@ async fn entries(state: &AppState, versions: &[AnnotationVersion]) -> Result<Vec
             position: v.valid_from,
             time: format_time(v.recorded_at),
             event: v.event_type.clone(),
+            subject: format!("#{} v{} · image {}", v.id, v.version, v.image),
+            subject_link: Some(format!("/audit/?annotation={}", v.id)),
             annotation: v.id,
-            version: v.version,
-            image: v.image,
             user: name(v.actor),
             verdict,
             changes: if v.event_type == "AnnotationVerified"
@@ -349,6 +349,51 @@ async fn entries(state: &AppState, versions: &[AnnotationVersion]) -> Result<Vec
             address: metadata["client_addr"].as_str().map(str::to_owned),
         });
     }
+    Ok(rows)
+}
+
+/// Every account's name, by id.
+pub(super) async fn user_names(state: &AppState) -> Result<BTreeMap<i64, String>, ApiError> {
+    Ok(state
+        .read
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect())
+}
+
+/// The name a row shows for an actor: the account's, or Exact's own for the system.
+pub(super) fn user_name(names: &BTreeMap<i64, String>, id: Option<i64>) -> String {
+    match id {
+        Some(id) => names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("user {id}")),
+        None => "Exact".to_owned(),
+    }
+}
+
+/// The rows `filter` selects, up to `limit` + 1 (one more says there are more): the
+/// annotations' versions and, for a set or an image, their own events, in log order.
+async fn merged_rows(
+    state: &AppState,
+    filter: &TimelineFilter,
+    limit: i64,
+) -> Result<Vec<Entry>, ApiError> {
+    let filter = TimelineFilter {
+        limit: limit + 1,
+        ..filter.clone()
+    };
+    let versions = state.read.timeline(&filter).await?;
+    let mut rows = entries(state, &versions).await?;
+    let names = user_names(state).await?;
+    rows.extend(super::audit_catalog::catalog_entries(state, &filter, &names).await?);
+    rows.sort_by_key(|e| e.position);
+    if !filter.ascending {
+        rows.reverse();
+    }
+    rows.truncate(usize::try_from(limit + 1).unwrap_or(0));
     Ok(rows)
 }
 
@@ -427,9 +472,10 @@ async fn timeline(
         ascending: false,
         limit: limit + 1,
     };
-    let mut versions = state.read.timeline(&filter).await?;
-    let more = versions.len() as i64 > limit;
-    versions.truncate(limit as usize);
+    let rows = merged_rows(state, &filter, limit).await?;
+    let more = rows.len() as i64 > limit;
+    let mut rows = rows;
+    rows.truncate(limit as usize);
     let base = format!("/audit/?{}", scope_query(scope));
     let filters = filters_query(&query, limit);
     let with_filters = |extra: &str| {
@@ -444,9 +490,8 @@ async fn timeline(
     };
     let older = more
         .then(|| {
-            versions
-                .last()
-                .map(|v| with_filters(&format!("before={}", v.valid_from)))
+            rows.last()
+                .map(|e| with_filters(&format!("before={}", e.position)))
         })
         .flatten();
     let newest = query.before.map(|_| with_filters(""));
@@ -470,13 +515,12 @@ async fn timeline(
             | TimelineScope::ImageSet(id)
             | TimelineScope::User(id) => id,
         },
-        types: EVENT_TYPES
-            .iter()
-            .map(|t| (*t, query.types.iter().any(|q| q == t)))
+        types: event_types()
+            .map(|t| (t, query.types.iter().any(|q| q == t)))
             .collect(),
         since: query.since.clone().unwrap_or_default(),
         until: query.until.clone().unwrap_or_default(),
-        entries: entries(state, &versions).await?,
+        entries: rows,
         older,
         newest,
         report,
@@ -539,9 +583,9 @@ async fn report(
         ascending: true,
         limit: REPORT_ROWS + 1,
     };
-    let mut versions = state.read.timeline(&filter).await?;
-    let cut = versions.len() as i64 > REPORT_ROWS;
-    versions.truncate(REPORT_ROWS as usize);
+    let mut rows = merged_rows(state, &filter, REPORT_ROWS).await?;
+    let cut = rows.len() as i64 > REPORT_ROWS;
+    rows.truncate(REPORT_ROWS as usize);
     let context = ReportContext {
         frame: user.frame(),
         title: format!("Audit report: {subject}"),
@@ -555,9 +599,9 @@ async fn report(
         generated_by: user.user.username.clone(),
         head_position,
         head_hash,
-        first_position: versions.first().map(|v| v.valid_from),
-        last_position: versions.last().map(|v| v.valid_from),
-        entries: entries(state, &versions).await?,
+        first_position: rows.first().map(|e| e.position),
+        last_position: rows.last().map(|e| e.position),
+        entries: rows,
         cut,
         limit: REPORT_ROWS,
     };

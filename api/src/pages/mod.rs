@@ -10,6 +10,7 @@
 mod administration;
 mod assets;
 mod audit;
+mod audit_catalog;
 mod diff;
 mod export_formats;
 mod home;
