@@ -235,6 +235,16 @@ pub enum StoreCommand {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Restore a log written by `exact store export` into an empty store: every event as it
+    /// was (positions and hashes unchanged), the id counters recomputed from it, the read
+    /// models built as it arrives, then the chain verified.
+    Import {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The JSON lines `exact store export` wrote.
+        #[arg(long)]
+        input: PathBuf,
+    },
     /// Copy the whole log, positions and hashes unchanged, into an empty store (SQLite to
     /// PostgreSQL or back), then verify the copy.
     Copy {
@@ -425,6 +435,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
         }) => export(&store, format, output).await,
         Command::Store(StoreCommand::Copy { from, to }) => copy(&from, &to).await,
+        Command::Store(StoreCommand::Import { store, input }) => import_log(&store, &input).await,
         Command::Replay(ReplayCommand::Rebuild { store, projections }) => {
             rebuild(&store, projections).await
         }
@@ -1193,6 +1204,38 @@ async fn export(
         }
     };
     tracing::info!(events = count, "exported");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `exact store import`: a log exported as JSON lines, restored into an empty store.
+async fn import_log(args: &StoreArgs, input: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if !input.is_file() {
+        bail!("cannot read {}: not a file", input.display());
+    }
+    std::fs::create_dir_all(&args.data_dir)?;
+    let url = args.url()?;
+    let _only_server = only_server(&url)?;
+    let target = exact_store::open(
+        &url,
+        OpenOptions {
+            // Nothing of its own (no first admin): the log brings its accounts.
+            initialize: false,
+            projections: exact_projections::all(),
+            ..OpenOptions::default()
+        },
+    )
+    .await
+    .with_context(|| format!("cannot open the store at {}", describe(&url)))?;
+    let report = exact_store::import_jsonl(input, target.as_ref()).await?;
+    if let Some(problem) = report.problem {
+        bail!("the restored log does not verify: {problem}");
+    }
+    println!(
+        "restored {} events into {}; chain verified, head hash {}",
+        report.checked,
+        describe(&url),
+        report.head_hash.map(hex::encode).unwrap_or_default()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -87,7 +87,7 @@ pub use error::{is_unavailable, Result, StoreError};
 /// instead of hanging.
 pub const POSTGRES_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub use inline::{Decoded, InlineProjection, Progress, Tx};
-pub use ops::{copy, export_jsonl, ChainProblem, ProblemKind, VerifyReport};
+pub use ops::{copy, export_jsonl, import_jsonl, ChainProblem, ProblemKind, VerifyReport};
 pub use plan::{BuildAppend, IdAllocator};
 pub use sql::{SqlRow, SqlValue};
 pub use sqlite_readers::Readers as SqliteReaders;
