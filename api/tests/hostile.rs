@@ -1,6 +1,7 @@
 //! Hostile input, generated (proptest, a bounded number of cases each so that `make test` stays
 //! quick; `PROPTEST_CASES=N` runs more): query strings on every list, JSON and other bodies on
-//! the annotation writes, paths on the pixel routes, multipart and zip bytes on the upload. What
+//! the annotation writes, paths on the pixel routes, multipart and zip bytes on the upload, files
+//! of labels (and zips of them) on every import format, templates on the export preview. What
 //! must hold for every input: an answer below 500, a refusal as JSON naming its code, and a
 //! refusal changes nothing. A failure prints the input, shrunk.
 
@@ -443,4 +444,225 @@ fn uploads_take_any_bytes_without_failing() {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// Text made of the pieces a file of labels or a template is made of, in any order: close
+/// enough to valid to get past the first look, wrong in every other way.
+fn pieces(of: &'static [&'static str]) -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            3 => prop::sample::select(of).prop_map(str::to_owned),
+            1 => "[ -~]{0,12}",
+            1 => any::<char>().prop_map(String::from),
+        ],
+        0..40,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+#[test]
+fn imports_take_any_file_without_failing() {
+    let world = world();
+    let app = &world.app;
+    let runtime = &world.runtime;
+    let path = format!("/api/v1/images/image_sets/{}/import/", world.set);
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"",
+        "\n",
+        "|",
+        "<",
+        ">",
+        "/>",
+        "</",
+        "=",
+        " ",
+        "\"images\"",
+        "\"annotations\"",
+        "\"categories\"",
+        "\"bbox\"",
+        "\"segmentation\"",
+        "\"id\"",
+        "\"image_id\"",
+        "\"category_id\"",
+        "\"file_name\": \"cells.png\"",
+        "\"name\": \"cell\"",
+        "\"type\": \"Feature\"",
+        "\"geometry\"",
+        "\"coordinates\"",
+        "\"Polygon\"",
+        "\"FeatureCollection\"",
+        "\"features\"",
+        "\"classification\"",
+        "cells.png|cell|",
+        "{\"x1\": 1, \"y1\": 2, \"x2\": 9, \"y2\": 9}",
+        "not in image",
+        "1e400",
+        "-1",
+        "NaN",
+        "null",
+        "0.5",
+        "12",
+        "<?xml version=\"1.0\"?>",
+        "<Annotations>",
+        "<Annotation Name=\"a\" Type=\"Rectangle\" PartOfGroup=\"cell\">",
+        "<Coordinates>",
+        "<Coordinate Order=\"0\" X=\"1\" Y=\"2\"/>",
+        "<Region Id=\"1\" Type=\"1\" Text=\"cell\">",
+        "<Vertex X=\"3\" Y=\"4\"/>",
+        "<object>",
+        "<bndbox>",
+        "<xmin>1</xmin>",
+        "<name>cell</name>",
+        "<filename>cells.png</filename>",
+        "&amp;",
+        "&bogus;",
+        "image_name,annotation_type_name,vector,flags,unique_identifier",
+        "0 0.5 0.5 0.1 0.1",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    ];
+    let format = prop::sample::select(vec![
+        "exact",
+        "coco",
+        "csv",
+        "geojson",
+        "asap",
+        "imagescope",
+        "voc",
+        "yolo",
+    ]);
+    let name = prop::sample::select(vec![
+        "labels.txt",
+        "cells.png.geojson",
+        "cells.xml",
+        "cells.png.xml",
+        "annotations.csv",
+        "annotations.coco.json",
+        "labels/cells.txt",
+    ]);
+    let file = (format, name, pieces(PIECES), any::<bool>());
+    let mut runner = TestRunner::new(cases(150));
+    runner
+        .run(&file, |(format, name, text, zipped)| {
+            // Half of them in a zip, beside a classes.txt (YOLO's) and the file itself.
+            let bytes = if zipped {
+                let mut out = std::io::Cursor::new(Vec::new());
+                {
+                    let mut zip = zip::ZipWriter::new(&mut out);
+                    let options = zip::write::SimpleFileOptions::default();
+                    for (entry, content) in [("classes.txt", "cell\n"), (name, text.as_str())] {
+                        zip.start_file(entry, options).unwrap();
+                        std::io::Write::write_all(&mut zip, content.as_bytes()).unwrap();
+                    }
+                    zip.finish().unwrap();
+                }
+                out.into_inner()
+            } else {
+                text.clone().into_bytes()
+            };
+            let before = runtime.block_on(app.position());
+            let answer = runtime.block_on(app.multipart(
+                &format!("{path}?format={format}&create_types=true"),
+                ADMIN,
+                &[],
+                &[("file", name, &bytes)],
+            ));
+            holds(
+                &format!("{format} {name} (zipped: {zipped}): {text:?}"),
+                &answer,
+            )?;
+            if !answer.status.is_success() {
+                prop_assert_eq!(runtime.block_on(app.position()), before, "a refusal wrote");
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn export_templates_take_any_text_without_failing() {
+    let world = world();
+    let app = &world.app;
+    let runtime = &world.runtime;
+    const PIECES: &[&str] = &[
+        "%%content",
+        "%%imageset",
+        "%%setdescription",
+        "%%team",
+        "%%setlocation",
+        "%%view",
+        "%%imagename",
+        "%%imagewidth",
+        "%%annotations",
+        "%%annoamount",
+        "%%frame",
+        "%%type",
+        "%%vector",
+        "%%UUID",
+        "%%meta_data",
+        "%%deleted",
+        "%%rad",
+        "%%relcx",
+        "%%first_editor",
+        "%%last_timepoint",
+        "%%count0",
+        "%%count1",
+        "%%x",
+        "%%y",
+        "%%relx",
+        "%%br",
+        "%%exportid",
+        "%%ifblurred",
+        "%%ifnotblurred",
+        "%%ifconcealed",
+        "%%ifnotconcealed",
+        "%%endif",
+        "%%",
+        "%",
+        "{",
+        "}",
+        ",}",
+        "|",
+        "\n",
+        "\"",
+    ];
+    let templates = (
+        pieces(PIECES),
+        pieces(PIECES),
+        pieces(PIECES),
+        pieces(PIECES),
+        any::<bool>(),
+        0i64..3,
+    );
+    let mut runner = TestRunner::new(cases(150));
+    runner
+        .run(
+            &templates,
+            |(base, image, annotation, vector, aggregate, min)| {
+                let body = json!({
+                    "image_set": world.set,
+                    "base_format": base,
+                    "image_format": image,
+                    "annotation_format": annotation,
+                    "vector_format": vector,
+                    "name_format": "%%imageset-%%exportid.txt",
+                    "image_aggregation": aggregate,
+                    "min_verifications": min,
+                });
+                let answer = runtime.block_on(app.post(
+                    "/api/v1/administration/export_formats/preview/",
+                    ADMIN,
+                    body.clone(),
+                ));
+                holds(&format!("{body}"), &answer)?;
+                prop_assert_eq!(answer.status, StatusCode::OK, "{}", body);
+                Ok(())
+            },
+        )
+        .unwrap();
 }
