@@ -465,29 +465,19 @@ pub async fn export_jsonl<W: AsyncWrite + Unpin + Send>(
 /// id counters recomputed from the streams (`kind-ID`: the highest ID of each kind, so that no
 /// id is handed out twice), and the whole chain verified.
 pub async fn import_jsonl(path: &std::path::Path, to: &dyn EventStore) -> Result<VerifyReport> {
-    use tokio::io::AsyncBufReadExt;
     let existing = to.last_position().await?;
     if existing > 0 {
         return Err(StoreError::TargetNotEmpty { events: existing });
     }
-    let lines = || async {
-        let file = tokio::fs::File::open(path).await?;
-        Ok::<_, StoreError>(tokio::io::BufReader::new(file).lines())
-    };
     let refused = |number: u64, why: String| {
         StoreError::InvalidAppend(format!("line {number} of {}: {why}", path.display()))
     };
     // First pass: the whole file checked, and the counters it implies.
     let mut counters: BTreeMap<String, i64> = BTreeMap::new();
     let (mut position, mut hash) = (0, ZERO_HASH);
-    let mut reading = lines().await?;
-    let mut number = 0;
-    while let Some(line) = reading.next_line().await? {
-        number += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let envelope = Envelope::from_json_line(&line).map_err(|why| refused(number, why))?;
+    let mut envelopes = envelopes_of(path).await?;
+    while let Some(read) = envelopes.next().await {
+        let (number, envelope) = read?;
         if envelope.position != position + 1 || envelope.prev_hash != hash {
             return Err(refused(
                 number,
@@ -514,14 +504,9 @@ pub async fn import_jsonl(path: &std::path::Path, to: &dyn EventStore) -> Result
     // Second pass: stored page by page, each page checked to continue the chain.
     let empty = BTreeMap::new();
     let mut page = Vec::with_capacity(PAGE as usize);
-    let mut reading = lines().await?;
-    let mut number = 0;
-    while let Some(line) = reading.next_line().await? {
-        number += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        page.push(Envelope::from_json_line(&line).map_err(|why| refused(number, why))?);
+    let mut envelopes = envelopes_of(path).await?;
+    while let Some(read) = envelopes.next().await {
+        page.push(read?.1);
         if page.len() as i64 >= PAGE {
             to.import(&page, &empty).await?;
             page.clear();
@@ -529,6 +514,42 @@ pub async fn import_jsonl(path: &std::path::Path, to: &dyn EventStore) -> Result
     }
     to.import(&page, &counters).await?;
     to.verify(1, None).await
+}
+
+/// The envelopes of a file of JSON lines with their line numbers, blank lines passed over; a
+/// line that is not an envelope is an error naming it.
+async fn envelopes_of(
+    path: &std::path::Path,
+) -> Result<BoxStream<'static, Result<(u64, Envelope)>>> {
+    use tokio::io::AsyncBufReadExt;
+    let file = tokio::fs::File::open(path).await?;
+    let lines = tokio::io::BufReader::new(file).lines();
+    let shown = path.display().to_string();
+    Ok(
+        stream::unfold((lines, 0u64), move |(mut lines, mut number)| {
+            let shown = shown.clone();
+            async move {
+                loop {
+                    number += 1;
+                    let line = match lines.next_line().await {
+                        Ok(Some(line)) => line,
+                        Ok(None) => return None,
+                        Err(e) => return Some((Err(e.into()), (lines, number))),
+                    };
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let read = Envelope::from_json_line(&line)
+                        .map(|envelope| (number, envelope))
+                        .map_err(|why| {
+                            StoreError::InvalidAppend(format!("line {number} of {shown}: {why}"))
+                        });
+                    return Some((read, (lines, number)));
+                }
+            }
+        })
+        .boxed(),
+    )
 }
 
 /// Copies the whole log and the id counters from `from` into the empty store `to`, positions
