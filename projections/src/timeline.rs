@@ -61,6 +61,19 @@ pub struct LoggedEvent {
     pub metadata: String,
 }
 
+/// One event of a stream, as the set's and images' trails read them.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct StreamEvent {
+    pub stream: String,
+    pub position: i64,
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    pub payload: String,
+    pub metadata: String,
+    /// Microseconds since 1970.
+    pub recorded_at: i64,
+}
+
 /// A value bound to a timeline query.
 enum Bound {
     Int(i64),
@@ -122,6 +135,33 @@ impl ReadDb {
         let sql = format!(
             "SELECT position, type, payload, metadata FROM events WHERE position IN ({list}) \
              ORDER BY position"
+        );
+        match self {
+            ReadDb::Sqlite(pool, _) => sqlx::query_as(&sql).fetch_all(pool).await,
+            ReadDb::Postgres(pool) => sqlx::query_as(&sql).fetch_all(pool).await,
+        }
+    }
+}
+
+impl ReadDb {
+    /// Every event of the streams `{kind}-{id}` for each of `ids`, stream by stream, oldest
+    /// first: one query however many (a set's images), through the log's (stream, version)
+    /// index.
+    pub async fn events_of_streams(
+        &self,
+        kind: &'static str,
+        ids: &[i64],
+    ) -> Result<Vec<StreamEvent>, sqlx::Error> {
+        debug_assert!(kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The names are made here of a fixed kind and integers: nothing to escape.
+        let names: Vec<String> = ids.iter().map(|id| format!("'{kind}-{id}'")).collect();
+        let sql = format!(
+            "SELECT stream, position, type, payload, metadata, recorded_at FROM events \
+             WHERE stream IN ({}) ORDER BY stream, version",
+            names.join(", ")
         );
         match self {
             ReadDb::Sqlite(pool, _) => sqlx::query_as(&sql).fetch_all(pool).await,

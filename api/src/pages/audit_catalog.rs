@@ -34,85 +34,87 @@ pub(super) async fn catalog_entries(
     filter: &TimelineFilter,
     names: &std::collections::BTreeMap<i64, String>,
 ) -> Result<Vec<Entry>, ApiError> {
-    let name_of = |id: Option<i64>| user_name(names, id);
-    let streams: Vec<(String, String, String)> = match filter.scope {
-        TimelineScope::ImageSet(id) => {
-            let mut streams = vec![(
-                exact_domain::image_set::stream(id),
-                format!("image set {id}"),
-                format!("/audit/?set={id}"),
-            )];
-            for image in state.read.images_of_set(id).await? {
-                streams.push(image_stream(image));
-            }
-            streams
-        }
-        TimelineScope::Image(id) => vec![image_stream(id)],
+    // The set's own stream and its images' (deleted ones too), read in one query each.
+    let (set, images) = match filter.scope {
+        TimelineScope::ImageSet(id) => (Some(id), state.read.images_of_set(id).await?),
+        TimelineScope::Image(id) => (None, vec![id]),
         TimelineScope::Annotation(_) | TimelineScope::User(_) => return Ok(Vec::new()),
     };
+    let mut events = state
+        .read
+        .events_of_streams("image_set", set.as_slice())
+        .await?;
+    events.extend(state.read.events_of_streams("image", &images).await?);
     let mut entries = Vec::new();
-    for (stream, subject, link) in streams {
-        // The stream's fields as they stand after each event: what an event changed.
-        let mut fields: Map<String, Value> = Map::new();
-        for envelope in state.store.read_stream(&stream, 1).await? {
-            let payload: Value = serde_json::from_str(&envelope.payload).unwrap_or_default();
-            let known = <ImageSetEvent as DomainEvent>::NAMES
-                .iter()
-                .chain(<ImageEvent as DomainEvent>::NAMES)
-                .any(|t| *t == envelope.event_type);
-            if !known {
-                continue;
-            }
-            let mut after = fields.clone();
-            if let Value::Object(given) = &payload {
-                for (key, value) in given {
-                    if key != "id" {
-                        after.insert(key.clone(), value.clone());
-                    }
+    // The stream's fields as they stand after each event: what an event changed. The events
+    // come stream by stream, oldest first.
+    let mut fields: Map<String, Value> = Map::new();
+    let mut stream = String::new();
+    for event in events {
+        if event.stream != stream {
+            stream.clone_from(&event.stream);
+            fields = Map::new();
+        }
+        let known = <ImageSetEvent as DomainEvent>::NAMES
+            .iter()
+            .chain(<ImageEvent as DomainEvent>::NAMES)
+            .any(|t| *t == event.event_type);
+        if !known {
+            continue;
+        }
+        let payload: Value = serde_json::from_str(&event.payload).unwrap_or_default();
+        let mut after = fields.clone();
+        if let Value::Object(given) = &payload {
+            for (key, value) in given {
+                if key != "id" {
+                    after.insert(key.clone(), value.clone());
                 }
             }
-            // A set's settings are written whole; `clinical` only when on (EVENTS.md).
-            let whole = matches!(
-                envelope.event_type.as_str(),
-                "ImageSetCreated" | "ImageSetChanged"
-            );
-            if whole && payload.get("clinical").is_none() {
-                after.insert("clinical".into(), Value::Bool(false));
-            }
-            if envelope.event_type.ends_with("Deleted") {
-                after.insert("deleted".into(), Value::Bool(true));
-            }
-            let changes = field_changes(&fields, &after);
-            fields = after;
-            let micros = envelope.recorded_at.timestamp_micros();
-            let selected = filter.before.is_none_or(|b| envelope.position < b)
-                && filter.up_to.is_none_or(|u| envelope.position <= u)
-                && filter.since.is_none_or(|s| micros >= s)
-                && filter.until.is_none_or(|u| micros <= u)
-                && (filter.event_types.is_empty()
-                    || filter.event_types.contains(&envelope.event_type));
-            if !selected {
-                continue;
-            }
-            let metadata = envelope.metadata().ok();
-            entries.push(Entry {
-                position: envelope.position,
-                time: format_time(micros),
-                event: envelope.event_type.clone(),
-                subject: subject.clone(),
-                subject_link: Some(link.clone()),
-                annotation: 0,
-                user: name_of(metadata.as_ref().and_then(|m| m.actor)),
-                verdict: None,
-                changes,
-                reason: metadata.as_ref().and_then(|m| m.reason.clone()),
-                source: metadata
-                    .as_ref()
-                    .map(|m| format!("{:?}", m.source).to_lowercase())
-                    .unwrap_or_default(),
-                address: metadata.and_then(|m| m.client_addr),
-            });
         }
+        // A set's settings are written whole; `clinical` only when on (EVENTS.md).
+        let whole = matches!(
+            event.event_type.as_str(),
+            "ImageSetCreated" | "ImageSetChanged"
+        );
+        if whole && payload.get("clinical").is_none() {
+            after.insert("clinical".into(), Value::Bool(false));
+        }
+        if event.event_type.ends_with("Deleted") {
+            after.insert("deleted".into(), Value::Bool(true));
+        }
+        let changes = field_changes(&fields, &after);
+        fields = after;
+        let selected = filter.before.is_none_or(|b| event.position < b)
+            && filter.up_to.is_none_or(|u| event.position <= u)
+            && filter.since.is_none_or(|s| event.recorded_at >= s)
+            && filter.until.is_none_or(|u| event.recorded_at <= u)
+            && (filter.event_types.is_empty() || filter.event_types.contains(&event.event_type));
+        if !selected {
+            continue;
+        }
+        let (subject, link) = match event.stream.split_once('-') {
+            Some(("image_set", id)) => (format!("image set {id}"), format!("/audit/?set={id}")),
+            Some((_, id)) => (format!("image {id}"), format!("/audit/?image={id}")),
+            None => (event.stream.clone(), String::new()),
+        };
+        let metadata: Option<exact_store::Metadata> = serde_json::from_str(&event.metadata).ok();
+        entries.push(Entry {
+            position: event.position,
+            time: format_time(event.recorded_at),
+            event: event.event_type.clone(),
+            subject,
+            subject_link: Some(link),
+            annotation: 0,
+            user: user_name(names, metadata.as_ref().and_then(|m| m.actor)),
+            verdict: None,
+            changes,
+            reason: metadata.as_ref().and_then(|m| m.reason.clone()),
+            source: metadata
+                .as_ref()
+                .map(|m| format!("{:?}", m.source).to_lowercase())
+                .unwrap_or_default(),
+            address: metadata.and_then(|m| m.client_addr),
+        });
     }
     entries.sort_by_key(|e| e.position);
     if !filter.ascending {
@@ -120,14 +122,6 @@ pub(super) async fn catalog_entries(
     }
     entries.truncate(usize::try_from(filter.limit).unwrap_or(0));
     Ok(entries)
-}
-
-fn image_stream(id: i64) -> (String, String, String) {
-    (
-        exact_domain::image::stream(id),
-        format!("image {id}"),
-        format!("/audit/?image={id}"),
-    )
 }
 
 /// The fields whose value differs between `before` and `after`, by name.
