@@ -274,7 +274,11 @@ fn field_changes(
 
 /// The versions of a page as rows: with the versions before them, the events that made them and
 /// the names of the users.
-async fn entries(state: &AppState, versions: &[AnnotationVersion]) -> Result<Vec<Entry>, ApiError> {
+async fn entries(
+    state: &AppState,
+    versions: &[AnnotationVersion],
+    names: &BTreeMap<i64, String>,
+) -> Result<Vec<Entry>, ApiError> {
     let ids: Vec<i64> = {
         let mut ids: Vec<i64> = versions.iter().map(|v| v.id).collect();
         ids.sort_unstable();
@@ -292,8 +296,7 @@ async fn entries(state: &AppState, versions: &[AnnotationVersion]) -> Result<Vec
         .into_iter()
         .map(|e| (e.position, e))
         .collect();
-    let names = user_names(state).await?;
-    let name = |id: Option<i64>| user_name(&names, id);
+    let name = |id: Option<i64>| user_name(names, id);
     let mut rows = Vec::with_capacity(versions.len());
     for v in versions {
         let event = events.get(&v.valid_from);
@@ -386,8 +389,9 @@ async fn merged_rows(
         ..filter.clone()
     };
     let versions = state.read.timeline(&filter).await?;
-    let mut rows = entries(state, &versions).await?;
+    // The accounts' names, read once for both kinds of rows.
     let names = user_names(state).await?;
+    let mut rows = entries(state, &versions, &names).await?;
     rows.extend(super::audit_catalog::catalog_entries(state, &filter, &names).await?);
     rows.sort_by_key(|e| e.position);
     if !filter.ascending {
