@@ -16,7 +16,9 @@ use exact_projections::annotation_query::AnnotationQuery;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::commands::{AnnotationInput, Caller, Commands, CreateOptions, NewAnnotations};
+use crate::commands::{
+    AnnotationInput, Caller, Commands, CreateOptions, NewAnnotations, PlannedType,
+};
 use crate::error::{ApiError, Code};
 
 /// The most refusals a report lists one by one (their count is always given).
@@ -411,18 +413,11 @@ pub async fn import(
     if inputs.is_empty() {
         return Ok(report);
     }
-    make_types(
-        commands,
-        caller,
-        image_set,
-        &to_make,
-        &mut inputs,
-        &mut report,
-    )
-    .await?;
+    let new_types = plan_types(commands, caller, image_set, &to_make, &inputs, &mut report).await?;
     let first_image = inputs[0].image.unwrap_or_default();
-    // Created and, when asked, accepted in the importer's name: one append, all or nothing.
-    // The UUIDs were looked up above, in the set and outside it: those kept are new.
+    // Created (with the types they need) and, when asked, accepted in the importer's name:
+    // one append, all or nothing. The UUIDs were looked up above, in the set and outside it:
+    // those kept are new.
     let written = commands
         .create_annotations_with(
             caller,
@@ -433,6 +428,7 @@ pub async fn import(
             CreateOptions {
                 verify: options.verify,
                 uuids_checked: true,
+                new_types,
             },
         )
         .await?;
@@ -801,23 +797,23 @@ fn missing_types(
         .collect()
 }
 
-/// Makes the planned types that `inputs` use (placeholder `-1 - n` for `to_make[n]`) in the
-/// set's first product, and gives the inputs their ids.
-async fn make_types(
+/// The types of `to_make` that `inputs` use (placeholder `-1 - n` for `to_make[n]`), planned
+/// in the set's first product, to be made in the annotations' append.
+async fn plan_types(
     commands: &Commands,
     caller: &Caller,
     image_set: i64,
     to_make: &[(String, VectorType)],
-    inputs: &mut [AnnotationInput],
+    inputs: &[AnnotationInput],
     report: &mut ImportReport,
-) -> Result<(), ApiError> {
+) -> Result<Vec<PlannedType>, ApiError> {
     let used: std::collections::BTreeSet<i64> = inputs
         .iter()
         .map(|i| i.annotation_type)
         .filter(|id| *id < 0)
         .collect();
     if used.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let product = commands
         .read
@@ -834,7 +830,7 @@ async fn make_types(
             )
             .with_field("create_types")
         })?;
-    let mut made: HashMap<i64, i64> = HashMap::new();
+    let mut planned = Vec::new();
     for (n, (name, vector_type)) in to_make.iter().enumerate() {
         let placeholder = -1 - n as i64;
         if !used.contains(&placeholder) {
@@ -844,18 +840,20 @@ async fn make_types(
             name: name.clone(),
             ..TypeSettings::default()
         };
-        let written = commands
-            .create_annotation_type(caller, product, vector_type.code(), settings)
-            .await?;
-        made.insert(placeholder, written.id);
+        planned.push(
+            commands
+                .plan_annotation_type(
+                    caller,
+                    (placeholder, image_set),
+                    product,
+                    vector_type.code(),
+                    settings,
+                )
+                .await?,
+        );
         report.created_types.push(name.clone());
     }
-    for input in inputs.iter_mut() {
-        if let Some(id) = made.get(&input.annotation_type) {
-            input.annotation_type = *id;
-        }
-    }
-    Ok(())
+    Ok(planned)
 }
 
 fn suggested_type(c: &Candidate) -> VectorType {

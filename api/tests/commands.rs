@@ -206,7 +206,26 @@ async fn a_team_builds_a_set_and_annotates_it(db: TestDb) {
     );
     // A caller that says it checked the UUIDs (an import) but raced another writer: the read
     // model's unique index refuses the whole append, and the UUID is named as a lookup names it.
+    // A type planned to be made with them (an import's create_types) is not made either.
     let head = c.store.last_position().await.unwrap();
+    let product = c
+        .read
+        .product_links()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(_, linked)| *linked == set)
+        .unwrap()
+        .0;
+    let plan = || async {
+        let settings = exact_domain::annotation_type::TypeSettings {
+            name: "Mitosis".into(),
+            ..Default::default()
+        };
+        c.plan_annotation_type(&w.alice, (-1, set), product, 1, settings)
+            .await
+            .unwrap()
+    };
     let mut raced = boxed(boxes, 700.0, 700.0);
     raced.unique_identifier = Some(retry);
     let err = c
@@ -214,11 +233,12 @@ async fn a_team_builds_a_set_and_annotates_it(db: TestDb) {
             &w.alice,
             NewAnnotations {
                 image,
-                annotations: vec![boxed(boxes, 600.0, 600.0), raced],
+                annotations: vec![boxed(-1, 600.0, 600.0), raced],
             },
             exact_api::commands::CreateOptions {
                 verify: false,
                 uuids_checked: true,
+                new_types: vec![plan().await],
             },
         )
         .await
@@ -228,6 +248,11 @@ async fn a_team_builds_a_set_and_annotates_it(db: TestDb) {
         c.store.last_position().await.unwrap(),
         head,
         "nothing written"
+    );
+    let mitosis = || c.read.annotation_type_by_name(product, "Mitosis");
+    assert!(
+        mitosis().await.unwrap().is_none(),
+        "the planned type was not made"
     );
     // Retried later: nothing new.
     let retried = c

@@ -682,6 +682,7 @@ async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
     let coco_file = unzip(&coco.bytes)["annotations.coco.json"].clone();
     let copy = project(&app, ann, "Copy", 1).await;
     image(&app, ann, copy.set, "slide.png", 300, 200).await;
+    let before = app.position().await;
     let imported = send_file(
         &app,
         &format!(
@@ -697,6 +698,14 @@ async fn imports_check_every_line_and_apply_all_or_nothing(db: TestDb) {
     assert_eq!(imported.status, StatusCode::OK, "{imported:?}");
     assert_eq!(imported.json["applied"], 3, "{imported:?}");
     assert_eq!(imported.json["created_types"], json!(["gland"]));
+    // The type and the annotations that use it are one append: one recorded time.
+    let appended = app.state.store.read_page(before + 1, 10).await.unwrap();
+    let kinds: Vec<&str> = appended.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(kinds[0], "AnnotationTypeCreated", "{kinds:?}");
+    assert_eq!(appended.len(), 4, "{kinds:?}");
+    assert!(appended
+        .iter()
+        .all(|e| e.recorded_at == appended[0].recorded_at));
     let shapes = |bytes: &[u8]| -> Vec<(String, Value, Value)> {
         let coco = json_of(&unzip(bytes)["annotations.coco.json"]);
         let names: BTreeMap<i64, String> = coco["categories"]

@@ -16,8 +16,9 @@ use exact_projections::catalog_read::{ImageRow, ImageSetRow};
 use exact_store::{Expected, NewEvent, Source, StreamAppend};
 use serde_json::Value;
 
-use super::{Aggregate, Caller, Commands, Written};
+use super::{Aggregate, Caller, Commands, PlannedType, Written};
 use crate::error::ApiError;
+use exact_domain::aggregate::AnnotationTypeAggregate;
 
 pub use exact_domain::aggregate::AnnotationAggregate;
 
@@ -31,12 +32,15 @@ pub struct NewAnnotations {
 }
 
 /// How [`Commands::create_annotations_with`] creates.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct CreateOptions {
     /// Accept each new annotation in the caller's name, in the same append.
     pub verify: bool,
     /// The caller looked the UUIDs up already and gives only ones nothing holds.
     pub uuids_checked: bool,
+    /// Types made in the same append, before the annotations; inputs name them by their
+    /// placeholder ids (below 0). A type no input uses is not made.
+    pub new_types: Vec<PlannedType>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -163,9 +167,17 @@ impl Commands {
             let type_info = match types.get(&type_key) {
                 Some(info) => *info,
                 None => {
-                    let info = self
-                        .type_info(image.image_set, input.annotation_type)
-                        .await?;
+                    let info = match options
+                        .new_types
+                        .iter()
+                        .find(|t| t.placeholder == input.annotation_type)
+                    {
+                        Some(planned) => planned.info(image.image_set)?,
+                        None => {
+                            self.type_info(image.image_set, input.annotation_type)
+                                .await?
+                        }
+                    };
                     types.insert(type_key, info);
                     info
                 }
@@ -230,28 +242,46 @@ impl Commands {
                 _ => None,
             })
             .collect();
+        // Only the planned types some annotation uses are made, each before them.
+        let used: BTreeSet<i64> = to_write.iter().map(|(c, _)| c.annotation_type).collect();
+        let new_types: Vec<PlannedType> = options
+            .new_types
+            .into_iter()
+            .filter(|t| used.contains(&t.placeholder))
+            .collect();
+        let type_events: usize = new_types.iter().map(|t| t.append(0).events.len()).sum();
         let written = if to_write.is_empty() {
             Vec::new()
         } else {
             // The ids are taken inside the append: the events get theirs there.
             let build = Box::new(move |ids: &mut exact_store::IdAllocator| {
-                to_write
+                let mut made = BTreeMap::new();
+                let mut appends: Vec<StreamAppend> = new_types
                     .iter()
-                    .map(|(created, verdict)| {
-                        let id = ids.next(AnnotationAggregate::KIND);
-                        let (name, payload) = created.clone().with_id(id).to_parts();
-                        let mut events = vec![NewEvent::new(name, payload)];
-                        if let Some(mut verdict) = verdict.as_deref().cloned() {
-                            if let AnnotationEvent::AnnotationVerified { id: of, .. } = &mut verdict
-                            {
-                                *of = id;
-                            }
-                            let (name, payload) = verdict.to_parts();
-                            events.push(NewEvent::new(name, payload));
-                        }
-                        StreamAppend::new(annotation::stream(id), Expected::NoStream, events)
+                    .map(|planned| {
+                        let id = ids.next(AnnotationTypeAggregate::KIND);
+                        made.insert(planned.placeholder, id);
+                        planned.append(id)
                     })
-                    .collect()
+                    .collect();
+                appends.extend(to_write.iter().map(|(created, verdict)| {
+                    let id = ids.next(AnnotationAggregate::KIND);
+                    let kind = made
+                        .get(&created.annotation_type)
+                        .copied()
+                        .unwrap_or(created.annotation_type);
+                    let (name, payload) = created.parts_with(id, kind);
+                    let mut events = vec![NewEvent::new(name, payload)];
+                    if let Some(mut verdict) = verdict.as_deref().cloned() {
+                        if let AnnotationEvent::AnnotationVerified { id: of, .. } = &mut verdict {
+                            *of = id;
+                        }
+                        let (name, payload) = verdict.to_parts();
+                        events.push(NewEvent::new(name, payload));
+                    }
+                    StreamAppend::new(annotation::stream(id), Expected::NoStream, events)
+                }));
+                appends
             });
             match self
                 .store
@@ -271,8 +301,8 @@ impl Commands {
                 Err(e) => return Err(e.into()),
             }
         };
-        // The new annotations were stored in input order, one envelope each.
-        let mut stored = written.iter();
+        // The new annotations were stored in input order, one envelope each, after the types.
+        let mut stored = written.iter().skip(type_events);
         let mut results: Vec<Written> = Vec::with_capacity(plan.len());
         for planned in plan {
             let result = match planned {

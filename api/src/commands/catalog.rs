@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use exact_domain::annotation::AnnotationEvent;
+use exact_domain::annotation::TypeInfo;
 use exact_domain::annotation_type::{
     AnnotationTypeCommand, AnnotationTypeContext, AnnotationTypeEvent, TypeSettings,
 };
@@ -22,17 +23,66 @@ use exact_domain::product::{ProductCommand, ProductContext, ProductEvent};
 use exact_domain::team::{TeamCommand, TeamContext, TeamEvent};
 use exact_domain::user::{UserCommand, UserContext};
 use exact_domain::vector::{validate, Fit, Vector, VectorType};
-use exact_domain::{DomainError, DomainEvent, TeamRole};
+use exact_domain::{Aggregate, DomainError, DomainEvent, TeamRole};
 use exact_projections::annotation_query::AnnotationQuery;
 use exact_store::{Envelope, Expected, NewEvent, StreamAppend};
 
 use super::annotations::AnnotationAggregate;
-use super::{consequence, Caller, Commands, Written};
+use super::{consequence, new_events, stream_of, Caller, Commands, Written};
 use crate::error::ApiError;
 use exact_domain::aggregate::{
     AnnotationTypeAggregate, ExportFormatAggregate, ImageAggregate, ImageSetAggregate,
     ProductAggregate, TeamAggregate, UserAggregate,
 };
+
+/// A new annotation type decided ahead of its append (see
+/// [`Commands::plan_annotation_type`]); until the append gives it an id, the annotations that
+/// use it name it by `placeholder` (below 0).
+#[derive(Clone, Debug)]
+pub struct PlannedType {
+    pub placeholder: i64,
+    /// The set whose product the type is made in: offered to its images.
+    image_set: i64,
+    product: i64,
+    vector_type: i64,
+    settings: TypeSettings,
+    context: AnnotationTypeContext,
+}
+
+impl PlannedType {
+    fn command(&self, id: i64) -> AnnotationTypeCommand {
+        AnnotationTypeCommand::Create {
+            id,
+            product: self.product,
+            vector_type: self.vector_type,
+            settings: self.settings.clone(),
+        }
+    }
+
+    /// What the rules of an annotation in `image_set` know of the type.
+    pub(super) fn info(&self, image_set: i64) -> Result<TypeInfo, ApiError> {
+        let vector_type = VectorType::try_from(self.vector_type)
+            .map_err(|m| DomainError::invalid("annotation_type", m))?;
+        Ok(TypeInfo {
+            id: self.placeholder,
+            vector_type,
+            node_count: self.settings.node_count,
+            active: self.settings.active,
+            offered: image_set == self.image_set,
+        })
+    }
+
+    /// The type's creation with its id `id`, in its own stream.
+    pub(super) fn append(&self, id: i64) -> StreamAppend {
+        let events = AnnotationTypeAggregate::decide(None, &self.command(id), &self.context)
+            .expect("decided when planned, with the same input");
+        StreamAppend::new(
+            stream_of::<AnnotationTypeAggregate>(id),
+            Expected::NoStream,
+            new_events(&events),
+        )
+    }
+}
 
 /// A new account's details; the password is hashed already.
 #[derive(Clone, Debug)]
@@ -292,6 +342,25 @@ impl Commands {
         vector_type: i64,
         settings: TypeSettings,
     ) -> Result<Written, ApiError> {
+        let planned = self
+            .plan_annotation_type(caller, (0, 0), product, vector_type, settings)
+            .await?;
+        let context = planned.context;
+        self.create::<AnnotationTypeAggregate>(caller, move |id| planned.command(id), context)
+            .await
+    }
+
+    /// A type to make in the append of the annotations that use it (an import's
+    /// `create_types`) in a product linked to `image_set`: decided now against the read
+    /// models, given its id in the append.
+    pub async fn plan_annotation_type(
+        &self,
+        caller: &Caller,
+        (placeholder, image_set): (i64, i64),
+        product: i64,
+        vector_type: i64,
+        settings: TypeSettings,
+    ) -> Result<PlannedType, ApiError> {
         let team = self
             .read
             .product(product)
@@ -308,17 +377,16 @@ impl Commands {
                 .is_some(),
             misfits: 0,
         };
-        self.create::<AnnotationTypeAggregate>(
-            caller,
-            move |id| AnnotationTypeCommand::Create {
-                id,
-                product,
-                vector_type,
-                settings: settings.clone(),
-            },
+        let planned = PlannedType {
+            placeholder,
+            image_set,
+            product,
+            vector_type,
+            settings,
             context,
-        )
-        .await
+        };
+        AnnotationTypeAggregate::decide(None, &planned.command(0), &planned.context)?;
+        Ok(planned)
     }
 
     pub async fn change_annotation_type(
