@@ -181,10 +181,8 @@ pub(crate) async fn apply_all(
     let (Some(first), Some(last)) = (events.first(), events.last()) else {
         return Ok(());
     };
-    let mut chunks = Vec::with_capacity(decoding.len());
-    for chunk in decoding {
-        chunks.push((chunk.len, chunk.finished().await?));
-    }
+    let mut chunks: Vec<(usize, Vec<Option<Decoded>>)> =
+        decoding.into_iter().map(|d| (d.len, d.decoded)).collect();
     for (index, projection) in projections.iter().enumerate() {
         while catch_up_page(projection.as_ref(), tx, first.position - 1).await? > 0 {}
         if chunks.is_empty() {
@@ -203,28 +201,22 @@ pub(crate) async fn apply_all(
     Ok(())
 }
 
-/// A chunk of new events being decoded for every projection on the blocking pool while the
-/// writer goes on with the append (hashing and inserting the next chunk).
+/// What every projection made of a chunk of new events, in the projections' order: worked out
+/// on the blocking pool ahead of the writer (see `transaction::write_built`).
 pub(crate) struct Decoding {
     len: usize,
-    decoded: tokio::task::JoinHandle<Result<Vec<Option<Decoded>>>>,
+    decoded: Vec<Option<Decoded>>,
 }
 
 impl Decoding {
-    /// Starts decoding a copy of `chunk` for each of `projections`.
-    pub(crate) fn start(projections: &Projections, chunk: &[Envelope]) -> Self {
-        let projections = projections.clone();
-        let chunk = chunk.to_vec();
-        let len = chunk.len();
-        let decoded = tokio::task::spawn_blocking(move || {
-            projections.iter().map(|p| p.decode(&chunk)).collect()
-        });
-        Self { len, decoded }
-    }
-
-    /// What each projection made of the chunk, in the projections' order.
-    async fn finished(self) -> Result<Vec<Option<Decoded>>> {
-        self.decoded.await?
+    pub(crate) fn of(projections: &Projections, chunk: &[Envelope]) -> Result<Self> {
+        Ok(Self {
+            len: chunk.len(),
+            decoded: projections
+                .iter()
+                .map(|p| p.decode(chunk))
+                .collect::<Result<_>>()?,
+        })
     }
 }
 

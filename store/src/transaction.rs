@@ -42,6 +42,11 @@ impl Tx<'_> {
 /// Events from which an append hashes and decodes on the blocking pool beside the writer: for
 /// fewer, handing the work over costs more than doing it.
 const OFFLOAD_EVENTS: usize = 64;
+/// Events of a large append applied to the read models at a time, as its log rows are
+/// written: the pages a projection catches up in.
+const APPLY_EVENTS: usize = inline::CATCH_UP_PAGE as usize;
+/// Chunks a large append plans (hashes and decodes) ahead of its writer, at most.
+const PLANNED_AHEAD: usize = 16;
 /// Events of a group written as one at most: they are hashed in line, without the overlap of
 /// hashing and writing that a large append gets (a millisecond or two for this many).
 const TOGETHER_EVENTS: usize = 1_000;
@@ -243,34 +248,69 @@ async fn write_built(
     let names = plan::stream_names(&appends);
     let versions = tx.backend().stream_versions(&names).await?;
     let mut planner = Planner::new(head, versions, appends, context, now)?;
-    let chunk_size = tx.backend().chunk_size();
-    let mut envelopes = Vec::with_capacity(planner.remaining());
-    let offload = planner.remaining() >= OFFLOAD_EVENTS;
-    let mut decoding = Vec::new();
-    let mut chunk = planner.next_chunk(chunk_size);
-    while !chunk.is_empty() {
-        let next = if offload {
-            // The projections decode this chunk, and the next one is hashed, on the blocking
-            // pool while this one is written.
-            decoding.push(Decoding::start(projections, &chunk));
-            let planning = tokio::task::spawn_blocking(move || {
-                let next = planner.next_chunk(chunk_size);
-                (planner, next)
-            });
-            let inserted = tx.backend().insert(&chunk).await;
-            let next;
-            (planner, next) = planning.await?;
-            inserted?;
-            next
-        } else {
-            tx.backend().insert(&chunk).await?;
-            planner.next_chunk(chunk_size)
-        };
-        envelopes.append(&mut chunk);
-        chunk = next;
+    let total = planner.remaining();
+    if total < OFFLOAD_EVENTS {
+        let envelopes = planner.next_chunk(usize::MAX);
+        tx.backend().insert(&envelopes).await?;
+        finish(tx, &envelopes, projections, Vec::new()).await?;
+        return Ok(Outcome::Written(envelopes));
     }
-    finish(tx, &envelopes, projections, decoding).await?;
+    // Chunks are hashed and decoded on the blocking pool ahead of the writer, which writes the
+    // log's rows as they come and the read models' every `APPLY_EVENTS`: both cores stay busy
+    // to the end of a large append, and what is held between stays small.
+    let (planning, mut planned) = plan_ahead(planner, tx.backend().chunk_size(), projections);
+    let mut envelopes: Vec<Envelope> = Vec::with_capacity(total);
+    let mut decoding = Vec::new();
+    let mut applied = 0;
+    while let Some(next) = planned.recv().await {
+        let (mut chunk, decoded) = next?;
+        tx.backend().insert(&chunk).await?;
+        envelopes.append(&mut chunk);
+        decoding.push(decoded);
+        if envelopes.len() - applied >= APPLY_EVENTS {
+            let decoding = std::mem::take(&mut decoding);
+            inline::apply_all(projections, tx, &envelopes[applied..], decoding).await?;
+            applied = envelopes.len();
+        }
+    }
+    // A planner that stopped early (it panicked) must not pass for the end of the append.
+    planning.await?;
+    debug_assert_eq!(envelopes.len(), total);
+    if let Some(last) = envelopes.last() {
+        tx.backend().announce(last.position).await?;
+    }
+    inline::apply_all(projections, tx, &envelopes[applied..], decoding).await?;
     Ok(Outcome::Written(envelopes))
+}
+
+/// A chunk of planned envelopes and what the projections made of it.
+type PlannedChunk = Result<(Vec<Envelope>, Decoding)>;
+
+/// Plans `planner`'s envelopes in chunks of `chunk_size` on the blocking pool, each decoded for
+/// the projections, at most `PLANNED_AHEAD` chunks ahead of the receiver.
+fn plan_ahead(
+    mut planner: Planner,
+    chunk_size: usize,
+    projections: &Projections,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::Receiver<PlannedChunk>,
+) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(PLANNED_AHEAD);
+    let projections = projections.clone();
+    let planning = tokio::task::spawn_blocking(move || loop {
+        let chunk = planner.next_chunk(chunk_size);
+        if chunk.is_empty() {
+            return;
+        }
+        let planned = Decoding::of(&projections, &chunk).map(|decoded| (chunk, decoded));
+        let failed = planned.is_err();
+        // A closed channel: the writer gave the append up.
+        if sender.blocking_send(planned).is_err() || failed {
+            return;
+        }
+    });
+    (planning, receiver)
 }
 
 /// Stores envelopes as they are (for `store copy`), after checking that they continue the chain.

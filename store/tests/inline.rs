@@ -133,6 +133,34 @@ async fn a_failing_projection_rolls_the_append_back(db: TestDb) {
     );
     assert_eq!(counts(&db).await, [("$store".into(), 1), ("a".into(), 1)]);
     assert_eq!(checkpoint(&db).await, 2);
+
+    // A large append gives the read models its events page by page as it writes them: a
+    // refusal in its last page takes back the pages applied before it too.
+    let mut poisoned: Vec<NewEvent> = (0..12_000).map(event).collect();
+    poisoned.push(NewEvent::new("Poison", json!({})));
+    let err = store
+        .append("big", Expected::NoStream, poisoned, AppendContext::system())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Projection { .. }), "{err:?}");
+    assert_eq!(store.last_position().await.unwrap(), 2);
+    assert_eq!(counts(&db).await, [("$store".into(), 1), ("a".into(), 1)]);
+    assert_eq!(checkpoint(&db).await, 2);
+    // Without the poison: every page applied once.
+    let big: Vec<NewEvent> = (0..12_000).map(event).collect();
+    store
+        .append("big", Expected::NoStream, big, AppendContext::system())
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(&db).await,
+        [
+            ("$store".into(), 1),
+            ("a".into(), 1),
+            ("big".into(), 12_000)
+        ]
+    );
+    assert_eq!(checkpoint(&db).await, 12_002);
 }
 
 /// Appends waiting together are written as one where they can (group commit): a read model's
