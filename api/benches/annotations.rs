@@ -1,9 +1,13 @@
 //! One image with many annotations, through the command path: bulk creation in batches (rules,
 //! ids, the log and every read model inline), viewport queries now and as of a past position,
-//! the whole-image overview, and a rebuild of every read model. Printed as a Markdown table.
+//! the whole-image overview, a rebuild of every read model, the auditor's checks, exports of the
+//! set, and the import of its COCO file against bulk creation (the command path's and the REST
+//! API's). Printed as a Markdown table.
 //!
 //! `cargo bench -p exact-api --bench annotations`; `EXACT_BENCH_ANNOTATIONS` sets the count
-//! (default 1,000,000); `EXACT_TEST_DATABASE_URL` adds the PostgreSQL rows.
+//! (default 1,000,000); `EXACT_TEST_DATABASE_URL` adds the PostgreSQL rows
+//! (`EXACT_BENCH_ONLY=postgres`: those alone; `EXACT_BENCH_ONLY=import`: creation and the
+//! import alone).
 //! Annotations are clustered like cells on tissue: boxes, points and polygons around random
 //! centres on a 100,000 x 80,000 px slide.
 //!
@@ -25,6 +29,10 @@ use exact_projections::{ReadDb, Rect};
 use exact_store::testing::TestDb;
 use exact_store::{Backend, Source, StoreUrl};
 use serde_json::json;
+
+// The allocator the `exact` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "support/sqlite_peer.rs"]
 mod sqlite_peer;
@@ -80,13 +88,22 @@ fn annotation(dice: &mut Dice, centres: &[(f64, f64)], types: [i64; 3]) -> Annot
 /// A pathologist's team with a set, one slide of `WIDTH` x `HEIGHT` and three types (box,
 /// point, polygon); returns the caller, the image and the types.
 async fn lab(commands: &Commands) -> (Caller, i64, [i64; 3]) {
+    lab_with_password(
+        commands,
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+    )
+    .await
+}
+
+/// The same lab, with alice's password hash given (for the REST API's Basic auth).
+async fn lab_with_password(commands: &Commands, password_hash: String) -> (Caller, i64, [i64; 3]) {
     let alice = commands
         .create_user(
             &Caller::system(),
             NewUser {
                 username: "alice".into(),
                 email: String::new(),
-                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+                password_hash,
                 is_superuser: false,
                 is_staff: false,
             },
@@ -195,6 +212,13 @@ async fn bench(backend: Backend, count: i64) {
         backend.name(),
         created.as_secs_f64(),
     );
+
+    if std::env::var("EXACT_BENCH_ONLY").as_deref() == Ok("import") {
+        // The import against creation alone (`EXACT_BENCH_ONLY=import`), to look at it closely.
+        let set = read.image(image).await.unwrap().unwrap().image_set;
+        import_coco(backend, store.as_ref(), &read, set, create_rate).await;
+        return;
+    }
 
     // Windows of 2,000 x 2,000 px at full resolution, centred on clusters (where the viewer is).
     let windows: Vec<Rect> = (0..200)
@@ -348,7 +372,9 @@ async fn bench(backend: Backend, count: i64) {
     } else {
         audit(backend, &db, store.as_ref()).await;
     }
-    import_coco(backend, store.as_ref(), &read, set, create_rate).await;
+    let coco = import_coco(backend, store.as_ref(), &read, set, create_rate).await;
+    drop((store, read, commands, db));
+    rest_import(backend, coco, count).await;
 }
 
 /// Exports of the whole set (issue 18): COCO and EXACT's default format, now and as of the
@@ -444,7 +470,7 @@ async fn import_coco(
     read: &ReadDb,
     set: i64,
     create_rate: f64,
-) {
+) -> Vec<u8> {
     let head = store.last_position().await.unwrap();
     let dataset =
         exact_projections::export::read_dataset(store, read, set, head, &Default::default())
@@ -462,7 +488,7 @@ async fn import_coco(
     let megabytes = coco.len() as f64 / 1e6;
     let files = [exact_api::imports::ImportFile::new(
         "annotations.coco.json",
-        coco,
+        coco.clone(),
     )];
     let start = Instant::now();
     let report = exact_api::imports::import(
@@ -485,6 +511,152 @@ async fn import_coco(
     );
     println!(
         "| {} | ratio to the peer: import / creation in batches at the top of this run | | {:.2} |",
+        backend.name(),
+        rate / create_rate
+    );
+    coco
+}
+
+/// A fresh store holding the lab (alice with a password), served by the whole router in
+/// process.
+struct RestLab {
+    router: axum::Router,
+    image: i64,
+    types: [i64; 3],
+    set: i64,
+    _db: TestDb,
+    _data: tempfile::TempDir,
+}
+
+const ALICE_PASSWORD: &str = "bench-password";
+
+impl RestLab {
+    async fn new(backend: Backend) -> Self {
+        let db = TestDb::new(backend).await;
+        let store = db.open_with_projections(exact_projections::all()).await;
+        let data = tempfile::tempdir().unwrap();
+        let config = exact_api::Config::new(data.path().to_owned());
+        let state = exact_api::AppState::open(store, &db.url, config)
+            .await
+            .unwrap();
+        let hash = exact_api::auth::password::hash(ALICE_PASSWORD.into())
+            .await
+            .unwrap();
+        let (_, image, types) = lab_with_password(&state.commands, hash).await;
+        let set = state.read.image(image).await.unwrap().unwrap().image_set;
+        Self {
+            router: exact_api::app(state),
+            image,
+            types,
+            set,
+            _db: db,
+            _data: data,
+        }
+    }
+
+    /// POSTs `body` as alice and returns the answer; panics unless it succeeds.
+    async fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> serde_json::Value {
+        use base64::Engine;
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("alice:{ALICE_PASSWORD}"));
+        let mut request = axum::http::Request::post(path)
+            .header("authorization", format!("Basic {credentials}"))
+            .header("content-type", content_type)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                5000,
+            ))));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let answer = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(
+            status.is_success(),
+            "{path}: {status} {}",
+            String::from_utf8_lossy(&answer[..answer.len().min(500)])
+        );
+        serde_json::from_slice(&answer).unwrap()
+    }
+}
+
+/// The peer the issue names for the import: the REST API's bulk creation (lists of `BATCH`
+/// POSTed as EXACT's clients do, with their UUIDs: the same annotations the run created),
+/// against the run's COCO file POSTed to the REST import route; each into a fresh store
+/// holding the lab, through the whole router in process. Bodies are made before the clock
+/// starts, for both.
+async fn rest_import(backend: Backend, coco: Vec<u8>, count: i64) {
+    let creation = RestLab::new(backend).await;
+    let mut dice = Dice(0x2545_F491_4F6C_DD1D);
+    let centres: Vec<(f64, f64)> = (0..400)
+        .map(|_| (dice.unit() * WIDTH, dice.unit() * HEIGHT))
+        .collect();
+    let bodies: Vec<Vec<u8>> = (0..count / BATCH)
+        .map(|_| {
+            let list: Vec<serde_json::Value> = (0..BATCH)
+                .map(|_| {
+                    let input = annotation(&mut dice, &centres, creation.types);
+                    json!({
+                        "image": creation.image,
+                        "annotation_type": input.annotation_type,
+                        "vector": input.vector,
+                        "unique_identifier": uuid::Uuid::new_v4(),
+                    })
+                })
+                .collect();
+            serde_json::to_vec(&list).unwrap()
+        })
+        .collect();
+    let start = Instant::now();
+    for body in bodies {
+        creation
+            .post("/api/v1/annotations/annotations/", "application/json", body)
+            .await;
+    }
+    let created = start.elapsed().as_secs_f64();
+    let create_rate = count as f64 / created;
+    println!(
+        "| {} | REST API: POST {count} annotations in lists of {BATCH} | {created:.2} s | {create_rate:.0} /s |",
+        backend.name(),
+    );
+    drop(creation);
+
+    let import = RestLab::new(backend).await;
+    let boundary = "exact-bench-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"annotations.coco.json\"\r\nContent-Type: application/json\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&coco);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    drop(coco);
+    let start = Instant::now();
+    let report = import
+        .post(
+            &format!(
+                "/api/v1/images/image_sets/{}/import/?format=coco",
+                import.set
+            ),
+            &format!("multipart/form-data; boundary={boundary}"),
+            body,
+        )
+        .await;
+    let took = start.elapsed().as_secs_f64();
+    assert_eq!(
+        report["applied"], count,
+        "every annotation of the file is applied"
+    );
+    let rate = count as f64 / took;
+    println!(
+        "| {} | REST API: POST the COCO file to the import route (one append) | {took:.2} s | {rate:.0} /s |",
+        backend.name(),
+    );
+    println!(
+        "| {} | ratio to the peer the issue names: REST import / REST bulk creation | | {:.2} |",
         backend.name(),
         rate / create_rate
     );
@@ -541,7 +713,10 @@ async fn main() {
         .unwrap_or(1_000_000);
     println!("| backend | operation | time | rate or latency |");
     println!("|---|---|---:|---:|");
-    bench(Backend::Sqlite, count).await;
+    // `EXACT_BENCH_ONLY=postgres` skips the SQLite rows (a run at the million on one store).
+    if std::env::var("EXACT_BENCH_ONLY").as_deref() != Ok("postgres") {
+        bench(Backend::Sqlite, count).await;
+    }
     if std::env::var("EXACT_TEST_DATABASE_URL").is_ok() {
         bench(Backend::Postgres, count).await;
     } else {
