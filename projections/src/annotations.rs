@@ -102,11 +102,36 @@ impl InlineProjection for AnnotationsProjection {
         events: &[Envelope],
         decoded: Option<Decoded>,
     ) -> exact_store::Result<()> {
-        let steps = match decoded.and_then(|d| d.downcast::<Vec<Step>>().ok()) {
-            Some(steps) => *steps,
-            None => decode(events)?,
-        };
+        let steps = steps_of(events, decoded)?;
         apply_decoded(tx, events, steps).await
+    }
+
+    /// The overview's counts and the statistics a page of creations adds are summed over the
+    /// pages and written once.
+    async fn apply_page(
+        &self,
+        tx: &mut Tx<'_>,
+        events: &[Envelope],
+        decoded: Option<Decoded>,
+        carry: &mut Option<Decoded>,
+    ) -> exact_store::Result<()> {
+        let steps = steps_of(events, decoded)?;
+        let carried = carry.get_or_insert_with(|| Box::new(Counts::default()));
+        let counts = carried
+            .downcast_mut::<Counts>()
+            .expect("the annotations projection carries its counts");
+        apply_steps(tx, events, steps, counts).await
+    }
+
+    async fn finish_pages(
+        &self,
+        tx: &mut Tx<'_>,
+        carry: Option<Decoded>,
+    ) -> exact_store::Result<()> {
+        match carry.and_then(|c| c.downcast::<Counts>().ok()) {
+            Some(counts) => write_counts(tx, &counts).await,
+            None => Ok(()),
+        }
     }
 
     async fn reset(&self, tx: &mut Tx<'_>) -> exact_store::Result<()> {
@@ -220,12 +245,31 @@ fn decode(events: &[Envelope]) -> exact_store::Result<Vec<Step>> {
 /// Writes the `steps` of `events`. Runs of creations (a bulk import, a client's list POST) are
 /// written a chunk of rows at a time, their counts once for the whole page; everything else one
 /// event at a time, in log order.
+/// What `decode` made of `events`, or `events` decoded now.
+fn steps_of(events: &[Envelope], decoded: Option<Decoded>) -> exact_store::Result<Vec<Step>> {
+    match decoded.and_then(|d| d.downcast::<Vec<Step>>().ok()) {
+        Some(steps) => Ok(*steps),
+        None => decode(events),
+    }
+}
+
 async fn apply_decoded(
     tx: &mut Tx<'_>,
     events: &[Envelope],
     steps: Vec<Step>,
 ) -> exact_store::Result<()> {
     let mut counts = Counts::default();
+    apply_steps(tx, events, steps, &mut counts).await?;
+    write_counts(tx, &counts).await
+}
+
+/// Applies `steps`; what creations add to the overview and the statistics goes into `counts`.
+async fn apply_steps(
+    tx: &mut Tx<'_>,
+    events: &[Envelope],
+    steps: Vec<Step>,
+    counts: &mut Counts,
+) -> exact_store::Result<()> {
     let mut created: Vec<Version> = Vec::new();
     for (envelope, step) in events.iter().zip(steps) {
         match step {
@@ -233,21 +277,23 @@ async fn apply_decoded(
             Step::Create(version) => {
                 created.push(version);
                 if created.len() == INSERT_CHUNK {
-                    insert_created(tx, &created, &mut counts).await?;
+                    insert_created(tx, &created, counts).await?;
                     created.clear();
                 }
             }
             Step::Change(event, metadata) => {
-                insert_created(tx, &created, &mut counts).await?;
+                insert_created(tx, &created, counts).await?;
                 created.clear();
                 apply_change(tx, envelope, &metadata, &event).await?;
             }
         }
     }
-    insert_created(tx, &created, &mut counts).await?;
+    insert_created(tx, &created, counts).await
+}
+
+async fn write_counts(tx: &mut Tx<'_>, counts: &Counts) -> exact_store::Result<()> {
     add_density(tx, &counts.density).await?;
-    add_statistics(tx, &counts.statistics).await?;
-    Ok(())
+    add_statistics(tx, &counts.statistics).await
 }
 
 fn failure(envelope: &Envelope, error: &dyn std::fmt::Display) -> StoreError {

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 exact_store::on_both_backends!(
     the_read_model_follows_commands_and_answers_as_of_a_past_position,
     a_rebuilt_read_model_equals_the_incrementally_built_one,
+    a_large_append_counts_every_page_once,
     viewports_find_exactly_the_boxes_they_meet_now_and_as_of,
 );
 
@@ -371,6 +372,38 @@ async fn a_rebuilt_read_model_equals_the_incrementally_built_one(db: TestDb) {
     // A rebuild drops the tables' indexes and builds them after the rows: they must be back,
     // as they were.
     assert_eq!(index_definitions(&db).await, indexes);
+}
+
+/// An append of more events than a page of the read models (5,000) gives them its events page by
+/// page and writes the overview's counts and the statistics once, summed over the pages; a
+/// rebuild, which reads the log in pages too, makes the same rows.
+async fn a_large_append_counts_every_page_once(db: TestDb) {
+    let (store, _read) = open(&db).await;
+    let creations = (0..12_345_i64)
+        .map(|n| {
+            let (x, y) = ((n % 90) as f64 * 100.0, (n / 90) as f64 * 50.0);
+            (
+                n + 1,
+                create_sized(n + 1, 11, x, y, 40.0, 30.0),
+                context(11),
+            )
+        })
+        .collect();
+    create_all(&store, creations).await;
+    let statistics = db
+        .pairs("SELECT CAST(total AS TEXT), unverified FROM annotation_statistics")
+        .await;
+    assert_eq!(statistics, [("12345".into(), 12_345)]);
+    let density = db
+        .pairs("SELECT 'cells', CAST(SUM(count) AS BIGINT) FROM annotation_density")
+        .await;
+    assert_eq!(density, [("cells".into(), 12_345)]);
+    let incremental = dump(&db).await;
+    store
+        .rebuild(exact_projections::annotations::NAME, Arc::new(|_, _| {}))
+        .await
+        .unwrap();
+    assert_eq!(dump(&db).await, incremental);
 }
 
 /// SQLite's cells of the spatial index: every row of `annotation_cells` and the cells the

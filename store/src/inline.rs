@@ -58,6 +58,27 @@ pub trait InlineProjection: Send + Sync + std::fmt::Debug {
         self.apply(tx, events).await
     }
 
+    /// [`InlineProjection::apply_decoded`] for one page of several in one transaction (a large
+    /// append, a rebuild): sums the projection would write for each page go into `carry`, and
+    /// [`InlineProjection::finish_pages`] writes them once. On PostgreSQL each update of a row
+    /// leaves a version that the next update in the same transaction steps over, so a row
+    /// updated on every page of a million events costs quadratically. By default each page is
+    /// applied whole.
+    async fn apply_page(
+        &self,
+        tx: &mut Tx<'_>,
+        events: &[Envelope],
+        decoded: Option<Decoded>,
+        _carry: &mut Option<Decoded>,
+    ) -> Result<()> {
+        self.apply_decoded(tx, events, decoded).await
+    }
+
+    /// Writes what [`InlineProjection::apply_page`] left in `carry` over a transaction's pages.
+    async fn finish_pages(&self, _tx: &mut Tx<'_>, _carry: Option<Decoded>) -> Result<()> {
+        Ok(())
+    }
+
     /// Empties the read model, for a rebuild from position 0.
     async fn reset(&self, tx: &mut Tx<'_>) -> Result<()>;
 
@@ -116,15 +137,19 @@ pub(crate) async fn rebuild(
     projection.reset(tx).await?;
     set_checkpoint(tx, projection.name(), 0).await?;
     let mut total = 0;
+    let mut carry = None;
     let mut next = next_page(&projection, tx, &log, 0, head).await?;
     loop {
         let (events, decoded) = next.await??;
         let Some(last) = events.last().map(|e| e.position) else {
+            projection.finish_pages(tx, carry).await?;
             projection.finish_rebuild(tx).await?;
             return Ok(total);
         };
         next = next_page(&projection, tx, &log, last, head).await?;
-        projection.apply_decoded(tx, &events, decoded).await?;
+        projection
+            .apply_page(tx, &events, decoded, &mut carry)
+            .await?;
         set_checkpoint(tx, projection.name(), last).await?;
         total += events.len() as u64;
         progress(total, head);
@@ -178,6 +203,21 @@ pub(crate) async fn apply_all(
     events: &[Envelope],
     decoding: Vec<Decoding>,
 ) -> Result<()> {
+    let mut carries = Carries::new(projections);
+    apply_pages(projections, tx, events, decoding, &mut carries).await?;
+    carries.finish(projections, tx).await
+}
+
+/// [`apply_all`] for one page of several in a transaction: what the projections carry over
+/// the pages (see [`InlineProjection::apply_page`]) stays in `carries` until
+/// [`Carries::finish`].
+pub(crate) async fn apply_pages(
+    projections: &Projections,
+    tx: &mut Tx<'_>,
+    events: &[Envelope],
+    decoding: Vec<Decoding>,
+    carries: &mut Carries,
+) -> Result<()> {
     let (Some(first), Some(last)) = (events.first(), events.last()) else {
         return Ok(());
     };
@@ -192,13 +232,30 @@ pub(crate) async fn apply_all(
         for (len, decoded) in &mut chunks {
             let chunk = &events[start..start + *len];
             projection
-                .apply_decoded(tx, chunk, decoded[index].take())
+                .apply_page(tx, chunk, decoded[index].take(), &mut carries.0[index])
                 .await?;
             start += *len;
         }
         set_checkpoint(tx, projection.name(), last.position).await?;
     }
     Ok(())
+}
+
+/// What each projection carries over the pages of one transaction, in the projections' order.
+pub(crate) struct Carries(Vec<Option<Decoded>>);
+
+impl Carries {
+    pub(crate) fn new(projections: &Projections) -> Self {
+        Self(projections.iter().map(|_| None).collect())
+    }
+
+    /// Writes what the pages left (see [`InlineProjection::finish_pages`]).
+    pub(crate) async fn finish(self, projections: &Projections, tx: &mut Tx<'_>) -> Result<()> {
+        for (projection, carry) in projections.iter().zip(self.0) {
+            projection.finish_pages(tx, carry).await?;
+        }
+        Ok(())
+    }
 }
 
 /// What every projection made of a chunk of new events, in the projections' order: worked out

@@ -261,6 +261,7 @@ async fn write_built(
     let (planning, mut planned) = plan_ahead(planner, tx.backend().chunk_size(), projections);
     let mut envelopes: Vec<Envelope> = Vec::with_capacity(total);
     let mut decoding = Vec::new();
+    let mut carries = inline::Carries::new(projections);
     let mut applied = 0;
     while let Some(next) = planned.recv().await {
         let (mut chunk, decoded) = next?;
@@ -268,8 +269,9 @@ async fn write_built(
         envelopes.append(&mut chunk);
         decoding.push(decoded);
         if envelopes.len() - applied >= APPLY_EVENTS {
+            let page = &envelopes[applied..];
             let decoding = std::mem::take(&mut decoding);
-            inline::apply_all(projections, tx, &envelopes[applied..], decoding).await?;
+            inline::apply_pages(projections, tx, page, decoding, &mut carries).await?;
             applied = envelopes.len();
         }
     }
@@ -279,7 +281,9 @@ async fn write_built(
     if let Some(last) = envelopes.last() {
         tx.backend().announce(last.position).await?;
     }
-    inline::apply_all(projections, tx, &envelopes[applied..], decoding).await?;
+    let tail = &envelopes[applied..];
+    inline::apply_pages(projections, tx, tail, decoding, &mut carries).await?;
+    carries.finish(projections, tx).await?;
     Ok(Outcome::Written(envelopes))
 }
 
