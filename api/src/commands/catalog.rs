@@ -342,12 +342,20 @@ impl Commands {
         vector_type: i64,
         settings: TypeSettings,
     ) -> Result<Written, ApiError> {
-        let planned = self
-            .plan_annotation_type(caller, (0, 0), product, vector_type, settings)
+        let context = self
+            .new_type_context(caller, product, &settings.name)
             .await?;
-        let context = planned.context;
-        self.create::<AnnotationTypeAggregate>(caller, move |id| planned.command(id), context)
-            .await
+        self.create::<AnnotationTypeAggregate>(
+            caller,
+            move |id| AnnotationTypeCommand::Create {
+                id,
+                product,
+                vector_type,
+                settings: settings.clone(),
+            },
+            context,
+        )
+        .await
     }
 
     /// A type to make in the append of the annotations that use it (an import's
@@ -361,22 +369,9 @@ impl Commands {
         vector_type: i64,
         settings: TypeSettings,
     ) -> Result<PlannedType, ApiError> {
-        let team = self
-            .read
-            .product(product)
-            .await?
-            .ok_or(DomainError::NotFound("product"))?
-            .team;
-        let context = AnnotationTypeContext {
-            actor: caller.actor,
-            team_role: self.read.team_role(team, caller.actor.id).await?,
-            name_taken: self
-                .read
-                .annotation_type_by_name(product, &settings.name)
-                .await?
-                .is_some(),
-            misfits: 0,
-        };
+        let context = self
+            .new_type_context(caller, product, &settings.name)
+            .await?;
         let planned = PlannedType {
             placeholder,
             image_set,
@@ -387,6 +382,31 @@ impl Commands {
         };
         AnnotationTypeAggregate::decide(None, &planned.command(0), &planned.context)?;
         Ok(planned)
+    }
+
+    /// What the rules of a new type named `name` in `product` need to know.
+    async fn new_type_context(
+        &self,
+        caller: &Caller,
+        product: i64,
+        name: &str,
+    ) -> Result<AnnotationTypeContext, ApiError> {
+        let team = self
+            .read
+            .product(product)
+            .await?
+            .ok_or(DomainError::NotFound("product"))?
+            .team;
+        Ok(AnnotationTypeContext {
+            actor: caller.actor,
+            team_role: self.read.team_role(team, caller.actor.id).await?,
+            name_taken: self
+                .read
+                .annotation_type_by_name(product, name)
+                .await?
+                .is_some(),
+            misfits: 0,
+        })
     }
 
     pub async fn change_annotation_type(
