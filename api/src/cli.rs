@@ -673,6 +673,11 @@ async fn demo(args: &StoreArgs) -> anyhow::Result<ExitCode> {
         .ensure_admin(std::env::var("EXACT_ADMIN_PASSWORD").ok())
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the first account: {e}"))?;
+    state
+        .commands
+        .ensure_default_format()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the default export format: {e}"))?;
     let made = crate::demo::fill(&state, &args.data_dir).await?;
     println!(
         "demo ready: run `exact serve` on this store, log in as exact, and open \
@@ -842,6 +847,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .ensure_admin(std::env::var("EXACT_ADMIN_PASSWORD").ok())
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the first account: {e}"))?;
+    state
+        .commands
+        .ensure_default_format()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the default export format: {e}"))?;
     if args.checkpoint_events > 0 || args.checkpoint_minutes > 0 {
         let key_path = args.checkpoints.key(&args.store);
         let key = exact_replay::checkpoint::CheckpointKey::load_or_create(&key_path)?;

@@ -25,7 +25,7 @@ use crate::error::{ApiError, Code};
 /// The formats an export may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportKind {
-    /// EXACT's language: a team's format by id, or EXACT's default format (`None`).
+    /// EXACT's language: a team's format by id, or the store's default format (`None`).
     Exact(Option<i64>),
     Coco,
     Csv,
@@ -151,14 +151,19 @@ impl From<ExportError> for ApiError {
     }
 }
 
-/// A format's templates as they stand now (with its version), or EXACT's default.
+/// A format's templates as they stand now (with its version); `None` names the store's default
+/// format, or EXACT's templates as built in where the store has none (it was deleted).
 async fn templates(
     store: &dyn EventStore,
+    read: &ReadDb,
     id: Option<i64>,
 ) -> Result<(FormatSettings, Option<i64>), ApiError> {
-    let Some(id) = id else {
+    let Some(id) = (match id {
+        Some(id) => Some(id),
+        None => read.default_export_format().await?,
+    }) else {
         let settings = FormatSettings {
-            name: "EXACT default".into(),
+            name: crate::commands::DEFAULT_FORMAT_NAME.into(),
             ..FormatSettings::default()
         };
         return Ok((settings, None));
@@ -211,7 +216,7 @@ pub async fn write_export<W: Write + Seek + Send + 'static>(
 ) -> Result<Manifest, ApiError> {
     let (format, format_version) = match request.kind {
         ExportKind::Exact(id) => {
-            let (settings, version) = templates(store, id).await?;
+            let (settings, version) = templates(store, read, id).await?;
             (Some(settings), version)
         }
         _ => (None, None),

@@ -4,8 +4,8 @@
 //! downloads are off (and for a set the caller may not read).
 //!
 //! An archive is built in the background, streamed to a file (never whole in memory), and
-//! named by the set's content: the set's, its images' and its types' versions and the last
-//! change to its annotations. A set that changed has another name, so a stale archive is never
+//! named by the set's content: the set's, its images' and its types' versions, the last
+//! change to its annotations and the default format's version. A set that changed has another name, so a stale archive is never
 //! served (EXACT's went stale); the older ones of the set are removed when a new one is ready.
 
 use std::collections::BTreeSet;
@@ -234,6 +234,11 @@ async fn content_key(state: &AppState, set: i64) -> Result<Option<String>, ApiEr
     }
     let last = state.read.last_annotation_change(&live).await?;
     hash.update(format!("annotations {last}\n"));
+    // The annotations are written in the default format: a change to it is a change too.
+    if let Some(format) = state.read.default_export_format().await? {
+        let version = state.read.export_format_version(format).await?;
+        hash.update(format!("format {format} {version:?}\n"));
+    }
     Ok(Some(hex::encode(&hash.finalize()[..12])))
 }
 

@@ -752,8 +752,9 @@ async fn serve_answers_health_and_stops_on_sigterm(db: TestDb) {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["store"], db.backend().name());
     assert_eq!(
-        health["position"], 2,
-        "a new store holds its genesis event and the first account (exact/exact)"
+        health["position"], 3,
+        "a new store holds its genesis event, the first account (exact/exact) and the default \
+         export format"
     );
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     if db.backend() == Backend::Sqlite {

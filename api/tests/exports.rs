@@ -22,6 +22,7 @@ exact_store::on_both_backends!(
     imports_check_every_line_and_apply_all_or_nothing,
     zip_downloads_answer_as_exact_and_never_go_stale,
     team_formats_are_edited_with_a_preview_and_exports_are_listed,
+    the_default_format_is_made_with_the_store_and_superusers_change_it,
     zips_of_labels_are_imported_whole_and_checked,
     multi_file_slides_are_downloaded_with_their_parts
 );
@@ -1294,7 +1295,8 @@ async fn team_formats_are_edited_with_a_preview_and_exports_are_listed(db: TestD
     then["as_of"] = json!(both.to_string());
     assert_eq!(view_lines(then).await, 2);
     let nothing_saved = app.get(formats, ann).await;
-    assert_eq!(nothing_saved.json["count"], 0, "{nothing_saved:?}");
+    assert_eq!(nothing_saved.json["count"], 1, "{nothing_saved:?}");
+    assert_eq!(nothing_saved.json["results"][0]["name"], "EXACT default");
     // Not on a set one cannot read; a bad moment names its field.
     let hidden = preview(json!({"image_set": lab.set}), carl).await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{hidden:?}");
@@ -1336,7 +1338,11 @@ async fn team_formats_are_edited_with_a_preview_and_exports_are_listed(db: TestD
         .post(formats, carl, json!({"team": lab.team, "name": "mine"}))
         .await;
     assert_eq!(outsiders.status, StatusCode::FORBIDDEN, "{outsiders:?}");
-    assert_eq!(app.get(formats, carl).await.json["count"], 0, "not public");
+    assert_eq!(
+        app.get(formats, carl).await.json["count"],
+        1,
+        "not public: the default format only"
+    );
     let one = format!("{formats}{id}/");
     let (status, team_page) = page_html(&app, &format!("/users/team/{}/", lab.team), ann).await;
     assert_eq!(status, StatusCode::OK);
@@ -1401,7 +1407,7 @@ async fn team_formats_are_edited_with_a_preview_and_exports_are_listed(db: TestD
         .contains("made before its format changed"));
     let deleted = app.delete(&one, ann).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{deleted:?}");
-    assert_eq!(app.get(formats, ann).await.json["count"], 0);
+    assert_eq!(app.get(formats, ann).await.json["count"], 1);
     assert!(set_page_html(&app, lab.set, ann)
         .await
         .contains("its format was deleted since"));
@@ -1425,6 +1431,127 @@ async fn team_formats_are_edited_with_a_preview_and_exports_are_listed(db: TestD
         html.contains("%%imagename|%%type|{%%vector}|"),
         "EXACT's default to start from"
     );
+}
+
+/// EXACT's default format is a stored format of no team, made with the store: every user sees
+/// and exports with it (`format=exact`), only superusers change it, a change shows in
+/// `format=exact` exports and marks those made before, and a restart makes no second one.
+/// Deleted, it stays deleted and `format=exact` exports with the built-in templates.
+async fn the_default_format_is_made_with_the_store_and_superusers_change_it(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("ann").await;
+    let ann = ("ann", "pw-ann");
+    let lab = project(&app, ann, "Default", 1).await;
+    let slide = image(&app, ann, lab.set, "slide.png", 100, 80).await;
+    box_annotation(&app, ann, slide, lab.annotation_type).await;
+    let formats = "/api/v1/administration/export_formats/";
+
+    let listed = app.get(formats, ann).await;
+    assert_eq!(listed.json["count"], 1, "{listed:?}");
+    let default = &listed.json["results"][0];
+    assert_eq!(default["name"], "EXACT default");
+    assert_eq!(default["team"], Value::Null);
+    assert_eq!(default["public"], true);
+    assert_eq!(default["creator"], 0, "made by Exact itself");
+    assert_eq!(
+        default["annotation_format"],
+        FormatSettings::default().annotation_format
+    );
+    let id = default["id"].as_i64().unwrap();
+    let one = format!("{formats}{id}/");
+
+    // `format=exact` is this format: its name and version are in the manifest.
+    let (manifest, text) = exact_export(&app, lab.set, ann).await;
+    assert_eq!(manifest["format"], "exact");
+    assert_eq!(manifest["format_name"], "EXACT default");
+    assert_eq!(manifest["format_version"], 1);
+    assert!(text.contains("slide.png|cell|{"), "{text}");
+    let archived = |files: BTreeMap<String, Vec<u8>>| {
+        let (_, text) = files
+            .into_iter()
+            .find(|(n, _)| n.ends_with(".txt"))
+            .unwrap();
+        String::from_utf8(text).unwrap()
+    };
+    let zipped = archived(download_zip(&app, lab.set, ann).await);
+    assert!(zipped.contains("slide.png|cell|{"), "{zipped}");
+
+    // No team's member changes it, and it names no team's types.
+    let refused = app
+        .patch(&one, ann, json!({"annotation_format": "%%type"}))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    let typed = app
+        .patch(
+            &one,
+            support::ADMIN,
+            json!({"annotations_types": [lab.annotation_type]}),
+        )
+        .await;
+    assert!(typed.status.is_client_error(), "{typed:?}");
+    assert_eq!(typed.json["field"], "annotations_types");
+    let changed = app
+        .patch(
+            &one,
+            support::ADMIN,
+            json!({"annotation_format": "%%type!"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{changed:?}");
+    let (manifest, text) = exact_export(&app, lab.set, ann).await;
+    assert_eq!(manifest["format_version"], 2);
+    assert_eq!(text.trim(), "cell!");
+    let zipped = archived(download_zip(&app, lab.set, ann).await);
+    assert_eq!(
+        zipped.trim(),
+        "cell!",
+        "the set's archive is made again, not stale"
+    );
+    let page = set_page_html(&app, lab.set, ann).await;
+    assert!(
+        page.contains("<td>EXACT default (v1)</td>")
+            && page.contains("made before its format changed"),
+        "{page}"
+    );
+    // A new format starts from the default's templates as they now are.
+    let (status, editor) = page_html(&app, "/administration/export_formats/", ann).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(editor.contains(">%%type!</textarea>"), "{editor}");
+
+    // A restart makes no second one.
+    let head = app.position().await;
+    app.state.commands.ensure_default_format().await.unwrap();
+    assert_eq!(app.position().await, head);
+
+    // Deleted, it stays deleted; `exact` is EXACT's built-in templates again.
+    let deleted = app.delete(&one, support::ADMIN).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{deleted:?}");
+    let head = app.position().await;
+    app.state.commands.ensure_default_format().await.unwrap();
+    assert_eq!(
+        app.position().await,
+        head,
+        "a deleted default is not made again"
+    );
+    let (manifest, text) = exact_export(&app, lab.set, ann).await;
+    assert_eq!(manifest["format_name"], "EXACT default");
+    assert!(manifest.get("format_version").is_none(), "{manifest}");
+    assert!(text.contains("slide.png|cell|{"), "{text}");
+}
+
+/// `format=exact`'s manifest and its one file's text.
+async fn exact_export(app: &TestApp, set: i64, who: (&str, &str)) -> (Value, String) {
+    let path = format!("/api/v1/images/image_sets/{set}/export/?format=exact");
+    let export = app.get(&path, who).await;
+    assert_eq!(export.status, StatusCode::OK, "{export:?}");
+    let files = unzip(&export.bytes);
+    let manifest = json_of(&files["manifest.json"]);
+    let text = files
+        .iter()
+        .find(|(name, _)| name.as_str() != "manifest.json")
+        .map(|(_, bytes)| String::from_utf8(bytes.clone()).unwrap())
+        .unwrap();
+    (manifest, text)
 }
 
 /// The set page as `who` sees it in the browser.

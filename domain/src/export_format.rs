@@ -1,6 +1,8 @@
 //! Export formats (`export_format-{id}`) and dataset versions (`dataset_version-{id}`).
 //!
-//! An export format is a team's template set in EXACT's language. A dataset version names a
+//! An export format is a team's template set in EXACT's language; the store's default format
+//! (`format=exact`, made on its first start) belongs to no team, so every user may export with
+//! it and only superusers may change it. A dataset version names a
 //! list of image sets as they stood at one position of the log: what EXACT's `SetVersion`
 //! snapshotted by copying rows, the log gives for free, and exactly.
 
@@ -71,7 +73,9 @@ pub const NAME_LENGTH: (usize, usize) = (1, 20);
 pub enum ExportFormatEvent {
     ExportFormatCreated {
         id: i64,
-        team: i64,
+        /// None: the store's default format, of no team (absent from the payload).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        team: Option<i64>,
         creator: i64,
         #[serde(flatten)]
         settings: FormatSettings,
@@ -97,7 +101,7 @@ impl DomainEvent for ExportFormatEvent {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExportFormat {
     pub id: i64,
-    pub team: i64,
+    pub team: Option<i64>,
     pub settings: FormatSettings,
     pub deleted: bool,
 }
@@ -106,7 +110,8 @@ pub struct ExportFormat {
 pub enum ExportFormatCommand {
     Create {
         id: i64,
-        team: i64,
+        /// None: the store's default format, made by Exact itself on first start.
+        team: Option<i64>,
         settings: FormatSettings,
     },
     Change(FormatSettings),
@@ -116,11 +121,12 @@ pub enum ExportFormatCommand {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ExportFormatContext {
     pub actor: Actor,
-    /// The actor's role in the format's team.
+    /// The actor's role in the format's team (none for the default format, of no team).
     pub team_role: TeamRole,
     /// Another format has this name (names are global, as EXACT's).
     pub name_taken: bool,
-    /// Every type in `annotations_types` belongs to a product of the team.
+    /// Every type in `annotations_types` belongs to a product of the team (the default
+    /// format, of no team, names none).
     pub types_in_team: bool,
 }
 
@@ -129,7 +135,8 @@ pub fn decide(
     command: &ExportFormatCommand,
     context: &ExportFormatContext,
 ) -> Result<Vec<ExportFormatEvent>, DomainError> {
-    // EXACT's team permission `manage_export_formats`: every member has it.
+    // EXACT's team permission `manage_export_formats`: every member has it. The default
+    // format is every team's, so no team's members may change it alone: superusers do.
     allow(
         context.actor.superuser || context.team_role.is_member(),
         "manage this team's export formats",
@@ -343,7 +350,7 @@ mod tests {
     fn members_create_formats_with_names_of_at_most_20_characters() {
         let create = |name: &str| ExportFormatCommand::Create {
             id: 1,
-            team: 2,
+            team: Some(2),
             settings: settings(name),
         };
         let events = decide(None, &create("COCO-ish"), &member()).unwrap();
@@ -369,10 +376,69 @@ mod tests {
     }
 
     #[test]
+    fn the_default_format_is_no_teams_and_only_superusers_change_it() {
+        let create = ExportFormatCommand::Create {
+            id: 1,
+            team: None,
+            settings: settings("EXACT default"),
+        };
+        let system = ExportFormatContext {
+            actor: Actor::SYSTEM,
+            team_role: TeamRole::None,
+            ..member()
+        };
+        let events = decide(None, &create, &system).unwrap();
+        // Its payload names no team; a team format's payload, as stored before, still reads.
+        let payload = serde_json::to_value(&events[0]).unwrap();
+        assert!(payload["payload"].get("team").is_none(), "{payload}");
+        let state = events.iter().fold(None, evolve);
+        assert_eq!(state.as_ref().unwrap().team, None);
+        let old: ExportFormatEvent = serde_json::from_value(serde_json::json!({
+            "type": "ExportFormatCreated",
+            "payload": {"id": 2, "team": 7, "creator": 1, "name": "old", "public": false,
+                "annotations_types": [], "base_format": "%%content", "image_format": "",
+                "annotation_format": "", "vector_format": "", "not_in_image_format": "",
+                "name_format": "x", "min_verifications": 0, "image_aggregation": false,
+                "include_blurred": true, "include_concealed": true}
+        }))
+        .unwrap();
+        assert_eq!(
+            evolve(None, &old).unwrap().team,
+            Some(7),
+            "a stored team format keeps its team"
+        );
+
+        let change = ExportFormatCommand::Change(FormatSettings {
+            base_format: "%%content\n".into(),
+            ..settings("EXACT default")
+        });
+        // A member of some team is no member of the default format's (it has none).
+        let someone = ExportFormatContext {
+            team_role: TeamRole::None,
+            ..member()
+        };
+        assert!(matches!(
+            decide(state.as_ref(), &change, &someone),
+            Err(DomainError::Forbidden(_))
+        ));
+        let superuser = ExportFormatContext {
+            actor: Actor {
+                superuser: true,
+                ..Actor::user(5)
+            },
+            ..someone
+        };
+        assert_eq!(
+            decide(state.as_ref(), &change, &superuser).unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
     fn a_deleted_format_takes_no_more_commands() {
         let create = ExportFormatCommand::Create {
             id: 1,
-            team: 2,
+            team: Some(2),
             settings: settings("a"),
         };
         let mut state = decide(None, &create, &member())

@@ -623,14 +623,15 @@ async fn export_format(
          min_verifications = excluded.min_verifications, image_aggregation = excluded.image_aggregation, \
          include_blurred = excluded.include_blurred, include_concealed = excluded.include_concealed, \
          last_change_time = excluded.last_change_time, version = excluded.version";
-    let (id, team, creator, s): (i64, i64, i64, &FormatSettings) = match event {
+    // A change keeps team and creator: the upsert does not touch them.
+    let (id, team, creator, s): (i64, Option<i64>, i64, &FormatSettings) = match event {
         ExportFormatEvent::ExportFormatCreated {
             id,
             team,
             creator,
             settings,
         } => (*id, *team, *creator, settings),
-        ExportFormatEvent::ExportFormatChanged { id, settings } => (*id, 0, 0, settings),
+        ExportFormatEvent::ExportFormatChanged { id, settings } => (*id, None, 0, settings),
         ExportFormatEvent::ExportFormatDeleted { id } => {
             execute!(
                 tx,

@@ -210,7 +210,8 @@ pub struct ScreeningRow {
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct ExportFormatRow {
     pub id: i64,
-    pub team: i64,
+    /// None: the store's default format (`format=exact`), every team's.
+    pub team: Option<i64>,
     pub creator: i64,
     pub name: String,
     pub public: bool,
@@ -830,10 +831,25 @@ impl ReadDb {
         fetch!(self, query_scalar, fetch_optional, sql, name.trim())
     }
 
-    /// The team of an export format, if it exists and is not deleted.
-    pub async fn export_format_team(&self, id: i64) -> Result<Option<i64>, sqlx::Error> {
+    /// The team of an export format (None: the default format, of no team), if it exists and
+    /// is not deleted.
+    pub async fn export_format_team(&self, id: i64) -> Result<Option<Option<i64>>, sqlx::Error> {
         let sql = "SELECT team FROM export_formats WHERE id = $1 AND NOT deleted";
         fetch!(self, query_scalar, fetch_optional, sql, id)
+    }
+
+    /// The store's default format (`format=exact`), if it is live.
+    pub async fn default_export_format(&self) -> Result<Option<i64>, sqlx::Error> {
+        let sql =
+            "SELECT id FROM export_formats WHERE team IS NULL AND NOT deleted ORDER BY id LIMIT 1";
+        fetch!(self, query_scalar, fetch_optional, sql)
+    }
+
+    /// Whether the store ever had a default format (one deleted since stays deleted).
+    pub async fn default_export_format_made(&self) -> Result<bool, sqlx::Error> {
+        let sql = "SELECT COUNT(*) FROM export_formats WHERE team IS NULL";
+        let n: i64 = fetch!(self, query_scalar, fetch_one, sql)?;
+        Ok(n > 0)
     }
 
     /// Every live export format, by name.
@@ -863,7 +879,7 @@ impl ReadDb {
     pub async fn usable_export_formats(
         &self,
         user: i64,
-    ) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
+    ) -> Result<Vec<(i64, String, Option<i64>)>, sqlx::Error> {
         let sql = "SELECT f.id, f.name, f.team FROM export_formats f WHERE NOT f.deleted \
                    AND (f.public OR f.team IN (SELECT team FROM team_memberships WHERE user_id = $1)) \
                    ORDER BY f.name, f.id";

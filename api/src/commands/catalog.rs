@@ -23,7 +23,7 @@ use exact_domain::product::{ProductCommand, ProductContext, ProductEvent};
 use exact_domain::team::{TeamCommand, TeamContext, TeamEvent};
 use exact_domain::user::{UserCommand, UserContext};
 use exact_domain::vector::{validate, Fit, Vector, VectorType};
-use exact_domain::{Aggregate, DomainError, DomainEvent, TeamRole};
+use exact_domain::{Actor, Aggregate, DomainError, DomainEvent, TeamRole};
 use exact_projections::annotation_query::AnnotationQuery;
 use exact_store::{Envelope, Expected, NewEvent, StreamAppend};
 
@@ -762,12 +762,62 @@ impl Commands {
             caller,
             move |id| ExportFormatCommand::Create {
                 id,
-                team,
+                team: Some(team),
                 settings: settings.clone(),
             },
             context,
         )
         .await
+    }
+
+    /// The store's default format (`format=exact`): EXACT's default templates as a format of
+    /// no team, public, made by Exact itself the first time a store starts (an older store on
+    /// its first start with this version). Made once: one deleted since stays deleted, and
+    /// `format=exact` then exports with EXACT's templates as built in. A team format already
+    /// named like it leaves the store without one (said in the server's log).
+    pub async fn ensure_default_format(&self) -> Result<(), ApiError> {
+        if self.read.default_export_format_made().await? {
+            return Ok(());
+        }
+        let settings = FormatSettings {
+            name: DEFAULT_FORMAT_NAME.into(),
+            public: true,
+            ..FormatSettings::default()
+        };
+        let context = ExportFormatContext {
+            actor: Actor::SYSTEM,
+            team_role: TeamRole::None,
+            name_taken: self
+                .read
+                .export_format_named(&settings.name)
+                .await?
+                .is_some(),
+            types_in_team: true,
+        };
+        let made = self
+            .create::<ExportFormatAggregate>(
+                &Caller::system(),
+                move |id| ExportFormatCommand::Create {
+                    id,
+                    team: None,
+                    settings: settings.clone(),
+                },
+                context,
+            )
+            .await;
+        let Err(e) = made else { return Ok(()) };
+        if self.read.default_export_format_made().await? {
+            // Another server on the same database made it first.
+            return Ok(());
+        }
+        if e.code == crate::error::Code::Taken {
+            tracing::warn!(
+                "no default export format: a team's format is named {DEFAULT_FORMAT_NAME:?}; \
+                 format=exact exports with EXACT's templates as built in"
+            );
+            return Ok(());
+        }
+        Err(e)
     }
 
     pub async fn export_format_command(
@@ -785,19 +835,28 @@ impl Commands {
         let (name_taken, types_in_team) = match command {
             ExportFormatCommand::Change(settings) => {
                 let types: Vec<i64> = settings.annotations_types.iter().copied().collect();
+                let types_in_team = match team {
+                    Some(team) => self.read.types_in_team(team, &types).await?,
+                    // The default format is every team's: it names no team's types.
+                    None => types.is_empty(),
+                };
                 (
                     self.read
                         .export_format_named(&settings.name)
                         .await?
                         .is_some_and(|other| other != id),
-                    self.read.types_in_team(team, &types).await?,
+                    types_in_team,
                 )
             }
             _ => (false, true),
         };
+        let team_role = match team {
+            Some(team) => self.read.team_role(team, caller.actor.id).await?,
+            None => TeamRole::None,
+        };
         let context = ExportFormatContext {
             actor: caller.actor,
-            team_role: self.read.team_role(team, caller.actor.id).await?,
+            team_role,
             name_taken,
             types_in_team,
         };
@@ -917,6 +976,9 @@ impl Commands {
         }
     }
 }
+
+/// The default format's name (EXACT's limit is 20 characters).
+pub const DEFAULT_FORMAT_NAME: &str = "EXACT default";
 
 /// The deletion of `annotation` that follows from its type's (or product's).
 fn annotation_deleted(annotation: &exact_projections::annotations::AnnotationRow) -> StreamAppend {

@@ -24,7 +24,7 @@ use exact_store::{
 use crate::error::ApiError;
 
 pub use annotations::{AnnotationInput, CreateOptions, NewAnnotations};
-pub use catalog::{NewUser, PlannedType};
+pub use catalog::{NewUser, PlannedType, DEFAULT_FORMAT_NAME};
 
 /// Attempts of one command against a stream that others keep changing.
 const ATTEMPTS: usize = 5;

@@ -1,7 +1,7 @@
 //! `/administration/export_formats/`: a team's export formats in EXACT's language, made and
-//! changed with a live preview on a real set. The editor starts a new format from EXACT's
-//! default format (the one `format=exact` exports with); every save and the preview go through
-//! the REST API (`administration/export_formats/`).
+//! changed with a live preview on a real set. The editor starts a new format from the store's
+//! default format (the one `format=exact` exports with, of no team: superusers change it);
+//! every save and the preview go through the REST API (`administration/export_formats/`).
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -34,6 +34,8 @@ struct Listed {
 struct Editing {
     id: Option<i64>,
     team: Option<i64>,
+    /// The store's default format: of no team, naming no types, changed by superusers.
+    default: bool,
     version: Option<i64>,
     settings: FormatSettings,
 }
@@ -54,6 +56,8 @@ struct Context<'a> {
     types: Vec<TypeChoice>,
     sets: Vec<(i64, String)>,
     preview_set: Option<i64>,
+    /// Superusers change the default format.
+    superuser: bool,
 }
 
 pub async fn export_formats_page(
@@ -80,11 +84,12 @@ async fn context<'a>(
         .into_iter()
         .map(|t| (t.id, t.name))
         .collect();
-    let team_name = |id: i64| {
-        teams
+    let team_name = |id: Option<i64>| match id {
+        Some(id) => teams
             .iter()
             .find(|(t, _)| *t == id)
-            .map_or_else(|| format!("team {id}"), |(_, name)| name.clone())
+            .map_or_else(|| format!("team {id}"), |(_, name)| name.clone()),
+        None => "every team (format=exact)".into(),
     };
     let visible = visible_formats(state, actor).await?;
     let formats = visible
@@ -99,21 +104,33 @@ async fn context<'a>(
     let editing = match which.format {
         Some(id) => {
             let (row, settings) = visible
-                .into_iter()
+                .iter()
                 .find(|(row, _)| row.id == id)
+                .cloned()
                 .ok_or(exact_domain::DomainError::NotFound("export format"))?;
             Editing {
                 id: Some(row.id),
-                team: Some(row.team),
+                team: row.team,
+                default: row.team.is_none(),
                 version: Some(row.version),
                 settings,
             }
         }
+        // A new format starts from the default's templates, as they now are.
         None => Editing {
             id: None,
             team: None,
+            default: false,
             version: None,
-            settings: FormatSettings::default(),
+            settings: FormatSettings {
+                name: String::new(),
+                public: false,
+                annotations_types: Default::default(),
+                ..visible
+                    .iter()
+                    .find(|(row, _)| row.team.is_none())
+                    .map_or_else(FormatSettings::default, |(_, s)| s.clone())
+            },
         },
     };
     let products = state.read.readable_products(actor).await?;
@@ -151,5 +168,6 @@ async fn context<'a>(
         types,
         sets,
         preview_set,
+        superuser: actor.superuser,
     })
 }

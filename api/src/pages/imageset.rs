@@ -197,8 +197,11 @@ async fn context(state: &AppState, user: &PageUser, id: i64) -> Result<SetPage, 
         .usable_export_formats(caller.actor.id)
         .await?
         .into_iter()
+        // The default format (of no team) is the form's first choice, `exact`.
+        .filter(|(_, _, team)| team.is_some())
         .map(|(id, name, _)| Choice { id, name })
         .collect();
+    let default_format = state.read.default_export_format().await?;
     let versions = state
         .read
         .dataset_versions_of_set(id)
@@ -224,15 +227,22 @@ async fn context(state: &AppState, user: &PageUser, id: i64) -> Result<SetPage, 
             Some(user) => state.read.user(user).await?.map(|u| u.username),
             None => None,
         };
-        let outdated = match (format.strip_prefix("exact:"), format_version) {
-            (Some(format_id), Some(made_with)) => match format_id.parse() {
-                Ok(format_id) => match state.read.export_format_version(format_id).await? {
+        // `exact` made with a version of the default format is compared with the default now
+        // (none now: it was deleted, and `exact` exports with the built-in templates).
+        let format_id = match format.strip_prefix("exact:") {
+            Some(id) => id.parse().ok().map(Some),
+            None if format == "exact" => Some(default_format),
+            None => None,
+        };
+        let outdated = match (format_id, format_version) {
+            (Some(Some(format_id)), Some(made_with)) => {
+                match state.read.export_format_version(format_id).await? {
                     Some((_, true)) | None => Some("its format was deleted since"),
                     Some((now, false)) if now > made_with => Some("made before its format changed"),
                     Some(_) => None,
-                },
-                Err(_) => None,
-            },
+                }
+            }
+            (Some(None), Some(_)) => Some("its format was deleted since"),
             _ => None,
         };
         exports.push(ExportListed {

@@ -91,7 +91,7 @@ async fn context<'a>(
     let formats = crate::exports::visible_formats(state, actor)
         .await?
         .into_iter()
-        .filter(|(row, _)| row.team == id)
+        .filter(|(row, _)| row.team == Some(id))
         .map(|(row, _)| (row.id, row.name))
         .collect();
     Ok(Context {

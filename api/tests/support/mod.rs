@@ -58,6 +58,7 @@ impl TestApp {
         adjust(&mut config);
         let state = AppState::open(store, &db.url, config).await.unwrap();
         state.ensure_admin(Some(ADMIN.1.to_owned())).await.unwrap();
+        state.commands.ensure_default_format().await.unwrap();
         let router = app(state.clone());
         Self {
             db,

@@ -90,7 +90,7 @@ async fn list_formats(
     let rows = visible_formats(&state, auth.caller.actor)
         .await?
         .iter()
-        .filter(|(row, _)| f.team.is_none_or(|t| t == row.team))
+        .filter(|(row, _)| f.team.is_none_or(|t| Some(t) == row.team))
         .map(|(row, settings)| format_json(row, settings))
         .collect();
     Ok(Json(params.page_of(rows)?))
