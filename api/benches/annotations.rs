@@ -1,8 +1,9 @@
 //! One image with many annotations, through the command path: bulk creation in batches (rules,
 //! ids, the log and every read model inline), viewport queries now and as of a past position,
 //! the whole-image overview, a rebuild of every read model, the auditor's checks, exports of the
-//! set, and the import of its COCO file against bulk creation (the command path's and the REST
-//! API's). Printed as a Markdown table.
+//! set, the import of its COCO file against bulk creation (the command path's and the REST
+//! API's), and exports as of moments of a history with many changes. Printed as a Markdown
+//! table.
 //!
 //! `cargo bench -p exact-api --bench annotations`; `EXACT_BENCH_ANNOTATIONS` sets the count
 //! (default 1,000,000); `EXACT_TEST_DATABASE_URL` adds the PostgreSQL rows
@@ -65,24 +66,28 @@ impl Dice {
 /// A cell near one of the tissue `centres`: a box, a point or a polygon, of `types` in that
 /// order.
 fn annotation(dice: &mut Dice, centres: &[(f64, f64)], types: [i64; 3]) -> AnnotationInput {
+    let (x, y) = near(dice, centres);
+    let kind = (dice.next() % 3) as usize;
+    AnnotationInput::new(types[kind], shape(kind, x, y))
+}
+
+/// A place near one of the tissue `centres`.
+fn near(dice: &mut Dice, centres: &[(f64, f64)]) -> (f64, f64) {
     let (cx, cy) = centres[(dice.next() % centres.len() as u64) as usize];
     let x = (cx + dice.spread(1_500.0)).clamp(0.0, WIDTH - 60.0);
     let y = (cy + dice.spread(1_500.0)).clamp(0.0, HEIGHT - 60.0);
-    let (kind, vector) = match dice.next() % 3 {
-        0 => (
-            types[0],
-            json!({"x1": x, "y1": y, "x2": x + 40.0, "y2": y + 36.0}),
-        ),
-        1 => (
-            types[1],
-            json!({"x1": x, "y1": y, "x2": x + 25.0, "y2": y + 25.0}),
-        ),
-        _ => (
-            types[2],
-            json!({"x1": x, "y1": y, "x2": x + 30.0, "y2": y + 5.0, "x3": x + 22.0, "y3": y + 33.0, "x4": x + 3.0, "y4": y + 28.0}),
-        ),
-    };
-    AnnotationInput::new(kind, vector)
+    (x, y)
+}
+
+/// The vector of a box (kind 0), a point (1) or a polygon (2) at (`x`, `y`).
+fn shape(kind: usize, x: f64, y: f64) -> serde_json::Value {
+    match kind {
+        0 => json!({"x1": x, "y1": y, "x2": x + 40.0, "y2": y + 36.0}),
+        1 => json!({"x1": x, "y1": y, "x2": x + 25.0, "y2": y + 25.0}),
+        _ => {
+            json!({"x1": x, "y1": y, "x2": x + 30.0, "y2": y + 5.0, "x3": x + 22.0, "y3": y + 33.0, "x4": x + 3.0, "y4": y + 28.0})
+        }
+    }
 }
 
 /// A pathologist's team with a set, one slide of `WIDTH` x `HEIGHT` and three types (box,
@@ -198,14 +203,21 @@ async fn bench(backend: Backend, count: i64) {
 
     let start = Instant::now();
     let mut middle = 0;
+    // Each annotation made: its id and kind (box, point, polygon), for the changes at the end.
+    let mut made: Vec<(i64, usize)> = Vec::with_capacity(count as usize);
     for batch in 0..count / BATCH {
-        let annotations = (0..BATCH)
+        let annotations: Vec<AnnotationInput> = (0..BATCH)
             .map(|_| annotation(&mut dice, &centres, types))
+            .collect();
+        let kinds: Vec<usize> = annotations
+            .iter()
+            .map(|a| types.iter().position(|t| *t == a.annotation_type).unwrap())
             .collect();
         let written = commands
             .create_annotations(&alice, NewAnnotations { image, annotations })
             .await
             .unwrap();
+        made.extend(written.iter().map(|w| w.id).zip(kinds));
         if batch == count / BATCH / 2 {
             middle = written.last().unwrap().position.unwrap();
         }
@@ -378,8 +390,107 @@ async fn bench(backend: Backend, count: i64) {
         audit(backend, &db, store.as_ref()).await;
     }
     let coco = import_coco(backend, store.as_ref(), &read, set, create_rate).await;
+    changed_history(backend, store.as_ref(), &read, set, &made, &centres).await;
     drop((store, read, commands, db));
     rest_import(backend, coco, count).await;
+}
+
+/// Issue 18's as-of export over a history of many changes: after the run's million, a quarter
+/// of the annotations is moved and then a tenth deleted (350,000 changes for a million, written
+/// in appends of 5,000 as the REST API's bulk calls would), and the set is exported as of
+/// before the changes, between the moves and the deletions, and now. The changes are written
+/// straight to the store (the events the commands would decide, without their checks): what is
+/// measured is the export's reading of versions at a position when most of the log lies after
+/// it or changed what it reads.
+async fn changed_history(
+    backend: Backend,
+    store: &dyn exact_store::EventStore,
+    read: &ReadDb,
+    set: i64,
+    made: &[(i64, usize)],
+    centres: &[(f64, f64)],
+) {
+    use exact_domain::annotation::{self, AnnotationChanged, AnnotationEvent};
+    use exact_domain::DomainEvent;
+    use exact_store::{AppendContext, Expected, NewEvent, StreamAppend};
+    let mut dice = Dice(0x9E37_79B9_7F4A_7C15);
+    let before = store.last_position().await.unwrap();
+    let context = || AppendContext::new(Source::Import, None);
+    let event = |e: AnnotationEvent| {
+        let (name, payload) = e.to_parts();
+        NewEvent::new(name, payload)
+    };
+    let start = Instant::now();
+    let moves: Vec<StreamAppend> = made
+        .iter()
+        .step_by(4)
+        .map(|&(id, kind)| {
+            let (x, y) = near(&mut dice, centres);
+            let moved = AnnotationEvent::AnnotationChanged(AnnotationChanged {
+                id,
+                vector: Some(shape(kind, x, y)),
+                ..AnnotationChanged::default()
+            });
+            StreamAppend::new(annotation::stream(id), Expected::Any, vec![event(moved)])
+        })
+        .collect();
+    let moved = moves.len();
+    for chunk in moves.chunks(BATCH as usize) {
+        store.append_many(chunk.to_vec(), context()).await.unwrap();
+    }
+    let between = store.last_position().await.unwrap();
+    let deletions: Vec<StreamAppend> = made
+        .iter()
+        .step_by(10)
+        .map(|&(id, _)| {
+            let deleted = AnnotationEvent::AnnotationDeleted { id };
+            StreamAppend::new(annotation::stream(id), Expected::Any, vec![event(deleted)])
+        })
+        .collect();
+    let deleted = deletions.len();
+    for chunk in deletions.chunks(BATCH as usize) {
+        store.append_many(chunk.to_vec(), context()).await.unwrap();
+    }
+    let head = store.last_position().await.unwrap();
+    let took = start.elapsed().as_secs_f64();
+    println!(
+        "| {} | then {moved} annotations moved and {deleted} deleted, in appends of {BATCH} | {took:.2} s | {:.0} changes/s |",
+        backend.name(),
+        (moved + deleted) as f64 / took
+    );
+    use exact_api::exports::{write_export, ExportKind, ExportRequest, ExportedBy};
+    for (kind, name) in [
+        (ExportKind::Coco, "COCO"),
+        (ExportKind::Exact(None), "EXACT's default format"),
+    ] {
+        for (moment, position) in [
+            ("as of before the changes", before),
+            ("as of between the moves and the deletions", between),
+            ("now, after the changes", head),
+        ] {
+            let request = ExportRequest {
+                image_set: set,
+                kind,
+                position,
+                exported_by: ExportedBy {
+                    id: 0,
+                    username: "bench".into(),
+                },
+                originals: Vec::new(),
+            };
+            let start = Instant::now();
+            let manifest = write_export(store, read, request, tempfile::tempfile().unwrap())
+                .await
+                .unwrap();
+            let took = start.elapsed().as_secs_f64();
+            println!(
+                "| {} | export {name}, {moment} ({} annotations) | {took:.2} s | {:.0} annotations/s |",
+                backend.name(),
+                manifest.annotations,
+                manifest.annotations as f64 / took
+            );
+        }
+    }
 }
 
 /// Exports of the whole set (issue 18): COCO and EXACT's default format, now and as of the
