@@ -8,7 +8,8 @@
 //! `cargo bench -p exact-api --bench annotations`; `EXACT_BENCH_ANNOTATIONS` sets the count
 //! (default 1,000,000); `EXACT_TEST_DATABASE_URL` adds the PostgreSQL rows
 //! (`EXACT_BENCH_ONLY=postgres`: those alone; `EXACT_BENCH_ONLY=import`: creation and the
-//! import alone; both: `postgres,import`).
+//! import alone; `changes`: creation and the history of changes alone; combined:
+//! `postgres,import`).
 //! Annotations are clustered like cells on tissue: boxes, points and polygons around random
 //! centres on a 100,000 x 80,000 px slide.
 //!
@@ -230,6 +231,22 @@ async fn bench(backend: Backend, count: i64) {
         created.as_secs_f64(),
     );
 
+    if only().contains("changes") {
+        // The history of many changes alone (`EXACT_BENCH_ONLY=changes`).
+        let set = read.image(image).await.unwrap().unwrap().image_set;
+        changed_history(
+            backend,
+            &commands,
+            store.as_ref(),
+            &read,
+            set,
+            &made,
+            alice.actor.id,
+            &centres,
+        )
+        .await;
+        return;
+    }
     if only().contains("import") {
         // The import against creation alone (`EXACT_BENCH_ONLY=import`), to look at it closely.
         let set = read.image(image).await.unwrap().unwrap().image_set;
@@ -390,7 +407,17 @@ async fn bench(backend: Backend, count: i64) {
         audit(backend, &db, store.as_ref()).await;
     }
     let coco = import_coco(backend, store.as_ref(), &read, set, create_rate).await;
-    changed_history(backend, store.as_ref(), &read, set, &made, &centres).await;
+    changed_history(
+        backend,
+        &commands,
+        store.as_ref(),
+        &read,
+        set,
+        &made,
+        alice.actor.id,
+        &centres,
+    )
+    .await;
     drop((store, read, commands, db));
     rest_import(backend, coco, count).await;
 }
@@ -401,13 +428,16 @@ async fn bench(backend: Backend, count: i64) {
 /// before the changes, between the moves and the deletions, and now. The changes are written
 /// straight to the store (the events the commands would decide, without their checks): what is
 /// measured is the export's reading of versions at a position when most of the log lies after
-/// it or changed what it reads.
+/// it or changed what it reads. Then users' timelines over that history.
+#[allow(clippy::too_many_arguments)]
 async fn changed_history(
     backend: Backend,
+    commands: &Commands,
     store: &dyn exact_store::EventStore,
     read: &ReadDb,
     set: i64,
     made: &[(i64, usize)],
+    made_by: i64,
     centres: &[(f64, f64)],
 ) {
     use exact_domain::annotation::{self, AnnotationChanged, AnnotationEvent};
@@ -415,7 +445,24 @@ async fn changed_history(
     use exact_store::{AppendContext, Expected, NewEvent, StreamAppend};
     let mut dice = Dice(0x9E37_79B9_7F4A_7C15);
     let before = store.last_position().await.unwrap();
-    let context = || AppendContext::new(Source::Import, None);
+    // The changes are bob's (every move) and carol's (every deletion), for users' timelines.
+    let mut users = [0; 2];
+    for (slot, username) in users.iter_mut().zip(["bob", "carol"]) {
+        let user = NewUser {
+            username: username.into(),
+            email: String::new(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            is_superuser: false,
+            is_staff: false,
+        };
+        *slot = commands
+            .create_user(&Caller::system(), user)
+            .await
+            .unwrap()
+            .id;
+    }
+    let [bob, carol] = users;
+    let context = |user: i64| AppendContext::new(Source::Import, Some(user));
     let event = |e: AnnotationEvent| {
         let (name, payload) = e.to_parts();
         NewEvent::new(name, payload)
@@ -436,7 +483,10 @@ async fn changed_history(
         .collect();
     let moved = moves.len();
     for chunk in moves.chunks(BATCH as usize) {
-        store.append_many(chunk.to_vec(), context()).await.unwrap();
+        store
+            .append_many(chunk.to_vec(), context(bob))
+            .await
+            .unwrap();
     }
     let between = store.last_position().await.unwrap();
     let deletions: Vec<StreamAppend> = made
@@ -449,7 +499,10 @@ async fn changed_history(
         .collect();
     let deleted = deletions.len();
     for chunk in deletions.chunks(BATCH as usize) {
-        store.append_many(chunk.to_vec(), context()).await.unwrap();
+        store
+            .append_many(chunk.to_vec(), context(carol))
+            .await
+            .unwrap();
     }
     let head = store.last_position().await.unwrap();
     let took = start.elapsed().as_secs_f64();
@@ -490,6 +543,46 @@ async fn changed_history(
                 manifest.annotations as f64 / took
             );
         }
+    }
+
+    // A user's timeline (issue 19), a page of 100 as `/audit/` reads it: alice's newest (her
+    // creations, behind every change since), bob's newest and from the middle of his moves,
+    // carol's newest (the deletions, the log's last events).
+    let alice = made_by;
+    for (label, user, before) in [
+        ("alice, newest", alice, None),
+        ("bob, newest", bob, None),
+        ("bob, from the middle", bob, Some((before + between) / 2)),
+        ("carol, newest", carol, None),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let filter = TimelineFilter {
+                scope: TimelineScope::User(user),
+                event_types: Vec::new(),
+                since: None,
+                until: None,
+                before,
+                up_to: None,
+                ascending: false,
+                limit: 101,
+            };
+            let versions = read.timeline(&filter).await.unwrap();
+            assert_eq!(versions.len(), 101, "{label}");
+            let ids: Vec<i64> = versions.iter().map(|v| v.id).collect();
+            let positions: Vec<i64> = versions.iter().map(|v| v.valid_from).collect();
+            read.versions_of(&ids).await.unwrap();
+            read.events_at(&positions).await.unwrap();
+            times.push(t.elapsed());
+        }
+        times.sort_unstable();
+        println!(
+            "| {} | audit timeline page of 100 (user {label}) | p50 {} ms | p95 {} ms |",
+            backend.name(),
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95))
+        );
     }
 }
 

@@ -287,3 +287,61 @@ fn timeline_sql(filter: &TimelineFilter, set_images: Option<&[i64]>) -> (String,
     );
     (sql, binds)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exact_store::testing::TestDb;
+    use exact_store::{Backend, StoreUrl};
+
+    /// SQLite's plan for a page of `filter`'s timeline: the `detail` of each step.
+    async fn plan(filter: &TimelineFilter) -> Vec<String> {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let _store = db.open_with_projections(crate::all()).await;
+        let StoreUrl::Sqlite(path) = &db.url else {
+            unreachable!("a SQLite test store")
+        };
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let (sql, binds) = timeline_sql(filter, None);
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
+        for value in binds {
+            query = match value {
+                Bound::Int(v) => query.bind(v),
+                Bound::Text(v) => query.bind(v),
+            };
+        }
+        let steps = query.fetch_all(&pool).await.unwrap();
+        steps.into_iter().map(|(_, _, _, detail)| detail).collect()
+    }
+
+    /// A user's page is read through the indexes by user, never by scanning every version:
+    /// on a million annotations a scan took 0.5-1.7 s a page, the indexes 3 ms.
+    #[tokio::test]
+    async fn a_users_timeline_is_read_through_its_indexes() {
+        for before in [None, Some(1_000)] {
+            let filter = TimelineFilter {
+                scope: TimelineScope::User(7),
+                event_types: Vec::new(),
+                since: None,
+                until: None,
+                before,
+                up_to: None,
+                ascending: false,
+                limit: 101,
+            };
+            let steps = plan(&filter).await;
+            let uses = |index: &str| steps.iter().any(|s| s.contains(index));
+            assert!(uses("annotations_by_editor"), "{steps:#?}");
+            assert!(uses("annotation_history_by_actor"), "{steps:#?}");
+            assert!(
+                !steps
+                    .iter()
+                    .any(|s| s.starts_with("SCAN a") || s.starts_with("SCAN h")),
+                "{steps:#?}"
+            );
+        }
+    }
+}
