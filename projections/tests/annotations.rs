@@ -1,6 +1,7 @@
 //! The annotations read model, fed by domain commands through the store, on both backends.
 
 use exact_domain::DomainEvent;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use exact_domain::annotation::{
@@ -18,6 +19,7 @@ exact_store::on_both_backends!(
     the_read_model_follows_commands_and_answers_as_of_a_past_position,
     a_rebuilt_read_model_equals_the_incrementally_built_one,
     a_large_append_counts_every_page_once,
+    changes_in_one_append_write_what_they_write_one_by_one,
     viewports_find_exactly_the_boxes_they_meet_now_and_as_of,
 );
 
@@ -406,6 +408,162 @@ async fn a_large_append_counts_every_page_once(db: TestDb) {
     assert_eq!(dump(&db).await, incremental);
 }
 
+/// Changes applied together (an append of many changes, a rebuild) write the same rows as
+/// the same events appended one at a time: moves, verdicts of several users, signatures and the
+/// change that ends one, withdrawals, deletions and restorations, a change of type and back
+/// (its statistics' row nets nothing), and two changes of one annotation in one append.
+async fn changes_in_one_append_write_what_they_write_one_by_one(db: TestDb) {
+    use exact_domain::annotation::Meaning;
+    let (together, _) = open(&db).await;
+    let second = TestDb::new(db.backend()).await;
+    let (one_by_one, _) = open(&second).await;
+    let creations = || {
+        (1..=40_i64)
+            .map(|id| {
+                let (x, y) = ((id % 8) as f64 * 1_000.0, (id / 8) as f64 * 1_000.0);
+                (id, create_sized(id, 11, x, y, 50.0, 40.0), context(11))
+            })
+            .collect::<Vec<_>>()
+    };
+    create_all(&together, creations()).await;
+    create_all(&one_by_one, creations()).await;
+
+    // Each annotation's commands, decided in turn on its state: (actor, clinical, command).
+    let mut states: BTreeMap<i64, Annotation> = BTreeMap::new();
+    let stream_events = |store: &Store, id: i64| {
+        let store = store.clone();
+        async move {
+            let stored = store.read_stream(&annotation::stream(id), 1).await.unwrap();
+            stored.iter().fold(None, |state, e| {
+                let event = AnnotationEvent::from_parts(&e.event_type, e.payload_value().unwrap())
+                    .unwrap()
+                    .unwrap();
+                evolve(state, &event)
+            })
+        }
+    };
+    for id in 1..=40 {
+        states.insert(id, stream_events(&together, id).await.unwrap());
+    }
+    let plan = |id: i64, round: u32| -> Vec<(i64, bool, AnnotationCommand)> {
+        let user = 1 + (id + i64::from(round)) % 3;
+        match (id % 7, round) {
+            (0, 0) => vec![(user, false, moved(id as f64 * 10.0, 5.0))],
+            (1, 0) => vec![(user, false, AnnotationCommand::Verify { verified: true })],
+            (2, 0) => vec![(
+                user,
+                true,
+                AnnotationCommand::Sign {
+                    meaning: Meaning::Approved,
+                    signer: format!("user {user}"),
+                },
+            )],
+            (3, 0) => vec![(user, false, AnnotationCommand::Delete)],
+            (4, 0) => vec![(
+                user,
+                false,
+                AnnotationCommand::Change(AnnotationChanges {
+                    annotation_type: Some(BOX + 1),
+                    ..AnnotationChanges::default()
+                }),
+            )],
+            (5, 0) => vec![
+                (2, false, AnnotationCommand::Verify { verified: false }),
+                (3, false, AnnotationCommand::Verify { verified: true }),
+            ],
+            (_, 0) => vec![(user, false, moved(9_000.0, id as f64 * 100.0))],
+            (2, 1) => vec![(user, true, moved(100.0, 100.0))],
+            (3, 1) => vec![(user, false, AnnotationCommand::Restore)],
+            (4, 1) => vec![(
+                user,
+                false,
+                AnnotationCommand::Change(AnnotationChanges {
+                    annotation_type: Some(BOX),
+                    ..AnnotationChanges::default()
+                }),
+            )],
+            (5, 1) => vec![(2, false, AnnotationCommand::WithdrawVerdict)],
+            (1, 1) => vec![
+                (user, false, moved(7_000.0, 7_000.0)),
+                (user, false, moved(7_100.0, 7_000.0)),
+            ],
+            _ => vec![(
+                user,
+                false,
+                AnnotationCommand::Verify {
+                    verified: id % 2 == 0,
+                },
+            )],
+        }
+    };
+    for round in 0..2 {
+        // Every annotation's events of this round: one append for all on one store, one append
+        // per event on the other, in the same order.
+        let mut appends = Vec::new();
+        let mut singles = Vec::new();
+        for id in 1..=40 {
+            let mut events = Vec::new();
+            for (actor, clinical, command) in plan(id, round) {
+                let mut ctx = context(11);
+                ctx.actor = actor;
+                ctx.clinical = clinical;
+                ctx.reason_given = clinical;
+                if let AnnotationCommand::Change(AnnotationChanges {
+                    annotation_type: Some(kind),
+                    ..
+                }) = &command
+                {
+                    ctx.annotation_type.id = *kind;
+                }
+                let state = states.remove(&id);
+                let decided = decide(state.as_ref(), &command, &ctx).unwrap();
+                let state = decided.iter().fold(state, evolve);
+                states.insert(id, state.unwrap());
+                events.extend(decided.iter().map(|e| {
+                    let (name, payload) = e.to_parts();
+                    singles.push((id, NewEvent::new(name.clone(), payload.clone())));
+                    NewEvent::new(name, payload)
+                }));
+            }
+            appends.push(StreamAppend::new(
+                annotation::stream(id),
+                Expected::Any,
+                events,
+            ));
+        }
+        together
+            .append_many(appends, AppendContext::new(Source::Api, Some(ALICE)))
+            .await
+            .unwrap();
+        for (id, event) in singles {
+            one_by_one
+                .append_many(
+                    vec![StreamAppend::new(
+                        annotation::stream(id),
+                        Expected::Any,
+                        vec![event],
+                    )],
+                    AppendContext::new(Source::Api, Some(ALICE)),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let signatures = "SELECT annotation || '|' || user_id || '|' || COALESCE(signer, '-') || '|' \
+                      || COALESCE(signed_version, -1) || '|' || COALESCE(unsigned_at, -1), annotation \
+                      FROM verifications ORDER BY annotation, user_id";
+    let rows = dump(&db).await;
+    assert_eq!(rows, dump(&second).await);
+    assert_eq!(db.pairs(signatures).await, second.pairs(signatures).await);
+    assert!(
+        db.pairs(signatures)
+            .await
+            .iter()
+            .any(|(row, _)| row.contains("|user ") && !row.ends_with("|-1")),
+        "a signature was ended by the change after it"
+    );
+}
+
 /// SQLite's cells of the spatial index: every row of `annotation_cells` and the cells the
 /// R*Tree holds, with their boxes as the tree stores them.
 async fn spatial_cells(db: &TestDb) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
@@ -641,10 +799,10 @@ impl Workload {
 
 /// Every annotation as the log stood at `position`, folded from its events: the truth the read
 /// model's answers are held against.
-async fn states_as_of(store: &Store, position: i64) -> std::collections::BTreeMap<i64, Annotation> {
+async fn states_as_of(store: &Store, position: i64) -> BTreeMap<i64, Annotation> {
     use futures_util::TryStreamExt;
     let events: Vec<_> = store.read_all(1).try_collect().await.unwrap();
-    let mut states = std::collections::BTreeMap::new();
+    let mut states = BTreeMap::new();
     for e in events.iter().filter(|e| e.position <= position) {
         let Some(event) = AnnotationEvent::from_parts(&e.event_type, e.payload_value().unwrap())
         else {
