@@ -362,6 +362,41 @@ sqlite_row!(ImageRow {
     version,
     frame_descriptions
 });
+
+/// A set with the role of one user in its team (`member_admin`: none when they are not a
+/// member), read in one statement.
+#[derive(sqlx::FromRow)]
+struct SetWithRole {
+    #[sqlx(flatten)]
+    set: ImageSetRow,
+    member_admin: Option<bool>,
+}
+
+impl exact_store::SqlRow for SetWithRole {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            set: ImageSetRow::from_sqlite(row)?,
+            member_admin: row.get("member_admin")?,
+        })
+    }
+}
+
+/// A type with whether a set offers it, read in one statement.
+#[derive(sqlx::FromRow)]
+struct TypeOffered {
+    #[sqlx(flatten)]
+    row: AnnotationTypeRow,
+    offered: bool,
+}
+
+impl exact_store::SqlRow for TypeOffered {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            row: AnnotationTypeRow::from_sqlite(row)?,
+            offered: row.get("offered")?,
+        })
+    }
+}
 sqlite_row!(Statistics {
     total,
     accepted,
@@ -447,6 +482,11 @@ const SET: &str = "SELECT s.id, s.team, s.creator, s.name, s.location, s.descrip
 const IMAGE: &str = "SELECT i.id, i.image_set, i.name, i.filename, i.checksum, i.width, i.height, i.mpp, \
                      i.objective_power, i.depth, i.frames, i.channels, i.image_type, i.deleted, i.time, i.version, \
                      i.frame_descriptions FROM images i";
+/// [`SET`] with `member_admin`: user `$2`'s membership of the set's team (NULL: none).
+const SET_WITH_ROLE: &str = "SELECT s.id, s.team, s.creator, s.name, s.location, s.description, s.public, \
+                   s.public_collaboration, s.image_lock, s.priority, s.collaboration_type, s.main_annotation_type, \
+                   s.deleted, s.time, s.version, s.clinical, (SELECT m.is_admin FROM team_memberships m \
+                   WHERE m.team = s.team AND m.user_id = $2) AS member_admin FROM image_sets s";
 /// The sets user `$1` may read, unless `$2` (a superuser) may read all: public sets, sets of
 /// their teams, and sets they created that still belong to a team.
 const READABLE_SET: &str =
@@ -633,13 +673,7 @@ impl ReadDb {
             Some(team) => self.team_role(team, actor.id).await?,
             None => TeamRole::None,
         };
-        let standing = Standing {
-            superuser: actor.superuser,
-            member: role.is_member(),
-            team_admin: role == TeamRole::Admin,
-            creator: set.creator == actor.id,
-        };
-        Ok(image_set_permissions(standing, set.flags()))
+        Ok(permissions_in(actor, set, role))
     }
 
     /// The live set and `actor`'s permissions on it; `None` if it is gone or unreadable (the
@@ -649,13 +683,40 @@ impl ReadDb {
         actor: Actor,
         id: i64,
     ) -> Result<Option<(ImageSetRow, Permissions)>, sqlx::Error> {
-        let Some(set) = self.image_set(id).await?.filter(|s| !s.deleted) else {
+        // The set and the caller's role in its team in one statement: every request on a set
+        // asks this first.
+        let sql = format!("{SET_WITH_ROLE} WHERE s.id = $1",);
+        let found: Option<SetWithRole> =
+            fetch!(self, query_as, fetch_optional, &sql, id, actor.id)?;
+        let Some(SetWithRole { set, member_admin }) = found.filter(|s| !s.set.deleted) else {
             return Ok(None);
         };
-        let permissions = self.set_permissions(actor, &set).await?;
+        let role = match member_admin {
+            None => TeamRole::None,
+            Some(false) => TeamRole::Member,
+            Some(true) => TeamRole::Admin,
+        };
+        let permissions = permissions_in(actor, &set, role);
         Ok(permissions
             .contains(Permission::Read)
             .then_some((set, permissions)))
+    }
+
+    /// Live type `id` and whether `image_set` offers it (a product of the set's has it), in
+    /// one statement.
+    pub async fn annotation_type_offered(
+        &self,
+        id: i64,
+        image_set: i64,
+    ) -> Result<Option<(AnnotationTypeRow, bool)>, sqlx::Error> {
+        let sql = "SELECT t.id, t.product, t.name, t.vector_type, t.node_count, t.color_code, t.default_width, \
+             t.default_height, t.sort_order, t.closed, t.area_hit_test, t.enable_concealed, t.enable_blurred, \
+             t.active, t.version, EXISTS (SELECT 1 FROM product_image_sets p \
+             WHERE p.product = t.product AND p.image_set = $2) AS offered \
+             FROM annotation_types t WHERE t.id = $1 AND NOT t.deleted";
+        let found: Option<TypeOffered> =
+            fetch!(self, query_as, fetch_optional, sql, id, image_set)?;
+        Ok(found.map(|t| (t.row, t.offered)))
     }
 
     /// The live sets `actor` may read, by id.
@@ -1086,4 +1147,15 @@ impl ReadDb {
                    ORDER BY a.image, a.annotation_type";
         fetch!(self, query_as, fetch_all, sql, image_set)
     }
+}
+
+/// `actor`'s permissions on `set`, where `role` is theirs in its team.
+fn permissions_in(actor: Actor, set: &ImageSetRow, role: TeamRole) -> Permissions {
+    let standing = Standing {
+        superuser: actor.superuser,
+        member: role.is_member(),
+        team_admin: role == TeamRole::Admin,
+        creator: set.creator == actor.id,
+    };
+    image_set_permissions(standing, set.flags())
 }

@@ -452,9 +452,13 @@ impl Commands {
 
     /// What the rules need to know of a type, as offered in `image_set`.
     async fn type_info(&self, image_set: i64, id: i64) -> Result<TypeInfo, ApiError> {
-        let row = self.read.annotation_type(id).await?.ok_or_else(|| {
-            DomainError::invalid("annotation_type", format!("no annotation type {id}"))
-        })?;
+        let (row, offered) = self
+            .read
+            .annotation_type_offered(id, image_set)
+            .await?
+            .ok_or_else(|| {
+                DomainError::invalid("annotation_type", format!("no annotation type {id}"))
+            })?;
         let vector_type = VectorType::try_from(row.vector_type)
             .map_err(|m| DomainError::invalid("annotation_type", m))?;
         Ok(TypeInfo {
@@ -462,7 +466,7 @@ impl Commands {
             vector_type,
             node_count: u32::try_from(row.node_count).unwrap_or(0),
             active: row.active,
-            offered: self.read.type_offered(image_set, id).await?,
+            offered,
         })
     }
 
