@@ -298,48 +298,22 @@ async fn bench(backend: Backend, count: i64) {
         );
     }
 
-    // The audit timeline's page of 100 (issue 19): the versions, the versions before them and
-    // the events that made them, as `/audit/` reads them; the newest page, and one from the
-    // middle of the history.
+    // The audit timeline's newest page, and one from the middle of the history.
     let set = read.image(image).await.unwrap().unwrap().image_set;
-    for (label, scope, before) in [
-        ("image, newest", TimelineScope::Image(image), None),
-        (
-            "image, from the middle",
-            TimelineScope::Image(image),
-            Some(middle),
-        ),
-        ("set, newest", TimelineScope::ImageSet(set), None),
-    ] {
-        let mut times = Vec::new();
-        for _ in 0..20 {
-            let t = Instant::now();
-            let filter = TimelineFilter {
-                scope,
-                event_types: Vec::new(),
-                since: None,
-                until: None,
-                before,
-                up_to: None,
-                ascending: false,
-                limit: 101,
-            };
-            let versions = read.timeline(&filter).await.unwrap();
-            assert_eq!(versions.len(), 101);
-            let ids: Vec<i64> = versions.iter().map(|v| v.id).collect();
-            let positions: Vec<i64> = versions.iter().map(|v| v.valid_from).collect();
-            read.versions_of(&ids).await.unwrap();
-            read.events_at(&positions).await.unwrap();
-            times.push(t.elapsed());
-        }
-        times.sort_unstable();
-        println!(
-            "| {} | audit timeline page of 100 ({label}) | p50 {} ms | p95 {} ms |",
-            backend.name(),
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.95))
-        );
-    }
+    timeline_pages(
+        backend,
+        &read,
+        &[
+            ("image, newest", TimelineScope::Image(image), None),
+            (
+                "image, from the middle",
+                TimelineScope::Image(image),
+                Some(middle),
+            ),
+            ("set, newest", TimelineScope::ImageSet(set), None),
+        ],
+    )
+    .await;
 
     exports(backend, &db, store.as_ref(), &read, set, middle).await;
 
@@ -545,21 +519,39 @@ async fn changed_history(
         }
     }
 
-    // A user's timeline (issue 19), a page of 100 as `/audit/` reads it: alice's newest (her
-    // creations, behind every change since), bob's newest and from the middle of his moves,
-    // carol's newest (the deletions, the log's last events).
-    let alice = made_by;
-    for (label, user, before) in [
-        ("alice, newest", alice, None),
-        ("bob, newest", bob, None),
-        ("bob, from the middle", bob, Some((before + between) / 2)),
-        ("carol, newest", carol, None),
-    ] {
+    // Users' timelines: alice's newest (her creations, behind every change since), bob's
+    // newest and from the middle of his moves, carol's newest (the log's last events).
+    timeline_pages(
+        backend,
+        read,
+        &[
+            ("user alice, newest", TimelineScope::User(made_by), None),
+            ("user bob, newest", TimelineScope::User(bob), None),
+            (
+                "user bob, from the middle",
+                TimelineScope::User(bob),
+                Some((before + between) / 2),
+            ),
+            ("user carol, newest", TimelineScope::User(carol), None),
+        ],
+    )
+    .await;
+}
+
+/// The audit timeline's page of 100 (issue 19) for each of `pages` (label, scope, before):
+/// the versions, the versions before them and the events that made them, as `/audit/` reads
+/// them, 20 times each.
+async fn timeline_pages(
+    backend: Backend,
+    read: &ReadDb,
+    pages: &[(&str, TimelineScope, Option<i64>)],
+) {
+    for &(label, scope, before) in pages {
         let mut times = Vec::new();
         for _ in 0..20 {
             let t = Instant::now();
             let filter = TimelineFilter {
-                scope: TimelineScope::User(user),
+                scope,
                 event_types: Vec::new(),
                 since: None,
                 until: None,
@@ -578,7 +570,7 @@ async fn changed_history(
         }
         times.sort_unstable();
         println!(
-            "| {} | audit timeline page of 100 (user {label}) | p50 {} ms | p95 {} ms |",
+            "| {} | audit timeline page of 100 ({label}) | p50 {} ms | p95 {} ms |",
             backend.name(),
             ms(percentile(&times, 0.5)),
             ms(percentile(&times, 0.95))
