@@ -1513,6 +1513,26 @@ async fn the_default_format_is_made_with_the_store_and_superusers_change_it(db: 
             && page.contains("made before its format changed"),
         "{page}"
     );
+    // A member sees the default format but not the buttons that would change it.
+    let (_, shown) = page_html(
+        &app,
+        &format!("/administration/export_formats/?format={id}"),
+        ann,
+    )
+    .await;
+    assert!(shown.contains("id=\"default-format-note\""), "{shown}");
+    assert!(
+        !shown.contains("DELETE /administration/export_formats/"),
+        "{shown}"
+    );
+    assert!(!shown.contains(">Save</button>"), "{shown}");
+    let (_, shown) = page_html(
+        &app,
+        &format!("/administration/export_formats/?format={id}"),
+        support::ADMIN,
+    )
+    .await;
+    assert!(shown.contains(">Save</button>"), "{shown}");
     // A new format starts from the default's templates as they now are.
     let (status, editor) = page_html(&app, "/administration/export_formats/", ann).await;
     assert_eq!(status, StatusCode::OK);
