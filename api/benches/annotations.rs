@@ -550,16 +550,7 @@ async fn timeline_pages(
         let mut times = Vec::new();
         for _ in 0..20 {
             let t = Instant::now();
-            let filter = TimelineFilter {
-                scope,
-                event_types: Vec::new(),
-                since: None,
-                until: None,
-                before,
-                up_to: None,
-                ascending: false,
-                limit: 101,
-            };
+            let filter = TimelineFilter::newest(scope, before, 101);
             let versions = read.timeline(&filter).await.unwrap();
             assert_eq!(versions.len(), 101, "{label}");
             let ids: Vec<i64> = versions.iter().map(|v| v.id).collect();

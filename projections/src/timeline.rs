@@ -51,6 +51,23 @@ pub struct TimelineFilter {
     pub limit: i64,
 }
 
+impl TimelineFilter {
+    /// A page of up to `limit` versions of `scope`, newest first, made before `before` if
+    /// given, of every event type and time.
+    pub fn newest(scope: TimelineScope, before: Option<i64>, limit: i64) -> Self {
+        Self {
+            scope,
+            event_types: Vec::new(),
+            since: None,
+            until: None,
+            before,
+            up_to: None,
+            ascending: false,
+            limit,
+        }
+    }
+}
+
 /// One event of the log as the timeline shows it.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct LoggedEvent {
@@ -322,16 +339,7 @@ mod tests {
     #[tokio::test]
     async fn a_users_timeline_is_read_through_its_indexes() {
         for before in [None, Some(1_000)] {
-            let filter = TimelineFilter {
-                scope: TimelineScope::User(7),
-                event_types: Vec::new(),
-                since: None,
-                until: None,
-                before,
-                up_to: None,
-                ascending: false,
-                limit: 101,
-            };
+            let filter = TimelineFilter::newest(TimelineScope::User(7), before, 101);
             let steps = plan(&filter).await;
             let uses = |index: &str| steps.iter().any(|s| s.contains(index));
             assert!(uses("annotations_by_editor"), "{steps:#?}");

@@ -467,14 +467,10 @@ async fn timeline(
     let (scope, subject, set_id) = scope(state, user, &query).await?;
     let limit = query.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
     let filter = TimelineFilter {
-        scope,
         event_types: query.types.clone(),
         since: query.time("since")?,
         until: query.time("until")?,
-        before: query.before,
-        up_to: None,
-        ascending: false,
-        limit: limit + 1,
+        ..TimelineFilter::newest(scope, query.before, limit + 1)
     };
     let rows = merged_rows(state, &filter, limit).await?;
     let more = rows.len() as i64 > limit;
