@@ -289,31 +289,35 @@ async fn apply_steps(
                 }
             }
             Step::Change(event, metadata) => {
+                let id = event.annotation_id();
                 // A second change of one annotation applies to what the first one leaves.
-                if !changing.insert(event.annotation_id()) {
-                    insert_created(tx, &created, counts).await?;
-                    created.clear();
-                    apply_changes(tx, &changes).await?;
-                    changes.clear();
-                    changing = BTreeSet::from([event.annotation_id()]);
+                if changes.len() == CHANGE_CHUNK || !changing.insert(id) {
+                    flush(tx, &mut created, &mut changes, counts).await?;
+                    changing = BTreeSet::from([id]);
                 }
                 changes.push(Change {
                     envelope,
                     metadata,
                     event,
                 });
-                if changes.len() == CHANGE_CHUNK {
-                    insert_created(tx, &created, counts).await?;
-                    created.clear();
-                    apply_changes(tx, &changes).await?;
-                    changes.clear();
-                    changing.clear();
-                }
             }
         }
     }
-    insert_created(tx, &created, counts).await?;
-    apply_changes(tx, &changes).await
+    flush(tx, &mut created, &mut changes, counts).await
+}
+
+/// Writes the creations waiting, then the changes (which may be of them), and empties both.
+async fn flush(
+    tx: &mut Tx<'_>,
+    created: &mut Vec<Version>,
+    changes: &mut Vec<Change<'_>>,
+    counts: &mut Counts,
+) -> exact_store::Result<()> {
+    insert_created(tx, created, counts).await?;
+    created.clear();
+    apply_changes(tx, changes).await?;
+    changes.clear();
+    Ok(())
 }
 
 async fn write_counts(tx: &mut Tx<'_>, counts: &Counts) -> exact_store::Result<()> {
