@@ -5,8 +5,9 @@
 //!
 //! An archive is built in the background, streamed to a file (never whole in memory), and
 //! named by the set's content: the set's, its images' and its types' versions, the last
-//! change to its annotations and the default format's version. A set that changed has another name, so a stale archive is never
-//! served (EXACT's went stale); the older ones of the set are removed when a new one is ready.
+//! change to its annotations and the default format's version. A set that changed has another
+//! name, so a stale archive is never served (EXACT's went stale); the older ones of the set are
+//! removed when a new one is ready.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
