@@ -130,6 +130,7 @@ impl StoreArgs {
             } else {
                 Vec::new()
             },
+            hot_streams: exact_projections::hot_streams(),
             ..OpenOptions::default()
         };
         exact_store::open(&url, options)

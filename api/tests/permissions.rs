@@ -30,6 +30,7 @@ exact_store::on_both_backends!(
     nobody_reaches_what_is_not_theirs,
     every_role_meets_its_rule,
     a_refused_link_leaves_a_product_as_it_was,
+    kept_reads_never_outlive_a_change_of_rights,
 );
 
 const OWNER: (&str, &str) = ("owner", "pw-owner");
@@ -969,6 +970,117 @@ async fn a_refused_link_leaves_a_product_as_it_was(db: TestDb) {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["mine product"], "{products:?}");
+}
+
+/// What a server keeps of the catalog between requests (the caller's account, the set and their
+/// role in it, the image, the type) is read anew after any change of it: by this server at
+/// once, and by another process (`exact user`, a second server) as its commit is announced.
+async fn kept_reads_never_outlive_a_change_of_rights(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.user("owner").await;
+    let member = app.user("member").await;
+    let p = project(&app, OWNER, "kept", 1).await;
+    let image = image(&app, OWNER, p.set, "a.png", 64, 64).await;
+    let joined = app
+        .post(
+            "/api/v1/users/team_membership/",
+            OWNER,
+            json!({"team": p.team, "user": member}),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::CREATED, "{joined:?}");
+    let create = |annotation_type: i64| {
+        app.post(
+            "/api/v1/annotations/annotations/",
+            MEMBER,
+            json!({"image": image, "annotation_type": annotation_type,
+                   "vector": {"x1": 1, "y1": 1, "x2": 9, "y2": 9}}),
+        )
+    };
+    // Twice, so that the second is answered from what the first read.
+    for _ in 0..2 {
+        assert_eq!(create(p.annotation_type).await.status, StatusCode::CREATED);
+    }
+
+    // Out of the team: refused at once.
+    let left = app
+        .delete(
+            &format!(
+                "/api/v1/users/team_membership/{}/",
+                joined.json["id"].as_i64().unwrap()
+            ),
+            OWNER,
+        )
+        .await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT, "{left:?}");
+    let before = app.position().await;
+    let refused = create(p.annotation_type).await;
+    assert!(
+        refused.status.is_client_error(),
+        "a member who left still creates: {refused:?}"
+    );
+    assert_eq!(app.position().await, before);
+
+    // Back in, then the type deleted: refused at once.
+    add_member(&app, OWNER, p.team, member).await;
+    assert_eq!(create(p.annotation_type).await.status, StatusCode::CREATED);
+    let gone = app
+        .delete(
+            &format!(
+                "/api/v1/annotations/annotation_types/{}/",
+                p.annotation_type
+            ),
+            OWNER,
+        )
+        .await;
+    assert!(gone.status.is_success(), "{gone:?}");
+    let before = app.position().await;
+    let refused = create(p.annotation_type).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{refused:?}"
+    );
+    assert_eq!(app.position().await, before);
+
+    // Deactivated by another process, as `exact user deactivate` does: refused once its
+    // commit is heard (on SQLite nothing is kept, so at once).
+    let other_type = app
+        .post(
+            "/api/v1/annotations/annotation_types/",
+            OWNER,
+            json!({"name": "other", "product": p.product, "vector_type": 1}),
+        )
+        .await;
+    let other_type = other_type.json["id"].as_i64().unwrap();
+    assert_eq!(create(other_type).await.status, StatusCode::CREATED);
+    let other = app.db.open_with_projections(exact_projections::all()).await;
+    let read = exact_projections::ReadDb::connect(&app.db.url)
+        .await
+        .unwrap();
+    let commands = exact_api::commands::Commands::new(other, read);
+    let system =
+        exact_api::commands::Caller::new(exact_domain::Actor::SYSTEM, exact_store::Source::Cli);
+    commands
+        .user_command(
+            &system,
+            member,
+            &exact_domain::user::UserCommand::SetActive(false),
+        )
+        .await
+        .unwrap();
+    let mut answer = create(other_type).await;
+    if app.db.backend() == exact_store::Backend::Sqlite {
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{answer:?}");
+    }
+    for _ in 0..100 {
+        if answer.status != StatusCode::CREATED {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        answer = create(other_type).await;
+    }
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{answer:?}");
 }
 
 /// Sends `method path` as `who`, with the body the operation's document asks for.

@@ -29,7 +29,71 @@ exact_store::on_both_backends!(
     list_filters_are_typed_and_a_refusal_names_the_parameter,
     verified_by_user_holds_however_many_the_caller_verified,
     clinical_mode_asks_for_reasons_and_signatures,
+    a_creation_answers_what_a_read_answers,
 );
+
+/// A creation is answered from the envelopes it appended, not read back: the answer must be
+/// what a read of the annotation answers, for every kind of vector and field, a single POST
+/// and a list, in the caller's name and in another's.
+async fn a_creation_answers_what_a_read_answers(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let bob = app.user("bob").await;
+    let boxes = project(&app, ADMIN, "answers", 1).await;
+    let image = image(&app, ADMIN, boxes.set, "a.png", 500, 400).await;
+    let mut types = vec![boxes.annotation_type];
+    for (name, vector_type) in [("point", 2), ("polygon", 5), ("whole", 7)] {
+        let made = app
+            .post(
+                "/api/v1/annotations/annotation_types/",
+                ADMIN,
+                json!({"name": name, "product": boxes.product, "vector_type": vector_type}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+        types.push(made.json["id"].as_i64().unwrap());
+    }
+    let bodies = [
+        json!({"image": image, "annotation_type": types[0],
+               "vector": {"x1": 10.5, "y1": 20, "x2": 30, "y2": 44.25},
+               "description": "Zellkern ☃ \"quoted\"", "meta_data": {"score": 0.93, "tags": ["a"]}}),
+        json!({"image": image, "annotation_type": types[1], "vector": {"x1": 7, "y1": 9},
+               "unique_identifier": "0193a5e6-8a0b-7c3d-9e1f-2a3b4c5d6e7f", "user": bob}),
+        json!({"image": image, "annotation_type": types[2],
+               "vector": {"x1": 1, "y1": 1, "x2": 50, "y2": 1, "x3": 25, "y3": 40, "frame": 1}}),
+        json!({"image": image, "annotation_type": types[3], "vector": null}),
+    ];
+    let mut answered = Vec::new();
+    for body in &bodies[..2] {
+        let one = app
+            .post("/api/v1/annotations/annotations/", ADMIN, body.clone())
+            .await;
+        assert_eq!(one.status, StatusCode::CREATED, "{one:?}");
+        answered.push(one.json);
+    }
+    let list = app
+        .post(
+            "/api/v1/annotations/annotations/",
+            ADMIN,
+            Value::Array(bodies[2..].to_vec()),
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::CREATED, "{list:?}");
+    answered.extend(list.json.as_array().unwrap().iter().cloned());
+    assert_eq!(
+        answered[1]["user"]["id"]
+            .as_i64()
+            .or(answered[1]["user"].as_i64()),
+        Some(bob)
+    );
+    for answer in &answered {
+        let id = answer["id"].as_i64().unwrap();
+        let read = app
+            .get(&format!("/api/v1/annotations/annotations/{id}/"), ADMIN)
+            .await;
+        assert_eq!(read.status, StatusCode::OK, "{read:?}");
+        assert_eq!(answer, &read.json, "annotation {id}: answered, then read");
+    }
+}
 
 async fn first_start_creates_the_admin_and_basic_auth_is_checked(db: TestDb) {
     let app = TestApp::new(db).await;

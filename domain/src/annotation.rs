@@ -16,9 +16,12 @@ use crate::vector::{self, Fit, Vector, VectorError, VectorType};
 /// EXACT's limit on `description`.
 pub const MAX_DESCRIPTION: usize = 1000;
 
+/// What every annotation's stream name starts with.
+pub const STREAM_PREFIX: &str = "annotation-";
+
 /// The stream of annotation `id`.
 pub fn stream(id: i64) -> String {
-    format!("annotation-{id}")
+    format!("{STREAM_PREFIX}{id}")
 }
 
 /// Facts about an annotation, as stored in the log.

@@ -49,6 +49,18 @@ pub struct AnnotationRow {
     pub position: i64,
 }
 
+impl AnnotationRow {
+    /// The row a creation's envelope makes, as this read model writes it (`None` for any other
+    /// event): what a client is answered needs no read after the append.
+    pub fn created_by(envelope: &Envelope) -> exact_store::Result<Option<Self>> {
+        let steps = decode(std::slice::from_ref(envelope))?;
+        Ok(match steps.into_iter().next() {
+            Some(Step::Create(version)) => Some(version.into_row()),
+            _ => None,
+        })
+    }
+}
+
 /// Read from a row of `ROW_COLUMNS` (or `AS_OF_COLUMNS`), in that order.
 impl SqlRow for AnnotationRow {
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
@@ -360,6 +372,29 @@ struct Version {
 }
 
 impl Version {
+    /// The columns of `annotations` that [`AnnotationRow`] reads, as [`write_versions`] writes
+    /// them.
+    fn into_row(self) -> AnnotationRow {
+        AnnotationRow {
+            id: self.id,
+            image: self.image,
+            annotation_type: self.annotation_type,
+            vector: self.vector,
+            description: self.description,
+            meta_data: self.meta_data,
+            concealed: self.concealed,
+            blurred: self.blurred,
+            deleted: self.deleted,
+            unique_identifier: self.unique_identifier,
+            user_id: self.creator,
+            last_editor: self.actor,
+            time: self.created_at,
+            last_edit_time: self.at,
+            version: self.version,
+            position: self.position,
+        }
+    }
+
     fn new(
         envelope: &Envelope,
         metadata: &Metadata,

@@ -36,6 +36,13 @@ pub fn all() -> Vec<Arc<dyn InlineProjection>> {
     vec![Arc::new(CatalogProjection), Arc::new(AnnotationsProjection)]
 }
 
+/// The streams whose events change the annotations' read models alone (`OpenOptions::
+/// hot_streams`): a server may keep what it read of the catalog (accounts, teams, sets,
+/// images, types) while only they commit.
+pub fn hot_streams() -> Vec<String> {
+    vec![exact_domain::annotation::STREAM_PREFIX.to_owned()]
+}
+
 /// A stored event a read model cannot decode: the projection fails, and the append with it.
 pub(crate) fn undecodable(
     projection: &str,

@@ -53,6 +53,7 @@
 
 pub mod canonical;
 mod clock;
+mod cold;
 mod envelope;
 mod error;
 mod inline;
@@ -158,6 +159,16 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// PostgreSQL by any process (LISTEN/NOTIFY).
     fn subscribe(&self) -> watch::Receiver<i64>;
 
+    /// A number that moves on every commit of an event outside [`OpenOptions::hot_streams`]: by
+    /// this process before its caller hears of the commit, and on PostgreSQL by any process as
+    /// its announcement arrives. What a process read from read models that only such events
+    /// change stays right while this stays the same. `None` where the store cannot tell: on
+    /// SQLite (another process, `exact user`, may commit unannounced) and on PostgreSQL while
+    /// it is not listening.
+    fn cold_version(&self) -> Option<u64> {
+        None
+    }
+
     /// Stores envelopes exactly as they are (positions and hashes preserved) after the current
     /// head; for `exact store copy`. They must continue the chain: the first one's position is
     /// the head's plus one and its `prev_hash` the head's hash.
@@ -252,6 +263,9 @@ pub struct OpenOptions {
     pub initialize: bool,
     /// Read models kept in each append's transaction, in this order.
     pub projections: Vec<Arc<dyn InlineProjection>>,
+    /// Prefixes of the streams whose events change nothing a process caches: commits to them
+    /// alone leave [`EventStore::cold_version`] as it is.
+    pub hot_streams: Vec<String>,
 }
 
 impl Default for OpenOptions {
@@ -260,6 +274,7 @@ impl Default for OpenOptions {
             clock: Arc::new(SystemClock),
             initialize: true,
             projections: Vec::new(),
+            hot_streams: Vec::new(),
         }
     }
 }
@@ -268,12 +283,13 @@ impl Default for OpenOptions {
 pub async fn open(url: &StoreUrl, options: OpenOptions) -> Result<Store> {
     let projections: inline::Projections = options.projections.into();
     let clock = options.clock;
+    let hot_streams = options.hot_streams;
     let store: Store = match url {
         StoreUrl::Sqlite(path) => {
             Arc::new(sqlite::SqliteStore::open(path, clock.clone(), projections).await?)
         }
         StoreUrl::Postgres(url) => {
-            Arc::new(postgres::PgStore::open(url, clock.clone(), projections).await?)
+            Arc::new(postgres::PgStore::open(url, clock.clone(), projections, hot_streams).await?)
         }
     };
     // Read models first catch up with what was appended without them, a page per transaction.

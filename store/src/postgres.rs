@@ -4,7 +4,9 @@
 //! appenders in any number of processes line up: positions stay gapless and the chain stays one
 //! line. Within a process, appends waiting together share that lock and one commit (group
 //! commit, `postgres_writer.rs`). The commit sends `NOTIFY exact_events`, which wakes
-//! subscribers in every process.
+//! subscribers in every process; one that stored an event outside the hot streams also sends
+//! `NOTIFY exact_cold`, which tells every process that what it cached may have changed
+//! (`cold.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use sqlx::{ConnectOptions, PgConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::cold::ColdCommits;
 use crate::inline::{self, Progress, Projections, RebuildLog, Tx};
 use crate::ops::{self, EventRow, COLUMNS};
 use crate::plan::BuildAppend;
@@ -27,6 +30,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 
 /// The channel that announces committed positions.
 const CHANNEL: &str = "exact_events";
+/// The channel that announces commits of events outside the hot streams.
+pub(crate) const COLD_CHANNEL: &str = "exact_cold";
 /// Rows per `INSERT ... SELECT FROM UNNEST(...)`.
 const INSERT_CHUNK: usize = 10_000;
 /// Events hashed while the previous chunk is written.
@@ -44,6 +49,7 @@ struct Inner {
     appends: mpsc::UnboundedSender<Pending>,
     projections: Projections,
     committed: watch::Sender<i64>,
+    cold: Arc<ColdCommits>,
     listener: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -60,6 +66,7 @@ impl PgStore {
         url: &str,
         clock: Arc<dyn Clock>,
         projections: Projections,
+        hot_streams: Vec<String>,
     ) -> Result<Self> {
         let options: PgConnectOptions =
             url.parse::<PgConnectOptions>()?.disable_statement_logging();
@@ -72,17 +79,20 @@ impl PgStore {
         crate::check_migration(MIGRATOR.run(&pool).await, known)?;
         let last = last_position(&pool).await?;
         let committed = watch::Sender::new(last);
+        let cold = Arc::new(ColdCommits::new(hot_streams));
         let appends = Writer {
             pool: pool.clone(),
             clock,
             projections: projections.clone(),
             committed: committed.clone(),
+            cold: cold.clone(),
         }
         .start();
         let inner = Arc::new(Inner {
             pool,
             appends,
             committed,
+            cold,
             projections,
             listener: std::sync::Mutex::new(None),
         });
@@ -95,8 +105,9 @@ impl PgStore {
     }
 }
 
-/// Follows `NOTIFY exact_events` from every process and raises the watched position. After a
-/// lost connection it re-reads the last position, since notifications may have been missed.
+/// Follows `NOTIFY exact_events` from every process and raises the watched position, and
+/// `NOTIFY exact_cold`, moving the cold version. After a lost connection it re-reads the last
+/// position, since notifications may have been missed; while it is lost, nothing is cached.
 async fn listen(inner: std::sync::Weak<Inner>) {
     loop {
         let Some(pool) = inner.upgrade().map(|i| i.pool.clone()) else {
@@ -110,26 +121,32 @@ async fn listen(inner: std::sync::Weak<Inner>) {
                 continue;
             }
         };
-        if let Err(e) = listener.listen(CHANNEL).await {
+        if let Err(e) = listener.listen_all([CHANNEL, COLD_CHANNEL]).await {
             tracing::warn!(error = %e, "cannot listen for new events; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
         if let (Some(inner), Ok(last)) = (inner.upgrade(), last_position(&pool).await) {
             inner.committed.send_if_modified(|p| ops::advance(p, last));
+            inner.cold.set_listening(true);
         }
         drop(pool);
         loop {
             match listener.recv().await {
                 Ok(note) => {
                     let Some(inner) = inner.upgrade() else { return };
-                    if let Ok(position) = note.payload().parse::<i64>() {
+                    if note.channel() == COLD_CHANNEL {
+                        inner.cold.moved();
+                    } else if let Ok(position) = note.payload().parse::<i64>() {
                         inner
                             .committed
                             .send_if_modified(|p| ops::advance(p, position));
                     }
                 }
                 Err(e) => {
+                    if let Some(inner) = inner.upgrade() {
+                        inner.cold.set_listening(false);
+                    }
                     tracing::warn!(error = %e, "lost the event notification connection; reconnecting");
                     break;
                 }
@@ -206,6 +223,15 @@ async fn notify(conn: &mut PgConnection, position: i64) -> Result<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
         .bind(position.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Tells every process, once the transaction commits, that what it cached may have changed.
+pub(crate) async fn announce_cold(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(COLD_CHANNEL)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -316,7 +342,9 @@ impl Inner {
             &progress,
         )
         .await?;
+        announce_cold(&mut tx).await?;
         tx.commit().await?;
+        self.cold.moved();
         Ok(total)
     }
 
@@ -329,7 +357,9 @@ impl Inner {
             &self.projections,
         )
         .await?;
+        announce_cold(&mut tx).await?;
         tx.commit().await?;
+        self.cold.moved();
         if let Some(last) = envelopes.last() {
             self.committed
                 .send_if_modified(|p| ops::advance(p, last.position));
@@ -396,6 +426,10 @@ impl EventStore for PgStore {
 
     fn subscribe(&self) -> watch::Receiver<i64> {
         self.inner.committed.subscribe()
+    }
+
+    fn cold_version(&self) -> Option<u64> {
+        self.inner.cold.version()
     }
 
     async fn catch_up(&self) -> Result<u64> {

@@ -13,6 +13,7 @@ use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Postgres, Transaction};
 use tokio::sync::{mpsc, watch};
 
+use crate::cold::ColdCommits;
 use crate::inline::{Projections, Tx};
 use crate::plan::BuildAppend;
 use crate::transaction;
@@ -39,6 +40,7 @@ pub(crate) struct Writer {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) projections: Projections,
     pub(crate) committed: watch::Sender<i64>,
+    pub(crate) cold: Arc<ColdCommits>,
 }
 
 /// A transaction holding the append lock, so that nothing is appended meanwhile. (Futures
@@ -115,8 +117,18 @@ impl Writer {
         if outcomes.len() == 1 && outcomes[0].is_err() {
             // An append alone that failed: nothing of it may stay.
             tx.rollback().await?;
-        } else {
-            tx.commit().await?;
+            return Ok(outcomes);
+        }
+        let cold = outcomes.iter().any(|outcome| {
+            matches!(outcome, Ok(Outcome::Written(envelopes)) if self.cold.touched_by(envelopes))
+        });
+        if cold {
+            crate::postgres::announce_cold(&mut tx).await?;
+        }
+        tx.commit().await?;
+        if cold {
+            // Before any caller hears of the commit, so that what it reads next is read anew.
+            self.cold.moved();
         }
         Ok(outcomes)
     }

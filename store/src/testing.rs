@@ -95,6 +95,7 @@ impl TestDb {
             clock: self.clock.clone(),
             initialize,
             projections: Vec::new(),
+            hot_streams: Vec::new(),
         })
         .await
         .expect("open the store")
@@ -109,6 +110,7 @@ impl TestDb {
             clock: self.clock.clone(),
             initialize: true,
             projections,
+            hot_streams: Vec::new(),
         })
         .await
         .expect("open the store")

@@ -37,6 +37,7 @@ exact_store::on_both_backends!(
     verify_checks_a_range,
     verify_finds_a_problem_deep_in_a_long_log,
     subscribers_wake_on_commit,
+    cold_commits_move_the_cold_version_in_every_process,
     a_newer_schema_is_refused,
     recorded_time_follows_the_clock_and_never_goes_back,
     a_time_maps_to_the_last_position_recorded_by_then,
@@ -841,6 +842,85 @@ async fn subscribers_wake_on_commit(db: TestDb) {
             .expect("another instance is woken by NOTIFY")
             .unwrap();
     }
+}
+
+/// Waits until `store`'s cold version is known and not `seen`, for what another instance does.
+async fn cold_version_after(store: &dyn EventStore, seen: Option<u64>) -> Option<u64> {
+    for _ in 0..200 {
+        let now = store.cold_version();
+        if now.is_some() && now != seen {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the cold version stayed {seen:?}")
+}
+
+async fn cold_commits_move_the_cold_version_in_every_process(db: TestDb) {
+    let options = || exact_store::OpenOptions {
+        clock: db.clock.clone(),
+        hot_streams: vec!["hot-".to_owned()],
+        ..exact_store::OpenOptions::default()
+    };
+    let store = db.open_with_options(options()).await.unwrap();
+    if db.backend() == Backend::Sqlite {
+        // Another process (`exact user`) may commit unannounced: nothing may be cached.
+        store
+            .append("cold-1", Expected::Any, vec![event(1)], api(1))
+            .await
+            .unwrap();
+        assert_eq!(store.cold_version(), None);
+        return;
+    }
+    // Known once the store listens for other processes' commits (and has heard the
+    // announcement of its own first event).
+    cold_version_after(store.as_ref(), None).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = store.cold_version();
+    // Events of hot streams alone leave it; any other moves it before the append returns.
+    store
+        .append_many(
+            vec![
+                StreamAppend::new("hot-1", Expected::Any, vec![event(1)]),
+                StreamAppend::new("hot-2", Expected::Any, vec![event(2)]),
+            ],
+            api(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.cold_version(), before);
+    store
+        .append_many(
+            vec![
+                StreamAppend::new("hot-1", Expected::Any, vec![event(3)]),
+                StreamAppend::new("cold-1", Expected::Any, vec![event(4)]),
+            ],
+            api(1),
+        )
+        .await
+        .unwrap();
+    let after = store.cold_version();
+    assert!(after > before, "{before:?} -> {after:?}");
+    // Its own announcement comes back; let it, then another instance's hot commit leaves the
+    // version and its cold one moves it, as it is heard.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = store.cold_version();
+    let other = db.open_with_options(options()).await.unwrap();
+    other
+        .append("hot-3", Expected::Any, vec![event(5)], api(2))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        store.cold_version(),
+        settled,
+        "a hot commit elsewhere moved it"
+    );
+    other
+        .append("cold-2", Expected::Any, vec![event(6)], api(2))
+        .await
+        .unwrap();
+    cold_version_after(store.as_ref(), settled).await;
 }
 
 async fn a_newer_schema_is_refused(db: TestDb) {

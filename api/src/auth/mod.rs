@@ -375,7 +375,7 @@ impl AppState {
         // The lock comes first, whatever is remembered: otherwise a locked account would still
         // tell a right guess (200) from a wrong one (429).
         self.credentials.check_throttle(&keys)?;
-        let user = self.read.user_by_username(username).await?;
+        let user = self.commands.user_by_username(username).await?;
         if let Some(user) = &user {
             if user.is_active && self.credentials.remembers(user, password) {
                 return Ok(user.clone());

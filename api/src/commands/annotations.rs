@@ -97,6 +97,29 @@ impl Commands {
         new: NewAnnotations,
         options: CreateOptions,
     ) -> Result<Vec<Written>, ApiError> {
+        let created = self.create_planned(caller, new, options, false).await?;
+        Ok(created.into_iter().map(|(written, _)| written).collect())
+    }
+
+    /// [`create_annotations`](Self::create_annotations), each new annotation with its row as
+    /// the read model wrote it (none for a retry, which wrote nothing): the answer to a client
+    /// needs no read after the append.
+    pub async fn create_annotations_with_rows(
+        &self,
+        caller: &Caller,
+        new: NewAnnotations,
+    ) -> Result<Vec<(Written, Option<AnnotationRow>)>, ApiError> {
+        self.create_planned(caller, new, CreateOptions::default(), true)
+            .await
+    }
+
+    async fn create_planned(
+        &self,
+        caller: &Caller,
+        new: NewAnnotations,
+        options: CreateOptions,
+        rows: bool,
+    ) -> Result<Vec<(Written, Option<AnnotationRow>)>, ApiError> {
         let verify = options.verify;
         // Image → its row and the caller's permissions in its set, looked up once each.
         let mut images: BTreeMap<i64, (ImageRow, Permissions, bool)> = BTreeMap::new();
@@ -124,7 +147,6 @@ impl Commands {
             let image_id = input.image.unwrap_or(new.image);
             if let std::collections::btree_map::Entry::Vacant(slot) = images.entry(image_id) {
                 let image = self
-                    .read
                     .image(image_id)
                     .await?
                     .filter(|i| !i.deleted)
@@ -302,24 +324,33 @@ impl Commands {
             }
         };
         // The new annotations were stored in input order, one envelope each, after the types.
-        let mut stored = written.iter().skip(type_events);
-        let mut results: Vec<Written> = Vec::with_capacity(plan.len());
+        let mut stored = written.into_iter().skip(type_events);
+        let mut results: Vec<(Written, Option<AnnotationRow>)> = Vec::with_capacity(plan.len());
         for planned in plan {
             let result = match planned {
-                Planned::Existing(existing) => existing,
+                Planned::Existing(existing) => (existing, None),
                 Planned::New(_, verdict) => {
                     let envelope = stored.next().expect("one envelope per new annotation");
                     if verdict.is_some() {
                         // The verdict's envelope follows its creation's: the stream's version.
-                        Written::stored(stored.next().expect("the verdict's envelope"))
+                        let verdict = stored.next().expect("the verdict's envelope");
+                        (Written::stored(&verdict), None)
                     } else {
-                        Written::stored(envelope)
+                        let row = if rows {
+                            AnnotationRow::created_by(&envelope)?
+                        } else {
+                            None
+                        };
+                        (Written::stored(&envelope), row)
                     }
                 }
-                Planned::SameAs(first) => Written {
-                    position: None,
-                    ..results[first]
-                },
+                Planned::SameAs(first) => (
+                    Written {
+                        position: None,
+                        ..results[first].0
+                    },
+                    None,
+                ),
             };
             results.push(result);
         }
@@ -453,7 +484,6 @@ impl Commands {
     /// What the rules need to know of a type, as offered in `image_set`.
     async fn type_info(&self, image_set: i64, id: i64) -> Result<TypeInfo, ApiError> {
         let (row, offered) = self
-            .read
             .annotation_type_offered(id, image_set)
             .await?
             .ok_or_else(|| {

@@ -951,7 +951,7 @@ impl Commands {
         caller: &Caller,
         image_set: i64,
     ) -> Result<(exact_projections::catalog_read::ImageSetRow, Permissions), ApiError> {
-        let found = self.read.readable_set(caller.actor, image_set).await?;
+        let found = self.readable_set(caller.actor, image_set).await?;
         let (set, permissions) = found.ok_or(DomainError::NotFound("image set"))?;
         debug_assert!(permissions.contains(Permission::Read));
         Ok((set, permissions))

@@ -11,6 +11,7 @@
 mod annotations;
 mod catalog;
 mod media_files;
+mod read_cache;
 mod screening;
 
 pub use screening::screening_state;
@@ -34,6 +35,8 @@ const ATTEMPTS: usize = 5;
 pub struct Commands {
     pub store: Store,
     pub read: ReadDb,
+    /// Catalog rows read before, while nothing changed them (`read_cache.rs`).
+    cache: std::sync::Arc<read_cache::ReadCache>,
 }
 
 /// Who sends a command, through which door, and why.
@@ -143,7 +146,11 @@ fn new_events<E: DomainEvent>(events: &[E]) -> Vec<NewEvent> {
 
 impl Commands {
     pub fn new(store: Store, read: ReadDb) -> Self {
-        Self { store, read }
+        Self {
+            store,
+            read,
+            cache: std::sync::Arc::default(),
+        }
     }
 
     /// Folds aggregate `id`'s stream.

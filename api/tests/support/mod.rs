@@ -52,7 +52,15 @@ impl TestApp {
     }
 
     pub async fn with_config(db: TestDb, adjust: impl FnOnce(&mut Config)) -> Self {
-        let store = db.open_with_projections(exact_projections::all()).await;
+        let store = db
+            .open_with_options(exact_store::OpenOptions {
+                clock: db.clock.clone(),
+                projections: exact_projections::all(),
+                hot_streams: exact_projections::hot_streams(),
+                ..exact_store::OpenOptions::default()
+            })
+            .await
+            .expect("open the store");
         let data = tempfile::tempdir().unwrap();
         let mut config = Config::new(data.path().to_owned());
         adjust(&mut config);

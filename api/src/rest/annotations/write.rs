@@ -134,9 +134,9 @@ pub(super) async fn create_annotations(
     }
     let first_image = inputs[0].image.unwrap_or_default();
     let caller = caller_for(&auth, if is_list { &Value::Null } else { &body });
-    let written = state
+    let created = state
         .commands
-        .create_annotations(
+        .create_annotations_with_rows(
             &caller,
             NewAnnotations {
                 image: first_image,
@@ -144,20 +144,29 @@ pub(super) async fn create_annotations(
             },
         )
         .await?;
-    let ids: Vec<i64> = written.iter().map(|w| w.id).collect();
-    let rows = state
-        .read
-        .annotations(&AnnotationQuery {
-            ids: ids.clone(),
-            ..AnnotationQuery::default()
-        })
-        .await?;
-    // A new annotation has no verdicts; a retried creation (no position: nothing written)
-    // answers the annotation as it is, verdicts and all.
-    let retried: Vec<AnnotationRow> = written
+    let ids: Vec<i64> = created.iter().map(|(w, _)| w.id).collect();
+    // A new annotation is answered as the append wrote it, with no verdicts; a retried
+    // creation (nothing written) as it is now, verdicts and all.
+    let retried: Vec<i64> = created
         .iter()
-        .filter(|w| w.position.is_none())
-        .filter_map(|w| rows.iter().find(|r| r.id == w.id).cloned())
+        .filter(|(_, row)| row.is_none())
+        .map(|(w, _)| w.id)
+        .collect();
+    let mut rows: Vec<AnnotationRow> = created.into_iter().filter_map(|(_, row)| row).collect();
+    if !retried.is_empty() {
+        let read = state
+            .read
+            .annotations(&AnnotationQuery {
+                ids: retried.clone(),
+                ..AnnotationQuery::default()
+            })
+            .await?;
+        rows.extend(read);
+    }
+    let retried: Vec<AnnotationRow> = rows
+        .iter()
+        .filter(|r| retried.contains(&r.id))
+        .cloned()
         .collect();
     let mine = accepted(&state, &auth, &retried).await?;
     let by_id = |id: i64| {
