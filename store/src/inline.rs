@@ -17,7 +17,7 @@ use sqlx::PgConnection;
 
 use crate::ops::{EventRow, COLUMNS};
 use crate::sqlite_readers::Readers;
-use crate::{Envelope, Result, StoreError};
+use crate::{Envelope, Result, SqlValue, StoreError};
 
 /// The open transaction a projection writes in, on the store's backend. Statements are
 /// written once and run on either through [`Tx::execute`] and its siblings (`sql.rs`).
@@ -223,8 +223,14 @@ pub(crate) async fn apply_pages(
     };
     let mut chunks: Vec<(usize, Vec<Option<Decoded>>)> =
         decoding.into_iter().map(|d| (d.len, d.decoded)).collect();
+    // Every checkpoint read in one statement and written in one: on PostgreSQL each is a
+    // round trip, and a single annotation's append is a handful of statements in all.
+    let applied = checkpoints(tx).await?;
     for (index, projection) in projections.iter().enumerate() {
-        while catch_up_page(projection.as_ref(), tx, first.position - 1).await? > 0 {}
+        let behind = applied.get(projection.name()).copied().unwrap_or(0) < first.position - 1;
+        if behind {
+            while catch_up_page(projection.as_ref(), tx, first.position - 1).await? > 0 {}
+        }
         if chunks.is_empty() {
             projection.apply(tx, events).await?;
         }
@@ -236,9 +242,9 @@ pub(crate) async fn apply_pages(
                 .await?;
             start += *len;
         }
-        set_checkpoint(tx, projection.name(), last.position).await?;
     }
-    Ok(())
+    let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
+    set_checkpoints(tx, &names, last.position).await
 }
 
 /// What each projection carries over the pages of one transaction, in the projections' order.
@@ -331,6 +337,34 @@ pub(crate) async fn set_checkpoint(tx: &mut Tx<'_>, name: &str, position: i64) -
                        ON CONFLICT (name) DO UPDATE SET position = excluded.position";
     tx.execute(SQL, &[name.into(), position.into()]).await?;
     Ok(())
+}
+
+/// [`set_checkpoint`] of every projection in `names`, in one statement.
+async fn set_checkpoints(tx: &mut Tx<'_>, names: &[&str], position: i64) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..names.len())
+        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+        .collect();
+    let sql = format!(
+        "INSERT INTO projection_checkpoints (name, position) VALUES {} \
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+        rows.join(", ")
+    );
+    let values: Vec<SqlValue<'_>> = names
+        .iter()
+        .flat_map(|name| [(*name).into(), position.into()])
+        .collect();
+    tx.execute(&sql, &values).await?;
+    Ok(())
+}
+
+/// The last position each projection has applied, by name (none for one that applied none).
+async fn checkpoints(tx: &mut Tx<'_>) -> Result<std::collections::HashMap<String, i64>> {
+    const SQL: &str = "SELECT name, position FROM projection_checkpoints";
+    let rows: Vec<(String, i64)> = tx.fetch_all(SQL, &[]).await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The last position `name` has applied (0 if none).
