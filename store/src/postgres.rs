@@ -3,8 +3,9 @@
 //! Every append takes one transaction-scoped advisory lock before it reads the head, so that
 //! appenders in any number of processes line up: positions stay gapless and the chain stays one
 //! line. Within a process, appends waiting together share that lock and one commit (group
-//! commit, `postgres_writer.rs`). The commit sends `NOTIFY exact_events`, which wakes
-//! subscribers in every process; one that stored an event outside the hot streams also sends
+//! commit, `postgres_writer.rs`). Every insert into the log sends `NOTIFY exact_events` with its
+//! last position (a trigger, migration 0023), which at commit wakes subscribers in every
+//! process; one that stored an event outside the hot streams also sends
 //! `NOTIFY exact_cold`, which tells every process that what it cached may have changed
 //! (`cold.rs`).
 
@@ -73,7 +74,7 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(crate::POSTGRES_ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         crate::check_migration(MIGRATOR.run(&pool).await, known)?;
@@ -184,11 +185,6 @@ impl LogBackend for PgConnection {
     async fn insert(&mut self, envelopes: &[Envelope]) -> Result<()> {
         insert(self, envelopes).await
     }
-
-    /// Other processes on this database listen (LISTEN/NOTIFY) for new positions.
-    async fn announce(&mut self, position: i64) -> Result<()> {
-        notify(self, position).await
-    }
 }
 
 async fn stream_versions(
@@ -216,16 +212,6 @@ async fn events_by_id(conn: &mut PgConnection, event_ids: &[uuid::Uuid]) -> Resu
     .bind(event_ids)
     .fetch_all(&mut *conn)
     .await?)
-}
-
-/// Wakes the listeners of every process once the transaction commits.
-async fn notify(conn: &mut PgConnection, position: i64) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(position.to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// Tells every process, once the transaction commits, that what it cached may have changed.

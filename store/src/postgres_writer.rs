@@ -50,12 +50,9 @@ pub(crate) fn locked_transaction(
     pool: &PgPool,
 ) -> BoxFuture<'_, Result<Transaction<'static, Postgres>>> {
     Box::pin(async move {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
+        // One round trip: the writer's every statement is one that each append waits for.
+        let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK})");
+        Ok(pool.begin_with(begin).await?)
     })
 }
 

@@ -394,11 +394,6 @@ impl LogBackend for Connection {
     async fn insert(&mut self, envelopes: &[Envelope]) -> Result<()> {
         insert(self, envelopes)
     }
-
-    /// One process writes a SQLite file: nobody to tell.
-    async fn announce(&mut self, _position: i64) -> Result<()> {
-        Ok(())
-    }
 }
 
 /// The current version of each named stream that exists.

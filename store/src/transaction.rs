@@ -25,8 +25,6 @@ pub(crate) trait LogBackend: Send {
     /// The stored rows with these event ids.
     async fn events_by_id(&mut self, event_ids: &[uuid::Uuid]) -> Result<Vec<EventRow>>;
     async fn insert(&mut self, envelopes: &[Envelope]) -> Result<()>;
-    /// Tells other processes that the log reached `position` (nothing where there are none).
-    async fn announce(&mut self, position: i64) -> Result<()>;
 }
 
 impl Tx<'_> {
@@ -101,8 +99,8 @@ pub(crate) async fn append(
 ) -> Result<Outcome> {
     // Read under the lock, so that time follows position across processes too.
     let now = clock.now();
-    let head = read_head(tx).await?;
-    let mut ids = IdAllocator::new(counters(tx).await?);
+    let (head, counters) = head_and_counters(tx).await?;
+    let mut ids = IdAllocator::new(counters);
     let appends = build(&mut ids);
     let outcome = write_built(tx, context, appends, &head, now, projections).await?;
     if matches!(outcome, Outcome::Written(_)) {
@@ -127,7 +125,7 @@ pub(crate) async fn append_group(
     tx.execute("SAVEPOINT group_append", &[]).await?;
     match append_together(tx, parts, clock, projections).await {
         Ok(written) => {
-            tx.execute("RELEASE SAVEPOINT group_append", &[]).await?;
+            // The transaction's commit releases the savepoint: no round trip for it.
             return Ok(written
                 .into_iter()
                 .map(|w| Ok(Outcome::Written(w)))
@@ -173,8 +171,8 @@ async fn append_together(
     projections: &Projections,
 ) -> std::result::Result<Vec<Vec<Envelope>>, NotTogether> {
     let now = clock.now();
-    let mut head = read_head(tx).await?;
-    let mut ids = IdAllocator::new(counters(tx).await?);
+    let (mut head, counters) = head_and_counters(tx).await?;
+    let mut ids = IdAllocator::new(counters);
     let mut built = Vec::with_capacity(parts.len());
     let mut events = 0;
     for (context, build) in parts {
@@ -221,7 +219,7 @@ async fn append_together(
     }
     tx.backend().insert(&envelopes).await?;
     write_counters(tx, &ids.changed(), false).await?;
-    finish(tx, &envelopes, projections, Vec::new()).await?;
+    inline::apply_all(projections, tx, &envelopes, Vec::new()).await?;
     Ok(written)
 }
 
@@ -252,7 +250,7 @@ async fn write_built(
     if total < OFFLOAD_EVENTS {
         let envelopes = planner.next_chunk(usize::MAX);
         tx.backend().insert(&envelopes).await?;
-        finish(tx, &envelopes, projections, Vec::new()).await?;
+        inline::apply_all(projections, tx, &envelopes, Vec::new()).await?;
         return Ok(Outcome::Written(envelopes));
     }
     // Chunks are hashed and decoded on the blocking pool ahead of the writer, which writes the
@@ -278,9 +276,6 @@ async fn write_built(
     // A planner that stopped early (it panicked) must not pass for the end of the append.
     planning.await?;
     debug_assert_eq!(envelopes.len(), total);
-    if let Some(last) = envelopes.last() {
-        tx.backend().announce(last.position).await?;
-    }
     let tail = &envelopes[applied..];
     inline::apply_pages(projections, tx, tail, decoding, &mut carries).await?;
     carries.finish(projections, tx).await?;
@@ -329,21 +324,7 @@ pub(crate) async fn import(
     tx.backend().insert(envelopes).await?;
     let counters: Vec<(String, i64)> = counters.iter().map(|(k, v)| (k.clone(), *v)).collect();
     write_counters(tx, &counters, true).await?;
-    finish(tx, envelopes, projections, Vec::new()).await
-}
-
-/// Announces new events to other processes (PostgreSQL) and feeds the inline projections what
-/// `decoding` made of `envelopes` (nothing: they decode them themselves).
-async fn finish(
-    tx: &mut Tx<'_>,
-    envelopes: &[Envelope],
-    projections: &Projections,
-    decoding: Vec<Decoding>,
-) -> Result<()> {
-    if let Some(last) = envelopes.last() {
-        tx.backend().announce(last.position).await?;
-    }
-    inline::apply_all(projections, tx, envelopes, decoding).await
+    inline::apply_all(projections, tx, envelopes, Vec::new()).await
 }
 
 pub(crate) async fn read_head(tx: &mut Tx<'_>) -> Result<Head> {
@@ -353,10 +334,31 @@ pub(crate) async fn read_head(tx: &mut Tx<'_>) -> Result<Head> {
     ops::head_from_row(row)
 }
 
-async fn counters(tx: &mut Tx<'_>) -> Result<BTreeMap<String, i64>> {
-    const SQL: &str = "SELECT kind, last_id FROM id_counters";
-    let rows: Vec<(String, i64)> = tx.fetch_all(SQL, &[]).await?;
-    Ok(rows.into_iter().collect())
+/// The head of the log and the id counters, in one statement (on PostgreSQL each is a round
+/// trip of the writer, which every append waits for): the head is the row without a kind.
+async fn head_and_counters(tx: &mut Tx<'_>) -> Result<(Head, BTreeMap<String, i64>)> {
+    const SQL: &str = "SELECT NULL, position, hash, recorded_at FROM \
+         (SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1) h \
+         UNION ALL SELECT kind, last_id, NULL, NULL FROM id_counters";
+    type Row = (Option<String>, i64, Option<Vec<u8>>, Option<i64>);
+    let rows: Vec<Row> = tx.fetch_all(SQL, &[]).await?;
+    let mut head = None;
+    let mut counters = BTreeMap::new();
+    for (kind, value, hash, recorded_at) in rows {
+        match (kind, hash, recorded_at) {
+            (Some(kind), _, _) => {
+                counters.insert(kind, value);
+            }
+            (None, Some(hash), Some(recorded_at)) => head = Some((value, hash, recorded_at)),
+            (None, ..) => {
+                return Err(StoreError::Corrupt {
+                    position: value,
+                    reason: "hash or recorded_at is missing".into(),
+                })
+            }
+        }
+    }
+    Ok((ops::head_from_row(head)?, counters))
 }
 
 async fn is_stored(tx: &mut Tx<'_>, event_id: uuid::Uuid) -> Result<bool> {
