@@ -81,14 +81,20 @@ impl PgStore {
         let last = last_position(&pool).await?;
         let committed = watch::Sender::new(last);
         let cold = Arc::new(ColdCommits::new(hot_streams));
+        // The writer's own connection, opened on the writer's thread.
+        let writer_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(crate::POSTGRES_ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options.clone());
         let appends = Writer {
-            pool: pool.clone(),
+            pool: writer_pool,
             clock,
             projections: projections.clone(),
             committed: committed.clone(),
             cold: cold.clone(),
         }
-        .start();
+        .start()
+        .map_err(StoreError::Io)?;
         let inner = Arc::new(Inner {
             pool,
             appends,

@@ -57,11 +57,20 @@ pub(crate) fn locked_transaction(
 }
 
 impl Writer {
-    /// Starts the writer task; appends are sent to it through the returned queue.
-    pub(crate) fn start(self) -> mpsc::UnboundedSender<Pending> {
+    /// Starts the writer on a thread of its own, with a runtime of its own; appends are sent
+    /// to it through the returned queue. Every append waits for the writer's round trips one
+    /// after the other: on the server's runtime each answer from PostgreSQL waited its turn
+    /// behind the requests being handled, here it wakes the writer at once. `self.pool` should
+    /// connect lazily, so that its connection is opened (and its socket driven) on that runtime.
+    pub(crate) fn start(self) -> std::io::Result<mpsc::UnboundedSender<Pending>> {
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(Arc::new(self).run(queue));
-        jobs
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("exact-pg-writer".into())
+            .spawn(move || runtime.block_on(Arc::new(self).run(queue)))?;
+        Ok(jobs)
     }
 
     async fn run(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<Pending>) {
