@@ -139,8 +139,10 @@ async fn listen(inner: std::sync::Weak<Inner>) {
         }
         drop(pool);
         loop {
-            match listener.recv().await {
-                Ok(note) => {
+            // Not `recv`, which reconnects by itself after a lost connection and so hides that
+            // notifications were missed: `None` says so, and the listener starts over.
+            match listener.try_recv().await {
+                Ok(Some(note)) => {
                     let Some(inner) = inner.upgrade() else { return };
                     if note.channel() == COLD_CHANNEL {
                         inner.cold.moved();
@@ -150,11 +152,12 @@ async fn listen(inner: std::sync::Weak<Inner>) {
                             .send_if_modified(|p| ops::advance(p, position));
                     }
                 }
-                Err(e) => {
+                lost => {
                     if let Some(inner) = inner.upgrade() {
                         inner.cold.set_listening(false);
                     }
-                    tracing::warn!(error = %e, "lost the event notification connection; reconnecting");
+                    let error = lost.err().map(|e| e.to_string()).unwrap_or_default();
+                    tracing::warn!(%error, "lost the event notification connection; reconnecting");
                     break;
                 }
             }
