@@ -152,26 +152,24 @@ pub(super) async fn create_annotations(
         .filter(|(_, row)| row.is_none())
         .map(|(w, _)| w.id)
         .collect();
-    let mut rows: Vec<AnnotationRow> = created.into_iter().filter_map(|(_, row)| row).collect();
+    let mut rows: std::collections::HashMap<i64, AnnotationRow> = created
+        .into_iter()
+        .filter_map(|(_, row)| row.map(|r| (r.id, r)))
+        .collect();
+    let mut mine = std::collections::BTreeSet::new();
     if !retried.is_empty() {
         let read = state
             .read
             .annotations(&AnnotationQuery {
-                ids: retried.clone(),
+                ids: retried,
                 ..AnnotationQuery::default()
             })
             .await?;
-        rows.extend(read);
+        mine = accepted(&state, &auth, &read).await?;
+        rows.extend(read.into_iter().map(|r| (r.id, r)));
     }
-    let retried: Vec<AnnotationRow> = rows
-        .iter()
-        .filter(|r| retried.contains(&r.id))
-        .cloned()
-        .collect();
-    let mine = accepted(&state, &auth, &retried).await?;
     let by_id = |id: i64| {
-        rows.iter()
-            .find(|r| r.id == id)
+        rows.get(&id)
             .map(|r| annotation_json(r, mine.contains(&r.id)))
     };
     if is_list {
