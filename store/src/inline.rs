@@ -332,31 +332,24 @@ fn check_page(name: &str, from: i64, events: &[Envelope]) -> Result<()> {
     Ok(())
 }
 
+/// Records that projection `name` has applied the log up to `position`.
 pub(crate) async fn set_checkpoint(tx: &mut Tx<'_>, name: &str, position: i64) -> Result<()> {
-    const SQL: &str = "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2) \
-                       ON CONFLICT (name) DO UPDATE SET position = excluded.position";
-    tx.execute(SQL, &[name.into(), position.into()]).await?;
-    Ok(())
+    set_checkpoints(tx, &[name], position).await
 }
 
-/// [`set_checkpoint`] of every projection in `names`, in one statement.
+/// [`set_checkpoint`] of every projection in `names`: one statement on PostgreSQL.
 async fn set_checkpoints(tx: &mut Tx<'_>, names: &[&str], position: i64) -> Result<()> {
-    if names.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<String> = (0..names.len())
-        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-        .collect();
-    let sql = format!(
-        "INSERT INTO projection_checkpoints (name, position) VALUES {} \
-         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-        rows.join(", ")
-    );
     let values: Vec<SqlValue<'_>> = names
         .iter()
         .flat_map(|name| [(*name).into(), position.into()])
         .collect();
-    tx.execute(&sql, &values).await?;
+    tx.insert_rows(
+        "INSERT INTO projection_checkpoints (name, position) ",
+        2,
+        " ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+        &values,
+    )
+    .await?;
     Ok(())
 }
 
