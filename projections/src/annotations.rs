@@ -9,7 +9,7 @@
 //! grid ([`crate::spatial_cell`]), which this projection registers, with each row's cell in an
 //! ordinary index; PostgreSQL's is a GiST index on a generated `box` column.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::spatial_cell::{cell_of, SpatialCell};
 use async_trait::async_trait;
@@ -119,7 +119,7 @@ impl InlineProjection for AnnotationsProjection {
     }
 
     /// The overview's counts and the statistics a page of creations adds are summed over the
-    /// pages and written once.
+    /// pages and written once; the spatial cells the pages register are each asked for once.
     async fn apply_page(
         &self,
         tx: &mut Tx<'_>,
@@ -128,11 +128,11 @@ impl InlineProjection for AnnotationsProjection {
         carry: &mut Option<Decoded>,
     ) -> exact_store::Result<()> {
         let steps = steps_of(events, decoded)?;
-        let carried = carry.get_or_insert_with(|| Box::new(Counts::default()));
-        let counts = carried
-            .downcast_mut::<Counts>()
-            .expect("the annotations projection carries its counts");
-        apply_steps(tx, events, steps, counts).await
+        let carried = carry
+            .get_or_insert_with(|| Box::new(Carried::default()))
+            .downcast_mut::<Carried>()
+            .expect("the annotations projection carries its own");
+        apply_steps(tx, events, steps, carried).await
     }
 
     async fn finish_pages(
@@ -140,8 +140,8 @@ impl InlineProjection for AnnotationsProjection {
         tx: &mut Tx<'_>,
         carry: Option<Decoded>,
     ) -> exact_store::Result<()> {
-        match carry.and_then(|c| c.downcast::<Counts>().ok()) {
-            Some(counts) => write_counts(tx, &counts).await,
+        match carry.and_then(|c| c.downcast::<Carried>().ok()) {
+            Some(carried) => write_counts(tx, &carried).await,
             None => Ok(()),
         }
     }
@@ -241,14 +241,14 @@ fn decode(events: &[Envelope]) -> exact_store::Result<Vec<Step>> {
         };
         let event = event.map_err(|e| failure(envelope, &e))?;
         let metadata = envelope.metadata().map_err(|e| failure(envelope, &e))?;
-        steps.push(match &event {
-            AnnotationEvent::AnnotationCreated(c) => {
+        steps.push(match event {
+            AnnotationEvent::AnnotationCreated(created) => {
                 let at = envelope.recorded_at.timestamp_micros();
-                let creator = c.user;
-                let state = evolve(None, &event).expect("a creation always yields an annotation");
+                let state = Annotation::created(created);
+                let creator = state.user;
                 Step::Create(Version::new(envelope, &metadata, state, creator, at))
             }
-            _ => Step::Change(event, metadata),
+            event => Step::Change(event, metadata),
         });
     }
     Ok(steps)
@@ -270,12 +270,12 @@ async fn apply_decoded(
     events: &[Envelope],
     steps: Vec<Step>,
 ) -> exact_store::Result<()> {
-    let mut counts = Counts::default();
-    apply_steps(tx, events, steps, &mut counts).await?;
-    write_counts(tx, &counts).await
+    let mut carried = Carried::default();
+    apply_steps(tx, events, steps, &mut carried).await?;
+    write_counts(tx, &carried).await
 }
 
-/// Applies `steps`; what creations add to the overview and the statistics goes into `counts`.
+/// Applies `steps`; what creations add to the overview and the statistics goes into `carried`.
 ///
 /// Changes are applied together, up to [`CHANGE_CHUNK`] of distinct annotations at a time (a
 /// statement for all their rows, not seven for each: on PostgreSQL each is a round trip, and
@@ -285,7 +285,7 @@ async fn apply_steps(
     tx: &mut Tx<'_>,
     events: &[Envelope],
     steps: Vec<Step>,
-    counts: &mut Counts,
+    carried: &mut Carried,
 ) -> exact_store::Result<()> {
     let mut created: Vec<Version> = Vec::new();
     let mut changes: Vec<Change<'_>> = Vec::new();
@@ -296,7 +296,7 @@ async fn apply_steps(
             Step::Create(version) => {
                 created.push(version);
                 if created.len() == INSERT_CHUNK {
-                    insert_created(tx, &created, counts).await?;
+                    insert_created(tx, &created, carried).await?;
                     created.clear();
                 }
             }
@@ -304,7 +304,7 @@ async fn apply_steps(
                 let id = event.annotation_id();
                 // A second change of one annotation applies to what the first one leaves.
                 if changes.len() == CHANGE_CHUNK || !changing.insert(id) {
-                    flush(tx, &mut created, &mut changes, counts).await?;
+                    flush(tx, &mut created, &mut changes, carried).await?;
                     changing = BTreeSet::from([id]);
                 }
                 changes.push(Change {
@@ -315,7 +315,7 @@ async fn apply_steps(
             }
         }
     }
-    flush(tx, &mut created, &mut changes, counts).await
+    flush(tx, &mut created, &mut changes, carried).await
 }
 
 /// Writes the creations waiting, then the changes (which may be of them), and empties both.
@@ -323,18 +323,18 @@ async fn flush(
     tx: &mut Tx<'_>,
     created: &mut Vec<Version>,
     changes: &mut Vec<Change<'_>>,
-    counts: &mut Counts,
+    carried: &mut Carried,
 ) -> exact_store::Result<()> {
-    insert_created(tx, created, counts).await?;
+    insert_created(tx, created, carried).await?;
     created.clear();
-    apply_changes(tx, changes).await?;
+    apply_changes(tx, changes, &mut carried.registered_cells).await?;
     changes.clear();
     Ok(())
 }
 
-async fn write_counts(tx: &mut Tx<'_>, counts: &Counts) -> exact_store::Result<()> {
-    add_density(tx, &counts.density).await?;
-    write_statistics(tx, &counts.statistics).await
+async fn write_counts(tx: &mut Tx<'_>, carried: &Carried) -> exact_store::Result<()> {
+    add_density(tx, &carried.density).await?;
+    write_statistics(tx, &carried.statistics).await
 }
 
 fn failure(envelope: &Envelope, error: &dyn std::fmt::Display) -> StoreError {
@@ -469,9 +469,13 @@ const SUPERSEDE_MANY_HEAD: &str = "INSERT INTO annotation_history (id, version, 
 const SUPERSEDE_MANY_TAIL: &str = ") AS v (valid_to, id) ON a.id = v.id";
 
 /// Writes `versions` as the current rows of `annotations`, after registering their cells with
-/// SQLite's spatial index.
-async fn write_versions(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::Result<()> {
-    register_cells(tx, versions).await?;
+/// SQLite's spatial index (those not in `registered_cells` yet).
+async fn write_versions(
+    tx: &mut Tx<'_>,
+    versions: &[Version],
+    registered_cells: &mut HashSet<i64>,
+) -> exact_store::Result<()> {
+    register_cells(tx, versions, registered_cells).await?;
     let mut rows: Vec<SqlValue<'_>> = Vec::with_capacity(versions.len() * 24);
     for v in versions {
         rows.extend([
@@ -521,14 +525,20 @@ async fn cells_match_tree(tx: &mut Tx<'_>) -> exact_store::Result<bool> {
 }
 
 /// Adds the cells of `versions` that SQLite's spatial index does not hold yet (a trigger puts
-/// each new one into its R*Tree). PostgreSQL indexes the boxes themselves.
-async fn register_cells(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::Result<()> {
+/// each new one into its R*Tree), but for those in `registered` (this transaction's, which it
+/// extends). PostgreSQL indexes the boxes themselves.
+async fn register_cells(
+    tx: &mut Tx<'_>,
+    versions: &[Version],
+    registered: &mut HashSet<i64>,
+) -> exact_store::Result<()> {
     if !matches!(tx, Tx::Sqlite(_)) {
         return Ok(());
     }
     let cells: BTreeMap<i64, SpatialCell> = versions
         .iter()
         .filter_map(|v| v.cell)
+        .filter(|c| registered.insert(c.id))
         .map(|c| (c.id, c))
         .collect();
     let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(cells.len() * 6);
@@ -553,22 +563,22 @@ async fn register_cells(tx: &mut Tx<'_>, versions: &[Version]) -> exact_store::R
 }
 
 /// New annotations have no earlier version to close: rows go straight in; what they add to the
-/// overview and the statistics goes into `counts`.
+/// overview and the statistics goes into `carried`.
 async fn insert_created(
     tx: &mut Tx<'_>,
     created: &[Version],
-    counts: &mut Counts,
+    carried: &mut Carried,
 ) -> exact_store::Result<()> {
     if created.is_empty() {
         return Ok(());
     }
-    write_versions(tx, created).await?;
+    write_versions(tx, created, &mut carried.registered_cells).await?;
     for v in created {
         if let Some(cell) = v.density {
-            *counts.density.entry(cell).or_default() += 1;
+            *carried.density.entry(cell).or_default() += 1;
         }
         count_version(
-            &mut counts.statistics,
+            &mut carried.statistics,
             v.image,
             v.annotation_type,
             v.deleted,
@@ -579,12 +589,17 @@ async fn insert_created(
     Ok(())
 }
 
-/// What a page of creations adds to the overview's cells and to the statistics, written once.
-/// Both are sums, so writing them after the page's other events changes nothing.
+/// What the pages of one transaction carry over: what creations add to the overview's cells
+/// and to the statistics, written once (both are sums, so writing them after the pages' other
+/// events changes nothing), and the cells of the spatial index registered so far.
 #[derive(Default)]
-struct Counts {
+struct Carried {
     density: BTreeMap<Cell, i64>,
     statistics: Statistics,
+    /// Cells of SQLite's spatial index this transaction has registered (or found there): each
+    /// is asked for once, not once per chunk of rows in it. A rebuild's million rows fall in
+    /// some 70,000 cells; asking again per chunk was a sixth of the rebuild.
+    registered_cells: HashSet<i64>,
 }
 
 /// (image, annotation type) → [total, accepted, rejected, unverified].
@@ -711,7 +726,11 @@ struct Change<'a> {
 /// Applies `changes`, each of another annotation: load them, evolve each, close their current
 /// versions, write the new ones, with what they change of the verdicts, the overview and the
 /// statistics. The same as one change at a time, in a statement per kind of row.
-async fn apply_changes(tx: &mut Tx<'_>, changes: &[Change<'_>]) -> exact_store::Result<()> {
+async fn apply_changes(
+    tx: &mut Tx<'_>,
+    changes: &[Change<'_>],
+    registered_cells: &mut HashSet<i64>,
+) -> exact_store::Result<()> {
     if changes.is_empty() {
         return Ok(());
     }
@@ -836,7 +855,7 @@ async fn apply_changes(tx: &mut Tx<'_>, changes: &[Change<'_>]) -> exact_store::
     )
     .await?;
     supersede(tx, &superseded).await?;
-    write_versions(tx, &versions).await
+    write_versions(tx, &versions, registered_cells).await
 }
 
 /// The current rows of annotations `ids`, by id.

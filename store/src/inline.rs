@@ -122,11 +122,17 @@ pub(crate) enum RebuildLog {
 /// A page of events and what the projection made of it, on the way from the blocking pool.
 type PageTask = tokio::task::JoinHandle<Result<(Vec<Envelope>, Option<Decoded>)>>;
 
+/// Pages of the log a rebuild has on the way while it writes one.
+const PAGES_AHEAD: usize = 2;
+
 /// Empties `projection` and replays the log up to `head` into it, inside `tx`.
 ///
 /// Each page is decoded on a thread of the blocking pool (and with [`RebuildLog::Readers`]
-/// also read there) while the page before is written: the writer's thread does little but write
-/// rows.
+/// also read there) while the pages before are written: the writer's thread does little but
+/// write rows. Pages are cut by position (the log has no gaps; a page that shows one is
+/// refused), so the next ones start before this one is back: decoding a page takes about as
+/// long as writing it, and with one on the way the writer waited for it (0.6-0.9 s of 10 at the
+/// million), with two 0.2 s.
 pub(crate) async fn rebuild(
     projection: Arc<dyn InlineProjection>,
     tx: &mut Tx<'_>,
@@ -138,15 +144,30 @@ pub(crate) async fn rebuild(
     set_checkpoint(tx, projection.name(), 0).await?;
     let mut total = 0;
     let mut carry = None;
-    let mut next = next_page(&projection, tx, &log, 0, head).await?;
+    let mut pages = std::collections::VecDeque::with_capacity(PAGES_AHEAD + 1);
+    let mut requested = 0;
     loop {
-        let (events, decoded) = next.await??;
-        let Some(last) = events.last().map(|e| e.position) else {
+        while pages.len() <= PAGES_AHEAD && requested < head {
+            let until = (requested + CATCH_UP_PAGE).min(head);
+            let page = next_page(&projection, tx, &log, requested, until).await?;
+            pages.push_back((until, page));
+            requested = until;
+        }
+        let Some((last, page)) = pages.pop_front() else {
             projection.finish_pages(tx, carry).await?;
             projection.finish_rebuild(tx).await?;
             return Ok(total);
         };
-        next = next_page(&projection, tx, &log, last, head).await?;
+        let (events, decoded) = page.await??;
+        // `next_page` refuses a gap inside a page; one at its end shows here.
+        if events.last().map(|e| e.position) != Some(last) {
+            return Err(StoreError::Projection {
+                name: projection.name().into(),
+                reason: format!(
+                    "the log has a gap before position {last}; run `exact store verify`"
+                ),
+            });
+        }
         projection
             .apply_page(tx, &events, decoded, &mut carry)
             .await?;
