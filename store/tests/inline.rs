@@ -428,39 +428,32 @@ async fn a_rebuild_reads_page_after_page_and_refuses_a_gap(db: TestDb) {
     assert_eq!(counts(&db).await, built);
 
     db.raw(db.drop_guard_sql()).await.unwrap();
+    // Deletes the event at `position`; a rebuild is then refused, naming `gap`, and changes
+    // nothing.
+    let refused_after_deleting = |position: i64, gap: &'static str| {
+        let (db, store, built) = (&db, &store, &built);
+        async move {
+            db.raw(&format!("DELETE FROM events WHERE position = {position}"))
+                .await
+                .unwrap();
+            let err = store
+                .rebuild("stream_counts", Arc::new(|_, _| {}))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, StoreError::Projection { reason, .. } if reason.contains(gap)),
+                "{err:?}"
+            );
+            assert_eq!(
+                &counts(db).await,
+                built,
+                "the failed rebuild changed nothing"
+            );
+        }
+    };
     // The last of the second page (5,001 to 10,000): pages are cut by position and read ahead,
     // so the page after it starts where it should and only this page's end shows the hole.
-    db.raw("DELETE FROM events WHERE position = 10000")
-        .await
-        .unwrap();
-    let err = store
-        .rebuild("stream_counts", Arc::new(|_, _| {}))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, StoreError::Projection { reason, .. } if reason.contains("gap before position 10000")),
-        "{err:?}"
-    );
-    assert_eq!(
-        counts(&db).await,
-        built,
-        "the failed rebuild changed nothing"
-    );
+    refused_after_deleting(10_000, "gap before position 10000").await;
     // In the second page too.
-    db.raw("DELETE FROM events WHERE position = 7000")
-        .await
-        .unwrap();
-    let err = store
-        .rebuild("stream_counts", Arc::new(|_, _| {}))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, StoreError::Projection { reason, .. } if reason.contains("gap after position 5000")),
-        "{err:?}"
-    );
-    assert_eq!(
-        counts(&db).await,
-        built,
-        "the failed rebuild changed nothing"
-    );
+    refused_after_deleting(7_000, "gap after position 5000").await;
 }
