@@ -4,10 +4,10 @@
 //! the commit that takes the WAL past 1,000 pages, on the committing connection: here the
 //! writer, which every append waits for. At a million annotations that was an eighth of the
 //! writer's time in bulk creation, and a single POST that drew it waited for a checkpoint and
-//! its fsync (p99 spikes of a second on a slow disk). The store turns the writer's automatic
-//! checkpoints off and runs passive ones from this thread's own connection instead, after
-//! commits, at most every [`CHECKPOINT_EVERY`]: beside the writer, never in its way (a passive
-//! checkpoint takes no lock a writer or reader waits for).
+//! its fsync (the likely cause of p99 spikes of a second on a slow disk). The store turns the
+//! writer's automatic checkpoints off and runs passive ones from this thread's own connection
+//! instead, after commits, at most every [`CHECKPOINT_EVERY`]: beside the writer, never in its
+//! way (a passive checkpoint takes no lock a writer or reader waits for).
 //!
 //! A passive checkpoint that a commit overtakes leaves the WAL to grow, as the writer starts
 //! the WAL over only when it has all been copied back; under a steady stream of commits that
