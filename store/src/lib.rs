@@ -67,7 +67,6 @@ mod sqlite_readers;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transaction;
-mod wal_checkpoints;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

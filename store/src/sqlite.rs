@@ -6,8 +6,7 @@
 //! runs a dozen small statements (the event, counters, every read model's rows and
 //! checkpoints), and handing each one to a connection thread and back, as sqlx does, cost more
 //! than SQLite's work. Reads use read-only connections of their own (`sqlite_readers`), which
-//! WAL lets run beside the writer, and so do WAL checkpoints (`wal_checkpoints`); migrations
-//! run through sqlx when the store opens.
+//! WAL lets run beside the writer; migrations run through sqlx when the store opens.
 //! `synchronous=FULL`: a committed append survives a power cut, not just a crash.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -31,15 +30,12 @@ use crate::sql::{self, SqlValue};
 use crate::sqlite_readers::Readers;
 use crate::transaction;
 use crate::transaction::LogBackend;
-use crate::wal_checkpoints::Checkpoints;
 use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 /// Events hashed and then written per step of an append.
 const INSERT_CHUNK: usize = 500;
-/// What the WAL file keeps of its size when it starts over.
-const WAL_KEPT_BYTES: i64 = 64 * 1024 * 1024;
 /// Stream names per version lookup.
 const LOOKUP_CHUNK: usize = 500;
 /// Prepared statements the writer keeps: every statement of the append path and the read
@@ -87,8 +83,6 @@ struct Writer {
     clock: Arc<dyn Clock>,
     projections: Projections,
     committed: watch::Sender<i64>,
-    /// Checkpoints the WAL beside the writer, which does none itself.
-    checkpoints: Checkpoints,
 }
 
 impl std::fmt::Debug for Job {
@@ -120,11 +114,6 @@ impl SqliteStore {
         migrating.close().await?;
 
         let conn = writer_connection(path)?;
-        // Checkpoints run on a thread of their own; a WAL started over after one (see
-        // `wal_checkpoints`) gives back what a bulk load made it take on disk.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "journal_size_limit", WAL_KEPT_BYTES)?;
-        let checkpoints = Checkpoints::start(path)?;
         let readers = Readers::new(path);
         let last = readers.last_position().await?;
         let committed = watch::Sender::new(last);
@@ -138,7 +127,6 @@ impl SqliteStore {
             clock,
             projections: projections.clone(),
             committed: committed.clone(),
-            checkpoints,
         };
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
@@ -272,8 +260,6 @@ impl Writer {
         if finished.is_err() && commit {
             // The commit failed: make sure nothing half-done stays open.
             let _ = self.statement("ROLLBACK");
-        } else if commit {
-            self.checkpoints.committed();
         }
         self.in_transaction = false;
         finished

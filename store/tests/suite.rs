@@ -1017,37 +1017,3 @@ async fn a_time_maps_to_the_last_position_recorded_by_then(db: TestDb) {
         assert_eq!(store.position_at(at).await.unwrap(), position, "at {at}");
     }
 }
-
-/// SQLite's writer does no checkpoints of its own (a thread does them beside it): while the
-/// store stays open, what is committed still reaches the database file, not only its WAL.
-#[tokio::test]
-async fn sqlite_checkpoints_the_wal_while_the_store_is_open() {
-    let db = TestDb::sqlite();
-    let store = db.open().await;
-    let exact_store::StoreUrl::Sqlite(path) = &db.url else {
-        unreachable!("a SQLite test database")
-    };
-    let size = || std::fs::metadata(path).unwrap().len();
-    let before = size();
-    let label = "Zellkern ☃ ".repeat(100);
-    for round in 0..20 {
-        let events = (0..200)
-            .map(|n| NewEvent::new("ThingHappened", json!({ "n": n, "label": label })))
-            .collect();
-        store
-            .append(&format!("s-{round}"), Expected::NoStream, events, api(1))
-            .await
-            .unwrap();
-    }
-    // Some 5 MB committed; SQLite's own checkpoints would have copied it back after 4 MB.
-    for _ in 0..100 {
-        if size() > before + 4 * 1024 * 1024 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "the database file stayed at {} bytes ({before} before)",
-        size()
-    );
-}
