@@ -261,7 +261,24 @@ async fn write_built(
     let mut decoding = Vec::new();
     let mut carries = inline::Carries::new(projections);
     let mut applied = 0;
-    while let Some(next) = planned.recv().await {
+    loop {
+        let next = match planned.try_recv() {
+            Ok(next) => next,
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                // The planner is behind: apply what has come meanwhile instead of waiting.
+                if envelopes.len() > applied {
+                    let page = &envelopes[applied..];
+                    let decoding = std::mem::take(&mut decoding);
+                    inline::apply_pages(projections, tx, page, decoding, &mut carries).await?;
+                    applied = envelopes.len();
+                }
+                match planned.recv().await {
+                    Some(next) => next,
+                    None => break,
+                }
+            }
+        };
         let (mut chunk, decoded) = next?;
         tx.backend().insert(&chunk).await?;
         envelopes.append(&mut chunk);
