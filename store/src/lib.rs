@@ -67,6 +67,7 @@ mod sqlite_readers;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transaction;
+mod wal_index;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

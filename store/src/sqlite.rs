@@ -30,6 +30,7 @@ use crate::sql::{self, SqlValue};
 use crate::sqlite_readers::Readers;
 use crate::transaction;
 use crate::transaction::LogBackend;
+use crate::wal_index::{WalIndex, CHECKPOINT_FRAMES};
 use crate::{AppendContext, Backend, Clock, Envelope, EventStore, Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -83,6 +84,9 @@ struct Writer {
     clock: Arc<dyn Clock>,
     projections: Projections,
     committed: watch::Sender<i64>,
+    /// The log's size, when this writer checkpoints it itself (SQLite's automatic checkpoint
+    /// is then off on this connection); `None` leaves checkpoints to SQLite.
+    wal: Option<WalIndex>,
 }
 
 impl std::fmt::Debug for Job {
@@ -114,6 +118,10 @@ impl SqliteStore {
         migrating.close().await?;
 
         let conn = writer_connection(path)?;
+        let wal = WalIndex::open(path);
+        if wal.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        }
         let readers = Readers::new(path);
         let last = readers.last_position().await?;
         let committed = watch::Sender::new(last);
@@ -127,6 +135,7 @@ impl SqliteStore {
             clock,
             projections: projections.clone(),
             committed: committed.clone(),
+            wal,
         };
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
@@ -272,6 +281,9 @@ impl Writer {
         self.begin()?;
         let result = self.runtime.block_on(work(&mut self.conn));
         let finished = self.finish(matches!(result, Ok((_, true))));
+        // Before the answer, as SQLite's automatic checkpoint would: a rebuild's or an
+        // import's time includes copying what it wrote into the database.
+        self.checkpoint_if_due();
         let (value, _) = result?;
         finished?;
         Ok(value)
@@ -324,6 +336,21 @@ impl Writer {
                 }
             }
             Err(e) => transaction::refuse_all(replies, &e),
+        }
+        self.checkpoint_if_due();
+    }
+
+    /// Copies the log into the database once it holds `CHECKPOINT_FRAMES` frames, as SQLite
+    /// would inside the commit that crossed the line; here after that commit's callers have
+    /// their answer. Passive: readers are never waited for (what they still read stays in
+    /// the log for a later checkpoint), and the next job waits only for this one.
+    fn checkpoint_if_due(&self) {
+        let Some(wal) = &self.wal else { return };
+        if wal.unchecked_frames().unwrap_or(u32::MAX) < CHECKPOINT_FRAMES {
+            return;
+        }
+        if let Err(e) = self.statement("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::warn!("a checkpoint of the SQLite log failed (the next one retries): {e}");
         }
     }
 }

@@ -1017,3 +1017,39 @@ async fn a_time_maps_to_the_last_position_recorded_by_then(db: TestDb) {
         assert_eq!(store.position_at(at).await.unwrap(), position, "at {at}");
     }
 }
+
+/// SQLite's automatic checkpoint is off on the writer's connection (it checkpoints after the
+/// commit's callers have their answer): while the store stays open, what is committed still
+/// reaches the database file, not only its log.
+#[tokio::test]
+async fn sqlite_checkpoints_the_wal_while_the_store_is_open() {
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    let exact_store::StoreUrl::Sqlite(path) = &db.url else {
+        unreachable!("a SQLite test database")
+    };
+    let size = || std::fs::metadata(path).unwrap().len();
+    let before = size();
+    let label = "Zellkern ☃ ".repeat(100);
+    for round in 0..20 {
+        let events = (0..200)
+            .map(|n| NewEvent::new("ThingHappened", json!({ "n": n, "label": label })))
+            .collect();
+        store
+            .append(&format!("s-{round}"), Expected::NoStream, events, api(1))
+            .await
+            .unwrap();
+    }
+    // Some 5 MB committed; a checkpoint is due past 1,000 pages of log (4 MB). The last one
+    // may run just after the answer: waited for a little.
+    for _ in 0..100 {
+        if size() > before + 4 * 1024 * 1024 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the database file stayed at {} bytes ({before} before)",
+        size()
+    );
+}
