@@ -6,6 +6,11 @@
 //! read-only, into a fresh database with the same migrations and the writer's settings: no
 //! value crosses into Rust, which makes the peer a floor on the time any implementation of
 //! these tables needs (the `WHERE` keeps SQLite from copying whole pages instead of rows).
+//! Its log is checkpointed as SQLite does by default, inside the commit that takes it past
+//! 1,000 frames; the store's writer does the same checkpoints itself right after answering
+//! that commit's callers, so each delays the next batch's writes instead of this batch's
+//! answer (creation's time holds them, less the next batch's planning they overlap and the
+//! last batch's).
 //! It writes a subset of what a creation writes: the log's rows, the annotations' rows and
 //! the new cells of the spatial index, not the overview's counts or the statistics.
 
