@@ -346,6 +346,7 @@ impl Writer {
     /// the log for a later checkpoint), and the next job waits only for this one.
     fn checkpoint_if_due(&self) {
         let Some(wal) = &self.wal else { return };
+        // A header that cannot be read now: checkpoint, rather than let the log grow unseen.
         if wal.unchecked_frames().unwrap_or(u32::MAX) < CHECKPOINT_FRAMES {
             return;
         }
