@@ -254,36 +254,21 @@ async fn write_built(
         return Ok(Outcome::Written(envelopes));
     }
     // Chunks are hashed and decoded on the blocking pool ahead of the writer, which writes the
-    // log's rows as they come and the read models' every `APPLY_EVENTS`: both cores stay busy
-    // to the end of a large append, and what is held between stays small.
+    // log's rows as they come and the read models' every `APPLY_EVENTS`, or sooner whenever
+    // no chunk is waiting: both cores stay busy to the end of a large append, and what is
+    // held between stays small.
     let (planning, mut planned) = plan_ahead(planner, tx.backend().chunk_size(), projections);
     let mut envelopes: Vec<Envelope> = Vec::with_capacity(total);
     let mut decoding = Vec::new();
     let mut carries = inline::Carries::new(projections);
     let mut applied = 0;
-    loop {
-        let next = match planned.try_recv() {
-            Ok(next) => next,
-            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
-            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
-                // The planner is behind: apply what has come meanwhile instead of waiting.
-                if envelopes.len() > applied {
-                    let page = &envelopes[applied..];
-                    let decoding = std::mem::take(&mut decoding);
-                    inline::apply_pages(projections, tx, page, decoding, &mut carries).await?;
-                    applied = envelopes.len();
-                }
-                match planned.recv().await {
-                    Some(next) => next,
-                    None => break,
-                }
-            }
-        };
+    while let Some(next) = planned.recv().await {
         let (mut chunk, decoded) = next?;
         tx.backend().insert(&chunk).await?;
         envelopes.append(&mut chunk);
         decoding.push(decoded);
-        if envelopes.len() - applied >= APPLY_EVENTS {
+        // A full page, or the planner behind: what has come is applied instead of waiting.
+        if envelopes.len() - applied >= APPLY_EVENTS || planned.is_empty() {
             let page = &envelopes[applied..];
             let decoding = std::mem::take(&mut decoding);
             inline::apply_pages(projections, tx, page, decoding, &mut carries).await?;
