@@ -1030,7 +1030,12 @@ async fn sqlite_checkpoints_the_wal_while_the_store_is_open() {
     };
     let size = || std::fs::metadata(path).unwrap().len();
     let before = size();
-    let label = "Zellkern ☃ ".repeat(100);
+    let page: u64 = rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    // A checkpoint is due past 1,000 pages of log; some 1,200 pages' worth is committed.
+    let label = "Zellkern ☃ ".repeat(100 * page as usize / 4096);
     for round in 0..20 {
         let events = (0..200)
             .map(|n| NewEvent::new("ThingHappened", json!({ "n": n, "label": label })))
@@ -1040,10 +1045,9 @@ async fn sqlite_checkpoints_the_wal_while_the_store_is_open() {
             .await
             .unwrap();
     }
-    // Some 5 MB committed; a checkpoint is due past 1,000 pages of log (4 MB). The last one
-    // may run just after the answer: waited for a little.
+    // The last checkpoint may run just after the answer: waited for a little.
     for _ in 0..100 {
-        if size() > before + 4 * 1024 * 1024 {
+        if size() > before + 1_000 * page {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1052,4 +1056,48 @@ async fn sqlite_checkpoints_the_wal_while_the_store_is_open() {
         "the database file stayed at {} bytes ({before} before)",
         size()
     );
+}
+
+/// A new SQLite database gets 16 KiB pages; one made with SQLite's default 4 KiB (every
+/// database before them) opens, migrates and takes appends with its own pages.
+#[tokio::test]
+async fn sqlite_databases_keep_the_page_size_they_were_made_with() {
+    let page_size = |path: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap()
+    };
+    let fresh = TestDb::sqlite();
+    fresh.open().await;
+    let exact_store::StoreUrl::Sqlite(path) = &fresh.url else {
+        unreachable!("a SQLite test database")
+    };
+    assert_eq!(page_size(path), 16_384);
+
+    let old = TestDb::sqlite();
+    let exact_store::StoreUrl::Sqlite(path) = &old.url else {
+        unreachable!("a SQLite test database")
+    };
+    {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.pragma_update(None, "page_size", 4_096).unwrap();
+        conn.pragma_update(None, "journal_mode", "wal").unwrap();
+        conn.execute_batch("CREATE TABLE made_before (x INTEGER)")
+            .unwrap();
+    }
+    let store = old.open().await;
+    store
+        .append(
+            "s-1",
+            Expected::NoStream,
+            vec![NewEvent::new("ThingHappened", json!({}))],
+            api(1),
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let store = old.open().await;
+    assert_eq!(store.read_stream("s-1", 1).await.unwrap().len(), 1);
+    assert_eq!(page_size(path), 4_096);
 }
