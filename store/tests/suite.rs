@@ -1030,10 +1030,7 @@ async fn sqlite_checkpoints_the_wal_while_the_store_is_open() {
     };
     let size = || std::fs::metadata(path).unwrap().len();
     let before = size();
-    let page: u64 = rusqlite::Connection::open(path)
-        .unwrap()
-        .query_row("PRAGMA page_size", [], |r| r.get(0))
-        .unwrap();
+    let page = sqlite_page_size(path);
     // A checkpoint is due past 1,000 pages of log; some 1,200 pages' worth is committed.
     let label = "Zellkern ☃ ".repeat(100 * page as usize / 4096);
     for round in 0..20 {
@@ -1062,18 +1059,12 @@ async fn sqlite_checkpoints_the_wal_while_the_store_is_open() {
 /// database before them) opens, migrates and takes appends with its own pages.
 #[tokio::test]
 async fn sqlite_databases_keep_the_page_size_they_were_made_with() {
-    let page_size = |path: &std::path::Path| -> i64 {
-        rusqlite::Connection::open(path)
-            .unwrap()
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .unwrap()
-    };
     let fresh = TestDb::sqlite();
     fresh.open().await;
     let exact_store::StoreUrl::Sqlite(path) = &fresh.url else {
         unreachable!("a SQLite test database")
     };
-    assert_eq!(page_size(path), 16_384);
+    assert_eq!(sqlite_page_size(path), 16_384);
 
     let old = TestDb::sqlite();
     let exact_store::StoreUrl::Sqlite(path) = &old.url else {
@@ -1099,5 +1090,13 @@ async fn sqlite_databases_keep_the_page_size_they_were_made_with() {
     drop(store);
     let store = old.open().await;
     assert_eq!(store.read_stream("s-1", 1).await.unwrap().len(), 1);
-    assert_eq!(page_size(path), 4_096);
+    assert_eq!(sqlite_page_size(path), 4_096);
+}
+
+/// The page size of the SQLite database at `path`, in bytes.
+fn sqlite_page_size(path: &std::path::Path) -> u64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap()
 }
