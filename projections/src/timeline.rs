@@ -309,15 +309,13 @@ fn timeline_sql(filter: &TimelineFilter, set_images: Option<&[i64]>) -> (String,
 mod tests {
     use super::*;
     use exact_store::testing::TestDb;
-    use exact_store::{Backend, StoreUrl};
+    use exact_store::Backend;
 
     /// SQLite's plan for a page of `filter`'s timeline: the `detail` of each step.
     async fn plan(filter: &TimelineFilter) -> Vec<String> {
         let db = TestDb::new(Backend::Sqlite).await;
         let _store = db.open_with_projections(crate::all()).await;
-        let StoreUrl::Sqlite(path) = &db.url else {
-            unreachable!("a SQLite test store")
-        };
+        let path = db.sqlite_path();
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
             .await
             .unwrap();

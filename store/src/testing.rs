@@ -79,6 +79,14 @@ impl TestDb {
         self.url.backend()
     }
 
+    /// The file of a SQLite test database (a PostgreSQL one has none: a test's mistake).
+    pub fn sqlite_path(&self) -> &std::path::Path {
+        match &self.url {
+            StoreUrl::Sqlite(path) => path,
+            StoreUrl::Postgres(_) => panic!("a SQLite test database was expected"),
+        }
+    }
+
     pub fn url_string(&self) -> String {
         match &self.url {
             StoreUrl::Sqlite(path) => format!("sqlite://{}", path.display()),

@@ -1025,9 +1025,7 @@ async fn a_time_maps_to_the_last_position_recorded_by_then(db: TestDb) {
 async fn sqlite_checkpoints_the_wal_while_the_store_is_open() {
     let db = TestDb::sqlite();
     let store = db.open().await;
-    let exact_store::StoreUrl::Sqlite(path) = &db.url else {
-        unreachable!("a SQLite test database")
-    };
+    let path = db.sqlite_path();
     let size = || std::fs::metadata(path).unwrap().len();
     let before = size();
     let page = sqlite_page_size(path);
@@ -1061,15 +1059,10 @@ async fn sqlite_checkpoints_the_wal_while_the_store_is_open() {
 async fn sqlite_databases_keep_the_page_size_they_were_made_with() {
     let fresh = TestDb::sqlite();
     fresh.open().await;
-    let exact_store::StoreUrl::Sqlite(path) = &fresh.url else {
-        unreachable!("a SQLite test database")
-    };
-    assert_eq!(sqlite_page_size(path), 16_384);
+    assert_eq!(sqlite_page_size(fresh.sqlite_path()), 16_384);
 
     let old = TestDb::sqlite();
-    let exact_store::StoreUrl::Sqlite(path) = &old.url else {
-        unreachable!("a SQLite test database")
-    };
+    let path = old.sqlite_path();
     {
         let conn = rusqlite::Connection::open(path).unwrap();
         conn.pragma_update(None, "page_size", 4_096).unwrap();

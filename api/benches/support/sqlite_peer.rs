@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use exact_store::testing::TestDb;
-use exact_store::{Backend, StoreUrl};
+use exact_store::Backend;
 
 pub struct PeerTimes {
     /// The annotations' creations: their events, rows and cells, one transaction per batch.
@@ -36,9 +36,7 @@ pub async fn run(source: &Path, batch: i64) -> PeerTimes {
     // Opening a store runs the migrations (no genesis event: the copy brings the log's own);
     // the store is closed again before the copy.
     drop(peer.open_with(false).await);
-    let StoreUrl::Sqlite(path) = &peer.url else {
-        unreachable!("a SQLite test database")
-    };
+    let path = peer.sqlite_path();
     let conn = exact_store::testing::sqlite_writer_connection(path).unwrap();
     conn.execute(
         "ATTACH DATABASE ?1 AS src",
