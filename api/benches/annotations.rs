@@ -8,8 +8,8 @@
 //! `cargo bench -p exact-api --bench annotations`; `EXACT_BENCH_ANNOTATIONS` sets the count
 //! (default 1,000,000); `EXACT_TEST_DATABASE_URL` adds the PostgreSQL rows
 //! (`EXACT_BENCH_ONLY=postgres`: those alone; `EXACT_BENCH_ONLY=import`: creation and the
-//! import alone; `changes`: creation and the history of changes alone; combined:
-//! `postgres,import`).
+//! import alone; `changes`: creation and the history of changes alone; `create`: creation and
+//! its peer alone, on SQLite; combined: `postgres,import`).
 //! Annotations are clustered like cells on tissue: boxes, points and polygons around random
 //! centres on a 100,000 x 80,000 px slide.
 //!
@@ -178,7 +178,8 @@ async fn lab_with_password(commands: &Commands, password_hash: String) -> (Calle
     (alice, image, types)
 }
 
-/// `EXACT_BENCH_ONLY`: what to run of the bench (`postgres`, `import`), empty for all of it.
+/// `EXACT_BENCH_ONLY`: what to run of the bench (`postgres`, `import`, `changes`, `create`), empty
+/// for all of it.
 fn only() -> String {
     std::env::var("EXACT_BENCH_ONLY").unwrap_or_default()
 }
@@ -231,6 +232,18 @@ async fn bench(backend: Backend, count: i64) {
         created.as_secs_f64(),
     );
 
+    if only().contains("create") {
+        // Creation against its peer alone (`EXACT_BENCH_ONLY=create`), for A/B runs.
+        if let StoreUrl::Sqlite(path) = &db.url {
+            let peer = sqlite_peer::run(path, BATCH).await;
+            let peer_create = print_peer_create(&peer);
+            println!(
+                "| sqlite | ratio to the peer: create | | {:.2} |",
+                create_rate / peer_create
+            );
+        }
+        return;
+    }
     if only().contains("changes") {
         // The history of many changes alone (`EXACT_BENCH_ONLY=changes`).
         let set = read.image(image).await.unwrap().unwrap().image_set;
@@ -356,12 +369,8 @@ async fn bench(backend: Backend, count: i64) {
 
     if let StoreUrl::Sqlite(path) = &db.url {
         let peer = sqlite_peer::run(path, BATCH).await;
-        let peer_create = peer.created as f64 / peer.create.as_secs_f64();
+        let peer_create = print_peer_create(&peer);
         let peer_rebuild = peer.events as f64 / peer.rebuild.as_secs_f64();
-        println!(
-            "| sqlite | peer: SQLite alone writes the same events, annotation rows and cells in the same batches | {:.2} s | {peer_create:.0} /s |",
-            peer.create.as_secs_f64()
-        );
         println!(
             "| sqlite | peer: SQLite alone refills the annotations table and its indexes ({} events) | {:.2} s | {peer_rebuild:.0} events/s |",
             peer.events,
@@ -394,6 +403,16 @@ async fn bench(backend: Backend, count: i64) {
     .await;
     drop((store, read, commands, db));
     rest_import(backend, coco, count).await;
+}
+
+/// Prints the peer's creation row; its rate.
+fn print_peer_create(peer: &sqlite_peer::PeerTimes) -> f64 {
+    let rate = peer.created as f64 / peer.create.as_secs_f64();
+    println!(
+        "| sqlite | peer: SQLite alone writes the same events, annotation rows and cells in the same batches | {:.2} s | {rate:.0} /s |",
+        peer.create.as_secs_f64()
+    );
+    rate
 }
 
 /// Issue 18's as-of export over a history of many changes: after the run's million, a quarter
