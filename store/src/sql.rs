@@ -144,8 +144,9 @@ tuple_rows! {
     (A 0, B 1, C 2, D 3),
 }
 
-/// `VALUES ($1, ..., $k), ($k+1, ...), ...` for `rows` rows of `columns` values each.
-fn values_list(rows: usize, columns: usize) -> String {
+/// `VALUES ($1, ..., $k), ($k+1, ...), ...` for `rows` rows of `columns` values each, numbered
+/// after `marker` (`$` for PostgreSQL, `?` for SQLite).
+fn values_list(rows: usize, columns: usize, marker: char) -> String {
     let mut sql = String::with_capacity(rows * columns * 5 + 8);
     sql.push_str("VALUES ");
     for row in 0..rows {
@@ -157,7 +158,7 @@ fn values_list(rows: usize, columns: usize) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
+            sql.push(marker);
             sql.push_str(&(row * columns + column + 1).to_string());
         }
         sql.push(')');
@@ -165,20 +166,20 @@ fn values_list(rows: usize, columns: usize) -> String {
     sql
 }
 
-/// `VALUES (?1, ..., ?k)`: one row of `columns` values, numbered for SQLite.
-fn sqlite_row_values(columns: usize) -> String {
-    let placeholders: Vec<String> = (1..=columns).map(|n| format!("?{n}")).collect();
-    format!("VALUES ({})", placeholders.join(", "))
-}
+/// Rows per run of SQLite's multi-row insert. A run opens its table's and indexes' cursors
+/// once and keeps them where the last row went (rows in key order skip the descent from the
+/// root); its text is made and prepared once, like a single row's.
+const SQLITE_ROWS_PER_RUN: usize = 50;
 
-/// Rows of `columns` values each, as `INSERT`s of `head VALUES (...) tail`, one prepared
-/// statement run once per row; the number of rows changed.
+/// Rows of `columns` values each, as `INSERT`s of `head VALUES (...) tail`: runs of
+/// [`SQLITE_ROWS_PER_RUN`] rows through one prepared statement, the rest a row at a time; the
+/// number of rows changed.
 ///
-/// One row per run beats a multi-row `VALUES` on SQLite: a statement of thousands of
-/// parameters is text to build, hash and compare for every chunk, and a statement writing
-/// several rows makes SQLite journal every page it touches in case a later row fails. A failing
-/// row leaves the earlier ones written: callers run inside a transaction or savepoint that the
-/// error rolls back whole.
+/// The insert is SQLite's `INSERT OR FAIL`: a refused row ends the statement and leaves the
+/// rows before it written. With `INSERT`'s default (`ABORT`), SQLite would undo them itself,
+/// and to be able to, copy every page a multi-row statement touches into a statement journal
+/// first (unless a trigger or a `DO UPDATE` clause may still abort it). Callers run inside a
+/// transaction or savepoint that any error rolls back whole, so nothing half done survives.
 pub(crate) fn sqlite_insert_rows(
     conn: &rusqlite::Connection,
     head: &str,
@@ -187,19 +188,45 @@ pub(crate) fn sqlite_insert_rows(
     values: &[SqlValue<'_>],
 ) -> rusqlite::Result<usize> {
     debug_assert_eq!(values.len() % columns.max(1), 0, "whole rows only");
-    if values.is_empty() {
-        return Ok(0);
-    }
-    let sql = format!("{head}{}{tail}", sqlite_row_values(columns));
-    let mut statement = conn.prepare_cached(&sql)?;
+    let head = sqlite_or_fail(head);
+    let columns = columns.max(1);
     let mut changed = 0;
-    for row in values.chunks(columns) {
-        for (index, value) in row.iter().enumerate() {
-            statement.raw_bind_parameter(index + 1, value)?;
+    let mut runs = values.chunks_exact(SQLITE_ROWS_PER_RUN * columns);
+    if runs.len() > 0 {
+        let values = values_list(SQLITE_ROWS_PER_RUN, columns, '?');
+        let mut statement = conn.prepare_cached(&format!("{head}{values}{tail}"))?;
+        for run in &mut runs {
+            changed += sqlite_run_bound(&mut statement, run)?;
         }
-        changed += statement.raw_execute()?;
+    }
+    let rest = runs.remainder();
+    if !rest.is_empty() {
+        let values = values_list(1, columns, '?');
+        let mut statement = conn.prepare_cached(&format!("{head}{values}{tail}"))?;
+        for row in rest.chunks(columns) {
+            changed += sqlite_run_bound(&mut statement, row)?;
+        }
     }
     Ok(changed)
+}
+
+/// `INSERT OR FAIL INTO …` for `INSERT INTO …` (see [`sqlite_insert_rows`]).
+fn sqlite_or_fail(head: &str) -> std::borrow::Cow<'_, str> {
+    match head.strip_prefix("INSERT INTO ") {
+        Some(rest) => format!("INSERT OR FAIL INTO {rest}").into(),
+        None => head.into(),
+    }
+}
+
+/// Runs `statement` once with `values` bound to its parameters in order.
+fn sqlite_run_bound(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    values: &[SqlValue<'_>],
+) -> rusqlite::Result<usize> {
+    for (index, value) in values.iter().enumerate() {
+        statement.raw_bind_parameter(index + 1, value)?;
+    }
+    statement.raw_execute()
 }
 
 /// PostgreSQL's limit on the parameters of one statement.
@@ -209,7 +236,8 @@ impl Tx<'_> {
     /// Inserts rows of `columns` values each (`values` holds them one after the other) with
     /// `head VALUES (...) tail`, where `head` is `INSERT INTO table (columns) ` and `tail` an
     /// optional `ON CONFLICT` clause; the number of rows changed. PostgreSQL gets as many rows
-    /// per statement as its parameter limit allows; SQLite one prepared statement run per row.
+    /// per statement as its parameter limit allows; SQLite runs of a few dozen
+    /// ([`sqlite_insert_rows`]).
     pub async fn insert_rows(
         &mut self,
         head: &str,
@@ -226,7 +254,7 @@ impl Tx<'_> {
                 for chunk in values.chunks(rows_per_statement * columns) {
                     let sql = format!(
                         "{head}{}{tail}",
-                        values_list(chunk.len() / columns, columns)
+                        values_list(chunk.len() / columns, columns, '$')
                     );
                     changed += postgres_query(&sql, chunk)
                         .execute(&mut **conn)

@@ -352,7 +352,8 @@ impl InlineProjection for Tally {
 }
 
 /// More rows than one PostgreSQL statement may bind (two columns × 40,000 > 65,535
-/// parameters), an upsert over some of them, and a batch whose last row is refused.
+/// parameters), an upsert over some of them, batches with a row refused here and there, and
+/// one of whole runs and a rest.
 async fn rows_inserted_in_bulk_all_land_or_none(db: TestDb) {
     drop(db.open_with(false).await);
     db.raw("CREATE TABLE tally (n BIGINT PRIMARY KEY, hits BIGINT NOT NULL)")
@@ -379,23 +380,40 @@ async fn rows_inserted_in_bulk_all_land_or_none(db: TestDb) {
         )
         .await
         .unwrap();
-    let refused = store
+    // SQLite writes runs of 50 rows a statement, then the rest a row at a time: a refused row
+    // in the last run, in the first, and among the rest, after whole runs went in.
+    for (from, to, null_at) in [
+        (50_000, 50_100, 50_099),
+        (60_000, 60_123, 60_010),
+        (80_000, 80_123, 80_120),
+    ] {
+        let refused = store
+            .append(
+                "t",
+                Expected::Any,
+                vec![tally(from, to, Some(null_at))],
+                context(),
+            )
+            .await;
+        assert!(refused.is_err(), "a NULL in a NOT NULL column is refused");
+    }
+    store
         .append(
             "t",
             Expected::Any,
-            vec![tally(50_000, 50_100, Some(50_099))],
+            vec![tally(70_000, 70_123, None)],
             context(),
         )
-        .await;
-    assert!(refused.is_err(), "a NULL in a NOT NULL column is refused");
+        .await
+        .unwrap();
 
     let summary = db
         .pairs("SELECT CAST(hits AS TEXT), COUNT(*) FROM tally GROUP BY hits ORDER BY hits")
         .await;
     assert_eq!(
         summary,
-        [("1".into(), 39_990 + 10), ("2".into(), 10)],
-        "every row once, the overlap twice, nothing of the refused batch"
+        [("1".into(), 39_990 + 10 + 123), ("2".into(), 10)],
+        "every row once, the overlap twice, nothing of the refused batches"
     );
 }
 
