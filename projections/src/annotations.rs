@@ -468,11 +468,22 @@ const SUPERSEDE_MANY_HEAD: &str = "INSERT INTO annotation_history (id, version, 
      a.min_x, a.min_y, a.max_x, a.max_y, a.cell FROM annotations a JOIN (";
 const SUPERSEDE_MANY_TAIL: &str = ") AS v (valid_to, id) ON a.id = v.id";
 
+/// What the rows [`write_versions`] writes take the place of.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replacing {
+    /// Nothing: creations, whose ids are new. A row already there is an error, not overwritten
+    /// (and a plain insert spares SQLite the statement journal an upsert may need).
+    Nothing,
+    /// The annotations' current rows.
+    CurrentRows,
+}
+
 /// Writes `versions` as the current rows of `annotations`, after registering their cells with
 /// SQLite's spatial index (those not in `registered_cells` yet).
 async fn write_versions(
     tx: &mut Tx<'_>,
     versions: &[Version],
+    replacing: Replacing,
     registered_cells: &mut HashSet<i64>,
 ) -> exact_store::Result<()> {
     register_cells(tx, versions, registered_cells).await?;
@@ -505,7 +516,11 @@ async fn write_versions(
             (&v.reason).into(),
         ]);
     }
-    tx.insert_rows(INSERT_ANNOTATIONS, 24, UPSERT_ANNOTATIONS, &rows)
+    let on_conflict = match replacing {
+        Replacing::Nothing => "",
+        Replacing::CurrentRows => UPSERT_ANNOTATIONS,
+    };
+    tx.insert_rows(INSERT_ANNOTATIONS, 24, on_conflict, &rows)
         .await?;
     Ok(())
 }
@@ -572,7 +587,13 @@ async fn insert_created(
     if created.is_empty() {
         return Ok(());
     }
-    write_versions(tx, created, &mut carried.registered_cells).await?;
+    write_versions(
+        tx,
+        created,
+        Replacing::Nothing,
+        &mut carried.registered_cells,
+    )
+    .await?;
     for v in created {
         if let Some(cell) = v.density {
             *carried.density.entry(cell).or_default() += 1;
@@ -855,7 +876,7 @@ async fn apply_changes(
     )
     .await?;
     supersede(tx, &superseded).await?;
-    write_versions(tx, &versions, registered_cells).await
+    write_versions(tx, &versions, Replacing::CurrentRows, registered_cells).await
 }
 
 /// The current rows of annotations `ids`, by id.

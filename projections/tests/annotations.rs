@@ -19,6 +19,7 @@ exact_store::on_both_backends!(
     the_read_model_follows_commands_and_answers_as_of_a_past_position,
     a_rebuilt_read_model_equals_the_incrementally_built_one,
     a_large_append_counts_every_page_once,
+    a_creation_of_an_id_the_read_model_holds_is_refused_not_written_over,
     changes_in_one_append_write_what_they_write_one_by_one,
     viewports_find_exactly_the_boxes_they_meet_now_and_as_of,
 );
@@ -406,6 +407,39 @@ async fn a_large_append_counts_every_page_once(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(dump(&db).await, incremental);
+}
+
+/// Creations are inserted, not upserted: a creation whose id the read model holds already (a
+/// log that strayed) fails its append and leaves the row it would have written over.
+async fn a_creation_of_an_id_the_read_model_holds_is_refused_not_written_over(db: TestDb) {
+    let (store, _read) = open(&db).await;
+    run(&store, 1, create(1, 11, 100.0, 100.0), &context(11), None).await;
+    let before = dump(&db).await;
+    let head = store.last_position().await.unwrap();
+
+    let AnnotationCommand::Create(mut again) = create(1, 11, 5_000.0, 5_000.0) else {
+        unreachable!()
+    };
+    again.unique_identifier = uuid::Uuid::from_u128(999);
+    let events = decide(None, &AnnotationCommand::Create(again), &context(11)).unwrap();
+    let events = events
+        .iter()
+        .map(|e| {
+            let (name, payload) = e.to_parts();
+            NewEvent::new(name, payload)
+        })
+        .collect();
+    let refused = store
+        .append(
+            "annotation-strayed",
+            Expected::NoStream,
+            events,
+            AppendContext::new(Source::Api, Some(ALICE)),
+        )
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(dump(&db).await, before);
+    assert_eq!(store.last_position().await.unwrap(), head);
 }
 
 /// Changes applied together (an append of many changes, a rebuild) write the same rows as
