@@ -69,7 +69,7 @@ impl AnnotationEvent {
 
 impl DomainEvent for AnnotationEvent {
     const NAMES: &'static [&'static str] = &[
-        "AnnotationCreated",
+        AnnotationCreated::EVENT_TYPE,
         "AnnotationChanged",
         "AnnotationDeleted",
         "AnnotationRestored",
@@ -150,14 +150,16 @@ impl AnnotationCreated {
         AnnotationEvent::AnnotationCreated(AnnotationCreated { id, ..self })
     }
 
-    /// The type name and payload of `with_id(id)` for a creation of type `annotation_type`,
-    /// serialized from this one without copying it first: a bulk import builds a million
-    /// inside its append.
-    pub fn parts_with(&self, id: i64, annotation_type: i64) -> (String, Value) {
+    /// The name of the event a creation becomes.
+    pub const EVENT_TYPE: &'static str = "AnnotationCreated";
+
+    /// The payload of `with_id(id)` for a creation of type `annotation_type`, serialized from
+    /// this one without copying it first: a bulk import builds a million.
+    pub fn payload_with(&self, id: i64, annotation_type: i64) -> Value {
         let mut payload = serde_json::to_value(self).expect("a creation always serializes");
         payload["id"] = id.into();
         payload["annotation_type"] = annotation_type.into();
-        ("AnnotationCreated".to_owned(), payload)
+        payload
     }
 }
 
@@ -798,7 +800,7 @@ mod tests {
     }
 
     #[test]
-    fn a_creations_parts_with_its_ids_are_those_of_the_event_with_them() {
+    fn a_creations_payload_with_its_ids_is_that_of_the_event_with_them() {
         let AnnotationEvent::AnnotationCreated(decided) = created() else {
             unreachable!()
         };
@@ -807,8 +809,14 @@ mod tests {
             annotation_type: -1,
             ..decided.clone()
         };
-        assert_eq!(planned.parts_with(1, BOX), created().to_parts());
-        assert_ne!(planned.parts_with(2, BOX), created().to_parts());
+        let made = |id| {
+            (
+                AnnotationCreated::EVENT_TYPE.to_owned(),
+                planned.payload_with(id, BOX),
+            )
+        };
+        assert_eq!(made(1), created().to_parts());
+        assert_ne!(made(2), created().to_parts());
     }
 
     #[test]

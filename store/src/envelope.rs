@@ -2,6 +2,7 @@
 //! hash that links each envelope to the one before it.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -147,17 +148,56 @@ pub struct NewEvent {
     pub event_id: Uuid,
     pub event_type: String,
     pub schema: i32,
-    pub payload: serde_json::Value,
+    pub payload: Payload,
+}
+
+/// The payload of an event to append.
+#[derive(Clone, Debug)]
+pub enum Payload {
+    Json(serde_json::Value),
+    /// Made when the append is planned: a large append's events are planned (serialized,
+    /// hashed) in chunks on another thread while the writer writes the chunks before, so a
+    /// payload made there costs the writer nothing. An append is built on the writer, in its
+    /// transaction, because that is where ids are handed out.
+    Planned(Arc<dyn PlannedPayload>),
+}
+
+/// A payload made when its append is planned (see [`Payload::Planned`]).
+pub trait PlannedPayload: Send + Sync + fmt::Debug {
+    fn to_json(&self) -> serde_json::Value;
+}
+
+impl Payload {
+    /// The payload as JSON (a planned one made now).
+    pub fn to_json(&self) -> std::borrow::Cow<'_, serde_json::Value> {
+        match self {
+            Payload::Json(value) => std::borrow::Cow::Borrowed(value),
+            Payload::Planned(planned) => std::borrow::Cow::Owned(planned.to_json()),
+        }
+    }
+}
+
+impl From<serde_json::Value> for Payload {
+    fn from(value: serde_json::Value) -> Self {
+        Payload::Json(value)
+    }
+}
+
+/// Payloads are equal when their JSON is.
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_json() == other.to_json()
+    }
 }
 
 impl NewEvent {
     /// A new event with a fresh UUIDv7 and payload schema 1.
-    pub fn new(event_type: impl Into<String>, payload: serde_json::Value) -> Self {
+    pub fn new(event_type: impl Into<String>, payload: impl Into<Payload>) -> Self {
         Self {
             event_id: Uuid::now_v7(),
             event_type: event_type.into(),
             schema: 1,
-            payload,
+            payload: payload.into(),
         }
     }
 

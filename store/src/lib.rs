@@ -78,8 +78,8 @@ use tokio::sync::watch;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use envelope::{
-    micros_rfc3339, AppendContext, Envelope, Expected, Hash, Metadata, NewEvent, Source,
-    StreamAppend, ZERO_HASH,
+    micros_rfc3339, AppendContext, Envelope, Expected, Hash, Metadata, NewEvent, Payload,
+    PlannedPayload, Source, StreamAppend, ZERO_HASH,
 };
 pub use error::{is_unavailable, Result, StoreError};
 

@@ -181,7 +181,7 @@ impl Planner {
             };
             self.position += 1;
             *version += 1;
-            let payload = canonical::to_string(&event.payload);
+            let payload = canonical::to_string(&event.payload.to_json());
             let hash = chain_hash(
                 &self.prev_hash,
                 &HashedFields {

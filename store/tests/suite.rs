@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use exact_store::testing::{self as common, TestDb};
 use exact_store::{
-    AppendContext, Backend, Envelope, EventStore, Expected, NewEvent, ProblemKind, Source,
-    StoreError, StreamAppend, ZERO_HASH,
+    AppendContext, Backend, Envelope, EventStore, Expected, NewEvent, Payload, PlannedPayload,
+    ProblemKind, Source, StoreError, StreamAppend, ZERO_HASH,
 };
 use futures_util::TryStreamExt;
 use serde_json::json;
@@ -27,6 +27,7 @@ exact_store::on_both_backends!(
     concurrent_appends_each_get_the_outcome_they_would_get_alone,
     two_processes_get_gapless_positions,
     a_hundred_thousand_events_in_one_append,
+    planned_payloads_are_stored_as_their_json_would_be,
     reopening_gives_the_same_log,
     stored_events_cannot_be_updated_or_deleted,
     verify_names_an_edited_payload,
@@ -576,6 +577,51 @@ async fn a_hundred_thousand_events_in_one_append(db: TestDb) {
     assert!(report.is_intact(), "{:?}", report.problem);
     assert_eq!(report.checked, 100_001);
     assert_eq!(report.head_hash, Some(stored[99_999].hash));
+}
+
+/// `event(n)`'s payload, made when its append is planned.
+#[derive(Debug)]
+struct PlannedEvent(i64);
+
+impl PlannedPayload for PlannedEvent {
+    fn to_json(&self) -> serde_json::Value {
+        event(self.0).payload.to_json().into_owned()
+    }
+}
+
+/// Payloads made when the append is planned, alone and among JSON ones, in an append small
+/// enough to be planned on the writer and one large enough to be planned beside it: each is
+/// stored, hashed and read back exactly as the same event with a JSON payload.
+async fn planned_payloads_are_stored_as_their_json_would_be(db: TestDb) {
+    let store = db.open().await;
+    let planned = |n: i64| {
+        let mut e = event(n);
+        e.payload = Payload::Planned(std::sync::Arc::new(PlannedEvent(n)));
+        e
+    };
+    let small: Vec<NewEvent> = (0..3).map(planned).collect();
+    store
+        .append("small", Expected::NoStream, small, api(1))
+        .await
+        .unwrap();
+    let large: Vec<StreamAppend> = (0..1_200)
+        .map(|n| {
+            let event = if n % 3 == 0 { event(n) } else { planned(n) };
+            StreamAppend::new(format!("large-{n}"), Expected::NoStream, vec![event])
+        })
+        .collect();
+    store.append_many(large, api(1)).await.unwrap();
+
+    let stored = all(store.as_ref()).await;
+    assert_eq!(stored.len(), 1 + 3 + 1_200);
+    let expected: Vec<String> = (0..3)
+        .chain(0..1_200)
+        .map(|n| exact_store::canonical::to_string(&event(n).payload.to_json()))
+        .collect();
+    let payloads: Vec<String> = stored[1..].iter().map(|e| e.payload.clone()).collect();
+    assert_eq!(payloads, expected);
+    let report = store.verify(1, None).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problem);
 }
 
 async fn reopening_gives_the_same_log(db: TestDb) {

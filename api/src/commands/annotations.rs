@@ -2,6 +2,7 @@
 //! chunk of an import), changes, soft deletion, restoration and verdicts.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use exact_domain::annotation::{
     self, AnnotationCommand, AnnotationContext, AnnotationCreated, AnnotationEvent, ImageInfo,
@@ -13,7 +14,7 @@ use exact_domain::{DomainError, DomainEvent};
 use exact_projections::annotation_query::AnnotationQuery;
 use exact_projections::annotations::AnnotationRow;
 use exact_projections::catalog_read::{ImageRow, ImageSetRow};
-use exact_store::{Expected, NewEvent, Source, StreamAppend};
+use exact_store::{Expected, NewEvent, Payload, PlannedPayload, Source, StreamAppend};
 use serde_json::Value;
 
 use super::{Aggregate, Caller, Commands, PlannedType, Written};
@@ -252,15 +253,15 @@ impl Commands {
             let mut events = events.into_iter();
             match events.next() {
                 Some(AnnotationEvent::AnnotationCreated(created)) => {
-                    plan.push(Planned::New(created, events.next().map(Box::new)));
+                    plan.push(Planned::New(Arc::new(created), events.next().map(Box::new)));
                 }
                 other => unreachable!("a creation decides AnnotationCreated, not {other:?}"),
             }
         }
-        let to_write: Vec<(AnnotationCreated, Option<Box<AnnotationEvent>>)> = plan
+        let to_write: Vec<(Arc<AnnotationCreated>, Option<Box<AnnotationEvent>>)> = plan
             .iter()
             .filter_map(|p| match p {
-                Planned::New(created, verdict) => Some((created.clone(), verdict.clone())),
+                Planned::New(created, verdict) => Some((Arc::clone(created), verdict.clone())),
                 _ => None,
             })
             .collect();
@@ -292,8 +293,16 @@ impl Commands {
                         .get(&created.annotation_type)
                         .copied()
                         .unwrap_or(created.annotation_type);
-                    let (name, payload) = created.parts_with(id, kind);
-                    let mut events = vec![NewEvent::new(name, payload)];
+                    // Serialized when the append is planned, beside the writer's writes.
+                    let payload = CreationPayload {
+                        created: Arc::clone(created),
+                        id,
+                        annotation_type: kind,
+                    };
+                    let mut events = vec![NewEvent::new(
+                        AnnotationCreated::EVENT_TYPE,
+                        Payload::Planned(Arc::new(payload)),
+                    )];
                     if let Some(mut verdict) = verdict.as_deref().cloned() {
                         if let AnnotationEvent::AnnotationVerified { id: of, .. } = &mut verdict {
                             *of = id;
@@ -578,12 +587,26 @@ fn image_info(image: &ImageRow) -> ImageInfo {
     }
 }
 
+/// A creation's payload with the id and type the append gave it.
+#[derive(Debug)]
+struct CreationPayload {
+    created: Arc<AnnotationCreated>,
+    id: i64,
+    annotation_type: i64,
+}
+
+impl PlannedPayload for CreationPayload {
+    fn to_json(&self) -> Value {
+        self.created.payload_with(self.id, self.annotation_type)
+    }
+}
+
 /// What becomes of one input of a batch.
 enum Planned {
     /// Its UUID exists already: a retry.
     Existing(Written),
     /// To be written (its id is taken inside the append), with the caller's verdict if asked.
-    New(AnnotationCreated, Option<Box<AnnotationEvent>>),
+    New(Arc<AnnotationCreated>, Option<Box<AnnotationEvent>>),
     /// Its UUID came earlier in the same list, at this index.
     SameAs(usize),
 }
