@@ -967,3 +967,60 @@ async fn viewports_find_exactly_the_boxes_they_meet_now_and_as_of(db: TestDb) {
         "the workload moved annotations after the middle: {changed_since_middle}"
     );
 }
+
+/// SQLite's migration 0024 moves the overview's counts into a table ordered by their key: a
+/// database migrated up to 0023 with counts in it keeps every count.
+#[tokio::test]
+async fn the_overview_counts_survive_their_move_into_one_btree() {
+    use sqlx::Connection as _;
+
+    let db = TestDb::sqlite();
+    // The migrations as they were before 0024, from a folder of their own (sqlx records each
+    // one's checksum, which the store checks against its own files when it opens).
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+    let before = db.sqlite_path().with_file_name("migrations-before-0024");
+    std::fs::create_dir(&before).unwrap();
+    for entry in std::fs::read_dir(&all).unwrap() {
+        let name = entry.unwrap().file_name();
+        if name.to_string_lossy().as_ref() < "0024" {
+            std::fs::copy(all.join(&name), before.join(&name)).unwrap();
+        }
+    }
+    let mut conn = sqlx::SqliteConnection::connect(&format!("{}?mode=rwc", db.url_string()))
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(before.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO annotation_density (image, annotation_type, col, row_index, count) \
+         VALUES (11, 3, 0, 0, 5), (11, 3, 7, 2, 1), (12, 4, 0, 0, 9)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    drop(db.open_with(false).await);
+    let counts = db
+        .pairs(
+            "SELECT image || '|' || annotation_type || '|' || col || '|' || row_index, count \
+             FROM annotation_density ORDER BY image, annotation_type, col, row_index",
+        )
+        .await;
+    assert_eq!(
+        counts,
+        [
+            ("11|3|0|0".into(), 5),
+            ("11|3|7|2".into(), 1),
+            ("12|4|0|0".into(), 9)
+        ]
+    );
+    let definition = db
+        .pairs("SELECT sql, 0 FROM sqlite_master WHERE name = 'annotation_density'")
+        .await;
+    assert!(definition[0].0.contains("WITHOUT ROWID"), "{definition:?}");
+}
