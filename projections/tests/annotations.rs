@@ -76,13 +76,7 @@ async fn run(
     let expected = stored
         .last()
         .map_or(Expected::NoStream, |e| Expected::Exact(e.version));
-    let events: Vec<NewEvent> = events
-        .iter()
-        .map(|e| {
-            let (name, payload) = e.to_parts();
-            NewEvent::new(name, payload)
-        })
-        .collect();
+    let events = new_events(&events);
     let mut append_context = AppendContext::new(Source::Api, Some(context.actor));
     if let Some(reason) = reason {
         append_context = append_context.with_reason(reason);
@@ -91,6 +85,17 @@ async fn run(
         .append(&stream, expected, events, append_context)
         .await
         .unwrap();
+}
+
+/// The events a command decided, as the store takes them.
+fn new_events(events: &[AnnotationEvent]) -> Vec<NewEvent> {
+    events
+        .iter()
+        .map(|e| {
+            let (name, payload) = e.to_parts();
+            NewEvent::new(name, payload)
+        })
+        .collect()
 }
 
 fn create(id: i64, image: i64, x: f64, y: f64) -> AnnotationCommand {
@@ -103,14 +108,7 @@ async fn create_all(store: &Store, creations: Vec<(i64, AnnotationCommand, Annot
     let appends = creations
         .into_iter()
         .map(|(id, command, context)| {
-            let events = decide(None, &command, &context).unwrap();
-            let events = events
-                .iter()
-                .map(|e| {
-                    let (name, payload) = e.to_parts();
-                    NewEvent::new(name, payload)
-                })
-                .collect();
+            let events = new_events(&decide(None, &command, &context).unwrap());
             StreamAppend::new(annotation::stream(id), Expected::NoStream, events)
         })
         .collect();
@@ -422,18 +420,11 @@ async fn a_creation_of_an_id_the_read_model_holds_is_refused_not_written_over(db
     };
     again.unique_identifier = uuid::Uuid::from_u128(999);
     let events = decide(None, &AnnotationCommand::Create(again), &context(11)).unwrap();
-    let events = events
-        .iter()
-        .map(|e| {
-            let (name, payload) = e.to_parts();
-            NewEvent::new(name, payload)
-        })
-        .collect();
     let refused = store
         .append(
             "annotation-strayed",
             Expected::NoStream,
-            events,
+            new_events(&events),
             AppendContext::new(Source::Api, Some(ALICE)),
         )
         .await;
