@@ -469,7 +469,7 @@ const SUPERSEDE_MANY_HEAD: &str = "INSERT INTO annotation_history (id, version, 
 const SUPERSEDE_MANY_TAIL: &str = ") AS v (valid_to, id) ON a.id = v.id";
 
 /// What the rows [`write_versions`] writes take the place of.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Replacing {
     /// Nothing: creations, whose ids are new. A row already there is an error, not overwritten
     /// (and a plain insert spares SQLite the statement journal an upsert may need).

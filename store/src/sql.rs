@@ -190,21 +190,20 @@ pub(crate) fn sqlite_insert_rows(
     debug_assert_eq!(values.len() % columns.max(1), 0, "whole rows only");
     let head = sqlite_or_fail(head);
     let columns = columns.max(1);
+    let run = SQLITE_ROWS_PER_RUN * columns;
+    let (runs, rest) = values.split_at(values.len() - values.len() % run);
     let mut changed = 0;
-    let mut runs = values.chunks_exact(SQLITE_ROWS_PER_RUN * columns);
-    if runs.len() > 0 {
-        let values = values_list(SQLITE_ROWS_PER_RUN, columns, '?');
-        let mut statement = conn.prepare_cached(&format!("{head}{values}{tail}"))?;
-        for run in &mut runs {
-            changed += sqlite_run_bound(&mut statement, run)?;
+    for (rows, values) in [(SQLITE_ROWS_PER_RUN, runs), (1, rest)] {
+        if values.is_empty() {
+            continue;
         }
-    }
-    let rest = runs.remainder();
-    if !rest.is_empty() {
-        let values = values_list(1, columns, '?');
-        let mut statement = conn.prepare_cached(&format!("{head}{values}{tail}"))?;
-        for row in rest.chunks(columns) {
-            changed += sqlite_run_bound(&mut statement, row)?;
+        let sql = format!("{head}{}{tail}", values_list(rows, columns, '?'));
+        let mut statement = conn.prepare_cached(&sql)?;
+        for run in values.chunks(rows * columns) {
+            for (index, value) in run.iter().enumerate() {
+                statement.raw_bind_parameter(index + 1, value)?;
+            }
+            changed += statement.raw_execute()?;
         }
     }
     Ok(changed)
@@ -216,17 +215,6 @@ fn sqlite_or_fail(head: &str) -> std::borrow::Cow<'_, str> {
         Some(rest) => format!("INSERT OR FAIL INTO {rest}").into(),
         None => head.into(),
     }
-}
-
-/// Runs `statement` once with `values` bound to its parameters in order.
-fn sqlite_run_bound(
-    statement: &mut rusqlite::CachedStatement<'_>,
-    values: &[SqlValue<'_>],
-) -> rusqlite::Result<usize> {
-    for (index, value) in values.iter().enumerate() {
-        statement.raw_bind_parameter(index + 1, value)?;
-    }
-    statement.raw_execute()
 }
 
 /// PostgreSQL's limit on the parameters of one statement.
