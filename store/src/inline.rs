@@ -140,19 +140,17 @@ pub(crate) async fn rebuild(
     log: RebuildLog,
     progress: &Progress,
 ) -> Result<u64> {
+    let mut pages = Pages::with_capacity(PAGES_AHEAD + 1);
+    let mut requested = 0;
+    // The first pages are read and decoded while the read model is emptied: they are of the
+    // log, which the reset leaves alone.
+    request_pages(&projection, tx, &log, &mut pages, &mut requested, head).await?;
     projection.reset(tx).await?;
     set_checkpoint(tx, projection.name(), 0).await?;
     let mut total = 0;
     let mut carry = None;
-    let mut pages = std::collections::VecDeque::with_capacity(PAGES_AHEAD + 1);
-    let mut requested = 0;
     loop {
-        while pages.len() <= PAGES_AHEAD && requested < head {
-            let until = (requested + CATCH_UP_PAGE).min(head);
-            let page = next_page(&projection, tx, &log, requested, until).await?;
-            pages.push_back((until, page));
-            requested = until;
-        }
+        request_pages(&projection, tx, &log, &mut pages, &mut requested, head).await?;
         let Some((last, page)) = pages.pop_front() else {
             projection.finish_pages(tx, carry).await?;
             projection.finish_rebuild(tx).await?;
@@ -175,6 +173,28 @@ pub(crate) async fn rebuild(
         total += events.len() as u64;
         progress(total, head);
     }
+}
+
+/// Pages on the way, each with the position it ends at.
+type Pages = std::collections::VecDeque<(i64, PageTask)>;
+
+/// Starts getting pages after position `requested` ready, up to [`PAGES_AHEAD`] besides the
+/// next one, and not past `head`.
+async fn request_pages(
+    projection: &Arc<dyn InlineProjection>,
+    tx: &mut Tx<'_>,
+    log: &RebuildLog,
+    pages: &mut Pages,
+    requested: &mut i64,
+    head: i64,
+) -> Result<()> {
+    while pages.len() <= PAGES_AHEAD && *requested < head {
+        let until = (*requested + CATCH_UP_PAGE).min(head);
+        let page = next_page(projection, tx, log, *requested, until).await?;
+        pages.push_back((until, page));
+        *requested = until;
+    }
+    Ok(())
 }
 
 /// Starts getting the page of the log after position `from` (up to `until`) ready for
