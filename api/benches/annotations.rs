@@ -9,7 +9,8 @@
 //! (default 1,000,000); `EXACT_TEST_DATABASE_URL` adds the PostgreSQL rows
 //! (`EXACT_BENCH_ONLY=postgres`: those alone; `EXACT_BENCH_ONLY=import`: creation and the
 //! import alone; `changes`: creation and the history of changes alone; `create`: creation and
-//! its peer alone, on SQLite; combined: `postgres,import`).
+//! its peer alone; `rebuild`: creation, then three rebuilds, each after the peer's refill;
+//! combined: `postgres,import`).
 //! Annotations are clustered like cells on tissue: boxes, points and polygons around random
 //! centres on a 100,000 x 80,000 px slide.
 //!
@@ -203,6 +204,7 @@ async fn bench(backend: Backend, count: i64) {
         .map(|_| (dice.unit() * WIDTH, dice.unit() * HEIGHT))
         .collect();
 
+    sqlite_peer::settle();
     let start = Instant::now();
     let mut middle = 0;
     // Each annotation made: its id and kind (box, point, polygon), for the changes at the end.
@@ -231,16 +233,33 @@ async fn bench(backend: Backend, count: i64) {
         backend.name(),
         created.as_secs_f64(),
     );
+    // SQLite's peer writes the same rows right after, for the ratio (see `sqlite_peer`).
+    let peer = match &db.url {
+        StoreUrl::Sqlite(path) => {
+            let peer = sqlite_peer::Peer::create(path, BATCH).await;
+            let rate = peer.created as f64 / peer.create.as_secs_f64();
+            println!(
+                "| sqlite | peer: SQLite alone writes the same events, annotation rows and cells in the same batches | {:.2} s | {rate:.0} /s |",
+                peer.create.as_secs_f64()
+            );
+            println!(
+                "| sqlite | ratio to the peer: create | | {:.2} |",
+                create_rate / rate
+            );
+            Some(peer)
+        }
+        _ => None,
+    };
 
     if only().contains("create") {
         // Creation against its peer alone (`EXACT_BENCH_ONLY=create`), for A/B runs.
-        if let StoreUrl::Sqlite(path) = &db.url {
-            let peer = sqlite_peer::run(path, BATCH).await;
-            let peer_create = print_peer_create(&peer);
-            println!(
-                "| sqlite | ratio to the peer: create | | {:.2} |",
-                create_rate / peer_create
-            );
+        return;
+    }
+    if only().contains("rebuild") {
+        // The rebuild against its peer's refill alone (`EXACT_BENCH_ONLY=rebuild`), three
+        // times, for A/B runs.
+        for _ in 0..3 {
+            rebuild_against_peer(backend, store.as_ref(), peer.as_ref()).await;
         }
         return;
     }
@@ -348,46 +367,24 @@ async fn bench(backend: Backend, count: i64) {
         );
     }
 
-    let mut rebuild_rate = 0.0;
-    for name in [
-        exact_projections::annotations::NAME,
-        exact_projections::catalog::NAME,
-    ] {
-        let start = Instant::now();
-        let applied = store.rebuild(name, Arc::new(|_, _| {})).await.unwrap();
-        let rebuilt = start.elapsed();
-        let rate = applied as f64 / rebuilt.as_secs_f64();
-        println!(
-            "| {} | rebuild the {name} read model ({applied} events) | {:.2} s | {rate:.0} events/s |",
-            backend.name(),
-            rebuilt.as_secs_f64(),
-        );
-        if name == exact_projections::annotations::NAME {
-            rebuild_rate = rate;
-        }
-    }
-
-    if let StoreUrl::Sqlite(path) = &db.url {
-        let peer = sqlite_peer::run(path, BATCH).await;
-        let peer_create = print_peer_create(&peer);
-        let peer_rebuild = peer.events as f64 / peer.rebuild.as_secs_f64();
-        println!(
-            "| sqlite | peer: SQLite alone refills the annotations table and its indexes ({} events) | {:.2} s | {peer_rebuild:.0} events/s |",
-            peer.events,
-            peer.rebuild.as_secs_f64()
-        );
-        println!(
-            "| sqlite | ratio to the peer: create / rebuild | | {:.2} / {:.2} |",
-            create_rate / peer_create,
-            rebuild_rate / peer_rebuild
-        );
-        let verify_rate = audit(backend, &db, store.as_ref()).await;
+    let peer_refill = rebuild_against_peer(backend, store.as_ref(), peer.as_ref()).await;
+    let start = Instant::now();
+    let applied = store
+        .rebuild(exact_projections::catalog::NAME, Arc::new(|_, _| {}))
+        .await
+        .unwrap();
+    println!(
+        "| {} | rebuild the catalog read model ({applied} events) | {:.2} s | {:.0} events/s |",
+        backend.name(),
+        start.elapsed().as_secs_f64(),
+        applied as f64 / start.elapsed().as_secs_f64()
+    );
+    let verify_rate = audit(backend, &db, store.as_ref()).await;
+    if let Some(peer_refill) = peer_refill {
         println!(
             "| sqlite | ratio to the peer: chain verify / the peer's refill | | {:.2} |",
-            verify_rate / peer_rebuild
+            verify_rate / peer_refill
         );
-    } else {
-        audit(backend, &db, store.as_ref()).await;
     }
     let coco = import_coco(backend, store.as_ref(), &read, set, create_rate).await;
     changed_history(
@@ -405,14 +402,43 @@ async fn bench(backend: Backend, count: i64) {
     rest_import(backend, coco, count).await;
 }
 
-/// Prints the peer's creation row; its rate.
-fn print_peer_create(peer: &sqlite_peer::PeerTimes) -> f64 {
-    let rate = peer.created as f64 / peer.create.as_secs_f64();
+/// Rebuilds the annotations read model, right after SQLite's peer refills its table (when
+/// there is a peer); prints both and their ratio. The peer's refill rate, if any.
+async fn rebuild_against_peer(
+    backend: Backend,
+    store: &dyn exact_store::EventStore,
+    peer: Option<&sqlite_peer::Peer>,
+) -> Option<f64> {
+    let peer_rate = peer.map(|peer| {
+        let refill = peer.refill();
+        let rate = peer.events as f64 / refill.as_secs_f64();
+        println!(
+            "| sqlite | peer: SQLite alone refills the annotations table and its indexes ({} events) | {:.2} s | {rate:.0} events/s |",
+            peer.events,
+            refill.as_secs_f64()
+        );
+        rate
+    });
+    sqlite_peer::settle();
+    let start = Instant::now();
+    let applied = store
+        .rebuild(exact_projections::annotations::NAME, Arc::new(|_, _| {}))
+        .await
+        .unwrap();
+    let rebuilt = start.elapsed();
+    let rate = applied as f64 / rebuilt.as_secs_f64();
     println!(
-        "| sqlite | peer: SQLite alone writes the same events, annotation rows and cells in the same batches | {:.2} s | {rate:.0} /s |",
-        peer.create.as_secs_f64()
+        "| {} | rebuild the annotations read model ({applied} events) | {:.2} s | {rate:.0} events/s |",
+        backend.name(),
+        rebuilt.as_secs_f64(),
     );
-    rate
+    if let Some(peer_rate) = peer_rate {
+        println!(
+            "| sqlite | ratio to the peer: rebuild | | {:.2} |",
+            rate / peer_rate
+        );
+    }
+    peer_rate
 }
 
 /// Issue 18's as-of export over a history of many changes: after the run's million, a quarter

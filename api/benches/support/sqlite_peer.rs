@@ -11,6 +11,9 @@
 //! that commit's callers, so each delays the next batch's writes instead of this batch's
 //! answer (creation's time holds them, less the next batch's planning they overlap and the
 //! last batch's).
+//! Each of the peer's phases runs right next to the operation of ours it is read against
+//! (creation, then the rebuild), each phase of both after a `sync`: this machine's speed drifts
+//! by a third within minutes, and a gigabyte left for writeback by one phase slows the next.
 //! It writes a subset of what a creation writes: the log's rows, the annotations' rows and
 //! the new cells of the spatial index, not the overview's counts or the statistics.
 
@@ -20,112 +23,128 @@ use std::time::{Duration, Instant};
 use exact_store::testing::TestDb;
 use exact_store::Backend;
 
-pub struct PeerTimes {
+/// The peer's database after its creation, ready for [`Peer::refill`].
+pub struct Peer {
     /// The annotations' creations: their events, rows and cells, one transaction per batch.
     pub create: Duration,
     pub created: i64,
-    /// The annotations table filled again from empty, its named indexes built after the rows.
-    pub rebuild: Duration,
     /// Events in the log, as a rebuild counts them.
     pub events: i64,
+    conn: rusqlite::Connection,
+    _db: TestDb,
 }
 
-/// Copies the annotations of the database at `source` batch by batch, as they were created.
-pub async fn run(source: &Path, batch: i64) -> PeerTimes {
-    let peer = TestDb::new(Backend::Sqlite).await;
-    // Opening a store runs the migrations (no genesis event: the copy brings the log's own);
-    // the store is closed again before the copy.
-    drop(peer.open_with(false).await);
-    let path = peer.sqlite_path();
-    let conn = exact_store::testing::sqlite_writer_connection(path).unwrap();
-    conn.execute(
-        "ATTACH DATABASE ?1 AS src",
-        [format!("file:{}?mode=ro", source.display())],
-    )
-    .unwrap();
+/// Writes back what the page cache holds dirty, so that a timed phase does not pay for the
+/// writes of the one before it (each phase writes a gigabyte at the million).
+pub fn settle() {
+    let synced = std::process::Command::new("sync").status();
+    assert!(synced.is_ok_and(|s| s.success()), "sync failed");
+}
 
-    // The batches, by annotation id (ids were taken in the order of the log, one creation
-    // per event), each with its events' positions; worked out before the clock runs.
-    let created: Vec<(i64, i64)> = conn
-        .prepare("SELECT id, position FROM src.annotations ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
+impl Peer {
+    /// Copies the annotations of the database at `source` batch by batch, as they were
+    /// created.
+    pub async fn create(source: &Path, batch: i64) -> Peer {
+        let peer = TestDb::new(Backend::Sqlite).await;
+        // Opening a store runs the migrations (no genesis event: the copy brings the log's
+        // own); the store is closed again before the copy.
+        drop(peer.open_with(false).await);
+        let conn = exact_store::testing::sqlite_writer_connection(peer.sqlite_path()).unwrap();
+        conn.execute(
+            "ATTACH DATABASE ?1 AS src",
+            [format!("file:{}?mode=ro", source.display())],
+        )
         .unwrap();
-    let first = created.first().map_or(1, |&(_, position)| position);
-    // The log before the first annotation (the lab: user, team, set, types, image), untimed.
-    conn.execute(
-        "INSERT INTO events SELECT * FROM src.events WHERE position < ?1",
-        [first],
-    )
-    .unwrap();
 
-    let mut create = Duration::ZERO;
-    for rows in created.chunks(batch as usize) {
-        let (ids, positions) = (
-            [rows[0].0, rows[rows.len() - 1].0],
-            [rows[0].1, rows[rows.len() - 1].1],
-        );
+        // The batches, by annotation id (ids were taken in the order of the log, one creation
+        // per event), each with its events' positions; worked out before the clock runs.
+        let created: Vec<(i64, i64)> = conn
+            .prepare("SELECT id, position FROM src.annotations ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let first = created.first().map_or(1, |&(_, position)| position);
+        // The log before the first annotation (the lab: user, team, set, types, image),
+        // untimed.
+        conn.execute(
+            "INSERT INTO events SELECT * FROM src.events WHERE position < ?1",
+            [first],
+        )
+        .unwrap();
+
+        settle();
+        let mut create = Duration::ZERO;
+        for rows in created.chunks(batch as usize) {
+            let (ids, positions) = (
+                [rows[0].0, rows[rows.len() - 1].0],
+                [rows[0].1, rows[rows.len() - 1].1],
+            );
+            let start = Instant::now();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            conn.execute(
+                "INSERT INTO events SELECT * FROM src.events WHERE position BETWEEN ?1 AND ?2",
+                positions,
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO annotation_cells SELECT * FROM src.annotation_cells WHERE cell IN \
+                 (SELECT cell FROM src.annotations WHERE id BETWEEN ?1 AND ?2) \
+                 ON CONFLICT (cell) DO NOTHING",
+                ids,
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO annotations SELECT * FROM src.annotations WHERE id BETWEEN ?1 AND ?2",
+                ids,
+            )
+            .unwrap();
+            conn.execute_batch("COMMIT").unwrap();
+            create += start.elapsed();
+        }
+        let events: i64 = conn
+            .query_row("SELECT COUNT(*) FROM src.events", [], |r| r.get(0))
+            .unwrap();
+        Peer {
+            create,
+            created: created.len() as i64,
+            events,
+            conn,
+            _db: peer,
+        }
+    }
+
+    /// A rebuild's writes: the rows from empty and the indexes after them, one transaction
+    /// (the cells of the spatial index stay, as a rebuild keeps them). Its time.
+    pub fn refill(&self) -> Duration {
+        let conn = &self.conn;
+        let indexes: Vec<(String, String)> = conn
+            .prepare(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' \
+                 AND tbl_name = 'annotations' AND sql IS NOT NULL",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        settle();
         let start = Instant::now();
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        conn.execute(
-            "INSERT INTO events SELECT * FROM src.events WHERE position BETWEEN ?1 AND ?2",
-            positions,
+        for (name, _) in &indexes {
+            conn.execute_batch(&format!("DROP INDEX \"{name}\""))
+                .unwrap();
+        }
+        conn.execute_batch(
+            "DELETE FROM annotations;
+             INSERT INTO annotations SELECT * FROM src.annotations WHERE true;",
         )
         .unwrap();
-        conn.execute(
-            "INSERT INTO annotation_cells SELECT * FROM src.annotation_cells WHERE cell IN \
-             (SELECT cell FROM src.annotations WHERE id BETWEEN ?1 AND ?2) \
-             ON CONFLICT (cell) DO NOTHING",
-            ids,
-        )
-        .unwrap();
-        conn.execute(
-            "INSERT INTO annotations SELECT * FROM src.annotations WHERE id BETWEEN ?1 AND ?2",
-            ids,
-        )
-        .unwrap();
+        for (_, sql) in &indexes {
+            conn.execute_batch(sql).unwrap();
+        }
         conn.execute_batch("COMMIT").unwrap();
-        create += start.elapsed();
-    }
-
-    // A rebuild's writes: the rows from empty and the indexes after them, one transaction
-    // (the cells of the spatial index stay, as a rebuild keeps them).
-    let indexes: Vec<(String, String)> = conn
-        .prepare(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' \
-             AND tbl_name = 'annotations' AND sql IS NOT NULL",
-        )
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let start = Instant::now();
-    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    for (name, _) in &indexes {
-        conn.execute_batch(&format!("DROP INDEX \"{name}\""))
-            .unwrap();
-    }
-    conn.execute_batch(
-        "DELETE FROM annotations;
-         INSERT INTO annotations SELECT * FROM src.annotations WHERE true;",
-    )
-    .unwrap();
-    for (_, sql) in &indexes {
-        conn.execute_batch(sql).unwrap();
-    }
-    conn.execute_batch("COMMIT").unwrap();
-    let rebuild = start.elapsed();
-
-    let events: i64 = conn
-        .query_row("SELECT COUNT(*) FROM src.events", [], |r| r.get(0))
-        .unwrap();
-    PeerTimes {
-        create,
-        created: created.len() as i64,
-        rebuild,
-        events,
+        start.elapsed()
     }
 }
