@@ -373,11 +373,12 @@ async fn bench(backend: Backend, count: i64) {
         .rebuild(exact_projections::catalog::NAME, Arc::new(|_, _| {}))
         .await
         .unwrap();
+    let rebuilt = start.elapsed();
     println!(
         "| {} | rebuild the catalog read model ({applied} events) | {:.2} s | {:.0} events/s |",
         backend.name(),
-        start.elapsed().as_secs_f64(),
-        applied as f64 / start.elapsed().as_secs_f64()
+        rebuilt.as_secs_f64(),
+        applied as f64 / rebuilt.as_secs_f64()
     );
     let verify_rate = audit(backend, &db, store.as_ref()).await;
     if let Some(peer_refill) = peer_refill {
