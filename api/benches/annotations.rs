@@ -368,18 +368,7 @@ async fn bench(backend: Backend, count: i64) {
     }
 
     let peer_refill = rebuild_against_peer(backend, store.as_ref(), peer.as_ref()).await;
-    let start = Instant::now();
-    let applied = store
-        .rebuild(exact_projections::catalog::NAME, Arc::new(|_, _| {}))
-        .await
-        .unwrap();
-    let rebuilt = start.elapsed();
-    println!(
-        "| {} | rebuild the catalog read model ({applied} events) | {:.2} s | {:.0} events/s |",
-        backend.name(),
-        rebuilt.as_secs_f64(),
-        applied as f64 / rebuilt.as_secs_f64()
-    );
+    timed_rebuild(backend, store.as_ref(), exact_projections::catalog::NAME).await;
     let verify_rate = audit(backend, &db, store.as_ref()).await;
     if let Some(peer_refill) = peer_refill {
         println!(
@@ -403,6 +392,20 @@ async fn bench(backend: Backend, count: i64) {
     rest_import(backend, coco, count).await;
 }
 
+/// Rebuilds read model `name` and prints how long it took; its rate in events/s.
+async fn timed_rebuild(backend: Backend, store: &dyn exact_store::EventStore, name: &str) -> f64 {
+    let start = Instant::now();
+    let applied = store.rebuild(name, Arc::new(|_, _| {})).await.unwrap();
+    let rebuilt = start.elapsed();
+    let rate = applied as f64 / rebuilt.as_secs_f64();
+    println!(
+        "| {} | rebuild the {name} read model ({applied} events) | {:.2} s | {rate:.0} events/s |",
+        backend.name(),
+        rebuilt.as_secs_f64(),
+    );
+    rate
+}
+
 /// Rebuilds the annotations read model, right after SQLite's peer refills its table (when
 /// there is a peer); prints both and their ratio. The peer's refill rate, if any.
 async fn rebuild_against_peer(
@@ -421,18 +424,7 @@ async fn rebuild_against_peer(
         rate
     });
     sqlite_peer::settle();
-    let start = Instant::now();
-    let applied = store
-        .rebuild(exact_projections::annotations::NAME, Arc::new(|_, _| {}))
-        .await
-        .unwrap();
-    let rebuilt = start.elapsed();
-    let rate = applied as f64 / rebuilt.as_secs_f64();
-    println!(
-        "| {} | rebuild the annotations read model ({applied} events) | {:.2} s | {rate:.0} events/s |",
-        backend.name(),
-        rebuilt.as_secs_f64(),
-    );
+    let rate = timed_rebuild(backend, store, exact_projections::annotations::NAME).await;
     if let Some(peer_rate) = peer_rate {
         println!(
             "| sqlite | ratio to the peer: rebuild | | {:.2} |",
