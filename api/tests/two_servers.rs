@@ -11,9 +11,32 @@ use serde_json::json;
 use support::served::{self, create, Served};
 use tokio::io::AsyncReadExt;
 
-/// Reads a live-update stream until it has carried the creation of every one of `ids`.
-async fn until_all_seen(stream: &mut tokio::net::TcpStream, ids: &[i64], server: &str) {
+/// Reads a live-update stream's answer up to the end of its head, and returns what it read:
+/// once the head is out, the server has fixed where the stream starts, so writes after it are
+/// on it (a request merely sent may be handled after a write that follows it).
+async fn started(stream: &mut tokio::net::TcpStream, server: &str) -> String {
     let mut text = String::new();
+    let mut buffer = [0; 8192];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !text.contains("\r\n\r\n") {
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buffer))
+            .await
+            .unwrap_or_else(|_| panic!("{server}'s live-update stream did not answer: {text}"))
+            .unwrap();
+        assert!(read > 0, "{server}'s live-update stream ended: {text}");
+        text.push_str(&String::from_utf8_lossy(&buffer[..read]));
+    }
+    text
+}
+
+/// Reads a live-update stream (of which `text` was read already) until it has carried the
+/// creation of every one of `ids`.
+async fn until_all_seen(
+    stream: &mut tokio::net::TcpStream,
+    mut text: String,
+    ids: &[i64],
+    server: &str,
+) {
     let mut buffer = [0; 8192];
     // Each creation's data carries its payload, whose `"id"` is the annotation's.
     let unseen = |text: &str| {
@@ -99,6 +122,8 @@ async fn two_servers_on_one_postgresql_database_act_as_one() {
     let events = format!("/api/v1/events/?image_set={set}");
     let mut live_a = served::open(&a.url, "GET", &events, &[("authorization", &admin)], b"").await;
     let mut live_b = served::open(&b.url, "GET", &events, &[("authorization", &admin)], b"").await;
+    let read_a = started(&mut live_a, "A").await;
+    let read_b = started(&mut live_b, "B").await;
 
     // Writes through either, each read at once through the other (read-your-writes across).
     let mut ids = Vec::new();
@@ -190,8 +215,8 @@ async fn two_servers_on_one_postgresql_database_act_as_one() {
     );
 
     // Both streams carried every creation, whichever server took it.
-    until_all_seen(&mut live_a, &ids, "A").await;
-    until_all_seen(&mut live_b, &ids, "B").await;
+    until_all_seen(&mut live_a, read_a, &ids, "A").await;
+    until_all_seen(&mut live_b, read_b, &ids, "B").await;
 
     // One list, the same through both; one log, gapless and chained.
     let list = format!("/api/v1/annotations/annotations/?image={image}&limit=100");
