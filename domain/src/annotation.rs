@@ -1286,6 +1286,11 @@ mod tests {
                 .is_err()
         );
         assert!(
+            AnnotationEvent::from_json("AnnotationDeleted", "{\"id\": 1} {}")
+                .unwrap()
+                .is_err()
+        );
+        assert!(
             AnnotationEvent::from_parts("AnnotationDeleted", json!({"oops": 1}))
                 .unwrap()
                 .is_err()
