@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use chrono::DateTime;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::ops::{EventRow, COLUMNS};
-use crate::{Envelope, Result, StoreError};
+use crate::{Envelope, Hash, Result, StoreError};
 
 /// Idle connections kept for reuse: as many as requests read at once under load, since a new
 /// connection parses the schema and maps the file again (perf showed that churn as a good part
@@ -189,18 +190,58 @@ fn event_rows(
     conn: &Connection,
     condition: &str,
     params: impl rusqlite::Params,
-) -> rusqlite::Result<Vec<Result<EventRow>>> {
+) -> rusqlite::Result<Vec<Result<Envelope>>> {
     let mut statement =
         conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events {condition}"))?;
-    let rows = statement.query_map(params, event_row)?;
+    let rows = statement.query_map(params, envelope_row)?;
     rows.collect()
 }
 
 /// The envelopes of `rows`; the first row that is corrupt fails the read.
-fn into_envelopes(rows: Vec<Result<EventRow>>) -> Result<Vec<Envelope>> {
-    rows.into_iter()
-        .map(|row| row.and_then(EventRow::into_envelope))
-        .collect()
+fn into_envelopes(rows: Vec<Result<Envelope>>) -> Result<Vec<Envelope>> {
+    rows.into_iter().collect()
+}
+
+/// Decodes one row into its envelope, as [`EventRow::into_envelope`] would, reading the ids and
+/// hashes in place instead of copying each into a vector first: a rebuild reads a million rows
+/// on a thread that is as busy as the writer. A row that does not decode is reported as
+/// corrupt, not as an error of the whole read.
+fn envelope_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Envelope>> {
+    let position: i64 = row.get(0)?;
+    let blob = |index: usize| -> rusqlite::Result<Option<&[u8]>> {
+        Ok(row.get_ref(index)?.as_blob().ok())
+    };
+    let corrupt = |reason: &str| {
+        Ok(Err(StoreError::Corrupt {
+            position,
+            reason: reason.to_owned(),
+        }))
+    };
+    let Some(event_id) = blob(3)?.and_then(|b| uuid::Uuid::from_slice(b).ok()) else {
+        return corrupt("event_id is not 16 bytes");
+    };
+    let Some(prev_hash) = blob(9)?.and_then(|b| Hash::try_from(b).ok()) else {
+        return corrupt("prev_hash is not 32 bytes");
+    };
+    let Some(hash) = blob(10)?.and_then(|b| Hash::try_from(b).ok()) else {
+        return corrupt("hash is not 32 bytes");
+    };
+    let Some(recorded_at) = DateTime::from_timestamp_micros(row.get(8)?) else {
+        return corrupt("recorded_at out of range");
+    };
+    Ok(Ok(Envelope {
+        position,
+        stream: row.get(1)?,
+        version: row.get(2)?,
+        event_id,
+        event_type: row.get(4)?,
+        schema: row.get(5)?,
+        payload: row.get(6)?,
+        metadata: row.get(7)?,
+        recorded_at,
+        prev_hash,
+        hash,
+    }))
 }
 
 /// Decodes one row; an event id that is not 16 bytes is reported as corrupt, not as an error of

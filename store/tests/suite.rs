@@ -30,6 +30,7 @@ exact_store::on_both_backends!(
     planned_payloads_are_stored_as_their_json_would_be,
     reopening_gives_the_same_log,
     stored_events_cannot_be_updated_or_deleted,
+    a_row_that_does_not_decode_is_named_as_corrupt,
     verify_names_an_edited_payload,
     verify_names_a_deleted_row,
     verify_names_swapped_rows,
@@ -682,6 +683,44 @@ async fn stored_events_cannot_be_updated_or_deleted(db: TestDb) {
         .await
         .is_err());
     assert_eq!(all(store.as_ref()).await[1].event_type, "ThingHappened");
+}
+
+/// A row whose hashes, time or event id cannot be what the store wrote fails the read that
+/// meets it, naming its position and column, as corrupt (not as an error of the database).
+async fn a_row_that_does_not_decode_is_named_as_corrupt(db: TestDb) {
+    let store = tampered_store(&db).await;
+    let mut tampered = vec![(3, "prev_hash"), (4, "hash"), (5, "recorded_at")];
+    db.raw(
+        "UPDATE events SET prev_hash = substr(prev_hash, 1, 31) WHERE position = 3; \
+         UPDATE events SET hash = hash || hash WHERE position = 4; \
+         UPDATE events SET recorded_at = 9223372036854775807 WHERE position = 5;",
+    )
+    .await
+    .unwrap();
+    // PostgreSQL's column is of type UUID: only SQLite's blob can hold another length.
+    if db.backend() == Backend::Sqlite {
+        db.raw("UPDATE events SET event_id = substr(event_id, 1, 15) WHERE position = 6")
+            .await
+            .unwrap();
+        tampered.push((6, "event_id"));
+    }
+    let intact = store.read_page(1, 2).await.unwrap();
+    assert_eq!(
+        intact.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    for (position, column) in tampered {
+        match store.read_page(position, 10).await {
+            Err(StoreError::Corrupt {
+                position: at,
+                reason,
+            }) => {
+                assert_eq!(at, position);
+                assert!(reason.starts_with(column), "{position}: {reason}");
+            }
+            other => panic!("position {position}: {other:?}"),
+        }
+    }
 }
 
 /// A store with five events after genesis, its guard dropped by a tamperer.
