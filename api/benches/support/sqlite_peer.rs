@@ -115,15 +115,17 @@ impl Peer {
         }
     }
 
-    /// A rebuild's writes: the rows from empty and the indexes after them, one transaction
-    /// (the cells of the spatial index stay, as a rebuild keeps them). Its time.
+    /// A rebuild's writes: the rows from empty, with the indexes a rebuild builds after the
+    /// rows built after them and the others kept up as the rows go in, one transaction (the
+    /// cells of the spatial index stay, as a rebuild keeps them). Its time.
     pub fn refill(&self) -> Duration {
         let conn = &self.conn;
         let indexes: Vec<(String, String)> = conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' \
-                 AND tbl_name = 'annotations' AND sql IS NOT NULL",
-            )
+                 AND tbl_name = 'annotations' AND name IN ('{}')",
+                exact_projections::annotations::INDEXES_BUILT_AFTER_ROWS.join("', '")
+            ))
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
