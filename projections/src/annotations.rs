@@ -236,6 +236,9 @@ impl InlineProjection for AnnotationsProjection {
 }
 
 /// What an event of the log asks of this read model, worked out without the database.
+// Creations are most of a log's annotation events; boxing their versions would add an
+// allocation to each, made on a decoding thread and freed on the writer's.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     /// Not an annotation event.
     Skip,
