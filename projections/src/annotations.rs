@@ -218,9 +218,8 @@ impl InlineProjection for AnnotationsProjection {
             let deferred: Vec<(String,)> = tx
                 .fetch_all("SELECT sql FROM temp.rebuild_deferred_indexes", &[])
                 .await?;
-            for (definition,) in deferred {
-                execute!(tx, &definition);
-            }
+            let definitions: Vec<String> = deferred.into_iter().map(|(sql,)| sql).collect();
+            tx.create_indexes(&definitions).await?;
             execute!(tx, "DROP TABLE temp.rebuild_deferred_indexes");
             // Cells that only versions before the rebuild used (none, unless the read model
             // had strayed from the log).

@@ -254,6 +254,21 @@ impl Tx<'_> {
         }
     }
 
+    /// Creates indexes from their definitions (`CREATE INDEX …`), one after the other. On
+    /// SQLite the sort that builds each is spread over worker threads inside a rebuild
+    /// ([`crate::sqlite::create_indexes`]).
+    pub async fn create_indexes(&mut self, definitions: &[String]) -> Result<()> {
+        match self {
+            Tx::Sqlite(conn) => Ok(crate::sqlite::create_indexes(conn, definitions)?),
+            Tx::Postgres(conn) => {
+                for definition in definitions {
+                    sqlx::query(definition).execute(&mut **conn).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Runs one statement; the number of rows it changed.
     pub async fn execute(&mut self, sql: &str, args: &[SqlValue<'_>]) -> Result<u64> {
         match self {

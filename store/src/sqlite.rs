@@ -160,6 +160,9 @@ impl SqliteStore {
     }
 }
 
+/// The writer's temporary storage but for rebuilds ([`writer_connection`]).
+const TEMP_STORE_IN_MEMORY: &str = "PRAGMA temp_store = MEMORY";
+
 /// The writer's connection: WAL, durable commits, foreign keys, a patient lock.
 pub(crate) fn writer_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
@@ -170,11 +173,35 @@ pub(crate) fn writer_connection(path: &Path) -> Result<Connection> {
     // 64 MiB of page cache for the one writer: bulk appends and rebuilds touch the spatial
     // indexes all over, and SQLite's 2 MiB default spills to disk mid-transaction.
     conn.pragma_update(None, "cache_size", -65_536)?;
-    // Statement journals (a multi-row insert in a transaction keeps one) stay in memory
-    // instead of spilling to a temporary file past 64 KiB.
-    conn.pragma_update(None, "temp_store", "memory")?;
+    // Sub-journals (each savepoint of a group commit keeps one, as does a statement that may
+    // fail halfway) stay in memory instead of spilling to a temporary file past 64 KiB.
+    conn.execute_batch(TEMP_STORE_IN_MEMORY)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// The memory SQLite's sorter fills before it hands a run to a worker thread when it builds an
+/// index in a rebuild ([`create_indexes`]); the writer's page cache is its budget otherwise.
+const SORT_RUN_KIB: i64 = 16_384;
+
+/// Creates indexes on the writer's connection. SQLite builds an index by sorting every row's
+/// key. By default it sorts them on this thread alone, in one run; with temporary storage in
+/// files (a rebuild's, [`Writer::in_transaction_with_temp_files`]) and worker threads allowed,
+/// it hands runs of [`SORT_RUN_KIB`] to the workers while it reads on, and merges them in
+/// threads too: a million annotations' spatial index took about a second of the writer's
+/// thread alone, with the other core idle (BENCHMARKS.md, "the sort on worker threads"). The
+/// page cache's size, which bounds a run, is put back after.
+pub(crate) fn create_indexes(conn: &Connection, definitions: &[String]) -> rusqlite::Result<()> {
+    let cache_size: i64 = conn.pragma_query_value(None, "cache_size", |row| row.get(0))?;
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    conn.pragma_update(None, "threads", workers)?;
+    conn.pragma_update(None, "cache_size", -SORT_RUN_KIB)?;
+    let created = definitions
+        .iter()
+        .try_for_each(|definition| conn.execute_batch(definition));
+    conn.pragma_update(None, "threads", 0)?;
+    conn.pragma_update(None, "cache_size", cache_size)?;
+    created
 }
 
 impl Inner {
@@ -192,9 +219,18 @@ impl Inner {
             + Send
             + 'static,
     ) -> Result<T> {
+        self.on_writer(move |writer| writer.in_transaction(work))
+            .await
+    }
+
+    /// Runs `job` on the writer thread, between appends.
+    async fn on_writer<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Writer) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Exclusive(Box::new(move |writer: &mut Writer| {
-            let _ = reply.send(writer.in_transaction(work));
+            let _ = reply.send(job(writer));
         })))?;
         answer.await.unwrap_or_else(|_| {
             Err(StoreError::Sqlite(
@@ -261,6 +297,8 @@ impl Writer {
         if self.in_transaction {
             self.statement("ROLLBACK")?;
             self.in_transaction = false;
+            // The job that died may have been a rebuild, which keeps temporary storage in files.
+            self.statement(TEMP_STORE_IN_MEMORY)?;
         }
         self.statement("BEGIN IMMEDIATE")?;
         self.in_transaction = true;
@@ -294,6 +332,22 @@ impl Writer {
         self.checkpoint_if_due();
         let (value, _) = result?;
         finished?;
+        Ok(value)
+    }
+
+    /// [`Self::in_transaction`] with SQLite's temporary storage in files instead of memory, for
+    /// a rebuild: there SQLite's sorter may hand runs to worker threads ([`create_indexes`]),
+    /// which it never does while temporary storage is in memory. Only around a whole
+    /// transaction: SQLite refuses to change the setting inside one.
+    fn in_transaction_with_temp_files<T>(
+        &mut self,
+        work: impl for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, Result<(T, bool)>>,
+    ) -> Result<T> {
+        self.statement("PRAGMA temp_store = FILE")?;
+        let result = self.in_transaction(work);
+        let restored = self.statement(TEMP_STORE_IN_MEMORY);
+        let value = result?;
+        restored?;
         Ok(value)
     }
 
@@ -396,13 +450,15 @@ impl Inner {
     async fn rebuild(&self, name: &str, progress: Progress) -> Result<u64> {
         let projection = inline::find(&self.projections, name)?;
         let log = RebuildLog::Readers(self.readers.clone());
-        self.in_write_transaction(|conn| {
-            Box::pin(async move {
-                let mut tx = Tx::Sqlite(conn);
-                let head = transaction::read_head(&mut tx).await?;
-                let total =
-                    inline::rebuild(projection, &mut tx, head.position, log, &progress).await?;
-                Ok((total, true))
+        self.on_writer(move |writer| {
+            writer.in_transaction_with_temp_files(|conn| {
+                Box::pin(async move {
+                    let mut tx = Tx::Sqlite(conn);
+                    let head = transaction::read_head(&mut tx).await?;
+                    let total =
+                        inline::rebuild(projection, &mut tx, head.position, log, &progress).await?;
+                    Ok((total, true))
+                })
             })
         })
         .await

@@ -24,6 +24,15 @@ pub fn sqlite_writer_connection(path: &std::path::Path) -> crate::Result<rusqlit
     crate::sqlite::writer_connection(path)
 }
 
+/// Creates indexes on a connection of [`sqlite_writer_connection`]'s as a rebuild does (its
+/// sort on worker threads when temporary storage is in files), for the same peer.
+pub fn sqlite_create_indexes(
+    conn: &rusqlite::Connection,
+    definitions: &[String],
+) -> crate::Result<()> {
+    Ok(crate::sqlite::create_indexes(conn, definitions)?)
+}
+
 /// The time on every test clock when it starts.
 pub fn start_time() -> DateTime<Utc> {
     "2026-03-01T12:00:00.000001Z".parse().unwrap()

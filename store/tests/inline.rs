@@ -1,6 +1,6 @@
 //! Inline projections: read models updated in the append's own transaction.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use exact_store::testing::TestDb;
@@ -16,6 +16,7 @@ exact_store::on_both_backends!(
     rebuild_replays_the_whole_log_into_an_emptied_read_model,
     rows_inserted_in_bulk_all_land_or_none,
     a_rebuild_reads_page_after_page_and_refuses_a_gap,
+    an_index_built_in_a_rebuild_leaves_the_writer_as_it_was,
 );
 
 /// Counts events per stream; refuses events of type `Poison`.
@@ -474,4 +475,152 @@ async fn a_rebuild_reads_page_after_page_and_refuses_a_gap(db: TestDb) {
     refused_after_deleting(10_000, "gap before position 10000").await;
     // In the second page too.
     refused_after_deleting(7_000, "gap after position 5000").await;
+}
+
+/// What the writer's connection was set to when a projection looked, on SQLite: temporary
+/// storage (1 files, 2 memory), page cache and the sorter's worker threads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct WriterSettings {
+    temp_store: i64,
+    cache_size: i64,
+    threads: i64,
+}
+
+impl WriterSettings {
+    /// As the store keeps them between rebuilds.
+    const USUAL: WriterSettings = WriterSettings {
+        temp_store: 2,
+        cache_size: -65_536,
+        threads: 0,
+    };
+
+    async fn of(tx: &mut Tx<'_>) -> exact_store::Result<Option<Self>> {
+        if !matches!(tx, Tx::Sqlite(_)) {
+            return Ok(None);
+        }
+        Ok(Some(WriterSettings {
+            temp_store: pragma(tx, "temp_store").await?,
+            cache_size: pragma(tx, "cache_size").await?,
+            threads: pragma(tx, "threads").await?,
+        }))
+    }
+}
+
+async fn pragma(tx: &mut Tx<'_>, name: &str) -> exact_store::Result<i64> {
+    let row: Option<(i64,)> = tx.fetch_optional(&format!("PRAGMA {name}"), &[]).await?;
+    Ok(row.expect("a pragma's value").0)
+}
+
+/// Keeps each event's `n` in `numbered`, whose unique index by `n` a rebuild builds after the
+/// rows (`Tx::create_indexes`), as the annotations' spatial index is; notes the writer's
+/// settings it sees in appends and in the rebuild's last step.
+#[derive(Debug, Default)]
+struct Numbered {
+    seen: Mutex<Vec<(&'static str, WriterSettings)>>,
+}
+
+impl Numbered {
+    fn seen(&self) -> Vec<(&'static str, WriterSettings)> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+
+    async fn note(&self, when: &'static str, tx: &mut Tx<'_>) -> exact_store::Result<()> {
+        if let Some(settings) = WriterSettings::of(tx).await? {
+            self.seen.lock().unwrap().push((when, settings));
+        }
+        Ok(())
+    }
+}
+
+const NUMBERED_INDEX: &str = "CREATE UNIQUE INDEX numbered_by_n ON numbered (n)";
+
+#[async_trait]
+impl InlineProjection for Numbered {
+    fn name(&self) -> &'static str {
+        "numbered"
+    }
+
+    async fn apply(&self, tx: &mut Tx<'_>, events: &[Envelope]) -> exact_store::Result<()> {
+        for e in events.iter().filter(|e| e.event_type == "Counted") {
+            let n = e.payload_value().unwrap()["n"].as_i64().unwrap();
+            tx.execute("INSERT INTO numbered (n) VALUES ($1)", &[n.into()])
+                .await?;
+        }
+        self.note("append", tx).await
+    }
+
+    async fn reset(&self, tx: &mut Tx<'_>) -> exact_store::Result<()> {
+        tx.execute("DROP INDEX IF EXISTS numbered_by_n", &[])
+            .await?;
+        tx.execute("DELETE FROM numbered", &[]).await?;
+        Ok(())
+    }
+
+    async fn finish_rebuild(&self, tx: &mut Tx<'_>) -> exact_store::Result<()> {
+        tx.create_indexes(&[NUMBERED_INDEX.to_owned()]).await?;
+        self.note("rebuild", tx).await
+    }
+}
+
+/// A rebuild builds its indexes with SQLite's sort on worker threads, which needs temporary
+/// storage in files and a smaller page cache; after it, built or failed, appends find the
+/// writer's usual settings (memory for savepoints' journals, its whole page cache).
+async fn an_index_built_in_a_rebuild_leaves_the_writer_as_it_was(db: TestDb) {
+    drop(db.open_with(false).await);
+    db.raw("CREATE TABLE numbered (n BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    let numbered = Arc::new(Numbered::default());
+    let store = db.open_with_projections(vec![numbered.clone()]).await;
+    let sqlite = db.backend() == exact_store::Backend::Sqlite;
+    let usual = |when| sqlite.then_some((when, WriterSettings::USUAL));
+    let append = async |n: i64| {
+        store
+            .append("n", Expected::Any, vec![event(n)], AppendContext::system())
+            .await
+    };
+    for n in [1, 2, 3] {
+        append(n).await.unwrap();
+    }
+    numbered.seen();
+
+    store
+        .rebuild("numbered", Arc::new(|_, _| {}))
+        .await
+        .unwrap();
+    let during = WriterSettings {
+        temp_store: 1,
+        ..WriterSettings::USUAL
+    };
+    assert_eq!(
+        numbered.seen().last().copied(),
+        sqlite.then_some(("rebuild", during)),
+        "the rebuild's own settings are put back as soon as its indexes are built"
+    );
+    append(4).await.unwrap();
+    assert_eq!(numbered.seen(), Vec::from_iter(usual("append")));
+    assert!(
+        append(2).await.is_err(),
+        "the index the rebuild built holds: a second 2 is refused"
+    );
+    numbered.seen();
+
+    // A log the unique index cannot hold: the rebuild fails whole.
+    db.raw("DROP INDEX numbered_by_n").await.unwrap();
+    append(2).await.unwrap();
+    numbered.seen();
+    let refused = store.rebuild("numbered", Arc::new(|_, _| {})).await;
+    assert!(refused.is_err(), "a duplicate fails the unique index");
+    assert!(
+        numbered.seen().iter().all(|(when, _)| *when == "append"),
+        "the rebuild stopped at its index"
+    );
+    assert_eq!(
+        db.pairs("SELECT CAST(n AS TEXT), COUNT(*) FROM numbered GROUP BY n ORDER BY n")
+            .await,
+        [1, 2, 3, 4].map(|n| (n.to_string(), if n == 2 { 2 } else { 1 })),
+        "the failed rebuild changed nothing"
+    );
+    append(5).await.unwrap();
+    assert_eq!(numbered.seen(), Vec::from_iter(usual("append")));
 }
