@@ -189,8 +189,8 @@ const SORT_RUN_KIB: i64 = 16_384;
 /// files (a rebuild's, [`Writer::in_transaction_with_temp_files`]) and worker threads allowed,
 /// it hands runs of [`SORT_RUN_KIB`] to the workers while it reads on, and merges them in
 /// threads too: a million annotations' spatial index took about a second of the writer's
-/// thread alone, with the other core idle (BENCHMARKS.md, "the sort on worker threads"). The
-/// page cache's size, which bounds a run, is put back after.
+/// thread alone, with the other core idle (BENCHMARKS.md, "the sort of a rebuild's indexes on
+/// worker threads"). The page cache's size, which bounds a run, is put back after.
 pub(crate) fn create_indexes(conn: &Connection, definitions: &[String]) -> rusqlite::Result<()> {
     let cache_size: i64 = conn.pragma_query_value(None, "cache_size", |row| row.get(0))?;
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
