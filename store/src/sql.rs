@@ -258,15 +258,13 @@ impl Tx<'_> {
     /// SQLite the sort that builds each is spread over worker threads inside a rebuild
     /// ([`crate::sqlite::create_indexes`]).
     pub async fn create_indexes(&mut self, definitions: &[String]) -> Result<()> {
-        match self {
-            Tx::Sqlite(conn) => Ok(crate::sqlite::create_indexes(conn, definitions)?),
-            Tx::Postgres(conn) => {
-                for definition in definitions {
-                    sqlx::query(definition).execute(&mut **conn).await?;
-                }
-                Ok(())
-            }
+        if let Tx::Sqlite(conn) = self {
+            return Ok(crate::sqlite::create_indexes(conn, definitions)?);
         }
+        for definition in definitions {
+            self.execute(definition, &[]).await?;
+        }
+        Ok(())
     }
 
     /// Runs one statement; the number of rows it changed.

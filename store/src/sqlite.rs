@@ -194,14 +194,19 @@ const SORT_RUN_KIB: i64 = 16_384;
 pub(crate) fn create_indexes(conn: &Connection, definitions: &[String]) -> rusqlite::Result<()> {
     let cache_size: i64 = conn.pragma_query_value(None, "cache_size", |row| row.get(0))?;
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    conn.pragma_update(None, "threads", workers)?;
-    conn.pragma_update(None, "cache_size", -SORT_RUN_KIB)?;
-    let created = definitions
-        .iter()
-        .try_for_each(|definition| conn.execute_batch(definition));
-    conn.pragma_update(None, "threads", 0)?;
-    conn.pragma_update(None, "cache_size", cache_size)?;
-    created
+    let created = conn
+        .pragma_update(None, "threads", workers)
+        .and_then(|()| conn.pragma_update(None, "cache_size", -SORT_RUN_KIB))
+        .and_then(|()| {
+            definitions
+                .iter()
+                .try_for_each(|definition| conn.execute_batch(definition))
+        });
+    // Both put back whatever happened above.
+    let restored = conn
+        .pragma_update(None, "threads", 0)
+        .and(conn.pragma_update(None, "cache_size", cache_size));
+    created.and(restored)
 }
 
 impl Inner {
