@@ -48,9 +48,17 @@ impl IdAllocator {
 
     /// The next id of `kind`, starting at 1.
     pub fn next(&mut self, kind: &str) -> i64 {
-        let counter = self.counters.entry(kind.to_owned()).or_insert(0);
+        // Looked up before inserting: a bulk creation takes thousands of ids of one kind, and
+        // the kind's name need not be copied for each.
+        if !self.changed.contains(kind) {
+            self.changed.insert(kind.to_owned());
+            self.counters.entry(kind.to_owned()).or_insert(0);
+        }
+        let counter = self
+            .counters
+            .get_mut(kind)
+            .expect("a changed kind has its counter");
         *counter += 1;
-        self.changed.insert(kind.to_owned());
         *counter
     }
 
@@ -101,9 +109,112 @@ pub(crate) struct Planner {
     remaining: usize,
 }
 
+/// Checks every name and every stream's expected version against `versions` (the current
+/// version of each stream that exists), in the appends' order: the first failure is the
+/// error. Each stream's version once the appends are written.
+pub(crate) fn check(
+    appends: &[StreamAppend],
+    versions: &HashMap<String, i64>,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut after = HashMap::new();
+    for append in appends {
+        validate_name("stream", &append.stream)?;
+        for event in &append.events {
+            validate_name("event type", &event.event_type)?;
+        }
+        let actual = after
+            .get(&append.stream)
+            .or_else(|| versions.get(&append.stream))
+            .copied();
+        if !fits(append.expected, actual) {
+            return Err(StoreError::Conflict {
+                stream: append.stream.clone(),
+                expected: append.expected,
+                actual,
+            });
+        }
+        after.insert(
+            append.stream.clone(),
+            actual.unwrap_or(0) + append.events.len() as i64,
+        );
+    }
+    Ok(after)
+}
+
+fn fits(expected: Expected, actual: Option<i64>) -> bool {
+    match expected {
+        Expected::Any => true,
+        Expected::NoStream => actual.is_none(),
+        Expected::Exact(v) => actual == Some(v),
+    }
+}
+
+/// The stream versions an append's expectations name: when no stream of it may be at any
+/// version (no [`Expected::Any`]), they are the only versions it can be written on, so it can
+/// be planned on them while the stored ones are read, and the plan is exactly the one the
+/// stored versions give if they turn out the same.
+pub(crate) struct Assumed {
+    /// Each stream's first expectation in the append, and that append's index.
+    first: HashMap<String, (usize, Expected)>,
+}
+
+impl Assumed {
+    /// `None` if some stream of `appends` may be at any version.
+    pub(crate) fn of(appends: &[StreamAppend]) -> Option<Self> {
+        let mut first = HashMap::with_capacity(appends.len());
+        for (index, append) in appends.iter().enumerate() {
+            if append.expected == Expected::Any {
+                return None;
+            }
+            first
+                .entry(append.stream.clone())
+                .or_insert((index, append.expected));
+        }
+        Some(Self { first })
+    }
+
+    /// Whether every stream is expected not to exist yet.
+    pub(crate) fn all_new(&self) -> bool {
+        self.first
+            .values()
+            .all(|(_, expected)| *expected == Expected::NoStream)
+    }
+
+    /// The current version of each stream that exists, as the expectations say.
+    pub(crate) fn versions(&self) -> HashMap<String, i64> {
+        self.first
+            .iter()
+            .filter_map(|(stream, (_, expected))| Some((stream.clone(), version(*expected)?)))
+            .collect()
+    }
+
+    /// The conflict that [`check`] finds with the `stored` versions, if they differ from
+    /// these; `check` must have passed with these. It is the first append, in order, of a
+    /// stream whose version differs: every append before it sees what it saw with these.
+    pub(crate) fn conflict(&self, stored: &HashMap<String, i64>) -> Option<StoreError> {
+        self.first
+            .iter()
+            .filter(|(stream, (_, expected))| stored.get(*stream).copied() != version(*expected))
+            .min_by_key(|(_, (index, _))| *index)
+            .map(|(stream, (_, expected))| StoreError::Conflict {
+                stream: stream.clone(),
+                expected: *expected,
+                actual: stored.get(stream).copied(),
+            })
+    }
+}
+
+/// The version a stream is at when `expected` holds of it; `None`: absent.
+fn version(expected: Expected) -> Option<i64> {
+    match expected {
+        Expected::Exact(v) => Some(v),
+        Expected::Any | Expected::NoStream => None,
+    }
+}
+
 impl Planner {
-    /// Checks every name and every stream's expected version against `versions` (the current
-    /// version of each stream that exists) before anything is hashed or written.
+    /// Checks the appends against `versions` ([`check`]) before anything is hashed or
+    /// written.
     pub(crate) fn new(
         head: &Head,
         versions: HashMap<String, i64>,
@@ -111,35 +222,21 @@ impl Planner {
         context: &AppendContext,
         now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
-        let mut after = HashMap::new();
-        for append in &appends {
-            validate_name("stream", &append.stream)?;
-            for event in &append.events {
-                validate_name("event type", &event.event_type)?;
-            }
-            let actual = after
-                .get(&append.stream)
-                .or_else(|| versions.get(&append.stream))
-                .copied();
-            let fits = match append.expected {
-                Expected::Any => true,
-                Expected::NoStream => actual.is_none(),
-                Expected::Exact(v) => actual == Some(v),
-            };
-            if !fits {
-                return Err(StoreError::Conflict {
-                    stream: append.stream.clone(),
-                    expected: append.expected,
-                    actual,
-                });
-            }
-            after.insert(
-                append.stream.clone(),
-                actual.unwrap_or(0) + append.events.len() as i64,
-            );
-        }
+        let after = check(&appends, &versions)?;
+        Ok(Self::checked(head, versions, after, appends, context, now))
+    }
+
+    /// A planner of appends that [`check`] passed with `versions`, giving `after`.
+    pub(crate) fn checked(
+        head: &Head,
+        versions: HashMap<String, i64>,
+        after: HashMap<String, i64>,
+        appends: Vec<StreamAppend>,
+        context: &AppendContext,
+        now: DateTime<Utc>,
+    ) -> Self {
         let recorded_at = crate::clock::to_micros(now.max(head.recorded_at));
-        Ok(Self {
+        Self {
             remaining: appends.iter().map(|a| a.events.len()).sum(),
             appends: appends.into_iter(),
             current: None,
@@ -149,7 +246,7 @@ impl Planner {
             recorded_at,
             position: head.position,
             prev_hash: head.hash,
-        })
+        }
     }
 
     /// The version of each of this append's streams once it is written.
@@ -158,6 +255,7 @@ impl Planner {
     }
 
     /// Events not planned yet.
+    #[cfg(test)]
     pub(crate) fn remaining(&self) -> usize {
         self.remaining
     }
@@ -228,7 +326,13 @@ fn plan(
 }
 
 fn validate_name(what: &str, name: &str) -> Result<(), StoreError> {
-    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+    // Byte by byte for ASCII names (all of the domain's): the same control characters.
+    let control = if name.is_ascii() {
+        name.bytes().any(|b| b.is_ascii_control())
+    } else {
+        name.chars().any(char::is_control)
+    };
+    if name.is_empty() || name.len() > 200 || control {
         return Err(StoreError::InvalidAppend(format!(
             "{what} name {name:?} must be 1 to 200 characters without control characters"
         )));
@@ -416,6 +520,50 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    /// Every append of up to three parts over two streams, each expectation but `Any`, against
+    /// every stored version of the two: when the expectations' own versions pass the check,
+    /// the conflict `Assumed` names with the stored ones is exactly the check's error.
+    #[test]
+    fn an_assumed_plan_names_the_conflict_the_check_finds() {
+        let expectations = [Expected::NoStream, Expected::Exact(1), Expected::Exact(2)];
+        let stored_versions = [None, Some(1), Some(2), Some(3)];
+        let mut parts: Vec<(&str, Expected)> = Vec::new();
+        for stream in ["a", "b"] {
+            for expected in expectations {
+                parts.push((stream, expected));
+            }
+        }
+        let mut appends_tried = 0;
+        for len in 1..=3u32 {
+            for pick in 0..parts.len().pow(len) {
+                let chosen: Vec<StreamAppend> = (0..len)
+                    .map(|i| {
+                        let (stream, expected) = parts[pick / parts.len().pow(i) % parts.len()];
+                        append(stream, expected, 1 + i as usize % 2)
+                    })
+                    .collect();
+                let assumed = Assumed::of(&chosen).expect("no Any");
+                if check(&chosen, &assumed.versions()).is_err() {
+                    continue;
+                }
+                appends_tried += 1;
+                for a in stored_versions {
+                    for b in stored_versions {
+                        let stored: HashMap<String, i64> = [("a", a), ("b", b)]
+                            .into_iter()
+                            .filter_map(|(s, v)| Some((s.to_string(), v?)))
+                            .collect();
+                        let checked = check(&chosen, &stored).err().map(|e| format!("{e:?}"));
+                        let named = assumed.conflict(&stored).map(|e| format!("{e:?}"));
+                        assert_eq!(named, checked, "{chosen:?} on {stored:?}");
+                    }
+                }
+            }
+        }
+        assert!(appends_tried > 20, "{appends_tried}");
+        assert!(Assumed::of(&[append("a", Expected::Any, 1)]).is_none());
     }
 
     #[test]

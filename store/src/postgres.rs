@@ -187,6 +187,10 @@ impl LogBackend for PgConnection {
         stream_versions(self, names).await
     }
 
+    fn reads_after_refusal(&self) -> bool {
+        false
+    }
+
     async fn events_by_id(&mut self, event_ids: &[uuid::Uuid]) -> Result<Vec<EventRow>> {
         events_by_id(self, event_ids).await
     }

@@ -396,6 +396,10 @@ impl Writer {
                 Err(e)
             }
         };
+        // Before the answers: what the appends were built from (a bulk creation's shapes as
+        // JSON) is shared with their callers, which then free it on their own threads, not
+        // this one.
+        drop(parts);
         match outcomes {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -482,6 +486,10 @@ impl LogBackend for Connection {
 
     async fn stream_versions(&mut self, names: &[String]) -> Result<HashMap<String, i64>> {
         stream_versions(self, names)
+    }
+
+    fn reads_after_refusal(&self) -> bool {
+        true
     }
 
     async fn events_by_id(&mut self, event_ids: &[uuid::Uuid]) -> Result<Vec<EventRow>> {

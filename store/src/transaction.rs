@@ -22,6 +22,10 @@ pub(crate) trait LogBackend: Send {
     fn greater_counter(&self) -> &'static str;
     /// The current version of each named stream that exists.
     async fn stream_versions(&mut self, names: &[String]) -> Result<HashMap<String, i64>>;
+    /// Whether a transaction may still read after one of its inserts was refused: on SQLite
+    /// (whose inserts are `INSERT OR FAIL`) it may; PostgreSQL refuses every statement of a
+    /// transaction after an error.
+    fn reads_after_refusal(&self) -> bool;
     /// The stored rows with these event ids.
     async fn events_by_id(&mut self, event_ids: &[uuid::Uuid]) -> Result<Vec<EventRow>>;
     async fn insert(&mut self, envelopes: &[Envelope]) -> Result<()>;
@@ -45,6 +49,11 @@ const OFFLOAD_EVENTS: usize = 64;
 const APPLY_EVENTS: usize = inline::CATCH_UP_PAGE as usize;
 /// Chunks a large append plans (hashes and decodes) ahead of its writer, at most.
 const PLANNED_AHEAD: usize = 16;
+/// Events in the first chunk a large append plans: the writer waits for it, then writes while
+/// the next are planned.
+const FIRST_CHUNK: usize = 100;
+/// Stream names per read of [`versions_before`].
+const VERSIONS_PER_READ: usize = 500;
 /// Events of a group written as one at most: they are hashed in line, without the overlap of
 /// hashing and writing that a large append gets (a millisecond or two for this many).
 const TOGETHER_EVENTS: usize = 1_000;
@@ -244,20 +253,99 @@ async fn write_built(
         return Ok(Outcome::Stored(ops::stored_batch(rows, &event_ids)?));
     }
     let names = plan::stream_names(&appends);
+    let total: usize = appends.iter().map(|a| a.events.len()).sum();
+    if total >= OFFLOAD_EVENTS {
+        if let Some(assumed) = plan::Assumed::of(&appends) {
+            let versions = assumed.versions();
+            if let Ok(after) = plan::check(&appends, &versions) {
+                let planner = Planner::checked(head, versions, after, appends, context, now);
+                return write_assumed(tx, planner, &assumed, &names, head, total, projections)
+                    .await;
+            }
+        }
+    }
     let versions = tx.backend().stream_versions(&names).await?;
     let mut planner = Planner::new(head, versions, appends, context, now)?;
-    let total = planner.remaining();
     if total < OFFLOAD_EVENTS {
         let envelopes = planner.next_chunk(usize::MAX);
         tx.backend().insert(&envelopes).await?;
         inline::apply_all(projections, tx, &envelopes, Vec::new()).await?;
         return Ok(Outcome::Written(envelopes));
     }
-    // Chunks are hashed and decoded on the blocking pool ahead of the writer, which writes the
-    // log's rows as they come and the read models' every `APPLY_EVENTS`, or sooner whenever
-    // no chunk is waiting: both cores stay busy to the end of a large append, and what is
-    // held between stays small.
-    let (planning, mut planned) = plan_ahead(planner, tx.backend().chunk_size(), projections);
+    let (planning, planned) = plan_ahead(planner, tx.backend().chunk_size(), projections);
+    write_planned(tx, planning, planned, total, projections).await
+}
+
+/// A large append planned on the versions its expectations name ([`plan::Assumed`]) while the
+/// writer reads the stored ones: reading 5,000 streams' versions took as long as planning the
+/// first chunk, and both came before the writer could write a row. On SQLite, an append of
+/// new streams only reads none unless the log refuses a row: the log's unique
+/// `(stream, version)` refuses the first event of a stream that exists. Either way a stream
+/// that is not as expected is the conflict a read before any write would have named.
+async fn write_assumed(
+    tx: &mut Tx<'_>,
+    planner: Planner,
+    assumed: &plan::Assumed,
+    names: &[String],
+    head: &Head,
+    total: usize,
+    projections: &Projections,
+) -> Result<Outcome> {
+    let (planning, planned) = plan_ahead(planner, tx.backend().chunk_size(), projections);
+    if assumed.all_new() && tx.backend().reads_after_refusal() {
+        let written = write_planned(tx, planning, planned, total, projections).await;
+        if written.is_err() {
+            if let Ok(stored) = versions_before(tx, names, head.position).await {
+                if let Some(conflict) = assumed.conflict(&stored) {
+                    return Err(conflict);
+                }
+            }
+        }
+        return written;
+    }
+    let stored = tx.backend().stream_versions(names).await?;
+    if let Some(conflict) = assumed.conflict(&stored) {
+        drop(planned);
+        planning.await?;
+        return Err(conflict);
+    }
+    write_planned(tx, planning, planned, total, projections).await
+}
+
+/// The version of each named stream that exists in the log up to `position`: what an append
+/// chained on that position found, whatever it has written since in its transaction.
+async fn versions_before(
+    tx: &mut Tx<'_>,
+    names: &[String],
+    position: i64,
+) -> Result<HashMap<String, i64>> {
+    let mut versions = HashMap::new();
+    for names in names.chunks(VERSIONS_PER_READ) {
+        let mut args: Vec<crate::sql::SqlValue<'_>> = vec![position.into()];
+        args.extend(names.iter().map(crate::sql::SqlValue::from));
+        let list: Vec<String> = (2..=args.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT stream, MAX(version) FROM events WHERE position <= $1 AND stream IN ({}) \
+             GROUP BY stream",
+            list.join(", ")
+        );
+        let rows: Vec<(String, i64)> = tx.fetch_all(&sql, &args).await?;
+        versions.extend(rows);
+    }
+    Ok(versions)
+}
+
+/// Writes the `total` envelopes of a large append as `planning` sends them: the log's rows as
+/// they come and the read models' every `APPLY_EVENTS`, or sooner whenever no chunk is
+/// waiting, so that both cores stay busy to the end of the append and what is held between
+/// stays small.
+async fn write_planned(
+    tx: &mut Tx<'_>,
+    planning: tokio::task::JoinHandle<()>,
+    mut planned: tokio::sync::mpsc::Receiver<PlannedChunk>,
+    total: usize,
+    projections: &Projections,
+) -> Result<Outcome> {
     let mut envelopes: Vec<Envelope> = Vec::with_capacity(total);
     let mut decoding = Vec::new();
     let mut carries = inline::Carries::new(projections);
@@ -299,8 +387,10 @@ fn plan_ahead(
 ) {
     let (sender, receiver) = tokio::sync::mpsc::channel(PLANNED_AHEAD);
     let projections = projections.clone();
+    let mut size = chunk_size.min(FIRST_CHUNK);
     let planning = tokio::task::spawn_blocking(move || loop {
-        let chunk = planner.next_chunk(chunk_size);
+        let chunk = planner.next_chunk(size);
+        size = chunk_size;
         if chunk.is_empty() {
             return;
         }

@@ -18,6 +18,7 @@ exact_store::on_both_backends!(
     reads_a_stream_from_a_version,
     conflicts_name_the_stream_and_versions,
     a_conflicting_batch_leaves_nothing,
+    a_large_append_names_its_conflict_as_a_small_one_would,
     a_batch_failing_in_the_database_leaves_nothing,
     retried_appends_are_idempotent,
     counters_advance_only_with_stored_events,
@@ -195,6 +196,96 @@ async fn a_conflicting_batch_leaves_nothing(db: TestDb) {
     );
     assert_eq!(store.last_position().await.unwrap(), 2);
     assert!(store.read_stream("fresh", 1).await.unwrap().is_empty());
+}
+
+/// An append of many streams is planned on the versions its expectations name while the
+/// stored ones are read (on SQLite, if all are new, not read unless the log refuses a row): a
+/// stream that does not match must still be the conflict a check before any write names, the
+/// first of the append's order, and leave nothing.
+async fn a_large_append_names_its_conflict_as_a_small_one_would(db: TestDb) {
+    let store = db.open().await;
+    for stream in ["s-60", "s-150"] {
+        store
+            .append(stream, Expected::NoStream, vec![event(1), event(2)], api(1))
+            .await
+            .unwrap();
+    }
+    let head = store.last_position().await.unwrap();
+    let new_streams = |n: i64| -> Vec<StreamAppend> {
+        (0..n)
+            .map(|i| StreamAppend::new(format!("s-{i}"), Expected::NoStream, vec![event(i)]))
+            .collect()
+    };
+    let conflict = |err: StoreError| match err {
+        StoreError::Conflict {
+            stream,
+            expected,
+            actual,
+        } => (stream, expected, actual),
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    // All new but two, in append order s-60 first (s-150 sorts before it by name).
+    let err = store
+        .append_many(new_streams(200), api(1))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        conflict(err),
+        ("s-60".to_string(), Expected::NoStream, Some(2))
+    );
+    // A later append of the same stream, consistent with the first: still the first named.
+    let mut twice = new_streams(100);
+    twice.push(StreamAppend::new("s-7", Expected::Exact(1), vec![event(7)]));
+    let err = store.append_many(twice, api(1)).await.unwrap_err();
+    assert_eq!(
+        conflict(err),
+        ("s-60".to_string(), Expected::NoStream, Some(2))
+    );
+    // Versions named: the one that is not where it was expected.
+    let mut named: Vec<StreamAppend> = (1000..1100)
+        .map(|i| StreamAppend::new(format!("s-{i}"), Expected::NoStream, vec![event(i)]))
+        .collect();
+    named.push(StreamAppend::new(
+        "s-150",
+        Expected::Exact(1),
+        vec![event(3)],
+    ));
+    named.push(StreamAppend::new(
+        "s-60",
+        Expected::Exact(2),
+        vec![event(3)],
+    ));
+    let err = store.append_many(named, api(1)).await.unwrap_err();
+    assert_eq!(
+        conflict(err),
+        ("s-150".to_string(), Expected::Exact(1), Some(2))
+    );
+    // A row the log refuses for another reason is that refusal, not a conflict.
+    let stored = store.read_stream("s-60", 1).await.unwrap();
+    let mut reused: Vec<StreamAppend> = (2000..2100)
+        .map(|i| StreamAppend::new(format!("s-{i}"), Expected::NoStream, vec![event(i)]))
+        .collect();
+    reused[70].events[0] = event(0).with_event_id(stored[0].event_id);
+    let err = store.append_many(reused, api(1)).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateEvent { .. }), "{err:?}");
+
+    assert_eq!(store.last_position().await.unwrap(), head);
+    assert!(store.read_stream("s-0", 1).await.unwrap().is_empty());
+    assert!(store.read_stream("s-1000", 1).await.unwrap().is_empty());
+    assert!(store.read_stream("s-2000", 1).await.unwrap().is_empty());
+    // Without the two, the same append is written whole.
+    let written = store
+        .append_many(
+            new_streams(200)
+                .into_iter()
+                .filter(|a| a.stream != "s-60" && a.stream != "s-150")
+                .collect(),
+            api(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 198);
+    assert!(store.verify(1, None).await.unwrap().is_intact());
 }
 
 async fn a_batch_failing_in_the_database_leaves_nothing(db: TestDb) {
