@@ -9,11 +9,14 @@
 //! Its log is checkpointed as SQLite does by default, inside the commit that takes it past
 //! 1,000 frames; the store's writer does the same checkpoints itself right after answering
 //! that commit's callers, so each delays the next batch's writes instead of this batch's
-//! answer (creation's time holds them, less the next batch's planning they overlap and the
-//! last batch's).
-//! Each of the peer's phases runs right next to the operation of ours it is read against
-//! (creation, then the rebuild), each phase of both after a `sync`: this machine's speed drifts
-//! by a third within minutes, and a gigabyte left for writeback by one phase slows the next.
+//! answer (creation's time holds them all: each overlaps the client's making of its next
+//! batch, and the benchmark waits for a block's last one before its clock stops).
+//! The peer copies the creation block by block, each block of batches right after ours wrote
+//! it, and refills its table right before our rebuild: this machine's speed drifts by a
+//! third within minutes, and two phases of half a minute each, one after the other, read
+//! 0.81-1.07 of each other with no change of code between runs (BENCHMARKS.md, "creation
+//! read against its peer block by block"). Every phase of both starts after a `sync`: a
+//! gigabyte left for writeback by one phase would slow the next.
 //! It writes a subset of what a creation writes: the log's rows, the annotations' rows and
 //! the new cells of the spatial index, not the overview's counts or the statistics.
 
@@ -23,7 +26,8 @@ use std::time::{Duration, Instant};
 use exact_store::testing::TestDb;
 use exact_store::Backend;
 
-/// The peer's database after its creation, ready for [`Peer::refill`].
+/// The peer's database, filled as the benchmark's creation goes, then ready for
+/// [`Peer::refill`].
 pub struct Peer {
     /// The annotations' creations: their events, rows and cells, one transaction per batch.
     pub create: Duration,
@@ -34,6 +38,14 @@ pub struct Peer {
     _db: TestDb,
 }
 
+/// One batch of the benchmark's creation: its annotations' ids and its events' positions,
+/// first and last (one creation per event, in the order of the log).
+#[derive(Clone, Copy, Debug)]
+pub struct Batch {
+    pub ids: [i64; 2],
+    pub positions: [i64; 2],
+}
+
 /// Writes back what the page cache holds dirty, so that a timed phase does not pay for the
 /// writes of the one before it (each phase writes a gigabyte at the million).
 pub fn settle() {
@@ -42,9 +54,9 @@ pub fn settle() {
 }
 
 impl Peer {
-    /// Copies the annotations of the database at `source` batch by batch, as they were
-    /// created.
-    pub async fn create(source: &Path, batch: i64) -> Peer {
+    /// A fresh database beside the one at `source`, with its log as it is now (the lab:
+    /// user, team, set, types, image), copied untimed before any annotation is created.
+    pub async fn new(source: &Path) -> Peer {
         let peer = TestDb::new(Backend::Sqlite).await;
         // Opening a store runs the migrations (no genesis event: the copy brings the log's
         // own); the store is closed again before the copy.
@@ -55,64 +67,49 @@ impl Peer {
             [format!("file:{}?mode=ro", source.display())],
         )
         .unwrap();
-
-        // The batches, by annotation id (ids were taken in the order of the log, one creation
-        // per event), each with its events' positions; worked out before the clock runs.
-        let created: Vec<(i64, i64)> = conn
-            .prepare("SELECT id, position FROM src.annotations ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
+        conn.execute("INSERT INTO events SELECT * FROM src.events", [])
             .unwrap();
-        let first = created.first().map_or(1, |&(_, position)| position);
-        // The log before the first annotation (the lab: user, team, set, types, image),
-        // untimed.
-        conn.execute(
-            "INSERT INTO events SELECT * FROM src.events WHERE position < ?1",
-            [first],
-        )
-        .unwrap();
+        Peer {
+            create: Duration::ZERO,
+            created: 0,
+            events: 0,
+            conn,
+            _db: peer,
+        }
+    }
 
+    /// Copies `batches`, which the benchmark has just created, each in a transaction of its
+    /// own as the writer wrote it; their time adds to [`Peer::create`].
+    pub fn copy(&mut self, batches: &[Batch]) {
+        let conn = &self.conn;
         settle();
-        let mut create = Duration::ZERO;
-        for rows in created.chunks(batch as usize) {
-            let (ids, positions) = (
-                [rows[0].0, rows[rows.len() - 1].0],
-                [rows[0].1, rows[rows.len() - 1].1],
-            );
+        for batch in batches {
             let start = Instant::now();
             conn.execute_batch("BEGIN IMMEDIATE").unwrap();
             conn.execute(
                 "INSERT INTO events SELECT * FROM src.events WHERE position BETWEEN ?1 AND ?2",
-                positions,
+                batch.positions,
             )
             .unwrap();
             conn.execute(
                 "INSERT INTO annotation_cells SELECT * FROM src.annotation_cells WHERE cell IN \
                  (SELECT cell FROM src.annotations WHERE id BETWEEN ?1 AND ?2) \
                  ON CONFLICT (cell) DO NOTHING",
-                ids,
+                batch.ids,
             )
             .unwrap();
             conn.execute(
                 "INSERT INTO annotations SELECT * FROM src.annotations WHERE id BETWEEN ?1 AND ?2",
-                ids,
+                batch.ids,
             )
             .unwrap();
             conn.execute_batch("COMMIT").unwrap();
-            create += start.elapsed();
+            self.create += start.elapsed();
+            self.created += batch.ids[1] - batch.ids[0] + 1;
         }
-        let events: i64 = conn
-            .query_row("SELECT COUNT(*) FROM src.events", [], |r| r.get(0))
+        self.events = conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .unwrap();
-        Peer {
-            create,
-            created: created.len() as i64,
-            events,
-            conn,
-            _db: peer,
-        }
     }
 
     /// A rebuild's writes: the rows from empty, with the indexes a rebuild builds after the
