@@ -173,6 +173,12 @@ impl Assumed {
         Some(Self { first })
     }
 
+    /// The distinct streams, for their stored versions to be read (only when needed: a bulk
+    /// creation on SQLite reads none unless the log refuses a row).
+    pub(crate) fn streams(&self) -> Vec<String> {
+        self.first.keys().cloned().collect()
+    }
+
     /// Whether every stream is expected not to exist yet.
     pub(crate) fn all_new(&self) -> bool {
         self.first

@@ -252,18 +252,17 @@ async fn write_built(
         let rows = tx.backend().events_by_id(&event_ids).await?;
         return Ok(Outcome::Stored(ops::stored_batch(rows, &event_ids)?));
     }
-    let names = plan::stream_names(&appends);
     let total: usize = appends.iter().map(|a| a.events.len()).sum();
     if total >= OFFLOAD_EVENTS {
         if let Some(assumed) = plan::Assumed::of(&appends) {
             let versions = assumed.versions();
             if let Ok(after) = plan::check(&appends, &versions) {
                 let planner = Planner::checked(head, versions, after, appends, context, now);
-                return write_assumed(tx, planner, &assumed, &names, head, total, projections)
-                    .await;
+                return write_assumed(tx, planner, &assumed, head, total, projections).await;
             }
         }
     }
+    let names = plan::stream_names(&appends);
     let versions = tx.backend().stream_versions(&names).await?;
     let mut planner = Planner::new(head, versions, appends, context, now)?;
     if total < OFFLOAD_EVENTS {
@@ -286,7 +285,6 @@ async fn write_assumed(
     tx: &mut Tx<'_>,
     planner: Planner,
     assumed: &plan::Assumed,
-    names: &[String],
     head: &Head,
     total: usize,
     projections: &Projections,
@@ -295,7 +293,7 @@ async fn write_assumed(
     if assumed.all_new() && tx.backend().reads_after_refusal() {
         let written = write_planned(tx, planning, planned, total, projections).await;
         if written.is_err() {
-            if let Ok(stored) = versions_before(tx, names, head.position).await {
+            if let Ok(stored) = versions_before(tx, &assumed.streams(), head.position).await {
                 if let Some(conflict) = assumed.conflict(&stored) {
                     return Err(conflict);
                 }
@@ -303,7 +301,7 @@ async fn write_assumed(
         }
         return written;
     }
-    let stored = tx.backend().stream_versions(names).await?;
+    let stored = tx.backend().stream_versions(&assumed.streams()).await?;
     if let Some(conflict) = assumed.conflict(&stored) {
         drop(planned);
         planning.await?;
