@@ -166,14 +166,26 @@ fn values_list(rows: usize, columns: usize, marker: char) -> String {
     sql
 }
 
-/// Rows per run of SQLite's multi-row insert. A run opens its table's and indexes' cursors
-/// once and keeps them where the last row went (rows in key order skip the descent from the
-/// root); its text is made and prepared once, like a single row's.
-const SQLITE_ROWS_PER_RUN: usize = 50;
+/// Rows per statement of SQLite's multi-row insert, largest first: as many runs of the first
+/// as fit, then of the next, the last rows one at a time. A run opens its table's and indexes'
+/// cursors once and keeps them where the last row went (rows in key order skip the descent
+/// from the root); each size's text is made and prepared once, like a single row's.
+///
+/// Why a large run first: a statement that may still abort after writing (one whose rows fire
+/// a trigger, such as the spatial index's cells, or whose `DO UPDATE` may fail, such as the
+/// overview's counts) copies each page it touches into a statement journal the first time it
+/// touches it, once per statement. In runs of 50 the first thousands of a million creations
+/// copied their R*Tree's pages a hundred times a batch, which made their writes cost 1.25
+/// times the peer's (BENCHMARKS.md, "the cells in fewer statements").
+const SQLITE_ROWS_PER_RUN: [usize; 3] = [1_000, 50, 1];
 
-/// Rows of `columns` values each, as `INSERT`s of `head VALUES (...) tail`: runs of
-/// [`SQLITE_ROWS_PER_RUN`] rows through one prepared statement, the rest a row at a time; the
-/// number of rows changed.
+/// SQLite's limit on the parameters of one statement (`SQLITE_MAX_VARIABLE_NUMBER`); a run of
+/// wide rows that would pass it is left out.
+const SQLITE_PARAMETERS: usize = 32_766;
+
+/// Rows of `columns` values each, as `INSERT`s of `head VALUES (...) tail`, in runs of
+/// [`SQLITE_ROWS_PER_RUN`] rows through one prepared statement each; the number of rows
+/// changed.
 ///
 /// The insert is SQLite's `INSERT OR FAIL`: a refused row ends the statement and leaves the
 /// rows before it written. With `INSERT`'s default (`ABORT`), SQLite would undo them itself,
@@ -190,16 +202,21 @@ pub(crate) fn sqlite_insert_rows(
     debug_assert_eq!(values.len() % columns.max(1), 0, "whole rows only");
     let head = sqlite_or_fail(head);
     let columns = columns.max(1);
-    let run = SQLITE_ROWS_PER_RUN * columns;
-    let (runs, rest) = values.split_at(values.len() - values.len() % run);
     let mut changed = 0;
-    for (rows, values) in [(SQLITE_ROWS_PER_RUN, runs), (1, rest)] {
-        if values.is_empty() {
+    let mut values = values;
+    for rows in SQLITE_ROWS_PER_RUN {
+        let run = rows * columns;
+        if run > SQLITE_PARAMETERS && rows > 1 {
+            continue;
+        }
+        let (runs, rest) = values.split_at(values.len() - values.len() % run);
+        values = rest;
+        if runs.is_empty() {
             continue;
         }
         let sql = format!("{head}{}{tail}", values_list(rows, columns, '?'));
         let mut statement = conn.prepare_cached(&sql)?;
-        for run in values.chunks(rows * columns) {
+        for run in runs.chunks(run) {
             for (index, value) in run.iter().enumerate() {
                 statement.raw_bind_parameter(index + 1, value)?;
             }
@@ -224,7 +241,7 @@ impl Tx<'_> {
     /// Inserts rows of `columns` values each (`values` holds them one after the other) with
     /// `head VALUES (...) tail`, where `head` is `INSERT INTO table (columns) ` and `tail` an
     /// optional `ON CONFLICT` clause; the number of rows changed. PostgreSQL gets as many rows
-    /// per statement as its parameter limit allows; SQLite runs of a few dozen
+    /// per statement as its parameter limit allows; SQLite runs of a thousand, then of 50
     /// ([`sqlite_insert_rows`]).
     pub async fn insert_rows(
         &mut self,
@@ -413,6 +430,42 @@ mod tests {
             ),
             "SELECT json_extract(v, '$.a') FROM t WHERE a = ?2 OR b = ?1 OR c = ?2"
         );
+    }
+
+    /// Every row once, with its own values, whichever run size took it: a thousand and 50
+    /// and single rows for a narrow table, no run of a thousand for one whose thousand rows
+    /// would pass SQLite's parameter limit.
+    #[test]
+    fn rows_go_in_by_runs_largest_first_each_once() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for columns in [2_usize, 40] {
+            let names: Vec<String> = (0..columns).map(|c| format!("c{c}")).collect();
+            conn.execute_batch(&format!(
+                "DROP TABLE IF EXISTS t; CREATE TABLE t ({} INTEGER NOT NULL, PRIMARY KEY (c0))",
+                names.join(" INTEGER NOT NULL, ")
+            ))
+            .unwrap();
+            let rows = 2_000 + 3 * 50 + 7;
+            let values: Vec<SqlValue<'_>> = (0..rows as i64)
+                .flat_map(|row| (0..columns as i64).map(move |c| SqlValue::from(row * 100 + c)))
+                .collect();
+            let head = format!("INSERT INTO t ({}) ", names.join(", "));
+            let changed = sqlite_insert_rows(&conn, &head, columns, "", &values).unwrap();
+            assert_eq!(changed, rows, "{columns} columns");
+            let stored: Vec<(i64, i64, i64)> = sqlite_fetch(
+                &conn,
+                &format!("SELECT COUNT(*), SUM(c0), SUM(c{}) FROM t", columns - 1),
+                &[],
+                usize::MAX,
+            )
+            .unwrap();
+            let sum = |c: i64| (0..rows as i64).map(|row| row * 100 + c).sum::<i64>();
+            assert_eq!(
+                stored,
+                vec![(rows as i64, sum(0), sum(columns as i64 - 1))],
+                "{columns} columns"
+            );
+        }
     }
 
     #[test]

@@ -381,12 +381,15 @@ async fn rows_inserted_in_bulk_all_land_or_none(db: TestDb) {
         )
         .await
         .unwrap();
-    // SQLite writes runs of 50 rows a statement, then the rest a row at a time: a refused row
-    // in the last run, in the first, and among the rest, after whole runs went in.
+    // SQLite writes runs of a thousand rows a statement, then of 50, then the rest a row at a
+    // time: a refused row in the last run of 50, in the first, and among the rest, after
+    // whole runs went in; in a run of a thousand, and in a run of 50 after one.
     for (from, to, null_at) in [
         (50_000, 50_100, 50_099),
         (60_000, 60_123, 60_010),
         (80_000, 80_123, 80_120),
+        (90_000, 91_123, 90_999),
+        (100_000, 101_123, 101_060),
     ] {
         let refused = store
             .append(
@@ -402,7 +405,7 @@ async fn rows_inserted_in_bulk_all_land_or_none(db: TestDb) {
         .append(
             "t",
             Expected::Any,
-            vec![tally(70_000, 70_123, None)],
+            vec![tally(70_000, 71_123, None)],
             context(),
         )
         .await
@@ -413,7 +416,7 @@ async fn rows_inserted_in_bulk_all_land_or_none(db: TestDb) {
         .await;
     assert_eq!(
         summary,
-        [("1".into(), 39_990 + 10 + 123), ("2".into(), 10)],
+        [("1".into(), 39_990 + 10 + 1_123), ("2".into(), 10)],
         "every row once, the overlap twice, nothing of the refused batches"
     );
 }
