@@ -174,9 +174,10 @@ fn values_list(rows: usize, columns: usize, marker: char) -> String {
 /// Why a large run first: a statement that may still abort after writing (one whose rows fire
 /// a trigger, such as the spatial index's cells, or whose `DO UPDATE` may fail, such as the
 /// overview's counts) copies each page it touches into a statement journal the first time it
-/// touches it, once per statement. In runs of 50 the first thousands of a million creations
-/// copied their R*Tree's pages a hundred times a batch, which made their writes cost 1.25
-/// times the peer's (BENCHMARKS.md, "the cells in fewer statements").
+/// touches it, once per statement. In runs of 50, early in a million creations (most cells
+/// new), each batch copied the R*Tree's leaves about a hundred times, and the tree's inserts
+/// took twice the time of the same cells written in one statement (BENCHMARKS.md, "the cells
+/// in fewer statements").
 const SQLITE_ROWS_PER_RUN: [usize; 3] = [1_000, 50, 1];
 
 /// SQLite's limit on the parameters of one statement (`SQLITE_MAX_VARIABLE_NUMBER`); a run of
