@@ -6,6 +6,7 @@
 //! values), so for SQLite `$n` is rewritten to `?n`, which SQLite binds to index `n` directly.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use sqlx::postgres::PgRow;
 
@@ -158,8 +159,8 @@ fn values_list(rows: usize, columns: usize, marker: char) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push(marker);
-            sql.push_str(&(row * columns + column + 1).to_string());
+            // Written in place: a run of a thousand rows has tens of thousands of numbers.
+            let _ = write!(sql, "{marker}{}", row * columns + column + 1);
         }
         sql.push(')');
     }
@@ -431,6 +432,13 @@ mod tests {
             ),
             "SELECT json_extract(v, '$.a') FROM t WHERE a = ?2 OR b = ?1 OR c = ?2"
         );
+    }
+
+    #[test]
+    fn values_lists_number_every_placeholder_in_order() {
+        assert_eq!(values_list(2, 3, '$'), "VALUES ($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values_list(1, 1, '?'), "VALUES (?1)");
+        assert!(values_list(1_000, 24, '?').ends_with("?23999, ?24000)"));
     }
 
     /// Every row once, with its own values, whichever run size took it: a thousand and 50
