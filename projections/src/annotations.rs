@@ -155,7 +155,7 @@ impl InlineProjection for AnnotationsProjection {
         carry: Option<Decoded>,
     ) -> exact_store::Result<()> {
         match carry.and_then(|c| c.downcast::<Carried>().ok()) {
-            Some(carried) => write_counts(tx, &carried).await,
+            Some(mut carried) => write_carried(tx, &mut carried).await,
             None => Ok(()),
         }
     }
@@ -300,7 +300,7 @@ async fn apply_decoded(
 ) -> exact_store::Result<()> {
     let mut carried = Carried::default();
     apply_steps(tx, events, steps, &mut carried).await?;
-    write_counts(tx, &carried).await
+    write_carried(tx, &mut carried).await
 }
 
 /// Applies `steps`; what creations add to the overview and the statistics goes into `carried`.
@@ -355,12 +355,15 @@ async fn flush(
 ) -> exact_store::Result<()> {
     insert_created(tx, created, carried).await?;
     created.clear();
-    apply_changes(tx, changes, &mut carried.registered_cells).await?;
+    apply_changes(tx, changes, &mut carried.cells).await?;
     changes.clear();
     Ok(())
 }
 
-async fn write_counts(tx: &mut Tx<'_>, carried: &Carried) -> exact_store::Result<()> {
+/// Writes what `carried` holds for the end of the transaction: the new cells of the spatial
+/// index, the overview's counts and the statistics.
+async fn write_carried(tx: &mut Tx<'_>, carried: &mut Carried) -> exact_store::Result<()> {
+    add_cells(tx, &mut carried.cells).await?;
     // In the cells' order, as the table keeps them.
     let mut density: Vec<(&Cell, &i64)> = carried.density.iter().collect();
     density.sort_unstable();
@@ -510,15 +513,17 @@ enum Replacing {
     CurrentRows,
 }
 
-/// Writes `versions` as the current rows of `annotations`, after registering their cells with
-/// SQLite's spatial index (those not in `registered_cells` yet).
+/// Writes `versions` as the current rows of `annotations`; their cells of SQLite's spatial
+/// index go to `cells`, to be added at the end of the transaction.
 async fn write_versions(
     tx: &mut Tx<'_>,
     versions: &[Version],
     replacing: Replacing,
-    registered_cells: &mut FxHashSet<i64>,
+    cells: &mut Cells,
 ) -> exact_store::Result<()> {
-    register_cells(tx, versions, registered_cells).await?;
+    if let Tx::Sqlite(_) = tx {
+        cells.note(versions);
+    }
     // The unique identifiers' text, in one buffer: a `String` each was an allocation per row
     // made on a decoding thread and freed on the writer's.
     let mut identifiers = String::with_capacity(versions.len() * Hyphenated::LENGTH);
@@ -582,25 +587,42 @@ async fn cells_match_tree(tx: &mut Tx<'_>) -> exact_store::Result<bool> {
     Ok(counts.is_some_and(|(cells, in_tree, tree)| cells == in_tree && cells == tree))
 }
 
-/// Adds the cells of `versions` that SQLite's spatial index does not hold yet (a trigger puts
-/// each new one into its R*Tree), but for those in `registered` (this transaction's, which it
-/// extends). PostgreSQL indexes the boxes themselves.
-async fn register_cells(
-    tx: &mut Tx<'_>,
-    versions: &[Version],
-    registered: &mut FxHashSet<i64>,
-) -> exact_store::Result<()> {
-    if !matches!(tx, Tx::Sqlite(_)) {
+/// The cells of SQLite's spatial index that a transaction's versions use, each noted once:
+/// those added already (or found there) and those to add at its end.
+#[derive(Default)]
+struct Cells {
+    /// Hashed: a rebuild's million rows fall in some 70,000 cells, each asked for once, not
+    /// once per chunk of rows in it (that was a sixth of the rebuild).
+    noted: FxHashSet<i64>,
+    to_add: Vec<SpatialCell>,
+}
+
+impl Cells {
+    fn note(&mut self, versions: &[Version]) {
+        for cell in versions.iter().filter_map(|v| v.cell) {
+            if self.noted.insert(cell.id) {
+                self.to_add.push(cell);
+            }
+        }
+    }
+}
+
+/// Adds the cells noted in `cells` that SQLite's spatial index does not hold yet (a trigger
+/// puts each new one into its R*Tree), in the order of their ids.
+///
+/// Once per transaction, not per chunk of rows: a statement that fires a trigger may abort
+/// after writing, so SQLite copies each page it changes into a statement journal first, once
+/// per statement. Early in a million creations most of a batch's cells are new; added with
+/// each chunk of 500 rows (in runs of 50 and single rows), they took 2.25 s of the million's
+/// creation, 0.84 s of it in the first quarter; added once a batch, in the order of the
+/// tree's cells, 1.46 s and 0.52 s (BENCHMARKS.md, "the spatial index's cells once a batch").
+async fn add_cells(tx: &mut Tx<'_>, cells: &mut Cells) -> exact_store::Result<()> {
+    if cells.to_add.is_empty() {
         return Ok(());
     }
-    let cells: BTreeMap<i64, SpatialCell> = versions
-        .iter()
-        .filter_map(|v| v.cell)
-        .filter(|c| registered.insert(c.id))
-        .map(|c| (c.id, c))
-        .collect();
-    let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(cells.len() * 6);
-    for c in cells.values() {
+    cells.to_add.sort_unstable_by_key(|c| c.id);
+    let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(cells.to_add.len() * 6);
+    for c in &cells.to_add {
         values.extend([
             c.id.into(),
             c.image.into(),
@@ -617,6 +639,7 @@ async fn register_cells(
         &values,
     )
     .await?;
+    cells.to_add.clear();
     Ok(())
 }
 
@@ -630,13 +653,7 @@ async fn insert_created(
     if created.is_empty() {
         return Ok(());
     }
-    write_versions(
-        tx,
-        created,
-        Replacing::Nothing,
-        &mut carried.registered_cells,
-    )
-    .await?;
+    write_versions(tx, created, Replacing::Nothing, &mut carried.cells).await?;
     for v in created {
         if let Some(cell) = v.density {
             *carried.density.entry(cell).or_default() += 1;
@@ -655,17 +672,15 @@ async fn insert_created(
 
 /// What the pages of one transaction carry over: what creations add to the overview's cells
 /// and to the statistics, written once (both are sums, so writing them after the pages' other
-/// events changes nothing), and the cells of the spatial index registered so far.
+/// events changes nothing), and the cells of the spatial index its versions use (added at its
+/// end: nothing reads them before the commit).
 #[derive(Default)]
 struct Carried {
     /// Hashed, not ordered: a rebuild adds each of a million creations to one of tens of
     /// thousands of cells, on the writer's thread.
     density: FxHashMap<Cell, i64>,
     statistics: Statistics,
-    /// Cells of SQLite's spatial index this transaction has registered (or found there): each
-    /// is asked for once, not once per chunk of rows in it. A rebuild's million rows fall in
-    /// some 70,000 cells; asking again per chunk was a sixth of the rebuild.
-    registered_cells: FxHashSet<i64>,
+    cells: Cells,
 }
 
 /// (image, annotation type) → [total, accepted, rejected, unverified].
@@ -798,7 +813,7 @@ struct Change<'a> {
 async fn apply_changes(
     tx: &mut Tx<'_>,
     changes: &[Change<'_>],
-    registered_cells: &mut FxHashSet<i64>,
+    cells: &mut Cells,
 ) -> exact_store::Result<()> {
     if changes.is_empty() {
         return Ok(());
@@ -924,7 +939,7 @@ async fn apply_changes(
     )
     .await?;
     supersede(tx, &superseded).await?;
-    write_versions(tx, &versions, Replacing::CurrentRows, registered_cells).await
+    write_versions(tx, &versions, Replacing::CurrentRows, cells).await
 }
 
 /// The current rows of annotations `ids`, by id.

@@ -1,7 +1,7 @@
 //! The annotations read model, fed by domain commands through the store, on both backends.
 
 use exact_domain::DomainEvent;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use exact_domain::annotation::{
@@ -400,11 +400,46 @@ async fn a_large_append_counts_every_page_once(db: TestDb) {
         .await;
     assert_eq!(density, [("cells".into(), 12_345)]);
     let incremental = dump(&db).await;
+    let cells = assert_every_cell_indexed(&db).await;
+    if db.backend() == exact_store::Backend::Sqlite {
+        assert!(
+            cells.0.len() > 500,
+            "the append used cells: {}",
+            cells.0.len()
+        );
+    }
     store
         .rebuild(exact_projections::annotations::NAME, Arc::new(|_, _| {}))
         .await
         .unwrap();
     assert_eq!(dump(&db).await, incremental);
+    assert_eq!(assert_every_cell_indexed(&db).await, cells);
+}
+
+/// On SQLite, that every cell a current or past version names is a row of `annotation_cells`
+/// and an entry of its R*Tree, and no other; the cells (nothing on PostgreSQL).
+async fn assert_every_cell_indexed(db: &TestDb) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+    if db.backend() != exact_store::Backend::Sqlite {
+        return Default::default();
+    }
+    let (cells, tree) = spatial_cells(db).await;
+    let used: BTreeSet<i64> = db
+        .pairs(
+            "SELECT 'cell', cell FROM annotations WHERE cell IS NOT NULL \
+             UNION SELECT 'cell', cell FROM annotation_history WHERE cell IS NOT NULL",
+        )
+        .await
+        .into_iter()
+        .map(|(_, cell)| cell)
+        .collect();
+    let ids = |rows: &[(String, i64)]| rows.iter().map(|r| r.1).collect::<BTreeSet<i64>>();
+    assert_eq!(
+        ids(&cells),
+        used,
+        "the cells table holds the cells the rows use"
+    );
+    assert_eq!(ids(&tree), used, "the R*Tree holds the cells the rows use");
+    (cells, tree)
 }
 
 /// Creations are inserted, not upserted: a creation whose id the read model holds already (a
@@ -580,6 +615,11 @@ async fn changes_in_one_append_write_what_they_write_one_by_one(db: TestDb) {
     let rows = dump(&db).await;
     assert_eq!(rows, dump(&second).await);
     assert_eq!(db.pairs(signatures).await, second.pairs(signatures).await);
+    // The moves' new cells, added once at the end of each append, as one by one.
+    assert_eq!(
+        assert_every_cell_indexed(&db).await,
+        assert_every_cell_indexed(&second).await
+    );
     assert!(
         db.pairs(signatures)
             .await
