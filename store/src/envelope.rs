@@ -193,8 +193,18 @@ impl PartialEq for Payload {
 impl NewEvent {
     /// A new event with a fresh UUIDv7 and payload schema 1.
     pub fn new(event_type: impl Into<String>, payload: impl Into<Payload>) -> Self {
+        Self::identified(Uuid::now_v7(), event_type, payload)
+    }
+
+    /// A new event with the id `event_id` (made beforehand, off the writer's thread) and
+    /// payload schema 1.
+    pub fn identified(
+        event_id: Uuid,
+        event_type: impl Into<String>,
+        payload: impl Into<Payload>,
+    ) -> Self {
         Self {
-            event_id: Uuid::now_v7(),
+            event_id,
             event_type: event_type.into(),
             schema: 1,
             payload: payload.into(),
