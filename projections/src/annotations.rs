@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::spatial_cell::{cell_of, SpatialCell};
 use async_trait::async_trait;
@@ -155,7 +155,7 @@ impl InlineProjection for AnnotationsProjection {
         carry: Option<Decoded>,
     ) -> exact_store::Result<()> {
         match carry.and_then(|c| c.downcast::<Carried>().ok()) {
-            Some(mut carried) => write_carried(tx, &mut carried).await,
+            Some(carried) => write_carried(tx, &carried).await,
             None => Ok(()),
         }
     }
@@ -300,7 +300,7 @@ async fn apply_decoded(
 ) -> exact_store::Result<()> {
     let mut carried = Carried::default();
     apply_steps(tx, events, steps, &mut carried).await?;
-    write_carried(tx, &mut carried).await
+    write_carried(tx, &carried).await
 }
 
 /// Applies `steps`; what creations add to the overview and the statistics goes into `carried`.
@@ -362,8 +362,8 @@ async fn flush(
 
 /// Writes what `carried` holds for the end of the transaction: the new cells of the spatial
 /// index, the overview's counts and the statistics.
-async fn write_carried(tx: &mut Tx<'_>, carried: &mut Carried) -> exact_store::Result<()> {
-    add_cells(tx, &mut carried.cells).await?;
+async fn write_carried(tx: &mut Tx<'_>, carried: &Carried) -> exact_store::Result<()> {
+    add_cells(tx, &carried.cells).await?;
     // In the cells' order, as the table keeps them.
     let mut density: Vec<(&Cell, &i64)> = carried.density.iter().collect();
     density.sort_unstable();
@@ -587,22 +587,16 @@ async fn cells_match_tree(tx: &mut Tx<'_>) -> exact_store::Result<bool> {
     Ok(counts.is_some_and(|(cells, in_tree, tree)| cells == in_tree && cells == tree))
 }
 
-/// The cells of SQLite's spatial index that a transaction's versions use, each noted once:
-/// those added already (or found there) and those to add at its end.
+/// The cells of SQLite's spatial index that a transaction's versions use, by id, each noted
+/// once: hashed, as a rebuild's million rows fall in some 70,000 cells; ordered once, when
+/// they are added at the transaction's end.
 #[derive(Default)]
-struct Cells {
-    /// Hashed: a rebuild's million rows fall in some 70,000 cells, each asked for once, not
-    /// once per chunk of rows in it (that was a sixth of the rebuild).
-    noted: FxHashSet<i64>,
-    to_add: Vec<SpatialCell>,
-}
+struct Cells(FxHashMap<i64, SpatialCell>);
 
 impl Cells {
     fn note(&mut self, versions: &[Version]) {
         for cell in versions.iter().filter_map(|v| v.cell) {
-            if self.noted.insert(cell.id) {
-                self.to_add.push(cell);
-            }
+            self.0.entry(cell.id).or_insert(cell);
         }
     }
 }
@@ -616,13 +610,14 @@ impl Cells {
 /// each chunk of 500 rows (in runs of 50 and single rows), they took 2.25 s of the million's
 /// creation, 0.84 s of it in the first quarter; added once a batch, in the order of the
 /// tree's cells, 1.46 s and 0.52 s (BENCHMARKS.md, "the spatial index's cells once a batch").
-async fn add_cells(tx: &mut Tx<'_>, cells: &mut Cells) -> exact_store::Result<()> {
-    if cells.to_add.is_empty() {
+async fn add_cells(tx: &mut Tx<'_>, cells: &Cells) -> exact_store::Result<()> {
+    if cells.0.is_empty() {
         return Ok(());
     }
-    cells.to_add.sort_unstable_by_key(|c| c.id);
-    let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(cells.to_add.len() * 6);
-    for c in &cells.to_add {
+    let mut ordered: Vec<&SpatialCell> = cells.0.values().collect();
+    ordered.sort_unstable_by_key(|c| c.id);
+    let mut values: Vec<SqlValue<'_>> = Vec::with_capacity(ordered.len() * 6);
+    for c in ordered {
         values.extend([
             c.id.into(),
             c.image.into(),
@@ -639,7 +634,6 @@ async fn add_cells(tx: &mut Tx<'_>, cells: &mut Cells) -> exact_store::Result<()
         &values,
     )
     .await?;
-    cells.to_add.clear();
     Ok(())
 }
 
